@@ -1,0 +1,1 @@
+"""The four Budskab services: planning, events, notifications, metrics."""

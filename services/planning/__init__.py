@@ -1,0 +1,1 @@
+"""Planning: plans with their audiences, messages, channels and activities, and approval."""

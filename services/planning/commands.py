@@ -1,0 +1,210 @@
+"""What the planning API does: each function is one command, in one unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.planning import domain, schemas
+from services.planning.tables import Activity, Audience, Channel, Message, Plan
+from shared.auth import Principal
+from shared.contracts.planning import (
+    ActivityApproved,
+    AudienceRef,
+    EventDetails,
+    MessageRef,
+    PlanApproved,
+)
+from shared.errors import NotFound, PreconditionFailed, RuleViolation
+from shared.uow import UnitOfWork
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def get_plan(session: AsyncSession, plan_id: str) -> Plan:
+    plan = await session.get(
+        Plan,
+        plan_id,
+        options=[
+            selectinload(Plan.audiences),
+            selectinload(Plan.messages),
+            selectinload(Plan.channels),
+            selectinload(Plan.activities),
+        ],
+    )
+    if plan is None:
+        raise NotFound(f"no plan with id {plan_id}")
+    return plan
+
+
+async def list_plans(
+    session: AsyncSession, *, status: domain.PlanStatus | None, limit: int, offset: int
+) -> tuple[list[Plan], int]:
+    query = select(Plan)
+    if status is not None:
+        query = query.where(Plan.status == status)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(Plan.created_at, Plan.id).limit(limit).offset(offset))
+    return list(rows), total or 0
+
+
+async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
+    async with uow:
+        now = _now()
+        plan = Plan(
+            id=_new_id(),
+            status=domain.PlanStatus.DRAFT,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            **cmd.model_dump(),
+        )
+        uow.session.add(plan)
+        await uow.commit()
+    return plan
+
+
+async def _editable_plan(uow: UnitOfWork, plan_id: str) -> Plan:
+    plan = await get_plan(uow.session, plan_id)
+    domain.ensure_editable(domain.PlanStatus(plan.status))
+    plan.version += 1
+    plan.updated_at = _now()
+    return plan
+
+
+def _position(parts: list) -> int:
+    return len(parts)
+
+
+def _require_part(parts: list, part_id: str | None, field: str) -> None:
+    if part_id is not None and part_id not in {p.id for p in parts}:
+        raise RuleViolation(
+            f"{field} {part_id} is not part of this plan",
+            errors=[{"field": field, "message": "not part of this plan"}],
+        )
+
+
+async def add_audience(uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate) -> Audience:
+    async with uow:
+        plan = await _editable_plan(uow, plan_id)
+        audience = Audience(id=_new_id(), plan_id=plan.id, position=_position(plan.audiences), **cmd.model_dump())
+        uow.session.add(audience)
+        await uow.commit()
+    return audience
+
+
+async def add_message(uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate) -> Message:
+    async with uow:
+        plan = await _editable_plan(uow, plan_id)
+        _require_part(plan.audiences, cmd.audience_id, "audience_id")
+        message = Message(id=_new_id(), plan_id=plan.id, position=_position(plan.messages), **cmd.model_dump())
+        uow.session.add(message)
+        await uow.commit()
+    return message
+
+
+async def add_channel(uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate) -> Channel:
+    async with uow:
+        plan = await _editable_plan(uow, plan_id)
+        channel = Channel(id=_new_id(), plan_id=plan.id, position=_position(plan.channels), **cmd.model_dump())
+        uow.session.add(channel)
+        await uow.commit()
+    return channel
+
+
+async def add_activity(uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate) -> Activity:
+    async with uow:
+        plan = await _editable_plan(uow, plan_id)
+        _require_part(plan.audiences, cmd.audience_id, "audience_id")
+        _require_part(plan.messages, cmd.message_id, "message_id")
+        _require_part(plan.channels, cmd.channel_id, "channel_id")
+        event = cmd.event
+        activity = Activity(
+            id=_new_id(),
+            plan_id=plan.id,
+            position=_position(plan.activities),
+            **cmd.model_dump(exclude={"event"}),
+            event_format=event.format if event else None,
+            capacity=event.capacity if event else None,
+            venue=event.venue if event else None,
+        )
+        uow.session.add(activity)
+        await uow.commit()
+    return activity
+
+
+async def approve_plan(
+    uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
+) -> Plan:
+    async with uow:
+        plan = await get_plan(uow.session, plan_id)
+        if expected_version is not None and expected_version != plan.version:
+            raise PreconditionFailed(
+                f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
+            )
+        domain.check_approvable(
+            domain.PlanStatus(plan.status),
+            [
+                domain.ActivityDraft(
+                    title=a.title,
+                    kind=domain.ActivityKind(a.kind),
+                    audience_id=a.audience_id,
+                    message_id=a.message_id,
+                    channel_id=a.channel_id,
+                    has_event_details=a.event_format is not None and a.capacity is not None,
+                )
+                for a in plan.activities
+            ],
+        )
+        now = _now()
+        plan.status = domain.PlanStatus.APPROVED
+        plan.approved_by = approver.subject
+        plan.approved_at = now
+        plan.updated_at = now
+        plan.version += 1
+        uow.publish(
+            PlanApproved(
+                plan_id=plan.id,
+                title=plan.title,
+                owner=plan.owner,
+                sender=plan.sender,
+                approved_by=approver.subject,
+                approved_at=now,
+                activity_ids=[a.id for a in plan.activities],
+            ),
+            subject=plan.id,
+        )
+        for activity in plan.activities:
+            uow.publish(_activity_approved(plan, activity), subject=activity.id)
+        await uow.commit()
+    return plan
+
+
+def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
+    audience = next(a for a in plan.audiences if a.id == activity.audience_id)
+    message = next(m for m in plan.messages if m.id == activity.message_id)
+    channel = next(c for c in plan.channels if c.id == activity.channel_id)
+    event = None
+    if activity.event_format is not None and activity.capacity is not None:
+        event = EventDetails(format=activity.event_format, capacity=activity.capacity, venue=activity.venue)
+    return ActivityApproved(
+        activity_id=activity.id,
+        plan_id=plan.id,
+        title=activity.title,
+        kind=activity.kind,
+        channel=channel.kind,
+        starts_at=activity.starts_at,
+        audience=AudienceRef(id=audience.id, name=audience.name),
+        message=MessageRef(id=message.id, subject=message.subject, body=message.body),
+        event=event,
+    )

@@ -1,0 +1,136 @@
+"""Planning's HTTP API: translate HTTP to commands and back, nothing more."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import select
+
+from services.planning import commands, schemas
+from services.planning.domain import PlanStatus
+from services.planning.tables import ActivityOutcome, Plan
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.errors import PreconditionFailed
+from shared.http import UnitOfWorkDep
+
+router = APIRouter(prefix="/plans", tags=["plans"])
+
+Planner = Annotated[Principal, require_roles(Role.PLANNER)]
+
+
+def _etag(plan: Plan) -> str:
+    return f'"{plan.version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API") from None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PlanSummary)
+async def create_plan(
+    body: schemas.PlanCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> Plan:
+    plan = await commands.create_plan(uow, body)
+    response.headers["Location"] = f"/v1/plans/{plan.id}"
+    response.headers["ETag"] = _etag(plan)
+    return plan
+
+
+@router.get("", response_model=schemas.PlanPage)
+async def list_plans(
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+    status: PlanStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> schemas.PlanPage:
+    async with uow:
+        plans, total = await commands.list_plans(
+            uow.session, status=status, limit=limit, offset=offset
+        )
+    return schemas.PlanPage(
+        items=[schemas.PlanSummary.model_validate(p) for p in plans],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{plan_id}", response_model=schemas.PlanDetail)
+async def get_plan(
+    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, response: Response
+) -> schemas.PlanDetail:
+    async with uow:
+        plan = await commands.get_plan(uow.session, plan_id)
+        outcomes = {
+            o.activity_id: o
+            for o in await uow.session.scalars(
+                select(ActivityOutcome).where(ActivityOutcome.plan_id == plan_id)
+            )
+        }
+    response.headers["ETag"] = _etag(plan)
+    detail = schemas.PlanDetail.model_validate(plan)
+    for activity in detail.activities:
+        if (outcome := outcomes.get(activity.id)) is not None:
+            activity.event_id = outcome.event_id
+            activity.deliveries_sent = outcome.deliveries_sent
+            activity.deliveries_failed = outcome.deliveries_failed
+    return detail
+
+
+@router.post(
+    "/{plan_id}/audiences", status_code=status.HTTP_201_CREATED, response_model=schemas.AudiencePublic
+)
+async def add_audience(
+    plan_id: str, body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    return await commands.add_audience(uow, plan_id, body)
+
+
+@router.post(
+    "/{plan_id}/messages", status_code=status.HTTP_201_CREATED, response_model=schemas.MessagePublic
+)
+async def add_message(
+    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    return await commands.add_message(uow, plan_id, body)
+
+
+@router.post(
+    "/{plan_id}/channels", status_code=status.HTTP_201_CREATED, response_model=schemas.ChannelPublic
+)
+async def add_channel(
+    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    return await commands.add_channel(uow, plan_id, body)
+
+
+@router.post(
+    "/{plan_id}/activities",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ActivityPublic,
+)
+async def add_activity(
+    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    return await commands.add_activity(uow, plan_id, body)
+
+
+@router.post("/{plan_id}/approve", response_model=schemas.PlanSummary)
+async def approve_plan(
+    plan_id: str,
+    uow: UnitOfWorkDep,
+    approver: Planner,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Plan:
+    """Approve the plan and publish it. Send `If-Match` with the ETag you reviewed."""
+    plan = await commands.approve_plan(uow, plan_id, approver, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return plan

@@ -1,0 +1,118 @@
+"""The planning API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.planning.domain import PlanStatus
+from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PlanCreate(_In):
+    title: str = Field(min_length=1, max_length=300, examples=["Kommune forfra"])
+    owner: str = Field(min_length=1, max_length=200, examples=["Borgmesterens Afdeling"])
+    sender: str = Field(min_length=1, max_length=200, examples=["Aarhus Kommune"])
+
+
+class AudienceCreate(_In):
+    name: str = Field(min_length=1, max_length=200, examples=["Municipal directors"])
+    needs: str = Field("", max_length=2000, examples=["Professional and usable"])
+
+
+class MessageCreate(_In):
+    audience_id: str
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20000)
+
+
+class ChannelCreate(_In):
+    kind: ChannelKind
+    name: str = Field(min_length=1, max_length=200, examples=["Nyhedsbrev"])
+
+
+class EventDetailsIn(_In):
+    format: EventFormat
+    capacity: int = Field(gt=0, le=100_000)
+    venue: str | None = Field(None, max_length=300)
+
+
+class ActivityCreate(_In):
+    title: str = Field(min_length=1, max_length=300)
+    kind: ActivityKind
+    starts_at: AwareDatetime
+    audience_id: str | None = None
+    message_id: str | None = None
+    channel_id: str | None = None
+    event: EventDetailsIn | None = None
+
+
+class AudiencePublic(_Out):
+    id: str
+    name: str
+    needs: str
+
+
+class MessagePublic(_Out):
+    id: str
+    audience_id: str
+    subject: str
+    body: str
+
+
+class ChannelPublic(_Out):
+    id: str
+    kind: ChannelKind
+    name: str
+
+
+class ActivityPublic(_Out):
+    id: str
+    title: str
+    kind: ActivityKind
+    starts_at: datetime
+    audience_id: str | None
+    message_id: str | None
+    channel_id: str | None
+    event_format: EventFormat | None
+    capacity: int | None
+    venue: str | None
+    event_id: str | None = Field(None, description="The event the events service created.")
+    deliveries_sent: int = 0
+    deliveries_failed: int = 0
+
+
+class PlanSummary(_Out):
+    id: str
+    title: str
+    owner: str
+    sender: str
+    status: PlanStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+
+
+class PlanDetail(PlanSummary):
+    audiences: list[AudiencePublic]
+    messages: list[MessagePublic]
+    channels: list[ChannelPublic]
+    activities: list[ActivityPublic]
+
+
+class PlanPage(BaseModel):
+    items: list[PlanSummary]
+    total: int
+    limit: int
+    offset: int

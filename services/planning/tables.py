@@ -1,0 +1,97 @@
+"""The planning database: plans and their parts, projections of other services' events,
+and the outbox/inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.db import UtcDateTime
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+outbox = outbox_table(Base.metadata)
+inbox = inbox_table(Base.metadata)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    owner: Mapped[str] = mapped_column(String(200))
+    sender: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    audiences: Mapped[list[Audience]] = relationship(order_by="Audience.position")
+    messages: Mapped[list[Message]] = relationship(order_by="Message.position")
+    channels: Mapped[list[Channel]] = relationship(order_by="Channel.position")
+    activities: Mapped[list[Activity]] = relationship(order_by="Activity.position")
+
+
+class _PlanPart:
+    """Parts belong to one plan and keep the order they were added in."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Audience(_PlanPart, Base):
+    __tablename__ = "audiences"
+
+    name: Mapped[str] = mapped_column(String(200))
+    needs: Mapped[str] = mapped_column(Text, default="")
+
+
+class Message(_PlanPart, Base):
+    __tablename__ = "messages"
+
+    audience_id: Mapped[str] = mapped_column(ForeignKey("audiences.id"))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+
+
+class Channel(_PlanPart, Base):
+    __tablename__ = "channels"
+
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Activity(_PlanPart, Base):
+    __tablename__ = "activities"
+
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    audience_id: Mapped[str | None] = mapped_column(ForeignKey("audiences.id"))
+    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
+    channel_id: Mapped[str | None] = mapped_column(ForeignKey("channels.id"))
+    event_format: Mapped[str | None] = mapped_column(String(40))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    venue: Mapped[str | None] = mapped_column(String(300))
+
+
+class ActivityOutcome(Base):
+    """Projection of what other services did with an activity (their events, not their tables)."""
+
+    __tablename__ = "activity_outcomes"
+
+    activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(String(36), index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    deliveries_sent: Mapped[int] = mapped_column(Integer, default=0)
+    deliveries_failed: Mapped[int] = mapped_column(Integer, default=0)

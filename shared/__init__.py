@@ -1,0 +1,1 @@
+"""Budskab's common library: contracts, messaging, storage, HTTP and auth plumbing."""

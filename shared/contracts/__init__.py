@@ -1,0 +1,16 @@
+"""Event contracts: the envelope, the registry and one module of models per producing service.
+
+Importing this package registers every event type.
+"""
+
+from shared.contracts import events, notifications, planning  # noqa: F401  (registers types)
+from shared.contracts.envelope import (
+    CONTENT_TYPE,
+    Envelope,
+    EventData,
+    InvalidEvent,
+    new_envelope,
+    registry,
+)
+
+__all__ = ["CONTENT_TYPE", "Envelope", "EventData", "InvalidEvent", "new_envelope", "registry"]

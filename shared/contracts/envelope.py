@@ -1,0 +1,113 @@
+"""The one envelope every Budskab event travels in: CloudEvents 1.0 + correlation id.
+
+Events go over Kafka in CloudEvents *structured* mode: the message value is the JSON
+envelope below, the key is the aggregate id (`subject`), and a few attributes are copied
+into headers so that tools can route without parsing the body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Subclasses set the versioned type and its topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ClassVar[str]
+    topic: ClassVar[str]
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 event with Budskab's `correlationid` extension."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
+    source: str = Field(min_length=1, examples=["/budskab/planning"])
+    type: str = Field(min_length=1, examples=["plan.approved.v1"])
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str = Field(min_length=1, description="The aggregate id; also the Kafka key.")
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: str = Field(min_length=1)
+    data: dict[str, Any]
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "content-type": CONTENT_TYPE,
+            "ce_id": self.id,
+            "ce_type": self.type,
+            "ce_source": self.source,
+            "correlationid": self.correlationid,
+        }
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid, known Budskab event; the reason says why."""
+
+
+class EventRegistry:
+    """Maps a versioned type name (`plan.approved.v1`) to its payload model."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, type[EventData]] = {}
+
+    def register(self, model: type[EventData]) -> type[EventData]:
+        if model.type in self._models:
+            raise ValueError(f"event type {model.type} registered twice")
+        self._models[model.type] = model
+        return model
+
+    def model(self, type_name: str) -> type[EventData]:
+        try:
+            return self._models[type_name]
+        except KeyError:
+            raise InvalidEvent(f"unknown event type {type_name!r}") from None
+
+    def all(self) -> list[type[EventData]]:
+        return sorted(self._models.values(), key=lambda m: m.type)
+
+    def parse(self, raw: bytes) -> tuple[Envelope, EventData]:
+        """Validate a raw Kafka value into its envelope and typed payload."""
+        try:
+            envelope = Envelope.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid envelope: {_describe(exc)}") from None
+        try:
+            data = self.model(envelope.type).model_validate(envelope.data)
+        except ValidationError as exc:
+            raise InvalidEvent(f"invalid data for {envelope.type}: {_describe(exc)}") from None
+        return envelope, data
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+registry = EventRegistry()
+
+
+def event(model: type[EventData]) -> type[EventData]:
+    """Class decorator: put an event model in the registry."""
+    return registry.register(model)
+
+
+def new_envelope(data: EventData, *, source: str, subject: str, correlation_id: str) -> Envelope:
+    return Envelope(
+        source=source,
+        type=data.type,
+        subject=subject,
+        correlationid=correlation_id,
+        data=data.model_dump(mode="json"),
+    )

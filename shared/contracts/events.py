@@ -1,0 +1,21 @@
+"""Events published by the events service."""
+
+from datetime import datetime
+
+from shared import topics
+from shared.contracts.envelope import EventData, event
+from shared.contracts.vocabulary import EventFormat
+
+
+@event
+class EventCreated(EventData):
+    type = "event.created.v1"
+    topic = topics.EVENTS
+
+    event_id: str
+    activity_id: str
+    plan_id: str
+    title: str
+    format: EventFormat
+    starts_at: datetime
+    capacity: int

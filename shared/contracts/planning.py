@@ -1,0 +1,62 @@
+"""Events published by the planning service."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared import topics
+from shared.contracts.envelope import EventData, event
+from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
+
+
+class _Ref(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AudienceRef(_Ref):
+    id: str
+    name: str
+
+
+class MessageRef(_Ref):
+    id: str
+    subject: str
+    body: str
+
+
+class EventDetails(_Ref):
+    format: EventFormat
+    capacity: int = Field(gt=0)
+    venue: str | None = None
+
+
+@event
+class PlanApproved(EventData):
+    type = "plan.approved.v1"
+    topic = topics.PLANS
+
+    plan_id: str
+    title: str
+    owner: str
+    sender: str
+    approved_by: str
+    approved_at: datetime
+    activity_ids: list[str]
+
+
+@event
+class ActivityApproved(EventData):
+    """An activity of an approved plan: everything a downstream service needs to act on it."""
+
+    type = "activity.approved.v1"
+    topic = topics.ACTIVITIES
+
+    activity_id: str
+    plan_id: str
+    title: str
+    kind: ActivityKind
+    channel: ChannelKind
+    starts_at: datetime
+    audience: AudienceRef
+    message: MessageRef
+    event: EventDetails | None = None

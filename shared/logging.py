@@ -1,0 +1,75 @@
+"""JSON logs that carry the correlation id of the request or event being handled."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import structlog
+
+_correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+def current_correlation_id() -> str:
+    """The id of the flow being handled, or a fresh one at the start of a flow."""
+    return _correlation_id.get() or str(uuid.uuid4())
+
+
+@contextmanager
+def correlation(correlation_id: str | None) -> Iterator[str]:
+    value = correlation_id or str(uuid.uuid4())
+    token = _correlation_id.set(value)
+    try:
+        yield value
+    finally:
+        _correlation_id.reset(token)
+
+
+def _add_correlation_id(_logger: object, _name: str, event_dict: dict) -> dict:
+    if (cid := _correlation_id.get()) is not None:
+        event_dict.setdefault("correlation_id", cid)
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
+    """Route structlog and stdlib logging (uvicorn, FastStream, aiokafka) through one renderer."""
+    shared_processors: list = [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        lambda _l, _n, ed: {"service": service, **ed},
+    ]
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

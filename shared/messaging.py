@@ -1,0 +1,166 @@
+"""Kafka wiring: the broker, and consumers that validate, deduplicate, retry and dead-letter.
+
+Every subscriber has a group id and `AckPolicy.NACK_ON_ERROR`: the offset is committed
+only after the message was handled (or dead-lettered), so a crash means redelivery,
+never loss — and the inbox makes redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared import topics as topic_names
+from shared.contracts import Envelope, EventData, InvalidEvent, registry
+from shared.logging import correlation, get_logger
+from shared.metrics import CONSUMER_DURATION, CONSUMER_FAILURES, CONSUMER_MESSAGES, DLQ_MESSAGES
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+Handler = Callable[[UnitOfWork, Envelope, EventData], Awaitable[None]]
+
+
+def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    # No idempotent producer: the embedded broker rejects it; outbox + inbox give the effect.
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        graceful_timeout=10.0,
+        logger=logging.getLogger("faststream"),  # through our JSON handler, not its own
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int = 3) -> None:
+    """Create topics that do not exist yet (Kafka in production may not auto-create)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another replica won the race
+    finally:
+        await admin.close()
+
+
+@dataclass
+class Subscription:
+    """One consumer group reading some topics, with a handler per event model it acts on."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    handlers: dict[type[EventData], Handler]
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return topic_names.dead_letter_topic(self.group_id)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        subscription: Subscription,
+        broker: KafkaBroker,
+        new_uow: Callable[[], UnitOfWork],
+        *,
+        max_attempts: int = 3,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self.sub = subscription
+        self.broker = broker
+        self.new_uow = new_uow
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+
+    def register(self) -> None:
+        self.broker.subscriber(
+            *self.sub.topics,
+            group_id=self.sub.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+        )(self.consume)
+
+    async def consume(self, message: KafkaMessage) -> None:
+        topic = message.raw_message.topic
+        started = time.perf_counter()
+        try:
+            outcome = await self.handle(message.body, topic, message)
+        finally:
+            CONSUMER_DURATION.labels(self.sub.group_id, topic).observe(
+                time.perf_counter() - started
+            )
+        CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome).inc()
+
+    async def handle(self, raw: bytes, topic: str, message: KafkaMessage) -> str:
+        try:
+            envelope, data = registry.parse(raw)
+        except InvalidEvent as exc:
+            await self.dead_letter(message, reason=str(exc), kind="invalid")
+            return "dead_lettered"
+        handler = self.sub.handlers.get(type(data))
+        if handler is None:
+            return "ignored"  # an event this group has no business with
+        with correlation(envelope.correlationid):
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    return await self._apply(handler, envelope, data)
+                except Exception as exc:
+                    CONSUMER_FAILURES.labels(self.sub.group_id, topic).inc()
+                    log.warning(
+                        "handler failed",
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                        attempt=attempt,
+                        error=repr(exc),
+                    )
+                    error = exc
+                    if attempt < self.max_attempts:
+                        await asyncio.sleep(self.retry_delay * 2**attempt * random.uniform(0.5, 1))
+            reason = f"handler failed {self.max_attempts} times: {error!r}"
+            await self.dead_letter(message, reason=reason, kind="failed")
+            return "dead_lettered"
+
+    async def _apply(self, handler: Handler, envelope: Envelope, data: EventData) -> str:
+        async with self.new_uow() as uow:
+            if not await uow.claim_inbox(self.sub.group_id, envelope):
+                log.info("duplicate event skipped", event_id=envelope.id, event_type=envelope.type)
+                return "duplicate"
+            await handler(uow, envelope, data)
+            await uow.commit()
+        log.info("event handled", event_id=envelope.id, event_type=envelope.type)
+        return "processed"
+
+    async def dead_letter(self, message: KafkaMessage, *, reason: str, kind: str) -> None:
+        record = message.raw_message
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        headers |= {
+            "dlq_reason": reason[:4000],
+            "dlq_group": self.sub.group_id,
+            "dlq_original_topic": record.topic,
+            "dlq_original_partition": str(record.partition),
+            "dlq_original_offset": str(record.offset),
+        }
+        # If this publish fails the handler raises: the message is nacked and comes back.
+        await self.broker.publish(
+            record.value, self.sub.dead_letter_topic, key=record.key, headers=headers
+        )
+        DLQ_MESSAGES.labels(self.sub.group_id, kind).inc()
+        log.error("message dead-lettered", reason=reason, topic=record.topic, offset=record.offset)

@@ -1,0 +1,38 @@
+"""Prometheus metrics every service exports (names follow the official conventions)."""
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
+
+HTTP_REQUESTS = Counter(
+    "budskab_http_requests_total", "HTTP requests handled.", ["method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "budskab_http_request_duration_seconds", "HTTP request duration.", ["method", "route"]
+)
+CONSUMER_MESSAGES = Counter(
+    "budskab_consumer_messages_total",
+    "Messages taken from Kafka, by outcome (processed, duplicate, dead_lettered).",
+    ["group", "topic", "outcome"],
+)
+CONSUMER_DURATION = Histogram(
+    "budskab_consumer_handling_duration_seconds",
+    "Time to handle one message, retries included.",
+    ["group", "topic"],
+)
+CONSUMER_FAILURES = Counter(
+    "budskab_consumer_failures_total", "Handler attempts that raised.", ["group", "topic"]
+)
+DLQ_MESSAGES = Counter(
+    "budskab_dlq_messages_total",
+    "Messages sent to the dead-letter topic, by reason (invalid, failed).",
+    ["group", "reason"],
+)
+OUTBOX_BACKLOG = Gauge("budskab_outbox_backlog", "Outbox rows not yet published.")
+OUTBOX_OLDEST_AGE = Gauge(
+    "budskab_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 if none)."
+)
+OUTBOX_PUBLISHED = Counter("budskab_outbox_published_total", "Outbox rows published to Kafka.")
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "budskab_outbox_publish_failures_total", "Relay batches that failed to publish."
+)

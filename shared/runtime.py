@@ -1,0 +1,129 @@
+"""Everything one service process runs beside its HTTP routes.
+
+Database (migrated at start), FastStream broker, outbox relay, event consumers and
+background workers. The broker is connected in the background: the service starts,
+serves HTTP and accepts writes while Kafka is still unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import MetaData, Table, text
+
+from shared import topics
+from shared.db import create_engine, create_sessions, migrate
+from shared.logging import get_logger
+from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+Worker = Callable[["Runtime"], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        name: str,
+        metadata: MetaData,
+        migrations_dir: Path,
+        subscriptions: Sequence[Subscription] = (),
+        workers: Sequence[Worker] = (),
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.source = f"/budskab/{name}"
+        self.migrations_dir = migrations_dir
+        self.outbox: Table = metadata.tables["outbox"]
+        self.inbox: Table = metadata.tables["inbox"]
+        self.engine = create_engine(settings.database_url)
+        self.sessions = create_sessions(self.engine)
+        self.broker = create_broker(settings.kafka_bootstrap_servers, client_id=name)
+        self.broker_connected = asyncio.Event()
+        self.subscriptions = list(subscriptions)
+        for subscription in self.subscriptions:
+            EventConsumer(
+                subscription, self.broker, self.uow, max_attempts=settings.consumer_max_attempts
+            ).register()
+        self.relay = OutboxRelay(
+            self.outbox,
+            self.sessions,
+            self._publish,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_seconds,
+        )
+        self.workers = list(workers)
+        self._tasks: list[asyncio.Task] = []
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, outbox=self.outbox, inbox=self.inbox, source=self.source)
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await migrate(self.engine, self.migrations_dir)
+        self._spawn(self._connect_then_relay(), "broker")
+        for worker in self.workers:
+            self._spawn(worker(self), worker.__name__)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.broker.stop()
+        await self.engine.dispose()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"{self.name}:{name}"))
+
+    async def _connect_then_relay(self) -> None:
+        await self._connect()
+        await self.relay.run()
+
+    async def _connect(self) -> None:
+        """Create the topics and start the broker, retrying (bounded backoff) until Kafka is up."""
+        names = [*topics.ALL, *(s.dead_letter_topic for s in self.subscriptions)]
+        attempt = 0
+        while True:
+            try:
+                await ensure_topics(
+                    self.settings.kafka_bootstrap_servers, names, self.settings.topic_partitions
+                )
+                await self.broker.start()
+                self.broker_connected.set()
+                log.info("broker connected", bootstrap=self.settings.kafka_bootstrap_servers)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                delay = min(10.0, 0.5 * 2 ** min(attempt, 5)) * random.uniform(0.5, 1.0)
+                log.warning("broker unreachable", error=repr(exc), retry_in=round(delay, 2))
+                await self.broker.stop()
+                await asyncio.sleep(delay)
+
+    async def _publish(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        await self.broker.publish(value, topic, key=key, headers=headers)
+
+    async def check_ready(self) -> dict[str, str]:
+        """Status of each dependency: 'ok' or the reason it is not."""
+        checks: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        if not self.broker_connected.is_set():
+            checks["broker"] = "not connected yet"
+        else:
+            checks["broker"] = "ok" if await self.broker.ping(timeout=2.0) else "unreachable"
+        return checks

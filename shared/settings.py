@@ -1,0 +1,52 @@
+"""Settings common to every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "budskab-dev-only-secret-do-not-use-in-production"
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "change-me-please-at-least-32-bytes-long"}
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    database_url: str
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(ge=1, le=65535)
+    consumer_group: str
+
+    dev_mode: bool = Field(False, description="Accept the built-in dev JWT secret.")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 key (at least 32 bytes).")
+    jwt_public_key: str | None = Field(None, description="PEM key for RS256/ES256 tokens.")
+    jwt_jwks_url: str | None = Field(None, description="The identity provider's JWKS URL.")
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    migrate_on_start: bool = True
+    max_body_bytes: int = Field(1_000_000, gt=0)
+    outbox_batch_size: int = Field(200, gt=0)
+    outbox_poll_interval_seconds: float = Field(0.1, gt=0)
+    consumer_max_attempts: int = Field(3, ge=1)
+    topic_partitions: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> ServiceSettings:
+        if self.jwt_secret is None and not (self.jwt_public_key or self.jwt_jwks_url):
+            if not self.dev_mode:
+                raise ValueError(
+                    "no token key configured: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL "
+                    "(or DEV_MODE=true for the built-in development key)"
+                )
+            self.jwt_secret = SecretStr(DEV_JWT_SECRET)
+        if self.jwt_secret is not None:
+            secret = self.jwt_secret.get_secret_value()
+            if secret.lower() in _PLACEHOLDERS or len(secret.encode()) < 32:
+                raise ValueError("JWT_SECRET is a placeholder or shorter than 32 bytes")
+            if secret == DEV_JWT_SECRET and not self.dev_mode:
+                raise ValueError("the built-in dev JWT secret is accepted only with DEV_MODE=true")
+        return self
