@@ -6,23 +6,28 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
 from shared.errors import DomainError
 from shared.logging import configure_logging, correlation, get_logger
+from shared.messaging import Subscription
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
-from shared.runtime import Runtime
+from shared.runtime import Runtime, Worker
+from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -37,10 +42,26 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def create_app(
-    runtime: Runtime, *, title: str, description: str, routers: Sequence[APIRouter]
+    settings: ServiceSettings,
+    *,
+    name: str,
+    title: str,
+    description: str,
+    metadata: MetaData,
+    routers: Sequence[APIRouter],
+    subscriptions: Sequence[Subscription] = (),
+    workers: Sequence[Worker] = (),
 ) -> FastAPI:
-    settings = runtime.settings
-    configure_logging(runtime.name, settings.log_level, settings.log_json)
+    """A service's app: its routes under /v1 plus the runtime (database, broker, relay...)."""
+    configure_logging(name, settings.log_level, settings.log_json)
+    runtime = Runtime(
+        settings,
+        name=name,
+        metadata=metadata,
+        migrations_dir=Path(sys.modules[f"services.{name}"].__file__).parent / "migrations",
+        subscriptions=subscriptions,
+        workers=workers,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -157,7 +178,9 @@ class BodySizeLimit:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        response = problem(413, "Content too large", f"request bodies are limited to {self.max_bytes} bytes")
+        response = problem(
+            413, "Content too large", f"request bodies are limited to {self.max_bytes} bytes"
+        )
         await response({"type": "http"}, _no_receive, send)
 
 

@@ -36,3 +36,13 @@ OUTBOX_PUBLISHED = Counter("budskab_outbox_published_total", "Outbox rows publis
 OUTBOX_PUBLISH_FAILURES = Counter(
     "budskab_outbox_publish_failures_total", "Relay batches that failed to publish."
 )
+
+# Business metrics, exported by the service that owns the facts.
+DELIVERIES = Counter(
+    "budskab_deliveries_total", "Deliveries finished, by channel and status.", ["channel", "status"]
+)
+PLAN_EVENTS = Gauge(
+    "budskab_plan_events",
+    "Events seen per plan and CloudEvents type (metrics service).",
+    ["plan_id", "type"],
+)

@@ -28,9 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from shared.db import UtcDateTime
-
 from shared.contracts import Envelope
+from shared.db import UtcDateTime
 from shared.logging import get_logger
 from shared.metrics import (
     OUTBOX_BACKLOG,
@@ -190,4 +189,3 @@ class OutboxRelay:
         OUTBOX_BACKLOG.set(count)
         OUTBOX_OLDEST_AGE.set(age)
         return count, age
-

@@ -76,4 +76,3 @@ class UnitOfWork:
         if self._rows:
             await self.session.execute(insert(self._outbox), self._rows)
         await self.session.commit()
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +20,7 @@ from shared.contracts.planning import (
     PlanApproved,
 )
 from shared.errors import NotFound, PreconditionFailed, RuleViolation
+from shared.pagination import fetch_page
 from shared.uow import UnitOfWork
 
 
@@ -53,9 +54,9 @@ async def list_plans(
     query = select(Plan)
     if status is not None:
         query = query.where(Plan.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(query.order_by(Plan.created_at, Plan.id).limit(limit).offset(offset))
-    return list(rows), total or 0
+    return await fetch_page(
+        session, query.order_by(Plan.created_at, Plan.id), limit=limit, offset=offset
+    )
 
 
 async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
@@ -97,7 +98,9 @@ def _require_part(parts: list, part_id: str | None, field: str) -> None:
 async def add_audience(uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate) -> Audience:
     async with uow:
         plan = await _editable_plan(uow, plan_id)
-        audience = Audience(id=_new_id(), plan_id=plan.id, position=_position(plan.audiences), **cmd.model_dump())
+        audience = Audience(
+            id=_new_id(), plan_id=plan.id, position=_position(plan.audiences), **cmd.model_dump()
+        )
         uow.session.add(audience)
         await uow.commit()
     return audience
@@ -107,7 +110,9 @@ async def add_message(uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate)
     async with uow:
         plan = await _editable_plan(uow, plan_id)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
-        message = Message(id=_new_id(), plan_id=plan.id, position=_position(plan.messages), **cmd.model_dump())
+        message = Message(
+            id=_new_id(), plan_id=plan.id, position=_position(plan.messages), **cmd.model_dump()
+        )
         uow.session.add(message)
         await uow.commit()
     return message
@@ -116,7 +121,9 @@ async def add_message(uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate)
 async def add_channel(uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate) -> Channel:
     async with uow:
         plan = await _editable_plan(uow, plan_id)
-        channel = Channel(id=_new_id(), plan_id=plan.id, position=_position(plan.channels), **cmd.model_dump())
+        channel = Channel(
+            id=_new_id(), plan_id=plan.id, position=_position(plan.channels), **cmd.model_dump()
+        )
         uow.session.add(channel)
         await uow.commit()
     return channel
@@ -196,7 +203,9 @@ def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
     channel = next(c for c in plan.channels if c.id == activity.channel_id)
     event = None
     if activity.event_format is not None and activity.capacity is not None:
-        event = EventDetails(format=activity.event_format, capacity=activity.capacity, venue=activity.venue)
+        event = EventDetails(
+            format=activity.event_format, capacity=activity.capacity, venue=activity.venue
+        )
     return ActivityApproved(
         activity_id=activity.id,
         plan_id=plan.id,

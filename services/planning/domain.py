@@ -49,7 +49,9 @@ def check_approvable(status: PlanStatus, activities: list[ActivityDraft]) -> Non
         where = f"activities[{i}] ({activity.title})"
         for field in ("audience_id", "message_id", "channel_id"):
             if getattr(activity, field) is None:
-                problems.append({"field": f"{where}.{field}", "message": f"{field[:-3]} is missing"})
+                problems.append(
+                    {"field": f"{where}.{field}", "message": f"{field[:-3]} is missing"}
+                )
         if activity.kind is ActivityKind.EVENT and not activity.has_event_details:
             problems.append(
                 {"field": f"{where}.event", "message": "an event needs a format and a capacity"}

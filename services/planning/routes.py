@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Response, status
 from sqlalchemy import select
 
 from services.planning import commands, schemas
@@ -13,6 +13,7 @@ from services.planning.tables import ActivityOutcome, Plan
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.errors import PreconditionFailed
 from shared.http import UnitOfWorkDep
+from shared.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/plans", tags=["plans"])
 
@@ -42,19 +43,19 @@ async def create_plan(
     return plan
 
 
-@router.get("", response_model=schemas.PlanPage)
+@router.get("", response_model=Page[schemas.PlanSummary])
 async def list_plans(
     uow: UnitOfWorkDep,
     _: CurrentPrincipal,
     status: PlanStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> schemas.PlanPage:
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[schemas.PlanSummary]:
     async with uow:
         plans, total = await commands.list_plans(
             uow.session, status=status, limit=limit, offset=offset
         )
-    return schemas.PlanPage(
+    return Page[schemas.PlanSummary](
         items=[schemas.PlanSummary.model_validate(p) for p in plans],
         total=total,
         limit=limit,
@@ -85,7 +86,9 @@ async def get_plan(
 
 
 @router.post(
-    "/{plan_id}/audiences", status_code=status.HTTP_201_CREATED, response_model=schemas.AudiencePublic
+    "/{plan_id}/audiences",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.AudiencePublic,
 )
 async def add_audience(
     plan_id: str, body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner

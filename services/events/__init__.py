@@ -1,0 +1,1 @@
+"""Events: conferences, theme days, round tables, workshops … created from approved activities."""

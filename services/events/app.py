@@ -1,0 +1,19 @@
+from fastapi import FastAPI
+
+from services.events import handlers, routes
+from services.events.settings import EventsSettings
+from services.events.tables import Base
+from shared.http import create_app as create_service_app
+
+
+def create_app(settings: EventsSettings | None = None) -> FastAPI:
+    settings = settings or EventsSettings()
+    return create_service_app(
+        settings,
+        name="events",
+        title="Budskab events",
+        description="Events (conferences, theme days, round tables, workshops ...) created from approved activities.",
+        metadata=Base.metadata,
+        routers=[routes.router],
+        subscriptions=[handlers.subscription(settings.consumer_group)],
+    )

@@ -1,0 +1,61 @@
+"""The events service's consumers: approved event activities become events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from services.events.domain import EventStatus, becomes_event
+from services.events.tables import Event
+from shared import topics
+from shared.contracts import Envelope
+from shared.contracts.events import EventCreated
+from shared.contracts.planning import ActivityApproved
+from shared.messaging import Subscription
+from shared.uow import UnitOfWork
+
+
+async def on_activity_approved(
+    uow: UnitOfWork, _envelope: Envelope, data: ActivityApproved
+) -> None:
+    if not becomes_event(data):
+        return
+    existing = await uow.session.scalar(select(Event).where(Event.activity_id == data.activity_id))
+    if existing is not None:
+        return  # the same activity approved again (a re-sent event with a new id)
+    assert data.event is not None
+    event = Event(
+        id=str(uuid.uuid4()),
+        activity_id=data.activity_id,
+        plan_id=data.plan_id,
+        title=data.title,
+        format=data.event.format,
+        starts_at=data.starts_at,
+        capacity=data.event.capacity,
+        venue=data.event.venue,
+        status=EventStatus.PLANNED,
+        created_at=datetime.now(UTC),
+    )
+    uow.session.add(event)
+    uow.publish(
+        EventCreated(
+            event_id=event.id,
+            activity_id=event.activity_id,
+            plan_id=event.plan_id,
+            title=event.title,
+            format=data.event.format,
+            starts_at=event.starts_at,
+            capacity=event.capacity,
+        ),
+        subject=event.id,
+    )
+
+
+def subscription(group_id: str) -> Subscription:
+    return Subscription(
+        group_id=group_id,
+        topics=(topics.ACTIVITIES,),
+        handlers={ActivityApproved: on_activity_approved},
+    )

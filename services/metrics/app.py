@@ -1,0 +1,20 @@
+from fastapi import FastAPI
+
+from services.metrics import handlers, routes
+from services.metrics.settings import MetricsSettings
+from services.metrics.tables import Base
+from shared.http import create_app as create_service_app
+
+
+def create_app(settings: MetricsSettings | None = None) -> FastAPI:
+    settings = settings or MetricsSettings()
+    return create_service_app(
+        settings,
+        name="metrics",
+        title="Budskab metrics",
+        description="Read models built from every event: counts per plan, KPIs.",
+        metadata=Base.metadata,
+        routers=[routes.router],
+        subscriptions=[handlers.subscription(settings.consumer_group)],
+        workers=[handlers.refresh_plan_gauges],
+    )

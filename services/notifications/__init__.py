@@ -1,0 +1,1 @@
+"""Notifications: contacts with consent, audience membership, deliveries over e-mail."""

@@ -1,0 +1,21 @@
+from fastapi import FastAPI
+
+from services.notifications import handlers, routes
+from services.notifications.sender import run_sender
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Base
+from shared.http import create_app as create_service_app
+
+
+def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
+    settings = settings or NotificationsSettings()
+    return create_service_app(
+        settings,
+        name="notifications",
+        title="Budskab notifications",
+        description="Contacts with consent, and e-mail deliveries of approved communication activities.",
+        metadata=Base.metadata,
+        routers=[routes.router],
+        subscriptions=[handlers.subscription(settings.consumer_group)],
+        workers=[run_sender],
+    )

@@ -1,0 +1,88 @@
+"""The notifications service's HTTP API: contacts and deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
+from sqlalchemy import select
+
+from services.notifications import schemas
+from services.notifications.tables import AudienceMember, Contact, Delivery
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.errors import Conflict, NotFound
+from shared.http import UnitOfWorkDep
+from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.uow import UnitOfWork
+
+router = APIRouter(tags=["notifications"])
+
+Communicator = Annotated[Principal, require_roles(Role.COMMUNICATOR)]
+
+
+async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
+    audience_ids = await uow.session.scalars(
+        select(AudienceMember.audience_id).where(AudienceMember.contact_id == contact.id)
+    )
+    return schemas.ContactPublic.model_validate(
+        {**contact.__dict__, "audience_ids": sorted(audience_ids)}
+    )
+
+
+@router.post("/contacts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContactPublic)
+async def create_contact(
+    body: schemas.ContactCreate, uow: UnitOfWorkDep, _: Communicator, response: Response
+) -> schemas.ContactPublic:
+    async with uow:
+        email = body.email.lower()
+        if await uow.session.scalar(select(Contact.id).where(Contact.email == email)):
+            raise Conflict(f"a contact with e-mail {email} exists already")
+        contact = Contact(
+            id=str(uuid.uuid4()),
+            email=email,
+            name=body.name,
+            email_consent=body.email_consent,
+            created_at=datetime.now(UTC),
+        )
+        uow.session.add(contact)
+        await uow.session.flush()  # the contact row first: memberships refer to it
+        uow.session.add_all(
+            AudienceMember(audience_id=a, contact_id=contact.id) for a in set(body.audience_ids)
+        )
+        await uow.commit()
+        public = await _public(uow, contact)
+    response.headers["Location"] = f"/v1/contacts/{contact.id}"
+    return public
+
+
+@router.get("/contacts/{contact_id}", response_model=schemas.ContactPublic)
+async def get_contact(
+    contact_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> schemas.ContactPublic:
+    async with uow:
+        contact = await uow.session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        return await _public(uow, contact)
+
+
+@router.get("/deliveries", response_model=Page[schemas.DeliveryPublic])
+async def list_deliveries(
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+    activity_id: str | None = None,
+    plan_id: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[schemas.DeliveryPublic]:
+    query = select(Delivery).order_by(Delivery.created_at, Delivery.id)
+    if activity_id is not None:
+        query = query.where(Delivery.activity_id == activity_id)
+    if plan_id is not None:
+        query = query.where(Delivery.plan_id == plan_id)
+    async with uow:
+        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
+    items = [schemas.DeliveryPublic.model_validate(d) for d in rows]
+    return Page[schemas.DeliveryPublic](items=items, total=total, limit=limit, offset=offset)

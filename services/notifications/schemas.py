@@ -1,0 +1,46 @@
+"""The notifications API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from services.notifications.domain import DeliveryStatus
+from shared.contracts.vocabulary import ChannelKind
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    email_consent: bool = Field(description="The contact agreed to receive e-mail.")
+    audience_ids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ContactPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    name: str
+    email_consent: bool
+    audience_ids: list[str]
+    created_at: datetime
+
+
+class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    activity_id: str
+    plan_id: str
+    contact_id: str
+    channel: ChannelKind
+    subject: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None

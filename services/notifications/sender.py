@@ -1,0 +1,140 @@
+"""The delivery sender: a background worker that e-mails pending deliveries over SMTP.
+
+Deliveries are claimed with a lease (row locks + SKIP LOCKED on PostgreSQL, so replicas
+never send the same one at once), sent outside any transaction, then recorded with
+their event in one transaction. A crash between send and record means one resend with
+the same Message-ID, the delivery's idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+from sqlalchemy import select, update
+
+from services.notifications.domain import DeliveryStatus, message_id, next_attempt
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Contact, Delivery
+from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.logging import get_logger
+from shared.metrics import DELIVERIES
+from shared.runtime import Runtime
+
+log = get_logger(__name__)
+
+LEASE = timedelta(minutes=2)
+
+
+async def run_sender(runtime: Runtime) -> None:
+    settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
+    while True:
+        try:
+            sent = await send_due(runtime, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is away: try again shortly
+            log.warning("sender loop failed", error=repr(exc))
+            sent = 0
+        if sent < settings.send_batch_size:
+            await asyncio.sleep(settings.send_poll_interval_seconds)
+
+
+async def send_due(runtime: Runtime, settings: NotificationsSettings) -> int:
+    batch = await _claim(runtime, settings.send_batch_size)
+    for delivery, contact in batch:
+        try:
+            await _send(settings, delivery, contact)
+            error = None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            error = repr(exc)
+        await _record(runtime, settings, delivery.id, error)
+    return len(batch)
+
+
+async def _claim(runtime: Runtime, limit: int) -> list[tuple[Delivery, Contact]]:
+    now = datetime.now(UTC)
+    async with runtime.sessions.begin() as session:
+        rows = (
+            await session.execute(
+                select(Delivery, Contact)
+                .join(Contact, Contact.id == Delivery.contact_id)
+                .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+                .order_by(Delivery.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=Delivery)
+            )
+        ).all()
+        if rows:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([d.id for d, _ in rows]))
+                .values(next_attempt_at=now + LEASE)
+            )
+    return [(d, c) for d, c in rows]
+
+
+async def _send(settings: NotificationsSettings, delivery: Delivery, contact: Contact) -> None:
+    mail = EmailMessage()
+    mail["From"] = settings.mail_from
+    mail["To"] = f"{contact.name} <{contact.email}>"
+    mail["Subject"] = delivery.subject
+    mail["Message-ID"] = message_id(delivery.id)
+    mail["X-Budskab-Delivery"] = delivery.id
+    mail.set_content(delivery.body)
+    await aiosmtplib.send(
+        mail,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+async def _record(
+    runtime: Runtime, settings: NotificationsSettings, delivery_id: str, error: str | None
+) -> None:
+    now = datetime.now(UTC)
+    async with runtime.uow() as uow:
+        delivery = await uow.session.get(Delivery, delivery_id)
+        assert delivery is not None
+        delivery.attempts += 1
+        if error is None:
+            delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
+            uow.publish(
+                DeliverySent(
+                    delivery_id=delivery.id,
+                    activity_id=delivery.activity_id,
+                    plan_id=delivery.plan_id,
+                    contact_id=delivery.contact_id,
+                    channel=delivery.channel,
+                    sent_at=now,
+                ),
+                subject=delivery.id,
+            )
+        elif delivery.attempts >= settings.send_max_attempts:
+            delivery.status, delivery.last_error = DeliveryStatus.FAILED, error
+            uow.publish(
+                DeliveryFailed(
+                    delivery_id=delivery.id,
+                    activity_id=delivery.activity_id,
+                    plan_id=delivery.plan_id,
+                    contact_id=delivery.contact_id,
+                    channel=delivery.channel,
+                    attempts=delivery.attempts,
+                    reason=error,
+                ),
+                subject=delivery.id,
+            )
+        else:
+            delivery.last_error = error
+            delivery.next_attempt_at = next_attempt(
+                now, delivery.attempts, settings.send_retry_base_seconds
+            )
+        await uow.commit()
+    if delivery.status != DeliveryStatus.PENDING:
+        DELIVERIES.labels(delivery.channel, delivery.status).inc()
+        log.info("delivery finished", delivery_id=delivery.id, status=delivery.status, error=error)
+    else:
+        log.warning("delivery attempt failed", delivery_id=delivery.id, error=error)
