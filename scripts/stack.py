@@ -78,6 +78,7 @@ class Tansu:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
         )
         try:
             wait_for_port(self.port)
@@ -199,6 +200,7 @@ class ServiceProcess:
             env=self.env,
             stdout=open(self.log_path, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
         )
         return self
 

@@ -1,0 +1,52 @@
+# Budskab — one command to run, one to test. Everything installs into .venv from the lock files.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run demo test test-unit test-integration bench tools lint lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Budskab needs Python 3.11; set PYTHON=python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements-dev.lock -e '.[dev]'
+	touch $@
+
+run: install  ## the whole stack on Tansu + SQLite; Ctrl-C stops it
+	$(BIN)/python -m scripts.devstack
+
+demo: install  ## load the Aarhus "Kommune forfra" case into the running stack
+	$(BIN)/python -m scripts.demo
+
+tools:  ## promtool and kubectl for the deploy/ checks (Debian packages)
+	bash scripts/install-tools.sh
+
+test: install tools  ## the whole suite: unit, integration (real Tansu, PostgreSQL, SMTP), deploy
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration
+
+bench: install  ## our outbox→relay→broker→inbox path vs raw aiokafka on the same broker
+	$(BIN)/python -m scripts.bench
+
+lint: install
+	$(BIN)/ruff check shared services scripts tests
+	$(BIN)/ruff format --check shared services scripts tests
+
+lock:  ## re-resolve the pinned versions from pyproject.toml
+	rm -rf /tmp/budskab-lock && $(PYTHON) -m venv /tmp/budskab-lock
+	/tmp/budskab-lock/bin/pip install --quiet .
+	/tmp/budskab-lock/bin/pip freeze --exclude-editable | grep -v '^budskab' > requirements.lock
+	/tmp/budskab-lock/bin/pip install --quiet -c requirements.lock '.[dev]'
+	/tmp/budskab-lock/bin/pip freeze --exclude-editable | grep -v '^budskab' > requirements-dev.lock
+	rm -rf build *.egg-info
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

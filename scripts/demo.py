@@ -1,0 +1,131 @@
+"""`make demo`: load Aarhus Kommune's "Kommune forfra" case (DOMAIN.md, case A) into a
+running stack through the public API, approve it, and show what the services made of it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import httpx
+
+from scripts.devstack import PORTS, jwt_secret
+from shared.auth import issue_token
+
+PLAN = {
+    "title": "Kommune forfra – Aarhus gentænker velfærden",
+    "owner": "Borgmesterens Afdeling",
+    "sender": "Aarhus Kommune",
+}
+AUDIENCES = {
+    "citizens": ("Borgere i Aarhus", "Forståeligt og brugbart; klart sprog."),
+    "directors": ("Kommunale direktører", "Fagligt og politisk; dilemmaer frem for svar."),
+    "staff": (
+        "Medarbejdere og ledere (ca. 28.000)",
+        "Fagligt og brugbart; via medarbejderportalen.",
+    ),
+}
+MESSAGES = {
+    "citizens": (
+        "Aarhus gentænker velfærden",
+        "Vi inviterer alle aarhusianere til at tænke velfærden forfra. Hvad er vigtigt for dig?",
+    ),
+    "directors": (
+        "Velfærdens dilemmaer",
+        "Hvordan skaber vi mere velfærd sammen med borgerne, når ressourcerne er knappe?",
+    ),
+    "staff": (
+        "Rethink velfærd",
+        "Medbestemmelse, innovation og relationel koordinering: sådan bidrager du.",
+    ),
+}
+CHANNELS = {
+    "op_ed": ("op_ed", "Kronik i landsdækkende dagblade"),
+    "meeting": ("meeting", "Temadrøftelse i Byrådet"),
+    "conference": ("conference", "Konferencer og temadage"),
+    "newsletter": ("newsletter", "Nyhedsbrev til medarbejdere"),
+}
+# (title, kind, starts_at, audience, channel, event details)
+ACTIVITIES = [
+    ("Fælles kronik med Mandag Morgen", "communication", "2015-09-15T06:00:00+02:00", "citizens", "op_ed", None),
+    ("Byrådets temadrøftelse med refleksionspanel", "event", "2015-10-28T16:00:00+01:00", "citizens", "meeting",
+     {"format": "dialogue_meeting", "capacity": 80, "venue": "Aarhus Rådhus"}),
+    ("Nyhedsbrev: Rethink velfærd", "communication", "2015-11-02T08:00:00+01:00", "staff", "newsletter", None),
+    ("Velfærdens innovationsdag", "event", "2016-01-20T09:00:00+01:00", "directors", "conference",
+     {"format": "theme_day", "capacity": 300, "venue": "Mandag Morgen / partnere"}),
+    ("Rundbordssamtale for kommunaldirektører", "event", "2016-01-20T13:00:00+01:00", "directors", "conference",
+     {"format": "round_table", "capacity": 20}),
+    ("Folkemødet: debat og middagsselskab", "event", "2016-06-16T12:00:00+02:00", "citizens", "conference",
+     {"format": "festival_debate", "capacity": 150, "venue": "Allinge, Bornholm"}),
+    ("Rethink public welfare-konferencen", "event", "2017-05-10T09:00:00+02:00", "directors", "conference",
+     {"format": "conference", "capacity": 500, "venue": "Aarhus 2017"}),
+]  # fmt: skip
+STAFF_CONTACTS = [
+    ("Mette Jensen", "mette.jensen@example.org"),
+    ("Lars Nielsen", "lars.nielsen@example.org"),
+    ("Sofie Hansen", "sofie.hansen@example.org"),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    url = {name: f"http://{args.host}:{port}/v1" for name, port in PORTS.items()}
+    token = issue_token(jwt_secret(), subject="demo-admin", roles=["admin"], name="Demo")
+    client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    try:
+        client.get(url["planning"].removesuffix("/v1") + "/healthz").raise_for_status()
+    except httpx.HTTPError:
+        print("The stack is not running: start it with `make run` first.", file=sys.stderr)
+        return 1
+
+    def post(service: str, path: str, body: dict) -> dict:
+        response = client.post(f"{url[service]}{path}", json=body)
+        if response.status_code >= 400:
+            raise SystemExit(f"POST {path} failed: {response.status_code} {response.text}")
+        return response.json()
+
+    plan = post("planning", "/plans", PLAN)
+    pid = plan["id"]
+    audience = {k: post("planning", f"/plans/{pid}/audiences", {"name": n, "needs": d})["id"]
+                for k, (n, d) in AUDIENCES.items()}  # fmt: skip
+    message = {k: post("planning", f"/plans/{pid}/messages",
+                       {"audience_id": audience[k], "subject": s, "body": b})["id"]
+               for k, (s, b) in MESSAGES.items()}  # fmt: skip
+    channel = {k: post("planning", f"/plans/{pid}/channels", {"kind": kind, "name": n})["id"]
+               for k, (kind, n) in CHANNELS.items()}  # fmt: skip
+    for title, kind, starts_at, aud, chan, event in ACTIVITIES:
+        post("planning", f"/plans/{pid}/activities", {
+            "title": title, "kind": kind, "starts_at": starts_at, "audience_id": audience[aud],
+            "message_id": message[aud], "channel_id": channel[chan], "event": event,
+        })  # fmt: skip
+    for name, email in STAFF_CONTACTS:
+        response = client.post(f"{url['notifications']}/contacts", json={
+            "email": email, "name": name, "email_consent": True, "audience_ids": [audience["staff"]],
+        })  # fmt: skip
+        if response.status_code not in (201, 409):  # 409: loaded by an earlier demo run
+            raise SystemExit(f"contact {email}: {response.status_code} {response.text}")
+    post("planning", f"/plans/{pid}/approve", {})
+    print(f"Plan approved: {url['planning']}/plans/{pid}")
+
+    for _ in range(60):
+        detail = client.get(f"{url['planning']}/plans/{pid}").json()
+        events = [a for a in detail["activities"] if a["kind"] == "event"]
+        if all(a["event_id"] for a in events) and any(
+            a["deliveries_sent"] for a in detail["activities"]
+        ):
+            break
+        time.sleep(0.5)
+    for activity in detail["activities"]:
+        outcome = f"event {activity['event_id']}" if activity["event_id"] else ""
+        if activity["deliveries_sent"]:
+            outcome = f"{activity['deliveries_sent']} e-mails sent"
+        print(f"  {activity['starts_at'][:10]}  {activity['title']:<48} {outcome}")
+    counts = client.get(f"{url['metrics']}/plans/{pid}/counts").json()
+    print(f"Events counted by the metrics service: {counts['counts']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

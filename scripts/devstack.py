@@ -1,0 +1,103 @@
+"""`make run`: the whole stack on this machine on the embedded defaults.
+
+Tansu broker, SMTP sink and the four services on SQLite under var/. Prints the URLs,
+a token per role and where caught mail lands; Ctrl-C stops everything. Data in var/
+survives restarts (the broker is memory-only: what it held is gone, the outbox isn't).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import time
+
+from scripts.stack import ROOT, SERVICES, ServiceProcess, SmtpSink, Tansu, running, service_env
+from shared.auth import dev_tokens
+
+VAR = ROOT / "var"
+PORTS = {"planning": 8001, "events": 8002, "notifications": 8003, "metrics": 8004}
+
+
+def jwt_secret() -> str:
+    """One secret per checkout, kept in var/, so printed tokens stay valid across runs."""
+    path = VAR / "dev-jwt-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main() -> int:
+    VAR.mkdir(exist_ok=True)
+    secret = jwt_secret()
+    broker_port = int(os.environ.get("BUDSKAB_BROKER_PORT", 9092))
+    smtp_port = int(os.environ.get("BUDSKAB_SMTP_PORT", 1025))
+    tansu = Tansu(broker_port, log_path=VAR / "logs" / "tansu.log")
+    sink = SmtpSink(smtp_port, maildir=VAR / "mail")
+    (VAR / "logs").mkdir(exist_ok=True)
+    services = [
+        ServiceProcess(
+            name,
+            {
+                **service_env(
+                    name,
+                    database_url=f"sqlite+aiosqlite:///{VAR / name}.db",
+                    bootstrap=f"127.0.0.1:{broker_port}",
+                    jwt_secret=secret,
+                    smtp_port=smtp_port,
+                ),
+                f"{name.upper()}_HTTP_PORT": os.environ.get(
+                    f"{name.upper()}_HTTP_PORT", str(PORTS[name])
+                ),
+            },
+            VAR / "logs" / f"{name}.log",
+        )
+        for name in SERVICES
+    ]
+    stop = False
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with running(tansu, sink, *services):
+        print(f"starting the Tansu broker on 127.0.0.1:{broker_port} …", flush=True)
+        tansu.start()
+        sink.start()
+        for service in services:
+            service.start()
+        for service in services:
+            print(f"waiting for {service.name} …", flush=True)
+            service.wait_ready()
+        print_banner(services, secret, broker_port, smtp_port)
+        while not stop:
+            for service in services:
+                if service.process is not None and service.process.poll() is not None:
+                    print(f"{service.name} stopped unexpectedly; see {service.log_path}")
+                    return 1
+            time.sleep(0.5)
+        print("\nstopping …", flush=True)
+    print("stopped. Data is kept in var/; `make run` again picks it up.")
+    return 0
+
+
+def print_banner(services: list[ServiceProcess], secret: str, broker: int, smtp: int) -> None:
+    print("\nBudskab is running (Ctrl-C stops everything)\n")
+    for service in services:
+        print(f"  {service.name:<14} {service.url}/v1   API docs {service.url}/docs   "
+              f"metrics {service.url}/metrics")  # fmt: skip
+    print(f"\n  Kafka broker   127.0.0.1:{broker} (Tansu, memory only)")
+    print(f"  SMTP sink      127.0.0.1:{smtp}; caught mail is saved in {VAR / 'mail'}/*.eml")
+    print(f"  logs           {VAR / 'logs'}/")
+    print("\nDev tokens (send as 'Authorization: Bearer <token>'; valid 12 hours):")
+    for role, token in dev_tokens(secret).items():
+        print(f"  {role:<14} {token}")
+    print("\nLoad the Aarhus 'Kommune forfra' demo from another terminal: make demo\n", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
