@@ -11,6 +11,8 @@ from sqlalchemy import DateTime, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+MIGRATION_LOCK_ID = 7_204_512  # any constant; the same in every replica of a service
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -64,6 +66,9 @@ async def migrate(engine: AsyncEngine, migrations_dir: Path) -> None:
     config = alembic_config(migrations_dir, engine.url.render_as_string(hide_password=False))
 
     def upgrade(connection) -> None:  # type: ignore[no-untyped-def]
+        if connection.dialect.name == "postgresql":
+            # replicas starting together migrate one after the other
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -91,6 +91,13 @@ class EventConsumer:
         self.retry_delay = retry_delay
 
     def register(self) -> None:
+        # Create the label sets now, so the first failure shows as an increase() in alerts.
+        for topic in self.sub.topics:
+            CONSUMER_FAILURES.labels(self.sub.group_id, topic)
+            for outcome in ("processed", "duplicate", "ignored", "dead_lettered"):
+                CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome)
+        for reason in ("invalid", "failed"):
+            DLQ_MESSAGES.labels(self.sub.group_id, reason)
         self.broker.subscriber(
             *self.sub.topics,
             group_id=self.sub.group_id,

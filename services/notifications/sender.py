@@ -15,7 +15,12 @@ from email.message import EmailMessage
 import aiosmtplib
 from sqlalchemy import select, update
 
-from services.notifications.domain import DeliveryStatus, message_id, next_attempt
+from services.notifications.domain import (
+    EMAIL_CHANNELS,
+    DeliveryStatus,
+    message_id,
+    next_attempt,
+)
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Contact, Delivery
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
@@ -30,6 +35,9 @@ LEASE = timedelta(minutes=2)
 
 async def run_sender(runtime: Runtime) -> None:
     settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
+    for channel in EMAIL_CHANNELS:  # label sets exist from the start, for increase() in alerts
+        for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+            DELIVERIES.labels(channel, status)
     while True:
         try:
             sent = await send_due(runtime, settings)

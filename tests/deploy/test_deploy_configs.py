@@ -43,7 +43,6 @@ COUNTERS = {
     "budskab_outbox_published_total": set(),
     "budskab_outbox_publish_failures_total": set(),
     "budskab_deliveries_total": {"channel", "status"},
-    "budskab_events_consumed_total": {"type"},
 }
 GAUGES = {
     "budskab_outbox_backlog": set(),

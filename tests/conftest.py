@@ -1,0 +1,45 @@
+"""Real parts for the suite: a Tansu broker, a PostgreSQL 15 cluster, an SMTP sink.
+
+None of them is ever skipped: if one cannot start, the tests that need it fail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.stack import Postgres, SmtpSink, Tansu
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Storage-sensitive tests run once on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.create_database(f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Tansu]:
+    """A fresh broker per test: no topic or consumer group leaks between tests."""
+    tansu = Tansu(log_path=tmp_path / "tansu.log").start()
+    yield tansu
+    tansu.stop()
+
+
+@pytest.fixture
+def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
+    sink = SmtpSink(maildir=tmp_path / "mail").start()
+    yield sink
+    sink.stop()

@@ -1,0 +1,109 @@
+"""Small helpers the tests share: running an app in-process, reading topics, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from fastapi import FastAPI
+
+from shared.auth import issue_token
+from shared.runtime import Runtime
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+T = TypeVar("T")
+
+
+def token(*roles: str, subject: str = "tester") -> str:
+    return issue_token(SECRET, subject=subject, roles=list(roles))
+
+
+def auth(*roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*roles)}"}
+
+
+def settings_for(settings_cls, database_url: str, bootstrap: str, **extra):  # type: ignore[no-untyped-def]
+    return settings_cls(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        jwt_secret=SECRET,
+        log_json=False,
+        outbox_poll_interval_seconds=0.05,
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (migrations, broker, relay, consumers) and talk HTTP to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def runtime_of(app: FastAPI) -> Runtime:
+    return app.state.runtime
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 30.0
+) -> T:
+    """Poll `probe` until `until(value)` holds; fail with the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met after {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int, timeout: float = 30.0
+) -> list[ConsumerRecord]:
+    """Every record on `topic` from the start (no consumer group), waiting for `at_least`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] = set()
+        while not partitions and time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer._client.force_metadata_update()  # the topic may be new
+                await asyncio.sleep(0.1)
+        assignment = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        while len(records) < at_least and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                records.extend(messages)
+        # a short grace period shows copies that should not be there
+        batch = await consumer.getmany(timeout_ms=300)
+        for messages in batch.values():
+            records.extend(messages)
+    finally:
+        await consumer.stop()
+    if len(records) < at_least:
+        raise AssertionError(f"{topic}: {len(records)} records, expected at least {at_least}")
+    return records
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """Publish raw (key, value) pairs, as a foreign producer would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()

@@ -1,0 +1,110 @@
+"""Consumers over the real broker: redelivery has one effect, bad messages go to the DLQ
+with their reason and the consumer carries on. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from scripts.stack import Tansu
+from services.metrics.app import create_app
+from services.metrics.settings import MetricsSettings
+from services.metrics.tables import inbox
+from shared import topics
+from shared.contracts import new_envelope
+from shared.contracts.notifications import DeliverySent
+from shared.topics import dead_letter_topic
+from tests.helpers import auth, eventually, produce, read_topic, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+ANALYST = auth("analyst")
+
+
+def delivery_sent(plan_id: str) -> bytes:
+    data = DeliverySent(
+        delivery_id="d-1", activity_id="a-1", plan_id=plan_id, contact_id="c-1",
+        channel="newsletter", sent_at=datetime.now(UTC),
+    )  # fmt: skip
+    envelope = new_envelope(data, source="/tests", subject="d-1", correlation_id="corr-1")
+    return envelope.model_dump_json().encode()
+
+
+async def counts(client, plan_id: str) -> dict:  # type: ignore[no-untyped-def]
+    return (await client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST)).json()
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(
+    database_url: str, broker: Tansu
+) -> None:
+    app = create_app(settings_for(MetricsSettings, database_url, broker.bootstrap))
+    event = delivery_sent("plan-twice")
+    marker = delivery_sent("plan-marker")  # sent after both copies: once it counts, they were seen
+    async with serving(app) as client:
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [(b"d-1", event), (b"d-1", event), (b"d-1", marker)],
+        )
+        await eventually(lambda: counts(client, "plan-marker"), lambda c: c["total"] == 1)
+        assert (await counts(client, "plan-twice"))["counts"] == {"delivery.sent.v1": 1}
+        async with runtime_of(app).sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(inbox)) == 2
+
+
+async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_one_is_handled(
+    database_url: str, broker: Tansu
+) -> None:
+    app = create_app(settings_for(MetricsSettings, database_url, broker.bootstrap))
+    missing_field = delivery_sent("plan-bad").replace(b'"contact_id":"c-1",', b"")
+    async with serving(app) as client:
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [
+                (b"d-1", b"this is not json"),
+                (b"d-1", missing_field),
+                (b"d-1", delivery_sent("plan-ok")),
+            ],
+        )
+        await eventually(lambda: counts(client, "plan-ok"), lambda c: c["total"] == 1)
+        assert (await counts(client, "plan-bad"))["total"] == 0
+
+    dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=2)
+    assert len(dead) == 2
+    reasons = [dict(r.headers)["dlq_reason"].decode() for r in dead]
+    assert reasons[0].startswith("invalid envelope")
+    assert "invalid data for delivery.sent.v1" in reasons[1] and "contact_id" in reasons[1]
+    assert dead[0].value == b"this is not json"  # the original, untouched, for replay
+    assert dict(dead[0].headers)["dlq_original_topic"] == topics.DELIVERIES.encode()
+
+
+async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
+    database_url: str, broker: Tansu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.metrics import handlers
+
+    original = handlers.count_event
+    attempts: list[str] = []
+
+    async def flaky(uow, envelope, data):  # type: ignore[no-untyped-def]
+        if data.plan_id == "plan-poison":
+            attempts.append(envelope.id)
+            raise RuntimeError("database constraint the handler did not expect")
+        await original(uow, envelope, data)
+
+    monkeypatch.setattr(handlers, "count_event", flaky)
+    app = create_app(
+        settings_for(MetricsSettings, database_url, broker.bootstrap, consumer_max_attempts=3)
+    )
+    async with serving(app) as client:
+        await produce(broker.bootstrap, topics.DELIVERIES,
+                      [(b"d-1", delivery_sent("plan-poison")), (b"d-1", delivery_sent("plan-after"))])  # fmt: skip
+        await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
+        await asyncio.sleep(0.2)
+    assert len(attempts) == 3
+    dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
+    assert "handler failed 3 times" in dict(dead[0].headers)["dlq_reason"].decode()

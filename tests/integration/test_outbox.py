@@ -1,0 +1,148 @@
+"""The transactional outbox and its relay, on SQLite and PostgreSQL, against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from scripts.stack import Tansu, free_port
+from services.metrics.app import create_app as create_metrics_app
+from services.metrics.settings import MetricsSettings
+from services.planning.app import create_app
+from services.planning.settings import PlanningSettings
+from services.planning.tables import Plan, outbox
+from shared import topics
+from shared.outbox import OutboxRelay
+from tests.factories import PLANNER, create_approvable_plan
+from tests.helpers import eventually, read_topic, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+async def test_http_write_succeeds_while_broker_is_down_and_is_published_when_it_is_back(
+    database_url: str, tmp_path
+) -> None:
+    port = free_port()  # nothing listens here yet
+    app = create_app(settings_for(PlanningSettings, database_url, f"127.0.0.1:{port}"))
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        approved = await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        assert approved.status_code == 200, approved.text
+
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["broker"] != "ok"
+        backlog, _age = await runtime_of(app).relay.refresh_gauges()
+        assert backlog == 3  # plan.approved + two activity.approved, waiting in the outbox
+
+        tansu = Tansu(port, log_path=tmp_path / "tansu.log").start()
+        try:
+            activities = await read_topic(
+                tansu.bootstrap, topics.ACTIVITIES, at_least=2, timeout=60
+            )
+            plans = await read_topic(tansu.bootstrap, topics.PLANS, at_least=1)
+            await eventually(lambda: runtime_of(app).relay.refresh_gauges(), lambda r: r[0] == 0)
+            assert (await client.get("/readyz")).status_code == 200
+        finally:
+            tansu.stop()
+
+    published = {json.loads(r.value)["id"] for r in activities + plans}
+    assert len(activities) == 2 and len(plans) == 1
+    titles = {json.loads(r.value)["data"]["title"] for r in activities}
+    assert titles == {"Velfærdens innovationsdag", "Nyhedsbrev januar"}
+    assert len(published) == 3
+
+
+async def test_a_rolled_back_unit_of_work_leaves_neither_state_nor_events(
+    database_url: str,
+) -> None:
+    app = create_app(settings_for(PlanningSettings, database_url, f"127.0.0.1:{free_port()}"))
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        plan_id = made["plan"]["id"]
+        with pytest.raises(RuntimeError):
+            async with runtime.uow() as uow:
+                plan = await uow.session.get(Plan, plan_id)
+                plan.status = "approved"
+                from shared.contracts.planning import PlanApproved
+
+                uow.publish(
+                    PlanApproved(plan_id=plan_id, title="x", owner="x", sender="x",
+                                 approved_by="x", approved_at=datetime.now(UTC), activity_ids=[]),
+                    subject=plan_id,
+                )  # fmt: skip
+                raise RuntimeError("crash before commit")
+        async with runtime.sessions() as session:
+            assert (await session.get(Plan, plan_id)).status == "draft"
+            assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
+    database_url: str, broker: Tansu, tmp_path
+) -> None:
+    """The first relay publishes a batch and dies before marking it sent. A restarted relay
+    publishes the batch again once the lease runs out: every event arrives (twice)."""
+    metrics_db = f"sqlite+aiosqlite:///{tmp_path}/metrics.db"
+    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        assert (
+            await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        ).status_code == 200
+        await runtime.broker.stop()  # this app's own relay is never connected (port 1)
+
+        from shared.messaging import create_broker
+
+        kafka = create_broker(broker.bootstrap, "relay-test")
+        await kafka.connect()
+        try:
+            published_then_killed = asyncio.Event()
+
+            async def publish_then_die(topic, key, value, headers):  # type: ignore[no-untyped-def]
+                await kafka.publish(value, topic, key=key, headers=headers)
+                published_then_killed.set()
+                raise asyncio.CancelledError  # the process dies right after the broker acked
+
+            first = OutboxRelay(outbox, runtime.sessions, publish_then_die)
+            with pytest.raises(asyncio.CancelledError):
+                await first.publish_batch()
+            assert published_then_killed.is_set()
+            assert (await first.refresh_gauges())[0] == 3  # nothing marked sent
+
+            async def publish(topic, key, value, headers):  # type: ignore[no-untyped-def]
+                await kafka.publish(value, topic, key=key, headers=headers)
+
+            restarted_now = OutboxRelay(outbox, runtime.sessions, publish)
+            assert await restarted_now.publish_batch() == 0  # the dead relay's lease still holds
+            after_lease = OutboxRelay(
+                outbox,
+                runtime.sessions,
+                publish,
+                now=lambda: datetime.now(UTC) + timedelta(minutes=1),
+            )
+            assert await after_lease.publish_batch() == 3
+            assert (await after_lease.refresh_gauges())[0] == 0
+        finally:
+            await kafka.stop()
+
+    records = await read_topic(broker.bootstrap, topics.ACTIVITIES, at_least=4)
+    ids = [json.loads(r.value)["id"] for r in records]
+    assert len(ids) == 4 and len(set(ids)) == 2  # each activity event twice: at least once
+
+    # ... and downstream, the copies have no second effect: the metrics service counts once.
+    metrics = create_metrics_app(settings_for(MetricsSettings, metrics_db, broker.bootstrap))
+    plan_id = made["plan"]["id"]
+    async with serving(metrics) as client:
+        counts = await eventually(
+            lambda: client.get(f"/v1/plans/{plan_id}/counts", headers=PLANNER),
+            lambda r: r.json()["total"] >= 3,
+        )
+        await asyncio.sleep(1.0)  # time enough for a wrongly counted copy to show
+        counts = (await client.get(f"/v1/plans/{plan_id}/counts", headers=PLANNER)).json()
+    assert counts["counts"] == {"activity.approved.v1": 2, "plan.approved.v1": 1}
