@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
 
@@ -120,7 +120,7 @@ class SmtpSink:
         return self
 
     def _keep(self, raw: bytes) -> None:
-        message = message_from_bytes(raw)
+        message = message_from_bytes(raw, policy=policy.default)  # decoded headers
         with self._lock:
             self.messages.append(message)
             count = len(self.messages)

@@ -1,0 +1,134 @@
+"""The thin slice, end to end: the four services as real processes on the real broker.
+
+Planning approves a plan with an event and a newsletter issue; events creates the event
+and planning shows it; notifications e-mails the audience's consenting contacts over
+SMTP; metrics counts everything per plan, on its API and on /metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.stack import SERVICES, ServiceProcess, SmtpSink, Tansu, running, service_env
+from tests.factories import create_approvable_plan
+from tests.helpers import SECRET, auth
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stack(request, broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def url(name: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite+aiosqlite:///{tmp_path}/{name}.db"
+        return request.getfixturevalue("postgres").create_database(
+            f"slice_{name}_{tmp_path.name[-8:]}"
+        )
+
+    processes = {
+        name: ServiceProcess(
+            name,
+            service_env(
+                name,
+                database_url=url(name),
+                bootstrap=broker.bootstrap,
+                jwt_secret=SECRET,
+                smtp_port=smtp_sink.port,
+            ),
+            tmp_path / f"{name}.log",
+        )  # fmt: skip
+        for name in SERVICES
+    }
+    with running(*processes.values()):
+        for process in processes.values():
+            process.start()
+        for process in processes.values():
+            process.wait_ready()
+        yield processes
+
+
+def wait_for(probe, until, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached after {timeout}s: {value!r}")
+        time.sleep(0.2)
+
+
+async def test_an_approved_plan_becomes_an_event_emails_and_counts(
+    stack, smtp_sink: SmtpSink
+) -> None:
+    planning, events, notifications, metrics = (stack[n].url for n in SERVICES)
+    async with httpx.AsyncClient(timeout=10) as client:
+        made = await create_approvable_plan(client, planning)
+        plan_id, audience_id = made["plan"]["id"], made["audience"]["id"]
+        for i, consent in enumerate([True, True, False]):
+            response = await client.post(
+                f"{notifications}/v1/contacts",
+                json={"email": f"medarbejder{i}@aarhus.example", "name": f"Medarbejder {i}",
+                      "email_consent": consent, "audience_ids": [audience_id]},
+                headers=auth("communicator"),
+            )  # fmt: skip
+            assert response.status_code == 201, response.text
+        approved = await client.post(
+            f"{planning}/v1/plans/{plan_id}/approve", headers=auth("planner")
+        )
+        assert approved.status_code == 200, approved.text
+
+    analyst = auth("analyst")
+
+    def plan_view() -> dict:
+        return httpx.get(f"{planning}/v1/plans/{plan_id}", headers=analyst).json()
+
+    view = wait_for(
+        plan_view,
+        lambda p: p["activities"][0]["event_id"] and p["activities"][1]["deliveries_sent"] == 2,
+    )
+    event_activity, newsletter = view["activities"]
+
+    event = httpx.get(f"{events}/v1/events/{event_activity['event_id']}", headers=analyst).json()
+    assert event["title"] == "Velfærdens innovationsdag"
+    assert event["capacity"] == 300 and event["format"] == "theme_day"
+    assert event["activity_id"] == event_activity["id"] and event["plan_id"] == plan_id
+
+    # Two consenting contacts, two e-mails; the one without consent gets none.
+    assert sorted(m["To"] for m in smtp_sink.messages) == [
+        "Medarbejder 0 <medarbejder0@aarhus.example>",
+        "Medarbejder 1 <medarbejder1@aarhus.example>",
+    ]
+    assert {m["Subject"] for m in smtp_sink.messages} == {"Rethink velfærd"}
+    deliveries = httpx.get(
+        f"{notifications}/v1/deliveries", params={"plan_id": plan_id}, headers=analyst
+    ).json()
+    assert {d["status"] for d in deliveries["items"]} == {"sent"} and deliveries["total"] == 2
+    message_ids = {m["Message-ID"] for m in smtp_sink.messages}
+    assert message_ids == {
+        f"<{d['id']}@budskab>" for d in deliveries["items"]
+    }  # the idempotency key
+
+    expected = {
+        "plan.approved.v1": 1,
+        "activity.approved.v1": 2,
+        "event.created.v1": 1,
+        "delivery.sent.v1": 2,
+    }
+    counts = wait_for(
+        lambda: httpx.get(f"{metrics}/v1/plans/{plan_id}/counts", headers=analyst).json(),
+        lambda c: c["counts"] == expected,
+    )
+    assert counts["total"] == 6
+    exposition = wait_for(
+        lambda: httpx.get(f"{metrics}/metrics").text,
+        lambda text: (
+            f'budskab_plan_events{{plan_id="{plan_id}",type="delivery.sent.v1"}} 2.0' in text
+        ),
+    )
+    assert f'budskab_plan_events{{plan_id="{plan_id}",type="event.created.v1"}} 1.0' in exposition
+    assert newsletter["deliveries_failed"] == 0
