@@ -31,10 +31,10 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
+    id: str = Field(min_length=1)
     source: str = Field(min_length=1, examples=["/budskab/planning"])
     type: str = Field(min_length=1, examples=["plan.approved.v1"])
-    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    time: datetime
     subject: str = Field(min_length=1, description="The aggregate id; also the Kafka key.")
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str = Field(min_length=1)
@@ -104,6 +104,8 @@ def event(model: type[EventData]) -> type[EventData]:
 
 def new_envelope(data: EventData, *, source: str, subject: str, correlation_id: str) -> Envelope:
     return Envelope(
+        id=str(uuid.uuid4()),
+        time=datetime.now(UTC),
         source=source,
         type=data.type,
         subject=subject,

@@ -7,7 +7,6 @@ SMTP; metrics counts everything per plan, on its API and on /metrics.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from scripts.stack import SERVICES, ServiceProcess, SmtpSink, Tansu, running, service_env
 from tests.factories import create_approvable_plan
-from tests.helpers import SECRET, auth
+from tests.helpers import SECRET, auth, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -51,17 +50,6 @@ def stack(request, broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path):  # type:
         yield processes
 
 
-def wait_for(probe, until, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if until(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached after {timeout}s: {value!r}")
-        time.sleep(0.2)
-
-
 async def test_an_approved_plan_becomes_an_event_emails_and_counts(
     stack, smtp_sink: SmtpSink
 ) -> None:
@@ -82,53 +70,58 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
         )
         assert approved.status_code == 200, approved.text
 
-    analyst = auth("analyst")
+        client.headers.update(auth("analyst"))
 
-    def plan_view() -> dict:
-        return httpx.get(f"{planning}/v1/plans/{plan_id}", headers=analyst).json()
+        async def get(url: str, **params: str):  # type: ignore[no-untyped-def]
+            response = await client.get(url, params=params)
+            return (
+                response.json()
+                if response.headers["content-type"].endswith("json")
+                else response.text
+            )
 
-    view = wait_for(
-        plan_view,
-        lambda p: p["activities"][0]["event_id"] and p["activities"][1]["deliveries_sent"] == 2,
-    )
-    event_activity, newsletter = view["activities"]
+        view = await eventually(
+            lambda: get(f"{planning}/v1/plans/{plan_id}"),
+            lambda p: p["activities"][0]["event_id"] and p["activities"][1]["deliveries_sent"] == 2,
+            timeout=60,
+        )
+        event_activity, newsletter = view["activities"]
+        assert newsletter["deliveries_failed"] == 0
 
-    event = httpx.get(f"{events}/v1/events/{event_activity['event_id']}", headers=analyst).json()
-    assert event["title"] == "Velfærdens innovationsdag"
-    assert event["capacity"] == 300 and event["format"] == "theme_day"
-    assert event["activity_id"] == event_activity["id"] and event["plan_id"] == plan_id
+        event = await get(f"{events}/v1/events/{event_activity['event_id']}")
+        assert event["title"] == "Velfærdens innovationsdag"
+        assert event["capacity"] == 300 and event["format"] == "theme_day"
+        assert event["activity_id"] == event_activity["id"] and event["plan_id"] == plan_id
 
-    # Two consenting contacts, two e-mails; the one without consent gets none.
-    assert sorted(m["To"] for m in smtp_sink.messages) == [
-        "Medarbejder 0 <medarbejder0@aarhus.example>",
-        "Medarbejder 1 <medarbejder1@aarhus.example>",
-    ]
-    assert {m["Subject"] for m in smtp_sink.messages} == {"Rethink velfærd"}
-    deliveries = httpx.get(
-        f"{notifications}/v1/deliveries", params={"plan_id": plan_id}, headers=analyst
-    ).json()
-    assert {d["status"] for d in deliveries["items"]} == {"sent"} and deliveries["total"] == 2
-    message_ids = {m["Message-ID"] for m in smtp_sink.messages}
-    assert message_ids == {
-        f"<{d['id']}@budskab>" for d in deliveries["items"]
-    }  # the idempotency key
+        # Two consenting contacts, two e-mails; the one without consent gets none.
+        assert sorted(m["To"] for m in smtp_sink.messages) == [
+            "Medarbejder 0 <medarbejder0@aarhus.example>",
+            "Medarbejder 1 <medarbejder1@aarhus.example>",
+        ]
+        assert {m["Subject"] for m in smtp_sink.messages} == {"Rethink velfærd"}
+        deliveries = await get(f"{notifications}/v1/deliveries", plan_id=plan_id)
+        assert {d["status"] for d in deliveries["items"]} == {"sent"} and deliveries["total"] == 2
+        message_ids = {m["Message-ID"] for m in smtp_sink.messages}
+        assert message_ids == {
+            f"<{d['id']}@budskab>" for d in deliveries["items"]
+        }  # idempotency key
 
-    expected = {
-        "plan.approved.v1": 1,
-        "activity.approved.v1": 2,
-        "event.created.v1": 1,
-        "delivery.sent.v1": 2,
-    }
-    counts = wait_for(
-        lambda: httpx.get(f"{metrics}/v1/plans/{plan_id}/counts", headers=analyst).json(),
-        lambda c: c["counts"] == expected,
-    )
-    assert counts["total"] == 6
-    exposition = wait_for(
-        lambda: httpx.get(f"{metrics}/metrics").text,
-        lambda text: (
-            f'budskab_plan_events{{plan_id="{plan_id}",type="delivery.sent.v1"}} 2.0' in text
-        ),
-    )
-    assert f'budskab_plan_events{{plan_id="{plan_id}",type="event.created.v1"}} 1.0' in exposition
-    assert newsletter["deliveries_failed"] == 0
+        expected = {
+            "plan.approved.v1": 1,
+            "activity.approved.v1": 2,
+            "event.created.v1": 1,
+            "delivery.sent.v1": 2,
+        }
+        counts = await eventually(
+            lambda: get(f"{metrics}/v1/plans/{plan_id}/counts"), lambda c: c["counts"] == expected
+        )
+        assert counts["total"] == 6
+        exposition = await eventually(
+            lambda: get(f"{metrics}/metrics"),
+            lambda text: (
+                f'budskab_plan_events{{plan_id="{plan_id}",type="delivery.sent.v1"}} 2.0' in text
+            ),
+        )
+        assert (
+            f'budskab_plan_events{{plan_id="{plan_id}",type="event.created.v1"}} 1.0' in exposition
+        )

@@ -1,0 +1,79 @@
+"""The event envelope and the registry: what is a valid Budskab event, and why not."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.contracts import CONTENT_TYPE, InvalidEvent, new_envelope, registry
+from shared.contracts.events import EventCreated
+
+
+def event_created() -> EventCreated:
+    return EventCreated(
+        event_id="e-1", activity_id="a-1", plan_id="p-1", title="Velfærdens innovationsdag",
+        format="theme_day", starts_at=datetime(2016, 1, 20, 8, tzinfo=UTC), capacity=300,
+    )  # fmt: skip
+
+
+def test_an_envelope_carries_cloudevents_attributes_and_the_correlation_id() -> None:
+    envelope = new_envelope(
+        event_created(), source="/budskab/events", subject="e-1", correlation_id="c-9"
+    )
+    raw = envelope.model_dump(mode="json")
+    assert raw["specversion"] == "1.0"
+    assert raw["type"] == "event.created.v1"
+    assert raw["source"] == "/budskab/events" and raw["subject"] == "e-1"
+    assert raw["datacontenttype"] == "application/json"
+    assert raw["correlationid"] == "c-9"
+    assert raw["data"]["capacity"] == 300
+    assert envelope.headers() == {
+        "content-type": CONTENT_TYPE,
+        "ce_id": envelope.id,
+        "ce_type": "event.created.v1",
+        "ce_source": "/budskab/events",
+        "correlationid": "c-9",
+    }
+
+
+def test_parse_round_trips_into_the_typed_payload() -> None:
+    envelope = new_envelope(
+        event_created(), source="/budskab/events", subject="e-1", correlation_id="c"
+    )
+    parsed, data = registry.parse(envelope.model_dump_json().encode())
+    assert parsed.id == envelope.id
+    assert data == event_created()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"not json", "invalid envelope"),
+        (b'{"specversion": "1.0"}', "invalid envelope: id"),
+        (b"", "invalid envelope"),
+    ],
+)
+def test_parse_names_what_is_wrong_with_a_broken_envelope(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=reason):
+        registry.parse(raw)
+
+
+def test_parse_rejects_an_unknown_type_and_bad_data_naming_the_field() -> None:
+    envelope = new_envelope(event_created(), source="/s", subject="e-1", correlation_id="c")
+    unknown = envelope.model_copy(update={"type": "event.created.v9"})
+    with pytest.raises(InvalidEvent, match="unknown event type 'event.created.v9'"):
+        registry.parse(unknown.model_dump_json().encode())
+    bad = envelope.model_copy(update={"data": {**envelope.data, "capacity": "many"}})
+    with pytest.raises(InvalidEvent, match="invalid data for event.created.v1: capacity"):
+        registry.parse(bad.model_dump_json().encode())
+
+
+def test_every_event_type_is_versioned_and_has_a_topic() -> None:
+    for model in registry.all():
+        name, _, version = model.type.rpartition(".")
+        assert name and version.startswith("v") and version[1:].isdigit(), model.type
+        assert model.topic.startswith("budskab."), model.type
+
+
+def test_a_type_cannot_be_registered_twice() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(EventCreated)

@@ -1,0 +1,46 @@
+"""Who gets an e-mail, and when a failed send is tried again."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notifications.domain import message_id, next_attempt, sends_email
+from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def approved(kind: str, channel: str) -> ActivityApproved:
+    return ActivityApproved(
+        activity_id="a", plan_id="p", title="Tendens nr. 6", kind=kind, channel=channel, starts_at=NOW,
+        audience=AudienceRef(id="job-centres", name="Jobcentre"),
+        message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "expected"),
+    [
+        ("communication", "newsletter", True),
+        ("communication", "email", True),
+        ("communication", "op_ed", False),  # printed in a newspaper, not sent by us
+        ("event", "newsletter", False),  # events invite through the events service
+        ("other", "email", False),
+    ],
+)
+def test_only_communication_activities_on_email_channels_are_emailed(
+    kind, channel, expected
+) -> None:  # type: ignore[no-untyped-def]
+    assert sends_email(approved(kind, channel)) is expected
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (5, 32)]:
+        for _ in range(50):
+            delay = next_attempt(NOW, attempts, base_seconds=2.0) - NOW
+            assert timedelta(seconds=ceiling / 2) <= delay <= timedelta(seconds=ceiling)
+    assert next_attempt(NOW, 40, base_seconds=2.0) - NOW <= timedelta(hours=1)
+
+
+def test_the_idempotency_key_is_the_same_on_every_attempt() -> None:
+    assert message_id("d-1") == message_id("d-1") == "<d-1@budskab>"

@@ -1,0 +1,91 @@
+"""Settings fail fast on unsafe secrets; tokens carry roles and are checked strictly."""
+
+import time
+
+import jwt
+import pytest
+from pydantic import ValidationError
+
+from services.planning.settings import PlanningSettings
+from shared.auth import Role, TokenVerifier, dev_tokens, issue_token
+from shared.settings import DEV_JWT_SECRET
+
+SECRET = "a-long-enough-secret-for-the-unit-tests-0123"
+
+
+def settings(**values) -> PlanningSettings:  # type: ignore[no-untyped-def]
+    return PlanningSettings(_env_file=None, **values)
+
+
+def test_a_service_will_not_start_without_a_token_key() -> None:
+    with pytest.raises(ValidationError, match="no token key configured"):
+        settings()
+
+
+@pytest.mark.parametrize("secret", ["changeme", "secret", "short"])
+def test_placeholder_and_short_secrets_are_refused(secret: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder or shorter than 32 bytes"):
+        settings(jwt_secret=secret)
+
+
+def test_the_dev_secret_needs_dev_mode() -> None:
+    assert settings(dev_mode=True).jwt_secret.get_secret_value() == DEV_JWT_SECRET
+    with pytest.raises(ValidationError, match="only with DEV_MODE"):
+        settings(jwt_secret=DEV_JWT_SECRET)
+
+
+def test_settings_come_from_the_service_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANNING_JWT_SECRET", SECRET)
+    monkeypatch.setenv("PLANNING_HTTP_PORT", "9101")
+    monkeypatch.setenv("EVENTS_HTTP_PORT", "9999")
+    assert settings().http_port == 9101
+
+
+def test_a_token_yields_the_principal_and_roles() -> None:
+    verifier = TokenVerifier(settings(jwt_secret=SECRET))
+    principal = verifier.verify(issue_token(SECRET, subject="ann", roles=["planner"], name="Ann"))
+    assert principal.subject == "ann" and principal.name == "Ann"
+    assert principal.roles == {"planner"}
+
+
+def test_keycloak_style_realm_roles_are_understood() -> None:
+    token = jwt.encode(
+        {"sub": "bo", "exp": int(time.time()) + 60, "realm_access": {"roles": ["analyst"]}}, SECRET
+    )
+    assert TokenVerifier(settings(jwt_secret=SECRET)).verify(token).roles == {"analyst"}
+
+
+def test_expired_foreign_and_unsigned_tokens_are_refused() -> None:
+    verifier = TokenVerifier(settings(jwt_secret=SECRET))
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verifier.verify(issue_token(SECRET, subject="ann", roles=[], ttl_seconds=-10))
+    with pytest.raises(jwt.InvalidSignatureError):
+        verifier.verify(
+            issue_token("another-secret-that-is-also-long-enough", subject="a", roles=[])
+        )
+    unsigned = jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, key=None, algorithm="none")
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verifier.verify(unsigned)
+
+
+def test_issuer_and_audience_are_checked_when_configured() -> None:
+    verifier = TokenVerifier(
+        settings(jwt_secret=SECRET, jwt_issuer="https://idp.aarhus.example", jwt_audience="budskab")
+    )
+    good = issue_token(
+        SECRET, subject="a", roles=[], issuer="https://idp.aarhus.example", audience="budskab"
+    )
+    assert verifier.verify(good).subject == "a"
+    with pytest.raises(jwt.InvalidIssuerError):
+        verifier.verify(
+            issue_token(
+                SECRET, subject="a", roles=[], issuer="https://evil.example", audience="budskab"
+            )
+        )
+
+
+def test_dev_mode_prints_one_token_per_role() -> None:
+    tokens = dev_tokens(DEV_JWT_SECRET)
+    assert set(tokens) == {r.value for r in Role}
+    verifier = TokenVerifier(settings(dev_mode=True))
+    assert verifier.verify(tokens["event_manager"]).roles == {"event_manager"}
