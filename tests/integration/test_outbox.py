@@ -146,3 +146,37 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
         await asyncio.sleep(1.0)  # time enough for a wrongly counted copy to show
         counts = (await client.get(f"/v1/plans/{plan_id}/counts", headers=PLANNER)).json()
     assert counts["counts"] == {"activity.approved.v1": 2, "plan.approved.v1": 1}
+
+
+async def test_two_relays_never_publish_the_same_row(database_url: str) -> None:
+    """Replicas share the outbox: row locks with SKIP LOCKED (PostgreSQL) or the write lock
+    (SQLite) and the lease give every row to exactly one relay."""
+    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    runtime = runtime_of(app)
+    async with serving(app):
+        from shared.contracts.planning import PlanApproved
+
+        for batch in range(10):
+            async with runtime.uow() as uow:
+                for i in range(30):
+                    uow.publish(
+                        PlanApproved(plan_id=f"p{batch}-{i}", title="t", owner="o", sender="s",
+                                     approved_by="a", approved_at=datetime.now(UTC), activity_ids=[]),
+                        subject=f"p{batch}-{i}",
+                    )  # fmt: skip
+                await uow.commit()
+
+        seen: list[str] = []
+
+        async def record(topic, key, value, headers):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0)  # let the other relay in
+            seen.append(json.loads(value)["id"])
+
+        relays = [OutboxRelay(outbox, runtime.sessions, record, batch_size=25) for _ in range(2)]
+
+        async def drain(relay: OutboxRelay) -> None:
+            while await relay.publish_batch():
+                pass
+
+        await asyncio.gather(*(drain(r) for r in relays))
+    assert len(seen) == 300 and len(set(seen)) == 300

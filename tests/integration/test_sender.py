@@ -1,0 +1,112 @@
+"""The e-mail sender against a real SMTP server: sent once, retried while the server is
+away, given up after the bounded attempts with a delivery.failed event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from scripts.stack import SmtpSink, free_port
+from services.notifications.app import create_app
+from services.notifications.handlers import on_activity_approved
+from services.notifications.sender import send_due
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Delivery, outbox
+from shared import topics
+from shared.contracts import new_envelope, registry
+from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
+from tests.helpers import auth, eventually, produce, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def tendens_issue() -> bytes:
+    data = ActivityApproved(
+        activity_id="tendens-6", plan_id="brmj-2015", title="Tendens nr. 6", kind="communication",
+        channel="newsletter", starts_at=datetime(2015, 11, 1, tzinfo=UTC),
+        audience=AudienceRef(id="job-centres", name="Jobcentre i Midtjylland"),
+        message=MessageRef(id="m", subject="Tendens: ledigheden falder", body="Nyt fra regionen."),
+    )  # fmt: skip
+    return (
+        new_envelope(data, source="/tests", subject="tendens-6", correlation_id="c")
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def deliveries(app) -> list[Delivery]:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return list(await session.scalars(select(Delivery).order_by(Delivery.created_at)))
+
+
+async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return list(await session.scalars(select(outbox.c.type).order_by(outbox.c.position)))
+
+
+async def add_contacts(client, n: int) -> None:  # type: ignore[no-untyped-def]
+    for i in range(n):
+        response = await client.post(
+            "/v1/contacts",
+            json={"email": f"leder{i}@jobcenter.example", "name": f"Jobcenterleder {i}",
+                  "email_consent": True, "audience_ids": ["job-centres"]},
+            headers=auth("communicator"),
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+
+
+async def test_deliveries_are_sent_once_each(
+    database_url: str, broker, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        NotificationsSettings, database_url, broker.bootstrap, smtp_port=smtp_sink.port
+    )
+    app = create_app(settings)
+    async with serving(app) as client:
+        await add_contacts(client, 3)
+        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens-6", tendens_issue())] * 2)
+        await eventually(
+            lambda: deliveries(app), lambda ds: len(ds) == 3 and all(d.status == "sent" for d in ds)
+        )
+        assert await send_due(runtime_of(app), settings) == 0  # nothing left to send
+    assert len(smtp_sink.messages) == 3
+    assert len({m["Message-ID"] for m in smtp_sink.messages}) == 3
+    assert await outbox_types(app) == ["delivery.sent.v1"] * 3
+
+
+async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(database_url: str) -> None:
+    closed_port = free_port()  # no SMTP server there
+    settings = settings_for(
+        NotificationsSettings, database_url, "127.0.0.1:1",
+        smtp_port=closed_port, send_max_attempts=3, send_poll_interval_seconds=3600,
+    )  # fmt: skip
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        await add_contacts(client, 1)
+        envelope, data = registry.parse(tendens_issue())
+        async with runtime.uow() as uow:  # the pending delivery, as the consumer writes it
+            await on_activity_approved(uow, envelope, data)
+            await uow.commit()
+
+        for attempt in range(1, 4):
+            assert await send_due(runtime, settings) == 1
+            [delivery] = await deliveries(app)
+            assert delivery.attempts == attempt and "SMTPConnectError" in (
+                delivery.last_error or ""
+            )
+            if attempt < 3:
+                assert delivery.status == "pending"
+                assert delivery.next_attempt_at > datetime.now(UTC)  # backed off
+                assert await send_due(runtime, settings) == 0  # not due yet
+                async with runtime.sessions.begin() as session:  # move the retry time to now
+                    await session.execute(
+                        update(Delivery).values(
+                            next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)
+                        )
+                    )
+        [delivery] = await deliveries(app)
+        assert delivery.status == "failed"
+        assert await outbox_types(app) == ["delivery.failed.v1"]
