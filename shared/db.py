@@ -42,6 +42,7 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: safe on a crash of the app
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -40,6 +40,7 @@ def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
         enable_idempotence=False,
         graceful_timeout=10.0,
         logger=logging.getLogger("faststream"),  # through our JSON handler, not its own
+        log_level=logging.DEBUG,  # its per-message "Received"/"Processed" lines; ours say more
     )
 
 

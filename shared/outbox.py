@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -99,6 +100,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease_seconds)
         self.now = now
+        self._gauges_refreshed = 0.0
 
     async def run(self) -> None:
         """Publish forever; back off (bounded, with jitter) while the broker is unreachable."""
@@ -122,7 +124,7 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         rows = await self._claim()
         if not rows:
-            await self.refresh_gauges()
+            await self._refresh_gauges_now_and_then()
             return 0
         try:
             pending = [
@@ -135,7 +137,7 @@ class OutboxRelay:
             raise
         await self._mark_sent([r.position for r in rows])
         OUTBOX_PUBLISHED.inc(len(rows))
-        await self.refresh_gauges()
+        await self._refresh_gauges_now_and_then()
         return len(rows)
 
     async def _claim(self) -> list:
@@ -175,7 +177,13 @@ class OutboxRelay:
                 .values(claimed_until=None, last_error=error[:2000])
             )
 
+    async def _refresh_gauges_now_and_then(self) -> None:
+        """At most once a second: the count is a query, and scrapes come every 15 s or so."""
+        if time.monotonic() - self._gauges_refreshed >= 1.0:
+            await self.refresh_gauges()
+
     async def refresh_gauges(self) -> tuple[int, float]:
+        self._gauges_refreshed = time.monotonic()
         t = self.table
         async with self.sessions() as session:
             count, oldest = (

@@ -58,17 +58,16 @@ class UnitOfWork:
     async def claim_inbox(self, consumer_group: str, envelope: Envelope) -> bool:
         """Record the event as processed by this group; False if it already was."""
         try:
-            async with self.session.begin_nested():
-                await self.session.execute(
-                    insert(self._inbox).values(
-                        consumer_group=consumer_group,
-                        event_id=envelope.id,
-                        event_type=envelope.type,
-                        processed_at=datetime.now(UTC),
-                    )
+            await self.session.execute(
+                insert(self._inbox).values(
+                    consumer_group=consumer_group,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    processed_at=datetime.now(UTC),
                 )
+            )
         except IntegrityError:
-            return False
+            return False  # the transaction is spoilt: the caller leaves it, nothing commits
         return True
 
     async def commit(self) -> None:

@@ -1,0 +1,1107 @@
+"""The planning HTTP API as its users meet it, written from the OpenAPI document and DESIGN.md.
+
+Every error is an RFC 9457 problem (`application/problem+json`); validation errors name the
+field; a rejected request changes nothing; bodies are bounded; bearer tokens and roles guard
+every `/v1` route; plans are approved only when every activity has an audience, a message and
+a channel, and only against the ETag the approver reviewed. The plan is Aarhus Kommune's
+"Kommune forfra" (DOMAIN.md, case A).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from scripts.stack import Postgres
+from services.planning.app import create_app
+from services.planning.settings import PlanningSettings
+from tests.factories import PLANNER, create_approvable_plan, create_plan
+from tests.helpers import SECRET, auth, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+UNREACHABLE_BROKER = "127.0.0.1:1"
+ANALYST = auth("analyst")
+ADMIN = auth("admin")
+KOMMUNE_FORFRA = {
+    "title": "Kommune forfra",
+    "owner": "Borgmesterens Afdeling",
+    "sender": "Aarhus Kommune",
+}
+
+
+# --- shared checks (the other test_api_* modules import these) -----------------------------
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem with the expected status, in the body as well as on the wire."""
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("application/problem+json"), content_type
+    problem = response.json()
+    assert problem["status"] == status, problem
+    assert problem.get("title"), problem
+    return problem
+
+
+def names_field(field: str, name: str) -> bool:
+    """`title`, `body.title` name `title`; `body.event.capacity` names `event.capacity`."""
+    return field == name or field.endswith(f".{name}")
+
+
+def assert_invalid(response: httpx.Response, field: str) -> dict[str, Any]:
+    """A 422 problem whose `errors[].field` names `field`."""
+    problem = assert_problem(response, 422)
+    fields = [error["field"] for error in problem.get("errors", [])]
+    assert any(names_field(f, field) for f in fields), f"no error names {field!r}: {problem}"
+    return problem
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert_problem(response, 401)
+    challenge = response.headers.get("www-authenticate", "")
+    assert challenge.lower().startswith("bearer"), f"WWW-Authenticate: {challenge!r}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def expired_token(*roles: str) -> str:
+    now = int(time.time())
+    claims = {"sub": "tester", "roles": list(roles), "iat": now - 7200, "exp": now - 3600}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def foreign_token(*roles: str) -> str:
+    """Well-formed and unexpired, but signed with a key the service does not trust."""
+    claims = {"sub": "intruder", "roles": list(roles), "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, "another-secret-that-is-long-enough-for-hs256", algorithm="HS256")
+
+
+def unsigned_token(*roles: str) -> str:
+    """`alg: none`: a token anyone can write."""
+    claims = {"sub": "intruder", "roles": list(roles), "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, None, algorithm="none")
+
+
+BAD_CREDENTIALS: dict[str, dict[str, str]] = {
+    "no token": {},
+    "not a JWT": bearer("not-a-jwt"),
+    "foreign signature": bearer(foreign_token("admin")),
+    "expired": bearer(expired_token("admin")),
+    "unsigned (alg none)": bearer(unsigned_token("admin")),
+    "basic scheme": {"Authorization": "Basic cGxhbm5lcjpwbGFubmVy"},
+}
+
+
+def sqlite_url(directory: Path, name: str = "planning") -> str:
+    return f"sqlite+aiosqlite:///{directory}/{name}.db"
+
+
+def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh database for a module-scoped fixture parametrized over "sqlite"/"postgresql"
+    (the `database_url` fixture is per test)."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path_factory.mktemp("db"), "service")
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.create_database(f"api_{uuid.uuid4().hex[:12]}")
+
+
+def prometheus_samples(exposition: str, metric: str) -> list[str]:
+    return [line for line in exposition.splitlines() if line.startswith(f"{metric}{{")]
+
+
+def assert_route_counted(samples: list[str], method: str, route: str, status: str) -> None:
+    """The route label is the OpenAPI path template, as the client addressed it."""
+    labels = [dict(re.findall(r'(\w+)="([^"]*)"', sample)) for sample in samples]
+    wanted = {"method": method, "route": route, "status": status}
+    routes = sorted({label.get("route", "") for label in labels if label.get("method") == method})
+    assert any(wanted.items() <= label.items() for label in labels), (
+        f"no sample labelled {wanted}; {method} routes seen: {routes}"
+    )
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+def planning_app(database_url: str, **extra: Any):  # type: ignore[no-untyped-def]
+    return create_app(settings_for(PlanningSettings, database_url, UNREACHABLE_BROKER, **extra))
+
+
+@pytest.fixture
+async def planning(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh planning service on SQLite, broker unreachable: for tests where storage is
+    not the point."""
+    async with serving(planning_app(sqlite_url(tmp_path))) as client:
+        yield client
+
+
+@pytest.fixture
+async def planning_db(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh planning service on each backend, for writes and "changes nothing"."""
+    async with serving(planning_app(database_url)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def drafted(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict, dict]]:
+    """One service per backend holding two approvable drafts: the plan under test and another
+    plan whose audience, message and channel must not leak into it. Shared by the many
+    bad-input cases (each checks that it changed nothing), to keep the suite fast."""
+    async with serving(planning_app(backend_url(request, tmp_path_factory))) as client:
+        made = await create_approvable_plan(client)
+        other = await create_approvable_plan(client)
+        yield client, made, other
+
+
+async def plan_state(client: httpx.AsyncClient, plan_id: str) -> tuple[dict, str]:
+    response = await client.get(f"/v1/plans/{plan_id}", headers=PLANNER)
+    assert response.status_code == 200, response.text
+    return response.json(), response.headers.get("etag", "")
+
+
+async def plan_total(client: httpx.AsyncClient) -> int:
+    response = await client.get("/v1/plans", headers=PLANNER)
+    assert response.status_code == 200, response.text
+    return response.json()["total"]
+
+
+# --- bad input to every POST ----------------------------------------------------------------
+
+Body = Callable[[dict, dict], Any]  # (made, other) -> request body
+
+ACTIVITY = {"title": "Velfærdens innovationsdag", "kind": "event",
+            "starts_at": "2016-01-20T09:00:00+01:00",
+            "event": {"format": "theme_day", "capacity": 300}}  # fmt: skip
+
+
+def refs(made: dict) -> dict[str, str]:
+    return {
+        "audience_id": made["audience"]["id"],
+        "message_id": made["message"]["id"],
+        "channel_id": made["channel"]["id"],
+    }
+
+
+def activity(made: dict, **changes: Any) -> dict:
+    body = {**ACTIVITY, **refs(made), **changes}
+    return {key: value for key, value in body.items() if value is not DROP}
+
+
+def event_details(**changes: Any) -> dict:
+    body = {"format": "theme_day", "capacity": 300, **changes}
+    return {key: value for key, value in body.items() if value is not DROP}
+
+
+def message(made: dict, **changes: Any) -> dict:
+    body = {"audience_id": made["audience"]["id"], "subject": "Rethink velfærd",
+            "body": "Kom til innovationsdagen.", **changes}  # fmt: skip
+    return {key: value for key, value in body.items() if value is not DROP}
+
+
+def without(body: dict, key: str) -> dict:
+    return {k: v for k, v in body.items() if k != key}
+
+
+DROP = object()
+
+PLAN_CASES: dict[str, tuple[Body, str]] = {
+    "missing title": (lambda m, o: without(KOMMUNE_FORFRA, "title"), "title"),
+    "missing owner": (lambda m, o: without(KOMMUNE_FORFRA, "owner"), "owner"),
+    "missing sender": (lambda m, o: without(KOMMUNE_FORFRA, "sender"), "sender"),
+    "title is a number": (lambda m, o: {**KOMMUNE_FORFRA, "title": 2015}, "title"),
+    "owner is null": (lambda m, o: {**KOMMUNE_FORFRA, "owner": None}, "owner"),
+    "title is empty": (lambda m, o: {**KOMMUNE_FORFRA, "title": ""}, "title"),
+    "title is only spaces": (lambda m, o: {**KOMMUNE_FORFRA, "title": "   "}, "title"),
+    "title too long": (lambda m, o: {**KOMMUNE_FORFRA, "title": "K" * 301}, "title"),
+    "unknown field": (lambda m, o: {**KOMMUNE_FORFRA, "budget": 250000}, "budget"),
+    "status set by the client": (lambda m, o: {**KOMMUNE_FORFRA, "status": "approved"}, "status"),
+}
+
+AUDIENCE_CASES: dict[str, tuple[Body, str]] = {
+    "missing name": (lambda m, o: {"needs": "Fagligt og brugbart"}, "name"),
+    "name is a number": (lambda m, o: {"name": 28000}, "name"),
+    "name is empty": (lambda m, o: {"name": ""}, "name"),
+    "needs is a list": (lambda m, o: {"name": "Borgere", "needs": ["forståeligt"]}, "needs"),
+    "unknown field": (lambda m, o: {"name": "Borgere", "size": 28000}, "size"),
+}
+
+MESSAGE_CASES: dict[str, tuple[Body, str]] = {
+    "missing audience_id": (lambda m, o: message(m, audience_id=DROP), "audience_id"),
+    "missing subject": (lambda m, o: message(m, subject=DROP), "subject"),
+    "missing body": (lambda m, o: message(m, body=DROP), "body"),
+    "subject is empty": (lambda m, o: message(m, subject=""), "subject"),
+    "body is a number": (lambda m, o: message(m, body=42), "body"),
+    "unknown audience": (lambda m, o: message(m, audience_id="no-such-audience"), "audience_id"),
+    "another plan's audience": (
+        lambda m, o: message(m, audience_id=o["audience"]["id"]),
+        "audience_id",
+    ),
+    "unknown field": (lambda m, o: message(m, tone="plain language"), "tone"),
+}
+
+CHANNEL_CASES: dict[str, tuple[Body, str]] = {
+    "missing kind": (lambda m, o: {"name": "Nyhedsbrev"}, "kind"),
+    "missing name": (lambda m, o: {"kind": "newsletter"}, "name"),
+    "unknown kind": (lambda m, o: {"kind": "fax", "name": "Fax"}, "kind"),
+    "kind is a number": (lambda m, o: {"kind": 1, "name": "Nyhedsbrev"}, "kind"),
+    "unknown field": (
+        lambda m, o: {"kind": "newsletter", "name": "Tendens", "recipients": 1000},
+        "recipients",
+    ),
+}
+
+ACTIVITY_CASES: dict[str, tuple[Body, str]] = {
+    "missing title": (lambda m, o: activity(m, title=DROP), "title"),
+    "missing kind": (lambda m, o: activity(m, kind=DROP), "kind"),
+    "missing starts_at": (lambda m, o: activity(m, starts_at=DROP), "starts_at"),
+    "title is a list": (lambda m, o: activity(m, title=["Temadag"]), "title"),
+    "unknown kind": (lambda m, o: activity(m, kind="webinar"), "kind"),
+    "naive starts_at": (lambda m, o: activity(m, starts_at="2016-01-20T09:00:00"), "starts_at"),
+    "date-only starts_at": (lambda m, o: activity(m, starts_at="2016-01-20"), "starts_at"),
+    "starts_at is prose": (lambda m, o: activity(m, starts_at="januar 2016"), "starts_at"),
+    "unknown audience": (lambda m, o: activity(m, audience_id="no-such-id"), "audience_id"),
+    "unknown message": (lambda m, o: activity(m, message_id="no-such-id"), "message_id"),
+    "unknown channel": (lambda m, o: activity(m, channel_id="no-such-id"), "channel_id"),
+    "another plan's audience": (
+        lambda m, o: activity(m, audience_id=o["audience"]["id"]),
+        "audience_id",
+    ),
+    "another plan's message": (
+        lambda m, o: activity(m, message_id=o["message"]["id"]),
+        "message_id",
+    ),
+    "another plan's channel": (
+        lambda m, o: activity(m, channel_id=o["channel"]["id"]),
+        "channel_id",
+    ),
+    "unknown event format": (
+        lambda m, o: activity(m, event=event_details(format="gala")),
+        "event.format",
+    ),
+    "zero capacity": (lambda m, o: activity(m, event=event_details(capacity=0)), "event.capacity"),
+    "negative capacity": (
+        lambda m, o: activity(m, event=event_details(capacity=-300)),
+        "event.capacity",
+    ),
+    "capacity is prose": (
+        lambda m, o: activity(m, event=event_details(capacity="300 pladser")),
+        "event.capacity",
+    ),
+    "event without capacity": (
+        lambda m, o: activity(m, event=event_details(capacity=DROP)),
+        "event.capacity",
+    ),
+    "unknown event field": (
+        lambda m, o: activity(m, event=event_details(catering=True)),
+        "event.catering",
+    ),
+    "unknown field": (lambda m, o: activity(m, budget=50000), "budget"),
+}
+
+SUBRESOURCE_CASES = [
+    pytest.param(path, body, field, id=f"{path}: {name}")
+    for path, cases in [
+        ("audiences", AUDIENCE_CASES),
+        ("messages", MESSAGE_CASES),
+        ("channels", CHANNEL_CASES),
+        ("activities", ACTIVITY_CASES),
+    ]
+    for name, (body, field) in cases.items()
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [pytest.param(b, f, id=name) for name, (b, f) in PLAN_CASES.items()]
+)
+async def test_a_bad_new_plan_is_a_422_problem_naming_the_field_and_creates_nothing(
+    drafted: tuple[httpx.AsyncClient, dict, dict], body: Body, field: str
+) -> None:
+    client, made, other = drafted
+    before = await plan_total(client)
+
+    response = await client.post("/v1/plans", json=body(made, other), headers=PLANNER)
+
+    assert_invalid(response, field)
+    assert await plan_total(client) == before
+
+
+@pytest.mark.parametrize(("path", "body", "field"), SUBRESOURCE_CASES)
+async def test_a_bad_addition_to_a_plan_is_a_422_problem_naming_the_field_and_changes_nothing(
+    drafted: tuple[httpx.AsyncClient, dict, dict], path: str, body: Body, field: str
+) -> None:
+    client, made, other = drafted
+    plan_id = made["plan"]["id"]
+    before, etag_before = await plan_state(client, plan_id)
+
+    response = await client.post(
+        f"/v1/plans/{plan_id}/{path}", json=body(made, other), headers=PLANNER
+    )
+
+    assert_invalid(response, field)
+    after, etag_after = await plan_state(client, plan_id)
+    assert after == before
+    assert after["version"] == before["version"] and etag_after == etag_before
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"title": "Kommune forfra", "owner": ', id="truncated"),
+        pytest.param(b"{'title': 'Kommune forfra'}", id="single quotes"),
+        pytest.param(b"title=Kommune+forfra", id="form encoded"),
+    ],
+)
+async def test_a_body_that_is_not_json_is_a_400_problem_and_creates_nothing(
+    planning: httpx.AsyncClient, payload: bytes
+) -> None:
+    """RFC 9110 keeps 422 for content whose syntax is correct; unparseable JSON is a 400."""
+    response = await planning.post(
+        "/v1/plans", content=payload, headers={**PLANNER, "Content-Type": "application/json"}
+    )
+
+    problem = assert_problem(response, 400)
+    assert "json" in (problem.get("detail") or "").lower(), problem
+    assert await plan_total(planning) == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [pytest.param([KOMMUNE_FORFRA], id="array"), pytest.param("Kommune forfra", id="string")],
+)
+async def test_a_json_body_that_is_not_an_object_is_a_422_problem(
+    planning: httpx.AsyncClient, payload: Any
+) -> None:
+    response = await planning.post("/v1/plans", json=payload, headers=PLANNER)
+
+    assert_problem(response, 422)
+    assert await plan_total(planning) == 0
+
+
+# --- unknown ids, unknown routes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "", None),
+        ("POST", "/audiences", {"name": "Borgere"}),
+        ("POST", "/messages", {"audience_id": "x", "subject": "Rethink velfærd", "body": "Kom."}),
+        ("POST", "/channels", {"kind": "newsletter", "name": "Nyhedsbrev"}),
+        ("POST", "/activities", {**ACTIVITY}),
+        ("POST", "/approve", None),
+    ],
+    ids=["get", "audiences", "messages", "channels", "activities", "approve"],
+)
+async def test_an_unknown_plan_is_a_404_problem(
+    planning: httpx.AsyncClient, method: str, path: str, body: dict | None
+) -> None:
+    response = await planning.request(
+        method, f"/v1/plans/{uuid.uuid4()}{path}", json=body, headers=PLANNER
+    )
+
+    assert_problem(response, 404)
+    assert await plan_total(planning) == 0
+
+
+async def test_an_unknown_route_and_a_wrong_method_are_problems(
+    planning: httpx.AsyncClient,
+) -> None:
+    plan = await create_plan(planning)
+
+    assert_problem(await planning.get("/v1/strategies", headers=PLANNER), 404)
+    not_allowed = await planning.delete(f"/v1/plans/{plan['id']}", headers=PLANNER)
+    assert_problem(not_allowed, 405)
+    assert "GET" in not_allowed.headers.get("allow", ""), not_allowed.headers
+    assert (await planning.get(f"/v1/plans/{plan['id']}", headers=PLANNER)).status_code == 200
+
+
+# --- bounded request bodies -----------------------------------------------------------------
+
+LIMIT = 2048
+
+
+def padded_plan(size: int) -> bytes:
+    """A valid "Kommune forfra" plan padded with JSON whitespace to exactly `size` bytes:
+    only its size can make the service refuse it."""
+    core = (
+        b'{"title": "Kommune forfra", "owner": "Borgmesterens Afdeling", "sender": "Aarhus Kommune"'
+    )
+    return core + b" " * (size - len(core) - 1) + b"}"
+
+
+async def chunks(payload: bytes, size: int = 512) -> AsyncIterator[bytes]:
+    for start in range(0, len(payload), size):
+        yield payload[start : start + size]
+
+
+@pytest.fixture
+async def bounded(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(planning_app(sqlite_url(tmp_path), max_body_bytes=LIMIT)) as client:
+        yield client
+
+
+async def test_a_body_within_the_limit_is_accepted(bounded: httpx.AsyncClient) -> None:
+    response = await bounded.post(
+        "/v1/plans",
+        content=padded_plan(LIMIT),
+        headers={**PLANNER, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_body_over_the_limit_with_content_length_is_a_413_problem(
+    bounded: httpx.AsyncClient,
+) -> None:
+    payload = padded_plan(LIMIT + 1)
+    response = await bounded.post(
+        "/v1/plans", content=payload, headers={**PLANNER, "Content-Type": "application/json"}
+    )
+
+    assert response.request.headers["content-length"] == str(len(payload))
+    assert_problem(response, 413)
+    assert await plan_total(bounded) == 0
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_problem(
+    bounded: httpx.AsyncClient,
+) -> None:
+    """No Content-Length to trust: the service must count what it reads."""
+    response = await bounded.post(
+        "/v1/plans",
+        content=chunks(padded_plan(4 * LIMIT)),
+        headers={**PLANNER, "Content-Type": "application/json"},
+    )
+
+    assert "content-length" not in response.request.headers
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert_problem(response, 413)
+    assert await plan_total(bounded) == 0
+
+
+async def test_a_chunked_body_within_the_limit_is_accepted(bounded: httpx.AsyncClient) -> None:
+    response = await bounded.post(
+        "/v1/plans",
+        content=chunks(padded_plan(LIMIT)),
+        headers={**PLANNER, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def test_a_content_length_that_understates_the_body_does_not_get_past_the_limit(
+    bounded: httpx.AsyncClient,
+) -> None:
+    """A client that announces 100 bytes and streams 8 KiB is still cut off at the limit."""
+    response = await bounded.post(
+        "/v1/plans",
+        content=chunks(padded_plan(4 * LIMIT)),
+        headers={**PLANNER, "Content-Type": "application/json", "Content-Length": "100"},
+    )
+
+    assert response.status_code in (400, 413), response.text
+    assert await plan_total(bounded) == 0
+
+
+# --- authentication and roles ---------------------------------------------------------------
+
+ROUTES = [
+    ("GET", "/v1/plans"),
+    ("GET", "/v1/plans/{plan_id}"),
+    ("POST", "/v1/plans"),
+    ("POST", "/v1/plans/{plan_id}/audiences"),
+    ("POST", "/v1/plans/{plan_id}/messages"),
+    ("POST", "/v1/plans/{plan_id}/channels"),
+    ("POST", "/v1/plans/{plan_id}/activities"),
+    ("POST", "/v1/plans/{plan_id}/approve"),
+]
+
+
+def valid_body(path: str, made: dict) -> dict | None:
+    return {
+        "/v1/plans": KOMMUNE_FORFRA,
+        "/v1/plans/{plan_id}/audiences": {"name": "Borgere", "needs": "Forståeligt og brugbart"},
+        "/v1/plans/{plan_id}/messages": message(made),
+        "/v1/plans/{plan_id}/channels": {"kind": "op_ed", "name": "Kronik i dagbladene"},
+        "/v1/plans/{plan_id}/activities": activity(made, title="Byrådets temadrøftelse"),
+    }.get(path)
+
+
+@pytest.mark.parametrize("credentials", BAD_CREDENTIALS.values(), ids=BAD_CREDENTIALS.keys())
+async def test_every_v1_route_needs_a_valid_bearer_token(
+    planning: httpx.AsyncClient, credentials: dict[str, str]
+) -> None:
+    made = await create_approvable_plan(planning)
+    plan_id = made["plan"]["id"]
+    before, etag = await plan_state(planning, plan_id)
+
+    for method, template in ROUTES:
+        response = await planning.request(
+            method,
+            template.format(plan_id=plan_id),
+            json=valid_body(template, made),
+            headers=credentials,
+        )
+        assert_unauthorized(response)
+
+    assert await plan_state(planning, plan_id) == (before, etag)
+    assert await plan_total(planning) == 1
+
+
+async def test_health_readiness_metrics_and_openapi_need_no_token(
+    planning: httpx.AsyncClient,
+) -> None:
+    assert (await planning.get("/healthz")).status_code == 200
+    assert (await planning.get("/readyz")).status_code in (200, 503)
+    assert (await planning.get("/metrics")).status_code == 200
+    assert (await planning.get("/openapi.json")).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["analyst", "event_manager", "communicator", "unknown_role"])
+async def test_only_planners_and_admins_change_plans(
+    planning: httpx.AsyncClient, role: str
+) -> None:
+    made = await create_approvable_plan(planning)
+    plan_id = made["plan"]["id"]
+    before, etag = await plan_state(planning, plan_id)
+
+    for method, template in ROUTES:
+        if method != "POST":
+            continue
+        response = await planning.request(
+            method,
+            template.format(plan_id=plan_id),
+            json=valid_body(template, made),
+            headers=auth(role),
+        )
+        problem = assert_problem(response, 403)
+        assert problem.get("detail"), problem
+
+    assert await plan_state(planning, plan_id) == (before, etag)
+    assert await plan_total(planning) == 1
+
+
+async def test_a_token_without_roles_may_not_change_plans(planning: httpx.AsyncClient) -> None:
+    response = await planning.post("/v1/plans", json=KOMMUNE_FORFRA, headers=auth())
+    assert_problem(response, 403)
+    assert await plan_total(planning) == 0
+
+
+@pytest.mark.parametrize("role", ["analyst", "event_manager", "communicator", "planner", "admin"])
+async def test_every_staff_role_may_read_plans(planning: httpx.AsyncClient, role: str) -> None:
+    plan = await create_plan(planning)
+
+    listed = await planning.get("/v1/plans", headers=auth(role))
+    shown = await planning.get(f"/v1/plans/{plan['id']}", headers=auth(role))
+
+    assert listed.status_code == 200 and listed.json()["total"] == 1
+    assert shown.status_code == 200 and shown.json()["title"] == "Kommune forfra"
+
+
+async def test_an_admin_may_draft_and_approve_a_whole_plan(planning: httpx.AsyncClient) -> None:
+    created = await planning.post("/v1/plans", json=KOMMUNE_FORFRA, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    url = f"/v1/plans/{created.json()['id']}"
+
+    async def add(path: str, body: dict) -> dict:
+        response = await planning.post(f"{url}/{path}", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    audience = await add("audiences", {"name": "Kommunale direktører", "needs": "Fagligt"})
+    msg = await add(
+        "messages",
+        {"audience_id": audience["id"], "subject": "Rethink velfærd", "body": "Rundbordssamtale."},
+    )
+    channel = await add("channels", {"kind": "meeting", "name": "Rundbordssamtale"})
+    await add(
+        "activities",
+        {"title": "Rundbordssamtale for kommunaldirektører", "kind": "event",
+         "starts_at": "2016-01-20T13:00:00+01:00",
+         "event": {"format": "round_table", "capacity": 20},
+         "audience_id": audience["id"], "message_id": msg["id"], "channel_id": channel["id"]},
+    )  # fmt: skip
+
+    approved = await planning.post(f"{url}/approve", headers=ADMIN)
+
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "approved"
+    assert approved.json()["approved_by"] == "tester"
+
+
+# --- approval rules -------------------------------------------------------------------------
+
+
+async def test_a_plan_without_activities_cannot_be_approved(planning_db: httpx.AsyncClient) -> None:
+    plan = await create_plan(planning_db)
+    before, etag = await plan_state(planning_db, plan["id"])
+
+    response = await planning_db.post(f"/v1/plans/{plan['id']}/approve", headers=PLANNER)
+
+    assert_invalid(response, "activities")
+    assert await plan_state(planning_db, plan["id"]) == (before, etag)
+    assert before["status"] == "draft"
+
+
+async def test_approval_lists_each_missing_audience_message_and_channel(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    """Goal, audience, message, channel for everything (DOMAIN.md principle 1): the approver
+    is told every gap at once, per activity, not only the first one."""
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    url = f"/v1/plans/{plan_id}/activities"
+    kronik = await planning_db.post(
+        url,
+        json={"title": "Kronik i de landsdækkende dagblade", "kind": "communication",
+              "starts_at": "2015-09-01T06:00:00+02:00"},
+        headers=PLANNER,
+    )  # fmt: skip
+    folkemoedet = await planning_db.post(
+        url,
+        json={"title": "Debat på Folkemødet", "kind": "event",
+              "starts_at": "2016-06-16T14:00:00+02:00",
+              "event": {"format": "festival_debate", "capacity": 120},
+              "audience_id": made["audience"]["id"]},
+        headers=PLANNER,
+    )  # fmt: skip
+    assert kronik.status_code == 201 and folkemoedet.status_code == 201
+    before, etag = await plan_state(planning_db, plan_id)
+    index = {a["id"]: i for i, a in enumerate(before["activities"])}
+    gaps = [
+        (kronik.json()["id"], "audience_id"),
+        (kronik.json()["id"], "message_id"),
+        (kronik.json()["id"], "channel_id"),
+        (folkemoedet.json()["id"], "message_id"),
+        (folkemoedet.json()["id"], "channel_id"),
+    ]
+
+    response = await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)
+
+    problem = assert_problem(response, 422)
+    errors = problem.get("errors", [])
+
+    def reported(activity_id: str, piece: str) -> bool:
+        names = (activity_id, f"[{index[activity_id]}]")
+        return any(
+            names_field(e["field"], piece) and any(n in e["field"] for n in names) for e in errors
+        )
+
+    missing = [gap for gap in gaps if not reported(*gap)]
+    assert not missing, f"gaps not reported: {missing}; problem: {problem}"
+    assert len(errors) == len(gaps), problem  # the complete activities are not blamed
+    assert await plan_state(planning_db, plan_id) == (before, etag)
+
+
+async def test_an_event_activity_cannot_be_approved_without_its_format_and_capacity(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    """The events service cannot create an event without them: refused on creation, or at
+    the latest on approval."""
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+
+    created = await planning_db.post(
+        f"/v1/plans/{plan_id}/activities",
+        json=activity(made, title="Borgerkonference (unconference)", event=DROP),
+        headers=PLANNER,
+    )
+    if created.status_code == 201:
+        response = await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)
+        assert_invalid(response, "event")
+        plan, _ = await plan_state(planning_db, plan_id)
+        assert plan["status"] == "draft"
+    else:
+        assert_invalid(created, "event")
+
+
+async def test_an_approved_plan_is_published_with_who_approved_it_and_when(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    _, etag = await plan_state(planning_db, plan_id)
+
+    response = await planning_db.post(
+        f"/v1/plans/{plan_id}/approve", headers={**PLANNER, "If-Match": etag}
+    )
+
+    assert response.status_code == 200, response.text
+    shown, _ = await plan_state(planning_db, plan_id)
+    assert shown["status"] == "approved" and shown["approved_by"] == "tester"
+    assert shown["approved_at"] is not None
+    listed = await planning_db.get("/v1/plans", params={"status": "approved"}, headers=PLANNER)
+    assert [p["id"] for p in listed.json()["items"]] == [plan_id]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("audiences", lambda m: {"name": "Folketingspolitikere"}),
+        ("messages", lambda m: message(m, subject="Ny vinkel")),
+        ("channels", lambda m: {"kind": "social_media", "name": "LinkedIn"}),
+        ("activities", lambda m: activity(m, title="Rethink-konferencen 2017")),
+        ("approve", lambda m: None),
+    ],
+)
+async def test_an_approved_plan_cannot_be_edited(
+    planning_db: httpx.AsyncClient, path: str, body: Callable[[dict], dict | None]
+) -> None:
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    approved = await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)
+    assert approved.status_code == 200, approved.text
+    before, etag = await plan_state(planning_db, plan_id)
+
+    response = await planning_db.post(
+        f"/v1/plans/{plan_id}/{path}", json=body(made), headers=PLANNER
+    )
+
+    assert_problem(response, 409)
+    assert await plan_state(planning_db, plan_id) == (before, etag)
+
+
+# --- ETag / If-Match ------------------------------------------------------------------------
+
+
+async def test_a_plan_carries_an_etag_that_changes_with_every_write(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    created = await planning_db.post("/v1/plans", json=KOMMUNE_FORFRA, headers=PLANNER)
+    assert created.status_code == 201, created.text
+    plan_id = created.json()["id"]
+    assert created.headers.get("etag"), created.headers
+    assert created.headers.get("location", "").endswith(f"/v1/plans/{plan_id}")
+
+    _, etag = await plan_state(planning_db, plan_id)
+    assert etag == created.headers["etag"]
+    assert (await plan_state(planning_db, plan_id))[1] == etag  # reading does not change it
+
+    added = await planning_db.post(
+        f"/v1/plans/{plan_id}/audiences", json={"name": "Borgere"}, headers=PLANNER
+    )
+    assert added.status_code == 201, added.text
+    plan, etag_after_edit = await plan_state(planning_db, plan_id)
+    assert etag_after_edit != etag
+    assert plan["version"] > created.json()["version"]
+
+
+async def test_approval_against_a_stale_etag_is_a_412_problem_and_changes_nothing(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    """The approver reviewed the plan; meanwhile a colleague added an activity. The approval
+    must not cover what the approver never saw."""
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    _, reviewed = await plan_state(planning_db, plan_id)
+    added = await planning_db.post(
+        f"/v1/plans/{plan_id}/activities",
+        json=activity(made, title="Debat på Folkemødet", starts_at="2016-06-16T14:00:00+02:00",
+                      event={"format": "festival_debate", "capacity": 120}),
+        headers=PLANNER,
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    before, current = await plan_state(planning_db, plan_id)
+
+    response = await planning_db.post(
+        f"/v1/plans/{plan_id}/approve", headers={**PLANNER, "If-Match": reviewed}
+    )
+
+    assert_problem(response, 412)
+    assert await plan_state(planning_db, plan_id) == (before, current)
+    assert before["status"] == "draft"
+
+
+async def test_approval_against_the_current_etag_succeeds_and_returns_the_new_etag(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    _, current = await plan_state(planning_db, plan_id)
+
+    response = await planning_db.post(
+        f"/v1/plans/{plan_id}/approve", headers={**PLANNER, "If-Match": current}
+    )
+
+    assert response.status_code == 200, response.text
+    shown, etag = await plan_state(planning_db, plan_id)
+    assert shown["status"] == "approved"
+    assert response.headers.get("etag") == etag != current
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [lambda etag: '"999"', lambda etag: '"not-a-version"', lambda etag: f"W/{etag}"],
+    ids=["future version", "garbage", "weak form of the current"],
+)
+async def test_approval_against_an_etag_that_is_not_the_current_one_is_refused(
+    planning: httpx.AsyncClient, if_match: Callable[[str], str]
+) -> None:
+    """If-Match uses the strong comparison (RFC 9110 13.1.1): a weak tag never matches."""
+    made = await create_approvable_plan(planning)
+    plan_id = made["plan"]["id"]
+    before, etag = await plan_state(planning, plan_id)
+
+    response = await planning.post(
+        f"/v1/plans/{plan_id}/approve", headers={**PLANNER, "If-Match": if_match(etag)}
+    )
+
+    assert_problem(response, 412)
+    assert await plan_state(planning, plan_id) == (before, etag)
+
+
+async def test_if_match_star_approves_an_existing_plan(planning: httpx.AsyncClient) -> None:
+    made = await create_approvable_plan(planning)
+
+    response = await planning.post(
+        f"/v1/plans/{made['plan']['id']}/approve", headers={**PLANNER, "If-Match": "*"}
+    )
+
+    assert response.status_code == 200, response.text
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+TITLES = [
+    "Kommune forfra",
+    "Velfærdens innovationsdag",
+    "Folkemødet 2016",
+    "Rethink public service 2017",
+    "Tendens 2016",
+    "Borgerkonference",
+    "Kommunikationsstrategi 2013-2015",
+]
+
+
+async def test_pages_cover_every_plan_once_in_a_stable_order_with_the_right_total(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    for title in TITLES:
+        response = await planning_db.post(
+            "/v1/plans", json={**KOMMUNE_FORFRA, "title": title}, headers=PLANNER
+        )
+        assert response.status_code == 201, response.text
+
+    everything = await planning_db.get("/v1/plans", params={"limit": 200}, headers=ANALYST)
+    assert everything.json()["total"] == len(TITLES)
+    order = [p["id"] for p in everything.json()["items"]]
+    assert len(order) == len(TITLES)
+
+    paged: list[str] = []
+    for offset in range(0, len(TITLES), 3):
+        page = await planning_db.get(
+            "/v1/plans", params={"limit": 3, "offset": offset}, headers=ANALYST
+        )
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert (body["total"], body["limit"], body["offset"]) == (len(TITLES), 3, offset)
+        paged += [p["id"] for p in body["items"]]
+
+    assert paged == order
+    again = await planning_db.get("/v1/plans", params={"limit": 200}, headers=ANALYST)
+    assert [p["id"] for p in again.json()["items"]] == order
+
+    beyond = await planning_db.get("/v1/plans", params={"offset": 50}, headers=ANALYST)
+    assert beyond.status_code == 200
+    assert beyond.json()["items"] == [] and beyond.json()["total"] == len(TITLES)
+
+
+async def test_the_default_page_says_its_size(planning: httpx.AsyncClient) -> None:
+    body = (await planning.get("/v1/plans", headers=ANALYST)).json()
+    assert body == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": -1}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"limit": "alle"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"offset": "start"}, "offset"),
+        ({"status": "published"}, "status"),
+    ],
+    ids=["limit 0", "limit -1", "limit 201", "limit text", "offset -1", "offset text", "status"],
+)
+async def test_out_of_range_paging_and_filters_are_422_problems_naming_the_parameter(
+    planning: httpx.AsyncClient, params: dict, field: str
+) -> None:
+    assert_invalid(await planning.get("/v1/plans", params=params, headers=ANALYST), field)
+
+
+async def test_the_largest_page_is_allowed(planning: httpx.AsyncClient) -> None:
+    response = await planning.get("/v1/plans", params={"limit": 200}, headers=ANALYST)
+    assert response.status_code == 200 and response.json()["limit"] == 200
+
+
+async def test_listing_filters_by_status(planning: httpx.AsyncClient) -> None:
+    approved = await create_approvable_plan(planning)
+    drafts = [await create_plan(planning) for _ in range(2)]
+    response = await planning.post(f"/v1/plans/{approved['plan']['id']}/approve", headers=PLANNER)
+    assert response.status_code == 200, response.text
+
+    def listing(status: str):  # type: ignore[no-untyped-def]
+        return planning.get("/v1/plans", params={"status": status}, headers=ANALYST)
+
+    only_approved = (await listing("approved")).json()
+    only_drafts = (await listing("draft")).json()
+    assert [p["id"] for p in only_approved["items"]] == [approved["plan"]["id"]]
+    assert only_approved["total"] == 1
+    assert {p["id"] for p in only_drafts["items"]} == {d["id"] for d in drafts}
+    assert only_drafts["total"] == 2
+
+
+# --- idempotent creation ----------------------------------------------------------------------
+
+
+async def test_a_retried_create_with_the_same_idempotency_key_creates_one_plan(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    headers = {**PLANNER, "Idempotency-Key": str(uuid.uuid4())}
+
+    first = await planning_db.post("/v1/plans", json=KOMMUNE_FORFRA, headers=headers)
+    retry = await planning_db.post("/v1/plans", json=KOMMUNE_FORFRA, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert retry.status_code in (200, 201), retry.text
+    assert retry.json()["id"] == first.json()["id"]
+    assert await plan_total(planning_db) == 1
+
+
+async def test_a_retried_addition_with_the_same_idempotency_key_adds_one_audience(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    plan = await create_plan(planning_db)
+    headers = {**PLANNER, "Idempotency-Key": str(uuid.uuid4())}
+    url = f"/v1/plans/{plan['id']}/audiences"
+    body = {"name": "Kommunale medarbejdere", "needs": "Fagligt og brugbart"}
+
+    first = await planning_db.post(url, json=body, headers=headers)
+    retry = await planning_db.post(url, json=body, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert retry.json()["id"] == first.json()["id"], retry.text
+    shown, _ = await plan_state(planning_db, plan["id"])
+    assert len(shown["audiences"]) == 1
+
+
+async def test_an_idempotency_key_reused_for_a_different_plan_is_refused(
+    planning: httpx.AsyncClient,
+) -> None:
+    headers = {**PLANNER, "Idempotency-Key": str(uuid.uuid4())}
+    first = await planning.post("/v1/plans", json=KOMMUNE_FORFRA, headers=headers)
+    assert first.status_code == 201, first.text
+
+    other = {**KOMMUNE_FORFRA, "title": "Tendens 2016"}
+    response = await planning.post("/v1/plans", json=other, headers=headers)
+
+    assert response.status_code in (409, 422), response.text
+    assert_problem(response, response.status_code)
+    assert await plan_total(planning) == 1
+
+
+# --- correlation id ---------------------------------------------------------------------------
+
+
+async def test_a_correlation_id_is_echoed_on_success_and_on_errors(
+    planning: httpx.AsyncClient,
+) -> None:
+    plan = await create_plan(planning)
+    for method, path, headers in [
+        ("GET", f"/v1/plans/{plan['id']}", PLANNER),
+        ("GET", f"/v1/plans/{uuid.uuid4()}", PLANNER),
+        ("POST", "/v1/plans", ANALYST),
+        ("GET", "/v1/plans", {}),
+        ("GET", "/healthz", {}),
+    ]:
+        correlation_id = f"aarhus-{uuid.uuid4()}"
+        response = await planning.request(
+            method, path, headers={**headers, "X-Correlation-ID": correlation_id}
+        )
+        assert response.headers.get("x-correlation-id") == correlation_id, (method, path)
+
+
+async def test_a_correlation_id_is_generated_when_none_is_sent(
+    planning: httpx.AsyncClient,
+) -> None:
+    first = await planning.get("/v1/plans", headers=PLANNER)
+    second = await planning.get("/v1/plans", headers=PLANNER)
+
+    generated = [r.headers.get("x-correlation-id") for r in (first, second)]
+    assert all(generated), generated
+    assert generated[0] != generated[1]
+
+
+# --- health, readiness, metrics ---------------------------------------------------------------
+
+
+async def test_healthz_says_the_process_is_alive(planning: httpx.AsyncClient) -> None:
+    response = await planning.get("/healthz")
+    assert response.status_code == 200
+
+
+async def test_readyz_is_503_and_names_the_broker_while_it_is_unreachable(
+    planning: httpx.AsyncClient,
+) -> None:
+    response = await planning.get("/readyz")
+
+    assert response.status_code == 503, response.text
+    checks = response.json()["checks"]
+    assert checks["broker"] != "ok"
+    assert checks["database"] == "ok"
+
+
+async def test_metrics_count_requests_by_route_template_not_by_raw_path(
+    planning: httpx.AsyncClient,
+) -> None:
+    plan = await create_plan(planning)
+    missing = str(uuid.uuid4())
+    assert (await planning.get(f"/v1/plans/{plan['id']}", headers=ANALYST)).status_code == 200
+    assert (await planning.get(f"/v1/plans/{missing}", headers=ANALYST)).status_code == 404
+    await planning.get(f"/v1/no-such-collection/{missing}", headers=ANALYST)
+
+    response = await planning.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = prometheus_samples(response.text, "budskab_http_requests_total")
+    assert samples, response.text[:2000]
+    assert plan["id"] not in response.text
+    assert missing not in response.text
+    assert_route_counted(samples, "GET", "/v1/plans/{plan_id}", "200")
+    assert_route_counted(samples, "GET", "/v1/plans/{plan_id}", "404")
+
+
+async def test_openapi_documents_the_error_responses_users_will_meet(
+    planning: httpx.AsyncClient,
+) -> None:
+    """Problem details are part of the contract: the document should say which ones a route
+    returns (401 on every /v1 route, 403 on writes, 404 on a plan, 409/412 on approval)."""
+    paths = (await planning.get("/openapi.json")).json()["paths"]
+
+    gaps = {}
+    for path, operations in paths.items():
+        if not path.startswith("/v1"):
+            continue
+        for method, operation in operations.items():
+            expected = {"401"}
+            if method == "post":
+                expected.add("403")
+            if "{plan_id}" in path:
+                expected.add("404")
+            if path.endswith("/approve"):
+                expected |= {"409", "412"}
+            if missing := expected - set(operation["responses"]):
+                gaps[f"{method.upper()} {path}"] = sorted(missing)
+    assert not gaps, f"responses missing from the OpenAPI document: {gaps}"
