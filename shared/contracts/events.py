@@ -9,6 +9,8 @@ from shared.contracts.vocabulary import EventFormat
 
 @event
 class EventCreated(EventData):
+    """The events service created an event for an approved event-kind activity."""
+
     type = "event.created.v1"
     topic = topics.EVENTS
 

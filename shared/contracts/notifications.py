@@ -9,6 +9,8 @@ from shared.contracts.vocabulary import ChannelKind
 
 @event
 class DeliverySent(EventData):
+    """An e-mail of a communication activity was accepted by the SMTP server."""
+
     type = "delivery.sent.v1"
     topic = topics.DELIVERIES
 
@@ -22,6 +24,8 @@ class DeliverySent(EventData):
 
 @event
 class DeliveryFailed(EventData):
+    """A delivery was given up after its bounded attempts; `reason` is the last error."""
+
     type = "delivery.failed.v1"
     topic = topics.DELIVERIES
 

@@ -32,6 +32,8 @@ class EventDetails(_Ref):
 
 @event
 class PlanApproved(EventData):
+    """A plan was approved by a planner or admin; its activities follow as activity.approved.v1."""
+
     type = "plan.approved.v1"
     topic = topics.PLANS
 
