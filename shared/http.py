@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -70,15 +70,20 @@ def create_app(
         yield
         await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(settings)
     for router in routers:
         app.include_router(router, prefix="/v1")
     _add_operational_routes(app, runtime)
     _add_problem_handlers(app)
-    app.middleware("http")(_correlation_and_metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app
 
 
@@ -137,20 +142,44 @@ def _reason(status: int) -> str:
         return "Error"
 
 
-async def _correlation_and_metrics(request: Request, call_next):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    with correlation(request.headers.get(CORRELATION_HEADER)) as correlation_id:
-        response = await call_next(request)
-    route = request.scope.get("route")
-    template = getattr(route, "path", "unmatched")  # bounded label: the route template
-    HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-    HTTP_DURATION.labels(request.method, template).observe(time.perf_counter() - started)
-    response.headers[CORRELATION_HEADER] = correlation_id
-    return response
+class RequestContext:
+    """Correlation id in and out (and in every log line), and the request metrics.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware would wrap body-reading errors
+    (such as the 413 below) in exception groups.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+        given = dict(scope["headers"]).get(CORRELATION_HEADER.lower().encode(), b"").decode()
+        with correlation(given[:200] or None) as correlation_id:
+
+            async def send_with_correlation_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    header = (CORRELATION_HEADER.encode(), correlation_id.encode())
+                    message["headers"] = [*message.get("headers", []), header]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_correlation_id)
+            finally:
+                template = getattr(scope.get("route"), "path", "unmatched")  # bounded label
+                HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
+                HTTP_DURATION.labels(scope["method"], template).observe(
+                    time.perf_counter() - started
+                )
 
 
 class BodySizeLimit:
-    """Reject request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+    """Bodies over `max_bytes` get a 413 problem, whether or not Content-Length is sent."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -159,37 +188,26 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and int(declared) > self.max_bytes:
-            return await self._reject(send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._too_large()(scope, receive, send)
         received = 0
 
-        async def limited_receive() -> Message:
+        async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise _BodyTooLarge
+                raise self._too_large_error()  # inside the route: becomes the problem below
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._reject(send)
+        await self.app(scope, counting_receive, send)
 
-    async def _reject(self, send: Send) -> None:
-        response = problem(
-            413, "Content too large", f"request bodies are limited to {self.max_bytes} bytes"
-        )
-        await response({"type": "http"}, _no_receive, send)
+    def _too_large_error(self) -> HTTPException:
+        return HTTPException(413, f"request bodies are limited to {self.max_bytes} bytes")
 
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
+    def _too_large(self) -> JSONResponse:
+        return problem(413, "Content too large", self._too_large_error().detail)
 
 
 def get_runtime(request: Request) -> Runtime:

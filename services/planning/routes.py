@@ -27,8 +27,10 @@ def _etag(plan: Plan) -> str:
 def _expected_version(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
+    if if_match.strip().startswith("W/"):  # RFC 9110: If-Match compares strongly
+        raise PreconditionFailed("If-Match needs the strong ETag the plan was served with")
     try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
+        return int(if_match.strip().strip('"'))
     except ValueError:
         raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API") from None
 

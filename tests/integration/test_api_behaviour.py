@@ -9,10 +9,12 @@ a channel, and only against the ETag the approver reviewed. The plan is Aarhus K
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,16 @@ def assert_route_counted(samples: list[str], method: str, route: str, status: st
     )
 
 
+@asynccontextmanager
+async def serving_over_http(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """Like `tests.helpers.serving`, but an unhandled error reaches the test as the 500 response
+    a real client gets instead of as an exception: for tests whose point is "never a 500"."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
 # --- fixtures --------------------------------------------------------------------------------
 
 
@@ -149,6 +161,13 @@ async def planning(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 async def planning_db(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A fresh planning service on each backend, for writes and "changes nothing"."""
     async with serving(planning_app(database_url)) as client:
+        yield client
+
+
+@pytest.fixture
+async def planning_http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Each backend, seen as a real client sees it (a crash is a 500 response)."""
+    async with serving_over_http(planning_app(database_url)) as client:
         yield client
 
 
@@ -868,6 +887,159 @@ async def test_if_match_star_approves_an_existing_plan(planning: httpx.AsyncClie
     )
 
     assert response.status_code == 200, response.text
+
+
+async def test_an_activity_cannot_carry_a_message_written_for_another_audience(
+    planning_db: httpx.AsyncClient,
+) -> None:
+    """A message is written for one audience (its needs, its tone): sending the staff message
+    to the press is a planning error, refused on creation or at the latest on approval."""
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    press = await planning_db.post(
+        f"/v1/plans/{plan_id}/audiences",
+        json={"name": "Pressen", "needs": "Hurtigt, fakta, viden"},
+        headers=PLANNER,
+    )
+    assert press.status_code == 201, press.text
+
+    created = await planning_db.post(
+        f"/v1/plans/{plan_id}/activities",
+        json=activity(made, title="Pressemeddelelse om innovationsdagen", kind="communication",
+                      event=DROP, audience_id=press.json()["id"]),
+        headers=PLANNER,
+    )  # fmt: skip
+
+    if created.status_code == 201:
+        response = await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)
+        assert_invalid(response, "message_id")
+    else:
+        assert_invalid(created, "message_id")
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+async def test_concurrent_approvals_against_the_same_etag_approve_once(
+    planning_http: httpx.AsyncClient,
+) -> None:
+    """Two approvers press "approve" on the version they both reviewed: one wins, the other is
+    told the plan changed (412) or is approved already (409). The plan is published once."""
+    made = await create_approvable_plan(planning_http)
+    plan_id = made["plan"]["id"]
+    before, reviewed = await plan_state(planning_http, plan_id)
+
+    responses = await asyncio.gather(
+        *[
+            planning_http.post(
+                f"/v1/plans/{plan_id}/approve", headers={**PLANNER, "If-Match": reviewed}
+            )
+            for _ in range(5)
+        ]
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 409, 412}, statuses
+    after, _ = await plan_state(planning_http, plan_id)
+    assert after["status"] == "approved"
+    assert after["version"] == before["version"] + 1
+
+
+async def test_concurrent_additions_each_get_their_own_version(
+    planning_http: httpx.AsyncClient,
+) -> None:
+    """Five colleagues add audiences at the same moment: nothing is lost, and every state the
+    plan went through has its own version, so an ETag always identifies what was reviewed."""
+    plan = await create_plan(planning_http)
+    before, _ = await plan_state(planning_http, plan["id"])
+    names = ["Borgere", "Folketingspolitikere", "Byrådet", "Fagforbund", "Pressen"]
+
+    responses = await asyncio.gather(
+        *[
+            planning_http.post(
+                f"/v1/plans/{plan['id']}/audiences", json={"name": name}, headers=PLANNER
+            )
+            for name in names
+        ]
+    )
+
+    assert [r.status_code for r in responses] == [201] * len(names), [r.text for r in responses]
+    after, _ = await plan_state(planning_http, plan["id"])
+    assert sorted(a["name"] for a in after["audiences"]) == sorted(names)
+    assert after["version"] == before["version"] + len(names)
+
+
+# --- robustness: hostile or odd input is a 4xx, never a 500 -----------------------------------
+
+
+async def test_odd_ids_and_huge_offsets_are_client_errors_not_crashes(
+    planning_http: httpx.AsyncClient,
+) -> None:
+    odd = {
+        "NUL in the id": await planning_http.get("/v1/plans/abc%00def", headers=PLANNER),
+        "5,000-character id": await planning_http.get(f"/v1/plans/{'x' * 5000}", headers=PLANNER),
+        "offset beyond 64 bits": await planning_http.get(
+            "/v1/plans", params={"offset": 2**63}, headers=PLANNER
+        ),
+        "limit beyond 64 bits": await planning_http.get(
+            "/v1/plans", params={"limit": 2**64}, headers=PLANNER
+        ),
+    }
+
+    crashes = {name: r.text for name, r in odd.items() if r.status_code >= 500}
+    assert not crashes, f"500 for: {sorted(crashes)}; first: {next(iter(crashes.values()), '')}"
+
+
+async def test_text_with_a_nul_character_is_a_422_problem_on_every_backend(
+    planning_http: httpx.AsyncClient,
+) -> None:
+    """PostgreSQL cannot store U+0000 in text; the API must refuse it the same way everywhere
+    rather than store it on SQLite and crash on PostgreSQL."""
+    made = await create_approvable_plan(planning_http)
+    url = f"/v1/plans/{made['plan']['id']}"
+    before, etag = await plan_state(planning_http, made["plan"]["id"])
+    attempts = {
+        "plan title": ("/v1/plans", {**KOMMUNE_FORFRA, "title": "Kommune\x00forfra"}, "title"),
+        "audience name": (f"{url}/audiences", {"name": "Borgere\x00"}, "name"),
+        "message body": (f"{url}/messages", message(made, body="Kom\x00"), "body"),
+        "channel name": (f"{url}/channels", {"kind": "web", "name": "aarhus.dk\x00"}, "name"),
+        "activity title": (f"{url}/activities", activity(made, title="Temadag\x00"), "title"),
+    }
+
+    outcomes = {}
+    for name, (path, body, field) in attempts.items():
+        response = await planning_http.post(path, json=body, headers=PLANNER)
+        fields = [e["field"] for e in response.json().get("errors", [])]
+        named = response.status_code == 422 and any(names_field(f, field) for f in fields)
+        outcomes[name] = "422 naming the field" if named else f"{response.status_code}"
+
+    assert set(outcomes.values()) == {"422 naming the field"}, outcomes
+    assert await plan_state(planning_http, made["plan"]["id"]) == (before, etag)
+    assert await plan_total(planning_http) == 1
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"roles": [["planner"]]},
+        {"roles": [{"name": "planner"}]},
+        {"roles": None},
+        {"roles": 42},
+    ],
+    ids=["nested list", "list of objects", "null", "number"],
+)
+async def test_a_signed_token_with_malformed_roles_is_refused_not_a_crash(
+    tmp_path: Path, claims: dict
+) -> None:
+    token = jwt.encode(
+        {"sub": "tester", "exp": int(time.time()) + 600, **claims}, SECRET, algorithm="HS256"
+    )
+    async with serving_over_http(planning_app(sqlite_url(tmp_path))) as client:
+        response = await client.post("/v1/plans", json=KOMMUNE_FORFRA, headers=bearer(token))
+
+        assert response.status_code in (401, 403), response.text
+        assert_problem(response, response.status_code)
+        assert await plan_total(client) == 0
 
 
 # --- pagination -----------------------------------------------------------------------------

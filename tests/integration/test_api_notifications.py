@@ -7,6 +7,7 @@ Kommune's employees. Contacts are personal data: only communicators and admins c
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.integration.test_api_behaviour import (
     backend_url,
     chunks,
     prometheus_samples,
+    serving_over_http,
     sqlite_url,
 )
 
@@ -42,7 +44,7 @@ def tendens_reader(**changes: Any) -> dict[str, Any]:
     body = {"email": f"leder.{uuid.uuid4().hex[:8]}@jobcenter-aarhus.example",
             "name": "Jobcenterchef Aarhus", "email_consent": True,
             "audience_ids": [JOBCENTER_AUDIENCE], **changes}  # fmt: skip
-    return {key: value for key, value in body.items() if value is not None or key == "name"}
+    return body
 
 
 def notifications_app(database_url: str, **extra: Any):  # type: ignore[no-untyped-def]
@@ -60,6 +62,13 @@ async def notifications(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def notifications_db(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(notifications_app(database_url)) as client:
+        yield client
+
+
+@pytest.fixture
+async def notifications_http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Each backend, seen as a real client sees it (a crash is a 500 response)."""
+    async with serving_over_http(notifications_app(database_url)) as client:
         yield client
 
 
@@ -149,7 +158,6 @@ BAD_FIELDS = {
     "audiences is a string": ({"audience_ids": JOBCENTER_AUDIENCE}, "audience_ids"),
     "too many audiences": ({"audience_ids": [f"a{i}" for i in range(101)]}, "audience_ids"),
     "unknown field": ({"phone": "+45 89 40 20 00"}, "phone"),
-    "unknown channel preference": ({"preferred_channel": "fax"}, "preferred_channel"),
 }
 
 
@@ -194,6 +202,48 @@ async def test_a_body_that_is_not_json_is_a_400_problem(
 async def test_an_unknown_contact_is_a_404_problem(notifications: httpx.AsyncClient) -> None:
     response = await notifications.get(f"/v1/contacts/{uuid.uuid4()}", headers=COMMUNICATOR)
     assert_problem(response, 404)
+
+
+async def test_the_same_person_added_twice_at_once_is_one_contact_and_conflicts(
+    notifications_http: httpx.AsyncClient,
+) -> None:
+    """Two communicators import the same newsletter reader at the same moment."""
+    body = tendens_reader()
+
+    responses = await asyncio.gather(
+        *[
+            notifications_http.post("/v1/contacts", json=body, headers=COMMUNICATOR)
+            for _ in range(4)
+        ]
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409], [(r.status_code, r.text) for r in responses]
+
+
+async def test_odd_input_is_a_client_error_not_a_crash(
+    notifications_http: httpx.AsyncClient,
+) -> None:
+    odd = {
+        "NUL in the contact id": await notifications_http.get(
+            "/v1/contacts/abc%00def", headers=COMMUNICATOR
+        ),
+        "NUL in the name": await notifications_http.post(
+            "/v1/contacts", json=tendens_reader(name="Jobcenterchef\x00"), headers=COMMUNICATOR
+        ),
+        "NUL in an audience id": await notifications_http.post(
+            "/v1/contacts", json=tendens_reader(audience_ids=["a\x00"]), headers=COMMUNICATOR
+        ),
+        "delivery offset beyond 64 bits": await notifications_http.get(
+            "/v1/deliveries", params={"offset": 2**63}, headers=ANALYST
+        ),
+        "NUL in the delivery filter": await notifications_http.get(
+            "/v1/deliveries", params={"plan_id": "abc\x00"}, headers=ANALYST
+        ),
+    }
+
+    crashes = {name: r.text for name, r in odd.items() if r.status_code >= 500}
+    assert not crashes, f"500 for: {sorted(crashes)}; first: {next(iter(crashes.values()), '')}"
 
 
 # --- bounded bodies -------------------------------------------------------------------------
@@ -282,8 +332,12 @@ async def test_deliveries_are_listed_in_pages_even_when_there_are_none(
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": "alle"}, "limit"),
-     ({"offset": -1}, "offset")],  # fmt: skip
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"limit": "alle"}, "limit"),
+        ({"offset": -1}, "offset"),
+    ],  # fmt: skip
     ids=["limit 0", "limit 201", "limit text", "offset -1"],
 )
 async def test_out_of_range_delivery_paging_is_a_422_problem_naming_the_parameter(
