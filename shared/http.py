@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,22 +23,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
 from shared.errors import DomainError
+from shared.idempotency import IdempotencyKeys
 from shared.logging import configure_logging, correlation, get_logger
 from shared.messaging import Subscription
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
+from shared.problems import problem
 from shared.runtime import Runtime, Worker
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
 CORRELATION_HEADER = "X-Correlation-ID"
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
 def create_app(
@@ -82,6 +78,7 @@ def create_app(
         app.include_router(router, prefix="/v1")
     _add_operational_routes(app, runtime)
     _add_problem_handlers(app)
+    app.add_middleware(IdempotencyKeys)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app

@@ -42,6 +42,7 @@ class Runtime:
         self.name = name
         self.source = f"/budskab/{name}"
         self.migrations_dir = migrations_dir
+        self.metadata = metadata
         self.outbox: Table = metadata.tables["outbox"]
         self.inbox: Table = metadata.tables["inbox"]
         self.engine = create_engine(settings.database_url)

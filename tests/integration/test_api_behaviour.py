@@ -10,6 +10,7 @@ a channel, and only against the ETag the approver reviewed. The plan is Aarhus K
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -395,6 +396,19 @@ async def test_a_body_that_is_not_json_is_a_400_problem_and_creates_nothing(
     assert await plan_total(planning) == 0
 
 
+async def test_a_json_plan_sent_as_plain_text_is_a_415_problem(planning: httpx.AsyncClient) -> None:
+    """The body is a perfect plan, but declared as text/plain: RFC 9110 15.5.16 says 415, and
+    the client learns what to fix (not "Input should be a valid dictionary")."""
+    response = await planning.post(
+        "/v1/plans",
+        content=json.dumps(KOMMUNE_FORFRA).encode(),
+        headers={**PLANNER, "Content-Type": "text/plain"},
+    )
+
+    assert_problem(response, 415)
+    assert await plan_total(planning) == 0
+
+
 @pytest.mark.parametrize(
     "payload",
     [pytest.param([KOMMUNE_FORFRA], id="array"), pytest.param("Kommune forfra", id="string")],
@@ -485,11 +499,14 @@ async def test_a_body_over_the_limit_with_content_length_is_a_413_problem(
 ) -> None:
     payload = padded_plan(LIMIT + 1)
     response = await bounded.post(
-        "/v1/plans", content=payload, headers={**PLANNER, "Content-Type": "application/json"}
+        "/v1/plans",
+        content=payload,
+        headers={**PLANNER, "Content-Type": "application/json", "X-Correlation-ID": "c-413"},
     )
 
     assert response.request.headers["content-length"] == str(len(payload))
     assert_problem(response, 413)
+    assert response.headers.get("x-correlation-id") == "c-413"
     assert await plan_total(bounded) == 0
 
 
@@ -608,6 +625,16 @@ async def test_only_planners_and_admins_change_plans(
 
     assert await plan_state(planning, plan_id) == (before, etag)
     assert await plan_total(planning) == 1
+
+
+async def test_credentials_are_checked_before_the_body_is_validated(
+    planning: httpx.AsyncClient,
+) -> None:
+    """A caller without access learns nothing about the schema."""
+    bad_body = {"title": 2015}
+
+    assert_unauthorized(await planning.post("/v1/plans", json=bad_body))
+    assert_problem(await planning.post("/v1/plans", json=bad_body, headers=ANALYST), 403)
 
 
 async def test_a_token_without_roles_may_not_change_plans(planning: httpx.AsyncClient) -> None:
@@ -1251,6 +1278,7 @@ async def test_metrics_count_requests_by_route_template_not_by_raw_path(
     assert samples, response.text[:2000]
     assert plan["id"] not in response.text
     assert missing not in response.text
+    assert prometheus_samples(response.text, "budskab_http_request_duration_seconds_bucket")
     assert_route_counted(samples, "GET", "/v1/plans/{plan_id}", "200")
     assert_route_counted(samples, "GET", "/v1/plans/{plan_id}", "404")
 

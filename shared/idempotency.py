@@ -1,0 +1,179 @@
+"""`Idempotency-Key` on POST: a retried create returns the first answer instead of
+creating twice (after the IETF httpapi Idempotency-Key draft).
+
+The key is scoped to the caller (token subject). The first request with a key is recorded
+as in progress, then with its response; a retry with the same request gets that response
+again (`Idempotent-Replayed: true`); the same key with a different request is 422; a retry
+while the first is still running is 409. 5xx answers are not kept, so a retry runs again.
+A record left in progress by a crash is given up after ABANDONED_AFTER; keys live for KEEP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import UtcDateTime
+from shared.problems import problem
+
+HEADER = b"idempotency-key"
+ABANDONED_AFTER = timedelta(minutes=2)
+KEEP = timedelta(hours=24)
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("scope", String(200), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("fingerprint", String(64), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("status_code", Integer, nullable=True),  # null while in progress
+        Column("response_headers", Text, nullable=True),
+        Column("response_body", Text, nullable=True),
+    )
+
+
+class IdempotencyKeys:
+    """ASGI middleware; needs `app.state.runtime` (sessions, metadata) and the token verifier."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = dict(scope["headers"]).get(HEADER)
+        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+            return await self.app(scope, receive, send)
+        if not 1 <= len(key) <= 200:
+            return await problem(400, "Invalid Idempotency-Key", "it must be 1 to 200 characters")(
+                scope, receive, send
+            )
+        body = await _read_body(receive)
+        app_state = scope["app"].state
+        table: Table = app_state.runtime.metadata.tables["idempotency_keys"]
+        sessions = app_state.runtime.sessions
+        record = {
+            "scope": _caller(scope, app_state.token_verifier),
+            "key": key.decode(errors="replace"),
+            "fingerprint": hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest(),
+        }
+        earlier = await _claim(sessions, table, record)
+        if earlier is not None:
+            return await _answer_from(earlier, record)(scope, receive, send)
+
+        status, headers, chunks = 500, [], []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(body), capture)
+        finally:
+            await _store(sessions, table, record, status, headers, b"".join(chunks))
+
+
+def _caller(scope: Scope, verifier) -> str:  # type: ignore[no-untyped-def]
+    authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
+    try:
+        return verifier.verify(authorization.removeprefix("Bearer ").strip()).subject
+    except (jwt.PyJWTError, ValueError):
+        return "anonymous"  # the route refuses it; 4xx answers are kept all the same
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _claim(sessions, table: Table, record: dict) -> dict | None:  # type: ignore[no-untyped-def]
+    """Record the request as in progress; if the key is taken, the earlier record."""
+    now = datetime.now(UTC)
+    where = (table.c.scope == record["scope"]) & (table.c.key == record["key"])
+    try:
+        async with sessions.begin() as session:
+            earlier = (await session.execute(select(table).where(where))).mappings().first()
+            if earlier is not None:
+                age = now - earlier["created_at"]
+                abandoned = earlier["status_code"] is None and age > ABANDONED_AFTER
+                if age <= KEEP and not abandoned:
+                    return dict(earlier)
+                await session.execute(delete(table).where(where))
+            await session.execute(insert(table).values(**record, created_at=now))
+    except IntegrityError:  # a concurrent twin claimed the key first
+        return {**record, "status_code": None}
+    return None
+
+
+def _answer_from(earlier: dict, record: dict) -> Response:
+    if earlier["fingerprint"] != record["fingerprint"]:
+        return problem(422, "Idempotency-Key reused", "this key was used for a different request")
+    if earlier["status_code"] is None:
+        return problem(
+            409, "Request in progress", "a request with this Idempotency-Key is still running"
+        )
+    headers = dict(json.loads(earlier["response_headers"]))
+    headers["Idempotent-Replayed"] = "true"
+    return Response(earlier["response_body"], status_code=earlier["status_code"], headers=headers)
+
+
+async def _store(
+    sessions, table: Table, record: dict, status: int, headers: list, body: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    where = (table.c.scope == record["scope"]) & (table.c.key == record["key"])
+    async with sessions.begin() as session:
+        if status >= 500:  # not an answer worth repeating: let a retry run again
+            await session.execute(delete(table).where(where))
+            return
+        kept = [
+            (k.decode(), v.decode())
+            for k, v in headers
+            if k.lower() not in (b"content-length", b"x-correlation-id")
+        ]
+        await session.execute(
+            update(table)
+            .where(where)
+            .values(
+                status_code=status, response_headers=json.dumps(kept), response_body=body.decode()
+            )
+        )
