@@ -106,6 +106,13 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
 def _add_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = next((e for e in exc.errors() if e["type"] == "json_invalid"), None)
+        if broken is not None:  # not JSON at all: a syntax error is 400, not 422
+            where = broken["loc"][-1]
+            reason = broken.get("ctx", {}).get("error", "")
+            return problem(
+                400, "Malformed JSON", f"the body is not valid JSON ({reason} at position {where})"
+            )
         errors = [
             {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
             for err in exc.errors()

@@ -200,41 +200,37 @@ async def plan_total(client: httpx.AsyncClient) -> int:
 # --- bad input to every POST ----------------------------------------------------------------
 
 Body = Callable[[dict, dict], Any]  # (made, other) -> request body
+DROP = object()  # a field to leave out of an otherwise valid body
 
 ACTIVITY = {"title": "Velfærdens innovationsdag", "kind": "event",
             "starts_at": "2016-01-20T09:00:00+01:00",
             "event": {"format": "theme_day", "capacity": 300}}  # fmt: skip
 
 
-def refs(made: dict) -> dict[str, str]:
-    return {
-        "audience_id": made["audience"]["id"],
-        "message_id": made["message"]["id"],
-        "channel_id": made["channel"]["id"],
-    }
+def valid(base: dict, changes: dict) -> dict:
+    body = {**base, **changes}
+    return {key: value for key, value in body.items() if value is not DROP}
 
 
 def activity(made: dict, **changes: Any) -> dict:
-    body = {**ACTIVITY, **refs(made), **changes}
-    return {key: value for key, value in body.items() if value is not DROP}
+    refs = {"audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
+            "channel_id": made["channel"]["id"]}  # fmt: skip
+    return valid({**ACTIVITY, **refs}, changes)
 
 
 def event_details(**changes: Any) -> dict:
-    body = {"format": "theme_day", "capacity": 300, **changes}
-    return {key: value for key, value in body.items() if value is not DROP}
+    return valid({"format": "theme_day", "capacity": 300}, changes)
 
 
 def message(made: dict, **changes: Any) -> dict:
-    body = {"audience_id": made["audience"]["id"], "subject": "Rethink velfærd",
-            "body": "Kom til innovationsdagen.", **changes}  # fmt: skip
-    return {key: value for key, value in body.items() if value is not DROP}
+    base = {"audience_id": made["audience"]["id"], "subject": "Rethink velfærd",
+            "body": "Kom til innovationsdagen."}  # fmt: skip
+    return valid(base, changes)
 
 
 def without(body: dict, key: str) -> dict:
-    return {k: v for k, v in body.items() if k != key}
+    return valid(body, {key: DROP})
 
-
-DROP = object()
 
 PLAN_CASES: dict[str, tuple[Body, str]] = {
     "missing title": (lambda m, o: without(KOMMUNE_FORFRA, "title"), "title"),
@@ -309,6 +305,11 @@ ACTIVITY_CASES: dict[str, tuple[Body, str]] = {
     "unknown event format": (
         lambda m, o: activity(m, event=event_details(format="gala")),
         "event.format",
+    ),
+    "title too long": (lambda m, o: activity(m, title="T" * 301), "title"),
+    "capacity over the maximum": (
+        lambda m, o: activity(m, event=event_details(capacity=100_001)),
+        "event.capacity",
     ),
     "zero capacity": (lambda m, o: activity(m, event=event_details(capacity=0)), "event.capacity"),
     "negative capacity": (
