@@ -56,9 +56,16 @@ class TokenVerifier:
             audience=self.audience,
             options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
         )
-        roles = claims.get("roles") or claims.get("realm_access", {}).get("roles", [])
+        roles = claims.get("roles")
+        if roles is None and isinstance(claims.get("realm_access"), dict):
+            roles = claims["realm_access"].get("roles")
+        roles = [] if roles is None else roles
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise jwt.InvalidTokenError("the roles claim must be a list of strings")
+        if not isinstance(claims["sub"], str):
+            raise jwt.InvalidTokenError("the sub claim must be a string")
         name = claims.get("name") or claims.get("preferred_username") or claims["sub"]
-        return Principal(subject=claims["sub"], name=name, roles=frozenset(roles))
+        return Principal(subject=claims["sub"], name=str(name), roles=frozenset(roles))
 
 
 def issue_token(

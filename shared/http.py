@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +28,7 @@ from shared.idempotency import IdempotencyKeys
 from shared.logging import configure_logging, correlation, get_logger
 from shared.messaging import Subscription
 from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
-from shared.problems import problem
+from shared.problems import PROBLEM_RESPONSES, problem
 from shared.runtime import Runtime, Worker
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
@@ -75,11 +76,11 @@ def create_app(
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(settings)
     for router in routers:
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, responses=PROBLEM_RESPONSES)
     _add_operational_routes(app, runtime)
     _add_problem_handlers(app)
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app
 
@@ -124,6 +125,14 @@ def _add_problem_handlers(app: FastAPI) -> None:
     async def on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         extra = {"errors": exc.errors} if exc.errors else {}
         return problem(exc.status, exc.title, exc.detail, **extra)
+
+    @app.exception_handler(IntegrityError)
+    async def on_integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # a concurrent twin won a unique key between our check and our write
+        log.warning("write refused by a database constraint", error=str(exc.orig)[:300])
+        return problem(
+            409, "Conflict", "the change conflicts with data written meanwhile; reload and retry"
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -182,8 +191,10 @@ class RequestContext:
                 )
 
 
-class BodySizeLimit:
-    """Bodies over `max_bytes` get a 413 problem, whether or not Content-Length is sent."""
+class RequestGuard:
+    """Refuse, as problems, requests no route should try to read: a NUL in the path or query
+    (400), a body that is not JSON (415), a body over `max_bytes` (413) — whether or not
+    Content-Length is sent."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -192,9 +203,9 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._too_large()(scope, receive, send)
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
         received = 0
 
         async def counting_receive() -> Message:
@@ -202,16 +213,30 @@ class BodySizeLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise self._too_large_error()  # inside the route: becomes the problem below
+                raise self._too_large()  # raised inside the route: answered as a problem
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _too_large_error(self) -> HTTPException:
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            return problem(400, "Bad request", "the path or query contains a NUL character")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return problem(413, "Content too large", self._too_large().detail)
+        has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if has_body and content_type and not _is_json(content_type):
+            return problem(415, "Unsupported media type", "send the body as application/json")
+        return None
+
+    def _too_large(self) -> HTTPException:
         return HTTPException(413, f"request bodies are limited to {self.max_bytes} bytes")
 
-    def _too_large(self) -> JSONResponse:
-        return problem(413, "Content too large", self._too_large_error().detail)
+
+def _is_json(content_type: bytes) -> bool:
+    return content_type == b"application/json" or content_type.endswith(b"+json")
 
 
 def get_runtime(request: Request) -> Runtime:

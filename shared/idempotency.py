@@ -60,8 +60,10 @@ class IdempotencyKeys:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
         key = dict(scope["headers"]).get(HEADER)
-        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+        if key is None:
             return await self.app(scope, receive, send)
         if not 1 <= len(key) <= 200:
             return await problem(400, "Invalid Idempotency-Key", "it must be 1 to 200 characters")(

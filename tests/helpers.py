@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from shared.auth import issue_token
@@ -41,7 +42,7 @@ def settings_for(settings_cls, database_url: str, bootstrap: str, **extra):  # t
 @asynccontextmanager
 async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (migrations, broker, relay, consumers) and talk HTTP to it."""
-    async with app.router.lifespan_context(app):
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):  # via the middlewares
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client

@@ -12,7 +12,7 @@ from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 @router.get("", response_model=Page[schemas.EventPublic])

@@ -10,7 +10,7 @@ from services.metrics.tables import PlanCount
 from shared.auth import CurrentPrincipal
 from shared.http import UnitOfWorkDep
 
-router = APIRouter(prefix="/plans", tags=["metrics"])
+router = APIRouter(prefix="/v1/plans", tags=["metrics"])
 
 
 @router.get("/{plan_id}/counts", response_model=schemas.PlanCounts)

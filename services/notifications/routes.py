@@ -17,7 +17,7 @@ from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
 from shared.uow import UnitOfWork
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(prefix="/v1", tags=["notifications"])
 
 Communicator = Annotated[Principal, require_roles(Role.COMMUNICATOR)]
 

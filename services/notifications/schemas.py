@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from services.notifications.domain import DeliveryStatus
 from shared.contracts.vocabulary import ChannelKind
+from shared.schemas import ApiInput
 
 
-class ContactCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ContactCreate(ApiInput):
     email: EmailStr
     name: str = Field(min_length=1, max_length=200)
-    email_consent: bool = Field(description="The contact agreed to receive e-mail.")
+    email_consent: StrictBool = Field(description="The contact agreed to receive e-mail.")
     audience_ids: list[str] = Field(default_factory=list, max_length=100)
 
 

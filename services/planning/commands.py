@@ -32,10 +32,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def get_plan(session: AsyncSession, plan_id: str) -> Plan:
+async def get_plan(session: AsyncSession, plan_id: str, *, for_update: bool = False) -> Plan:
+    """The plan with its parts; `for_update` locks its row until the transaction ends, so
+    concurrent writers to one plan take turns (and each gets its own version)."""
     plan = await session.get(
         Plan,
         plan_id,
+        with_for_update=for_update,
+        populate_existing=for_update,
         options=[
             selectinload(Plan.audiences),
             selectinload(Plan.messages),
@@ -75,8 +79,16 @@ async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
     return plan
 
 
-async def _editable_plan(uow: UnitOfWork, plan_id: str) -> Plan:
-    plan = await get_plan(uow.session, plan_id)
+def _check_version(plan: Plan, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != plan.version:
+        raise PreconditionFailed(
+            f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
+        )
+
+
+async def _editable_plan(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
+    plan = await get_plan(uow.session, plan_id, for_update=True)
+    _check_version(plan, expected_version)
     domain.ensure_editable(domain.PlanStatus(plan.status))
     plan.version += 1
     plan.updated_at = _now()
@@ -95,46 +107,57 @@ def _require_part(parts: list, part_id: str | None, field: str) -> None:
         )
 
 
-async def add_audience(uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate) -> Audience:
+async def add_audience(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate, expected_version: int | None = None
+) -> tuple[Audience, Plan]:
     async with uow:
-        plan = await _editable_plan(uow, plan_id)
+        plan = await _editable_plan(uow, plan_id, expected_version)
         audience = Audience(
             id=_new_id(), plan_id=plan.id, position=_position(plan.audiences), **cmd.model_dump()
         )
         uow.session.add(audience)
         await uow.commit()
-    return audience
+    return audience, plan
 
 
-async def add_message(uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate) -> Message:
+async def add_message(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate, expected_version: int | None = None
+) -> tuple[Message, Plan]:
     async with uow:
-        plan = await _editable_plan(uow, plan_id)
+        plan = await _editable_plan(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         message = Message(
             id=_new_id(), plan_id=plan.id, position=_position(plan.messages), **cmd.model_dump()
         )
         uow.session.add(message)
         await uow.commit()
-    return message
+    return message, plan
 
 
-async def add_channel(uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate) -> Channel:
+async def add_channel(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate, expected_version: int | None = None
+) -> tuple[Channel, Plan]:
     async with uow:
-        plan = await _editable_plan(uow, plan_id)
+        plan = await _editable_plan(uow, plan_id, expected_version)
         channel = Channel(
             id=_new_id(), plan_id=plan.id, position=_position(plan.channels), **cmd.model_dump()
         )
         uow.session.add(channel)
         await uow.commit()
-    return channel
+    return channel, plan
 
 
-async def add_activity(uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate) -> Activity:
+async def add_activity(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate, expected_version: int | None = None
+) -> tuple[Activity, Plan]:
     async with uow:
-        plan = await _editable_plan(uow, plan_id)
+        plan = await _editable_plan(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         _require_part(plan.messages, cmd.message_id, "message_id")
         _require_part(plan.channels, cmd.channel_id, "channel_id")
+        if cmd.message_id is not None:
+            message = next(m for m in plan.messages if m.id == cmd.message_id)
+            domain.check_message_fits_audience(message.audience_id, cmd.audience_id)
         event = cmd.event
         activity = Activity(
             id=_new_id(),
@@ -147,18 +170,15 @@ async def add_activity(uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreat
         )
         uow.session.add(activity)
         await uow.commit()
-    return activity
+    return activity, plan
 
 
 async def approve_plan(
     uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
 ) -> Plan:
     async with uow:
-        plan = await get_plan(uow.session, plan_id)
-        if expected_version is not None and expected_version != plan.version:
-            raise PreconditionFailed(
-                f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
-            )
+        plan = await get_plan(uow.session, plan_id, for_update=True)
+        _check_version(plan, expected_version)
         domain.check_approvable(
             domain.PlanStatus(plan.status),
             [

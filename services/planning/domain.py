@@ -60,3 +60,12 @@ def check_approvable(status: PlanStatus, activities: list[ActivityDraft]) -> Non
         raise RuleViolation(
             f"the plan cannot be approved: {len(problems)} problem(s)", errors=problems
         )
+
+
+def check_message_fits_audience(message_audience_id: str, activity_audience_id: str | None) -> None:
+    """A message is written for one audience; an activity may only carry it to that audience."""
+    if activity_audience_id is not None and message_audience_id != activity_audience_id:
+        raise RuleViolation(
+            "the message is written for another audience than the activity's",
+            errors=[{"field": "message_id", "message": "written for another audience"}],
+        )

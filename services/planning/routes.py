@@ -15,7 +15,7 @@ from shared.errors import PreconditionFailed
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page
 
-router = APIRouter(prefix="/plans", tags=["plans"])
+router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 Planner = Annotated[Principal, require_roles(Role.PLANNER)]
 
@@ -87,33 +87,47 @@ async def get_plan(
     return detail
 
 
+IfMatch = Annotated[
+    str | None, Header(description="The plan's ETag as you saw it; a stale one gets 412.")
+]
+
+
 @router.post(
     "/{plan_id}/audiences",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AudiencePublic,
 )
 async def add_audience(
-    plan_id: str, body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner
-) -> object:
-    return await commands.add_audience(uow, plan_id, body)
+    plan_id: str, body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    audience, plan = await commands.add_audience(uow, plan_id, body, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return audience
 
 
 @router.post(
     "/{plan_id}/messages", status_code=status.HTTP_201_CREATED, response_model=schemas.MessagePublic
 )
 async def add_message(
-    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, _: Planner
-) -> object:
-    return await commands.add_message(uow, plan_id, body)
+    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    message, plan = await commands.add_message(uow, plan_id, body, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return message
 
 
 @router.post(
     "/{plan_id}/channels", status_code=status.HTTP_201_CREATED, response_model=schemas.ChannelPublic
 )
 async def add_channel(
-    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, _: Planner
-) -> object:
-    return await commands.add_channel(uow, plan_id, body)
+    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    channel, plan = await commands.add_channel(uow, plan_id, body, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return channel
 
 
 @router.post(
@@ -122,9 +136,12 @@ async def add_channel(
     response_model=schemas.ActivityPublic,
 )
 async def add_activity(
-    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, _: Planner
-) -> object:
-    return await commands.add_activity(uow, plan_id, body)
+    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    activity, plan = await commands.add_activity(uow, plan_id, body, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return activity
 
 
 @router.post("/{plan_id}/approve", response_model=schemas.PlanSummary)
@@ -133,7 +150,7 @@ async def approve_plan(
     uow: UnitOfWorkDep,
     approver: Planner,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Plan:
     """Approve the plan and publish it. Send `If-Match` with the ETag you reviewed."""
     plan = await commands.approve_plan(uow, plan_id, approver, _expected_version(if_match))

@@ -8,45 +8,42 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.planning.domain import PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from shared.schemas import ApiInput
 
 
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class PlanCreate(_In):
+class PlanCreate(ApiInput):
     title: str = Field(min_length=1, max_length=300, examples=["Kommune forfra"])
     owner: str = Field(min_length=1, max_length=200, examples=["Borgmesterens Afdeling"])
     sender: str = Field(min_length=1, max_length=200, examples=["Aarhus Kommune"])
 
 
-class AudienceCreate(_In):
+class AudienceCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200, examples=["Municipal directors"])
     needs: str = Field("", max_length=2000, examples=["Professional and usable"])
 
 
-class MessageCreate(_In):
+class MessageCreate(ApiInput):
     audience_id: str
     subject: str = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=20000)
 
 
-class ChannelCreate(_In):
+class ChannelCreate(ApiInput):
     kind: ChannelKind
     name: str = Field(min_length=1, max_length=200, examples=["Nyhedsbrev"])
 
 
-class EventDetailsIn(_In):
+class EventDetailsIn(ApiInput):
     format: EventFormat
     capacity: int = Field(gt=0, le=100_000)
     venue: str | None = Field(None, max_length=300)
 
 
-class ActivityCreate(_In):
+class ActivityCreate(ApiInput):
     title: str = Field(min_length=1, max_length=300)
     kind: ActivityKind
     starts_at: AwareDatetime
