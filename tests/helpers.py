@@ -40,10 +40,12 @@ def settings_for(settings_cls, database_url: str, bootstrap: str, **extra):  # t
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    app: FastAPI, *, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (migrations, broker, relay, consumers) and talk HTTP to it."""
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):  # via the middlewares
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 

@@ -108,31 +108,20 @@ async def _record(
         delivery = await uow.session.get(Delivery, delivery_id)
         assert delivery is not None
         delivery.attempts += 1
+        about = {
+            "delivery_id": delivery.id,
+            "activity_id": delivery.activity_id,
+            "plan_id": delivery.plan_id,
+            "contact_id": delivery.contact_id,
+            "channel": delivery.channel,
+        }
         if error is None:
             delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
-            uow.publish(
-                DeliverySent(
-                    delivery_id=delivery.id,
-                    activity_id=delivery.activity_id,
-                    plan_id=delivery.plan_id,
-                    contact_id=delivery.contact_id,
-                    channel=delivery.channel,
-                    sent_at=now,
-                ),
-                subject=delivery.id,
-            )
+            uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
         elif delivery.attempts >= settings.send_max_attempts:
             delivery.status, delivery.last_error = DeliveryStatus.FAILED, error
             uow.publish(
-                DeliveryFailed(
-                    delivery_id=delivery.id,
-                    activity_id=delivery.activity_id,
-                    plan_id=delivery.plan_id,
-                    contact_id=delivery.contact_id,
-                    channel=delivery.channel,
-                    attempts=delivery.attempts,
-                    reason=error,
-                ),
+                DeliveryFailed(**about, attempts=delivery.attempts, reason=error),
                 subject=delivery.id,
             )
         else:

@@ -1,26 +1,17 @@
 """The planning database: plans and their parts, projections of other services' events,
-and the outbox/inbox."""
+and the outbox/inbox (see shared.tables)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
-from shared.idempotency import idempotency_table
-from shared.inbox import inbox_table
-from shared.outbox import outbox_table
+from shared.tables import service_base
 
-
-class Base(DeclarativeBase):
-    pass
-
-
-outbox = outbox_table(Base.metadata)
-inbox = inbox_table(Base.metadata)
-idempotency_keys = idempotency_table(Base.metadata)
+Base = service_base()
 
 
 class Plan(Base):

@@ -27,8 +27,7 @@ from services.notifications.settings import NotificationsSettings
 from shared import topics
 from shared.contracts import new_envelope
 from shared.contracts.planning import ActivityApproved, AudienceRef, EventDetails, MessageRef
-from tests.helpers import auth, eventually, produce, settings_for
-from tests.integration.test_api_behaviour import (
+from tests.api import (
     BAD_CREDENTIALS,
     assert_invalid,
     assert_problem,
@@ -38,6 +37,7 @@ from tests.integration.test_api_behaviour import (
     prometheus_samples,
     serving_over_http,
 )
+from tests.helpers import auth, eventually, produce, settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,7 @@ import pytest
 
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
-from tests.helpers import auth, serving, settings_for
-from tests.integration.test_api_behaviour import (
+from tests.api import (
     BAD_CREDENTIALS,
     UNREACHABLE_BROKER,
     assert_invalid,
@@ -32,6 +31,7 @@ from tests.integration.test_api_behaviour import (
     serving_over_http,
     sqlite_url,
 )
+from tests.helpers import auth, serving, settings_for
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from scripts.stack import Tansu
 from services.metrics.app import create_app
 from services.metrics.settings import MetricsSettings
-from services.metrics.tables import inbox
 from shared import topics
 from shared.contracts import new_envelope
 from shared.contracts.notifications import DeliverySent
@@ -52,7 +51,9 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         await eventually(lambda: counts(client, "plan-marker"), lambda c: c["total"] == 1)
         assert (await counts(client, "plan-twice"))["counts"] == {"delivery.sent.v1": 1}
         async with runtime_of(app).sessions() as session:
-            assert await session.scalar(select(func.count()).select_from(inbox)) == 2
+            assert (
+                await session.scalar(select(func.count()).select_from(runtime_of(app).inbox)) == 2
+            )
 
 
 async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_one_is_handled(

@@ -14,7 +14,7 @@ from services.metrics.app import create_app as create_metrics_app
 from services.metrics.settings import MetricsSettings
 from services.planning.app import create_app
 from services.planning.settings import PlanningSettings
-from services.planning.tables import Plan, outbox
+from services.planning.tables import Plan
 from shared import topics
 from shared.outbox import OutboxRelay
 from tests.factories import PLANNER, create_approvable_plan
@@ -79,7 +79,7 @@ async def test_a_rolled_back_unit_of_work_leaves_neither_state_nor_events(
                 raise RuntimeError("crash before commit")
         async with runtime.sessions() as session:
             assert (await session.get(Plan, plan_id)).status == "draft"
-            assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+            assert await session.scalar(select(func.count()).select_from(runtime.outbox)) == 0
 
 
 async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
@@ -109,7 +109,7 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
                 published_then_killed.set()
                 raise asyncio.CancelledError  # the process dies right after the broker acked
 
-            first = OutboxRelay(outbox, runtime.sessions, publish_then_die)
+            first = OutboxRelay(runtime.outbox, runtime.sessions, publish_then_die)
             with pytest.raises(asyncio.CancelledError):
                 await first.publish_batch()
             assert published_then_killed.is_set()
@@ -118,10 +118,10 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
             async def publish(topic, key, value, headers):  # type: ignore[no-untyped-def]
                 await kafka.publish(value, topic, key=key, headers=headers)
 
-            restarted_now = OutboxRelay(outbox, runtime.sessions, publish)
+            restarted_now = OutboxRelay(runtime.outbox, runtime.sessions, publish)
             assert await restarted_now.publish_batch() == 0  # the dead relay's lease still holds
             after_lease = OutboxRelay(
-                outbox,
+                runtime.outbox,
                 runtime.sessions,
                 publish,
                 now=lambda: datetime.now(UTC) + timedelta(minutes=1),
@@ -172,7 +172,9 @@ async def test_two_relays_never_publish_the_same_row(database_url: str) -> None:
             await asyncio.sleep(0)  # let the other relay in
             seen.append(json.loads(value)["id"])
 
-        relays = [OutboxRelay(outbox, runtime.sessions, record, batch_size=25) for _ in range(2)]
+        relays = [
+            OutboxRelay(runtime.outbox, runtime.sessions, record, batch_size=25) for _ in range(2)
+        ]
 
         async def drain(relay: OutboxRelay) -> None:
             while await relay.publish_batch():

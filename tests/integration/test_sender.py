@@ -13,7 +13,7 @@ from services.notifications.app import create_app
 from services.notifications.handlers import on_activity_approved
 from services.notifications.sender import send_due
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import Delivery, outbox
+from services.notifications.tables import Delivery
 from shared import topics
 from shared.contracts import new_envelope, registry
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
@@ -43,7 +43,11 @@ async def deliveries(app) -> list[Delivery]:  # type: ignore[no-untyped-def]
 
 async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]
     async with runtime_of(app).sessions() as session:
-        return list(await session.scalars(select(outbox.c.type).order_by(outbox.c.position)))
+        return list(
+            await session.scalars(
+                select(runtime_of(app).outbox.c.type).order_by(runtime_of(app).outbox.c.position)
+            )
+        )
 
 
 async def add_contacts(client, n: int) -> None:  # type: ignore[no-untyped-def]
