@@ -26,6 +26,7 @@ from shared.contracts import new_envelope
 from shared.contracts.notifications import DeliverySent
 from shared.db import create_engine, create_sessions
 from shared.inbox import inbox_table
+from shared.logging import configure_logging
 from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
 from shared.outbox import OutboxRelay, outbox_table
 from shared.uow import UnitOfWork
@@ -164,6 +165,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", help="producer database (default: a SQLite file)")
     args = parser.parse_args()
+    configure_logging("bench", "WARNING", json=False)  # per-event log lines would be timed too
     tansu = Tansu().start()
     ours, raw = [], []
     try:
