@@ -68,6 +68,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("faststream").setLevel(root.level)  # it sets INFO on itself otherwise
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
 
 
