@@ -156,12 +156,19 @@ class Postgres:
         self._run(
             PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
         self._run(
             PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-t", "60",
             "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
         )  # fmt: skip
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server and keep its data: `start_server` brings it back (outage tests)."""
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -173,7 +180,7 @@ class Postgres:
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
-            self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+            self.stop_server()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -8,12 +8,13 @@ never loss — and the inbox makes redelivery harmless.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -21,9 +22,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared import topics as topic_names
-from shared.contracts import Envelope, EventData, InvalidEvent, registry
+from shared.contracts import Envelope, EventData, InvalidEvent, UnknownEventType, registry
 from shared.logging import correlation, get_logger
 from shared.metrics import CONSUMER_DURATION, CONSUMER_FAILURES, CONSUMER_MESSAGES, DLQ_MESSAGES
+from shared.retry import backoff_delay, is_transient
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -90,6 +92,7 @@ class EventConsumer:
         self.new_uow = new_uow
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self._outage_attempts = 0
 
     def register(self) -> None:
         # Create the label sets now, so the first failure shows as an increase() in alerts.
@@ -104,6 +107,8 @@ class EventConsumer:
             group_id=self.sub.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
+            parser=_parse_tolerating_bad_headers,
+            decoder=_raw_body,
         )(self.consume)
 
     async def consume(self, message: KafkaMessage) -> None:
@@ -120,6 +125,8 @@ class EventConsumer:
     async def handle(self, raw: bytes, topic: str, message: KafkaMessage) -> str:
         try:
             envelope, data = registry.parse(raw)
+        except UnknownEventType:
+            return "ignored"  # a newer type (or version) than this service knows
         except InvalidEvent as exc:
             await self.dead_letter(message, reason=str(exc), kind="invalid")
             return "dead_lettered"
@@ -129,22 +136,29 @@ class EventConsumer:
         with correlation(envelope.correlationid):
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    return await self._apply(handler, envelope, data)
+                    outcome = await self._apply(handler, envelope, data)
+                    self._outage_attempts = 0
+                    return outcome
                 except Exception as exc:
                     CONSUMER_FAILURES.labels(self.sub.group_id, topic).inc()
-                    log.warning(
-                        "handler failed",
-                        event_id=envelope.id,
-                        event_type=envelope.type,
-                        attempt=attempt,
-                        error=repr(exc),
-                    )
+                    if is_transient(exc):
+                        await self._wait_out_outage(envelope, exc)
+                        raise  # nacked: the same message comes back, nothing is skipped
+                    log.warning("handler failed", event_id=envelope.id, event_type=envelope.type,
+                                attempt=attempt, error=repr(exc))  # fmt: skip
                     error = exc
                     if attempt < self.max_attempts:
-                        await asyncio.sleep(self.retry_delay * 2**attempt * random.uniform(0.5, 1))
+                        await asyncio.sleep(backoff_delay(attempt, base=self.retry_delay, cap=5.0))
             reason = f"handler failed {self.max_attempts} times: {error!r}"
             await self.dead_letter(message, reason=reason, kind="failed")
             return "dead_lettered"
+
+    async def _wait_out_outage(self, envelope: Envelope, exc: Exception) -> None:
+        self._outage_attempts += 1
+        delay = backoff_delay(self._outage_attempts, base=0.5, cap=30.0)
+        log.warning("dependency unavailable; the event will be redelivered", event_id=envelope.id,
+                    error=repr(exc), retry_in=round(delay, 2))  # fmt: skip
+        await asyncio.sleep(delay)
 
     async def _apply(self, handler: Handler, envelope: Envelope, data: EventData) -> str:
         async with self.new_uow() as uow:
@@ -168,7 +182,30 @@ class EventConsumer:
         }
         # If this publish fails the handler raises: the message is nacked and comes back.
         await self.broker.publish(
-            record.value, self.sub.dead_letter_topic, key=record.key, headers=headers
+            record.value,
+            self.sub.dead_letter_topic,
+            key=record.key,
+            headers=headers,
+            correlation_id=headers.get("correlationid"),
         )
         DLQ_MESSAGES.labels(self.sub.group_id, kind).inc()
         log.error("message dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
+
+
+async def _parse_tolerating_bad_headers(record: ConsumerRecord, original):  # type: ignore[no-untyped-def]
+    """FastStream decodes header values as UTF-8 and cannot even nack a message whose headers
+    are not: replace the bad bytes so that such a message reaches the DLQ like any other."""
+    headers = record.headers or ()
+    try:
+        for _key, value in headers:
+            value.decode()
+    except UnicodeDecodeError:
+        cleaned = tuple((k, v.decode(errors="replace").encode()) for k, v in headers)
+        record = dataclasses.replace(record, headers=cleaned)
+    return await original(record)
+
+
+async def _raw_body(message) -> bytes:  # type: ignore[no-untyped-def]
+    """Hand the handler the bytes: we validate them ourselves, so a body that is not JSON
+    goes to the DLQ instead of failing (and being redelivered) inside FastStream."""
+    return message.body

@@ -1,33 +1,21 @@
 """Transactional outbox: events are rows written with the state change; a relay publishes them.
 
-The relay claims a batch with a short lease (row locks + SKIP LOCKED on PostgreSQL, so
-replicas never take the same rows), publishes it, then marks it sent. Killed between
-publish and mark, the lease runs out and the batch is published again: consumers' inbox
-makes that second copy harmless. Nothing is held open while the broker is slow or down.
+The relay publishes the oldest unsent rows, in order, then marks them sent. Only one relay
+per database publishes at a time (a transaction-scoped advisory lock on PostgreSQL; one
+process per SQLite file), so the events of one aggregate reach Kafka in the order they were
+written. Killed between publish and mark, the rows are simply published again: consumers'
+inbox makes that second copy harmless. HTTP writes never wait for the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import Envelope
 from shared.db import UtcDateTime
@@ -38,11 +26,15 @@ from shared.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
+from shared.retry import backoff_delay
 
 log = get_logger(__name__)
 
 # (topic, key, value, headers) -> awaitable that completes once the broker has the message
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[object]]
+
+RELAY_LOCK_ID = 7_204_513  # PostgreSQL advisory lock: the one relay of this database
+_sqlite_relays: dict[str, asyncio.Lock] = {}  # one relay per SQLite file in this process
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -57,10 +49,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         Column("headers", Text, nullable=False),
         Column("created_at", UtcDateTime, nullable=False),
-        Column("claimed_until", UtcDateTime, nullable=True),
         Column("sent_at", UtcDateTime, nullable=True, index=True),
-        Column("attempts", Integer, nullable=False, default=0),
-        Column("last_error", Text, nullable=True),
+        Column("last_error", Text, nullable=True),  # why the last publish failed, for operators
     )
 
 
@@ -73,7 +63,6 @@ def outbox_row(envelope: Envelope, topic: str) -> dict[str, object]:
         "payload": envelope.model_dump_json(),
         "headers": json.dumps(envelope.headers()),
         "created_at": envelope.time,
-        "attempts": 0,
     }
 
 
@@ -90,7 +79,6 @@ class OutboxRelay:
         *,
         batch_size: int = 100,
         poll_interval: float = 0.2,
-        lease_seconds: float = 30.0,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.table = table
@@ -98,9 +86,10 @@ class OutboxRelay:
         self.publish = publish
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        self.lease = timedelta(seconds=lease_seconds)
         self.now = now
-        self._gauges_refreshed = 0.0
+        url = sessions.kw["bind"].url
+        self._postgres = url.get_backend_name() == "postgresql"
+        self._sqlite_lock = _sqlite_relays.setdefault(str(url), asyncio.Lock())
 
     async def run(self) -> None:
         """Publish forever; back off (bounded, with jitter) while the broker is unreachable."""
@@ -114,7 +103,7 @@ class OutboxRelay:
             except Exception as exc:
                 failures += 1
                 OUTBOX_PUBLISH_FAILURES.inc()
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(failures, base=0.5, cap=30.0)
                 log.warning("outbox publish failed", error=repr(exc), retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
                 continue
@@ -122,68 +111,77 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_interval)
 
     async def publish_batch(self) -> int:
-        rows = await self._claim()
-        if not rows:
-            await self._refresh_gauges_now_and_then()
-            return 0
+        """Publish the oldest unsent rows and mark them sent; 0 if another relay is at it."""
         try:
-            pending = [
-                self.publish(r.topic, r.key.encode(), r.payload.encode(), json.loads(r.headers))
-                for r in rows
-            ]
-            await asyncio.gather(*pending)
+            if self._postgres:
+                return await self._publish_batch_holding_the_lock()
+            async with self._sqlite_lock:
+                return await self._publish_batch_in_short_transactions()
         except Exception as exc:
-            await self._record_failure([r.position for r in rows], repr(exc))
+            await self._record_failure(repr(exc))
             raise
-        await self._mark_sent([r.position for r in rows])
-        OUTBOX_PUBLISHED.inc(len(rows))
-        await self._refresh_gauges_now_and_then()
+
+    async def _publish_batch_holding_the_lock(self) -> int:
+        # One transaction around publish: other replicas skip while it runs; HTTP writes only
+        # insert, so they never wait for it.
+        async with self.sessions.begin() as session:
+            if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
+                return 0
+            rows = await self._oldest_unsent(session)
+            await self._publish(rows)
+            await self._mark_sent(session, rows)
         return len(rows)
 
-    async def _claim(self) -> list:
-        t, now = self.table, self.now()
+    async def _publish_batch_in_short_transactions(self) -> int:
+        # SQLite's write lock would stop every HTTP write while the broker is slow: never hold
+        # a transaction around the publish.
         async with self.sessions.begin() as session:
-            rows = (
-                await session.execute(
-                    select(t.c.position, t.c.topic, t.c.key, t.c.payload, t.c.headers)
-                    .where(t.c.sent_at.is_(None))
-                    .where(or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
-                    .order_by(t.c.position)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if rows:
-                await session.execute(
-                    update(t)
-                    .where(t.c.position.in_([r.position for r in rows]))
-                    .values(claimed_until=now + self.lease, attempts=t.c.attempts + 1)
-                )
-        return list(rows)
+            rows = await self._oldest_unsent(session)
+        if rows:
+            await self._publish(rows)
+            async with self.sessions.begin() as session:
+                await self._mark_sent(session, rows)
+        return len(rows)
 
-    async def _mark_sent(self, positions: list[int]) -> None:
-        async with self.sessions.begin() as session:
+    async def _oldest_unsent(self, session: AsyncSession) -> list:
+        t = self.table
+        query = (
+            select(t.c.position, t.c.topic, t.c.key, t.c.payload, t.c.headers)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.position)
+            .limit(self.batch_size)
+        )
+        return list((await session.execute(query)).all())
+
+    async def _publish(self, rows: list) -> None:
+        # Sent together, awaited together: aiokafka batches them, and keeps their order per
+        # partition because they enter its accumulator in position order.
+        await asyncio.gather(
+            *(
+                self.publish(r.topic, r.key.encode(), r.payload.encode(), json.loads(r.headers))
+                for r in rows
+            )
+        )
+        OUTBOX_PUBLISHED.inc(len(rows))
+
+    async def _mark_sent(self, session: AsyncSession, rows: list) -> None:
+        if rows:
             await session.execute(
                 update(self.table)
-                .where(self.table.c.position.in_(positions))
-                .values(sent_at=self.now(), claimed_until=None, last_error=None)
+                .where(self.table.c.position.in_([r.position for r in rows]))
+                .values(sent_at=self.now(), last_error=None)
             )
 
-    async def _record_failure(self, positions: list[int], error: str) -> None:
+    async def _record_failure(self, error: str) -> None:
+        t = self.table
+        first_unsent = select(func.min(t.c.position)).where(t.c.sent_at.is_(None)).scalar_subquery()
         async with self.sessions.begin() as session:
             await session.execute(
-                update(self.table)
-                .where(self.table.c.position.in_(positions))
-                .values(claimed_until=None, last_error=error[:2000])
+                update(t).where(t.c.position == first_unsent).values(last_error=error[:2000])
             )
-
-    async def _refresh_gauges_now_and_then(self) -> None:
-        """At most once a second: the count is a query, and scrapes come every 15 s or so."""
-        if time.monotonic() - self._gauges_refreshed >= 1.0:
-            await self.refresh_gauges()
 
     async def refresh_gauges(self) -> tuple[int, float]:
-        self._gauges_refreshed = time.monotonic()
+        """Backlog size and age of the oldest unsent row, also while the broker is down."""
         t = self.table
         async with self.sessions() as session:
             count, oldest = (
@@ -191,9 +189,7 @@ class OutboxRelay:
                     select(func.count(), func.min(t.c.created_at)).where(t.c.sent_at.is_(None))
                 )
             ).one()
-        age = 0.0
-        if oldest is not None:
-            age = max(0.0, (self.now() - oldest).total_seconds())
+        age = 0.0 if oldest is None else max(0.0, (self.now() - oldest).total_seconds())
         OUTBOX_BACKLOG.set(count)
         OUTBOX_OLDEST_AGE.set(age)
         return count, age

@@ -8,7 +8,6 @@ serves HTTP and accepts writes while Kafka is still unreachable.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from shared.db import create_engine, create_sessions, migrate
 from shared.logging import get_logger
 from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
 from shared.outbox import OutboxRelay
+from shared.retry import backoff_delay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
@@ -71,8 +71,9 @@ class Runtime:
         if self.settings.migrate_on_start:
             await migrate(self.engine, self.migrations_dir)
         self._spawn(self._connect_then_relay(), "broker")
+        self._spawn(self._supervised(_refresh_outbox_gauges), "outbox-gauges")
         for worker in self.workers:
-            self._spawn(worker(self), worker.__name__)
+            self._spawn(self._supervised(worker), worker.__name__)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,6 +85,24 @@ class Runtime:
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"{self.name}:{name}"))
+
+    async def _supervised(self, worker: Worker) -> None:
+        """Run a background worker forever: if it fails (say, the database is away), log it
+        and start it again after a backoff instead of letting it die unseen."""
+        failures = 0
+        while True:
+            try:
+                await worker(self)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = backoff_delay(failures, base=0.5, cap=30.0)
+                log.exception(
+                    "background worker failed", worker=worker.__name__, retry_in=round(delay, 2)
+                )
+                await asyncio.sleep(delay)
 
     async def _connect_then_relay(self) -> None:
         await self._connect()
@@ -106,13 +125,16 @@ class Runtime:
                 raise
             except Exception as exc:
                 attempt += 1
-                delay = min(10.0, 0.5 * 2 ** min(attempt, 5)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(attempt, base=0.5, cap=10.0)
                 log.warning("broker unreachable", error=repr(exc), retry_in=round(delay, 2))
                 await self.broker.stop()
                 await asyncio.sleep(delay)
 
     async def _publish(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
-        await self.broker.publish(value, topic, key=key, headers=headers)
+        # our correlation id also in FastStream's own header (it would invent one otherwise)
+        await self.broker.publish(
+            value, topic, key=key, headers=headers, correlation_id=headers.get("correlationid")
+        )
 
     async def check_ready(self) -> dict[str, str]:
         """Status of each dependency: 'ok' or the reason it is not."""
@@ -128,3 +150,11 @@ class Runtime:
         else:
             checks["broker"] = "ok" if await self.broker.ping(timeout=2.0) else "unreachable"
         return checks
+
+
+async def _refresh_outbox_gauges(runtime: Runtime) -> None:
+    """The backlog gauges on their own clock, so they keep moving while the broker is down
+    (which is when the outbox-age alert must fire)."""
+    while True:
+        await runtime.relay.refresh_gauges()
+        await asyncio.sleep(5.0)

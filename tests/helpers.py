@@ -101,12 +101,14 @@ async def read_topic(
     return records
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    """Publish raw (key, value) pairs, as a foreign producer would."""
+async def produce(bootstrap: str, topic: str, messages: list[tuple]) -> None:
+    """Publish raw (key, value) or (key, value, headers) tuples, as a foreign producer would."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
-        for key, value in messages:
-            await producer.send_and_wait(topic, value, key=key)
+        for key, value, *headers in messages:
+            await producer.send_and_wait(
+                topic, value, key=key, headers=headers[0] if headers else None
+            )
     finally:
         await producer.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from services.metrics.domain import counted_event_types, plan_of
 from services.metrics.tables import PlanCount
@@ -20,11 +20,17 @@ async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> N
     plan_id = plan_of(data)
     if plan_id is None:
         return
-    row = await uow.session.get(PlanCount, (plan_id, envelope.type))
-    if row is None:
-        uow.session.add(PlanCount(plan_id=plan_id, event_type=envelope.type, count=1))
-    else:
-        row.count += 1
+    # incremented in SQL: concurrent replicas never lose a count; a racing first insert fails
+    # on the key, and the consumer's retry then updates
+    updated = await uow.session.execute(
+        update(PlanCount)
+        .where(PlanCount.plan_id == plan_id, PlanCount.event_type == envelope.type)
+        .values(count=PlanCount.count + 1)
+    )
+    if updated.rowcount == 0:
+        await uow.session.execute(
+            insert(PlanCount).values(plan_id=plan_id, event_type=envelope.type, count=1)
+        )
 
 
 def subscription(group_id: str) -> Subscription:

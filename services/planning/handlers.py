@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert, select, update
+
 from services.planning.tables import ActivityOutcome
 from shared import topics
 from shared.contracts import Envelope
@@ -11,29 +13,36 @@ from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
 
-async def _outcome(uow: UnitOfWork, activity_id: str, plan_id: str) -> ActivityOutcome:
-    outcome = await uow.session.get(ActivityOutcome, activity_id)
-    if outcome is None:
-        outcome = ActivityOutcome(
-            activity_id=activity_id, plan_id=plan_id, deliveries_sent=0, deliveries_failed=0
+async def _record(uow: UnitOfWork, activity_id: str, plan_id: str, **values) -> None:  # type: ignore[no-untyped-def]
+    """Set `values` on the activity's outcome row, creating the row first if needed.
+
+    Counters are given as SQL expressions (`column + 1`), so concurrent consumers never lose
+    an increment; a racing first insert fails on the key, and the consumer's retry updates.
+    """
+    this = ActivityOutcome.activity_id == activity_id
+    if await uow.session.scalar(select(ActivityOutcome.activity_id).where(this)) is None:
+        await uow.session.execute(
+            insert(ActivityOutcome).values(
+                activity_id=activity_id, plan_id=plan_id, deliveries_sent=0, deliveries_failed=0
+            )
         )
-        uow.session.add(outcome)
-    return outcome
+    await uow.session.execute(update(ActivityOutcome).where(this).values(**values))
 
 
 async def on_event_created(uow: UnitOfWork, _envelope: Envelope, data: EventCreated) -> None:
-    outcome = await _outcome(uow, data.activity_id, data.plan_id)
-    outcome.event_id = data.event_id
+    await _record(uow, data.activity_id, data.plan_id, event_id=data.event_id)
 
 
 async def on_delivery_sent(uow: UnitOfWork, _envelope: Envelope, data: DeliverySent) -> None:
-    outcome = await _outcome(uow, data.activity_id, data.plan_id)
-    outcome.deliveries_sent += 1
+    await _record(
+        uow, data.activity_id, data.plan_id, deliveries_sent=ActivityOutcome.deliveries_sent + 1
+    )
 
 
 async def on_delivery_failed(uow: UnitOfWork, _envelope: Envelope, data: DeliveryFailed) -> None:
-    outcome = await _outcome(uow, data.activity_id, data.plan_id)
-    outcome.deliveries_failed += 1
+    await _record(
+        uow, data.activity_id, data.plan_id, deliveries_failed=ActivityOutcome.deliveries_failed + 1
+    )
 
 
 def subscription(group_id: str) -> Subscription:

@@ -9,8 +9,17 @@ from shared.contracts.envelope import (
     Envelope,
     EventData,
     InvalidEvent,
+    UnknownEventType,
     new_envelope,
     registry,
 )
 
-__all__ = ["CONTENT_TYPE", "Envelope", "EventData", "InvalidEvent", "new_envelope", "registry"]
+__all__ = [
+    "CONTENT_TYPE",
+    "Envelope",
+    "EventData",
+    "InvalidEvent",
+    "UnknownEventType",
+    "new_envelope",
+    "registry",
+]

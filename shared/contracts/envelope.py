@@ -17,18 +17,22 @@ CONTENT_TYPE = "application/cloudevents+json"
 
 
 class EventData(BaseModel):
-    """Base of every event payload. Subclasses set the versioned type and its topic."""
+    """Base of every event payload. Subclasses set the versioned type and its topic.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Unknown fields are ignored on reading: adding an optional field is not a breaking change.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     type: ClassVar[str]
     topic: ClassVar[str]
 
 
 class Envelope(BaseModel):
-    """A CloudEvents 1.0 event with Budskab's `correlationid` extension."""
+    """A CloudEvents 1.0 event with Budskab's `correlationid` extension. Other extension
+    attributes (e.g. `traceparent`) are ignored on reading."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1)
@@ -51,7 +55,11 @@ class Envelope(BaseModel):
 
 
 class InvalidEvent(ValueError):
-    """A message that is not a valid, known Budskab event; the reason says why."""
+    """A message that is not a valid Budskab event; the reason says why."""
+
+
+class UnknownEventType(InvalidEvent):
+    """A well-formed event of a type this service does not know (e.g. a newer version)."""
 
 
 class EventRegistry:
@@ -70,7 +78,7 @@ class EventRegistry:
         try:
             return self._models[type_name]
         except KeyError:
-            raise InvalidEvent(f"unknown event type {type_name!r}") from None
+            raise UnknownEventType(f"unknown event type {type_name!r}") from None
 
     def all(self) -> list[type[EventData]]:
         return sorted(self._models.values(), key=lambda m: m.type)

@@ -10,7 +10,7 @@ from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
 
 
 class _Ref(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class AudienceRef(_Ref):

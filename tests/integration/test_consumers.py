@@ -4,12 +4,13 @@ with their reason and the consumer carries on. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from scripts.stack import Tansu
+from scripts.stack import Postgres, Tansu
 from services.metrics.app import create_app
 from services.metrics.settings import MetricsSettings
 from shared import topics
@@ -109,3 +110,76 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
     assert len(attempts) == 3
     dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
     assert "handler failed 3 times" in dict(dead[0].headers)["dlq_reason"].decode()
+
+
+async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
+    broker: Tansu, tmp_path
+) -> None:
+    """A body that claims to be JSON and is not, and headers that are not UTF-8: neither may
+    stall the partition (redelivered forever) nor be skipped silently."""
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    async with serving(app) as client:
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [(b"d-1", b"{not json", [("content-type", b"application/json")]),
+             (b"d-1", delivery_sent("plan-latin1"), [("sender", "Århus".encode("latin-1"))]),
+             (b"d-1", delivery_sent("plan-after"), [])],
+        )  # fmt: skip
+        await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
+        assert (await counts(client, "plan-latin1"))["total"] == 1  # handled, bad header and all
+    dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
+    assert [r.value for r in dead] == [b"{not json"]
+    assert dict(dead[0].headers)["dlq_reason"].decode().startswith("invalid envelope")
+
+
+async def test_newer_types_and_added_fields_are_tolerated_not_dead_lettered(
+    broker: Tansu, tmp_path
+) -> None:
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    newer = json.loads(delivery_sent("plan-v2"))
+    newer["type"] = "delivery.sent.v2"  # published side by side with v1 during a migration
+    extended = json.loads(delivery_sent("plan-extended"))
+    extended["data"]["campaign"] = "Kommune forfra"  # an optional field added later
+    extended["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with serving(app) as client:
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [(b"d", json.dumps(newer).encode(), []), (b"d", json.dumps(extended).encode(), [])],
+        )
+        await eventually(lambda: counts(client, "plan-extended"), lambda c: c["total"] == 1)
+        assert (await counts(client, "plan-v2"))["total"] == 0  # not known here: ignored
+    with pytest.raises(AssertionError):  # nothing was dead-lettered
+        await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1, timeout=3)
+
+
+async def test_a_database_outage_delays_events_but_dead_letters_none(broker: Tansu) -> None:
+    """PostgreSQL goes away for a few seconds: the consumer waits it out and handles every
+    event afterwards, in order, instead of dead-lettering what arrived meanwhile."""
+    server = Postgres().start()
+    try:
+        app = create_app(
+            settings_for(MetricsSettings, server.create_database("metrics"), broker.bootstrap)
+        )
+        async with serving(app) as client:
+            await produce(
+                broker.bootstrap, topics.DELIVERIES, [(b"d", delivery_sent("plan-before"), [])]
+            )
+            await eventually(lambda: counts(client, "plan-before"), lambda c: c["total"] == 1)
+            server.stop_server()
+            await produce(broker.bootstrap, topics.DELIVERIES,
+                          [(b"d", delivery_sent("plan-during"), []) for _ in range(3)])  # fmt: skip
+            await asyncio.sleep(3)
+            server.start_server()
+            await eventually(
+                lambda: counts(client, "plan-during"), lambda c: c["total"] == 3, timeout=60
+            )
+    finally:
+        server.stop()
+    with pytest.raises(AssertionError):  # nothing was dead-lettered
+        await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1, timeout=3)

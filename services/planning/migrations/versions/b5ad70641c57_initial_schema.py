@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 436f0a42d6de
+Revision ID: b5ad70641c57
 Revises:
-Create Date: 2026-11-25 17:48:07.301995
+Create Date: 2026-11-25 18:40:25.245066
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.db
 
-revision: str = "436f0a42d6de"
+revision: str = "b5ad70641c57"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -33,6 +33,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_activity_outcomes_plan_id"), ["plan_id"], unique=False)
 
     op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_headers", sa.Text(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
+    op.create_table(
         "inbox",
         sa.Column("consumer_group", sa.String(length=200), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
@@ -50,9 +61,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", shared.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", shared.db.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("position"),
         sa.UniqueConstraint("event_id"),
@@ -195,6 +204,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
     with op.batch_alter_table("activity_outcomes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activity_outcomes_plan_id"))
 

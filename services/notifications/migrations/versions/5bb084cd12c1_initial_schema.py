@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 00835b428ad7
+Revision ID: 5bb084cd12c1
 Revises:
-Create Date: 2026-11-25 17:50:33.266608
+Create Date: 2026-11-25 18:40:27.118243
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.db
 
-revision: str = "00835b428ad7"
+revision: str = "5bb084cd12c1"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -29,6 +29,17 @@ def upgrade() -> None:
         sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
+    )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_headers", sa.Text(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("scope", "key"),
     )
     op.create_table(
         "inbox",
@@ -48,9 +59,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", shared.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", shared.db.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("position"),
         sa.UniqueConstraint("event_id"),
@@ -116,5 +125,6 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
     op.drop_table("contacts")
     # ### end Alembic commands ###

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5803ee1d5db2
+Revision ID: fa0715a7d775
 Revises:
-Create Date: 2026-11-25 17:49:19.176710
+Create Date: 2026-11-25 18:40:26.168959
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.db
 
-revision: str = "5803ee1d5db2"
+revision: str = "fa0715a7d775"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -39,6 +39,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_plan_id"), ["plan_id"], unique=False)
 
     op.create_table(
+        "idempotency_keys",
+        sa.Column("scope", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response_headers", sa.Text(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("scope", "key"),
+    )
+    op.create_table(
         "inbox",
         sa.Column("consumer_group", sa.String(length=200), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
@@ -56,9 +67,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_until", shared.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", shared.db.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("position"),
         sa.UniqueConstraint("event_id"),
@@ -76,6 +85,7 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    op.drop_table("idempotency_keys")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_plan_id"))
 
