@@ -100,6 +100,7 @@ class SmtpSink:
         self.port = port or free_port()
         self.maildir = maildir
         self.messages: list[Message] = []
+        self.recipients: list[list[str]] = []  # the SMTP envelope's RCPT TO, per message
         self._lock = threading.Lock()
         self._controller = None
 
@@ -110,7 +111,7 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 (aiosmtpd API)
-                sink._keep(envelope.content)
+                sink._keep(envelope.content, envelope.rcpt_tos)
                 return "250 OK"
 
         if self.maildir:
@@ -119,10 +120,11 @@ class SmtpSink:
         self._controller.start()
         return self
 
-    def _keep(self, raw: bytes) -> None:
+    def _keep(self, raw: bytes, recipients: list[str]) -> None:
         message = message_from_bytes(raw, policy=policy.default)  # decoded headers
         with self._lock:
             self.messages.append(message)
+            self.recipients.append(list(recipients))
             count = len(self.messages)
         if self.maildir:
             (self.maildir / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml").write_bytes(raw)

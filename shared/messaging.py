@@ -46,7 +46,9 @@ def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
     )
 
 
-async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions: int = 3) -> None:
+async def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int = 3, replication_factor: int = 1
+) -> None:
     """Create topics that do not exist yet (Kafka in production may not auto-create)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
@@ -56,7 +58,7 @@ async def ensure_topics(bootstrap_servers: str, names: Iterable[str], partitions
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                    [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another replica won the race

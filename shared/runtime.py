@@ -115,7 +115,10 @@ class Runtime:
         while True:
             try:
                 await ensure_topics(
-                    self.settings.kafka_bootstrap_servers, names, self.settings.topic_partitions
+                    self.settings.kafka_bootstrap_servers,
+                    names,
+                    self.settings.topic_partitions,
+                    self.settings.topic_replication_factor,
                 )
                 await self.broker.start()
                 self.broker_connected.set()

@@ -33,6 +33,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_seconds: float = Field(0.1, gt=0)
     consumer_max_attempts: int = Field(3, ge=1)
     topic_partitions: int = Field(3, ge=1)
+    topic_replication_factor: int = Field(1, ge=1, description="3 on a production cluster.")
 
     @model_validator(mode="after")
     def _check_auth(self) -> ServiceSettings:

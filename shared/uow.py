@@ -29,12 +29,10 @@ class UnitOfWork:
         self._outbox = outbox
         self._inbox = inbox
         self.source = source
-        self.published: list[Envelope] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         await self.session.begin()
-        self.published = []
         self._rows: list[dict[str, object]] = []
         return self
 
@@ -51,7 +49,6 @@ class UnitOfWork:
         envelope = new_envelope(
             data, source=self.source, subject=subject, correlation_id=current_correlation_id()
         )
-        self.published.append(envelope)
         self._rows.append(outbox_row(envelope, data.topic))
         return envelope
 

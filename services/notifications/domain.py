@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts.planning import ActivityApproved
 from shared.contracts.vocabulary import ActivityKind, ChannelKind
+from shared.retry import backoff_delay
 
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
 
@@ -23,11 +23,11 @@ def sends_email(activity: ActivityApproved) -> bool:
 
 
 def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:
-    """Exponential backoff with full jitter, capped at one hour."""
-    ceiling = min(3600.0, base_seconds * 2 ** (attempts - 1))
-    return now + timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+    """Exponential backoff with jitter, capped at one hour."""
+    return now + timedelta(seconds=backoff_delay(attempts, base=base_seconds, cap=3600.0))
 
 
 def message_id(delivery_id: str) -> str:
-    """The idempotency key of a delivery: the same on every attempt."""
+    """The delivery's Message-ID, the same on every attempt: a resend after a crash can be
+    recognised as a copy by the receiving side."""
     return f"<{delivery_id}@budskab>"

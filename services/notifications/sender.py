@@ -1,15 +1,17 @@
 """The delivery sender: a background worker that e-mails pending deliveries over SMTP.
 
-Deliveries are claimed with a lease (row locks + SKIP LOCKED on PostgreSQL, so replicas
-never send the same one at once), sent outside any transaction, then recorded with
-their event in one transaction. A crash between send and record means one resend with
-the same Message-ID, the delivery's idempotency key.
+Deliveries are claimed with a lease (row locks + SKIP LOCKED on PostgreSQL; the lease
+outlasts a whole batch of sends), sent outside any transaction, then recorded with their
+event in one transaction — only by the sender that still holds the lease, so a delivery is
+recorded (and reported) once. A crash between send and record means one resend, with the
+same Message-ID, which lets a receiving system recognise the copy.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -30,8 +32,6 @@ from shared.runtime import Runtime
 
 log = get_logger(__name__)
 
-LEASE = timedelta(minutes=2)
-
 
 async def run_sender(runtime: Runtime) -> None:
     settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
@@ -51,19 +51,33 @@ async def run_sender(runtime: Runtime) -> None:
 
 
 async def send_due(runtime: Runtime, settings: NotificationsSettings) -> int:
-    batch = await _claim(runtime, settings.send_batch_size)
+    # the lease outlasts the batch even if every send runs into its timeout
+    lease = timedelta(seconds=settings.send_batch_size * settings.smtp_timeout_seconds + 60)
+    lease_until, batch = await _claim(runtime, settings.send_batch_size, lease)
     for delivery, contact in batch:
         try:
             await _send(settings, delivery, contact)
-            error = None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            error = repr(exc)
-        await _record(runtime, settings, delivery.id, error)
+            error, permanent = None, False
+        except Exception as exc:  # one bad delivery must not stop the others
+            error, permanent = repr(exc), is_permanent(exc)
+        await _record(runtime, settings, delivery.id, lease_until, error, permanent)
     return len(batch)
 
 
-async def _claim(runtime: Runtime, limit: int) -> list[tuple[Delivery, Contact]]:
+def is_permanent(exc: Exception) -> bool:
+    """Errors a retry cannot mend: a message that cannot be built, or a 5xx answer."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(500 <= r.code < 600 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 500 <= exc.code < 600
+    return isinstance(exc, ValueError | TypeError)
+
+
+async def _claim(
+    runtime: Runtime, limit: int, lease: timedelta
+) -> tuple[datetime, list[tuple[Delivery, Contact]]]:
     now = datetime.now(UTC)
+    lease_until = now + lease
     async with runtime.sessions.begin() as session:
         rows = (
             await session.execute(
@@ -79,21 +93,22 @@ async def _claim(runtime: Runtime, limit: int) -> list[tuple[Delivery, Contact]]
             await session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_([d.id for d, _ in rows]))
-                .values(next_attempt_at=now + LEASE)
+                .values(next_attempt_at=lease_until)
             )
-    return [(d, c) for d, c in rows]
+    return lease_until, [(d, c) for d, c in rows]
 
 
 async def _send(settings: NotificationsSettings, delivery: Delivery, contact: Contact) -> None:
     mail = EmailMessage()
     mail["From"] = settings.mail_from
-    mail["To"] = f"{contact.name} <{contact.email}>"
+    mail["To"] = Address(display_name=contact.name, addr_spec=contact.email)
     mail["Subject"] = delivery.subject
     mail["Message-ID"] = message_id(delivery.id)
     mail["X-Budskab-Delivery"] = delivery.id
     mail.set_content(delivery.body)
     await aiosmtplib.send(
         mail,
+        recipients=[contact.email],  # never recipients parsed out of a display name
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         timeout=settings.smtp_timeout_seconds,
@@ -101,12 +116,20 @@ async def _send(settings: NotificationsSettings, delivery: Delivery, contact: Co
 
 
 async def _record(
-    runtime: Runtime, settings: NotificationsSettings, delivery_id: str, error: str | None
+    runtime: Runtime,
+    settings: NotificationsSettings,
+    delivery_id: str,
+    lease_until: datetime,
+    error: str | None,
+    permanent: bool,
 ) -> None:
     now = datetime.now(UTC)
     async with runtime.uow() as uow:
-        delivery = await uow.session.get(Delivery, delivery_id)
+        delivery = await uow.session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None
+        if delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at != lease_until:
+            log.warning("lease lost; another sender records this delivery", delivery_id=delivery_id)
+            return
         delivery.attempts += 1
         about = {
             "delivery_id": delivery.id,
@@ -118,7 +141,7 @@ async def _record(
         if error is None:
             delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
             uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
-        elif delivery.attempts >= settings.send_max_attempts:
+        elif permanent or delivery.attempts >= settings.send_max_attempts:
             delivery.status, delivery.last_error = DeliveryStatus.FAILED, error
             uow.publish(
                 DeliveryFailed(**about, attempts=delivery.attempts, reason=error),

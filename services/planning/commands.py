@@ -95,10 +95,6 @@ async def _editable_plan(uow: UnitOfWork, plan_id: str, expected_version: int | 
     return plan
 
 
-def _position(parts: list) -> int:
-    return len(parts)
-
-
 def _require_part(parts: list, part_id: str | None, field: str) -> None:
     if part_id is not None and part_id not in {p.id for p in parts}:
         raise RuleViolation(
@@ -113,7 +109,7 @@ async def add_audience(
     async with uow:
         plan = await _editable_plan(uow, plan_id, expected_version)
         audience = Audience(
-            id=_new_id(), plan_id=plan.id, position=_position(plan.audiences), **cmd.model_dump()
+            id=_new_id(), plan_id=plan.id, position=len(plan.audiences), **cmd.model_dump()
         )
         uow.session.add(audience)
         await uow.commit()
@@ -127,7 +123,7 @@ async def add_message(
         plan = await _editable_plan(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         message = Message(
-            id=_new_id(), plan_id=plan.id, position=_position(plan.messages), **cmd.model_dump()
+            id=_new_id(), plan_id=plan.id, position=len(plan.messages), **cmd.model_dump()
         )
         uow.session.add(message)
         await uow.commit()
@@ -140,7 +136,7 @@ async def add_channel(
     async with uow:
         plan = await _editable_plan(uow, plan_id, expected_version)
         channel = Channel(
-            id=_new_id(), plan_id=plan.id, position=_position(plan.channels), **cmd.model_dump()
+            id=_new_id(), plan_id=plan.id, position=len(plan.channels), **cmd.model_dump()
         )
         uow.session.add(channel)
         await uow.commit()
@@ -162,7 +158,7 @@ async def add_activity(
         activity = Activity(
             id=_new_id(),
             plan_id=plan.id,
-            position=_position(plan.activities),
+            position=len(plan.activities),
             **cmd.model_dump(exclude={"event"}),
             event_format=event.format if event else None,
             capacity=event.capacity if event else None,

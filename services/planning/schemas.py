@@ -28,7 +28,12 @@ class AudienceCreate(ApiInput):
 
 class MessageCreate(ApiInput):
     audience_id: str
-    subject: str = Field(min_length=1, max_length=300)
+    subject: str = Field(
+        min_length=1,
+        max_length=300,
+        pattern=r"^[^\r\n]*$",
+        description="One line: it becomes an e-mail subject.",
+    )
     body: str = Field(min_length=1, max_length=20000)
 
 

@@ -114,3 +114,66 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
         [delivery] = await deliveries(app)
         assert delivery.status == "failed"
         assert await outbox_types(app) == ["delivery.failed.v1"]
+
+
+async def test_a_display_name_cannot_add_recipients(broker, smtp_sink: SmtpSink, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = settings_for(NotificationsSettings, f"sqlite+aiosqlite:///{tmp_path}/n.db", broker.bootstrap,
+                            smtp_port=smtp_sink.port)  # fmt: skip
+    app = create_app(settings)
+    async with serving(app) as client:
+        response = await client.post(
+            "/v1/contacts",
+            json={"email": "mette@jobcenter.example", "name": "Jensen, Mette <boss@evil.example>",
+                  "email_consent": True, "audience_ids": ["job-centres"]},
+            headers=auth("communicator"),
+        )  # fmt: skip
+        assert response.status_code == 201, response.text
+        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens-6", tendens_issue())])
+        await eventually(
+            lambda: deliveries(app), lambda ds: len(ds) == 1 and ds[0].status == "sent"
+        )
+    assert smtp_sink.recipients == [["mette@jobcenter.example"]]
+    assert smtp_sink.messages[0]["To"].addresses[0].addr_spec == "mette@jobcenter.example"
+
+
+async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
+    database_url: str,
+) -> None:
+    """A slow sender whose lease ran out and was taken over may not record (and report) the
+    delivery a second time."""
+    from services.notifications import sender
+
+    settings = settings_for(
+        NotificationsSettings, database_url, "127.0.0.1:1", send_poll_interval_seconds=3600
+    )
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        await add_contacts(client, 1)
+        envelope, data = registry.parse(tendens_issue())
+        async with runtime.uow() as uow:
+            await on_activity_approved(uow, envelope, data)
+            await uow.commit()
+        slow_lease, [(slow, _)] = await sender._claim(
+            runtime, 10, timedelta(seconds=-1)
+        )  # already expired
+        fresh_lease, [(fresh, _)] = await sender._claim(runtime, 10, timedelta(minutes=5))
+        assert slow.id == fresh.id
+        await sender._record(
+            runtime, settings, slow.id, slow_lease, None, False
+        )  # too late: ignored
+        await sender._record(runtime, settings, fresh.id, fresh_lease, None, False)
+        [delivery] = await deliveries(app)
+        assert delivery.status == "sent" and delivery.attempts == 1
+        assert await outbox_types(app) == ["delivery.sent.v1"]
+
+
+def test_permanent_smtp_errors_are_not_retried() -> None:
+    import aiosmtplib
+
+    from services.notifications.sender import is_permanent
+
+    assert is_permanent(aiosmtplib.SMTPResponseException(550, "mailbox unavailable"))
+    assert is_permanent(ValueError("Header values may not contain linefeed or carriage return"))
+    assert not is_permanent(aiosmtplib.SMTPResponseException(451, "try again later"))
+    assert not is_permanent(aiosmtplib.SMTPConnectError("connection refused"))

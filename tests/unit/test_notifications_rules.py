@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.domain import message_id, next_attempt, sends_email
+from services.notifications.domain import next_attempt, sends_email
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -40,7 +40,3 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
             delay = next_attempt(NOW, attempts, base_seconds=2.0) - NOW
             assert timedelta(seconds=ceiling / 2) <= delay <= timedelta(seconds=ceiling)
     assert next_attempt(NOW, 40, base_seconds=2.0) - NOW <= timedelta(hours=1)
-
-
-def test_the_idempotency_key_is_the_same_on_every_attempt() -> None:
-    assert message_id("d-1") == message_id("d-1") == "<d-1@budskab>"
