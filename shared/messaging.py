@@ -58,7 +58,12 @@ async def ensure_topics(
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(n, num_partitions=partitions, replication_factor=replication_factor) for n in missing]
+                    [
+                        NewTopic(
+                            n, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                        for n in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass  # another replica won the race

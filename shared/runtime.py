@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import MetaData, Table, delete, text
 
 from shared import topics
 from shared.db import create_engine, create_sessions, migrate
+from shared.idempotency import KEEP as IDEMPOTENCY_KEPT
 from shared.logging import get_logger
 from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
 from shared.outbox import OutboxRelay
@@ -72,6 +74,7 @@ class Runtime:
             await migrate(self.engine, self.migrations_dir)
         self._spawn(self._connect_then_relay(), "broker")
         self._spawn(self._supervised(_refresh_outbox_gauges), "outbox-gauges")
+        self._spawn(self._supervised(_prune), "prune")
         for worker in self.workers:
             self._spawn(self._supervised(worker), worker.__name__)
 
@@ -161,3 +164,26 @@ async def _refresh_outbox_gauges(runtime: Runtime) -> None:
     while True:
         await runtime.relay.refresh_gauges()
         await asyncio.sleep(5.0)
+
+
+# How long bookkeeping rows are kept. Inbox rows must outlive any redelivery: keep them well
+# beyond the topics' retention (Kafka's default is 7 days).
+SENT_OUTBOX_KEPT = timedelta(days=7)
+INBOX_KEPT = timedelta(days=30)
+
+
+async def prune_bookkeeping(runtime: Runtime, now: datetime | None = None) -> None:
+    """Delete sent outbox rows, old inbox rows and expired idempotency keys."""
+    now = now or datetime.now(UTC)
+    outbox, inbox = runtime.outbox, runtime.inbox
+    keys = runtime.metadata.tables["idempotency_keys"]
+    async with runtime.sessions.begin() as session:
+        await session.execute(delete(outbox).where(outbox.c.sent_at < now - SENT_OUTBOX_KEPT))
+        await session.execute(delete(inbox).where(inbox.c.processed_at < now - INBOX_KEPT))
+        await session.execute(delete(keys).where(keys.c.created_at < now - IDEMPOTENCY_KEPT))
+
+
+async def _prune(runtime: Runtime) -> None:
+    while True:
+        await prune_bookkeeping(runtime)
+        await asyncio.sleep(3600)

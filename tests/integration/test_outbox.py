@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -187,3 +187,31 @@ async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) 
             )
     assert len(written) == 300
     assert seen == written
+
+
+async def test_sent_events_are_pruned_after_a_week_and_unsent_ones_never(database_url: str) -> None:
+    from shared.runtime import prune_bookkeeping
+
+    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        await client.post("/v1/plans", json={"title": "Tendens", "owner": "BRMJ", "sender": "Regionen"},
+                          headers={**PLANNER, "Idempotency-Key": "k-1"})  # fmt: skip
+        outbox = runtime.outbox
+        async with runtime.sessions.begin() as session:  # the relay sent the activities only
+            await session.execute(
+                outbox.update()
+                .where(outbox.c.type == "activity.approved.v1")
+                .values(sent_at=datetime.now(UTC))
+            )
+
+        await prune_bookkeeping(runtime, now=datetime.now(UTC) + timedelta(days=6))
+        async with runtime.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(outbox)) == 3
+        await prune_bookkeeping(runtime, now=datetime.now(UTC) + timedelta(days=8))
+        async with runtime.sessions() as session:
+            assert list(await session.scalars(select(outbox.c.type))) == ["plan.approved.v1"]
+            keys = runtime.metadata.tables["idempotency_keys"]
+            assert await session.scalar(select(func.count()).select_from(keys)) == 0
