@@ -17,14 +17,27 @@ PLAN = {
     "owner": "Borgmesterens Afdeling",
     "sender": "Aarhus Kommune",
 }
+GOALS = [
+    {
+        "description": "Velfærdens innovationsdag samler 300 deltagere",
+        "metric": "registrations",
+        "target": 300,
+        "unit": "participants",
+        "deadline": "2016-01-20",
+    },
+    {
+        "description": "Nyhedsbrevet når alle ledere og medarbejdere i de seks magistratsafdelinger",
+        "metric": "newsletter recipients",
+        "target": 28000,
+        "unit": "recipients",
+        "deadline": "2016-12-31",
+    },
+]
 AUDIENCES = {
-    "citizens": ("Borgere i Aarhus", "Forståeligt og brugbart; klart sprog."),
-    "directors": ("Kommunale direktører", "Fagligt og politisk; dilemmaer frem for svar."),
-    "staff": (
-        "Medarbejdere og ledere (ca. 28.000)",
-        "Fagligt og brugbart; via medarbejderportalen.",
-    ),
-}
+    "citizens": ("Borgere i Aarhus", "citizens", "Forståeligt og brugbart; klart sprog."),
+    "directors": ("Kommunale direktører", "organisations", "Fagligt og politisk; dilemmaer frem for svar."),
+    "staff": ("Medarbejdere og ledere (ca. 28.000)", "staff", "Fagligt og brugbart; via medarbejderportalen."),
+}  # fmt: skip
 MESSAGES = {
     "citizens": (
         "Aarhus gentænker velfærden",
@@ -88,8 +101,10 @@ def main() -> int:
 
     plan = post("planning", "/plans", PLAN)
     pid = plan["id"]
-    audience = {k: post("planning", f"/plans/{pid}/audiences", {"name": n, "needs": d})["id"]
-                for k, (n, d) in AUDIENCES.items()}  # fmt: skip
+    for goal in GOALS:
+        post("planning", f"/plans/{pid}/goals", goal)
+    audience = {k: post("planning", f"/plans/{pid}/audiences", {"name": n, "kind": kind, "needs": d})["id"]
+                for k, (n, kind, d) in AUDIENCES.items()}  # fmt: skip
     message = {k: post("planning", f"/plans/{pid}/messages",
                        {"audience_id": audience[k], "subject": s, "body": b})["id"]
                for k, (s, b) in MESSAGES.items()}  # fmt: skip

@@ -36,6 +36,8 @@ OUTBOX_PUBLISHED = Counter("budskab_outbox_published_total", "Outbox rows publis
 OUTBOX_PUBLISH_FAILURES = Counter(
     "budskab_outbox_publish_failures_total", "Relay batches that failed to publish."
 )
+TIMERS_DUE = Gauge("budskab_timers_due", "Durable timers whose time has come but have not fired.")
+TIMERS_FIRED = Counter("budskab_timers_fired_total", "Durable timers fired.")
 
 # Business metrics, exported by the service that owns the facts.
 DELIVERIES = Counter(

@@ -64,6 +64,7 @@ class Runtime:
             poll_interval=settings.outbox_poll_interval_seconds,
         )
         self.workers = list(workers)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move time here
         self._tasks: list[asyncio.Task] = []
 
     def uow(self) -> UnitOfWork:

@@ -24,7 +24,8 @@ async def create_plan(client: httpx.AsyncClient, base: str = "") -> dict:
 
 
 async def create_approvable_plan(client: httpx.AsyncClient, base: str = "") -> dict:
-    """One audience, one message, one channel, and two activities: an event and a newsletter."""
+    """One goal, one audience, one message, one channel, and two activities: an event and a
+    newsletter."""
     plan = await create_plan(client, base)
     url = f"{base}/v1/plans/{plan['id']}"
 
@@ -33,8 +34,14 @@ async def create_approvable_plan(client: httpx.AsyncClient, base: str = "") -> d
         assert response.status_code == 201, response.text
         return response.json()
 
+    goal = await post(
+        "/goals",
+        {"description": "Velfærdens innovationsdag er fuldt booket", "metric": "registrations",
+         "target": 300, "unit": "participants", "deadline": "2016-01-20"},
+    )  # fmt: skip
     audience = await post(
-        "/audiences", {"name": "Kommunale medarbejdere", "needs": "Fagligt og brugbart"}
+        "/audiences",
+        {"name": "Kommunale medarbejdere", "kind": "staff", "needs": "Fagligt og brugbart"},
     )
     message = await post(
         "/messages",
@@ -65,5 +72,5 @@ async def create_approvable_plan(client: httpx.AsyncClient, base: str = "") -> d
             **refs,
         },
     )
-    return {"plan": plan, "audience": audience, "message": message, "channel": channel,
+    return {"plan": plan, "goal": goal, "audience": audience, "message": message, "channel": channel,
             "event_activity": event, "newsletter_activity": newsletter}  # fmt: skip

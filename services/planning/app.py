@@ -1,6 +1,6 @@
 from fastapi import FastAPI
 
-from services.planning import handlers, routes
+from services.planning import handlers, routes, timers
 from services.planning.settings import PlanningSettings
 from services.planning.tables import Base
 from shared.http import create_app as create_service_app
@@ -16,4 +16,5 @@ def create_app(settings: PlanningSettings | None = None) -> FastAPI:
         metadata=Base.metadata,
         routers=[routes.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
+        workers=[timers.run_due_timer],
     )

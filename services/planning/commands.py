@@ -10,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from services.planning import domain, schemas
-from services.planning.tables import Activity, Audience, Channel, Message, Plan
+from services.planning.tables import Activity, Audience, Channel, Goal, Message, Plan
 from shared.auth import Principal
 from shared.contracts.planning import (
     ActivityApproved,
     AudienceRef,
     EventDetails,
+    GoalRef,
     MessageRef,
     PlanApproved,
 )
@@ -41,6 +42,7 @@ async def get_plan(session: AsyncSession, plan_id: str, *, for_update: bool = Fa
         with_for_update=for_update,
         populate_existing=for_update,
         options=[
+            selectinload(Plan.goals),
             selectinload(Plan.audiences),
             selectinload(Plan.messages),
             selectinload(Plan.channels),
@@ -103,6 +105,17 @@ def _require_part(parts: list, part_id: str | None, field: str) -> None:
         )
 
 
+async def add_goal(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.GoalCreate, expected_version: int | None = None
+) -> tuple[Goal, Plan]:
+    async with uow:
+        plan = await _editable_plan(uow, plan_id, expected_version)
+        goal = Goal(id=_new_id(), plan_id=plan.id, position=len(plan.goals), **cmd.model_dump())
+        uow.session.add(goal)
+        await uow.commit()
+    return goal, plan
+
+
 async def add_audience(
     uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate, expected_version: int | None = None
 ) -> tuple[Audience, Plan]:
@@ -117,13 +130,27 @@ async def add_audience(
 
 
 async def add_message(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate, expected_version: int | None = None
+    uow: UnitOfWork,
+    plan_id: str,
+    cmd: schemas.MessageCreate,
+    expected_version: int | None = None,
+    *,
+    lix_threshold: float,
 ) -> tuple[Message, Plan]:
     async with uow:
         plan = await _editable_plan(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
+        audience = next(a for a in plan.audiences if a.id == cmd.audience_id)
+        score = domain.lix(cmd.body)
         message = Message(
-            id=_new_id(), plan_id=plan.id, position=len(plan.messages), **cmd.model_dump()
+            id=_new_id(),
+            plan_id=plan.id,
+            position=len(plan.messages),
+            **cmd.model_dump(),
+            lix=score,
+            readability_warning=domain.readability_warning(
+                domain.AudienceKind(audience.kind), score, lix_threshold
+            ),
         )
         uow.session.add(message)
         await uow.commit()
@@ -177,6 +204,7 @@ async def approve_plan(
         _check_version(plan, expected_version)
         domain.check_approvable(
             domain.PlanStatus(plan.status),
+            len(plan.goals),
             [
                 domain.ActivityDraft(
                     title=a.title,
@@ -204,6 +232,12 @@ async def approve_plan(
                 approved_by=approver.subject,
                 approved_at=now,
                 activity_ids=[a.id for a in plan.activities],
+                goals=[
+                    GoalRef(
+                        id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline
+                    )
+                    for g in plan.goals
+                ],
             ),
             subject=plan.id,
         )

@@ -1,7 +1,9 @@
-"""Planning rules, in plain Python: what makes a plan approvable, and its status workflow."""
+"""Planning rules, in plain Python: what makes a plan approvable, its status workflow, and
+how readable a message to citizens is."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,6 +20,18 @@ class PlanStatus(StrEnum):
 
 
 EDITABLE = {PlanStatus.DRAFT, PlanStatus.IN_REVIEW}
+PUBLISHED = {PlanStatus.APPROVED, PlanStatus.ACTIVE}  # its activities fall due
+
+
+class AudienceKind(StrEnum):
+    """The four external audiences of the ministry's strategy (DOMAIN.md, case B), plus ours."""
+
+    CITIZENS = "citizens"  # understandable and usable: plain language
+    STAFF = "staff"  # professional and usable
+    ORGANISATIONS = "organisations"  # political and professional
+    PRESS = "press"  # fast, facts, knowledge
+    POLITICIANS = "politicians"
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -39,10 +53,12 @@ def ensure_editable(status: PlanStatus) -> None:
         )
 
 
-def check_approvable(status: PlanStatus, activities: list[ActivityDraft]) -> None:
+def check_approvable(status: PlanStatus, goals: int, activities: list[ActivityDraft]) -> None:
     """Goal, audience, message and channel for everything: list every missing piece at once."""
     ensure_editable(status)
     problems: list[dict[str, str]] = []
+    if goals == 0:
+        problems.append({"field": "goals", "message": "a plan needs at least one measurable goal"})
     if not activities:
         problems.append({"field": "activities", "message": "a plan needs at least one activity"})
     for i, activity in enumerate(activities):
@@ -69,3 +85,27 @@ def check_message_fits_audience(message_audience_id: str, activity_audience_id: 
             "the message is written for another audience than the activity's",
             errors=[{"field": "message_id", "message": "written for another audience"}],
         )
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:[-'][^\W\d_]+)*")  # letters only: numbers are not words
+_SENTENCE_END = re.compile(r"[.!?:;]+(?=\s|$)")
+
+
+def lix(text: str) -> float:
+    """The LIX readability index (Björnsson): words per sentence plus the percentage of words
+    longer than six letters. Below 35 is easy (plain language); 45 and up is hard."""
+    words = _WORD.findall(text)
+    if not words:
+        return 0.0
+    sentences = len(_SENTENCE_END.findall(text))
+    if not _SENTENCE_END.search(text.rstrip()[-1:] + " "):
+        sentences += 1  # the last sentence has no full stop
+    long_words = sum(1 for w in words if len(w.replace("-", "").replace("'", "")) > 6)
+    return round(len(words) / sentences + 100 * long_words / len(words), 1)
+
+
+def readability_warning(audience: AudienceKind, score: float, threshold: float) -> str | None:
+    """Citizens are to get plain language: warn when a message to them reads harder."""
+    if audience is AudienceKind.CITIZENS and score > threshold:
+        return f"LIX {score} is above {threshold}: citizens need plain language"
+    return None

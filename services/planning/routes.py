@@ -12,7 +12,7 @@ from services.planning.domain import PlanStatus
 from services.planning.tables import ActivityOutcome, Plan
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.errors import PreconditionFailed
-from shared.http import UnitOfWorkDep
+from shared.http import RuntimeDep, UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -93,6 +93,18 @@ IfMatch = Annotated[
 
 
 @router.post(
+    "/{plan_id}/goals", status_code=status.HTTP_201_CREATED, response_model=schemas.GoalPublic
+)
+async def add_goal(
+    plan_id: str, body: schemas.GoalCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    goal, plan = await commands.add_goal(uow, plan_id, body, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return goal
+
+
+@router.post(
     "/{plan_id}/audiences",
     status_code=status.HTTP_201_CREATED,
     response_model=schemas.AudiencePublic,
@@ -111,9 +123,12 @@ async def add_audience(
 )
 async def add_message(
     plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
-    if_match: IfMatch = None,
+    runtime: RuntimeDep, if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    message, plan = await commands.add_message(uow, plan_id, body, _expected_version(if_match))
+    message, plan = await commands.add_message(
+        uow, plan_id, body, _expected_version(if_match),
+        lix_threshold=runtime.settings.lix_warning_threshold,  # type: ignore[attr-defined]
+    )  # fmt: skip
     response.headers["ETag"] = _etag(plan)
     return message
 

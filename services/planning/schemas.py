@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.planning.domain import PlanStatus
+from services.planning.domain import AudienceKind, PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
 from shared.schemas import ApiInput
 
@@ -21,8 +21,21 @@ class PlanCreate(ApiInput):
     sender: str = Field(min_length=1, max_length=200, examples=["Aarhus Kommune"])
 
 
+class GoalCreate(ApiInput):
+    description: str = Field(
+        min_length=1, max_length=2000, examples=["The newsletter Tendens reaches the job centres"]
+    )
+    metric: str = Field(min_length=1, max_length=200, examples=["newsletter recipients"])
+    target: float = Field(ge=0, examples=[1000])
+    unit: str = Field(min_length=1, max_length=50, examples=["recipients", "%"])
+    deadline: date | None = Field(None, examples=["2015-12-31"])
+
+
 class AudienceCreate(ApiInput):
     name: str = Field(min_length=1, max_length=200, examples=["Municipal directors"])
+    kind: AudienceKind = Field(
+        AudienceKind.OTHER, description="Citizens get a plain-language check on messages."
+    )
     needs: str = Field("", max_length=2000, examples=["Professional and usable"])
 
 
@@ -58,9 +71,19 @@ class ActivityCreate(ApiInput):
     event: EventDetailsIn | None = None
 
 
+class GoalPublic(_Out):
+    id: str
+    description: str
+    metric: str
+    target: float
+    unit: str
+    deadline: date | None
+
+
 class AudiencePublic(_Out):
     id: str
     name: str
+    kind: AudienceKind
     needs: str
 
 
@@ -69,6 +92,10 @@ class MessagePublic(_Out):
     audience_id: str
     subject: str
     body: str
+    lix: float = Field(description="LIX readability index of the body (below 35: easy).")
+    readability_warning: str | None = Field(
+        description="Set when a message to citizens reads too hard."
+    )
 
 
 class ChannelPublic(_Out):
@@ -107,6 +134,7 @@ class PlanSummary(_Out):
 
 
 class PlanDetail(PlanSummary):
+    goals: list[GoalPublic]
     audiences: list[AudiencePublic]
     messages: list[MessagePublic]
     channels: list[ChannelPublic]

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,3 +10,7 @@ class PlanningSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/planning.db"
     http_port: int = 8001
     consumer_group: str = "planning"
+    lix_warning_threshold: float = Field(
+        40.0, gt=0, description="Messages to citizens above it get a warning."
+    )
+    due_check_interval_seconds: float = Field(30.0, gt=0)

@@ -3,9 +3,9 @@ and the outbox/inbox (see shared.tables)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -28,6 +28,7 @@ class Plan(Base):
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
+    goals: Mapped[list[Goal]] = relationship(order_by="Goal.position")
     audiences: Mapped[list[Audience]] = relationship(order_by="Audience.position")
     messages: Mapped[list[Message]] = relationship(order_by="Message.position")
     channels: Mapped[list[Channel]] = relationship(order_by="Channel.position")
@@ -42,10 +43,23 @@ class _PlanPart:
     position: Mapped[int] = mapped_column(Integer)
 
 
+class Goal(_PlanPart, Base):
+    """A measurable success criterion, e.g. "the newsletter reaches 1,000 recipients"."""
+
+    __tablename__ = "goals"
+
+    description: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(String(200))
+    target: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(50))
+    deadline: Mapped[date | None] = mapped_column(Date)
+
+
 class Audience(_PlanPart, Base):
     __tablename__ = "audiences"
 
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="other")
     needs: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -55,6 +69,8 @@ class Message(_PlanPart, Base):
     audience_id: Mapped[str] = mapped_column(ForeignKey("audiences.id"))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    lix: Mapped[float] = mapped_column(Float, default=0.0)
+    readability_warning: Mapped[str | None] = mapped_column(Text)
 
 
 class Channel(_PlanPart, Base):
@@ -76,6 +92,7 @@ class Activity(_PlanPart, Base):
     event_format: Mapped[str | None] = mapped_column(String(40))
     capacity: Mapped[int | None] = mapped_column(Integer)
     venue: Mapped[str | None] = mapped_column(String(300))
+    due_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # activity.due.v1 sent
 
 
 class ActivityOutcome(Base):

@@ -1,6 +1,6 @@
 """Events published by the planning service."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,14 @@ class EventDetails(_Ref):
     venue: str | None = None
 
 
+class GoalRef(_Ref):
+    id: str
+    metric: str
+    target: float
+    unit: str
+    deadline: date | None = None
+
+
 @event
 class PlanApproved(EventData):
     """A plan was approved by a planner or admin; its activities follow as activity.approved.v1."""
@@ -44,6 +52,7 @@ class PlanApproved(EventData):
     approved_by: str
     approved_at: datetime
     activity_ids: list[str]
+    goals: list[GoalRef] = Field(default_factory=list)  # added later: optional, so still v1
 
 
 @event
@@ -62,3 +71,17 @@ class ActivityApproved(EventData):
     audience: AudienceRef
     message: MessageRef
     event: EventDetails | None = None
+
+
+@event
+class ActivityDue(EventData):
+    """An activity of an approved plan has fallen due (its start time has come). Sent once."""
+
+    type = "activity.due.v1"
+    topic = topics.ACTIVITIES
+
+    activity_id: str
+    plan_id: str
+    title: str
+    kind: ActivityKind
+    starts_at: datetime

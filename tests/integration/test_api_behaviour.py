@@ -572,6 +572,15 @@ async def test_an_admin_may_draft_and_approve_a_whole_plan(planning: httpx.Async
         assert response.status_code == 201, response.text
         return response.json()
 
+    await add(
+        "goals",
+        {
+            "description": "Directors take part",
+            "metric": "participants",
+            "target": 20,
+            "unit": "people",
+        },
+    )
     audience = await add("audiences", {"name": "Kommunale direktører", "needs": "Fagligt"})
     msg = await add(
         "messages",

@@ -112,10 +112,11 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
             "event.created.v1": 1,
             "delivery.sent.v1": 2,
         }
-        counts = await eventually(
-            lambda: get(f"{metrics}/v1/plans/{plan_id}/counts"), lambda c: c["counts"] == expected
+        # (activity.due.v1 may join them: the activities' dates in 2016 are long past)
+        await eventually(
+            lambda: get(f"{metrics}/v1/plans/{plan_id}/counts"),
+            lambda c: {t: c["counts"].get(t) for t in expected} == expected,
         )
-        assert counts["total"] == 6
         samples = {
             f'budskab_plan_events{{plan_id="{plan_id}",type="{type_}"}} {count}.0'
             for type_, count in expected.items()

@@ -2,7 +2,15 @@
 
 import pytest
 
-from services.planning.domain import ActivityDraft, PlanStatus, check_approvable, ensure_editable
+from services.planning.domain import (
+    ActivityDraft,
+    AudienceKind,
+    PlanStatus,
+    check_approvable,
+    ensure_editable,
+    lix,
+    readability_warning,
+)
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import Conflict, RuleViolation
 
@@ -16,14 +24,22 @@ def activity(**overrides) -> ActivityDraft:  # type: ignore[no-untyped-def]
 
 
 def test_a_complete_draft_can_be_approved() -> None:
-    check_approvable(PlanStatus.DRAFT, [activity(), activity(kind=ActivityKind.COMMUNICATION)])
+    check_approvable(PlanStatus.DRAFT, 1, [activity(), activity(kind=ActivityKind.COMMUNICATION)])
 
 
 def test_a_plan_without_activities_cannot_be_approved() -> None:
     with pytest.raises(RuleViolation) as caught:
-        check_approvable(PlanStatus.DRAFT, [])
+        check_approvable(PlanStatus.DRAFT, 1, [])
     assert caught.value.errors == [
         {"field": "activities", "message": "a plan needs at least one activity"}
+    ]
+
+
+def test_a_plan_without_a_measurable_goal_cannot_be_approved() -> None:
+    with pytest.raises(RuleViolation) as caught:
+        check_approvable(PlanStatus.DRAFT, 0, [activity()])
+    assert caught.value.errors == [
+        {"field": "goals", "message": "a plan needs at least one measurable goal"}
     ]
 
 
@@ -31,6 +47,7 @@ def test_every_missing_piece_is_listed_at_once() -> None:
     with pytest.raises(RuleViolation) as caught:
         check_approvable(
             PlanStatus.IN_REVIEW,
+            1,
             [activity(), activity(title="Kronik", kind=ActivityKind.COMMUNICATION, audience_id=None, channel_id=None),
              activity(title="Folkemødet", has_event_details=False)],
         )  # fmt: skip
@@ -47,4 +64,35 @@ def test_only_drafts_and_plans_in_review_change(status: PlanStatus) -> None:
     with pytest.raises(Conflict, match="deviation"):
         ensure_editable(status)
     with pytest.raises(Conflict):
-        check_approvable(status, [activity()])
+        check_approvable(status, 1, [activity()])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 14 words, 2 sentences, 4 longer than six letters: 7 + 28.6
+        (
+            "Vi inviterer alle aarhusianere til at tænke velfærden forfra. Hvad er vigtigt for dig?",
+            35.6,
+        ),
+        ("Kom til mødet. Det er gratis.", 3.0),  # 6 words, 2 sentences, none long
+        ("Hej. Hej", 1.0),  # the last sentence needs no full stop
+        ("Tendens udkommer 6 gange om året.", 45.0),  # numbers are not words: 5 words, 2 long
+        ("", 0.0),
+    ],
+)
+def test_lix_counts_words_sentences_and_long_words(text: str, expected: float) -> None:
+    assert lix(text) == expected
+
+
+def test_officialese_to_citizens_gets_a_warning_and_plain_language_does_not() -> None:
+    officialese = lix(
+        "Kommunalbestyrelsens beslutningsgrundlag vedrørende implementeringen af "
+        "velfærdsteknologiske løsninger forudsætter tværorganisatorisk koordinering."
+    )
+    assert officialese > 60
+    assert "plain language" in readability_warning(AudienceKind.CITIZENS, officialese, 40)
+    assert readability_warning(AudienceKind.STAFF, officialese, 40) is None  # staff: professional
+    assert (
+        readability_warning(AudienceKind.CITIZENS, lix("Kom til mødet. Det er gratis."), 40) is None
+    )

@@ -1,0 +1,145 @@
+"""Planning's rules through its API and its durable timer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.planning.app import create_app
+from services.planning.settings import PlanningSettings
+from services.planning.timers import fire_due_activities
+from tests.factories import PLANNER, create_approvable_plan, create_plan
+from tests.helpers import runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+OFFICIALESE = (
+    "Kommunalbestyrelsens beslutningsgrundlag vedrørende implementeringen af "
+    "velfærdsteknologiske løsninger forudsætter tværorganisatorisk koordinering."
+)
+
+
+def planning(database_url: str):  # type: ignore[no-untyped-def]
+    return create_app(
+        settings_for(PlanningSettings, database_url, "127.0.0.1:1", due_check_interval_seconds=3600)
+    )
+
+
+async def test_a_plan_without_a_goal_is_not_approved(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        plan = await create_plan(client)
+        response = await client.post(f"/v1/plans/{plan['id']}/approve", headers=PLANNER)
+    assert response.status_code == 422
+    assert {
+        "field": "goals",
+        "message": "a plan needs at least one measurable goal",
+    } in response.json()["errors"]
+
+
+async def test_messages_to_citizens_are_checked_for_plain_language(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        plan = await create_plan(client)
+        url = f"/v1/plans/{plan['id']}"
+        citizens = (
+            await client.post(
+                f"{url}/audiences", json={"name": "Borgere", "kind": "citizens"}, headers=PLANNER
+            )
+        ).json()
+        staff = (
+            await client.post(
+                f"{url}/audiences", json={"name": "Medarbejdere", "kind": "staff"}, headers=PLANNER
+            )
+        ).json()
+
+        async def message(audience: dict, body: str) -> dict:
+            response = await client.post(
+                f"{url}/messages",
+                json={"audience_id": audience["id"], "subject": "Velfærd", "body": body},
+                headers=PLANNER,
+            )
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        hard_for_citizens = await message(citizens, OFFICIALESE)
+        plain_for_citizens = await message(citizens, "Kom til mødet. Det er gratis.")
+        hard_for_staff = await message(staff, OFFICIALESE)
+        shown = (await client.get(url, headers=PLANNER)).json()["messages"]
+    assert hard_for_citizens["lix"] == 100.0
+    assert "plain language" in hard_for_citizens["readability_warning"]
+    assert plain_for_citizens["lix"] == 3.0 and plain_for_citizens["readability_warning"] is None
+    assert hard_for_staff["readability_warning"] is None  # staff read professional language
+    assert [m["readability_warning"] is not None for m in shown] == [True, False, False]
+
+
+async def test_activities_of_approved_plans_fall_due_once_as_time_moves(database_url: str) -> None:
+    app = planning(database_url)
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)  # activities on 5 and 20 January 2016
+        draft = await create_approvable_plan(
+            client
+        )  # never approved: its activities never fall due
+        assert (
+            await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        ).status_code == 200
+
+        async def due_events() -> list[str]:
+            outbox = runtime.outbox
+            async with runtime.sessions() as session:
+                query = (
+                    select(outbox.c.key)
+                    .where(outbox.c.type == "activity.due.v1")
+                    .order_by(outbox.c.position)
+                )
+                return list(await session.scalars(query))
+
+        assert await fire_due_activities(runtime, datetime(2016, 1, 1, tzinfo=UTC)) == 0
+        assert await fire_due_activities(runtime, datetime(2016, 1, 10, tzinfo=UTC)) == 1
+        assert await due_events() == [made["newsletter_activity"]["id"]]
+        assert await fire_due_activities(runtime, datetime(2016, 1, 10, tzinfo=UTC)) == 0  # once
+        # several replicas at the same moment: each activity still falls due once
+        later = datetime(2016, 2, 1, tzinfo=UTC)
+        fired = await asyncio.gather(*(fire_due_activities(runtime, later) for _ in range(3)))
+        assert sum(fired) == 1
+        assert await due_events() == [
+            made["newsletter_activity"]["id"],
+            made["event_activity"]["id"],
+        ]
+        assert draft["plan"]["id"] != made["plan"]["id"]
+
+
+async def test_the_timer_runs_on_the_runtime_clock(database_url: str) -> None:
+    """The worker itself, with the clock moved: no sleeping until 2016."""
+    app = create_app(
+        settings_for(PlanningSettings, database_url, "127.0.0.1:1", due_check_interval_seconds=0.05)
+    )
+    runtime = runtime_of(app)
+    runtime.clock = lambda: datetime(2015, 12, 1, tzinfo=UTC)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        assert (
+            await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        ).status_code == 200
+        await asyncio.sleep(0.3)
+        outbox = runtime.outbox
+
+        async def due_count() -> int:
+            async with runtime.sessions() as session:
+                return len(
+                    list(
+                        await session.scalars(
+                            select(outbox.c.key).where(outbox.c.type == "activity.due.v1")
+                        )
+                    )
+                )
+
+        assert await due_count() == 0
+        runtime.clock = lambda: datetime(2016, 1, 1, tzinfo=UTC) + timedelta(days=30)
+        for _ in range(50):
+            if await due_count() == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await due_count() == 2
