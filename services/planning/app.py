@@ -14,7 +14,7 @@ def create_app(settings: PlanningSettings | None = None) -> FastAPI:
         title="Budskab planning",
         description="Communication plans: audiences, messages, channels, activities and their approval.",
         metadata=Base.metadata,
-        routers=[routes.router],
+        routers=[routes.router, routes.calendar],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[timers.run_due_timer],
     )

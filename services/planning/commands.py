@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from services.planning import domain, schemas
 from services.planning.tables import Activity, Audience, Channel, Goal, Message, Plan
 from shared.auth import Principal
+from shared.contracts import EventData
 from shared.contracts.planning import (
     ActivityApproved,
     AudienceRef,
@@ -19,6 +21,8 @@ from shared.contracts.planning import (
     GoalRef,
     MessageRef,
     PlanApproved,
+    PlanClosed,
+    PlanSubmitted,
 )
 from shared.errors import NotFound, PreconditionFailed, RuleViolation
 from shared.pagination import fetch_page
@@ -196,6 +200,43 @@ async def add_activity(
     return activity, plan
 
 
+async def _change_status(
+    uow: UnitOfWork,
+    plan_id: str,
+    expected_version: int | None,
+    transition: Callable[[domain.PlanStatus], domain.PlanStatus],
+    announce: Callable[[Plan, datetime], EventData],
+) -> Plan:
+    async with uow:
+        plan = await get_plan(uow.session, plan_id, for_update=True)
+        _check_version(plan, expected_version)
+        plan.status = transition(domain.PlanStatus(plan.status))
+        plan.version += 1
+        plan.updated_at = now = _now()
+        uow.publish(announce(plan, now), subject=plan.id)
+        await uow.commit()
+    return plan
+
+
+async def submit_plan(
+    uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
+) -> Plan:
+    return await _change_status(
+        uow, plan_id, expected_version, domain.submit,
+        lambda plan, now: PlanSubmitted(plan_id=plan.id, title=plan.title, owner=plan.owner,
+                                        submitted_by=by.subject, submitted_at=now),
+    )  # fmt: skip
+
+
+async def close_plan(
+    uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
+) -> Plan:
+    return await _change_status(
+        uow, plan_id, expected_version, domain.close,
+        lambda plan, now: PlanClosed(plan_id=plan.id, closed_by=by.subject, closed_at=now),
+    )  # fmt: skip
+
+
 async def approve_plan(
     uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
 ) -> Plan:
@@ -267,3 +308,48 @@ def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
         message=MessageRef(id=message.id, subject=message.subject, body=message.body),
         event=event,
     )
+
+
+async def calendar(
+    session: AsyncSession,
+    *,
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    plan_id: str | None,
+    audience_id: str | None,
+    channel: str | None,
+    limit: int,
+) -> list[schemas.CalendarEntry]:
+    """Activities across plans, by start time, filtered by period, plan, audience and channel."""
+    query = (
+        select(Activity, Plan, Audience.name, Channel.kind)
+        .join(Plan, Plan.id == Activity.plan_id)
+        .outerjoin(Audience, Audience.id == Activity.audience_id)
+        .outerjoin(Channel, Channel.id == Activity.channel_id)
+        .order_by(Activity.starts_at, Activity.id)
+        .limit(limit)
+    )
+    if starts_from is not None:
+        query = query.where(Activity.starts_at >= starts_from)
+    if starts_before is not None:
+        query = query.where(Activity.starts_at < starts_before)
+    if plan_id is not None:
+        query = query.where(Activity.plan_id == plan_id)
+    if audience_id is not None:
+        query = query.where(Activity.audience_id == audience_id)
+    if channel is not None:
+        query = query.where(Channel.kind == channel)
+    return [
+        schemas.CalendarEntry(
+            activity_id=a.id,
+            title=a.title,
+            kind=a.kind,
+            starts_at=a.starts_at,
+            plan_id=p.id,
+            plan_title=p.title,
+            plan_status=p.status,
+            audience=audience,
+            channel=channel_kind,
+        )  # fmt: skip
+        for a, p, audience, channel_kind in (await session.execute(query)).all()
+    ]

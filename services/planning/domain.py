@@ -46,6 +46,20 @@ class ActivityDraft:
     has_event_details: bool
 
 
+def submit(status: PlanStatus) -> PlanStatus:
+    """A draft goes to review (management's turn); nothing else can be submitted."""
+    if status is not PlanStatus.DRAFT:
+        raise Conflict(f"only a draft can be submitted for review; the plan is {status}")
+    return PlanStatus.IN_REVIEW
+
+
+def close(status: PlanStatus) -> PlanStatus:
+    """An approved (or active) plan is closed when its work is done; then it is history."""
+    if status not in PUBLISHED:
+        raise Conflict(f"only an approved or active plan can be closed; the plan is {status}")
+    return PlanStatus.CLOSED
+
+
 def ensure_editable(status: PlanStatus) -> None:
     if status not in EDITABLE:
         raise Conflict(

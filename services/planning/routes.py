@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from icalendar import Calendar, Event
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from services.planning import commands, schemas
 from services.planning.domain import PlanStatus
 from services.planning.tables import ActivityOutcome, Plan
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
 from shared.http import RuntimeDep, UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page
@@ -159,6 +163,26 @@ async def add_activity(
     return activity
 
 
+@router.post("/{plan_id}/submit", response_model=schemas.PlanSummary)
+async def submit_plan(
+    plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
+) -> Plan:
+    """Send a draft to management for review (draft → in review)."""
+    plan = await commands.submit_plan(uow, plan_id, by, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return plan
+
+
+@router.post("/{plan_id}/close", response_model=schemas.PlanSummary)
+async def close_plan(
+    plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
+) -> Plan:
+    """Close an approved or active plan when its work is done."""
+    plan = await commands.close_plan(uow, plan_id, by, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return plan
+
+
 @router.post("/{plan_id}/approve", response_model=schemas.PlanSummary)
 async def approve_plan(
     plan_id: str,
@@ -171,3 +195,58 @@ async def approve_plan(
     plan = await commands.approve_plan(uow, plan_id, approver, _expected_version(if_match))
     response.headers["ETag"] = _etag(plan)
     return plan
+
+
+calendar = APIRouter(prefix="/v1/calendar", tags=["calendar"])
+
+
+async def _entries(
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+    starts_from: AwareDatetime | None = None,
+    starts_before: AwareDatetime | None = None,
+    plan_id: str | None = None,
+    audience_id: str | None = None,
+    channel: ChannelKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[schemas.CalendarEntry]:
+    async with uow:
+        return await commands.calendar(
+            uow.session, starts_from=starts_from, starts_before=starts_before, plan_id=plan_id,
+            audience_id=audience_id, channel=channel, limit=limit,
+        )  # fmt: skip
+
+
+Entries = Annotated[list[schemas.CalendarEntry], Depends(_entries)]
+
+
+@calendar.get("", response_model=list[schemas.CalendarEntry])
+async def calendar_json(entries: Entries) -> list[schemas.CalendarEntry]:
+    """Activities across plans, by start time; filter by period, plan, audience, channel."""
+    return entries
+
+
+@calendar.get(".ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
+async def calendar_ical(entries: Entries) -> Response:
+    """The same activities as an iCalendar (RFC 5545) feed for calendar programs."""
+    return Response(to_ical(entries), media_type="text/calendar; charset=utf-8")
+
+
+def to_ical(entries: list[schemas.CalendarEntry]) -> bytes:
+    feed = Calendar()
+    feed.add("prodid", "-//Budskab//planning calendar//DA")
+    feed.add("version", "2.0")
+    generated = datetime.now(UTC)
+    for entry in entries:
+        item = Event()
+        item.add("uid", f"{entry.activity_id}@budskab")
+        item.add("dtstamp", generated)
+        item.add("dtstart", entry.starts_at)
+        item.add("summary", entry.title)
+        details = [f"Plan: {entry.plan_title} ({entry.plan_status})"]
+        details += [f"Audience: {entry.audience}"] if entry.audience else []
+        details += [f"Channel: {entry.channel}"] if entry.channel else []
+        item.add("description", "\n".join(details))
+        item.add("categories", [entry.kind])
+        feed.add_component(item)
+    return feed.to_ical()

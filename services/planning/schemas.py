@@ -139,3 +139,17 @@ class PlanDetail(PlanSummary):
     messages: list[MessagePublic]
     channels: list[ChannelPublic]
     activities: list[ActivityPublic]
+
+
+class CalendarEntry(BaseModel):
+    """One activity on the calendar across plans."""
+
+    activity_id: str
+    title: str
+    kind: ActivityKind
+    starts_at: datetime
+    plan_id: str
+    plan_title: str
+    plan_status: PlanStatus
+    audience: str | None
+    channel: ChannelKind | None

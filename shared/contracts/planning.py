@@ -56,6 +56,32 @@ class PlanApproved(EventData):
 
 
 @event
+class PlanSubmitted(EventData):
+    """A draft plan was submitted for review by management."""
+
+    type = "plan.submitted.v1"
+    topic = topics.PLANS
+
+    plan_id: str
+    title: str
+    owner: str
+    submitted_by: str
+    submitted_at: datetime
+
+
+@event
+class PlanClosed(EventData):
+    """An approved plan was closed: its activities are history."""
+
+    type = "plan.closed.v1"
+    topic = topics.PLANS
+
+    plan_id: str
+    closed_by: str
+    closed_at: datetime
+
+
+@event
 class ActivityApproved(EventData):
     """An activity of an approved plan: everything a downstream service needs to act on it."""
 

@@ -143,3 +143,78 @@ async def test_the_timer_runs_on_the_runtime_clock(database_url: str) -> None:
                 break
             await asyncio.sleep(0.1)
         assert await due_count() == 2
+
+
+async def test_a_plan_goes_from_draft_to_review_to_approved_to_closed(database_url: str) -> None:
+    app = planning(database_url)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        url = f"/v1/plans/{made['plan']['id']}"
+        assert (
+            await client.post(f"{url}/close", headers=PLANNER)
+        ).status_code == 409  # not approved
+        submitted = await client.post(f"{url}/submit", headers=PLANNER)
+        assert submitted.status_code == 200 and submitted.json()["status"] == "in_review"
+        assert (await client.post(f"{url}/submit", headers=PLANNER)).status_code == 409  # twice
+        stale = await client.post(f"{url}/approve", headers={**PLANNER, "If-Match": '"1"'})
+        assert stale.status_code == 412
+        approved = await client.post(
+            f"{url}/approve", headers={**PLANNER, "If-Match": submitted.headers["ETag"]}
+        )
+        assert approved.status_code == 200, approved.text
+        closed = await client.post(f"{url}/close", headers=PLANNER)
+        assert closed.status_code == 200 and closed.json()["status"] == "closed"
+        outbox = runtime_of(app).outbox
+        async with runtime_of(app).sessions() as session:
+            query = (
+                select(outbox.c.type)
+                .where(outbox.c.topic == "budskab.plans")
+                .order_by(outbox.c.position)
+            )
+            assert list(await session.scalars(query)) == [
+                "plan.submitted.v1",
+                "plan.approved.v1",
+                "plan.closed.v1",
+            ]
+
+
+async def test_the_calendar_shows_activities_across_plans_as_json_and_ical(
+    database_url: str,
+) -> None:
+    from icalendar import Calendar
+
+    async with serving(planning(database_url)) as client:
+        first = await create_approvable_plan(client)
+        second = await create_approvable_plan(client)
+        january = {
+            "starts_from": "2016-01-01T00:00:00+01:00",
+            "starts_before": "2016-02-01T00:00:00+01:00",
+        }
+        everything = (await client.get("/v1/calendar", params=january, headers=PLANNER)).json()
+        late_january = (await client.get("/v1/calendar", headers=PLANNER, params={
+            **january, "starts_from": "2016-01-10T00:00:00+01:00"})).json()  # fmt: skip
+        one_audience = (await client.get("/v1/calendar", headers=PLANNER, params={
+            "audience_id": second["audience"]["id"]})).json()  # fmt: skip
+        newsletters = (
+            await client.get("/v1/calendar", params={"channel": "newsletter"}, headers=PLANNER)
+        ).json()
+        naive = await client.get(
+            "/v1/calendar", params={"starts_from": "2016-01-01T00:00:00"}, headers=PLANNER
+        )
+        feed = await client.get("/v1/calendar.ics", params=january, headers=PLANNER)
+    assert [e["title"] for e in everything] == ["Nyhedsbrev januar"] * 2 + [
+        "Velfærdens innovationsdag"
+    ] * 2
+    assert {e["plan_id"] for e in everything} == {first["plan"]["id"], second["plan"]["id"]}
+    assert [e["title"] for e in late_january] == ["Velfærdens innovationsdag"] * 2
+    assert {e["plan_id"] for e in one_audience} == {second["plan"]["id"]} and len(one_audience) == 2
+    assert (
+        len(newsletters) == 4
+    )  # every activity of the factory plan goes out on its newsletter channel
+    assert naive.status_code == 422
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    events = Calendar.from_ical(feed.content).walk("VEVENT")
+    assert sorted(str(e["summary"]) for e in events) == sorted(e["title"] for e in everything)
+    assert {str(e["uid"]) for e in events} == {f"{e['activity_id']}@budskab" for e in everything}
+    innovation_day = next(e for e in events if str(e["summary"]) == "Velfærdens innovationsdag")
+    assert innovation_day.decoded("dtstart") == datetime(2016, 1, 20, 8, tzinfo=UTC)
