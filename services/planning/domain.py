@@ -23,6 +23,14 @@ EDITABLE = {PlanStatus.DRAFT, PlanStatus.IN_REVIEW}
 PUBLISHED = {PlanStatus.APPROVED, PlanStatus.ACTIVE}  # its activities fall due
 
 
+class GatekeeperRole(StrEnum):
+    """A gatekeeper relays to other audiences — as an ambassador for the message, or a blocker."""
+
+    NONE = "none"
+    AMBASSADOR = "ambassador"
+    BLOCKER = "blocker"
+
+
 class AudienceKind(StrEnum):
     """The four external audiences of the ministry's strategy (DOMAIN.md, case B), plus ours."""
 
@@ -123,3 +131,11 @@ def readability_warning(audience: AudienceKind, score: float, threshold: float) 
     if audience is AudienceKind.CITIZENS and score > threshold:
         return f"LIX {score} is above {threshold}: citizens need plain language"
     return None
+
+
+def check_relation(stakeholder_id: str, other_id: str) -> None:
+    if stakeholder_id == other_id:
+        raise RuleViolation(
+            "a stakeholder cannot be related to itself",
+            errors=[{"field": "other_id", "message": "must be another stakeholder"}],
+        )

@@ -11,13 +11,13 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from services.planning import commands, schemas
-from services.planning.domain import PlanStatus
-from services.planning.tables import ActivityOutcome, Plan
+from services.planning.domain import GatekeeperRole, PlanStatus
+from services.planning.tables import ActivityOutcome, Plan, Stakeholder
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
 from shared.http import RuntimeDep, UnitOfWorkDep
-from shared.pagination import Limit, Offset, Page
+from shared.pagination import Limit, Offset, Page, fetch_page
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
@@ -250,3 +250,63 @@ def to_ical(entries: list[schemas.CalendarEntry]) -> bytes:
         item.add("categories", [entry.kind])
         feed.add_component(item)
     return feed.to_ical()
+
+
+stakeholders = APIRouter(prefix="/v1/stakeholders", tags=["stakeholders"])
+
+
+@stakeholders.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=schemas.StakeholderPublic
+)
+async def create_stakeholder(
+    body: schemas.StakeholderCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> object:
+    stakeholder = await commands.create_stakeholder(uow, body)
+    response.headers["Location"] = f"/v1/stakeholders/{stakeholder.id}"
+    return stakeholder
+
+
+@stakeholders.get("", response_model=Page[schemas.StakeholderPublic])
+async def list_stakeholders(
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+    gatekeeper: GatekeeperRole | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[schemas.StakeholderPublic]:
+    query = select(Stakeholder).order_by(Stakeholder.name, Stakeholder.id)
+    if gatekeeper is not None:
+        query = query.where(Stakeholder.gatekeeper == gatekeeper)
+    async with uow:
+        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
+    items = [schemas.StakeholderPublic.model_validate(r) for r in rows]
+    return Page[schemas.StakeholderPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+@stakeholders.get("/{stakeholder_id}", response_model=schemas.StakeholderDetail)
+async def get_stakeholder(
+    stakeholder_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> schemas.StakeholderDetail:
+    """The stakeholder with whom they know and the dialogue log."""
+    async with uow:
+        return await commands.stakeholder_detail(uow.session, stakeholder_id)
+
+
+@stakeholders.post("/{stakeholder_id}/relations", status_code=status.HTTP_204_NO_CONTENT)
+async def relate(
+    stakeholder_id: str, body: schemas.RelationCreate, uow: UnitOfWorkDep, _: Planner
+) -> None:
+    """Record (or re-describe) that two stakeholders know each other."""
+    await commands.relate_stakeholders(uow, stakeholder_id, body)
+
+
+@stakeholders.post(
+    "/{stakeholder_id}/dialogues",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.DialoguePublic,
+)
+async def log_dialogue(
+    stakeholder_id: str, body: schemas.DialogueCreate, uow: UnitOfWorkDep, by: Planner
+) -> object:
+    """Log a dialogue meeting: who took part, what came out, what follows and by when."""
+    return await commands.log_dialogue(uow, stakeholder_id, body, by)

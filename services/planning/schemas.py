@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.planning.domain import AudienceKind, PlanStatus
+from services.planning.domain import AudienceKind, GatekeeperRole, PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
 from shared.schemas import ApiInput
 
@@ -153,3 +153,53 @@ class CalendarEntry(BaseModel):
     plan_status: PlanStatus
     audience: str | None
     channel: ChannelKind | None
+
+
+class StakeholderCreate(ApiInput):
+    name: str = Field(min_length=1, max_length=200, examples=["Sport og Fritid (MKB)"])
+    organisation: str = Field("", max_length=200, examples=["Aarhus Kommune"])
+    gatekeeper: GatekeeperRole = GatekeeperRole.NONE
+    relays_to: str = Field("", max_length=2000, examples=["staff, local employment councils"])
+
+
+class RelationCreate(ApiInput):
+    other_id: str
+    description: str = Field("", max_length=2000, examples=["Meets at the school-district board"])
+
+
+class DialogueCreate(ApiInput):
+    held_on: date
+    participants: str = Field(min_length=1, max_length=2000)
+    outcome: str = Field(min_length=1, max_length=20000)
+    follow_up: str = Field("", max_length=20000)
+    follow_up_by: date | None = None
+
+
+class DialoguePublic(_Out):
+    id: str
+    held_on: date
+    participants: str
+    outcome: str
+    follow_up: str
+    follow_up_by: date | None
+    logged_by: str
+
+
+class RelationPublic(BaseModel):
+    stakeholder_id: str
+    name: str
+    description: str
+
+
+class StakeholderPublic(_Out):
+    id: str
+    name: str
+    organisation: str
+    gatekeeper: GatekeeperRole
+    relays_to: str
+    created_at: datetime
+
+
+class StakeholderDetail(StakeholderPublic):
+    relations: list[RelationPublic]
+    dialogues: list[DialoguePublic]

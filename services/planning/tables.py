@@ -105,3 +105,41 @@ class ActivityOutcome(Base):
     event_id: Mapped[str | None] = mapped_column(String(36))
     deliveries_sent: Mapped[int] = mapped_column(Integer, default=0)
     deliveries_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Stakeholder(Base):
+    """An organisation or person with a stake (DOMAIN.md, case D): who do we know?"""
+
+    __tablename__ = "stakeholders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    gatekeeper: Mapped[str] = mapped_column(String(20), default="none")
+    relays_to: Mapped[str] = mapped_column(Text, default="")  # whom a gatekeeper reaches
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StakeholderRelation(Base):
+    """Who knows whom: stored once per pair, read from both sides."""
+
+    __tablename__ = "stakeholder_relations"
+
+    stakeholder_id: Mapped[str] = mapped_column(ForeignKey("stakeholders.id"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("stakeholders.id"), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Dialogue(Base):
+    """A dialogue meeting with a stakeholder: what came out of it and what follows."""
+
+    __tablename__ = "dialogues"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    stakeholder_id: Mapped[str] = mapped_column(ForeignKey("stakeholders.id"), index=True)
+    held_on: Mapped[date] = mapped_column(Date)
+    participants: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    follow_up: Mapped[str] = mapped_column(Text, default="")
+    follow_up_by: Mapped[date | None] = mapped_column(Date)
+    logged_by: Mapped[str] = mapped_column(String(200))

@@ -218,3 +218,66 @@ async def test_the_calendar_shows_activities_across_plans_as_json_and_ical(
     assert {str(e["uid"]) for e in events} == {f"{e['activity_id']}@budskab" for e in everything}
     innovation_day = next(e for e in events if str(e["summary"]) == "Velfærdens innovationsdag")
     assert innovation_day.decoded("dtstart") == datetime(2016, 1, 20, 8, tzinfo=UTC)
+
+
+async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: str) -> None:
+    """Aarhus's relationship work on climate adaptation (DOMAIN.md, case D)."""
+    async with serving(planning(database_url)) as client:
+
+        async def stakeholder(body: dict) -> dict:
+            response = await client.post("/v1/stakeholders", json=body, headers=PLANNER)
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        sport = await stakeholder({"name": "Sport og Fritid", "organisation": "MKB"})
+        school = await stakeholder({"name": "Skoleleder, Skovvangskolen", "organisation": "MBU",
+                                    "gatekeeper": "ambassador", "relays_to": "school-district board, parents"})  # fmt: skip
+        health = await stakeholder({"name": "Sundhed og Omsorg", "organisation": "MSO"})
+        for body in ({"other_id": school["id"], "description": "Share the school's sports halls"},
+                     {"other_id": health["id"]}):  # fmt: skip
+            assert (
+                await client.post(
+                    f"/v1/stakeholders/{sport['id']}/relations", json=body, headers=PLANNER
+                )
+            ).status_code == 204
+        to_self = await client.post(
+            f"/v1/stakeholders/{sport['id']}/relations",
+            json={"other_id": sport["id"]},
+            headers=PLANNER,
+        )
+        unknown = await client.post(
+            f"/v1/stakeholders/{sport['id']}/relations",
+            json={"other_id": "nobody"},
+            headers=PLANNER,
+        )
+        logged = await client.post(
+            f"/v1/stakeholders/{school['id']}/dialogues",
+            json={"held_on": "2016-03-02", "participants": "Skoleleder, vandplanlægger",
+                  "outcome": "The school wants rain beds in the schoolyard as teaching material",
+                  "follow_up": "Visit with the school board", "follow_up_by": "2016-04-01"},
+            headers=PLANNER,
+        )  # fmt: skip
+        school_view = (await client.get(f"/v1/stakeholders/{school['id']}", headers=PLANNER)).json()
+        sport_view = (await client.get(f"/v1/stakeholders/{sport['id']}", headers=PLANNER)).json()
+        ambassadors = (
+            await client.get(
+                "/v1/stakeholders", params={"gatekeeper": "ambassador"}, headers=PLANNER
+            )
+        ).json()
+        missing = await client.get("/v1/stakeholders/nobody", headers=PLANNER)
+    assert to_self.status_code == 422 and unknown.status_code == 422
+    assert logged.status_code == 201 and logged.json()["logged_by"] == "tester"
+    assert [r["name"] for r in sport_view["relations"]] == [
+        "Skoleleder, Skovvangskolen",
+        "Sundhed og Omsorg",
+    ]
+    assert school_view["relations"] == [
+        {
+            "stakeholder_id": sport["id"],
+            "name": "Sport og Fritid",
+            "description": "Share the school's sports halls",
+        }
+    ]  # the relation reads from both sides
+    assert [d["follow_up_by"] for d in school_view["dialogues"]] == ["2016-04-01"]
+    assert [s["name"] for s in ambassadors["items"]] == ["Skoleleder, Skovvangskolen"]
+    assert missing.status_code == 404
