@@ -155,13 +155,18 @@ class OutboxRelay:
 
     async def _publish(self, rows: list) -> None:
         # Sent together, awaited together: aiokafka batches them, and keeps their order per
-        # partition because they enter its accumulator in position order.
-        await asyncio.gather(
+        # partition because they enter its accumulator in position order. On a failure, wait
+        # for every send to settle before the batch is retried, so no late send of this
+        # attempt can overtake the retry.
+        results = await asyncio.gather(
             *(
                 self.publish(r.topic, r.key.encode(), r.payload.encode(), json.loads(r.headers))
                 for r in rows
-            )
+            ),
+            return_exceptions=True,
         )
+        if failed := next((r for r in results if isinstance(r, BaseException)), None):
+            raise failed
         OUTBOX_PUBLISHED.inc(len(rows))
 
     async def _mark_sent(self, session: AsyncSession, rows: list) -> None:

@@ -3,6 +3,12 @@
 import random
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+# SQLSTATE classes of a server that is away, full or starting: 08 connection exception,
+# 53 insufficient resources (too many clients), 57 operator intervention (starting up,
+# shutting down, crash recovery, failover)
+_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float) -> float:
@@ -14,6 +20,9 @@ def backoff_delay(attempt: int, *, base: float, cap: float) -> float:
 def is_transient(exc: BaseException) -> bool:
     """An outage of something we depend on (database, network), not a fault of the message:
     worth waiting out, never worth dead-lettering."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig.__cause__, "sqlstate", None)
+    return exc.connection_invalidated or str(sqlstate or "").startswith(_OUTAGE_SQLSTATE_CLASSES)

@@ -65,10 +65,12 @@ async def send_due(runtime: Runtime, settings: NotificationsSettings) -> int:
 
 
 def is_permanent(exc: Exception) -> bool:
-    """Errors a retry cannot mend: a message that cannot be built, or a 5xx answer."""
+    """Errors a retry cannot mend for this message: it cannot be built, or the server refused
+    this recipient or this content for good (5xx). A refused greeting, login or sender is the
+    server's or our configuration's fault: those are retried (and alerted on), not failed."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
         return 500 <= exc.code < 600
     return isinstance(exc, ValueError | TypeError)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -82,6 +82,7 @@ class Channel(_PlanPart, Base):
 
 class Activity(_PlanPart, Base):
     __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_due", "due_fired_at", "starts_at"),)  # the due timer
 
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))

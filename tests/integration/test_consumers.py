@@ -115,8 +115,8 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
 async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
     broker: Tansu, tmp_path
 ) -> None:
-    """A body that claims to be JSON and is not, and headers that are not UTF-8: neither may
-    stall the partition (redelivered forever) nor be skipped silently."""
+    """A body that claims to be JSON and is not, headers that are not UTF-8 or are null: none
+    may stall the partition (redelivered forever) nor be skipped silently."""
     app = create_app(
         settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
     )
@@ -126,10 +126,12 @@ async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
             topics.DELIVERIES,
             [(b"d-1", b"{not json", [("content-type", b"application/json")]),
              (b"d-1", delivery_sent("plan-latin1"), [("sender", "Århus".encode("latin-1"))]),
+             (b"d-1", delivery_sent("plan-null-header"), [("trace", None)]),
              (b"d-1", delivery_sent("plan-after"), [])],
         )  # fmt: skip
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
         assert (await counts(client, "plan-latin1"))["total"] == 1  # handled, bad header and all
+        assert (await counts(client, "plan-null-header"))["total"] == 1
     dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
     assert [r.value for r in dead] == [b"{not json"]
     assert dict(dead[0].headers)["dlq_reason"].decode().startswith("invalid envelope")

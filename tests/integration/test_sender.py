@@ -88,6 +88,7 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
     )  # fmt: skip
     app = create_app(settings)
     runtime = runtime_of(app)
+    runtime.workers.clear()  # this test is the sender
     async with serving(app) as client:
         await add_contacts(client, 1)
         envelope, data = registry.parse(tendens_issue())
@@ -148,6 +149,7 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
     )
     app = create_app(settings)
     runtime = runtime_of(app)
+    runtime.workers.clear()  # this test is the sender
     async with serving(app) as client:
         await add_contacts(client, 1)
         envelope, data = registry.parse(tendens_issue())
@@ -173,7 +175,13 @@ def test_permanent_smtp_errors_are_not_retried() -> None:
 
     from services.notifications.sender import is_permanent
 
-    assert is_permanent(aiosmtplib.SMTPResponseException(550, "mailbox unavailable"))
+    assert is_permanent(aiosmtplib.SMTPRecipientRefused(550, "mailbox unavailable", "x@example.dk"))
+    assert is_permanent(aiosmtplib.SMTPDataError(554, "message refused"))
     assert is_permanent(ValueError("Header values may not contain linefeed or carriage return"))
-    assert not is_permanent(aiosmtplib.SMTPResponseException(451, "try again later"))
+    assert not is_permanent(aiosmtplib.SMTPDataError(451, "try again later"))
     assert not is_permanent(aiosmtplib.SMTPConnectError("connection refused"))
+    # the server's or our configuration's fault: retried (and alerted on), never failed at once
+    assert not is_permanent(
+        aiosmtplib.SMTPSenderRefused(550, "sender refused", "budskab@localhost")
+    )
+    assert not is_permanent(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))

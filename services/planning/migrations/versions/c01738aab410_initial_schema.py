@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b5ad70641c57
+Revision ID: c01738aab410
 Revises:
-Create Date: 2026-11-25 18:40:25.245066
+Create Date: 2026-11-25 19:12:21.680515
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.db
 
-revision: str = "b5ad70641c57"
+revision: str = "c01738aab410"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -87,8 +87,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_plans_status"), ["status"], unique=False)
 
     op.create_table(
+        "stakeholders",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("organisation", sa.String(length=200), nullable=False),
+        sa.Column("gatekeeper", sa.String(length=20), nullable=False),
+        sa.Column("relays_to", sa.Text(), nullable=False),
+        sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "audiences",
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("needs", sa.Text(), nullable=False),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("plan_id", sa.String(length=36), nullable=False),
@@ -119,10 +130,67 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_channels_plan_id"), ["plan_id"], unique=False)
 
     op.create_table(
+        "dialogues",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("stakeholder_id", sa.String(length=36), nullable=False),
+        sa.Column("held_on", sa.Date(), nullable=False),
+        sa.Column("participants", sa.Text(), nullable=False),
+        sa.Column("outcome", sa.Text(), nullable=False),
+        sa.Column("follow_up", sa.Text(), nullable=False),
+        sa.Column("follow_up_by", sa.Date(), nullable=True),
+        sa.Column("logged_by", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["stakeholder_id"],
+            ["stakeholders.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("dialogues", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dialogues_stakeholder_id"), ["stakeholder_id"], unique=False
+        )
+
+    op.create_table(
+        "goals",
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("metric", sa.String(length=200), nullable=False),
+        sa.Column("target", sa.Float(), nullable=False),
+        sa.Column("unit", sa.String(length=50), nullable=False),
+        sa.Column("deadline", sa.Date(), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("plan_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["plans.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_goals_plan_id"), ["plan_id"], unique=False)
+
+    op.create_table(
+        "stakeholder_relations",
+        sa.Column("stakeholder_id", sa.String(length=36), nullable=False),
+        sa.Column("other_id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["other_id"],
+            ["stakeholders.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["stakeholder_id"],
+            ["stakeholders.id"],
+        ),
+        sa.PrimaryKeyConstraint("stakeholder_id", "other_id"),
+    )
+    op.create_table(
         "messages",
         sa.Column("audience_id", sa.String(length=36), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("lix", sa.Float(), nullable=False),
+        sa.Column("readability_warning", sa.Text(), nullable=True),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("plan_id", sa.String(length=36), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -150,6 +218,7 @@ def upgrade() -> None:
         sa.Column("event_format", sa.String(length=40), nullable=True),
         sa.Column("capacity", sa.Integer(), nullable=True),
         sa.Column("venue", sa.String(length=300), nullable=True),
+        sa.Column("due_fired_at", shared.db.UtcDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("plan_id", sa.String(length=36), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -172,6 +241,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.create_index("ix_activities_due", ["due_fired_at", "starts_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_activities_plan_id"), ["plan_id"], unique=False)
 
     # ### end Alembic commands ###
@@ -181,12 +251,22 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activities_plan_id"))
+        batch_op.drop_index("ix_activities_due")
 
     op.drop_table("activities")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_plan_id"))
 
     op.drop_table("messages")
+    op.drop_table("stakeholder_relations")
+    with op.batch_alter_table("goals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_goals_plan_id"))
+
+    op.drop_table("goals")
+    with op.batch_alter_table("dialogues", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogues_stakeholder_id"))
+
+    op.drop_table("dialogues")
     with op.batch_alter_table("channels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_channels_plan_id"))
 
@@ -195,6 +275,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audiences_plan_id"))
 
     op.drop_table("audiences")
+    op.drop_table("stakeholders")
     with op.batch_alter_table("plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_plans_status"))
 
