@@ -23,11 +23,19 @@ from tests.helpers import eventually, read_topic, runtime_of, serving, settings_
 pytestmark = pytest.mark.integration
 
 
+def planning_app(database_url: str, bootstrap: str):  # type: ignore[no-untyped-def]
+    """Planning without its due timer: these tests count exactly the events they cause (the
+    factory plan's activities, in 2016, would fall due at once)."""
+    app = create_app(settings_for(PlanningSettings, database_url, bootstrap))
+    runtime_of(app).workers.clear()
+    return app
+
+
 async def test_http_write_succeeds_while_broker_is_down_and_is_published_when_it_is_back(
     database_url: str, tmp_path
 ) -> None:
     port = free_port()  # nothing listens here yet
-    app = create_app(settings_for(PlanningSettings, database_url, f"127.0.0.1:{port}"))
+    app = planning_app(database_url, f"127.0.0.1:{port}")
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         approved = await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
@@ -64,7 +72,7 @@ async def test_http_write_succeeds_while_broker_is_down_and_is_published_when_it
 async def test_a_rolled_back_unit_of_work_leaves_neither_state_nor_events(
     database_url: str,
 ) -> None:
-    app = create_app(settings_for(PlanningSettings, database_url, f"127.0.0.1:{free_port()}"))
+    app = planning_app(database_url, f"127.0.0.1:{free_port()}")
     runtime = runtime_of(app)
     async with serving(app) as client:
         made = await create_approvable_plan(client)
@@ -93,7 +101,7 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
     publishes the batch again, in order: every event arrives (twice), and downstream the
     copies have no second effect."""
     metrics_db = f"sqlite+aiosqlite:///{tmp_path}/metrics.db"
-    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    app = planning_app(database_url, "127.0.0.1:1")
     runtime = runtime_of(app)
     async with serving(app) as client:
         made = await create_approvable_plan(client)
@@ -149,7 +157,7 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
 async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) -> None:
     """Replicas share the outbox, but one relay publishes at a time (an advisory lock on
     PostgreSQL, one process per SQLite file): each row once, in the order it was written."""
-    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    app = planning_app(database_url, "127.0.0.1:1")
     runtime = runtime_of(app)
     async with serving(app):
         from shared.contracts.planning import PlanApproved
@@ -192,7 +200,7 @@ async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) 
 async def test_sent_events_are_pruned_after_a_week_and_unsent_ones_never(database_url: str) -> None:
     from shared.runtime import prune_bookkeeping
 
-    app = create_app(settings_for(PlanningSettings, database_url, "127.0.0.1:1"))
+    app = planning_app(database_url, "127.0.0.1:1")
     runtime = runtime_of(app)
     async with serving(app) as client:
         made = await create_approvable_plan(client)
