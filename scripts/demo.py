@@ -137,6 +137,25 @@ def main() -> int:
         if activity["deliveries_sent"]:
             outcome = f"{activity['deliveries_sent']} e-mails sent"
         print(f"  {activity['starts_at'][:10]}  {activity['title']:<48} {outcome}")
+    # A second plan that reaches the same staff in the same weeks: planning shows the clash.
+    other = post(
+        "planning",
+        "/plans",
+        {"title": "Arbejdsmiljø 2015", "owner": "HR", "sender": "Aarhus Kommune"},
+    )
+    post("planning", f"/plans/{other['id']}/audiences", {"audience_id": audience["staff"]})
+    note = post("planning", f"/plans/{other['id']}/messages", {"audience_id": audience["staff"],
+                "subject": "Arbejdsmiljø", "body": "Nyt om trivsel og arbejdsmiljø."})["id"]  # fmt: skip
+    mail = post("planning", f"/plans/{other['id']}/channels", {"kind": "email", "name": "E-mail"})[
+        "id"
+    ]
+    post("planning", f"/plans/{other['id']}/activities", {
+        "title": "Trivselsmåling: invitation", "kind": "communication", "starts_at": "2015-11-04T08:00:00+01:00",
+        "audience_id": audience["staff"], "message_id": note, "channel_id": mail,
+    })  # fmt: skip
+    for clash in client.get(f"{url['planning']}/plans/{other['id']}").json()["overlaps"]:
+        print(f"Overlap: '{other['title']}' reaches the same audience {clash['days_apart']} days from "
+              f"'{clash['other_activity_title']}' ({clash['other_plan_title']})")  # fmt: skip
     counts = client.get(f"{url['metrics']}/plans/{pid}/counts").json()
     print(f"Events counted by the metrics service: {counts['counts']}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ from services.planning.tables import (
     Goal,
     Message,
     Plan,
+    PlanAudience,
     Stakeholder,
     StakeholderRelation,
 )
@@ -34,7 +35,7 @@ from shared.contracts.planning import (
     PlanClosed,
     PlanSubmitted,
 )
-from shared.errors import NotFound, PreconditionFailed, RuleViolation
+from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
 from shared.pagination import fetch_page
 from shared.uow import UnitOfWork
 
@@ -130,17 +131,81 @@ async def add_goal(
     return goal, plan
 
 
-async def add_audience(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.AudienceCreate, expected_version: int | None = None
-) -> tuple[Audience, Plan]:
+async def create_audience(uow: UnitOfWork, cmd: schemas.AudienceCreate) -> Audience:
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
-        audience = Audience(
-            id=_new_id(), plan_id=plan.id, position=len(plan.audiences), **cmd.model_dump()
-        )
+        audience = Audience(id=_new_id(), created_at=_now(), **cmd.model_dump())
         uow.session.add(audience)
         await uow.commit()
+    return audience
+
+
+async def add_audience(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.PlanAudienceAdd, expected_version: int | None = None
+) -> tuple[Audience, Plan]:
+    """Link an existing audience to the plan, or create a new one and link it."""
+    async with uow:
+        plan = await _editable_plan(uow, plan_id, expected_version)
+        if cmd.audience_id is None:
+            audience = Audience(
+                id=_new_id(), created_at=_now(), **cmd.model_dump(exclude={"audience_id"})
+            )
+            uow.session.add(audience)
+            await uow.session.flush()
+        else:
+            audience = await uow.session.get(Audience, cmd.audience_id)
+            if audience is None:
+                raise RuleViolation(
+                    f"no audience with id {cmd.audience_id}",
+                    errors=[{"field": "audience_id", "message": "no such audience"}],
+                )
+            if audience in plan.audiences:
+                raise Conflict(f"the plan already reaches {audience.name}")
+        uow.session.add(
+            PlanAudience(plan_id=plan.id, audience_id=audience.id, position=len(plan.audiences))
+        )
+        await uow.commit()
     return audience, plan
+
+
+async def plan_overlaps(
+    session: AsyncSession, plan: Plan, window: timedelta
+) -> list[schemas.Overlap]:
+    """Other plans' activities (not closed) that reach this plan's audiences in the same weeks."""
+    mine = [
+        domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, a.starts_at)
+        for a in plan.activities
+        if a.audience_id is not None
+    ]
+    if not mine:
+        return []
+    rows = await session.execute(
+        select(Activity, Plan.title)
+        .join(Plan, Plan.id == Activity.plan_id)
+        .where(
+            Activity.plan_id != plan.id,
+            Plan.status != domain.PlanStatus.CLOSED,
+            Activity.audience_id.in_({m.audience_id for m in mine}),
+            Activity.starts_at >= min(m.starts_at for m in mine) - window,
+            Activity.starts_at <= max(m.starts_at for m in mine) + window,
+        )
+    )
+    others = [
+        domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, a.starts_at)
+        for a, title in rows.all()
+    ]
+    return [
+        schemas.Overlap(
+            activity_id=m.activity_id,
+            audience_id=m.audience_id,
+            other_plan_id=o.plan_id,
+            other_plan_title=o.plan_title,
+            other_activity_id=o.activity_id,
+            other_activity_title=o.title,
+            other_starts_at=o.starts_at,
+            days_apart=round(abs((o.starts_at - m.starts_at).total_seconds()) / 86400, 1),
+        )  # fmt: skip
+        for m, o in domain.overlaps(mine, others, window)
+    ]
 
 
 async def add_message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts.vocabulary import ActivityKind
@@ -139,3 +140,31 @@ def check_relation(stakeholder_id: str, other_id: str) -> None:
             "a stakeholder cannot be related to itself",
             errors=[{"field": "other_id", "message": "must be another stakeholder"}],
         )
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """An activity as the overlap check sees it."""
+
+    plan_id: str
+    plan_title: str
+    activity_id: str
+    title: str
+    audience_id: str
+    starts_at: datetime
+
+
+def overlaps(
+    mine: list[Scheduled], others: list[Scheduled], window: timedelta
+) -> list[tuple[Scheduled, Scheduled]]:
+    """Activities of *different* plans that reach the same audience within `window` of each
+    other: the "don't flood the audience" principle. Pairs of (mine, theirs), by date."""
+    clashes = [
+        (m, o)
+        for m in mine
+        for o in others
+        if o.plan_id != m.plan_id
+        and o.audience_id == m.audience_id
+        and abs(o.starts_at - m.starts_at) <= window
+    ]
+    return sorted(clashes, key=lambda pair: (pair[0].starts_at, pair[1].starts_at))

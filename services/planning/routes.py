@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from services.planning import commands, schemas
 from services.planning.domain import GatekeeperRole, PlanStatus
-from services.planning.tables import ActivityOutcome, Plan, Stakeholder
+from services.planning.tables import ActivityOutcome, Audience, Plan, Stakeholder
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
@@ -71,8 +71,11 @@ async def list_plans(
 
 @router.get("/{plan_id}", response_model=schemas.PlanDetail)
 async def get_plan(
-    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, response: Response
+    plan_id: str, uow: UnitOfWorkDep, runtime: RuntimeDep, _: CurrentPrincipal, response: Response
 ) -> schemas.PlanDetail:
+    """The plan with its parts, what other services did with its activities, and its clashes
+    with other plans that reach the same audiences in the same weeks."""
+    window = timedelta(days=runtime.settings.overlap_window_days)  # type: ignore[attr-defined]
     async with uow:
         plan = await commands.get_plan(uow.session, plan_id)
         outcomes = {
@@ -81,14 +84,20 @@ async def get_plan(
                 select(ActivityOutcome).where(ActivityOutcome.plan_id == plan_id)
             )
         }
+        overlaps = await commands.plan_overlaps(uow.session, plan, window)
     response.headers["ETag"] = _etag(plan)
-    detail = schemas.PlanDetail.model_validate(plan)
+    detail = schemas.PlanDetail.model_validate({**_attributes(plan), "overlaps": overlaps})
     for activity in detail.activities:
         if (outcome := outcomes.get(activity.id)) is not None:
             activity.event_id = outcome.event_id
             activity.deliveries_sent = outcome.deliveries_sent
             activity.deliveries_failed = outcome.deliveries_failed
     return detail
+
+
+def _attributes(plan: Plan) -> dict:
+    fields = schemas.PlanDetail.model_fields.keys() - {"overlaps"}
+    return {name: getattr(plan, name) for name in fields}
 
 
 IfMatch = Annotated[
@@ -114,7 +123,7 @@ async def add_goal(
     response_model=schemas.AudiencePublic,
 )
 async def add_audience(
-    plan_id: str, body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.PlanAudienceAdd, uow: UnitOfWorkDep, _: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
     audience, plan = await commands.add_audience(uow, plan_id, body, _expected_version(if_match))
@@ -310,3 +319,31 @@ async def log_dialogue(
 ) -> object:
     """Log a dialogue meeting: who took part, what came out, what follows and by when."""
     return await commands.log_dialogue(uow, stakeholder_id, body, by)
+
+
+audiences = APIRouter(prefix="/v1/audiences", tags=["audiences"])
+
+
+@audiences.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.AudiencePublic)
+async def create_audience(
+    body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> object:
+    """An audience of the organisation, for plans to reach (and contacts to belong to)."""
+    audience = await commands.create_audience(uow, body)
+    response.headers["Location"] = f"/v1/audiences/{audience.id}"
+    return audience
+
+
+@audiences.get("", response_model=Page[schemas.AudiencePublic])
+async def list_audiences(
+    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.AudiencePublic]:
+    async with uow:
+        rows, total = await fetch_page(
+            uow.session,
+            select(Audience).order_by(Audience.name, Audience.id),
+            limit=limit,
+            offset=offset,
+        )
+    items = [schemas.AudiencePublic.model_validate(r) for r in rows]
+    return Page[schemas.AudiencePublic](items=items, total=total, limit=limit, offset=offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from services.planning.domain import AudienceKind, GatekeeperRole, PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
@@ -37,6 +37,27 @@ class AudienceCreate(ApiInput):
         AudienceKind.OTHER, description="Citizens get a plain-language check on messages."
     )
     needs: str = Field("", max_length=2000, examples=["Professional and usable"])
+
+
+class PlanAudienceAdd(ApiInput):
+    """Either `audience_id` of an existing audience (so that plans reaching the same people can
+    be coordinated), or `name` (with `kind`, `needs`) to create a new one."""
+
+    audience_id: str | None = None
+    name: str | None = Field(
+        None, min_length=1, max_length=200, validate_default=True, examples=["Municipal directors"]
+    )
+    kind: AudienceKind = Field(
+        AudienceKind.OTHER, description="Citizens get a plain-language check on messages."
+    )
+    needs: str = Field("", max_length=2000, examples=["Professional and usable"])
+
+    @field_validator("name", mode="after")
+    @classmethod
+    def _name_or_audience_id(cls, name: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("audience_id") is None) == (name is None):
+            raise ValueError("give a name for a new audience, or the audience_id of an existing one")
+        return name
 
 
 class MessageCreate(ApiInput):
@@ -133,7 +154,23 @@ class PlanSummary(_Out):
     approved_at: datetime | None
 
 
+class Overlap(BaseModel):
+    """An activity of this plan and one of another plan reach the same audience close together."""
+
+    activity_id: str
+    audience_id: str
+    other_plan_id: str
+    other_plan_title: str
+    other_activity_id: str
+    other_activity_title: str
+    other_starts_at: datetime
+    days_apart: float
+
+
 class PlanDetail(PlanSummary):
+    overlaps: list[Overlap] = Field(
+        description="Clashes with other plans' activities (same audience, same weeks)."
+    )
     goals: list[GoalPublic]
     audiences: list[AudiencePublic]
     messages: list[MessagePublic]

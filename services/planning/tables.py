@@ -29,7 +29,9 @@ class Plan(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     goals: Mapped[list[Goal]] = relationship(order_by="Goal.position")
-    audiences: Mapped[list[Audience]] = relationship(order_by="Audience.position")
+    audiences: Mapped[list[Audience]] = relationship(
+        secondary="plan_audiences", order_by="PlanAudience.position", viewonly=True
+    )
     messages: Mapped[list[Message]] = relationship(order_by="Message.position")
     channels: Mapped[list[Channel]] = relationship(order_by="Channel.position")
     activities: Mapped[list[Activity]] = relationship(order_by="Activity.position")
@@ -55,12 +57,29 @@ class Goal(_PlanPart, Base):
     deadline: Mapped[date | None] = mapped_column(Date)
 
 
-class Audience(_PlanPart, Base):
+class Audience(Base):
+    """A target group of the whole organisation: plans reach it, contacts belong to it, and
+    activities of different plans that reach it in the same weeks are flagged."""
+
     __tablename__ = "audiences"
 
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="other")
     needs: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlanAudience(Base):
+    """The audiences a plan addresses, in the order they were added to it."""
+
+    __tablename__ = "plan_audiences"
+
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    audience_id: Mapped[str] = mapped_column(
+        ForeignKey("audiences.id"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class Message(_PlanPart, Base):

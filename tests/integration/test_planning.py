@@ -281,3 +281,54 @@ async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: st
     assert [d["follow_up_by"] for d in school_view["dialogues"]] == ["2016-04-01"]
     assert [s["name"] for s in ambassadors["items"]] == ["Skoleleder, Skovvangskolen"]
     assert missing.status_code == 404
+
+
+async def test_a_second_plan_reaching_the_same_audience_in_the_same_weeks_shows_the_clash(
+    database_url: str,
+) -> None:
+    async with serving(planning(database_url)) as client:
+        first = await create_approvable_plan(client)  # newsletter 5 Jan 2016, theme day 20 Jan
+        staff = first["audience"]
+        second = await create_plan(client)
+        url = f"/v1/plans/{second['id']}"
+
+        async def add(path: str, body: dict) -> dict:
+            response = await client.post(f"{url}/{path}", json=body, headers=PLANNER)
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        linked = await add("audiences", {"audience_id": staff["id"]})  # the same people
+        elsewhere = await add("audiences", {"name": "Pressen", "kind": "press"})
+        message = await add(
+            "messages",
+            {"audience_id": staff["id"], "subject": "Arbejdsmiljø", "body": "Nyt om arbejdsmiljø."},
+        )
+        press_message = await add(
+            "messages", {"audience_id": elsewhere["id"], "subject": "Presse", "body": "Fakta."}
+        )
+        channel = await add("channels", {"kind": "email", "name": "E-mail"})
+        clash = await add("activities", {"title": "Arbejdsmiljø-nyhedsbrev", "kind": "communication",
+                                         "starts_at": "2016-01-12T08:00:00+01:00", "audience_id": staff["id"],
+                                         "message_id": message["id"], "channel_id": channel["id"]})  # fmt: skip
+        await add("activities", {"title": "Pressemeddelelse", "kind": "communication",
+                                 "starts_at": "2016-01-12T08:00:00+01:00", "audience_id": elsewhere["id"],
+                                 "message_id": press_message["id"], "channel_id": channel["id"]})  # fmt: skip
+        await add("activities", {"title": "Sommerhilsen", "kind": "communication",
+                                 "starts_at": "2016-06-20T08:00:00+02:00", "audience_id": staff["id"],
+                                 "message_id": message["id"], "channel_id": channel["id"]})  # fmt: skip
+        twice = await client.post(
+            f"{url}/audiences", json={"audience_id": staff["id"]}, headers=PLANNER
+        )
+        detail = (await client.get(url, headers=PLANNER)).json()
+        first_view = (await client.get(f"/v1/plans/{first['plan']['id']}", headers=PLANNER)).json()
+        listed = (await client.get("/v1/audiences", headers=PLANNER)).json()
+    assert linked["id"] == staff["id"] and twice.status_code == 409
+    assert [
+        (o["activity_id"], o["other_activity_title"], o["days_apart"]) for o in detail["overlaps"]
+    ] == [
+        (clash["id"], "Nyhedsbrev januar", 7.0),
+        (clash["id"], "Velfærdens innovationsdag", 8.0),
+    ]  # the press release (another audience) and June's greeting (months later) do not clash
+    assert {o["other_plan_id"] for o in detail["overlaps"]} == {first["plan"]["id"]}
+    assert len(first_view["overlaps"]) == 2  # seen from the first plan too
+    assert {a["name"] for a in listed["items"]} == {"Kommunale medarbejdere", "Pressen"}

@@ -96,3 +96,26 @@ def test_officialese_to_citizens_gets_a_warning_and_plain_language_does_not() ->
     assert (
         readability_warning(AudienceKind.CITIZENS, lix("Kom til mødet. Det er gratis."), 40) is None
     )
+
+
+def test_overlaps_are_different_plans_reaching_one_audience_within_the_window() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.planning.domain import Scheduled, overlaps
+
+    def at(
+        day: int, plan: str = "other", audience: str = "staff", activity: str = "x"
+    ) -> Scheduled:
+        return Scheduled(
+            plan,
+            plan,
+            f"{plan}-{activity}-{day}",
+            activity,
+            audience,
+            datetime(2016, 1, day, tzinfo=UTC),
+        )
+
+    mine = [at(10, plan="mine")]
+    others = [at(3), at(17), at(18), at(12, audience="press"), at(11, plan="mine")]
+    clashes = overlaps(mine, others, timedelta(days=7))
+    assert [theirs.starts_at.day for _mine, theirs in clashes] == [3, 17]  # 7 days is still a clash

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c01738aab410
+Revision ID: 74537ffdbf85
 Revises:
-Create Date: 2026-11-25 19:12:21.680515
+Create Date: 2026-11-25 19:25:22.044067
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.db
 
-revision: str = "c01738aab410"
+revision: str = "74537ffdbf85"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -32,6 +32,15 @@ def upgrade() -> None:
     with op.batch_alter_table("activity_outcomes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_activity_outcomes_plan_id"), ["plan_id"], unique=False)
 
+    op.create_table(
+        "audiences",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("needs", sa.Text(), nullable=False),
+        sa.Column("created_at", shared.db.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     op.create_table(
         "idempotency_keys",
         sa.Column("scope", sa.String(length=200), nullable=False),
@@ -97,23 +106,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
-        "audiences",
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("needs", sa.Text(), nullable=False),
-        sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("plan_id", sa.String(length=36), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["plan_id"],
-            ["plans.id"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    with op.batch_alter_table("audiences", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audiences_plan_id"), ["plan_id"], unique=False)
-
-    op.create_table(
         "channels",
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -170,21 +162,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_goals_plan_id"), ["plan_id"], unique=False)
 
     op.create_table(
-        "stakeholder_relations",
-        sa.Column("stakeholder_id", sa.String(length=36), nullable=False),
-        sa.Column("other_id", sa.String(length=36), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["other_id"],
-            ["stakeholders.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["stakeholder_id"],
-            ["stakeholders.id"],
-        ),
-        sa.PrimaryKeyConstraint("stakeholder_id", "other_id"),
-    )
-    op.create_table(
         "messages",
         sa.Column("audience_id", sa.String(length=36), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
@@ -207,6 +184,41 @@ def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_messages_plan_id"), ["plan_id"], unique=False)
 
+    op.create_table(
+        "plan_audiences",
+        sa.Column("plan_id", sa.String(length=36), nullable=False),
+        sa.Column("audience_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["audience_id"],
+            ["audiences.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["plans.id"],
+        ),
+        sa.PrimaryKeyConstraint("plan_id", "audience_id"),
+    )
+    with op.batch_alter_table("plan_audiences", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_plan_audiences_audience_id"), ["audience_id"], unique=False
+        )
+
+    op.create_table(
+        "stakeholder_relations",
+        sa.Column("stakeholder_id", sa.String(length=36), nullable=False),
+        sa.Column("other_id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["other_id"],
+            ["stakeholders.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["stakeholder_id"],
+            ["stakeholders.id"],
+        ),
+        sa.PrimaryKeyConstraint("stakeholder_id", "other_id"),
+    )
     op.create_table(
         "activities",
         sa.Column("title", sa.String(length=300), nullable=False),
@@ -254,11 +266,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_activities_due")
 
     op.drop_table("activities")
+    op.drop_table("stakeholder_relations")
+    with op.batch_alter_table("plan_audiences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_plan_audiences_audience_id"))
+
+    op.drop_table("plan_audiences")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_messages_plan_id"))
 
     op.drop_table("messages")
-    op.drop_table("stakeholder_relations")
     with op.batch_alter_table("goals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_goals_plan_id"))
 
@@ -271,10 +287,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_channels_plan_id"))
 
     op.drop_table("channels")
-    with op.batch_alter_table("audiences", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audiences_plan_id"))
-
-    op.drop_table("audiences")
     op.drop_table("stakeholders")
     with op.batch_alter_table("plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_plans_status"))
@@ -286,6 +298,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("inbox")
     op.drop_table("idempotency_keys")
+    op.drop_table("audiences")
     with op.batch_alter_table("activity_outcomes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activity_outcomes_plan_id"))
 
