@@ -11,10 +11,14 @@ from services.events.domain import EventStatus, becomes_event
 from services.events.tables import Event
 from shared import topics
 from shared.contracts import Envelope
-from shared.contracts.events import EventCreated
-from shared.contracts.planning import ActivityApproved
+from shared.contracts.events import EventCancelled, EventCreated, EventRescheduled
+from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
+
+
+async def _event_of(uow: UnitOfWork, activity_id: str) -> Event | None:
+    return await uow.session.scalar(select(Event).where(Event.activity_id == activity_id))
 
 
 async def on_activity_approved(
@@ -22,8 +26,7 @@ async def on_activity_approved(
 ) -> None:
     if not becomes_event(data):
         return
-    existing = await uow.session.scalar(select(Event).where(Event.activity_id == data.activity_id))
-    if existing is not None:
+    if await _event_of(uow, data.activity_id) is not None:
         return  # the same activity approved again (a re-sent event with a new id)
     assert data.event is not None
     event = Event(
@@ -53,9 +56,41 @@ async def on_activity_approved(
     )
 
 
+async def on_activity_rescheduled(
+    uow: UnitOfWork, _envelope: Envelope, data: ActivityRescheduled
+) -> None:
+    event = await _event_of(uow, data.activity_id)
+    if event is None or event.status == EventStatus.CANCELLED:
+        return  # not an event activity, or nothing left to move
+    previous, event.starts_at = event.starts_at, data.starts_at
+    uow.publish(
+        EventRescheduled(event_id=event.id, activity_id=event.activity_id, plan_id=event.plan_id,
+                         previous_starts_at=previous, starts_at=data.starts_at, reason=data.reason),
+        subject=event.id,
+    )  # fmt: skip
+
+
+async def on_activity_cancelled(
+    uow: UnitOfWork, _envelope: Envelope, data: ActivityCancelled
+) -> None:
+    event = await _event_of(uow, data.activity_id)
+    if event is None or event.status == EventStatus.CANCELLED:
+        return
+    event.status = EventStatus.CANCELLED
+    uow.publish(
+        EventCancelled(event_id=event.id, activity_id=event.activity_id, plan_id=event.plan_id,
+                       reason=data.reason),
+        subject=event.id,
+    )  # fmt: skip
+
+
 def subscription(group_id: str) -> Subscription:
     return Subscription(
         group_id=group_id,
         topics=(topics.ACTIVITIES,),
-        handlers={ActivityApproved: on_activity_approved},
+        handlers={
+            ActivityApproved: on_activity_approved,
+            ActivityRescheduled: on_activity_rescheduled,
+            ActivityCancelled: on_activity_cancelled,
+        },
     )

@@ -15,6 +15,7 @@ from services.planning.tables import (
     Activity,
     Audience,
     Channel,
+    Deviation,
     Dialogue,
     Goal,
     Message,
@@ -27,7 +28,10 @@ from shared.auth import Principal
 from shared.contracts import EventData
 from shared.contracts.planning import (
     ActivityApproved,
+    ActivityCancelled,
+    ActivityRescheduled,
     AudienceRef,
+    DeviationRecorded,
     EventDetails,
     GoalRef,
     MessageRef,
@@ -62,6 +66,7 @@ async def get_plan(session: AsyncSession, plan_id: str, *, for_update: bool = Fa
             selectinload(Plan.messages),
             selectinload(Plan.channels),
             selectinload(Plan.activities),
+            selectinload(Plan.deviations),
         ],
     )
     if plan is None:
@@ -173,7 +178,7 @@ async def plan_overlaps(
     """Other plans' activities (not closed) that reach this plan's audiences in the same weeks."""
     mine = [
         domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, a.starts_at)
-        for a in plan.activities
+        for a in _live(plan)
         if a.audience_id is not None
     ]
     if not mine:
@@ -183,6 +188,7 @@ async def plan_overlaps(
         .join(Plan, Plan.id == Activity.plan_id)
         .where(
             Activity.plan_id != plan.id,
+            Activity.cancelled_at.is_(None),
             Plan.status != domain.PlanStatus.CLOSED,
             Activity.audience_id.in_({m.audience_id for m in mine}),
             Activity.starts_at >= min(m.starts_at for m in mine) - window,
@@ -312,6 +318,112 @@ async def close_plan(
     )  # fmt: skip
 
 
+def _live(plan: Plan) -> list[Activity]:
+    """The plan's activities that are not cancelled."""
+    return [a for a in plan.activities if a.cancelled_at is None]
+
+
+def _activity_of(plan: Plan, activity_id: str) -> Activity:
+    activity = next((a for a in plan.activities if a.id == activity_id), None)
+    if activity is None:
+        raise NotFound(f"the plan has no activity {activity_id}")
+    return activity
+
+
+def _record_deviation(
+    uow: UnitOfWork, plan: Plan, activity: Activity, change: domain.Change, before: str, after: str,
+    cmd: schemas.ActivityChange, by: Principal, now: datetime,
+) -> None:  # fmt: skip
+    domain.check_deviation(cmd.reason, cmd.agreed_by)
+    assert cmd.reason is not None and cmd.agreed_by is not None
+    deviation = Deviation(
+        id=_new_id(), plan_id=plan.id, activity_id=activity.id, change=change, before=before,
+        after=after, reason=cmd.reason, agreed_by=cmd.agreed_by, recorded_by=by.subject,
+        recorded_at=now,
+    )  # fmt: skip
+    uow.session.add(deviation)
+    uow.publish(
+        DeviationRecorded(
+            deviation_id=deviation.id,
+            plan_id=plan.id,
+            activity_id=activity.id,
+            change=change,
+            before=before,
+            after=after,
+            reason=cmd.reason,
+            agreed_by=cmd.agreed_by,
+            recorded_by=by.subject,
+        ),  # fmt: skip
+        subject=plan.id,
+    )
+
+
+async def reschedule_activity(
+    uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.Reschedule, by: Principal,
+    expected_version: int | None,
+) -> tuple[Activity, Plan]:  # fmt: skip
+    """Move an activity. On an approved plan that is a deviation: recorded and published."""
+    async with uow:
+        plan = await get_plan(uow.session, plan_id, for_update=True)
+        _check_version(plan, expected_version)
+        activity = _activity_of(plan, activity_id)
+        domain.check_not_cancelled(activity.cancelled_at is not None)
+        now, before = _now(), activity.starts_at
+        if domain.is_deviation(domain.PlanStatus(plan.status)):
+            _record_deviation(uow, plan, activity, domain.Change.RESCHEDULED, before.isoformat(),
+                              cmd.starts_at.isoformat(), cmd, by, now)  # fmt: skip
+            uow.publish(
+                ActivityRescheduled(
+                    activity_id=activity.id,
+                    plan_id=plan.id,
+                    title=activity.title,
+                    kind=activity.kind,
+                    previous_starts_at=before,
+                    starts_at=cmd.starts_at,
+                    reason=cmd.reason or "",
+                ),  # fmt: skip
+                subject=activity.id,
+            )
+        activity.starts_at = cmd.starts_at
+        if cmd.starts_at > now:
+            activity.due_fired_at = None  # it falls due again, at its new time
+        plan.version += 1
+        plan.updated_at = now
+        await uow.commit()
+    return activity, plan
+
+
+async def cancel_activity(
+    uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.ActivityChange, by: Principal,
+    expected_version: int | None,
+) -> tuple[Activity, Plan]:  # fmt: skip
+    """Cancel an activity. On an approved plan that is a deviation: recorded and published."""
+    async with uow:
+        plan = await get_plan(uow.session, plan_id, for_update=True)
+        _check_version(plan, expected_version)
+        activity = _activity_of(plan, activity_id)
+        domain.check_not_cancelled(activity.cancelled_at is not None)
+        now = _now()
+        if domain.is_deviation(domain.PlanStatus(plan.status)):
+            _record_deviation(uow, plan, activity, domain.Change.CANCELLED,
+                              activity.starts_at.isoformat(), "cancelled", cmd, by, now)  # fmt: skip
+            uow.publish(
+                ActivityCancelled(
+                    activity_id=activity.id,
+                    plan_id=plan.id,
+                    title=activity.title,
+                    kind=activity.kind,
+                    reason=cmd.reason or "",
+                ),  # fmt: skip
+                subject=activity.id,
+            )
+        activity.cancelled_at = now
+        plan.version += 1
+        plan.updated_at = now
+        await uow.commit()
+    return activity, plan
+
+
 async def approve_plan(
     uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
 ) -> Plan:
@@ -330,7 +442,7 @@ async def approve_plan(
                     channel_id=a.channel_id,
                     has_event_details=a.event_format is not None and a.capacity is not None,
                 )
-                for a in plan.activities
+                for a in _live(plan)
             ],
         )
         now = _now()
@@ -347,7 +459,7 @@ async def approve_plan(
                 sender=plan.sender,
                 approved_by=approver.subject,
                 approved_at=now,
-                activity_ids=[a.id for a in plan.activities],
+                activity_ids=[a.id for a in _live(plan)],
                 goals=[
                     GoalRef(
                         id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline
@@ -357,7 +469,7 @@ async def approve_plan(
             ),
             subject=plan.id,
         )
-        for activity in plan.activities:
+        for activity in _live(plan):
             uow.publish(_activity_approved(plan, activity), subject=activity.id)
         await uow.commit()
     return plan
@@ -401,6 +513,7 @@ async def calendar(
         .join(Plan, Plan.id == Activity.plan_id)
         .outerjoin(Audience, Audience.id == Activity.audience_id)
         .outerjoin(Channel, Channel.id == Activity.channel_id)
+        .where(Activity.cancelled_at.is_(None))
         .order_by(Activity.starts_at, Activity.id)
         .limit(limit)
     )

@@ -168,3 +168,33 @@ def overlaps(
         and abs(o.starts_at - m.starts_at) <= window
     ]
     return sorted(clashes, key=lambda pair: (pair[0].starts_at, pair[1].starts_at))
+
+
+class Change(StrEnum):
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+
+
+def is_deviation(status: PlanStatus) -> bool:
+    """Changing a draft is planning; changing an approved plan is a deviation, to be agreed
+    with management and recorded with its reason."""
+    if status is PlanStatus.CLOSED:
+        raise Conflict("the plan is closed: its activities are history")
+    return status in PUBLISHED
+
+
+def check_deviation(reason: str | None, agreed_by: str | None) -> None:
+    missing = [
+        {"field": field, "message": "an approved plan changes only with a reason and who agreed"}
+        for field, value in (("reason", reason), ("agreed_by", agreed_by))
+        if not value
+    ]
+    if missing:
+        raise RuleViolation(
+            "a deviation from an approved plan needs a reason and who agreed", errors=missing
+        )
+
+
+def check_not_cancelled(cancelled: bool) -> None:
+    if cancelled:
+        raise Conflict("the activity is cancelled")

@@ -172,6 +172,34 @@ async def add_activity(
     return activity
 
 
+@router.post(
+    "/{plan_id}/activities/{activity_id}/reschedule", response_model=schemas.ActivityPublic
+)
+async def reschedule_activity(
+    plan_id: str, activity_id: str, body: schemas.Reschedule, uow: UnitOfWorkDep, by: Planner,
+    response: Response, if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    """Move an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
+    activity, plan = await commands.reschedule_activity(
+        uow, plan_id, activity_id, body, by, _expected_version(if_match)
+    )
+    response.headers["ETag"] = _etag(plan)
+    return activity
+
+
+@router.post("/{plan_id}/activities/{activity_id}/cancel", response_model=schemas.ActivityPublic)
+async def cancel_activity(
+    plan_id: str, activity_id: str, body: schemas.ActivityChange, uow: UnitOfWorkDep, by: Planner,
+    response: Response, if_match: IfMatch = None,
+) -> object:  # fmt: skip
+    """Cancel an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
+    activity, plan = await commands.cancel_activity(
+        uow, plan_id, activity_id, body, by, _expected_version(if_match)
+    )
+    response.headers["ETag"] = _etag(plan)
+    return activity
+
+
 @router.post("/{plan_id}/submit", response_model=schemas.PlanSummary)
 async def submit_plan(
     plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None

@@ -56,7 +56,9 @@ class PlanAudienceAdd(ApiInput):
     @classmethod
     def _name_or_audience_id(cls, name: str | None, info: ValidationInfo) -> str | None:
         if (info.data.get("audience_id") is None) == (name is None):
-            raise ValueError("give a name for a new audience, or the audience_id of an existing one")
+            raise ValueError(
+                "give a name for a new audience, or the audience_id of an existing one"
+            )
         return name
 
 
@@ -136,6 +138,7 @@ class ActivityPublic(_Out):
     event_format: EventFormat | None
     capacity: int | None
     venue: str | None
+    cancelled_at: datetime | None
     event_id: str | None = Field(None, description="The event the events service created.")
     deliveries_sent: int = 0
     deliveries_failed: int = 0
@@ -167,6 +170,29 @@ class Overlap(BaseModel):
     days_apart: float
 
 
+class ActivityChange(ApiInput):
+    """Required for an approved plan (a deviation): why, and who in management agreed."""
+
+    reason: str | None = Field(None, min_length=1, max_length=2000)
+    agreed_by: str | None = Field(None, min_length=1, max_length=200, examples=["Direktionen"])
+
+
+class Reschedule(ActivityChange):
+    starts_at: AwareDatetime
+
+
+class DeviationPublic(_Out):
+    id: str
+    activity_id: str
+    change: str
+    before: str
+    after: str
+    reason: str
+    agreed_by: str
+    recorded_by: str
+    recorded_at: datetime
+
+
 class PlanDetail(PlanSummary):
     overlaps: list[Overlap] = Field(
         description="Clashes with other plans' activities (same audience, same weeks)."
@@ -176,6 +202,7 @@ class PlanDetail(PlanSummary):
     messages: list[MessagePublic]
     channels: list[ChannelPublic]
     activities: list[ActivityPublic]
+    deviations: list[DeviationPublic]
 
 
 class CalendarEntry(BaseModel):

@@ -35,6 +35,7 @@ class Plan(Base):
     messages: Mapped[list[Message]] = relationship(order_by="Message.position")
     channels: Mapped[list[Channel]] = relationship(order_by="Channel.position")
     activities: Mapped[list[Activity]] = relationship(order_by="Activity.position")
+    deviations: Mapped[list[Deviation]] = relationship(order_by="Deviation.recorded_at")
 
 
 class _PlanPart:
@@ -113,6 +114,24 @@ class Activity(_PlanPart, Base):
     capacity: Mapped[int | None] = mapped_column(Integer)
     venue: Mapped[str | None] = mapped_column(String(300))
     due_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # activity.due.v1 sent
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Deviation(Base):
+    """A change to an approved plan, agreed with management (DOMAIN.md, case B)."""
+
+    __tablename__ = "deviations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
+    change: Mapped[str] = mapped_column(String(20))  # rescheduled | cancelled
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ActivityOutcome(Base):

@@ -30,6 +30,7 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
         .where(
             Plan.status.in_(domain.PUBLISHED),
             Activity.due_fired_at.is_(None),
+            Activity.cancelled_at.is_(None),
             Activity.starts_at <= now,
         )
     )

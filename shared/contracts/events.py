@@ -21,3 +21,31 @@ class EventCreated(EventData):
     format: EventFormat
     starts_at: datetime
     capacity: int
+
+
+@event
+class EventRescheduled(EventData):
+    """The event moved with its activity (a deviation recorded in planning)."""
+
+    type = "event.rescheduled.v1"
+    topic = topics.EVENTS
+
+    event_id: str
+    activity_id: str
+    plan_id: str
+    previous_starts_at: datetime
+    starts_at: datetime
+    reason: str
+
+
+@event
+class EventCancelled(EventData):
+    """The event was cancelled with its activity; registrants are to be told."""
+
+    type = "event.cancelled.v1"
+    topic = topics.EVENTS
+
+    event_id: str
+    activity_id: str
+    plan_id: str
+    reason: str

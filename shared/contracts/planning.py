@@ -111,3 +111,51 @@ class ActivityDue(EventData):
     title: str
     kind: ActivityKind
     starts_at: datetime
+
+
+@event
+class ActivityRescheduled(EventData):
+    """An activity of an approved plan moved to another time (a recorded deviation)."""
+
+    type = "activity.rescheduled.v1"
+    topic = topics.ACTIVITIES
+
+    activity_id: str
+    plan_id: str
+    title: str
+    kind: ActivityKind
+    previous_starts_at: datetime
+    starts_at: datetime
+    reason: str
+
+
+@event
+class ActivityCancelled(EventData):
+    """An activity of an approved plan was cancelled (a recorded deviation)."""
+
+    type = "activity.cancelled.v1"
+    topic = topics.ACTIVITIES
+
+    activity_id: str
+    plan_id: str
+    title: str
+    kind: ActivityKind
+    reason: str
+
+
+@event
+class DeviationRecorded(EventData):
+    """A change to an approved plan, with its reason and who agreed to it."""
+
+    type = "deviation.recorded.v1"
+    topic = topics.PLANS
+
+    deviation_id: str
+    plan_id: str
+    activity_id: str
+    change: str
+    before: str
+    after: str
+    reason: str
+    agreed_by: str
+    recorded_by: str

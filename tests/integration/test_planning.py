@@ -332,3 +332,52 @@ async def test_a_second_plan_reaching_the_same_audience_in_the_same_weeks_shows_
     assert {o["other_plan_id"] for o in detail["overlaps"]} == {first["plan"]["id"]}
     assert len(first_view["overlaps"]) == 2  # seen from the first plan too
     assert {a["name"] for a in listed["items"]} == {"Kommunale medarbejdere", "Pressen"}
+
+
+async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: str) -> None:
+    app = planning(database_url)
+    runtime = runtime_of(app)
+    runtime.workers.clear()  # no due timer: this test counts the events it causes
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        url = f"/v1/plans/{made['plan']['id']}"
+        newsletter, theme_day = made["newsletter_activity"]["id"], made["event_activity"]["id"]
+        # in a draft, moving an activity is just planning
+        moved = await client.post(f"{url}/activities/{newsletter}/reschedule",
+                                  json={"starts_at": "2016-01-06T08:00:00+01:00"}, headers=PLANNER)  # fmt: skip
+        assert moved.status_code == 200, moved.text
+        assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
+
+        unagreed = await client.post(f"{url}/activities/{theme_day}/reschedule",
+                                     json={"starts_at": "2016-02-03T09:00:00+01:00"}, headers=PLANNER)  # fmt: skip
+        agreed = await client.post(f"{url}/activities/{theme_day}/reschedule", headers=PLANNER, json={
+            "starts_at": "2016-02-03T09:00:00+01:00", "reason": "Mandag Morgen's venue is taken",
+            "agreed_by": "Direktionen"})  # fmt: skip
+        cancelled = await client.post(f"{url}/activities/{newsletter}/cancel", headers=PLANNER, json={
+            "reason": "Merged into the February issue", "agreed_by": "Kommunikationschefen"})  # fmt: skip
+        again = await client.post(f"{url}/activities/{newsletter}/cancel", headers=PLANNER, json={
+            "reason": "x", "agreed_by": "y"})  # fmt: skip
+        detail = (await client.get(url, headers=PLANNER)).json()
+        calendar = (
+            await client.get(
+                "/v1/calendar", params={"plan_id": made["plan"]["id"]}, headers=PLANNER
+            )
+        ).json()
+        outbox = runtime.outbox
+        async with runtime.sessions() as session:
+            published = list(await session.scalars(
+                select(outbox.c.type).where(outbox.c.type != "activity.approved.v1").order_by(outbox.c.position)))  # fmt: skip
+    assert unagreed.status_code == 422
+    assert {e["field"] for e in unagreed.json()["errors"]} == {"reason", "agreed_by"}
+    assert agreed.status_code == 200
+    assert datetime.fromisoformat(agreed.json()["starts_at"]) == datetime(2016, 2, 3, 8, tzinfo=UTC)
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled_at"] is not None
+    assert again.status_code == 409
+    assert [(d["change"], d["agreed_by"]) for d in detail["deviations"]] == [
+        ("rescheduled", "Direktionen"), ("cancelled", "Kommunikationschefen")]  # fmt: skip
+    assert detail["deviations"][0]["before"].startswith("2016-01-20T08:00:00")
+    assert [e["title"] for e in calendar] == [
+        "Velfærdens innovationsdag"
+    ]  # the cancelled one is gone
+    assert published == ["plan.approved.v1", "deviation.recorded.v1", "activity.rescheduled.v1",
+                         "deviation.recorded.v1", "activity.cancelled.v1"]  # fmt: skip
