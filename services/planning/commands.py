@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,13 +16,10 @@ from services.planning.tables import (
     Audience,
     Channel,
     Deviation,
-    Dialogue,
     Goal,
     Message,
     Plan,
     PlanAudience,
-    Stakeholder,
-    StakeholderRelation,
 )
 from shared.auth import Principal
 from shared.contracts import EventData
@@ -172,48 +169,6 @@ async def add_audience(
     return audience, plan
 
 
-async def plan_overlaps(
-    session: AsyncSession, plan: Plan, window: timedelta
-) -> list[schemas.Overlap]:
-    """Other plans' activities (not closed) that reach this plan's audiences in the same weeks."""
-    mine = [
-        domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, a.starts_at)
-        for a in _live(plan)
-        if a.audience_id is not None
-    ]
-    if not mine:
-        return []
-    rows = await session.execute(
-        select(Activity, Plan.title)
-        .join(Plan, Plan.id == Activity.plan_id)
-        .where(
-            Activity.plan_id != plan.id,
-            Activity.cancelled_at.is_(None),
-            Plan.status != domain.PlanStatus.CLOSED,
-            Activity.audience_id.in_({m.audience_id for m in mine}),
-            Activity.starts_at >= min(m.starts_at for m in mine) - window,
-            Activity.starts_at <= max(m.starts_at for m in mine) + window,
-        )
-    )
-    others = [
-        domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, a.starts_at)
-        for a, title in rows.all()
-    ]
-    return [
-        schemas.Overlap(
-            activity_id=m.activity_id,
-            audience_id=m.audience_id,
-            other_plan_id=o.plan_id,
-            other_plan_title=o.plan_title,
-            other_activity_id=o.activity_id,
-            other_activity_title=o.title,
-            other_starts_at=o.starts_at,
-            days_apart=round(abs((o.starts_at - m.starts_at).total_seconds()) / 86400, 1),
-        )  # fmt: skip
-        for m, o in domain.overlaps(mine, others, window)
-    ]
-
-
 async def add_message(
     uow: UnitOfWork,
     plan_id: str,
@@ -316,11 +271,6 @@ async def close_plan(
         uow, plan_id, expected_version, domain.close,
         lambda plan, now: PlanClosed(plan_id=plan.id, closed_by=by.subject, closed_at=now),
     )  # fmt: skip
-
-
-def _live(plan: Plan) -> list[Activity]:
-    """The plan's activities that are not cancelled."""
-    return [a for a in plan.activities if a.cancelled_at is None]
 
 
 def _activity_of(plan: Plan, activity_id: str) -> Activity:
@@ -442,7 +392,7 @@ async def approve_plan(
                     channel_id=a.channel_id,
                     has_event_details=a.event_format is not None and a.capacity is not None,
                 )
-                for a in _live(plan)
+                for a in plan.live_activities
             ],
         )
         now = _now()
@@ -459,7 +409,7 @@ async def approve_plan(
                 sender=plan.sender,
                 approved_by=approver.subject,
                 approved_at=now,
-                activity_ids=[a.id for a in _live(plan)],
+                activity_ids=[a.id for a in plan.live_activities],
                 goals=[
                     GoalRef(
                         id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline
@@ -469,7 +419,7 @@ async def approve_plan(
             ),
             subject=plan.id,
         )
-        for activity in _live(plan):
+        for activity in plan.live_activities:
             uow.publish(_activity_approved(plan, activity), subject=activity.id)
         await uow.commit()
     return plan
@@ -494,145 +444,4 @@ def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
         audience=AudienceRef(id=audience.id, name=audience.name),
         message=MessageRef(id=message.id, subject=message.subject, body=message.body),
         event=event,
-    )
-
-
-async def calendar(
-    session: AsyncSession,
-    *,
-    starts_from: datetime | None,
-    starts_before: datetime | None,
-    plan_id: str | None,
-    audience_id: str | None,
-    channel: str | None,
-    limit: int,
-) -> list[schemas.CalendarEntry]:
-    """Activities across plans, by start time, filtered by period, plan, audience and channel."""
-    query = (
-        select(Activity, Plan, Audience.name, Channel.kind)
-        .join(Plan, Plan.id == Activity.plan_id)
-        .outerjoin(Audience, Audience.id == Activity.audience_id)
-        .outerjoin(Channel, Channel.id == Activity.channel_id)
-        .where(Activity.cancelled_at.is_(None))
-        .order_by(Activity.starts_at, Activity.id)
-        .limit(limit)
-    )
-    if starts_from is not None:
-        query = query.where(Activity.starts_at >= starts_from)
-    if starts_before is not None:
-        query = query.where(Activity.starts_at < starts_before)
-    if plan_id is not None:
-        query = query.where(Activity.plan_id == plan_id)
-    if audience_id is not None:
-        query = query.where(Activity.audience_id == audience_id)
-    if channel is not None:
-        query = query.where(Channel.kind == channel)
-    return [
-        schemas.CalendarEntry(
-            activity_id=a.id,
-            title=a.title,
-            kind=a.kind,
-            starts_at=a.starts_at,
-            plan_id=p.id,
-            plan_title=p.title,
-            plan_status=p.status,
-            audience=audience,
-            channel=channel_kind,
-        )  # fmt: skip
-        for a, p, audience, channel_kind in (await session.execute(query)).all()
-    ]
-
-
-async def create_stakeholder(uow: UnitOfWork, cmd: schemas.StakeholderCreate) -> Stakeholder:
-    async with uow:
-        stakeholder = Stakeholder(id=_new_id(), created_at=_now(), **cmd.model_dump())
-        uow.session.add(stakeholder)
-        await uow.commit()
-    return stakeholder
-
-
-async def _stakeholder(session: AsyncSession, stakeholder_id: str) -> Stakeholder:
-    stakeholder = await session.get(Stakeholder, stakeholder_id)
-    if stakeholder is None:
-        raise NotFound(f"no stakeholder with id {stakeholder_id}")
-    return stakeholder
-
-
-async def relate_stakeholders(
-    uow: UnitOfWork, stakeholder_id: str, cmd: schemas.RelationCreate
-) -> None:
-    """Record that two stakeholders know each other (once per pair, whichever side asks)."""
-    domain.check_relation(stakeholder_id, cmd.other_id)
-    async with uow:
-        await _stakeholder(uow.session, stakeholder_id)
-        if await uow.session.get(Stakeholder, cmd.other_id) is None:
-            raise RuleViolation(
-                "no such stakeholder",
-                errors=[{"field": "other_id", "message": "no such stakeholder"}],
-            )
-        first, second = sorted((stakeholder_id, cmd.other_id))
-        relation = await uow.session.get(StakeholderRelation, (first, second))
-        if relation is None:
-            uow.session.add(
-                StakeholderRelation(
-                    stakeholder_id=first, other_id=second, description=cmd.description
-                )
-            )
-        else:
-            relation.description = cmd.description
-        await uow.commit()
-
-
-async def log_dialogue(
-    uow: UnitOfWork, stakeholder_id: str, cmd: schemas.DialogueCreate, by: Principal
-) -> Dialogue:
-    async with uow:
-        await _stakeholder(uow.session, stakeholder_id)
-        dialogue = Dialogue(
-            id=_new_id(), stakeholder_id=stakeholder_id, logged_by=by.subject, **cmd.model_dump()
-        )
-        uow.session.add(dialogue)
-        await uow.commit()
-    return dialogue
-
-
-async def stakeholder_detail(
-    session: AsyncSession, stakeholder_id: str
-) -> schemas.StakeholderDetail:
-    stakeholder = await _stakeholder(session, stakeholder_id)
-    pairs = await session.execute(
-        select(StakeholderRelation, Stakeholder)
-        .join(
-            Stakeholder,
-            Stakeholder.id
-            == case(
-                (
-                    StakeholderRelation.stakeholder_id == stakeholder_id,
-                    StakeholderRelation.other_id,
-                ),
-                else_=StakeholderRelation.stakeholder_id,
-            ),
-        )
-        .where(
-            (StakeholderRelation.stakeholder_id == stakeholder_id)
-            | (StakeholderRelation.other_id == stakeholder_id)
-        )
-        .order_by(Stakeholder.name)
-    )
-    dialogues = await session.scalars(
-        select(Dialogue)
-        .where(Dialogue.stakeholder_id == stakeholder_id)
-        .order_by(Dialogue.held_on, Dialogue.id)
-    )
-    return schemas.StakeholderDetail.model_validate(
-        {
-            **schemas.StakeholderPublic.model_validate(stakeholder).model_dump(),
-            "relations": [
-                schemas.RelationPublic(
-                    stakeholder_id=other.id, name=other.name, description=r.description
-                )
-                for r, other in pairs.all()
-            ],
-            "dialogues": [schemas.DialoguePublic.model_validate(d) for d in dialogues],
-        }
     )

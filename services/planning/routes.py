@@ -10,7 +10,8 @@ from icalendar import Calendar, Event
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from services.planning import commands, schemas
+from services.planning import commands, queries, schemas
+from services.planning import stakeholders as stakeholders_
 from services.planning.domain import GatekeeperRole, PlanStatus
 from services.planning.tables import ActivityOutcome, Audience, Plan, Stakeholder
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
@@ -84,7 +85,7 @@ async def get_plan(
                 select(ActivityOutcome).where(ActivityOutcome.plan_id == plan_id)
             )
         }
-        overlaps = await commands.plan_overlaps(uow.session, plan, window)
+        overlaps = await queries.plan_overlaps(uow.session, plan, window)
     response.headers["ETag"] = _etag(plan)
     detail = schemas.PlanDetail.model_validate({**_attributes(plan), "overlaps": overlaps})
     for activity in detail.activities:
@@ -248,7 +249,7 @@ async def _entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[schemas.CalendarEntry]:
     async with uow:
-        return await commands.calendar(
+        return await queries.calendar(
             uow.session, starts_from=starts_from, starts_before=starts_before, plan_id=plan_id,
             audience_id=audience_id, channel=channel, limit=limit,
         )  # fmt: skip
@@ -298,7 +299,7 @@ stakeholders = APIRouter(prefix="/v1/stakeholders", tags=["stakeholders"])
 async def create_stakeholder(
     body: schemas.StakeholderCreate, uow: UnitOfWorkDep, _: Planner, response: Response
 ) -> object:
-    stakeholder = await commands.create_stakeholder(uow, body)
+    stakeholder = await stakeholders_.create_stakeholder(uow, body)
     response.headers["Location"] = f"/v1/stakeholders/{stakeholder.id}"
     return stakeholder
 
@@ -326,7 +327,7 @@ async def get_stakeholder(
 ) -> schemas.StakeholderDetail:
     """The stakeholder with whom they know and the dialogue log."""
     async with uow:
-        return await commands.stakeholder_detail(uow.session, stakeholder_id)
+        return await stakeholders_.stakeholder_detail(uow.session, stakeholder_id)
 
 
 @stakeholders.post("/{stakeholder_id}/relations", status_code=status.HTTP_204_NO_CONTENT)
@@ -334,7 +335,7 @@ async def relate(
     stakeholder_id: str, body: schemas.RelationCreate, uow: UnitOfWorkDep, _: Planner
 ) -> None:
     """Record (or re-describe) that two stakeholders know each other."""
-    await commands.relate_stakeholders(uow, stakeholder_id, body)
+    await stakeholders_.relate_stakeholders(uow, stakeholder_id, body)
 
 
 @stakeholders.post(
@@ -346,7 +347,7 @@ async def log_dialogue(
     stakeholder_id: str, body: schemas.DialogueCreate, uow: UnitOfWorkDep, by: Planner
 ) -> object:
     """Log a dialogue meeting: who took part, what came out, what follows and by when."""
-    return await commands.log_dialogue(uow, stakeholder_id, body, by)
+    return await stakeholders_.log_dialogue(uow, stakeholder_id, body, by)
 
 
 audiences = APIRouter(prefix="/v1/audiences", tags=["audiences"])

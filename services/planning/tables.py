@@ -37,6 +37,11 @@ class Plan(Base):
     activities: Mapped[list[Activity]] = relationship(order_by="Activity.position")
     deviations: Mapped[list[Deviation]] = relationship(order_by="Deviation.recorded_at")
 
+    @property
+    def live_activities(self) -> list[Activity]:
+        """The activities that are not cancelled."""
+        return [a for a in self.activities if a.cancelled_at is None]
+
 
 class _PlanPart:
     """Parts belong to one plan and keep the order they were added in."""
