@@ -98,19 +98,22 @@ async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
     return plan
 
 
-def _check_version(plan: Plan, expected_version: int | None) -> None:
+async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
+    """The plan, locked until the transaction ends and at the version the caller saw (If-Match),
+    moved on to its next version: every change gets its own ETag."""
+    plan = await get_plan(uow.session, plan_id, for_update=True)
     if expected_version is not None and expected_version != plan.version:
         raise PreconditionFailed(
             f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
         )
+    plan.version += 1
+    plan.updated_at = _now()
+    return plan
 
 
 async def _editable_plan(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
-    plan = await get_plan(uow.session, plan_id, for_update=True)
-    _check_version(plan, expected_version)
+    plan = await _plan_to_change(uow, plan_id, expected_version)
     domain.ensure_editable(domain.PlanStatus(plan.status))
-    plan.version += 1
-    plan.updated_at = _now()
     return plan
 
 
@@ -244,12 +247,9 @@ async def _change_status(
     announce: Callable[[Plan, datetime], EventData],
 ) -> Plan:
     async with uow:
-        plan = await get_plan(uow.session, plan_id, for_update=True)
-        _check_version(plan, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         plan.status = transition(domain.PlanStatus(plan.status))
-        plan.version += 1
-        plan.updated_at = now = _now()
-        uow.publish(announce(plan, now), subject=plan.id)
+        uow.publish(announce(plan, plan.updated_at), subject=plan.id)
         await uow.commit()
     return plan
 
@@ -273,11 +273,15 @@ async def close_plan(
     )  # fmt: skip
 
 
-def _activity_of(plan: Plan, activity_id: str) -> Activity:
+async def _activity_to_change(
+    uow: UnitOfWork, plan_id: str, activity_id: str, expected_version: int | None
+) -> tuple[Plan, Activity]:
+    plan = await _plan_to_change(uow, plan_id, expected_version)
     activity = next((a for a in plan.activities if a.id == activity_id), None)
     if activity is None:
         raise NotFound(f"the plan has no activity {activity_id}")
-    return activity
+    domain.check_not_cancelled(activity.cancelled_at is not None)
+    return plan, activity
 
 
 def _record_deviation(
@@ -314,11 +318,8 @@ async def reschedule_activity(
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Move an activity. On an approved plan that is a deviation: recorded and published."""
     async with uow:
-        plan = await get_plan(uow.session, plan_id, for_update=True)
-        _check_version(plan, expected_version)
-        activity = _activity_of(plan, activity_id)
-        domain.check_not_cancelled(activity.cancelled_at is not None)
-        now, before = _now(), activity.starts_at
+        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
+        now, before = plan.updated_at, activity.starts_at
         if domain.is_deviation(domain.PlanStatus(plan.status)):
             _record_deviation(uow, plan, activity, domain.Change.RESCHEDULED, before.isoformat(),
                               cmd.starts_at.isoformat(), cmd, by, now)  # fmt: skip
@@ -337,8 +338,6 @@ async def reschedule_activity(
         activity.starts_at = cmd.starts_at
         if cmd.starts_at > now:
             activity.due_fired_at = None  # it falls due again, at its new time
-        plan.version += 1
-        plan.updated_at = now
         await uow.commit()
     return activity, plan
 
@@ -349,11 +348,8 @@ async def cancel_activity(
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Cancel an activity. On an approved plan that is a deviation: recorded and published."""
     async with uow:
-        plan = await get_plan(uow.session, plan_id, for_update=True)
-        _check_version(plan, expected_version)
-        activity = _activity_of(plan, activity_id)
-        domain.check_not_cancelled(activity.cancelled_at is not None)
-        now = _now()
+        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
+        now = plan.updated_at
         if domain.is_deviation(domain.PlanStatus(plan.status)):
             _record_deviation(uow, plan, activity, domain.Change.CANCELLED,
                               activity.starts_at.isoformat(), "cancelled", cmd, by, now)  # fmt: skip
@@ -368,8 +364,6 @@ async def cancel_activity(
                 subject=activity.id,
             )
         activity.cancelled_at = now
-        plan.version += 1
-        plan.updated_at = now
         await uow.commit()
     return activity, plan
 
@@ -378,8 +372,7 @@ async def approve_plan(
     uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
 ) -> Plan:
     async with uow:
-        plan = await get_plan(uow.session, plan_id, for_update=True)
-        _check_version(plan, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         domain.check_approvable(
             domain.PlanStatus(plan.status),
             len(plan.goals),
@@ -395,12 +388,10 @@ async def approve_plan(
                 for a in plan.live_activities
             ],
         )
-        now = _now()
+        now = plan.updated_at
         plan.status = domain.PlanStatus.APPROVED
         plan.approved_by = approver.subject
         plan.approved_at = now
-        plan.updated_at = now
-        plan.version += 1
         uow.publish(
             PlanApproved(
                 plan_id=plan.id,
