@@ -26,8 +26,13 @@ async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
     audience_ids = await uow.session.scalars(
         select(AudienceMember.audience_id).where(AudienceMember.contact_id == contact.id)
     )
-    return schemas.ContactPublic.model_validate(
-        {**contact.__dict__, "audience_ids": sorted(audience_ids)}
+    return schemas.ContactPublic(
+        id=contact.id,
+        email=contact.email,
+        name=contact.name,
+        email_consent=contact.email_consent,
+        audience_ids=sorted(audience_ids),
+        created_at=contact.created_at,
     )
 
 
