@@ -4,8 +4,9 @@ PLANS = "budskab.plans"
 ACTIVITIES = "budskab.activities"
 EVENTS = "budskab.events"
 DELIVERIES = "budskab.deliveries"
+KPIS = "budskab.kpis"
 
-ALL = (PLANS, ACTIVITIES, EVENTS, DELIVERIES)
+ALL = (PLANS, ACTIVITIES, EVENTS, DELIVERIES, KPIS)
 
 
 def dead_letter_topic(group_id: str) -> str:

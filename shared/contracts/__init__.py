@@ -3,7 +3,7 @@
 Importing this package registers every event type.
 """
 
-from shared.contracts import events, notifications, planning  # noqa: F401  (registers types)
+from shared.contracts import events, metrics, notifications, planning  # noqa: F401  (registers types)
 from shared.contracts.envelope import (
     CONTENT_TYPE,
     Envelope,

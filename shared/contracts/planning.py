@@ -70,6 +70,24 @@ class PlanSubmitted(EventData):
 
 
 @event
+class PlanRevised(EventData):
+    """An approved plan got a new version: a deviation agreed with management."""
+
+    type = "plan.revised.v1"
+    topic = topics.PLANS
+
+    plan_id: str
+    version: int
+    change: str
+    reason: str
+    agreed_by: str
+    revised_by: str
+    revised_at: datetime
+    activity_ids: list[str]
+    goals: list[GoalRef]
+
+
+@event
 class PlanClosed(EventData):
     """An approved plan was closed: its activities are history."""
 

@@ -1,0 +1,29 @@
+"""Events published by the metrics service."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from shared import topics
+from shared.contracts.envelope import EventData, event
+
+
+class KpiSource(StrEnum):
+    COUNTED = "counted"  # counted by the metrics service from other services' events
+    REPORTED = "reported"  # entered by a person, e.g. the result of a user survey
+
+
+@event
+class KpiMeasured(EventData):
+    """A new measured value for one goal of a plan, to be shown next to its target."""
+
+    type = "kpi.measured.v1"
+    topic = topics.KPIS
+
+    plan_id: str
+    goal_id: str
+    metric: str
+    value: float
+    target: float
+    unit: str
+    measured_at: datetime
+    source: KpiSource
