@@ -14,7 +14,14 @@ def create_app(settings: PlanningSettings | None = None) -> FastAPI:
         title="Budskab planning",
         description="Communication plans: audiences, messages, channels, activities and their approval.",
         metadata=Base.metadata,
-        routers=[routes.router, routes.audiences, routes.calendar, routes.stakeholders],
+        routers=[
+            routes.router,
+            routes.audiences,
+            routes.partners,
+            routes.strategies,
+            routes.calendar,
+            routes.stakeholders,
+        ],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[timers.run_due_timer],
     )

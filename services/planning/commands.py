@@ -13,13 +13,17 @@ from sqlalchemy.orm import selectinload
 from services.planning import domain, schemas
 from services.planning.tables import (
     Activity,
+    ActivityPartner,
     Audience,
     Channel,
     Deviation,
     Goal,
     Message,
+    Partner,
     Plan,
     PlanAudience,
+    PlanVersion,
+    StrategyNode,
 )
 from shared.auth import Principal
 from shared.contracts import EventData
@@ -34,6 +38,7 @@ from shared.contracts.planning import (
     MessageRef,
     PlanApproved,
     PlanClosed,
+    PlanRevised,
     PlanSubmitted,
 )
 from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
@@ -49,20 +54,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def get_plan(session: AsyncSession, plan_id: str, *, for_update: bool = False) -> Plan:
+async def get_plan(
+    session: AsyncSession, plan_id: str, *, for_update: bool = False, reload: bool = False
+) -> Plan:
     """The plan with its parts; `for_update` locks its row until the transaction ends, so
-    concurrent writers to one plan take turns (and each gets its own version)."""
+    concurrent writers to one plan take turns (and each gets its own version); `reload` reads
+    the parts again after this transaction added some."""
     plan = await session.get(
         Plan,
         plan_id,
         with_for_update=for_update,
-        populate_existing=for_update,
+        populate_existing=for_update or reload,
         options=[
             selectinload(Plan.goals),
             selectinload(Plan.audiences),
             selectinload(Plan.messages),
             selectinload(Plan.channels),
-            selectinload(Plan.activities),
+            selectinload(Plan.activities).selectinload(Activity.partners),
             selectinload(Plan.deviations),
         ],
     )
@@ -82,8 +90,10 @@ async def list_plans(
     )
 
 
-async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
+async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate, by: Principal) -> Plan:
+    domain.check_period(cmd.period_start, cmd.period_end)
     async with uow:
+        await _check_track(uow.session, cmd.track_id)
         now = _now()
         plan = Plan(
             id=_new_id(),
@@ -94,8 +104,77 @@ async def create_plan(uow: UnitOfWork, cmd: schemas.PlanCreate) -> Plan:
             **cmd.model_dump(),
         )
         uow.session.add(plan)
-        await uow.commit()
+        await _commit_version(uow, plan, by, "created")
     return plan
+
+
+async def _check_track(session: AsyncSession, track_id: str | None) -> None:
+    if track_id is None:
+        return
+    node = await session.get(StrategyNode, track_id)
+    if node is None or domain.NodeLevel(node.level) not in domain.LINKABLE:
+        raise RuleViolation(
+            f"{track_id} is not a track or sub-track of a strategy",
+            errors=[{"field": "track_id", "message": "no such track or sub-track"}],
+        )
+
+
+def snapshot(plan: Plan) -> dict:
+    """The plan and its parts as JSON, as kept for each version."""
+    # when an activity next falls due is the timer's state, not the plan's content
+    return schemas.PlanSnapshot.model_validate(plan).model_dump(
+        mode="json", exclude={"activities": {"__all__": {"next_due_at"}}}
+    )
+
+
+async def _commit_version(
+    uow: UnitOfWork, plan: Plan, by: Principal, change: str, deviation: Deviation | None = None
+) -> Plan:
+    plan = await record_version(uow, plan, by, change, deviation)
+    await uow.commit()
+    return plan
+
+
+async def record_version(
+    uow: UnitOfWork, plan: Plan, by: Principal, change: str, deviation: Deviation | None = None
+) -> Plan:
+    """Keep the plan as it now is as its new version, and tell subscribers when an approved
+    plan was revised (a deviation)."""
+    await uow.session.flush()
+    plan = await get_plan(uow.session, plan.id, reload=True)
+    uow.session.add(
+        PlanVersion(
+            plan_id=plan.id,
+            version=plan.version,
+            change=change[:300],
+            changed_by=by.subject,
+            changed_at=plan.updated_at,
+            snapshot=snapshot(plan),
+        )  # fmt: skip
+    )
+    if deviation is not None:
+        uow.publish(
+            PlanRevised(
+                plan_id=plan.id,
+                version=plan.version,
+                change=change,
+                reason=deviation.reason,
+                agreed_by=deviation.agreed_by,
+                revised_by=by.subject,
+                revised_at=plan.updated_at,
+                activity_ids=[a.id for a in plan.live_activities],
+                goals=_goal_refs(plan),
+            ),  # fmt: skip
+            subject=plan.id,
+        )
+    return plan
+
+
+def _goal_refs(plan: Plan) -> list[GoalRef]:
+    return [
+        GoalRef(id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline)
+        for g in plan.goals
+    ]
 
 
 async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
@@ -111,10 +190,42 @@ async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int |
     return plan
 
 
-async def _editable_plan(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
-    plan = await _plan_to_change(uow, plan_id, expected_version)
-    domain.ensure_editable(domain.PlanStatus(plan.status))
-    return plan
+def _deviation(
+    uow: UnitOfWork, plan: Plan, change: domain.Change, cmd: schemas.AgreedChange, by: Principal,
+    *, activity: Activity | None = None, before: str = "", after: str = "",
+) -> Deviation | None:  # fmt: skip
+    """Changing a draft is planning; changing an approved plan is a deviation: it needs a reason
+    and who agreed, and is recorded and published. None for a draft."""
+    if not domain.is_deviation(domain.PlanStatus(plan.status)):
+        return None
+    domain.check_deviation(cmd.reason, cmd.agreed_by)
+    assert cmd.reason is not None and cmd.agreed_by is not None
+    deviation = Deviation(
+        id=_new_id(), plan_id=plan.id, activity_id=activity.id if activity else None,
+        change=change, before=before, after=after, reason=cmd.reason, agreed_by=cmd.agreed_by,
+        recorded_by=by.subject, recorded_at=plan.updated_at,
+    )  # fmt: skip
+    uow.session.add(deviation)
+    uow.publish(
+        DeviationRecorded(
+            deviation_id=deviation.id,
+            plan_id=plan.id,
+            activity_id=deviation.activity_id,
+            change=change,
+            before=before,
+            after=after,
+            reason=cmd.reason,
+            agreed_by=cmd.agreed_by,
+            recorded_by=by.subject,
+        ),  # fmt: skip
+        subject=plan.id,
+    )
+    return deviation
+
+
+def _fields(cmd: schemas.AgreedChange, *also: str) -> dict:
+    """The command's fields for a new row, without the deviation's."""
+    return cmd.model_dump(exclude=schemas.DEVIATION_FIELDS | set(also))
 
 
 def _require_part(parts: list, part_id: str | None, field: str) -> None:
@@ -126,13 +237,16 @@ def _require_part(parts: list, part_id: str | None, field: str) -> None:
 
 
 async def add_goal(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.GoalCreate, expected_version: int | None = None
-) -> tuple[Goal, Plan]:
+    uow: UnitOfWork, plan_id: str, cmd: schemas.GoalCreate, by: Principal,
+    expected_version: int | None = None,
+) -> tuple[Goal, Plan]:  # fmt: skip
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
-        goal = Goal(id=_new_id(), plan_id=plan.id, position=len(plan.goals), **cmd.model_dump())
+        plan = await _plan_to_change(uow, plan_id, expected_version)
+        goal = Goal(id=_new_id(), plan_id=plan.id, position=len(plan.goals), **_fields(cmd))
         uow.session.add(goal)
-        await uow.commit()
+        change = f"goal added: {goal.description}"
+        deviation = _deviation(uow, plan, domain.Change.GOAL_ADDED, cmd, by, after=goal.metric)
+        plan = await _commit_version(uow, plan, by, change, deviation)
     return goal, plan
 
 
@@ -144,16 +258,23 @@ async def create_audience(uow: UnitOfWork, cmd: schemas.AudienceCreate) -> Audie
     return audience
 
 
+async def create_partner(uow: UnitOfWork, cmd: schemas.PartnerCreate) -> Partner:
+    async with uow:
+        partner = Partner(id=_new_id(), created_at=_now(), **cmd.model_dump())
+        uow.session.add(partner)
+        await uow.commit()
+    return partner
+
+
 async def add_audience(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.PlanAudienceAdd, expected_version: int | None = None
-) -> tuple[Audience, Plan]:
+    uow: UnitOfWork, plan_id: str, cmd: schemas.PlanAudienceAdd, by: Principal,
+    expected_version: int | None = None,
+) -> tuple[Audience, Plan]:  # fmt: skip
     """Link an existing audience to the plan, or create a new one and link it."""
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         if cmd.audience_id is None:
-            audience = Audience(
-                id=_new_id(), created_at=_now(), **cmd.model_dump(exclude={"audience_id"})
-            )
+            audience = Audience(id=_new_id(), created_at=_now(), **_fields(cmd, "audience_id"))
             uow.session.add(audience)
             await uow.session.flush()
         else:
@@ -168,20 +289,19 @@ async def add_audience(
         uow.session.add(
             PlanAudience(plan_id=plan.id, audience_id=audience.id, position=len(plan.audiences))
         )
-        await uow.commit()
+        change = f"audience added: {audience.name}"
+        deviation = _deviation(uow, plan, domain.Change.AUDIENCE_ADDED, cmd, by,
+                               after=audience.name)  # fmt: skip
+        plan = await _commit_version(uow, plan, by, change, deviation)
     return audience, plan
 
 
 async def add_message(
-    uow: UnitOfWork,
-    plan_id: str,
-    cmd: schemas.MessageCreate,
-    expected_version: int | None = None,
-    *,
-    lix_threshold: float,
-) -> tuple[Message, Plan]:
+    uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate, by: Principal,
+    expected_version: int | None = None, *, lix_threshold: float,
+) -> tuple[Message, Plan]:  # fmt: skip
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         audience = next(a for a in plan.audiences if a.id == cmd.audience_id)
         score = domain.lix(cmd.body)
@@ -189,59 +309,133 @@ async def add_message(
             id=_new_id(),
             plan_id=plan.id,
             position=len(plan.messages),
-            **cmd.model_dump(),
+            **_fields(cmd),
             lix=score,
             readability_warning=domain.readability_warning(
                 domain.AudienceKind(audience.kind), score, lix_threshold
             ),
         )
         uow.session.add(message)
-        await uow.commit()
+        change = f"message added: {message.subject}"
+        deviation = _deviation(uow, plan, domain.Change.MESSAGE_ADDED, cmd, by,
+                               after=message.subject)  # fmt: skip
+        plan = await _commit_version(uow, plan, by, change, deviation)
     return message, plan
 
 
 async def add_channel(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate, expected_version: int | None = None
-) -> tuple[Channel, Plan]:
+    uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate, by: Principal,
+    expected_version: int | None = None,
+) -> tuple[Channel, Plan]:  # fmt: skip
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         channel = Channel(
-            id=_new_id(), plan_id=plan.id, position=len(plan.channels), **cmd.model_dump()
+            id=_new_id(), plan_id=plan.id, position=len(plan.channels), **_fields(cmd)
         )
         uow.session.add(channel)
-        await uow.commit()
+        change = f"channel added: {channel.name}"
+        deviation = _deviation(uow, plan, domain.Change.CHANNEL_ADDED, cmd, by,
+                               after=channel.name)  # fmt: skip
+        plan = await _commit_version(uow, plan, by, change, deviation)
     return channel, plan
 
 
+async def _partners(session: AsyncSession, partner_ids: list[str]) -> list[Partner]:
+    found = {
+        p.id: p for p in await session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
+    }
+    for i, partner_id in enumerate(partner_ids):
+        if partner_id not in found:
+            raise RuleViolation(
+                f"no partner with id {partner_id}",
+                errors=[{"field": f"partner_ids[{i}]", "message": "no such partner"}],
+            )
+    if len(set(partner_ids)) != len(partner_ids):
+        raise RuleViolation(
+            "a partner is named twice",
+            errors=[{"field": "partner_ids", "message": "name each partner once"}],
+        )
+    return [found[partner_id] for partner_id in partner_ids]
+
+
 async def add_activity(
-    uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate, expected_version: int | None = None
-) -> tuple[Activity, Plan]:
+    uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate, by: Principal,
+    expected_version: int | None = None,
+) -> tuple[Activity, Plan]:  # fmt: skip
+    """Add an activity. On an approved plan it is a deviation, and the activity must be complete
+    (audience, message, channel): it is published at once, like those approved with the plan."""
+    if cmd.recurrence is not None:
+        domain.recurrence_rule(cmd.recurrence, cmd.starts_at)
     async with uow:
-        plan = await _editable_plan(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         _require_part(plan.messages, cmd.message_id, "message_id")
         _require_part(plan.channels, cmd.channel_id, "channel_id")
         if cmd.message_id is not None:
             message = next(m for m in plan.messages if m.id == cmd.message_id)
             domain.check_message_fits_audience(message.audience_id, cmd.audience_id)
+        partners = await _partners(uow.session, cmd.partner_ids)
         event = cmd.event
         activity = Activity(
             id=_new_id(),
             plan_id=plan.id,
             position=len(plan.activities),
-            **cmd.model_dump(exclude={"event"}),
+            **_fields(cmd, "event", "partner_ids"),
             event_format=event.format if event else None,
             capacity=event.capacity if event else None,
             venue=event.venue if event else None,
+            next_due_at=cmd.starts_at,
         )
         uow.session.add(activity)
+        await uow.session.flush()  # the partner links refer to it
+        uow.session.add_all(
+            ActivityPartner(activity_id=activity.id, partner_id=p.id, position=i)
+            for i, p in enumerate(partners)
+        )
+        if domain.is_deviation(domain.PlanStatus(plan.status)):
+            domain.check_activity_complete(_draft(activity))
+        deviation = _deviation(uow, plan, domain.Change.ACTIVITY_ADDED, cmd, by,
+                               activity=activity, after=cmd.starts_at.isoformat())  # fmt: skip
+        plan = await record_version(uow, plan, by, f"activity added: {activity.title}", deviation)
+        if deviation is not None:  # the reloaded plan has the activity's partners
+            uow.publish(_activity_approved(plan, activity), subject=activity.id)
         await uow.commit()
     return activity, plan
+
+
+async def update_plan(
+    uow: UnitOfWork, plan_id: str, cmd: schemas.PlanUpdate, by: Principal,
+    expected_version: int | None = None,
+) -> Plan:  # fmt: skip
+    """Change the plan's own fields (title, owner, sender, track, period)."""
+    changes = {k: v for k, v in _fields(cmd).items() if k in cmd.model_fields_set}
+    if not changes:
+        raise RuleViolation("nothing to change: give at least one field of the plan")
+    async with uow:
+        plan = await _plan_to_change(uow, plan_id, expected_version)
+        if "track_id" in changes:
+            await _check_track(uow.session, changes["track_id"])
+        domain.check_period(
+            changes.get("period_start", plan.period_start),
+            changes.get("period_end", plan.period_end),
+        )
+        before = {k: getattr(plan, k) for k in changes}
+        for name, value in changes.items():
+            setattr(plan, name, value)
+        deviation = _deviation(uow, plan, domain.Change.PLAN_UPDATED, cmd, by,
+                               before=_describe(before), after=_describe(changes))  # fmt: skip
+        plan = await _commit_version(uow, plan, by, f"updated {_describe(changes)}", deviation)
+    return plan
+
+
+def _describe(fields: dict) -> str:
+    return ", ".join(f"{name}={value}" for name, value in fields.items())
 
 
 async def _change_status(
     uow: UnitOfWork,
     plan_id: str,
+    by: Principal,
     expected_version: int | None,
     transition: Callable[[domain.PlanStatus], domain.PlanStatus],
     announce: Callable[[Plan, datetime], EventData],
@@ -250,7 +444,7 @@ async def _change_status(
         plan = await _plan_to_change(uow, plan_id, expected_version)
         plan.status = transition(domain.PlanStatus(plan.status))
         uow.publish(announce(plan, plan.updated_at), subject=plan.id)
-        await uow.commit()
+        plan = await _commit_version(uow, plan, by, f"status: {plan.status}")
     return plan
 
 
@@ -258,7 +452,7 @@ async def submit_plan(
     uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
 ) -> Plan:
     return await _change_status(
-        uow, plan_id, expected_version, domain.submit,
+        uow, plan_id, by, expected_version, domain.submit,
         lambda plan, now: PlanSubmitted(plan_id=plan.id, title=plan.title, owner=plan.owner,
                                         submitted_by=by.subject, submitted_at=now),
     )  # fmt: skip
@@ -268,7 +462,7 @@ async def close_plan(
     uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
 ) -> Plan:
     return await _change_status(
-        uow, plan_id, expected_version, domain.close,
+        uow, plan_id, by, expected_version, domain.close,
         lambda plan, now: PlanClosed(plan_id=plan.id, closed_by=by.subject, closed_at=now),
     )  # fmt: skip
 
@@ -284,45 +478,20 @@ async def _activity_to_change(
     return plan, activity
 
 
-def _record_deviation(
-    uow: UnitOfWork, plan: Plan, activity: Activity, change: domain.Change, before: str, after: str,
-    cmd: schemas.ActivityChange, by: Principal, now: datetime,
-) -> None:  # fmt: skip
-    domain.check_deviation(cmd.reason, cmd.agreed_by)
-    assert cmd.reason is not None and cmd.agreed_by is not None
-    deviation = Deviation(
-        id=_new_id(), plan_id=plan.id, activity_id=activity.id, change=change, before=before,
-        after=after, reason=cmd.reason, agreed_by=cmd.agreed_by, recorded_by=by.subject,
-        recorded_at=now,
-    )  # fmt: skip
-    uow.session.add(deviation)
-    uow.publish(
-        DeviationRecorded(
-            deviation_id=deviation.id,
-            plan_id=plan.id,
-            activity_id=activity.id,
-            change=change,
-            before=before,
-            after=after,
-            reason=cmd.reason,
-            agreed_by=cmd.agreed_by,
-            recorded_by=by.subject,
-        ),  # fmt: skip
-        subject=plan.id,
-    )
-
-
 async def reschedule_activity(
     uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.Reschedule, by: Principal,
     expected_version: int | None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
-    """Move an activity. On an approved plan that is a deviation: recorded and published."""
+    """Move an activity (a recurring one: its series). On an approved plan that is a
+    deviation: recorded and published."""
     async with uow:
         plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
         now, before = plan.updated_at, activity.starts_at
-        if domain.is_deviation(domain.PlanStatus(plan.status)):
-            _record_deviation(uow, plan, activity, domain.Change.RESCHEDULED, before.isoformat(),
-                              cmd.starts_at.isoformat(), cmd, by, now)  # fmt: skip
+        if activity.recurrence is not None:
+            domain.recurrence_rule(activity.recurrence, cmd.starts_at)
+        deviation = _deviation(uow, plan, domain.Change.RESCHEDULED, cmd, by, activity=activity,
+                               before=before.isoformat(), after=cmd.starts_at.isoformat())  # fmt: skip
+        if deviation is not None:
             uow.publish(
                 ActivityRescheduled(
                     activity_id=activity.id,
@@ -331,41 +500,58 @@ async def reschedule_activity(
                     kind=activity.kind,
                     previous_starts_at=before,
                     starts_at=cmd.starts_at,
-                    reason=cmd.reason or "",
+                    reason=deviation.reason,
                 ),  # fmt: skip
                 subject=activity.id,
             )
         activity.starts_at = cmd.starts_at
-        if cmd.starts_at > now:
-            activity.due_fired_at = None  # it falls due again, at its new time
-        await uow.commit()
+        # not fired yet: due at its new time; fired already: again only if moved to the future
+        activity.next_due_at = (
+            cmd.starts_at
+            if activity.due_fired_at is None
+            else domain.next_occurrence(cmd.starts_at, activity.recurrence, now)
+        )
+        change = f"activity rescheduled: {activity.title} {before.isoformat()} → {cmd.starts_at.isoformat()}"
+        plan = await _commit_version(uow, plan, by, change, deviation)
     return activity, plan
 
 
 async def cancel_activity(
-    uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.ActivityChange, by: Principal,
+    uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.AgreedChange, by: Principal,
     expected_version: int | None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Cancel an activity. On an approved plan that is a deviation: recorded and published."""
     async with uow:
         plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
-        now = plan.updated_at
-        if domain.is_deviation(domain.PlanStatus(plan.status)):
-            _record_deviation(uow, plan, activity, domain.Change.CANCELLED,
-                              activity.starts_at.isoformat(), "cancelled", cmd, by, now)  # fmt: skip
+        deviation = _deviation(uow, plan, domain.Change.CANCELLED, cmd, by, activity=activity,
+                               before=activity.starts_at.isoformat(), after="cancelled")  # fmt: skip
+        if deviation is not None:
             uow.publish(
                 ActivityCancelled(
                     activity_id=activity.id,
                     plan_id=plan.id,
                     title=activity.title,
                     kind=activity.kind,
-                    reason=cmd.reason or "",
+                    reason=deviation.reason,
                 ),  # fmt: skip
                 subject=activity.id,
             )
-        activity.cancelled_at = now
-        await uow.commit()
+        activity.cancelled_at = plan.updated_at
+        activity.next_due_at = None
+        plan = await _commit_version(uow, plan, by, f"activity cancelled: {activity.title}",
+                                     deviation)  # fmt: skip
     return activity, plan
+
+
+def _draft(activity: Activity) -> domain.ActivityDraft:
+    return domain.ActivityDraft(
+        title=activity.title,
+        kind=domain.ActivityKind(activity.kind),
+        audience_id=activity.audience_id,
+        message_id=activity.message_id,
+        channel_id=activity.channel_id,
+        has_event_details=activity.event_format is not None and activity.capacity is not None,
+    )
 
 
 async def approve_plan(
@@ -376,17 +562,7 @@ async def approve_plan(
         domain.check_approvable(
             domain.PlanStatus(plan.status),
             len(plan.goals),
-            [
-                domain.ActivityDraft(
-                    title=a.title,
-                    kind=domain.ActivityKind(a.kind),
-                    audience_id=a.audience_id,
-                    message_id=a.message_id,
-                    channel_id=a.channel_id,
-                    has_event_details=a.event_format is not None and a.capacity is not None,
-                )
-                for a in plan.live_activities
-            ],
+            [_draft(a) for a in plan.live_activities],
         )
         now = plan.updated_at
         plan.status = domain.PlanStatus.APPROVED
@@ -401,19 +577,47 @@ async def approve_plan(
                 approved_by=approver.subject,
                 approved_at=now,
                 activity_ids=[a.id for a in plan.live_activities],
-                goals=[
-                    GoalRef(
-                        id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline
-                    )
-                    for g in plan.goals
-                ],
+                goals=_goal_refs(plan),
             ),
             subject=plan.id,
         )
         for activity in plan.live_activities:
             uow.publish(_activity_approved(plan, activity), subject=activity.id)
-        await uow.commit()
+        plan = await _commit_version(uow, plan, approver, "approved")
     return plan
+
+
+async def plan_versions(
+    session: AsyncSession, plan_id: str, *, limit: int, offset: int
+) -> tuple[list[PlanVersion], int]:
+    await _exists(session, plan_id)
+    query = select(PlanVersion).where(PlanVersion.plan_id == plan_id)
+    return await fetch_page(
+        session, query.order_by(PlanVersion.version), limit=limit, offset=offset
+    )
+
+
+async def _exists(session: AsyncSession, plan_id: str) -> None:
+    if await session.scalar(select(Plan.id).where(Plan.id == plan_id)) is None:
+        raise NotFound(f"no plan with id {plan_id}")
+
+
+async def plan_version(session: AsyncSession, plan_id: str, version: int) -> PlanVersion:
+    await _exists(session, plan_id)
+    found = await session.get(PlanVersion, (plan_id, version))
+    if found is None:
+        raise NotFound(f"the plan has no version {version}")
+    return found
+
+
+async def plan_diff(
+    session: AsyncSession, plan_id: str, from_version: int, to_version: int
+) -> schemas.PlanVersionDiff:
+    before = (await plan_version(session, plan_id, from_version)).snapshot
+    after = (await plan_version(session, plan_id, to_version)).snapshot
+    return schemas.PlanVersionDiff(
+        from_version=from_version, to_version=to_version, **domain.diff_snapshots(before, after)
+    )
 
 
 def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
@@ -435,4 +639,7 @@ def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
         audience=AudienceRef(id=audience.id, name=audience.name),
         message=MessageRef(id=message.id, subject=message.subject, body=message.body),
         event=event,
+        owner=activity.owner,
+        recurrence=activity.recurrence,
+        partners=[p.name for p in activity.partners],
     )

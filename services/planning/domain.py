@@ -1,12 +1,16 @@
-"""Planning rules, in plain Python: what makes a plan approvable, its status workflow, and
-how readable a message to citizens is."""
+"""Planning rules, in plain Python: what makes a plan approvable, its status workflow, how
+readable a message to citizens is, a strategy's tree and what changed between versions."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import islice
+
+from dateutil.rrule import rrule, rrulestr
 
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import Conflict, RuleViolation
@@ -85,20 +89,33 @@ def check_approvable(status: PlanStatus, goals: int, activities: list[ActivityDr
     if not activities:
         problems.append({"field": "activities", "message": "a plan needs at least one activity"})
     for i, activity in enumerate(activities):
-        where = f"activities[{i}] ({activity.title})"
-        for field in ("audience_id", "message_id", "channel_id"):
-            if getattr(activity, field) is None:
-                problems.append(
-                    {"field": f"{where}.{field}", "message": f"{field[:-3]} is missing"}
-                )
-        if activity.kind is ActivityKind.EVENT and not activity.has_event_details:
-            problems.append(
-                {"field": f"{where}.event", "message": "an event needs a format and a capacity"}
-            )
+        problems += _missing(activity, f"activities[{i}] ({activity.title}).")
     if problems:
         raise RuleViolation(
             f"the plan cannot be approved: {len(problems)} problem(s)", errors=problems
         )
+
+
+def check_activity_complete(activity: ActivityDraft) -> None:
+    """An activity added to an approved plan goes out at once, so it must be complete."""
+    if problems := _missing(activity, ""):
+        raise RuleViolation(
+            f"an activity of an approved plan needs everything: {len(problems)} problem(s)",
+            errors=problems,
+        )
+
+
+def _missing(activity: ActivityDraft, where: str) -> list[dict[str, str]]:
+    problems = [
+        {"field": f"{where}{field}", "message": f"{field[:-3]} is missing"}
+        for field in ("audience_id", "message_id", "channel_id")
+        if getattr(activity, field) is None
+    ]
+    if activity.kind is ActivityKind.EVENT and not activity.has_event_details:
+        problems.append(
+            {"field": f"{where}event", "message": "an event needs a format and a capacity"}
+        )
+    return problems
 
 
 def check_message_fits_audience(message_audience_id: str, activity_audience_id: str | None) -> None:
@@ -171,8 +188,16 @@ def overlaps(
 
 
 class Change(StrEnum):
+    """What a deviation from an approved plan changed."""
+
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
+    ACTIVITY_ADDED = "activity_added"
+    GOAL_ADDED = "goal_added"
+    AUDIENCE_ADDED = "audience_added"
+    MESSAGE_ADDED = "message_added"
+    CHANNEL_ADDED = "channel_added"
+    PLAN_UPDATED = "plan_updated"
 
 
 def is_deviation(status: PlanStatus) -> bool:
@@ -198,3 +223,152 @@ def check_deviation(reason: str | None, agreed_by: str | None) -> None:
 def check_not_cancelled(cancelled: bool) -> None:
     if cancelled:
         raise Conflict("the activity is cancelled")
+
+
+class NodeLevel(StrEnum):
+    """A strategy's tree: focus areas, their tracks, and the tracks' sub-tracks (case C)."""
+
+    FOCUS_AREA = "focus_area"
+    TRACK = "track"
+    SUB_TRACK = "sub_track"
+
+
+_CHILD_LEVEL = {None: NodeLevel.FOCUS_AREA, NodeLevel.FOCUS_AREA: NodeLevel.TRACK,
+                NodeLevel.TRACK: NodeLevel.SUB_TRACK}  # fmt: skip
+LINKABLE = {NodeLevel.TRACK, NodeLevel.SUB_TRACK}  # what a plan can be linked to
+MAX_STRATEGY_YEARS = 5
+
+
+def child_level(parent: NodeLevel | None) -> NodeLevel:
+    """The level of a node added under `parent` (None: the strategy itself)."""
+    if parent not in _CHILD_LEVEL:
+        raise RuleViolation(
+            "a sub-track is the bottom of the tree",
+            errors=[{"field": "parent_id", "message": "a sub-track cannot have children"}],
+        )
+    return _CHILD_LEVEL[parent]
+
+
+def check_period(start: date | None, end: date | None, *, max_years: int | None = None) -> None:
+    """A period ends after it starts; a strategy runs a few years (2–3 as a rule)."""
+    problems = []
+    if (start is None) != (end is None):
+        problems.append({"field": "period_end", "message": "give both ends of the period"})
+    elif start is not None and end is not None:
+        if end <= start:
+            problems.append({"field": "period_end", "message": "must be after period_start"})
+        elif max_years is not None and end > start.replace(year=start.year + max_years):
+            problems.append(
+                {"field": "period_end", "message": f"a strategy runs at most {max_years} years"}
+            )
+    if problems:
+        raise RuleViolation("the period is not valid", errors=problems)
+
+
+def check_action_plan_year(year: int, start: date, end: date) -> None:
+    if not start.year <= year <= end.year:
+        raise RuleViolation(
+            f"{year} is outside the strategy's period {start.year}–{end.year}",
+            errors=[{"field": "year", "message": "outside the strategy's period"}],
+        )
+
+
+def action_item_key(item: dict) -> tuple[str, str]:
+    """An action-plan item is the same item across revisions if track and initiative match."""
+    return item["track_id"], item["initiative"]
+
+
+def check_unique_items(items: list[dict]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(items):
+        if action_item_key(item) in seen:
+            raise RuleViolation(
+                "an initiative appears twice under the same track",
+                errors=[{"field": f"items[{i}].initiative", "message": "duplicate in this track"}],
+            )
+        seen.add(action_item_key(item))
+
+
+def diff_items(before: list[dict], after: list[dict], key: Callable[[dict], Hashable]) -> dict:
+    """What changed between two versions of a list of items: the items added and removed, and
+    for items in both (same key) each field whose value changed, as before/after."""
+    old = {key(item): item for item in before}
+    new = {key(item): item for item in after}
+    changed = []
+    for k, item in new.items():
+        if k in old and item != old[k]:
+            fields = {
+                name: {"before": old[k].get(name), "after": item.get(name)}
+                for name in sorted(old[k].keys() | item.keys())
+                if old[k].get(name) != item.get(name)
+            }
+            changed.append({"item": item, "fields": fields})
+    return {
+        "added": [item for k, item in new.items() if k not in old],
+        "removed": [item for k, item in old.items() if k not in new],
+        "changed": changed,
+    }
+
+
+MAX_OCCURRENCES = 1000
+
+
+def recurrence_rule(rule: str, starts_at: datetime) -> rrule:
+    """Parse an RFC 5545 RRULE (e.g. "FREQ=MONTHLY;COUNT=12") starting at the activity's start.
+    It must end (COUNT or UNTIL): a plan covers a period, not forever."""
+    text = rule.strip().removeprefix("RRULE:")
+    try:
+        parsed = rrulestr(text, dtstart=starts_at)
+    except (ValueError, TypeError) as error:
+        raise RuleViolation(
+            f"not an RFC 5545 recurrence rule: {error}",
+            errors=[{"field": "recurrence", "message": str(error)}],
+        ) from None
+    parts = {part.split("=", 1)[0].strip().upper() for part in text.split(";")}
+    if not isinstance(parsed, rrule) or not parts & {"COUNT", "UNTIL"}:
+        raise RuleViolation(
+            "a recurring activity must end: give COUNT or UNTIL",
+            errors=[{"field": "recurrence", "message": "give COUNT or UNTIL"}],
+        )
+    if len(list(islice(parsed, MAX_OCCURRENCES + 1))) > MAX_OCCURRENCES:
+        raise RuleViolation(
+            f"more than {MAX_OCCURRENCES} occurrences",
+            errors=[{"field": "recurrence", "message": f"at most {MAX_OCCURRENCES} occurrences"}],
+        )
+    return parsed
+
+
+def occurrences(starts_at: datetime, rule: str | None) -> list[datetime]:
+    """When an activity takes place: its start, or every occurrence of its recurrence."""
+    if rule is None:
+        return [starts_at]
+    return list(recurrence_rule(rule, starts_at))
+
+
+def next_occurrence(starts_at: datetime, rule: str | None, after: datetime) -> datetime | None:
+    """The first occurrence strictly after `after`, or None when there is none left."""
+    return next((when for when in occurrences(starts_at, rule) if when > after), None)
+
+
+PLAN_PARTS = ("goals", "audiences", "messages", "channels", "activities")
+_BOOKKEEPING = {"version", "updated_at"}  # differ between any two versions
+
+
+def diff_snapshots(before: dict, after: dict) -> dict:
+    """What changed between two versions of a plan: its own fields, and per part the items
+    added, removed and changed (matched by id)."""
+    fields = {
+        name: {"before": before.get(name), "after": after.get(name)}
+        for name in sorted((before.keys() | after.keys()) - set(PLAN_PARTS) - _BOOKKEEPING)
+        if before.get(name) != after.get(name)
+    }
+    parts = {
+        part: diff_items(before.get(part, []), after.get(part, []), lambda item: item["id"])
+        for part in PLAN_PARTS
+    }
+    return {"fields": fields, "parts": parts}
+
+
+def attained(measured: float | None, target: float) -> bool | None:
+    """Whether a goal's measured value reached its target; None until it is measured."""
+    return None if measured is None else measured >= target

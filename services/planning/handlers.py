@@ -1,13 +1,15 @@
-"""Planning's consumers: what other services did with its activities, shown on the plan."""
+"""Planning's consumers: what other services did with its activities, and the measured values
+of its goals, shown on the plan."""
 
 from __future__ import annotations
 
 from sqlalchemy import insert, select, update
 
-from services.planning.tables import ActivityOutcome
+from services.planning.tables import ActivityOutcome, Goal
 from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.events import EventCreated
+from shared.contracts.metrics import KpiMeasured
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
@@ -45,13 +47,30 @@ async def on_delivery_failed(uow: UnitOfWork, _envelope: Envelope, data: Deliver
     )
 
 
+async def on_kpi_measured(uow: UnitOfWork, _envelope: Envelope, data: KpiMeasured) -> None:
+    """Show the measured value next to the goal's target; an older measurement that arrives
+    late does not replace a newer one."""
+    await uow.session.execute(
+        update(Goal)
+        .where(
+            Goal.id == data.goal_id,
+            Goal.plan_id == data.plan_id,
+            (Goal.measured_at.is_(None)) | (Goal.measured_at <= data.measured_at),
+        )
+        .values(
+            measured_value=data.value, measured_at=data.measured_at, measured_source=data.source
+        )
+    )
+
+
 def subscription(group_id: str) -> Subscription:
     return Subscription(
         group_id=group_id,
-        topics=(topics.EVENTS, topics.DELIVERIES),
+        topics=(topics.EVENTS, topics.DELIVERIES, topics.KPIS),
         handlers={
             EventCreated: on_event_created,
             DeliverySent: on_delivery_sent,
             DeliveryFailed: on_delivery_failed,
+            KpiMeasured: on_kpi_measured,
         },
     )

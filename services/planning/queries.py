@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.planning import domain, schemas
-from services.planning.tables import Activity, Audience, Channel, Plan
+from services.planning.tables import Activity, Audience, Channel, Plan, StrategyNode
+
+
+def _between(earliest: datetime | None, before: datetime | None):  # type: ignore[no-untyped-def]
+    """Activities that may take place in [earliest, before): a single one by its start, a
+    recurring one if its series has begun before the end (its occurrences are checked after)."""
+    single, recurring = [Activity.recurrence.is_(None)], [Activity.recurrence.is_not(None)]
+    if earliest is not None:
+        single.append(Activity.starts_at >= earliest)
+    if before is not None:
+        single.append(Activity.starts_at < before)
+        recurring.append(Activity.starts_at < before)
+    return or_(and_(*single), and_(*recurring))
+
+
+def _when(activity: Activity, earliest: datetime | None, before: datetime | None) -> list[datetime]:
+    return [
+        at
+        for at in domain.occurrences(activity.starts_at, activity.recurrence)
+        if (earliest is None or at >= earliest) and (before is None or at < before)
+    ]
 
 
 async def plan_overlaps(
@@ -16,12 +36,15 @@ async def plan_overlaps(
 ) -> list[schemas.Overlap]:
     """Other plans' activities (not closed) that reach this plan's audiences in the same weeks."""
     mine = [
-        domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, a.starts_at)
+        domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, at)
         for a in plan.live_activities
         if a.audience_id is not None
+        for at in domain.occurrences(a.starts_at, a.recurrence)
     ]
     if not mine:
         return []
+    earliest = min(m.starts_at for m in mine) - window
+    latest = max(m.starts_at for m in mine) + window
     rows = await session.execute(
         select(Activity, Plan.title)
         .join(Plan, Plan.id == Activity.plan_id)
@@ -30,13 +53,13 @@ async def plan_overlaps(
             Activity.cancelled_at.is_(None),
             Plan.status != domain.PlanStatus.CLOSED,
             Activity.audience_id.in_({m.audience_id for m in mine}),
-            Activity.starts_at >= min(m.starts_at for m in mine) - window,
-            Activity.starts_at <= max(m.starts_at for m in mine) + window,
+            _between(earliest, latest + timedelta(microseconds=1)),
         )
     )
     others = [
-        domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, a.starts_at)
+        domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, at)
         for a, title in rows.all()
+        for at in _when(a, earliest, latest + timedelta(microseconds=1))
     ]
     return [
         schemas.Overlap(
@@ -53,6 +76,19 @@ async def plan_overlaps(
     ]
 
 
+async def _under(session: AsyncSession, node_id: str) -> list[str]:
+    """The node and every node below it in its strategy's tree."""
+    found, frontier = [node_id], [node_id]
+    while frontier:
+        frontier = list(
+            await session.scalars(
+                select(StrategyNode.id).where(StrategyNode.parent_id.in_(frontier))
+            )
+        )
+        found += frontier
+    return found
+
+
 async def calendar(
     session: AsyncSession,
     *,
@@ -61,39 +97,46 @@ async def calendar(
     plan_id: str | None,
     audience_id: str | None,
     channel: str | None,
+    track_id: str | None,
     limit: int,
 ) -> list[schemas.CalendarEntry]:
-    """Activities across plans, by start time, filtered by period, plan, audience and channel."""
-    query = (
+    """Activities across plans, by time (each occurrence of a recurring one), filtered by
+    period, plan, audience, channel and track (with its sub-tracks)."""
+    query: Select = (
         select(Activity, Plan, Audience.name, Channel.kind)
         .join(Plan, Plan.id == Activity.plan_id)
         .outerjoin(Audience, Audience.id == Activity.audience_id)
         .outerjoin(Channel, Channel.id == Activity.channel_id)
-        .where(Activity.cancelled_at.is_(None))
+        .where(Activity.cancelled_at.is_(None), _between(starts_from, starts_before))
         .order_by(Activity.starts_at, Activity.id)
-        .limit(limit)
     )
-    if starts_from is not None:
-        query = query.where(Activity.starts_at >= starts_from)
-    if starts_before is not None:
-        query = query.where(Activity.starts_at < starts_before)
     if plan_id is not None:
         query = query.where(Activity.plan_id == plan_id)
     if audience_id is not None:
         query = query.where(Activity.audience_id == audience_id)
     if channel is not None:
         query = query.where(Channel.kind == channel)
-    return [
+    if track_id is not None:
+        query = query.where(Plan.track_id.in_(await _under(session, track_id)))
+    # single activities are limited in SQL; a recurring one's occurrences only once expanded
+    rows = [
+        *(await session.execute(query.where(Activity.recurrence.is_(None)).limit(limit))).all(),
+        *(await session.execute(query.where(Activity.recurrence.is_not(None)))).all(),
+    ]
+    entries = [
         schemas.CalendarEntry(
             activity_id=a.id,
             title=a.title,
             kind=a.kind,
-            starts_at=a.starts_at,
+            starts_at=at,
+            recurring=a.recurrence is not None,
             plan_id=p.id,
             plan_title=p.title,
             plan_status=p.status,
             audience=audience,
             channel=channel_kind,
         )  # fmt: skip
-        for a, p, audience, channel_kind in (await session.execute(query)).all()
+        for a, p, audience, channel_kind in rows
+        for at in _when(a, starts_from, starts_before)
     ]
+    return sorted(entries, key=lambda e: (e.starts_at, e.activity_id))[:limit]

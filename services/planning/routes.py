@@ -5,15 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from icalendar import Calendar, Event
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from services.planning import commands, queries, schemas
+from services.planning import commands, domain, queries, schemas
 from services.planning import stakeholders as stakeholders_
+from services.planning import strategies as strategies_
 from services.planning.domain import GatekeeperRole, PlanStatus
-from services.planning.tables import ActivityOutcome, Audience, Plan, Stakeholder
+from services.planning.tables import (
+    ActivityOutcome,
+    Audience,
+    Partner,
+    Plan,
+    Stakeholder,
+    Strategy,
+)
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
@@ -42,9 +50,9 @@ def _expected_version(if_match: str | None) -> int | None:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PlanSummary)
 async def create_plan(
-    body: schemas.PlanCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+    body: schemas.PlanCreate, uow: UnitOfWorkDep, by: Planner, response: Response
 ) -> Plan:
-    plan = await commands.create_plan(uow, body)
+    plan = await commands.create_plan(uow, body, by)
     response.headers["Location"] = f"/v1/plans/{plan.id}"
     response.headers["ETag"] = _etag(plan)
     return plan
@@ -88,6 +96,8 @@ async def get_plan(
         overlaps = await queries.plan_overlaps(uow.session, plan, window)
     response.headers["ETag"] = _etag(plan)
     detail = schemas.PlanDetail.model_validate({**_attributes(plan), "overlaps": overlaps})
+    for goal in detail.goals:
+        goal.attained = domain.attained(goal.measured_value, goal.target)
     for activity in detail.activities:
         if (outcome := outcomes.get(activity.id)) is not None:
             activity.event_id = outcome.event_id
@@ -104,16 +114,61 @@ def _attributes(plan: Plan) -> dict:
 IfMatch = Annotated[
     str | None, Header(description="The plan's ETag as you saw it; a stale one gets 412.")
 ]
+VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
+
+
+@router.patch("/{plan_id}", response_model=schemas.PlanSummary)
+async def update_plan(
+    plan_id: str, body: schemas.PlanUpdate, uow: UnitOfWorkDep, by: Planner, response: Response,
+    if_match: IfMatch = None,
+) -> Plan:  # fmt: skip
+    """Change the plan's title, owner, sender, track or period. On an approved plan this is a
+    deviation: give `reason` and `agreed_by`."""
+    plan = await commands.update_plan(uow, plan_id, body, by, _expected_version(if_match))
+    response.headers["ETag"] = _etag(plan)
+    return plan
+
+
+@router.get("/{plan_id}/versions", response_model=Page[schemas.PlanVersionSummary])
+async def plan_versions(
+    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.PlanVersionSummary]:
+    """Every version of the plan, oldest first: what changed, who and when."""
+    async with uow:
+        rows, total = await commands.plan_versions(uow.session, plan_id, limit=limit, offset=offset)
+    items = [schemas.PlanVersionSummary.model_validate(r) for r in rows]
+    return Page[schemas.PlanVersionSummary](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{plan_id}/versions/{version}", response_model=schemas.PlanVersionPublic)
+async def plan_version(
+    plan_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> object:  # fmt: skip
+    """The plan as it was at that version."""
+    async with uow:
+        return await commands.plan_version(uow.session, plan_id, version)
+
+
+@router.get("/{plan_id}/diff", response_model=schemas.PlanVersionDiff)
+async def plan_diff(
+    plan_id: str, from_version: VersionNumber, to_version: VersionNumber, uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> schemas.PlanVersionDiff:  # fmt: skip
+    """What changed between two versions: the plan's fields, and its parts added, removed and
+    changed."""
+    async with uow:
+        return await commands.plan_diff(uow.session, plan_id, from_version, to_version)
 
 
 @router.post(
     "/{plan_id}/goals", status_code=status.HTTP_201_CREATED, response_model=schemas.GoalPublic
 )
 async def add_goal(
-    plan_id: str, body: schemas.GoalCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.GoalCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    goal, plan = await commands.add_goal(uow, plan_id, body, _expected_version(if_match))
+    goal, plan = await commands.add_goal(uow, plan_id, body, by, _expected_version(if_match))
     response.headers["ETag"] = _etag(plan)
     return goal
 
@@ -124,10 +179,12 @@ async def add_goal(
     response_model=schemas.AudiencePublic,
 )
 async def add_audience(
-    plan_id: str, body: schemas.PlanAudienceAdd, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.PlanAudienceAdd, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    audience, plan = await commands.add_audience(uow, plan_id, body, _expected_version(if_match))
+    audience, plan = await commands.add_audience(
+        uow, plan_id, body, by, _expected_version(if_match)
+    )
     response.headers["ETag"] = _etag(plan)
     return audience
 
@@ -136,11 +193,11 @@ async def add_audience(
     "/{plan_id}/messages", status_code=status.HTTP_201_CREATED, response_model=schemas.MessagePublic
 )
 async def add_message(
-    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     runtime: RuntimeDep, if_match: IfMatch = None,
 ) -> object:  # fmt: skip
     message, plan = await commands.add_message(
-        uow, plan_id, body, _expected_version(if_match),
+        uow, plan_id, body, by, _expected_version(if_match),
         lix_threshold=runtime.settings.lix_warning_threshold,  # type: ignore[attr-defined]
     )  # fmt: skip
     response.headers["ETag"] = _etag(plan)
@@ -151,10 +208,10 @@ async def add_message(
     "/{plan_id}/channels", status_code=status.HTTP_201_CREATED, response_model=schemas.ChannelPublic
 )
 async def add_channel(
-    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    channel, plan = await commands.add_channel(uow, plan_id, body, _expected_version(if_match))
+    channel, plan = await commands.add_channel(uow, plan_id, body, by, _expected_version(if_match))
     response.headers["ETag"] = _etag(plan)
     return channel
 
@@ -165,10 +222,14 @@ async def add_channel(
     response_model=schemas.ActivityPublic,
 )
 async def add_activity(
-    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, _: Planner, response: Response,
+    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    activity, plan = await commands.add_activity(uow, plan_id, body, _expected_version(if_match))
+    """Add an activity. On an approved plan it is a deviation (`reason`, `agreed_by`) and must
+    be complete, as it is published at once."""
+    activity, plan = await commands.add_activity(
+        uow, plan_id, body, by, _expected_version(if_match)
+    )
     response.headers["ETag"] = _etag(plan)
     return activity
 
@@ -190,7 +251,7 @@ async def reschedule_activity(
 
 @router.post("/{plan_id}/activities/{activity_id}/cancel", response_model=schemas.ActivityPublic)
 async def cancel_activity(
-    plan_id: str, activity_id: str, body: schemas.ActivityChange, uow: UnitOfWorkDep, by: Planner,
+    plan_id: str, activity_id: str, body: schemas.AgreedChange, uow: UnitOfWorkDep, by: Planner,
     response: Response, if_match: IfMatch = None,
 ) -> object:  # fmt: skip
     """Cancel an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
@@ -246,12 +307,15 @@ async def _entries(
     plan_id: str | None = None,
     audience_id: str | None = None,
     channel: ChannelKind | None = None,
+    track_id: Annotated[
+        str | None, Query(description="A strategy node: plans linked to it or below it.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[schemas.CalendarEntry]:
     async with uow:
         return await queries.calendar(
             uow.session, starts_from=starts_from, starts_before=starts_before, plan_id=plan_id,
-            audience_id=audience_id, channel=channel, limit=limit,
+            audience_id=audience_id, channel=channel, track_id=track_id, limit=limit,
         )  # fmt: skip
 
 
@@ -260,7 +324,8 @@ Entries = Annotated[list[schemas.CalendarEntry], Depends(_entries)]
 
 @calendar.get("", response_model=list[schemas.CalendarEntry])
 async def calendar_json(entries: Entries) -> list[schemas.CalendarEntry]:
-    """Activities across plans, by start time; filter by period, plan, audience, channel."""
+    """Activities across plans, by time (every occurrence of a recurring one); filter by
+    period, plan, audience, channel and strategy track."""
     return entries
 
 
@@ -277,7 +342,8 @@ def to_ical(entries: list[schemas.CalendarEntry]) -> bytes:
     generated = datetime.now(UTC)
     for entry in entries:
         item = Event()
-        item.add("uid", f"{entry.activity_id}@budskab")
+        occurrence = f"-{entry.starts_at:%Y%m%dT%H%M%SZ}" if entry.recurring else ""
+        item.add("uid", f"{entry.activity_id}{occurrence}@budskab")
         item.add("dtstamp", generated)
         item.add("dtstart", entry.starts_at)
         item.add("summary", entry.title)
@@ -376,3 +442,152 @@ async def list_audiences(
         )
     items = [schemas.AudiencePublic.model_validate(r) for r in rows]
     return Page[schemas.AudiencePublic](items=items, total=total, limit=limit, offset=offset)
+
+
+strategies = APIRouter(prefix="/v1/strategies", tags=["strategies"])
+
+
+@strategies.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.StrategyDetail)
+async def create_strategy(
+    body: schemas.StrategyCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> schemas.StrategyDetail:
+    """A strategy, optionally with its tree: `focus_areas`, their `children` (tracks) and
+    theirs (sub-tracks)."""
+    strategy_id = await strategies_.create_strategy(uow, body)
+    response.headers["Location"] = f"/v1/strategies/{strategy_id}"
+    async with uow:
+        return await strategies_.strategy_detail(uow.session, strategy_id)
+
+
+@strategies.get("", response_model=Page[schemas.StrategySummary])
+async def list_strategies(
+    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.StrategySummary]:
+    async with uow:
+        rows, total = await fetch_page(
+            uow.session,
+            select(Strategy).order_by(Strategy.period_start, Strategy.id),
+            limit=limit,
+            offset=offset,
+        )
+    items = [schemas.StrategySummary.model_validate(r) for r in rows]
+    return Page[schemas.StrategySummary](items=items, total=total, limit=limit, offset=offset)
+
+
+@strategies.get("/{strategy_id}", response_model=schemas.StrategyDetail)
+async def get_strategy(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> schemas.StrategyDetail:
+    """The strategy with its tree of focus areas, tracks and sub-tracks."""
+    async with uow:
+        return await strategies_.strategy_detail(uow.session, strategy_id)
+
+
+@strategies.post(
+    "/{strategy_id}/nodes", status_code=status.HTTP_201_CREATED, response_model=schemas.NodePublic
+)
+async def add_node(
+    strategy_id: str, body: schemas.NodeCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    """Add a focus area (no `parent_id`), a track (under a focus area) or a sub-track."""
+    return await strategies_.add_node(uow, strategy_id, body)
+
+
+ActionPlanIfMatch = Annotated[
+    str | None,
+    Header(description='The latest version you saw, e.g. "2" ("0" for the first); else 412.'),
+]
+
+
+@strategies.post(
+    "/{strategy_id}/action-plan/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ActionPlanVersionPublic,
+)
+async def revise_action_plan(
+    strategy_id: str, body: schemas.ActionPlanRevise, uow: UnitOfWorkDep, by: Planner,
+    response: Response, if_match: ActionPlanIfMatch = None,
+) -> object:  # fmt: skip
+    """Revise the action plan: the whole list of initiatives for a year becomes the next
+    version; earlier versions are kept unchanged."""
+    revision = await strategies_.revise_action_plan(
+        uow, strategy_id, body, by, _expected_version(if_match)
+    )
+    response.headers["Location"] = (
+        f"/v1/strategies/{strategy_id}/action-plan/versions/{revision.version}"
+    )
+    response.headers["ETag"] = f'"{revision.version}"'
+    return revision
+
+
+@strategies.get("/{strategy_id}/action-plan", response_model=schemas.ActionPlanVersionPublic)
+async def current_action_plan(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, response: Response
+) -> object:
+    """The latest version of the action plan."""
+    async with uow:
+        revision = await strategies_.action_plan_version(uow.session, strategy_id)
+    response.headers["ETag"] = f'"{revision.version}"'
+    return revision
+
+
+@strategies.get(
+    "/{strategy_id}/action-plan/versions", response_model=list[schemas.ActionPlanVersionPublic]
+)
+async def action_plan_versions(strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+    """Every revision of the action plan, oldest first."""
+    async with uow:
+        return await strategies_.action_plan_versions(uow.session, strategy_id)
+
+
+@strategies.get(
+    "/{strategy_id}/action-plan/versions/{version}",
+    response_model=schemas.ActionPlanVersionPublic,
+)
+async def action_plan_version(
+    strategy_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> object:  # fmt: skip
+    async with uow:
+        return await strategies_.action_plan_version(uow.session, strategy_id, version)
+
+
+@strategies.get("/{strategy_id}/action-plan/diff", response_model=schemas.ActionPlanDiff)
+async def action_plan_diff(
+    strategy_id: str, from_version: VersionNumber, to_version: VersionNumber,
+    uow: UnitOfWorkDep, _: CurrentPrincipal,
+) -> schemas.ActionPlanDiff:  # fmt: skip
+    """What changed from one version of the action plan to another: initiatives added,
+    removed, and changed (matched by track and initiative), field by field."""
+    async with uow:
+        return await strategies_.action_plan_diff(
+            uow.session, strategy_id, from_version, to_version
+        )
+
+
+partners = APIRouter(prefix="/v1/partners", tags=["partners"])
+
+
+@partners.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PartnerPublic)
+async def create_partner(
+    body: schemas.PartnerCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> object:
+    """A co-organiser (KL, a union, a university) that activities of any plan can name."""
+    partner = await commands.create_partner(uow, body)
+    response.headers["Location"] = f"/v1/partners/{partner.id}"
+    return partner
+
+
+@partners.get("", response_model=Page[schemas.PartnerPublic])
+async def list_partners(
+    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.PartnerPublic]:
+    async with uow:
+        rows, total = await fetch_page(
+            uow.session,
+            select(Partner).order_by(Partner.name, Partner.id),
+            limit=limit,
+            offset=offset,
+        )
+    items = [schemas.PartnerPublic.model_validate(r) for r in rows]
+    return Page[schemas.PartnerPublic](items=items, total=total, limit=limit, offset=offset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -27,6 +27,9 @@ class Plan(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    track_id: Mapped[str | None] = mapped_column(ForeignKey("strategy_nodes.id"), index=True)
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
 
     goals: Mapped[list[Goal]] = relationship(order_by="Goal.position")
     audiences: Mapped[list[Audience]] = relationship(
@@ -61,6 +64,10 @@ class Goal(_PlanPart, Base):
     target: Mapped[float] = mapped_column(Float)
     unit: Mapped[str] = mapped_column(String(50))
     deadline: Mapped[date | None] = mapped_column(Date)
+    # the latest value the metrics service reported (kpi.measured.v1)
+    measured_value: Mapped[float | None] = mapped_column(Float)
+    measured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    measured_source: Mapped[str | None] = mapped_column(String(20))
 
 
 class Audience(Base):
@@ -107,19 +114,47 @@ class Channel(_PlanPart, Base):
 
 class Activity(_PlanPart, Base):
     __tablename__ = "activities"
-    __table_args__ = (Index("ix_activities_due", "due_fired_at", "starts_at"),)  # the due timer
 
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str | None] = mapped_column(String(200))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recurrence: Mapped[str | None] = mapped_column(String(500))  # an RFC 5545 RRULE
     audience_id: Mapped[str | None] = mapped_column(ForeignKey("audiences.id"))
     message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
     channel_id: Mapped[str | None] = mapped_column(ForeignKey("channels.id"))
     event_format: Mapped[str | None] = mapped_column(String(40))
     capacity: Mapped[int | None] = mapped_column(Integer)
     venue: Mapped[str | None] = mapped_column(String(300))
-    due_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # activity.due.v1 sent
+    # the durable timer: the next occurrence to fall due (none left: null), and when it last fired
+    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    due_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    partners: Mapped[list[Partner]] = relationship(
+        secondary="activity_partners", order_by="ActivityPartner.position", viewonly=True
+    )
+
+
+class Partner(Base):
+    """A co-organiser of activities and events, shared by the organisation's plans (KL, a union,
+    a university)."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(100), default="")
+    contact: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ActivityPartner(Base):
+    __tablename__ = "activity_partners"
+
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class Deviation(Base):
@@ -129,14 +164,76 @@ class Deviation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
-    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
-    change: Mapped[str] = mapped_column(String(20))  # rescheduled | cancelled
+    activity_id: Mapped[str | None] = mapped_column(ForeignKey("activities.id"))
+    change: Mapped[str] = mapped_column(String(20))  # see domain.Change
     before: Mapped[str] = mapped_column(Text)
     after: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     agreed_by: Mapped[str] = mapped_column(String(200))
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlanVersion(Base):
+    """The plan as it was after each change: every revision is a version."""
+
+    __tablename__ = "plan_versions"
+
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    change: Mapped[str] = mapped_column(String(300))
+    changed_by: Mapped[str] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    snapshot: Mapped[dict] = mapped_column(JSON)
+
+
+class Strategy(Base):
+    """A communication strategy: vision, values, a period of a few years, and its tree of
+    focus areas, tracks and sub-tracks (DOMAIN.md, case C)."""
+
+    __tablename__ = "strategies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    organisation: Mapped[str] = mapped_column(String(200))
+    vision: Mapped[str] = mapped_column(Text)
+    values: Mapped[list] = mapped_column(JSON)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    nodes: Mapped[list[StrategyNode]] = relationship(order_by="StrategyNode.position")
+
+
+class StrategyNode(Base):
+    """A focus area, track or sub-track of a strategy."""
+
+    __tablename__ = "strategy_nodes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    strategy_id: Mapped[str] = mapped_column(ForeignKey("strategies.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("strategy_nodes.id"))
+    level: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class ActionPlanVersion(Base):
+    """One revision of a strategy's action plan: the year it is for and its initiatives per
+    track. Revisions are never changed; the next one gets the next version number."""
+
+    __tablename__ = "action_plan_versions"
+    __table_args__ = (UniqueConstraint("strategy_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    strategy_id: Mapped[str] = mapped_column(ForeignKey("strategies.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    year: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    items: Mapped[list] = mapped_column(JSON)
+    revised_by: Mapped[str] = mapped_column(String(200))
+    revised_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ActivityOutcome(Base):

@@ -1,9 +1,11 @@
-"""Durable timers: an activity of an approved plan falls due when its start time comes.
+"""Durable timers: an activity of an approved plan falls due when its time comes — once, or at
+every occurrence of its recurrence rule.
 
-The due time lives in the database (the activity's `starts_at`, and `due_fired_at` once it
-fired), so it survives restarts. Due activities are claimed under row locks (SKIP LOCKED on
-PostgreSQL, the write lock on SQLite) and marked fired in the same transaction that puts
-`activity.due.v1` in the outbox: each activity falls due once, however many replicas run.
+The due time lives in the database (the activity's `next_due_at`), so it survives restarts.
+Due activities are claimed under row locks (SKIP LOCKED on PostgreSQL, the write lock on
+SQLite); in the same transaction that puts `activity.due.v1` in the outbox, `next_due_at`
+moves on to the next occurrence (or to null): each occurrence falls due once, however many
+replicas run. The first activity to fall due makes an approved plan active.
 Time comes from `runtime.clock`, which tests replace to move time.
 """
 
@@ -14,13 +16,15 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from services.planning import domain
+from services.planning import commands, domain
 from services.planning.tables import Activity, Plan
+from shared.auth import Principal
 from shared.contracts.planning import ActivityDue
 from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime
 
 BATCH = 100
+TIMER = Principal(subject="due-timer", name="Due timer", roles=frozenset())
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]
@@ -29,9 +33,8 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
         .join(Plan, Plan.id == Activity.plan_id)
         .where(
             Plan.status.in_(domain.PUBLISHED),
-            Activity.due_fired_at.is_(None),
             Activity.cancelled_at.is_(None),
-            Activity.starts_at <= now,
+            Activity.next_due_at <= now,
         )
     )
 
@@ -42,20 +45,25 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
         due = (
             await uow.session.scalars(
                 _due(now)
-                .order_by(Activity.starts_at, Activity.id)
+                .order_by(Activity.next_due_at, Activity.id)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True, of=Activity)
             )
         ).all()
         for activity in due:
+            occurrence = activity.next_due_at
+            assert occurrence is not None
             activity.due_fired_at = now
+            activity.next_due_at = domain.next_occurrence(
+                activity.starts_at, activity.recurrence, occurrence
+            )
             uow.publish(
                 ActivityDue(
                     activity_id=activity.id,
                     plan_id=activity.plan_id,
                     title=activity.title,
                     kind=activity.kind,
-                    starts_at=activity.starts_at,
+                    starts_at=occurrence,
                 ),
                 subject=activity.id,
             )
@@ -66,8 +74,34 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
     return len(due)
 
 
+async def activate_plans(runtime: Runtime, now: datetime) -> None:
+    """Approved plans of which an activity fell due are being carried out: they become active.
+
+    A transaction of its own that locks plans first (as the API does), so it never deadlocks
+    with an API write; derived from what fired, so nothing is lost if it runs late."""
+    fired = select(Activity.id).where(
+        Activity.plan_id == Plan.id, Activity.due_fired_at.is_not(None)
+    )
+    async with runtime.uow() as uow:
+        plan_ids = await uow.session.scalars(
+            select(Plan.id)
+            .where(Plan.status == domain.PlanStatus.APPROVED, fired.exists())
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        for plan_id in plan_ids.all():
+            plan = await commands.get_plan(uow.session, plan_id)
+            plan.status = domain.PlanStatus.ACTIVE
+            plan.version += 1
+            plan.updated_at = now
+            await commands.record_version(uow, plan, TIMER, "status: active (an activity fell due)")
+        await uow.commit()
+
+
 async def run_due_timer(runtime: Runtime) -> None:
     interval = runtime.settings.due_check_interval_seconds  # type: ignore[attr-defined]
     while True:
-        if await fire_due_activities(runtime, runtime.clock()) < BATCH:
+        fired = await fire_due_activities(runtime, runtime.clock())
+        await activate_plans(runtime, runtime.clock())
+        if fired < BATCH:
             await asyncio.sleep(interval)

@@ -115,6 +115,10 @@ class ActivityApproved(EventData):
     audience: AudienceRef
     message: MessageRef
     event: EventDetails | None = None
+    # added later: optional, so still v1
+    owner: str | None = None
+    recurrence: str | None = Field(None, description="RFC 5545 RRULE from starts_at")
+    partners: list[str] = Field(default_factory=list, description="co-organisers' names")
 
 
 @event
@@ -170,7 +174,7 @@ class DeviationRecorded(EventData):
 
     deviation_id: str
     plan_id: str
-    activity_id: str
+    activity_id: str | None = None  # None when the change is not to one activity
     change: str
     before: str
     after: str

@@ -366,7 +366,7 @@ async def test_an_unknown_route_and_a_wrong_method_are_problems(
 ) -> None:
     plan = await create_plan(planning)
 
-    assert_problem(await planning.get("/v1/strategies", headers=PLANNER), 404)
+    assert_problem(await planning.get("/v1/no-such-collection", headers=PLANNER), 404)
     not_allowed = await planning.delete(f"/v1/plans/{plan['id']}", headers=PLANNER)
     assert_problem(not_allowed, 405)
     assert "GET" in not_allowed.headers.get("allow", ""), not_allowed.headers
@@ -707,18 +707,19 @@ async def test_an_approved_plan_is_published_with_who_approved_it_and_when(
     assert [p["id"] for p in listed.json()["items"]] == [plan_id]
 
 
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [
-        ("audiences", lambda m: {"name": "Folketingspolitikere"}),
-        ("messages", lambda m: message(m, subject="Ny vinkel")),
-        ("channels", lambda m: {"kind": "social_media", "name": "LinkedIn"}),
-        ("activities", lambda m: activity(m, title="Rethink-konferencen 2017")),
-        ("approve", lambda m: None),
-    ],
-)
-async def test_an_approved_plan_cannot_be_edited(
-    planning_db: httpx.AsyncClient, path: str, body: Callable[[dict], dict | None]
+APPROVED_PLAN_CHANGES = [
+    ("audiences", lambda m: {"name": "Folketingspolitikere"}),
+    ("messages", lambda m: message(m, subject="Ny vinkel")),
+    ("channels", lambda m: {"kind": "social_media", "name": "LinkedIn"}),
+    ("activities", lambda m: activity(m, title="Rethink-konferencen 2017")),
+    ("goals", lambda m: {"description": "Rethink fills the hall", "metric": "registrations",
+                         "target": 500, "unit": "participants"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body"), APPROVED_PLAN_CHANGES)
+async def test_a_change_to_an_approved_plan_needs_a_reason_and_who_agreed(
+    planning_db: httpx.AsyncClient, path: str, body: Callable[[dict], dict]
 ) -> None:
     made = await create_approvable_plan(planning_db)
     plan_id = made["plan"]["id"]
@@ -726,11 +727,30 @@ async def test_an_approved_plan_cannot_be_edited(
     assert approved.status_code == 200, approved.text
     before, etag = await plan_state(planning_db, plan_id)
 
-    response = await planning_db.post(
+    refused = await planning_db.post(
         f"/v1/plans/{plan_id}/{path}", json=body(made), headers=PLANNER
     )
+    assert_problem(refused, 422)
+    assert {e["field"] for e in refused.json()["errors"]} == {"reason", "agreed_by"}
+    assert await plan_state(planning_db, plan_id) == (before, etag)
 
-    assert_problem(response, 409)
+    agreed = {**body(made), "reason": "Asked for by the city council", "agreed_by": "Magistraten"}
+    accepted = await planning_db.post(f"/v1/plans/{plan_id}/{path}", json=agreed, headers=PLANNER)
+    assert accepted.status_code == 201, accepted.text
+    after, _ = await plan_state(planning_db, plan_id)
+    assert after["version"] == before["version"] + 1 and after["status"] == "approved"
+    assert [(d["change"], d["agreed_by"]) for d in after["deviations"]] == [
+        ({"activities": "activity_added"}.get(path, f"{path[:-1]}_added"), "Magistraten")
+    ]
+
+
+async def test_an_approved_plan_cannot_be_approved_again(planning_db: httpx.AsyncClient) -> None:
+    made = await create_approvable_plan(planning_db)
+    plan_id = made["plan"]["id"]
+    assert (await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)).is_success
+    before, etag = await plan_state(planning_db, plan_id)
+
+    assert_problem(await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER), 409)
     assert await plan_state(planning_db, plan_id) == (before, etag)
 
 

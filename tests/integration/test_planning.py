@@ -379,5 +379,8 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
     assert [e["title"] for e in calendar] == [
         "Velfærdens innovationsdag"
     ]  # the cancelled one is gone
-    assert published == ["plan.approved.v1", "deviation.recorded.v1", "activity.rescheduled.v1",
-                         "deviation.recorded.v1", "activity.cancelled.v1"]  # fmt: skip
+    assert published == [
+        "plan.approved.v1",
+        "deviation.recorded.v1", "activity.rescheduled.v1", "plan.revised.v1",
+        "deviation.recorded.v1", "activity.cancelled.v1", "plan.revised.v1",
+    ]  # fmt: skip

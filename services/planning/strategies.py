@@ -1,0 +1,180 @@
+"""Strategies: vision, values, period, the tree of focus areas → tracks → sub-tracks, and the
+yearly action plan, whose every revision is kept as a version (DOMAIN.md, case C)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from services.planning import domain, schemas
+from services.planning.domain import NodeLevel
+from services.planning.tables import ActionPlanVersion, Strategy, StrategyNode
+from shared.auth import Principal
+from shared.errors import NotFound, PreconditionFailed, RuleViolation
+from shared.uow import UnitOfWork
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def get_strategy(session: AsyncSession, strategy_id: str) -> Strategy:
+    strategy = await session.get(Strategy, strategy_id, options=[selectinload(Strategy.nodes)])
+    if strategy is None:
+        raise NotFound(f"no strategy with id {strategy_id}")
+    return strategy
+
+
+def _add_tree(
+    session: AsyncSession, strategy: Strategy, trees: list[schemas.NodeTree],
+    parent: StrategyNode | None, start: int,
+) -> int:  # fmt: skip
+    """Add `trees` under `parent`, depth first; returns the next free position."""
+    position = start
+    for tree in trees:
+        level = domain.child_level(NodeLevel(parent.level) if parent else None)
+        node = StrategyNode(
+            id=_new_id(), strategy_id=strategy.id, parent_id=parent.id if parent else None,
+            level=level, name=tree.name, description=tree.description, position=position,
+        )  # fmt: skip
+        session.add(node)
+        position = _add_tree(session, strategy, tree.children, node, position + 1)
+    return position
+
+
+async def create_strategy(uow: UnitOfWork, cmd: schemas.StrategyCreate) -> str:
+    domain.check_period(cmd.period_start, cmd.period_end, max_years=domain.MAX_STRATEGY_YEARS)
+    async with uow:
+        strategy = Strategy(
+            id=_new_id(),
+            created_at=datetime.now(UTC),
+            **cmd.model_dump(exclude={"focus_areas"}),
+        )
+        uow.session.add(strategy)
+        _add_tree(uow.session, strategy, cmd.focus_areas, None, 0)
+        await uow.commit()
+    return strategy.id
+
+
+async def add_node(uow: UnitOfWork, strategy_id: str, cmd: schemas.NodeCreate) -> StrategyNode:
+    async with uow:
+        strategy = await get_strategy(uow.session, strategy_id)
+        parent = None
+        if cmd.parent_id is not None:
+            parent = next((n for n in strategy.nodes if n.id == cmd.parent_id), None)
+            if parent is None:
+                raise RuleViolation(
+                    f"{cmd.parent_id} is not part of this strategy",
+                    errors=[{"field": "parent_id", "message": "not part of this strategy"}],
+                )
+        node = StrategyNode(
+            id=_new_id(), strategy_id=strategy.id, parent_id=cmd.parent_id,
+            level=domain.child_level(NodeLevel(parent.level) if parent else None),
+            name=cmd.name, description=cmd.description, position=len(strategy.nodes),
+        )  # fmt: skip
+        uow.session.add(node)
+        await uow.commit()
+    return node
+
+
+async def strategy_detail(session: AsyncSession, strategy_id: str) -> schemas.StrategyDetail:
+    strategy = await get_strategy(session, strategy_id)
+    children: dict[str | None, list[StrategyNode]] = {}
+    for node in strategy.nodes:
+        children.setdefault(node.parent_id, []).append(node)
+
+    def tree(node: StrategyNode) -> schemas.NodeDetail:
+        return schemas.NodeDetail(
+            **schemas.NodePublic.model_validate(node).model_dump(),
+            children=[tree(child) for child in children.get(node.id, [])],
+        )
+
+    return schemas.StrategyDetail(
+        **schemas.StrategySummary.model_validate(strategy).model_dump(),
+        focus_areas=[tree(node) for node in children.get(None, [])],
+        action_plan_version=await _latest_version(session, strategy_id),
+    )
+
+
+async def _latest_version(session: AsyncSession, strategy_id: str) -> int | None:
+    return await session.scalar(
+        select(func.max(ActionPlanVersion.version)).where(
+            ActionPlanVersion.strategy_id == strategy_id
+        )
+    )
+
+
+async def revise_action_plan(
+    uow: UnitOfWork, strategy_id: str, cmd: schemas.ActionPlanRevise, by: Principal,
+    expected_version: int | None,
+) -> ActionPlanVersion:  # fmt: skip
+    """Write the next version of the action plan; the earlier ones stay as they were."""
+    async with uow:
+        strategy = await get_strategy(uow.session, strategy_id)
+        domain.check_action_plan_year(cmd.year, strategy.period_start, strategy.period_end)
+        nodes = {n.id for n in strategy.nodes}
+        for i, item in enumerate(cmd.items):
+            if item.track_id not in nodes:
+                raise RuleViolation(
+                    f"{item.track_id} is not part of this strategy",
+                    errors=[{"field": f"items[{i}].track_id", "message": "not in this strategy"}],
+                )
+        items = [item.model_dump() for item in cmd.items]
+        domain.check_unique_items(items)
+        latest = await _latest_version(uow.session, strategy_id) or 0
+        if expected_version is not None and expected_version != latest:
+            raise PreconditionFailed(
+                f"the action plan is at version {latest}, not {expected_version}: reload and retry"
+            )
+        revision = ActionPlanVersion(
+            id=_new_id(), strategy_id=strategy_id, version=latest + 1, year=cmd.year,
+            note=cmd.note, items=items, revised_by=by.subject, revised_at=datetime.now(UTC),
+        )  # fmt: skip
+        uow.session.add(revision)  # two racing revisions: the unique version makes one a 409
+        await uow.commit()
+    return revision
+
+
+async def action_plan_version(
+    session: AsyncSession, strategy_id: str, version: int | None = None
+) -> ActionPlanVersion:
+    """One version of the action plan; the latest when `version` is None."""
+    await get_strategy(session, strategy_id)
+    version = version or await _latest_version(session, strategy_id)
+    if version is None:
+        raise NotFound("the strategy has no action plan yet")
+    found = await session.scalar(
+        select(ActionPlanVersion).where(
+            ActionPlanVersion.strategy_id == strategy_id, ActionPlanVersion.version == version
+        )
+    )
+    if found is None:
+        raise NotFound(f"the strategy's action plan has no version {version}")
+    return found
+
+
+async def action_plan_versions(session: AsyncSession, strategy_id: str) -> list[ActionPlanVersion]:
+    await get_strategy(session, strategy_id)
+    return list(
+        await session.scalars(
+            select(ActionPlanVersion)
+            .where(ActionPlanVersion.strategy_id == strategy_id)
+            .order_by(ActionPlanVersion.version)
+        )
+    )
+
+
+async def action_plan_diff(
+    session: AsyncSession, strategy_id: str, from_version: int, to_version: int
+) -> schemas.ActionPlanDiff:
+    before = await action_plan_version(session, strategy_id, from_version)
+    after = await action_plan_version(session, strategy_id, to_version)
+    return schemas.ActionPlanDiff(
+        from_version=from_version,
+        to_version=to_version,
+        **domain.diff_items(before.items, after.items, domain.action_item_key),
+    )
