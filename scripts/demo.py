@@ -9,75 +9,17 @@ import time
 
 import httpx
 
+from scripts.demo_data import (
+    ACTIVITIES,
+    AUDIENCES,
+    CHANNELS,
+    GOALS,
+    MESSAGES,
+    PLAN,
+    STAFF_CONTACTS,
+)
 from scripts.devstack import PORTS, jwt_secret
 from shared.auth import issue_token
-
-PLAN = {
-    "title": "Kommune forfra – Aarhus gentænker velfærden",
-    "owner": "Borgmesterens Afdeling",
-    "sender": "Aarhus Kommune",
-}
-GOALS = [
-    {
-        "description": "Velfærdens innovationsdag samler 300 deltagere",
-        "metric": "registrations",
-        "target": 300,
-        "unit": "participants",
-        "deadline": "2016-01-20",
-    },
-    {
-        "description": "Nyhedsbrevet når alle ledere og medarbejdere i de seks magistratsafdelinger",
-        "metric": "newsletter recipients",
-        "target": 28000,
-        "unit": "recipients",
-        "deadline": "2016-12-31",
-    },
-]
-AUDIENCES = {
-    "citizens": ("Borgere i Aarhus", "citizens", "Forståeligt og brugbart; klart sprog."),
-    "directors": ("Kommunale direktører", "organisations", "Fagligt og politisk; dilemmaer frem for svar."),
-    "staff": ("Medarbejdere og ledere (ca. 28.000)", "staff", "Fagligt og brugbart; via medarbejderportalen."),
-}  # fmt: skip
-MESSAGES = {
-    "citizens": (
-        "Aarhus gentænker velfærden",
-        "Vi inviterer alle aarhusianere til at tænke velfærden forfra. Hvad er vigtigt for dig?",
-    ),
-    "directors": (
-        "Velfærdens dilemmaer",
-        "Hvordan skaber vi mere velfærd sammen med borgerne, når ressourcerne er knappe?",
-    ),
-    "staff": (
-        "Rethink velfærd",
-        "Medbestemmelse, innovation og relationel koordinering: sådan bidrager du.",
-    ),
-}
-CHANNELS = {
-    "op_ed": ("op_ed", "Kronik i landsdækkende dagblade"),
-    "meeting": ("meeting", "Temadrøftelse i Byrådet"),
-    "conference": ("conference", "Konferencer og temadage"),
-    "newsletter": ("newsletter", "Nyhedsbrev til medarbejdere"),
-}
-# (title, kind, starts_at, audience, channel, event details)
-ACTIVITIES = [
-    ("Fælles kronik med Mandag Morgen", "communication", "2015-09-15T06:00:00+02:00", "citizens", "op_ed", None),
-    ("Byrådets temadrøftelse med refleksionspanel", "event", "2015-10-28T16:00:00+01:00", "citizens", "meeting",
-     {"format": "dialogue_meeting", "capacity": 80, "venue": "Aarhus Rådhus"}),
-    ("Nyhedsbrev: Rethink velfærd", "communication", "2015-11-02T08:00:00+01:00", "staff", "newsletter", None),
-    ("Velfærdens innovationsdag", "event", "2016-01-20T09:00:00+01:00", "directors", "conference",
-     {"format": "theme_day", "capacity": 300, "venue": "Mandag Morgen / partnere"}),
-    ("Rundbordssamtale for kommunaldirektører", "event", "2016-01-20T13:00:00+01:00", "directors", "conference",
-     {"format": "round_table", "capacity": 20}),
-    ("Folkemødet: debat og middagsselskab", "event", "2016-06-16T12:00:00+02:00", "citizens", "conference",
-     {"format": "festival_debate", "capacity": 150, "venue": "Allinge, Bornholm"}),
-    ("Rethink public welfare-konferencen", "event", "2017-05-10T09:00:00+02:00", "directors", "conference",
-     {"format": "conference", "capacity": 500, "venue": "Aarhus 2017"}),
-]  # fmt: skip
-STAFF_CONTACTS = [
-    ("Mette Jensen", "mette.jensen@example.org"),
-    ("Lars Nielsen", "lars.nielsen@example.org"),
-    ("Sofie Hansen", "sofie.hansen@example.org"),
-]
 
 
 def main() -> int:

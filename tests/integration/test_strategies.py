@@ -1,0 +1,203 @@
+"""Strategies through the planning API, with Silkeborg's strategy plan (DOMAIN.md, case C), on
+SQLite and PostgreSQL: the tree, the versioned action plan and its diff, and plans on tracks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from scripts.demo_data import ACTION_PLAN_2013, ACTION_PLAN_2014, SILKEBORG, action_plan
+from services.planning.app import create_app
+from services.planning.settings import PlanningSettings
+from tests.api import assert_problem
+from tests.factories import PLANNER, create_approvable_plan
+from tests.helpers import auth, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def planning(database_url: str):  # type: ignore[no-untyped-def]
+    return create_app(
+        settings_for(PlanningSettings, database_url, "127.0.0.1:1", due_check_interval_seconds=3600)
+    )
+
+
+def node(strategy: dict, name: str) -> dict:
+    stack = list(strategy["focus_areas"])
+    while stack:
+        found = stack.pop()
+        if found["name"] == name:
+            return found
+        stack += found["children"]
+    raise KeyError(name)
+
+
+async def create_silkeborg(client: httpx.AsyncClient) -> dict:
+    response = await client.post("/v1/strategies", json=SILKEBORG, headers=PLANNER)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_strategy_holds_focus_areas_tracks_and_sub_tracks(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        created = await create_silkeborg(client)
+        fetched = (await client.get(f"/v1/strategies/{created['id']}", headers=PLANNER)).json()
+        listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
+    assert fetched == created
+    assert fetched["values"] == ["Dialog", "Dynamik", "Kvalitet", "Sammenhæng"]
+    assert [f["name"] for f in fetched["focus_areas"]][-1] == "Strategisk kommunikation"
+    communication = fetched["focus_areas"][-1]
+    assert [(t["name"], t["level"], len(t["children"])) for t in communication["children"]] == [
+        ("Kommunikations-Mestring", "track", 3),
+        ("Borgerdialog og borgerinddragelse", "track", 3),
+        ("Organisatorisk branding", "track", 4),
+    ]
+    assert {s["level"] for t in communication["children"] for s in t["children"]} == {"sub_track"}
+    assert communication["level"] == "focus_area" and communication["parent_id"] is None
+    assert fetched["action_plan_version"] is None
+    assert [s["id"] for s in listed["items"]] == [created["id"]]
+
+
+async def test_nodes_are_added_under_their_parent_down_to_sub_tracks(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        strategy = await create_silkeborg(client)
+        url = f"/v1/strategies/{strategy['id']}/nodes"
+        branding = node(strategy, "Organisatorisk branding")
+        added = await client.post(url, json={"parent_id": branding["id"], "name": "Sociale medier"},
+                                  headers=PLANNER)  # fmt: skip
+        too_deep = await client.post(url, json={"parent_id": added.json()["id"], "name": "LinkedIn"},
+                                     headers=PLANNER)  # fmt: skip
+        other = await client.post("/v1/strategies", headers=PLANNER, json={
+            **SILKEBORG, "name": "Kanalstrategi", "focus_areas": []})  # fmt: skip
+        elsewhere = await client.post(f"/v1/strategies/{other.json()['id']}/nodes",
+                                      json={"parent_id": branding["id"], "name": "X"}, headers=PLANNER)  # fmt: skip
+        focus_area = await client.post(url, json={"name": "Sundhed"}, headers=PLANNER)
+        as_viewer = await client.post(url, json={"name": "Y"}, headers=auth("viewer"))
+        unknown = await client.post(
+            "/v1/strategies/nope/nodes", json={"name": "Y"}, headers=PLANNER
+        )
+        fetched = (await client.get(f"/v1/strategies/{strategy['id']}", headers=PLANNER)).json()
+    assert added.status_code == 201 and added.json()["level"] == "sub_track"
+    assert_problem(too_deep, 422)
+    assert too_deep.json()["errors"] == [
+        {"field": "parent_id", "message": "a sub-track cannot have children"}
+    ]
+    assert_problem(elsewhere, 422)
+    assert focus_area.status_code == 201 and focus_area.json()["level"] == "focus_area"
+    assert_problem(as_viewer, 403)
+    assert_problem(unknown, 404)
+    assert "Sociale medier" in [
+        s["name"] for s in node(fetched, "Organisatorisk branding")["children"]
+    ]
+    assert fetched["focus_areas"][-1]["name"] == "Sundhed"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2014-12-31", "2013-01-01", "must be after period_start"),
+        ("2013-01-01", "2019-01-01", "a strategy runs at most 5 years"),
+    ],
+)
+async def test_a_strategy_period_must_make_sense(
+    database_url: str, start: str, end: str, message: str
+) -> None:
+    async with serving(planning(database_url)) as client:
+        response = await client.post("/v1/strategies", headers=PLANNER, json={
+            **SILKEBORG, "period_start": start, "period_end": end})  # fmt: skip
+        listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
+    assert_problem(response, 422)
+    assert response.json()["errors"] == [{"field": "period_end", "message": message}]
+    assert listed["total"] == 0
+
+
+async def test_each_action_plan_revision_is_a_version_with_a_diff(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        strategy = await create_silkeborg(client)
+        url = f"/v1/strategies/{strategy['id']}/action-plan"
+        first = await client.post(f"{url}/versions", headers={**PLANNER, "If-Match": '"0"'},
+                                  json=action_plan(strategy, 2013, ACTION_PLAN_2013, "Første år"))  # fmt: skip
+        second = await client.post(
+            f"{url}/versions", headers={**PLANNER, "If-Match": first.headers["etag"]},
+            json=action_plan(strategy, 2014, ACTION_PLAN_2014, "Revideret efter målingerne 2013"),
+        )  # fmt: skip
+        stale = await client.post(f"{url}/versions", headers={**PLANNER, "If-Match": '"1"'},
+                                  json=action_plan(strategy, 2014, ACTION_PLAN_2014, "Igen"))  # fmt: skip
+        current = await client.get(url, headers=PLANNER)
+        versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
+        old = (await client.get(f"{url}/versions/1", headers=PLANNER)).json()
+        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 2},
+                                 headers=PLANNER)).json()  # fmt: skip
+        missing = await client.get(f"{url}/versions/3", headers=PLANNER)
+        detail = (await client.get(f"/v1/strategies/{strategy['id']}", headers=PLANNER)).json()
+    assert first.status_code == 201 and first.json()["version"] == 1, first.text
+    assert second.status_code == 201 and second.json()["version"] == 2, second.text
+    assert second.headers["location"].endswith("/action-plan/versions/2")
+    assert_problem(stale, 412)
+    assert current.json()["version"] == 2 and current.json()["year"] == 2014
+    assert current.headers["etag"] == '"2"' and detail["action_plan_version"] == 2
+    assert [(v["version"], v["year"], v["revised_by"]) for v in versions] == [
+        (1, 2013, "tester"), (2, 2014, "tester")]  # fmt: skip
+    assert len(old["items"]) == 5 and old["note"] == "Første år"  # kept as it was
+    assert [i["initiative"] for i in diff["added"]] == [
+        "Kampagne: arbejdspladsen Silkeborg Kommune"
+    ]
+    assert [i["initiative"] for i in diff["removed"]] == ["Tema- og gå-hjem-møder om innovation"]
+    assert [(c["item"]["initiative"], c["fields"]) for c in diff["changed"]] == [
+        ("Kursus i lederkommunikation", {"success_criterion": {
+            "before": "Alle chefer har deltaget", "after": "Alle nye chefer inden for et halvt år"}}),
+    ]  # fmt: skip
+    assert_problem(missing, 404)
+
+
+async def test_an_action_plan_names_only_its_own_tracks_and_years(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        strategy = await create_silkeborg(client)
+        url = f"/v1/strategies/{strategy['id']}/action-plan/versions"
+        revision = action_plan(strategy, 2013, ACTION_PLAN_2013, "")
+        late = await client.post(url, json={**revision, "year": 2016}, headers=PLANNER)
+        foreign = await client.post(url, headers=PLANNER, json={**revision, "items": [
+            {"track_id": "not-a-track", "initiative": "X"}]})  # fmt: skip
+        twice = await client.post(url, headers=PLANNER, json={
+            **revision, "items": revision["items"] + revision["items"][:1]})  # fmt: skip
+        none_yet = await client.get(f"/v1/strategies/{strategy['id']}/action-plan", headers=PLANNER)
+    assert_problem(late, 422)
+    assert late.json()["errors"] == [{"field": "year", "message": "outside the strategy's period"}]
+    assert_problem(foreign, 422)
+    assert foreign.json()["errors"] == [
+        {"field": "items[0].track_id", "message": "not in this strategy"}
+    ]
+    assert_problem(twice, 422)
+    assert twice.json()["errors"][0]["field"] == "items[5].initiative"
+    assert_problem(none_yet, 404)
+
+
+async def test_plans_serve_a_track_and_the_calendar_filters_by_it(database_url: str) -> None:
+    async with serving(planning(database_url)) as client:
+        strategy = await create_silkeborg(client)
+        dialogue = node(strategy, "Borgerdialog og borgerinddragelse")
+        concepts = node(strategy, "Kommunikationskoncepter i forbindelse med borgerdialog og "
+                                  "borgerinddragelse")  # fmt: skip
+        on_sub_track = await create_approvable_plan(client)
+        elsewhere = await create_approvable_plan(client)
+        linked = await client.patch(f"/v1/plans/{on_sub_track['plan']['id']}", headers=PLANNER,
+                                    json={"track_id": concepts["id"], "period_start": "2015-09-01",
+                                          "period_end": "2016-06-30"})  # fmt: skip
+        to_focus_area = await client.patch(f"/v1/plans/{elsewhere['plan']['id']}", headers=PLANNER,
+                                           json={"track_id": strategy["focus_areas"][0]["id"]})  # fmt: skip
+        backwards = await client.patch(f"/v1/plans/{elsewhere['plan']['id']}", headers=PLANNER,
+                                       json={"period_start": "2016-01-01", "period_end": "2015-01-01"})  # fmt: skip
+        by_track = (await client.get("/v1/calendar", params={"track_id": dialogue["id"]},
+                                     headers=PLANNER)).json()  # fmt: skip
+        everything = (await client.get("/v1/calendar", headers=PLANNER)).json()
+    assert linked.status_code == 200, linked.text
+    assert (
+        linked.json()["track_id"] == concepts["id"] and linked.json()["period_end"] == "2016-06-30"
+    )
+    assert_problem(to_focus_area, 422)
+    assert to_focus_area.json()["errors"] == [
+        {"field": "track_id", "message": "no such track or sub-track"}
+    ]
+    assert_problem(backwards, 422)
+    assert {e["plan_id"] for e in by_track} == {on_sub_track["plan"]["id"]}  # the track's subtree
+    assert len(by_track) == 2 and len(everything) == 4
