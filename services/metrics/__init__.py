@@ -1,1 +1,1 @@
-"""Metrics: read models built from every event; counts per plan today, KPIs next."""
+"""Metrics: read models built from every event: counts per plan, and KPIs measured per goal."""

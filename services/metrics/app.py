@@ -1,6 +1,6 @@
 from fastapi import FastAPI
 
-from services.metrics import handlers, routes
+from services.metrics import gauges, handlers, routes
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Base
 from shared.http import create_app as create_service_app
@@ -12,9 +12,12 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         settings,
         name="metrics",
         title="Budskab metrics",
-        description="Read models built from every event: counts per plan, KPIs.",
+        description=(
+            "Read models built from every event: counts per plan; each goal's measured values "
+            "(counted from events or reported), published as kpi.measured.v1."
+        ),
         metadata=Base.metadata,
         routers=[routes.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
-        workers=[handlers.refresh_plan_gauges],
+        workers=[gauges.refresh_gauges],
     )

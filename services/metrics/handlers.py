@@ -1,18 +1,17 @@
-"""The metrics service's consumer: it reads every topic and counts events per plan."""
+"""The metrics service's consumer: it reads every topic and counts events per plan; it keeps
+each approved plan's goals, and measures the goals it can count (kpi.measured.v1)."""
 
 from __future__ import annotations
 
-import asyncio
+from sqlalchemy import insert, update
 
-from sqlalchemy import insert, select, update
-
-from services.metrics.domain import counted_event_types, plan_of
+from services.metrics import kpis
+from services.metrics.domain import COUNTED_METRICS, counted_event_types, plan_of
 from services.metrics.tables import PlanCount
 from shared import topics
-from shared.contracts import Envelope, EventData
-from shared.messaging import Subscription
-from shared.metrics import PLAN_EVENTS
-from shared.runtime import Runtime
+from shared.contracts import Envelope, EventData, registry
+from shared.contracts.planning import PlanApproved, PlanRevised
+from shared.messaging import Handler, Subscription
 from shared.uow import UnitOfWork
 
 
@@ -33,18 +32,22 @@ async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> N
         )
 
 
+async def count_and_measure(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
+    """An event a KPI is counted from: count it, then publish the plan's new count."""
+    await count_event(uow, envelope, data)
+    await kpis.measure_counted(uow, data.plan_id, envelope.type)  # type: ignore[attr-defined]
+
+
+async def count_and_keep_goals(
+    uow: UnitOfWork, envelope: Envelope, data: PlanApproved | PlanRevised
+) -> None:
+    """A plan approved or revised: count it, and its goals replace the ones it had."""
+    await count_event(uow, envelope, data)
+    await kpis.replace_goals(uow, data.plan_id, data.goals)
+
+
 def subscription(group_id: str) -> Subscription:
-    return Subscription(
-        group_id=group_id,
-        topics=topics.ALL,
-        handlers=dict.fromkeys(counted_event_types(), count_event),
-    )
-
-
-async def refresh_plan_gauges(runtime: Runtime) -> None:
-    """Mirror the committed counters into the Prometheus gauge, every few seconds."""
-    while True:
-        async with runtime.sessions() as session:
-            for row in await session.scalars(select(PlanCount)):
-                PLAN_EVENTS.labels(row.plan_id, row.event_type).set(row.count)
-        await asyncio.sleep(runtime.settings.gauge_refresh_seconds)  # type: ignore[attr-defined]
+    handlers: dict[type[EventData], Handler] = dict.fromkeys(counted_event_types(), count_event)
+    handlers |= {registry.model(t): count_and_measure for t in COUNTED_METRICS.values()}
+    handlers |= {PlanApproved: count_and_keep_goals, PlanRevised: count_and_keep_goals}
+    return Subscription(group_id=group_id, topics=topics.ALL, handlers=handlers)

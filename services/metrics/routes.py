@@ -1,16 +1,22 @@
-"""The metrics service's HTTP API."""
+"""The metrics service's HTTP API: counts per plan, and each goal's measured values."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
-from services.metrics import schemas
-from services.metrics.tables import PlanCount
-from shared.auth import CurrentPrincipal
+from services.metrics import domain, kpis, schemas
+from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
+from shared.pagination import Limit, Offset, Page, fetch_page
 
 router = APIRouter(prefix="/v1/plans", tags=["metrics"])
+
+Reporter = Annotated[Principal, require_roles(Role.PLANNER)]
 
 
 @router.get("/{plan_id}/counts", response_model=schemas.PlanCounts)
@@ -20,3 +26,96 @@ async def plan_counts(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> 
         rows = await uow.session.scalars(select(PlanCount).where(PlanCount.plan_id == plan_id))
         counts = {row.event_type: row.count for row in rows}
     return schemas.PlanCounts(plan_id=plan_id, counts=counts, total=sum(counts.values()))
+
+
+@router.get("/{plan_id}/kpis", response_model=schemas.PlanKpis)
+async def plan_kpis(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> schemas.PlanKpis:
+    """Each goal of the plan with its latest measured value (no goals: the plan is not
+    approved yet, or unknown)."""
+    async with uow:
+        rows = await uow.session.execute(
+            kpis.goals_with_latest_values().where(KpiGoal.plan_id == plan_id)
+        )
+        items = [_kpi(goal, measurement) for goal, measurement in rows]
+    return schemas.PlanKpis(plan_id=plan_id, kpis=items)
+
+
+def _kpi(goal: KpiGoal, measurement) -> schemas.Kpi:  # type: ignore[no-untyped-def]
+    value = None if measurement is None else measurement.value
+    return schemas.Kpi(
+        goal_id=goal.goal_id,
+        metric=goal.metric,
+        counted=goal.counted_metric is not None,
+        target=goal.target,
+        unit=goal.unit,
+        deadline=goal.deadline,
+        value=value,
+        measured_at=None if measurement is None else measurement.measured_at,
+        source=None if measurement is None else measurement.source,
+        attained=domain.attained(value, goal.target),
+    )
+
+
+@router.post(
+    "/{plan_id}/goals/{goal_id}/measurements",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.MeasurementPublic,
+)
+async def report_measurement(
+    plan_id: str,
+    goal_id: str,
+    body: schemas.MeasurementCreate,
+    uow: UnitOfWorkDep,
+    principal: Reporter,
+    response: Response,
+) -> schemas.MeasurementPublic:
+    """A value a person measured for a goal (a survey, say); published as kpi.measured.v1
+    (source reported). Goals the service counts itself cannot be reported."""
+    async with uow:
+        measurement = await kpis.report(
+            uow, plan_id, goal_id, value=body.value, measured_on=body.measured_on,
+            note=body.note, by=principal,
+        )  # fmt: skip
+        await uow.commit()
+    response.headers["Location"] = (
+        f"/v1/plans/{plan_id}/goals/{goal_id}/measurements/{measurement.id}"
+    )
+    return schemas.MeasurementPublic.model_validate(measurement)
+
+
+@router.get(
+    "/{plan_id}/goals/{goal_id}/measurements", response_model=Page[schemas.MeasurementPublic]
+)
+async def list_measurements(
+    plan_id: str,
+    goal_id: str,
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[schemas.MeasurementPublic]:
+    """The goal's measured values, newest first (kept for a goal a revision removed)."""
+    async with uow:
+        rows, total = await fetch_page(
+            uow.session, kpis.measurements_of(plan_id, goal_id), limit=limit, offset=offset
+        )
+        if total == 0:
+            await kpis.known_goal(uow, plan_id, goal_id)
+    items = [schemas.MeasurementPublic.model_validate(m) for m in rows]
+    return Page[schemas.MeasurementPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{plan_id}/goals/{goal_id}/measurements/{measurement_id}",
+    response_model=schemas.MeasurementPublic,
+)
+async def get_measurement(
+    plan_id: str, goal_id: str, measurement_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> schemas.MeasurementPublic:
+    async with uow:
+        measurement = await uow.session.scalar(
+            kpis.measurements_of(plan_id, goal_id).where(KpiMeasurement.id == measurement_id)
+        )
+        if measurement is None:
+            raise NotFound(f"no measurement {measurement_id} of goal {goal_id}")
+        return schemas.MeasurementPublic.model_validate(measurement)

@@ -1,0 +1,396 @@
+"""KPIs over the real broker, on SQLite and PostgreSQL: the metrics service keeps each
+approved plan's goals, counts the ones it can count and publishes kpi.measured.v1 for every
+new value; people report the rest (a user survey) through the API.
+
+Planning's contracts (plan.approved.v1, plan.revised.v1) and the deliveries are produced as
+a foreign producer would. The case: Beskæftigelsesregion Midtjylland's newsletter Tendens
+(goal: reach the job centres) and Aarhus Kommune's user survey (goal: 75 % satisfied).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from scripts.stack import Tansu
+from services.metrics.app import create_app
+from services.metrics.settings import MetricsSettings
+from services.metrics.tables import KpiGoal, KpiMeasurement
+from shared import topics
+from shared.contracts import EventData, new_envelope
+from shared.contracts.notifications import DeliverySent
+from shared.contracts.planning import GoalRef, PlanApproved, PlanRevised
+from tests.api import (
+    BAD_CREDENTIALS,
+    assert_invalid,
+    assert_problem,
+    assert_unauthorized,
+    backend_url,
+    bearer,
+)
+from tests.helpers import (
+    auth,
+    eventually,
+    produce,
+    read_topic,
+    runtime_of,
+    serving,
+    settings_for,
+    token,
+)
+
+pytestmark = pytest.mark.integration
+
+ANALYST = auth("analyst")
+PLANNER = auth("planner")
+ADMIN = auth("admin")
+
+NOW = datetime.now(UTC)
+
+
+@dataclass
+class Metrics:
+    app: FastAPI
+    client: httpx.AsyncClient
+    bootstrap: str
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def metrics(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Metrics]:
+    """One metrics service on its own broker per backend; each test uses its own plans."""
+    broker = Tansu(log_path=tmp_path_factory.mktemp("metrics") / "tansu.log").start()
+    try:
+        url = backend_url(request, tmp_path_factory)
+        app = create_app(
+            settings_for(MetricsSettings, url, broker.bootstrap, gauge_refresh_seconds=0.2)
+        )
+        async with serving(app) as client:
+            yield Metrics(app, client, broker.bootstrap)
+    finally:
+        broker.stop()
+
+
+# --- what planning and notifications publish -----------------------------------------------
+
+
+def envelope(data: EventData, subject: str) -> bytes:
+    made = new_envelope(data, source="/tests", subject=subject, correlation_id=f"corr-{subject}")
+    return made.model_dump_json().encode()
+
+
+def goal(metric: str, target: float, unit: str, **extra) -> GoalRef:  # type: ignore[no-untyped-def]
+    return GoalRef(id=str(uuid.uuid4()), metric=metric, target=target, unit=unit, **extra)
+
+
+def plan_approved(plan_id: str, goals: list[GoalRef]) -> tuple[bytes, bytes]:
+    data = PlanApproved(
+        plan_id=plan_id, title="Tendens 2015", owner="Beskæftigelsesregion Midtjylland",
+        sender="Regionen", approved_by="planner", approved_at=NOW, activity_ids=[], goals=goals,
+    )  # fmt: skip
+    return plan_id.encode(), envelope(data, plan_id)
+
+
+def plan_revised(plan_id: str, version: int, goals: list[GoalRef]) -> tuple[bytes, bytes]:
+    data = PlanRevised(
+        plan_id=plan_id, version=version, change="goal changed", reason="the council asked",
+        agreed_by="direktionen", revised_by="planner", revised_at=NOW, activity_ids=[],
+        goals=goals,
+    )  # fmt: skip
+    return plan_id.encode(), envelope(data, plan_id)
+
+
+def delivery_sent(plan_id: str) -> tuple[bytes, bytes]:
+    delivery_id = str(uuid.uuid4())
+    data = DeliverySent(
+        delivery_id=delivery_id, activity_id="tendens-6", plan_id=plan_id,
+        contact_id=str(uuid.uuid4()), channel="newsletter", sent_at=NOW,
+    )  # fmt: skip
+    return delivery_id.encode(), envelope(data, delivery_id)
+
+
+# --- reading what the service did ------------------------------------------------------------
+
+
+async def kpis(m: Metrics, plan_id: str) -> dict:
+    response = await m.client.get(f"/v1/plans/{plan_id}/kpis", headers=ANALYST)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def approve(m: Metrics, plan_id: str, goals: list[GoalRef]) -> dict:
+    """Produce plan.approved and wait until the service keeps the goals."""
+    await produce(m.bootstrap, topics.PLANS, [plan_approved(plan_id, goals)])
+    return await eventually(lambda: kpis(m, plan_id), lambda k: len(k["kpis"]) == len(goals))
+
+
+async def published_kpis(m: Metrics, plan_id: str) -> list[dict]:
+    """Every kpi.measured.v1 envelope of the plan on the topic, in publication order, once the
+    outbox is empty. The topic holds exactly one record per recorded measurement."""
+    runtime = runtime_of(m.app)
+    await eventually(runtime.relay.refresh_gauges, lambda backlog: backlog[0] == 0)
+    async with runtime.sessions() as session:
+        recorded = await session.scalar(select(func.count()).select_from(KpiMeasurement))
+    records = await read_topic(m.bootstrap, topics.KPIS, at_least=recorded or 0)
+    assert len(records) == recorded  # nothing published twice, nothing missing
+    events = [json.loads(record.value) for record in records]
+    assert {e["type"] for e in events} <= {"kpi.measured.v1"}
+    return [e for e in events if e["data"]["plan_id"] == plan_id]
+
+
+async def history(m: Metrics, plan_id: str, goal_id: str, **params: object) -> httpx.Response:
+    return await m.client.get(
+        f"/v1/plans/{plan_id}/goals/{goal_id}/measurements", params=params, headers=ANALYST
+    )
+
+
+# --- counted KPIs ----------------------------------------------------------------------------
+
+
+async def test_three_deliveries_sent_reach_a_goal_of_three(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    reach = goal("deliveries_sent", 3, "recipients", deadline=date(2015, 12, 31))
+    survey = goal("user satisfaction", 75, "%")
+    before = await approve(metrics, plan_id, [reach, survey])
+    assert [k["value"] for k in before["kpis"]] == [None, None]
+
+    await produce(metrics.bootstrap, topics.DELIVERIES, [delivery_sent(plan_id) for _ in range(3)])
+
+    shown = await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 3)
+    events = await published_kpis(metrics, plan_id)
+    published = [e["data"] for e in events]
+    assert [p["value"] for p in published] == [1, 2, 3]  # one per delivery, in order
+    assert {e["subject"] for e in events} == {plan_id}  # keyed by plan: its values in order
+    assert published[-1] | {"measured_at": None} == {
+        "plan_id": plan_id, "goal_id": reach.id, "metric": "deliveries_sent", "value": 3.0,
+        "target": 3.0, "unit": "recipients", "measured_at": None, "source": "counted",
+    }  # fmt: skip
+    first, second = shown["kpis"]
+    assert first == {
+        "goal_id": reach.id, "metric": "deliveries_sent", "counted": True, "target": 3.0,
+        "unit": "recipients", "deadline": "2015-12-31", "value": 3.0,
+        "measured_at": first["measured_at"], "source": "counted", "attained": True,
+    }  # fmt: skip
+    assert second["goal_id"] == survey.id and second["counted"] is False
+    assert (second["value"], second["source"], second["attained"]) == (None, None, None)
+
+    page = (await history(metrics, plan_id, reach.id, limit=2)).json()
+    assert page["total"] == 3 and [m["value"] for m in page["items"]] == [3, 2]  # newest first
+    rest = (await history(metrics, plan_id, reach.id, limit=2, offset=2)).json()
+    assert [m["value"] for m in rest["items"]] == [1]
+    # each value listed is the event published for it
+    assert [m["id"] for m in page["items"] + rest["items"]] == [e["id"] for e in reversed(events)]
+
+
+async def test_goals_arriving_after_their_events_are_measured_once_and_again_when_revised(
+    metrics: Metrics,
+) -> None:
+    plan_id = str(uuid.uuid4())
+    await produce(metrics.bootstrap, topics.DELIVERIES, [delivery_sent(plan_id) for _ in range(2)])
+    await eventually(
+        lambda: metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST),
+        lambda r: r.json()["counts"].get("delivery.sent.v1") == 2,
+    )
+    reach = goal("Deliveries sent", 5, "recipients")  # as a planner may write it
+
+    approved = await approve(metrics, plan_id, [reach])
+    lowered = reach.model_copy(update={"target": 2})
+    await produce(
+        metrics.bootstrap,
+        topics.PLANS,
+        [plan_revised(plan_id, 2, [lowered]), plan_revised(plan_id, 3, [lowered])],
+    )
+
+    revised = await eventually(
+        lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["target"] == 2
+    )
+    published = [e["data"] for e in await published_kpis(metrics, plan_id)]
+    assert [(p["value"], p["target"]) for p in published] == [(2, 5), (2, 2)]  # v3: no change
+    assert approved["kpis"][0]["counted"] is True
+    assert (revised["kpis"][0]["value"], revised["kpis"][0]["attained"]) == (2, True)
+
+
+async def test_a_redelivered_delivery_is_counted_and_published_once(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    reach = goal("deliveries_sent", 10, "recipients")
+    await approve(metrics, plan_id, [reach])
+    key, sent = delivery_sent(plan_id)
+    marker = delivery_sent(plan_id)  # after both copies: once it is counted, they were seen
+
+    await produce(metrics.bootstrap, topics.DELIVERIES, [(key, sent), (key, sent), marker])
+
+    await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 2)
+    published = [e["data"] for e in await published_kpis(metrics, plan_id)]
+    assert [p["value"] for p in published] == [1, 2]
+    counts = await metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST)
+    assert counts.json()["counts"]["delivery.sent.v1"] == 2
+    assert (await history(metrics, plan_id, reach.id)).json()["total"] == 2
+
+
+# --- reported KPIs ---------------------------------------------------------------------------
+
+
+async def test_a_reported_survey_result_is_published_and_shown(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    survey = goal("user satisfaction", 75, "%")
+    await approve(metrics, plan_id, [survey])
+    url = f"/v1/plans/{plan_id}/goals/{survey.id}/measurements"
+    body = {"value": 74, "measured_on": "2010-06-01", "note": "user survey 2010: 74 % satisfied"}
+    headers = {**bearer(token("planner", subject="anne")), "Idempotency-Key": str(uuid.uuid4())}
+
+    created = await metrics.client.post(url, json=body, headers=headers)
+    replayed = await metrics.client.post(url, json=body, headers=headers)
+
+    assert created.status_code == 201, created.text
+    measurement = created.json()
+    assert measurement | {"id": None, "recorded_at": None} == {
+        "id": None, "plan_id": plan_id, "goal_id": survey.id, "metric": "user satisfaction",
+        "value": 74.0, "target": 75.0, "unit": "%", "source": "reported",
+        "measured_at": "2010-06-01T00:00:00Z", "note": "user survey 2010: 74 % satisfied",
+        "recorded_by": "anne", "recorded_at": None,
+    }  # fmt: skip
+    location = created.headers["location"]
+    assert location == f"{url}/{measurement['id']}"
+    assert (await metrics.client.get(location, headers=ANALYST)).json() == measurement
+    assert replayed.json() == measurement and replayed.headers["idempotent-replayed"] == "true"
+
+    published = [e["data"] for e in await published_kpis(metrics, plan_id)]
+    assert len(published) == 1  # the replay published nothing
+    assert published[0] | {"measured_at": published[0]["measured_at"][:10]} == {
+        "plan_id": plan_id, "goal_id": survey.id, "metric": "user satisfaction", "value": 74.0,
+        "target": 75.0, "unit": "%", "measured_at": "2010-06-01", "source": "reported",
+    }  # fmt: skip
+    shown = (await kpis(metrics, plan_id))["kpis"][0]
+    assert (shown["value"], shown["source"], shown["attained"]) == (74, "reported", False)
+
+
+async def test_the_latest_value_is_the_last_measured_not_the_last_reported(
+    metrics: Metrics,
+) -> None:
+    plan_id = str(uuid.uuid4())
+    survey = goal("user satisfaction", 75, "%")
+    await approve(metrics, plan_id, [survey])
+    url = f"/v1/plans/{plan_id}/goals/{survey.id}/measurements"
+    today = datetime.now(UTC).date()
+
+    for value, measured_on in [(81, None), (70, "2012-06-01"), (74, "2010-06-01")]:
+        body = {"value": value} | ({"measured_on": measured_on} if measured_on else {})
+        response = await metrics.client.post(url, json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+
+    shown = (await kpis(metrics, plan_id))["kpis"][0]
+    assert (shown["value"], shown["attained"]) == (81, True)
+    assert shown["measured_at"] == f"{today.isoformat()}T00:00:00Z"  # default: today
+    listed = (await history(metrics, plan_id, survey.id)).json()["items"]
+    assert [m["value"] for m in listed] == [81, 70, 74]
+
+
+# --- refusals --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "value"),
+        ({"value": "74"}, "value"),
+        ({"value": True}, "value"),
+        ({"value": None}, "value"),
+        ({"value": 74, "measured_on": "last spring"}, "measured_on"),
+        ({"value": 74, "measured_on": "2999-01-01"}, "measured_on"),  # not measured yet
+        ({"value": 74, "note": "x" * 2001}, "note"),
+        ({"value": 74, "source": "counted"}, "source"),  # not for the caller to say
+    ],
+    ids=[
+        "no value",
+        "value as text",
+        "value true",
+        "value null",
+        "bad date",
+        "future date",
+        "long note",
+        "unknown field",
+    ],  # fmt: skip
+)
+async def test_bad_measurements_are_422_problems_naming_the_field(
+    metrics: Metrics, body: dict, field: str
+) -> None:
+    plan_id = str(uuid.uuid4())
+    survey = goal("user satisfaction", 75, "%")
+    await approve(metrics, plan_id, [survey])
+
+    response = await metrics.client.post(
+        f"/v1/plans/{plan_id}/goals/{survey.id}/measurements", json=body, headers=PLANNER
+    )
+
+    assert_invalid(response, field)
+    assert (await history(metrics, plan_id, survey.id)).json()["total"] == 0
+
+
+async def test_unknown_goals_counted_goals_and_wrong_roles_are_refused(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    reach, survey = goal("deliveries_sent", 3, "recipients"), goal("user satisfaction", 75, "%")
+    await approve(metrics, plan_id, [reach, survey])
+    body = {"value": 74}
+
+    def post(plan: str, goal_id: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+        return metrics.client.post(
+            f"/v1/plans/{plan}/goals/{goal_id}/measurements", json=body, headers=headers
+        )
+
+    assert_problem(await post(plan_id, str(uuid.uuid4()), PLANNER), 404)
+    assert_problem(await post(str(uuid.uuid4()), survey.id, PLANNER), 404)  # another plan's
+    assert_problem(await history(metrics, plan_id, "no-such-goal"), 404)
+    counted = assert_invalid(await post(plan_id, reach.id, PLANNER), "goal_id")
+    assert "counted" in counted["detail"]
+    for role in ("analyst", "communicator", "event_manager"):
+        assert_problem(await post(plan_id, survey.id, auth(role)), 403)
+    for credentials in BAD_CREDENTIALS.values():
+        assert_unauthorized(await post(plan_id, survey.id, credentials))
+        assert_unauthorized(
+            await metrics.client.get(f"/v1/plans/{plan_id}/kpis", headers=credentials)
+        )
+    assert (await post(plan_id, survey.id, ADMIN)).status_code == 201
+    assert (await history(metrics, plan_id, survey.id)).json()["total"] == 1
+    assert (await history(metrics, plan_id, reach.id)).json()["total"] == 0
+
+
+async def test_kpis_of_a_plan_not_approved_yet_are_an_empty_list(metrics: Metrics) -> None:
+    unknown = str(uuid.uuid4())
+    assert await kpis(metrics, unknown) == {"plan_id": unknown, "kpis": []}
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+async def test_goals_by_state_are_a_prometheus_gauge(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    survey = goal("user satisfaction", 75, "%")
+    await approve(metrics, plan_id, [survey, goal("activities_due", 4, "activities")])
+    response = await metrics.client.post(
+        f"/v1/plans/{plan_id}/goals/{survey.id}/measurements", json={"value": 80}, headers=PLANNER
+    )
+    assert response.status_code == 201, response.text
+    async with runtime_of(metrics.app).sessions() as session:
+        goals = await session.scalar(select(func.count()).select_from(KpiGoal))
+
+    def states(text: str) -> dict[str, float]:
+        prefix = 'budskab_kpi_goals{state="'
+        lines = [line.removeprefix(prefix) for line in text.splitlines() if line.startswith(prefix)]
+        return {line.split('"')[0]: float(line.rsplit(" ", 1)[1]) for line in lines}
+
+    shown = await eventually(
+        lambda: metrics.client.get("/metrics"),
+        lambda r: sum(states(r.text).values()) == goals and states(r.text)["attained"] >= 1,
+    )
+    series = [line for line in shown.text.splitlines() if line.startswith("budskab_kpi_goals{")]
+    assert len(series) == 3  # one per state, none per plan or goal
+    assert set(states(shown.text)) == {"attained", "below_target", "unmeasured"}
