@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from scripts.stack import Tansu
 from services.planning.app import create_app
 from services.planning.settings import PlanningSettings
-from services.planning.timers import fire_due_activities
+from services.planning.timers import activate_plans, fire_due_activities
+from shared import topics
+from shared.contracts import new_envelope
+from shared.contracts.metrics import KpiMeasured
+from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan, create_plan
-from tests.helpers import runtime_of, serving, settings_for
+from tests.helpers import eventually, produce, runtime_of, serving, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -384,3 +390,184 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
         "deviation.recorded.v1", "activity.rescheduled.v1", "plan.revised.v1",
         "deviation.recorded.v1", "activity.cancelled.v1", "plan.revised.v1",
     ]  # fmt: skip
+
+
+async def published(runtime, event_type: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The payloads of `event_type` in the outbox, in the order they were written."""
+    outbox = runtime.outbox
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(outbox.c.payload).where(outbox.c.type == event_type).order_by(outbox.c.position)
+        )
+        return [json.loads(row)["data"] for row in rows]
+
+
+async def test_every_change_is_a_version_and_two_versions_can_be_compared(
+    database_url: str,
+) -> None:
+    async with serving(planning(database_url)) as client:
+        plan = await create_plan(client)
+        url = f"/v1/plans/{plan['id']}"
+        await client.post(f"{url}/goals", headers=PLANNER, json={
+            "description": "Debatoplægget når 10.000 læsere", "metric": "readers", "target": 10000,
+            "unit": "readers"})  # fmt: skip
+        await client.post(f"{url}/audiences", json={"name": "Byrådet", "kind": "politicians"},
+                          headers=PLANNER)  # fmt: skip
+        renamed = await client.patch(url, headers=PLANNER, json={
+            "title": "Kommune forfra – Aarhus gentænker velfærden", "period_start": "2015-08-17",
+            "period_end": "2017-12-31"})  # fmt: skip
+        empty = await client.patch(url, json={}, headers=PLANNER)
+        null_title = await client.patch(url, json={"title": None}, headers=PLANNER)
+        versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
+        first = (await client.get(f"{url}/versions/1", headers=PLANNER)).json()
+        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 4},
+                                 headers=PLANNER)).json()  # fmt: skip
+        missing = await client.get(f"{url}/versions/9", headers=PLANNER)
+        unknown = await client.get("/v1/plans/nope/versions", headers=PLANNER)
+    assert renamed.status_code == 200 and renamed.headers["etag"] == '"4"', renamed.text
+    assert_problem(empty, 422)
+    assert_problem(null_title, 422)
+    assert [(v["version"], v["change"].split(":")[0]) for v in versions["items"]] == [
+        (1, "created"), (2, "goal added"), (3, "audience added"),
+        (4, "updated title=Kommune forfra – Aarhus gentænker velfærden, period_start=2015-08-17, "
+            "period_end=2017-12-31"),
+    ]  # fmt: skip
+    assert {v["changed_by"] for v in versions["items"]} == {"tester"}
+    assert first["snapshot"]["title"] == "Kommune forfra" and first["snapshot"]["goals"] == []
+    assert diff["fields"] == {
+        "period_end": {"before": None, "after": "2017-12-31"},
+        "period_start": {"before": None, "after": "2015-08-17"},
+        "title": {"before": "Kommune forfra", "after": "Kommune forfra – Aarhus gentænker velfærden"},
+    }  # fmt: skip
+    assert [g["metric"] for g in diff["parts"]["goals"]["added"]] == ["readers"]
+    assert [a["name"] for a in diff["parts"]["audiences"]["added"]] == ["Byrådet"]
+    assert diff["parts"]["activities"] == {"added": [], "removed": [], "changed": []}
+    assert_problem(missing, 404)
+    assert_problem(unknown, 404)
+
+
+async def test_an_approved_plan_revised_with_agreement_is_published_as_revised(
+    database_url: str,
+) -> None:
+    app = planning(database_url)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        url = f"/v1/plans/{made['plan']['id']}"
+        assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
+        agreed = {"reason": "Rethink 2017 is added by the city council", "agreed_by": "Magistraten"}
+        incomplete = await client.post(f"{url}/activities", headers=PLANNER, json={
+            "title": "Rethink-konferencen", "kind": "event", "starts_at": "2017-05-10T09:00:00+02:00",
+            **agreed})  # fmt: skip
+        added = await client.post(f"{url}/activities", headers=PLANNER, json={
+            "title": "Rethink-konferencen", "kind": "event", "starts_at": "2017-05-10T09:00:00+02:00",
+            "audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
+            "channel_id": made["channel"]["id"], "event": {"format": "conference", "capacity": 500},
+            **agreed})  # fmt: skip
+        moved_sender = await client.patch(url, headers=PLANNER, json={"sender": "Magistraten",
+                                                                       **agreed})  # fmt: skip
+        revised = await published(runtime, "plan.revised.v1")
+        approved = await published(runtime, "activity.approved.v1")
+        deviations = await published(runtime, "deviation.recorded.v1")
+    assert_problem(incomplete, 422)
+    assert {e["field"] for e in incomplete.json()["errors"]} == {
+        "audience_id", "message_id", "channel_id", "event"}  # fmt: skip
+    assert added.status_code == 201 and moved_sender.status_code == 200, moved_sender.text
+    assert [(r["version"], r["change"], r["agreed_by"]) for r in revised] == [
+        (9, "activity added: Rethink-konferencen", "Magistraten"),
+        (10, "updated sender=Magistraten", "Magistraten"),
+    ]
+    assert (
+        len(revised[0]["activity_ids"]) == 3 and revised[0]["goals"][0]["metric"] == "registrations"
+    )
+    assert approved[-1]["title"] == "Rethink-konferencen"  # downstream services act on it
+    assert [(d["change"], d["activity_id"]) for d in deviations] == [
+        ("activity_added", added.json()["id"]), ("plan_updated", None)]  # fmt: skip
+
+
+async def test_activities_have_an_owner_partners_and_may_recur(database_url: str) -> None:
+    app = planning(database_url)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    async with serving(app) as client:
+        partners = [
+            (await client.post("/v1/partners", json=body, headers=PLANNER)).json()
+            for body in ({"name": "Mandag Morgen", "kind": "think-tank"}, {"name": "KL"})
+        ]
+        made = await create_approvable_plan(client)
+        url = f"/v1/plans/{made['plan']['id']}"
+        refs = {"audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
+                "channel_id": made["channel"]["id"]}  # fmt: skip
+        monthly = {"title": "Ledernyt fra direktionen", "kind": "communication", "owner": "Direktionen",
+                   "starts_at": "2016-01-04T09:00:00+01:00", "recurrence": "FREQ=MONTHLY;COUNT=3",
+                   "partner_ids": [p["id"] for p in partners], **refs}  # fmt: skip
+        added = await client.post(f"{url}/activities", json=monthly, headers=PLANNER)
+        endless = await client.post(f"{url}/activities", headers=PLANNER,
+                                    json={**monthly, "recurrence": "FREQ=MONTHLY"})  # fmt: skip
+        garbled = await client.post(f"{url}/activities", headers=PLANNER,
+                                    json={**monthly, "recurrence": "FREQ=FORTNIGHTLY;COUNT=2"})  # fmt: skip
+        stranger = await client.post(f"{url}/activities", headers=PLANNER,
+                                     json={**monthly, "partner_ids": ["nobody"]})  # fmt: skip
+        listed = (await client.get("/v1/partners", headers=PLANNER)).json()
+        calendar = (await client.get("/v1/calendar", headers=PLANNER, params={
+            "starts_from": "2016-01-01T00:00:00Z", "starts_before": "2016-03-01T00:00:00Z"})).json()  # fmt: skip
+        ical = (await client.get("/v1/calendar.ics", headers=PLANNER)).text
+        assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
+        fired = [await fire_due_activities(runtime, datetime(2016, 1, 4, 12, tzinfo=UTC))]
+        await activate_plans(runtime, datetime(2016, 1, 4, 12, tzinfo=UTC))
+        status = (await client.get(url, headers=PLANNER)).json()["status"]
+        for _ in range(3):  # catching up: one occurrence per activity per round
+            fired.append(await fire_due_activities(runtime, datetime(2016, 6, 1, tzinfo=UTC)))
+        due = await published(runtime, "activity.due.v1")
+        approved = await published(runtime, "activity.approved.v1")
+        detail = (await client.get(url, headers=PLANNER)).json()
+    assert added.status_code == 201, added.text
+    assert added.json()["owner"] == "Direktionen"
+    assert [p["name"] for p in added.json()["partners"]] == ["Mandag Morgen", "KL"]
+    assert_problem(endless, 422)
+    assert endless.json()["errors"] == [{"field": "recurrence", "message": "give COUNT or UNTIL"}]
+    assert_problem(garbled, 422)
+    assert_problem(stranger, 422)
+    assert stranger.json()["errors"] == [{"field": "partner_ids[0]", "message": "no such partner"}]
+    assert {p["name"] for p in listed["items"]} == {"Mandag Morgen", "KL"}
+    assert [(e["title"], e["starts_at"][:10]) for e in calendar] == [
+        ("Ledernyt fra direktionen", "2016-01-04"), ("Nyhedsbrev januar", "2016-01-05"),
+        ("Velfærdens innovationsdag", "2016-01-20"), ("Ledernyt fra direktionen", "2016-02-04"),
+    ]  # fmt: skip
+    assert ical.count(f"UID:{added.json()['id']}-") == 3  # one event per occurrence
+    assert status == "active"  # the first activity fell due
+    assert fired == [1, 3, 1, 0]
+    ledernyt = [d["starts_at"][:10] for d in due if d["activity_id"] == added.json()["id"]]
+    assert ledernyt == ["2016-01-04", "2016-02-04", "2016-03-04"]  # each occurrence, once
+    assert {a["title"]: (a["owner"], a["partners"], a["recurrence"]) for a in approved}[
+        "Ledernyt fra direktionen"] == ("Direktionen", ["Mandag Morgen", "KL"], "FREQ=MONTHLY;COUNT=3")  # fmt: skip
+    assert [a["next_due_at"] for a in detail["activities"]] == [None, None, None]
+
+
+async def test_measured_kpis_show_next_to_their_goals(database_url: str, broker: Tansu) -> None:
+    app = create_app(settings_for(PlanningSettings, database_url, broker.bootstrap))
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        plan_id, goal = made["plan"]["id"], made["goal"]
+
+        def measured(value: float, day: int) -> tuple[bytes, bytes]:
+            data = KpiMeasured(plan_id=plan_id, goal_id=goal["id"], metric=goal["metric"],
+                               value=value, target=goal["target"], unit=goal["unit"],
+                               measured_at=datetime(2016, 1, day, tzinfo=UTC), source="reported")  # fmt: skip
+            envelope = new_envelope(
+                data, source="/budskab/metrics", subject=plan_id, correlation_id="c"
+            )
+            return plan_id.encode(), envelope.model_dump_json().encode()
+
+        async def shown() -> dict:
+            return (await client.get(f"/v1/plans/{plan_id}", headers=PLANNER)).json()["goals"][0]
+
+        before = await shown()
+        await produce(broker.bootstrap, topics.KPIS, [measured(312, 21), measured(150, 10)])
+        after = await eventually(shown, until=lambda g: g["measured_value"] is not None)
+        await asyncio.sleep(1)  # the older measurement, delivered later, must not win
+        final = await shown()
+    assert (before["measured_value"], before["attained"]) == (None, None)
+    assert after["measured_value"] == 312 and after["attained"] is True
+    assert final == after and final["measured_source"] == "reported"
