@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
 
+from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 
 from shared.contracts.vocabulary import ActivityKind
@@ -257,7 +258,7 @@ def check_period(start: date | None, end: date | None, *, max_years: int | None 
     elif start is not None and end is not None:
         if end <= start:
             problems.append({"field": "period_end", "message": "must be after period_start"})
-        elif max_years is not None and end > start.replace(year=start.year + max_years):
+        elif max_years is not None and end > start + relativedelta(years=max_years):
             problems.append(
                 {"field": "period_end", "message": f"a strategy runs at most {max_years} years"}
             )

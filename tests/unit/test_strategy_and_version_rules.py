@@ -1,0 +1,147 @@
+"""Planning's rules for strategies, versions and recurrence, without I/O."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.planning.domain import (
+    ActivityDraft,
+    NodeLevel,
+    action_item_key,
+    attained,
+    check_action_plan_year,
+    check_activity_complete,
+    check_period,
+    check_unique_items,
+    child_level,
+    diff_items,
+    diff_snapshots,
+    next_occurrence,
+    occurrences,
+    recurrence_rule,
+)
+from shared.contracts.vocabulary import ActivityKind
+from shared.errors import RuleViolation
+
+MONDAY = datetime(2016, 1, 4, 8, tzinfo=UTC)
+
+
+def test_the_tree_goes_focus_area_track_sub_track_and_stops() -> None:
+    assert child_level(None) is NodeLevel.FOCUS_AREA
+    assert child_level(NodeLevel.FOCUS_AREA) is NodeLevel.TRACK
+    assert child_level(NodeLevel.TRACK) is NodeLevel.SUB_TRACK
+    with pytest.raises(RuleViolation) as caught:
+        child_level(NodeLevel.SUB_TRACK)
+    assert caught.value.errors[0]["field"] == "parent_id"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "max_years", "message"),
+    [
+        (date(2013, 1, 1), date(2012, 12, 31), None, "must be after period_start"),
+        (date(2013, 1, 1), date(2013, 1, 1), None, "must be after period_start"),
+        (date(2013, 1, 1), None, None, "give both ends of the period"),
+        (date(2012, 1, 1), date(2017, 1, 2), 5, "a strategy runs at most 5 years"),
+    ],
+)
+def test_a_period_that_makes_no_sense_is_refused(
+    start: date, end: date | None, max_years: int | None, message: str
+) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        check_period(start, end, max_years=max_years)
+    assert caught.value.errors == [{"field": "period_end", "message": message}]
+
+
+def test_sensible_periods_pass() -> None:
+    check_period(None, None)
+    check_period(date(2012, 1, 1), date(2015, 12, 31), max_years=5)  # the region's 2012–2015
+    check_period(date(2012, 1, 1), date(2017, 1, 1), max_years=5)  # five years to the day
+    check_period(date(2016, 2, 29), date(2017, 2, 28), max_years=1)  # a leap day start
+
+
+def test_an_action_plan_is_for_a_year_of_its_strategy() -> None:
+    check_action_plan_year(2014, date(2013, 1, 1), date(2014, 12, 31))
+    with pytest.raises(RuleViolation):
+        check_action_plan_year(2015, date(2013, 1, 1), date(2014, 12, 31))
+
+
+def test_an_initiative_appears_once_per_track() -> None:
+    items = [{"track_id": "t", "initiative": "Kursus"}, {"track_id": "u", "initiative": "Kursus"}]
+    check_unique_items(items)
+    with pytest.raises(RuleViolation) as caught:
+        check_unique_items([*items, {"track_id": "t", "initiative": "Kursus"}])
+    assert caught.value.errors[0]["field"] == "items[2].initiative"
+
+
+def test_the_diff_lists_added_removed_and_changed_items_field_by_field() -> None:
+    before = [
+        {"track_id": "t", "initiative": "Kursus", "owner": "HR"},
+        {"track_id": "t", "initiative": "Gå-hjem-møder", "owner": ""},
+    ]
+    after = [
+        {"track_id": "t", "initiative": "Kursus", "owner": "Kommunikation"},
+        {"track_id": "u", "initiative": "Kampagne", "owner": ""},
+    ]
+    assert diff_items(before, after, action_item_key) == {
+        "added": [after[1]],
+        "removed": [before[1]],
+        "changed": [{"item": after[0], "fields": {"owner": {"before": "HR", "after": "Kommunikation"}}}],
+    }  # fmt: skip
+    assert diff_items(after, after, action_item_key) == {"added": [], "removed": [], "changed": []}
+
+
+def test_a_plan_diff_ignores_bookkeeping_and_matches_parts_by_id() -> None:
+    before = {"title": "Tendens", "version": 3, "updated_at": "x", "goals": [{"id": "g", "target": 6}],
+              "activities": [{"id": "a", "title": "Nr. 1"}]}  # fmt: skip
+    after = {"title": "Tendens 2015", "version": 7, "updated_at": "y", "goals": [{"id": "g", "target": 8}],
+             "activities": []}  # fmt: skip
+    diff = diff_snapshots(before, after)
+    assert diff["fields"] == {"title": {"before": "Tendens", "after": "Tendens 2015"}}
+    assert diff["parts"]["goals"]["changed"] == [
+        {"item": {"id": "g", "target": 8}, "fields": {"target": {"before": 6, "after": 8}}}
+    ]
+    assert diff["parts"]["activities"]["removed"] == [{"id": "a", "title": "Nr. 1"}]
+    assert diff["parts"]["messages"] == {"added": [], "removed": [], "changed": []}
+
+
+def test_a_recurring_activity_takes_place_at_every_occurrence() -> None:
+    assert occurrences(MONDAY, None) == [MONDAY]
+    monthly = occurrences(MONDAY, "RRULE:FREQ=MONTHLY;COUNT=3")
+    assert [d.date() for d in monthly] == [date(2016, 1, 4), date(2016, 2, 4), date(2016, 3, 4)]
+    assert next_occurrence(MONDAY, "FREQ=MONTHLY;COUNT=3", MONDAY) == monthly[1]
+    assert next_occurrence(MONDAY, "FREQ=MONTHLY;COUNT=3", monthly[2]) is None
+    assert next_occurrence(MONDAY, None, MONDAY) is None
+    until = occurrences(MONDAY, "FREQ=WEEKLY;UNTIL=20160125T080000Z")
+    assert len(until) == 4
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("FREQ=MONTHLY", "give COUNT or UNTIL"),
+        ("FREQ=DAILY;COUNT=1001", "at most 1000 occurrences"),
+        ("FREQ=FORTNIGHTLY;COUNT=2", "invalid 'FREQ': FORTNIGHTLY"),
+        ("FREQ=DAILY;UNTIL=20160201", "RRULE UNTIL values must be specified in UTC"),
+    ],
+)
+def test_a_recurrence_must_be_valid_and_end(rule: str, message: str) -> None:
+    with pytest.raises(RuleViolation) as caught:
+        recurrence_rule(rule, MONDAY)
+    assert caught.value.errors[0]["field"] == "recurrence"
+    assert message in caught.value.errors[0]["message"]
+
+
+def test_an_activity_added_to_an_approved_plan_must_be_complete() -> None:
+    complete = ActivityDraft("Rethink", ActivityKind.EVENT, "a", "m", "c", has_event_details=True)
+    check_activity_complete(complete)
+    with pytest.raises(RuleViolation) as caught:
+        check_activity_complete(
+            ActivityDraft("Rethink", ActivityKind.EVENT, None, "m", None, False)
+        )
+    assert [e["field"] for e in caught.value.errors] == ["audience_id", "channel_id", "event"]
+
+
+def test_a_goal_is_attained_when_its_measured_value_reaches_the_target() -> None:
+    assert attained(None, 74) is None
+    assert attained(73.9, 74) is False
+    assert attained(74, 74) is True
