@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo test test-unit test-integration bench tools lint lock clean
+.PHONY: install run demo watch test test-unit test-integration bench tools lint lock clean
 
 install: $(STAMP)
 
@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 run: install  ## the whole stack on Tansu + SQLite; Ctrl-C stops it
 	$(BIN)/python -m scripts.devstack
 
-demo: install  ## load the Aarhus "Kommune forfra" case into the running stack
+demo: install  ## load the Aarhus "Kommune forfra" plan and Silkeborg's strategy into the running stack
 	$(BIN)/python -m scripts.demo
+
+watch: install  ## print every event as it arrives, with a plain Kafka consumer
+	$(BIN)/python -m scripts.watch --from-beginning
 
 tools:  ## promtool and kubectl for the deploy/ checks (Debian packages)
 	bash scripts/install-tools.sh

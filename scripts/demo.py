@@ -1,5 +1,6 @@
 """`make demo`: load Aarhus Kommune's "Kommune forfra" case (DOMAIN.md, case A) into a
-running stack through the public API, approve it, and show what the services made of it."""
+running stack through the public API, approve it, and show what the services made of it;
+then Silkeborg Kommune's strategy tree with two yearly action plans (case C)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,21 @@ import time
 import httpx
 
 from scripts.demo_data import (
+    ACTION_PLAN_2013,
+    ACTION_PLAN_2014,
     ACTIVITIES,
+    ACTIVITY_DETAILS,
     AUDIENCES,
     CHANNELS,
     GOALS,
     MESSAGES,
+    PARTNERS,
     PLAN,
+    SILKEBORG,
+    SILKEBORG_PLAN,
+    SILKEBORG_TRACK,
     STAFF_CONTACTS,
+    action_plan,
 )
 from scripts.devstack import PORTS, jwt_secret
 from shared.auth import issue_token
@@ -52,10 +61,15 @@ def main() -> int:
                for k, (s, b) in MESSAGES.items()}  # fmt: skip
     channel = {k: post("planning", f"/plans/{pid}/channels", {"kind": kind, "name": n})["id"]
                for k, (kind, n) in CHANNELS.items()}  # fmt: skip
+    partner = {k: post("planning", "/partners", {"name": n, "kind": kind})["id"]
+               for k, (n, kind) in PARTNERS.items()}  # fmt: skip
     for title, kind, starts_at, aud, chan, event in ACTIVITIES:
+        details = ACTIVITY_DETAILS.get(title, {})
         post("planning", f"/plans/{pid}/activities", {
             "title": title, "kind": kind, "starts_at": starts_at, "audience_id": audience[aud],
             "message_id": message[aud], "channel_id": channel[chan], "event": event,
+            "owner": details.get("owner"), "recurrence": details.get("recurrence"),
+            "partner_ids": [partner[p] for p in details.get("partners", [])],
         })  # fmt: skip
     for name, email in STAFF_CONTACTS:
         response = client.post(f"{url['notifications']}/contacts", json={
@@ -100,7 +114,65 @@ def main() -> int:
               f"'{clash['other_activity_title']}' ({clash['other_plan_title']})")  # fmt: skip
     counts = client.get(f"{url['metrics']}/plans/{pid}/counts").json()
     print(f"Events counted by the metrics service: {counts['counts']}")
+    show_kpis(client, url, pid, post)
+    load_silkeborg(client, url, post)
     return 0
+
+
+def show_kpis(client: httpx.Client, url: dict, pid: str, post) -> None:  # type: ignore[no-untyped-def]
+    """Report the innovation day's attendance (a person measures it); the e-mails are counted
+    by the metrics service. Planning shows both next to their targets."""
+    goals = client.get(f"{url['planning']}/plans/{pid}").json()["goals"]
+    attendance = next(g for g in goals if g["metric"] == "registrations")
+    post("metrics", f"/plans/{pid}/goals/{attendance['id']}/measurements",
+         {"value": 312, "measured_on": "2016-01-21", "note": "Counted at the door"})  # fmt: skip
+    for _ in range(60):
+        goals = client.get(f"{url['planning']}/plans/{pid}").json()["goals"]
+        if all(
+            g["measured_value"] is not None for g in goals if g["metric"] != "newsletter recipients"
+        ):
+            break
+        time.sleep(0.5)
+    for goal in goals:
+        measured = "not measured yet" if goal["measured_value"] is None else (
+            f"{goal['measured_value']:g} ({goal['measured_source']}), "
+            f"{'attained' if goal['attained'] else 'below target'}")  # fmt: skip
+        print(f"Goal {goal['metric']}: target {goal['target']:g} {goal['unit']}, {measured}")
+
+
+def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: ignore[no-untyped-def]
+    """Silkeborg's strategy tree, its 2013 action plan and the 2014 revision, and a plan on one
+    of its sub-tracks."""
+    strategy = post("planning", "/strategies", SILKEBORG)
+    base = f"/strategies/{strategy['id']}/action-plan"
+    post("planning", f"{base}/versions", action_plan(strategy, 2013, ACTION_PLAN_2013, "2013"))
+    post("planning", f"{base}/versions",
+         action_plan(strategy, 2014, ACTION_PLAN_2014, "Revideret efter målingerne i 2013"))  # fmt: skip
+    diff = client.get(
+        f"{url['planning']}{base}/diff", params={"from_version": 1, "to_version": 2}
+    ).json()
+    print(f"\nStrategy: {url['planning']}/strategies/{strategy['id']}")
+    for area in strategy["focus_areas"]:
+        print(f"  {area['name']}")
+        for track in area["children"]:
+            print(f"    {track['name']}: {', '.join(s['name'] for s in track['children']) or '-'}")
+    print("Action plan 2013 → 2014: "
+          f"added {[i['initiative'] for i in diff['added']]}, "
+          f"removed {[i['initiative'] for i in diff['removed']]}, "
+          f"changed {[c['item']['initiative'] for c in diff['changed']]}")  # fmt: skip
+    track = next(s for t in strategy["focus_areas"][-1]["children"] for s in t["children"]
+                 if s["name"] == SILKEBORG_TRACK)  # fmt: skip
+    plan = post("planning", "/plans", {**SILKEBORG_PLAN, "track_id": track["id"]})
+    citizens = post("planning", f"/plans/{plan['id']}/audiences",
+                    {"name": "Borgere og frivillige foreninger i Silkeborg", "kind": "citizens"})  # fmt: skip
+    post("planning", f"/plans/{plan['id']}/activities", {
+        "title": "Dialogmøde med borgere, foreninger og faglige organisationer", "kind": "event",
+        "starts_at": "2013-10-02T19:00:00+02:00", "audience_id": citizens["id"],
+        "event": {"format": "dialogue_meeting", "capacity": 120},
+    })  # fmt: skip
+    on_track = client.get(f"{url['planning']}/calendar", params={"track_id": track["id"]}).json()
+    print(f"Plan '{plan['title']}' on the track '{SILKEBORG_TRACK}': "
+          f"{len(on_track)} activity in /v1/calendar?track_id={track['id']}")  # fmt: skip
 
 
 if __name__ == "__main__":

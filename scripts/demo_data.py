@@ -23,7 +23,31 @@ GOALS = [
         "unit": "recipients",
         "deadline": "2016-12-31",
     },
+    {
+        "description": "Nyhedsbrevet sendes til pilotgruppen af medarbejdere (counted by metrics)",
+        "metric": "deliveries_sent",
+        "target": 3,
+        "unit": "e-mails",
+        "deadline": "2015-12-31",
+    },
 ]
+PARTNERS = {
+    "mm": ("Mandag Morgen", "think-tank"),
+    "kl": ("KL", "municipal association"),
+    "fag": ("Fagforbund", "union"),
+    "au": ("Aarhus Universitet", "university"),
+    "via": ("VIA University College", "university college"),
+    "a2017": ("Aarhus 2017", "European Capital of Culture"),
+}
+# owner, partners and recurrence of the activities below, by title
+ACTIVITY_DETAILS = {
+    "Fælles kronik med Mandag Morgen": {"owner": "Borgmesteren", "partners": ["mm"]},
+    "Nyhedsbrev: Rethink velfærd": {"owner": "Koncernkommunikation",
+                                    "recurrence": "FREQ=MONTHLY;COUNT=6"},
+    "Velfærdens innovationsdag": {"owner": "Mandag Morgen", "partners": ["mm", "kl"]},
+    "Rethink public welfare-konferencen": {
+        "owner": "Borgmesterens Afdeling", "partners": ["kl", "fag", "au", "via", "a2017"]},
+}  # fmt: skip
 AUDIENCES = {
     "citizens": ("Borgere i Aarhus", "citizens", "Forståeligt og brugbart; klart sprog."),
     "directors": ("Kommunale direktører", "organisations", "Fagligt og politisk; dilemmaer frem for svar."),
@@ -145,3 +169,15 @@ def action_plan(strategy: dict, year: int, rows: list[tuple[str, str, str]], not
         {"track_id": ids[track], "initiative": initiative, "success_criterion": criterion}
         for track, initiative, criterion in rows
     ]}  # fmt: skip
+
+
+# A Silkeborg plan on the citizen-dialogue track: dialogue meetings with citizens, voluntary
+# associations and unions about the volunteering strategy (from the strategy plan).
+SILKEBORG_PLAN = {
+    "title": "Dialogmøder om frivilligstrategien",
+    "owner": "Koncernudvikling",
+    "sender": "Silkeborg Kommune",
+    "period_start": "2013-09-01",
+    "period_end": "2013-11-30",
+}
+SILKEBORG_TRACK = "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse"

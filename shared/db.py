@@ -62,7 +62,7 @@ def alembic_config(migrations_dir: Path, url: str) -> Config:
     return config
 
 
-async def migrate(engine: AsyncEngine, migrations_dir: Path) -> None:
+async def migrate(engine: AsyncEngine, migrations_dir: Path, revision: str = "head") -> None:
     """Bring the service's database to the newest migration (alembic upgrade head)."""
     config = alembic_config(migrations_dir, engine.url.render_as_string(hide_password=False))
 
@@ -71,10 +71,32 @@ async def migrate(engine: AsyncEngine, migrations_dir: Path) -> None:
             # replicas starting together migrate one after the other
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+        if connection.dialect.name == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows without their parent: {broken[:5]}")
 
-    async with engine.begin() as conn:
-        await conn.run_sync(upgrade)
+    async with engine.connect() as conn:
+        # SQLite changes a table by copying it (batch mode); with foreign keys enforced, dropping
+        # the old copy of a table other rows refer to fails. SQLite's own procedure: switch them
+        # off outside the transaction, migrate, check them, switch them on again.
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.run_sync(_pragma, "PRAGMA foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                await conn.run_sync(upgrade)
+        finally:
+            if sqlite:
+                await conn.run_sync(_pragma, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection, statement: str) -> None:  # type: ignore[no-untyped-def]
+    """Run a PRAGMA on the driver's connection, outside any transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    cursor.execute(statement)
+    cursor.close()
 
 
 class UtcDateTime(TypeDecorator):
