@@ -40,7 +40,7 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
 
 
 async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
-    """Publish `activity.due.v1` for activities whose time has come; how many fired."""
+    """Publish `activity.due.v1` for each occurrence whose time has come; how many fired."""
     async with runtime.uow() as uow:
         due = (
             await uow.session.scalars(
@@ -50,28 +50,30 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
                 .with_for_update(skip_locked=True, of=Activity)
             )
         ).all()
+        fired = 0
         for activity in due:
-            occurrence = activity.next_due_at
-            assert occurrence is not None
-            activity.due_fired_at = now
-            activity.next_due_at = domain.next_occurrence(
-                activity.starts_at, activity.recurrence, occurrence
-            )
-            uow.publish(
-                ActivityDue(
-                    activity_id=activity.id,
-                    plan_id=activity.plan_id,
-                    title=activity.title,
-                    kind=activity.kind,
-                    starts_at=occurrence,
-                ),
-                subject=activity.id,
-            )
+            # every occurrence that has come, in order: a plan approved late catches up at once
+            while activity.next_due_at is not None and activity.next_due_at <= now:
+                uow.publish(
+                    ActivityDue(
+                        activity_id=activity.id,
+                        plan_id=activity.plan_id,
+                        title=activity.title,
+                        kind=activity.kind,
+                        starts_at=activity.next_due_at,
+                    ),
+                    subject=activity.id,
+                )
+                activity.due_fired_at = now
+                activity.next_due_at = domain.next_occurrence(
+                    activity.starts_at, activity.recurrence, activity.next_due_at
+                )
+                fired += 1
         await uow.commit()
         remaining = await uow.session.scalar(select(func.count()).select_from(_due(now).subquery()))
-    TIMERS_FIRED.inc(len(due))
+    TIMERS_FIRED.inc(fired)
     TIMERS_DUE.set(remaining or 0)
-    return len(due)
+    return fired
 
 
 async def activate_plans(runtime: Runtime, now: datetime) -> None:
@@ -103,5 +105,5 @@ async def run_due_timer(runtime: Runtime) -> None:
     while True:
         fired = await fire_due_activities(runtime, runtime.clock())
         await activate_plans(runtime, runtime.clock())
-        if fired < BATCH:
+        if fired < BATCH:  # a full batch: more may be waiting
             await asyncio.sleep(interval)

@@ -517,7 +517,7 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
         fired = [await fire_due_activities(runtime, datetime(2016, 1, 4, 12, tzinfo=UTC))]
         await activate_plans(runtime, datetime(2016, 1, 4, 12, tzinfo=UTC))
         status = (await client.get(url, headers=PLANNER)).json()["status"]
-        for _ in range(3):  # catching up: one occurrence per activity per round
+        for _ in range(2):  # catching up: every occurrence that has come, at once
             fired.append(await fire_due_activities(runtime, datetime(2016, 6, 1, tzinfo=UTC)))
         due = await published(runtime, "activity.due.v1")
         approved = await published(runtime, "activity.approved.v1")
@@ -537,7 +537,7 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
     ]  # fmt: skip
     assert ical.count(f"UID:{added.json()['id']}-") == 3  # one event per occurrence
     assert status == "active"  # the first activity fell due
-    assert fired == [1, 3, 1, 0]
+    assert fired == [1, 4, 0]
     ledernyt = [d["starts_at"][:10] for d in due if d["activity_id"] == added.json()["id"]]
     assert ledernyt == ["2016-01-04", "2016-02-04", "2016-03-04"]  # each occurrence, once
     assert {a["title"]: (a["owner"], a["partners"], a["recurrence"]) for a in approved}[
