@@ -65,6 +65,10 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
                 headers=auth("communicator"),
             )  # fmt: skip
             assert response.status_code == 201, response.text
+        reach = await client.post(f"{planning}/v1/plans/{plan_id}/goals", headers=auth("planner"), json={
+            "description": "The newsletter reaches the consenting staff", "metric": "deliveries_sent",
+            "target": 2, "unit": "e-mails"})  # fmt: skip
+        assert reach.status_code == 201, reach.text
         approved = await client.post(
             f"{planning}/v1/plans/{plan_id}/approve", headers=auth("planner")
         )
@@ -117,6 +121,14 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
             lambda: get(f"{metrics}/v1/plans/{plan_id}/counts"),
             lambda c: {t: c["counts"].get(t) for t in expected} == expected,
         )
+        # the metrics service counted the e-mails against the goal; planning shows the value
+        goals = await eventually(
+            lambda: get(f"{planning}/v1/plans/{plan_id}"),
+            lambda p: p["goals"][1]["measured_value"] == 2,
+            timeout=30,
+        )
+        assert goals["goals"][1]["attained"] is True
+        assert goals["goals"][1]["measured_source"] == "counted"
         samples = {
             f'budskab_plan_events{{plan_id="{plan_id}",type="{type_}"}} {count}.0'
             for type_, count in expected.items()
