@@ -48,6 +48,7 @@ GAUGES = {
     "budskab_outbox_backlog": set(),
     "budskab_outbox_oldest_age_seconds": set(),
     "budskab_plan_events": {"plan_id", "type"},
+    "budskab_kpi_goals": {"state"},
 }
 HISTOGRAMS = {
     "budskab_http_request_duration_seconds": {"method", "route"},
