@@ -1,4 +1,4 @@
-"""Read models across plans: overlaps between plans and the calendar."""
+"""Read models: a plan with what others report of it, overlaps between plans, the calendar."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.planning import domain, schemas
-from services.planning.tables import Activity, Audience, Channel, Plan, StrategyNode
+from services.planning import commands, domain, schemas
+from services.planning.tables import (
+    Activity,
+    ActivityOutcome,
+    Audience,
+    Channel,
+    Plan,
+    StrategyNode,
+)
 
 
 def _between(earliest: datetime | None, before: datetime | None):  # type: ignore[no-untyped-def]
@@ -29,6 +36,38 @@ def _when(activity: Activity, earliest: datetime | None, before: datetime | None
         for at in domain.occurrences(activity.starts_at, activity.recurrence)
         if (earliest is None or at >= earliest) and (before is None or at < before)
     ]
+
+
+async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) -> schemas.PlanDetail:
+    """The plan with its parts, what other services did with its activities, its goals'
+    measured values, and its clashes with other plans that reach the same audiences."""
+    plan = await commands.get_plan(session, plan_id)
+    outcomes = {
+        o.activity_id: o
+        for o in await session.scalars(
+            select(ActivityOutcome).where(ActivityOutcome.plan_id == plan_id)
+        )
+    }
+    fields = schemas.PlanDetail.model_fields.keys() - {"overlaps"}
+    detail = schemas.PlanDetail.model_validate(
+        {**{name: getattr(plan, name) for name in fields},
+         "overlaps": await plan_overlaps(session, plan, window)}
+    )  # fmt: skip
+    for goal in detail.goals:
+        goal.attained = domain.attained(goal.measured_value, goal.target)
+    audiences = {a.id: a for a in plan.audiences}
+    channels = {c.id: c.kind for c in plan.channels}
+    for activity in detail.activities:
+        if activity.audience_id in audiences and activity.channel_id in channels:
+            audience = audiences[activity.audience_id]
+            activity.channel_warning = domain.channel_warning(
+                audience.name, audience.preferred_channels, channels[activity.channel_id]
+            )
+        if (outcome := outcomes.get(activity.id)) is not None:
+            activity.event_id = outcome.event_id
+            activity.deliveries_sent = outcome.deliveries_sent
+            activity.deliveries_failed = outcome.deliveries_failed
+    return detail
 
 
 async def plan_overlaps(

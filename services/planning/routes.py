@@ -10,12 +10,11 @@ from icalendar import Calendar, Event
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from services.planning import commands, domain, queries, schemas
+from services.planning import commands, queries, schemas
 from services.planning import stakeholders as stakeholders_
 from services.planning import strategies as strategies_
 from services.planning.domain import GatekeeperRole, PlanStatus
 from services.planning.tables import (
-    ActivityOutcome,
     Audience,
     Partner,
     Plan,
@@ -86,29 +85,9 @@ async def get_plan(
     with other plans that reach the same audiences in the same weeks."""
     window = timedelta(days=runtime.settings.overlap_window_days)  # type: ignore[attr-defined]
     async with uow:
-        plan = await commands.get_plan(uow.session, plan_id)
-        outcomes = {
-            o.activity_id: o
-            for o in await uow.session.scalars(
-                select(ActivityOutcome).where(ActivityOutcome.plan_id == plan_id)
-            )
-        }
-        overlaps = await queries.plan_overlaps(uow.session, plan, window)
-    response.headers["ETag"] = _etag(plan)
-    detail = schemas.PlanDetail.model_validate({**_attributes(plan), "overlaps": overlaps})
-    for goal in detail.goals:
-        goal.attained = domain.attained(goal.measured_value, goal.target)
-    for activity in detail.activities:
-        if (outcome := outcomes.get(activity.id)) is not None:
-            activity.event_id = outcome.event_id
-            activity.deliveries_sent = outcome.deliveries_sent
-            activity.deliveries_failed = outcome.deliveries_failed
+        detail = await queries.plan_detail(uow.session, plan_id, window)
+    response.headers["ETag"] = f'"{detail.version}"'
     return detail
-
-
-def _attributes(plan: Plan) -> dict:
-    fields = schemas.PlanDetail.model_fields.keys() - {"overlaps"}
-    return {name: getattr(plan, name) for name in fields}
 
 
 IfMatch = Annotated[

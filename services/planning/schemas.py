@@ -56,7 +56,12 @@ class AudienceCreate(ApiInput):
     kind: AudienceKind = Field(
         AudienceKind.OTHER, description="Citizens get a plain-language check on messages."
     )
-    needs: str = Field("", max_length=2000, examples=["Professional and usable"])
+    needs: str = Field(
+        "", max_length=2000, description="Tone and demands.", examples=["Professional and usable"]
+    )
+    preferred_channels: list[ChannelKind] = Field(
+        default_factory=list, max_length=12, examples=[["intranet", "newsletter"]]
+    )
 
 
 class PlanAudienceAdd(AgreedChange):
@@ -70,7 +75,12 @@ class PlanAudienceAdd(AgreedChange):
     kind: AudienceKind = Field(
         AudienceKind.OTHER, description="Citizens get a plain-language check on messages."
     )
-    needs: str = Field("", max_length=2000, examples=["Professional and usable"])
+    needs: str = Field(
+        "", max_length=2000, description="Tone and demands.", examples=["Professional and usable"]
+    )
+    preferred_channels: list[ChannelKind] = Field(
+        default_factory=list, max_length=12, examples=[["intranet", "newsletter"]]
+    )
 
     @field_validator("name", mode="after")
     @classmethod
@@ -148,6 +158,7 @@ class AudiencePublic(_Out):
     name: str
     kind: AudienceKind
     needs: str
+    preferred_channels: list[ChannelKind]
 
 
 class MessagePublic(_Out):
@@ -198,6 +209,9 @@ class ActivityDetail(ActivityPublic):
     event_id: str | None = Field(None, description="The event the events service created.")
     deliveries_sent: int = 0
     deliveries_failed: int = 0
+    channel_warning: str | None = Field(
+        None, description="Set when the channel is not one the audience prefers."
+    )
 
 
 class PlanSummary(_Out):

@@ -80,6 +80,7 @@ class Audience(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="other")
     needs: Mapped[str] = mapped_column(Text, default="")
+    preferred_channels: Mapped[list] = mapped_column(JSON, default=list)  # ChannelKind values
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

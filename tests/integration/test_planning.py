@@ -571,3 +571,41 @@ async def test_measured_kpis_show_next_to_their_goals(database_url: str, broker:
     assert (before["measured_value"], before["attained"]) == (None, None)
     assert after["measured_value"] == 312 and after["attained"] is True
     assert final == after and final["measured_source"] == "reported"
+
+
+async def test_an_activity_through_a_channel_its_audience_does_not_prefer_is_flagged(
+    database_url: str,
+) -> None:
+    async with serving(planning(database_url)) as client:
+        plan = await create_plan(client)
+        url = f"/v1/plans/{plan['id']}"
+
+        async def add(path: str, body: dict) -> dict:
+            response = await client.post(f"{url}/{path}", json=body, headers=PLANNER)
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        staff = await add("audiences", {"name": "Jobcentermedarbejdere", "kind": "staff",
+                                        "preferred_channels": ["newsletter", "intranet"]})  # fmt: skip
+        press = await add("audiences", {"name": "Pressen", "kind": "press"})  # no preference given
+        message = await add("messages", {"audience_id": staff["id"], "subject": "Tendens",
+                                         "body": "Nyt fra regionen."})  # fmt: skip
+        letter = await add("channels", {"kind": "letter", "name": "Brev"})
+        tendens = await add("channels", {"kind": "newsletter", "name": "Tendens"})
+        for title, channel in (("Brev til jobcentrene", letter), ("Tendens nr. 1", tendens)):
+            await add("activities", {"title": title, "kind": "communication", "audience_id": staff["id"],
+                                     "message_id": message["id"], "channel_id": channel["id"],
+                                     "starts_at": "2015-02-02T08:00:00+01:00"})  # fmt: skip
+        await add("activities", {"title": "Pressemeddelelse", "kind": "communication",
+                                 "audience_id": press["id"], "channel_id": letter["id"],
+                                 "starts_at": "2015-02-02T08:00:00+01:00"})  # fmt: skip
+        bad = await client.post(f"{url}/audiences", headers=PLANNER,
+                                json={"name": "X", "preferred_channels": ["carrier_pigeon"]})  # fmt: skip
+        detail = (await client.get(url, headers=PLANNER)).json()
+    assert staff["preferred_channels"] == ["newsletter", "intranet"]
+    assert [(a["title"], a["channel_warning"]) for a in detail["activities"]] == [
+        ("Brev til jobcentrene", "Jobcentermedarbejdere prefer newsletter, intranet; letter is not one of them"),
+        ("Tendens nr. 1", None),
+        ("Pressemeddelelse", None),
+    ]  # fmt: skip
+    assert_problem(bad, 422)

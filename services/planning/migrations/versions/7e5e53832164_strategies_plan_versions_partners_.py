@@ -1,4 +1,4 @@
-"""strategies, plan versions, partners, recurrence, measured goals
+"""strategies, plan versions, partners, recurrence, measured goals, preferred channels
 
 Revision ID: 7e5e53832164
 Revises: 797123f74b30
@@ -135,6 +135,11 @@ def upgrade() -> None:
     with op.batch_alter_table("deviations", schema=None) as batch_op:
         batch_op.alter_column("activity_id", existing_type=sa.VARCHAR(length=36), nullable=True)
 
+    with op.batch_alter_table("audiences", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("preferred_channels", sa.JSON(), nullable=False, server_default="[]")
+        )
+
     with op.batch_alter_table("goals", schema=None) as batch_op:
         batch_op.add_column(sa.Column("measured_value", sa.Float(), nullable=True))
         batch_op.add_column(
@@ -160,6 +165,9 @@ def downgrade() -> None:
         batch_op.drop_column("period_end")
         batch_op.drop_column("period_start")
         batch_op.drop_column("track_id")
+
+    with op.batch_alter_table("audiences", schema=None) as batch_op:
+        batch_op.drop_column("preferred_channels")
 
     with op.batch_alter_table("goals", schema=None) as batch_op:
         batch_op.drop_column("measured_source")
