@@ -206,11 +206,13 @@ def _deviation(
         recorded_by=by.subject, recorded_at=plan.updated_at,
     )  # fmt: skip
     uow.session.add(deviation)
+    if activity is None:
+        return deviation  # a change to the plan itself: plan.revised.v1 tells it
     uow.publish(
         DeviationRecorded(
             deviation_id=deviation.id,
             plan_id=plan.id,
-            activity_id=deviation.activity_id,
+            activity_id=activity.id,
             change=change,
             before=before,
             after=after,
@@ -358,14 +360,21 @@ async def _partners(session: AsyncSession, partner_ids: list[str]) -> list[Partn
     return [found[partner_id] for partner_id in partner_ids]
 
 
+def _schedule(starts_at: datetime, recurrence: str | None, kind: str) -> dict:
+    """An activity's recurrence (as kept), occurrences and end, checked and expanded once."""
+    if recurrence is None:
+        return {"recurrence": None, "occurrences": None, "ends_at": starts_at}
+    rule, times = domain.expand_recurrence(recurrence, starts_at, domain.ActivityKind(kind))
+    return {"recurrence": rule, "occurrences": [t.isoformat() for t in times], "ends_at": times[-1]}
+
+
 async def add_activity(
     uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate, by: Principal,
     expected_version: int | None = None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Add an activity. On an approved plan it is a deviation, and the activity must be complete
     (audience, message, channel): it is published at once, like those approved with the plan."""
-    if cmd.recurrence is not None:
-        domain.recurrence_rule(cmd.recurrence, cmd.starts_at)
+    times = _schedule(cmd.starts_at, cmd.recurrence, cmd.kind)
     async with uow:
         plan = await _plan_to_change(uow, plan_id, expected_version)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
@@ -380,10 +389,11 @@ async def add_activity(
             id=_new_id(),
             plan_id=plan.id,
             position=len(plan.activities),
-            **_fields(cmd, "event", "partner_ids"),
+            **_fields(cmd, "event", "partner_ids", "recurrence"),
             event_format=event.format if event else None,
             capacity=event.capacity if event else None,
             venue=event.venue if event else None,
+            **times,
             next_due_at=cmd.starts_at,
         )
         uow.session.add(activity)
@@ -408,11 +418,12 @@ async def update_plan(
     expected_version: int | None = None,
 ) -> Plan:  # fmt: skip
     """Change the plan's own fields (title, owner, sender, track, period)."""
-    changes = {k: v for k, v in _fields(cmd).items() if k in cmd.model_fields_set}
-    if not changes:
-        raise RuleViolation("nothing to change: give at least one field of the plan")
+    given = {k: v for k, v in _fields(cmd).items() if k in cmd.model_fields_set}
     async with uow:
         plan = await _plan_to_change(uow, plan_id, expected_version)
+        changes = {k: v for k, v in given.items() if getattr(plan, k) != v}
+        if not changes:
+            raise RuleViolation("nothing to change: the plan already has these values")
         if "track_id" in changes:
             await _check_track(uow.session, changes["track_id"])
         domain.check_period(
@@ -487,8 +498,7 @@ async def reschedule_activity(
     async with uow:
         plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
         now, before = plan.updated_at, activity.starts_at
-        if activity.recurrence is not None:
-            domain.recurrence_rule(activity.recurrence, cmd.starts_at)
+        times = _schedule(cmd.starts_at, activity.recurrence, activity.kind)
         deviation = _deviation(uow, plan, domain.Change.RESCHEDULED, cmd, by, activity=activity,
                                before=before.isoformat(), after=cmd.starts_at.isoformat())  # fmt: skip
         if deviation is not None:
@@ -505,11 +515,12 @@ async def reschedule_activity(
                 subject=activity.id,
             )
         activity.starts_at = cmd.starts_at
-        # not fired yet: due at its new time; fired already: again only if moved to the future
+        activity.occurrences, activity.ends_at = times["occurrences"], times["ends_at"]
+        # not fired yet: due at its new time; fired already: again only what lies ahead
         activity.next_due_at = (
             cmd.starts_at
             if activity.due_fired_at is None
-            else domain.next_occurrence(cmd.starts_at, activity.recurrence, now)
+            else domain.next_occurrence(activity.times, now)
         )
         change = f"activity rescheduled: {activity.title} {before.isoformat()} → {cmd.starts_at.isoformat()}"
         plan = await _commit_version(uow, plan, by, change, deviation)
@@ -641,5 +652,6 @@ def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
         event=event,
         owner=activity.owner,
         recurrence=activity.recurrence,
+        occurrences=activity.times if activity.recurrence else [],
         partners=[p.name for p in activity.partners],
     )

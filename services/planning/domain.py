@@ -4,14 +4,15 @@ readable a message to citizens is, a strategy's tree and what changed between ve
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from itertools import islice
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrulestr
 
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import Conflict, RuleViolation
@@ -174,18 +175,27 @@ class Scheduled:
 
 def overlaps(
     mine: list[Scheduled], others: list[Scheduled], window: timedelta
-) -> list[tuple[Scheduled, Scheduled]]:
+) -> list[tuple[Scheduled, Scheduled, int]]:
     """Activities of *different* plans that reach the same audience within `window` of each
-    other: the "don't flood the audience" principle. Pairs of (mine, theirs), by date."""
+    other: the "don't flood the audience" principle. One entry per pair of activities (a
+    recurring one may clash many times): the closest clash and how many there are, by date."""
+    by_audience: dict[str, list[Scheduled]] = {}
+    for other in sorted(others, key=lambda o: o.starts_at):
+        by_audience.setdefault(other.audience_id, []).append(other)
+    pairs: dict[tuple[str, str], list[tuple[Scheduled, Scheduled]]] = {}
+    for m in mine:
+        candidates = by_audience.get(m.audience_id, [])
+        first = bisect_left(candidates, m.starts_at - window, key=lambda o: o.starts_at)
+        for o in candidates[first:]:
+            if o.starts_at > m.starts_at + window:
+                break
+            if o.plan_id != m.plan_id:
+                pairs.setdefault((m.activity_id, o.activity_id), []).append((m, o))
     clashes = [
-        (m, o)
-        for m in mine
-        for o in others
-        if o.plan_id != m.plan_id
-        and o.audience_id == m.audience_id
-        and abs(o.starts_at - m.starts_at) <= window
+        (*min(found, key=lambda pair: abs(pair[1].starts_at - pair[0].starts_at)), len(found))
+        for found in pairs.values()
     ]
-    return sorted(clashes, key=lambda pair: (pair[0].starts_at, pair[1].starts_at))
+    return sorted(clashes, key=lambda clash: (clash[0].starts_at, clash[1].starts_at))
 
 
 class Change(StrEnum):
@@ -312,43 +322,76 @@ def diff_items(before: list[dict], after: list[dict], key: Callable[[dict], Hash
 
 
 MAX_OCCURRENCES = 1000
+HORIZON_YEARS = 10
+# Budskab's organisations are Danish: a series is expanded in Danish time, so a meeting at
+# 09:00 stays at 09:00 across daylight saving.
+LOCAL_TIME = ZoneInfo("Europe/Copenhagen")
+_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+# the parts a plan needs; others (BYHOUR, BYSETPOS, …) can describe series that never occur,
+# which a rule engine only finds out by searching for centuries
+_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST")
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # a leap year's
 
 
-def recurrence_rule(rule: str, starts_at: datetime) -> rrule:
-    """Parse an RFC 5545 RRULE (e.g. "FREQ=MONTHLY;COUNT=12") starting at the activity's start.
-    It must end (COUNT or UNTIL): a plan covers a period, not forever."""
-    text = rule.strip().removeprefix("RRULE:")
+def _recurrence_problem(message: str) -> RuleViolation:
+    return RuleViolation(
+        f"not a usable recurrence: {message}",
+        errors=[{"field": "recurrence", "message": message}],
+    )
+
+
+def _numbers(value: str) -> list[int]:
     try:
-        parsed = rrulestr(text, dtstart=starts_at)
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise _recurrence_problem(f"{value!r} is not a list of numbers") from None
+
+
+def expand_recurrence(
+    rule: str, starts_at: datetime, kind: ActivityKind
+) -> tuple[str, list[datetime]]:
+    """Check an RFC 5545 RRULE for an activity (e.g. "FREQ=MONTHLY;COUNT=12") and list its
+    occurrences, in UTC: at least one, at most 1000, all within ten years, the first being
+    `starts_at`. Returns the rule as kept and the occurrences."""
+    if kind is ActivityKind.EVENT:
+        raise _recurrence_problem("an event is one occasion: add an activity for each event")
+    text = rule.strip().upper().removeprefix("RRULE:")
+    parts = dict(part.partition("=")[::2] for part in text.split(";"))
+    if unknown := sorted(set(parts) - set(_PARTS)):
+        raise _recurrence_problem(f"{', '.join(unknown)} not supported; use {', '.join(_PARTS)}")
+    if parts.get("FREQ") not in _FREQUENCIES:
+        raise _recurrence_problem(f"FREQ must be one of {', '.join(_FREQUENCIES)}")
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        raise _recurrence_problem("give COUNT or UNTIL")
+    if any(n < 1 for n in _numbers(parts.get("INTERVAL", "1")) + _numbers(parts.get("COUNT", "1"))):
+        raise _recurrence_problem("INTERVAL and COUNT must be at least 1")
+    if "BYMONTHDAY" in parts:
+        months = _numbers(parts.get("BYMONTH", "1,2,3,4,5,6,7,8,9,10,11,12"))
+        days = _numbers(parts["BYMONTHDAY"])
+        if not any(
+            0 < m <= 12 and 0 < abs(d) <= _DAYS_IN_MONTH[m - 1] for m in months for d in days
+        ):
+            raise _recurrence_problem("BYMONTH and BYMONTHDAY name no date that exists")
+    try:
+        series = rrulestr(text, dtstart=starts_at.astimezone(LOCAL_TIME))
     except (ValueError, TypeError) as error:
-        raise RuleViolation(
-            f"not an RFC 5545 recurrence rule: {error}",
-            errors=[{"field": "recurrence", "message": str(error)}],
-        ) from None
-    parts = {part.split("=", 1)[0].strip().upper() for part in text.split(";")}
-    if not isinstance(parsed, rrule) or not parts & {"COUNT", "UNTIL"}:
-        raise RuleViolation(
-            "a recurring activity must end: give COUNT or UNTIL",
-            errors=[{"field": "recurrence", "message": "give COUNT or UNTIL"}],
-        )
-    if len(list(islice(parsed, MAX_OCCURRENCES + 1))) > MAX_OCCURRENCES:
-        raise RuleViolation(
-            f"more than {MAX_OCCURRENCES} occurrences",
-            errors=[{"field": "recurrence", "message": f"at most {MAX_OCCURRENCES} occurrences"}],
-        )
-    return parsed
+        raise _recurrence_problem(str(error)) from None
+    horizon = starts_at + relativedelta(years=HORIZON_YEARS)
+    found: list[datetime] = []
+    for when in series:
+        if when > horizon:
+            raise _recurrence_problem(f"the series must end within {HORIZON_YEARS} years")
+        if len(found) == MAX_OCCURRENCES:
+            raise _recurrence_problem(f"at most {MAX_OCCURRENCES} occurrences")
+        found.append(when.astimezone(UTC))
+    if not found or found[0] != starts_at:
+        raise _recurrence_problem("starts_at must be the first occurrence of the rule")
+    return text, found
 
 
-def occurrences(starts_at: datetime, rule: str | None) -> list[datetime]:
-    """When an activity takes place: its start, or every occurrence of its recurrence."""
-    if rule is None:
-        return [starts_at]
-    return list(recurrence_rule(rule, starts_at))
-
-
-def next_occurrence(starts_at: datetime, rule: str | None, after: datetime) -> datetime | None:
-    """The first occurrence strictly after `after`, or None when there is none left."""
-    return next((when for when in occurrences(starts_at, rule) if when > after), None)
+def next_occurrence(times: list[datetime], after: datetime) -> datetime | None:
+    """The first of `times` strictly after `after`, or None when there is none left."""
+    return next((when for when in times if when > after), None)
 
 
 PLAN_PARTS = ("goals", "audiences", "messages", "channels", "activities")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.planning import commands, domain, schemas
@@ -19,21 +19,19 @@ from services.planning.tables import (
 
 
 def _between(earliest: datetime | None, before: datetime | None):  # type: ignore[no-untyped-def]
-    """Activities that may take place in [earliest, before): a single one by its start, a
-    recurring one if its series has begun before the end (its occurrences are checked after)."""
-    single, recurring = [Activity.recurrence.is_(None)], [Activity.recurrence.is_not(None)]
+    """Activities taking place (a recurring one: any occurrence) in [earliest, before)."""
+    conditions = []
     if earliest is not None:
-        single.append(Activity.starts_at >= earliest)
+        conditions.append(Activity.ends_at >= earliest)
     if before is not None:
-        single.append(Activity.starts_at < before)
-        recurring.append(Activity.starts_at < before)
-    return or_(and_(*single), and_(*recurring))
+        conditions.append(Activity.starts_at < before)
+    return and_(true(), *conditions)
 
 
 def _when(activity: Activity, earliest: datetime | None, before: datetime | None) -> list[datetime]:
     return [
         at
-        for at in domain.occurrences(activity.starts_at, activity.recurrence)
+        for at in activity.times
         if (earliest is None or at >= earliest) and (before is None or at < before)
     ]
 
@@ -78,7 +76,7 @@ async def plan_overlaps(
         domain.Scheduled(plan.id, plan.title, a.id, a.title, a.audience_id, at)
         for a in plan.live_activities
         if a.audience_id is not None
-        for at in domain.occurrences(a.starts_at, a.recurrence)
+        for at in a.times
     ]
     if not mine:
         return []
@@ -108,10 +106,12 @@ async def plan_overlaps(
             other_plan_title=o.plan_title,
             other_activity_id=o.activity_id,
             other_activity_title=o.title,
+            starts_at=m.starts_at,
             other_starts_at=o.starts_at,
             days_apart=round(abs((o.starts_at - m.starts_at).total_seconds()) / 86400, 1),
+            clashes=clashes,
         )  # fmt: skip
-        for m, o in domain.overlaps(mine, others, window)
+        for m, o, clashes in domain.overlaps(mine, others, window)
     ]
 
 

@@ -239,8 +239,10 @@ class Overlap(BaseModel):
     other_plan_title: str
     other_activity_id: str
     other_activity_title: str
+    starts_at: datetime = Field(description="This plan's activity, at the closest clash.")
     other_starts_at: datetime
     days_apart: float
+    clashes: int = Field(description="How many occurrences of the two clash (recurring ones).")
 
 
 class Reschedule(AgreedChange):

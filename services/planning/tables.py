@@ -121,6 +121,9 @@ class Activity(_PlanPart, Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recurrence: Mapped[str | None] = mapped_column(String(500))  # an RFC 5545 RRULE
+    # a recurring activity's occurrences (ISO datetimes, UTC), expanded once from its rule
+    occurrences: Mapped[list | None] = mapped_column(JSON)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)  # its last occurrence
     audience_id: Mapped[str | None] = mapped_column(ForeignKey("audiences.id"))
     message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
     channel_id: Mapped[str | None] = mapped_column(ForeignKey("channels.id"))
@@ -135,6 +138,13 @@ class Activity(_PlanPart, Base):
     partners: Mapped[list[Partner]] = relationship(
         secondary="activity_partners", order_by="ActivityPartner.position", viewonly=True
     )
+
+    @property
+    def times(self) -> list[datetime]:
+        """When it takes place: its start, or each occurrence of its recurrence."""
+        if self.occurrences is None:
+            return [self.starts_at]
+        return [datetime.fromisoformat(when) for when in self.occurrences]
 
 
 class Partner(Base):

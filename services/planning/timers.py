@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from services.planning import commands, domain
 from services.planning.tables import Activity, Plan
 from shared.auth import Principal
-from shared.contracts.planning import ActivityDue
+from shared.contracts.planning import ActivityDue, PlanActivated
 from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime
 
@@ -65,9 +65,7 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
                     subject=activity.id,
                 )
                 activity.due_fired_at = now
-                activity.next_due_at = domain.next_occurrence(
-                    activity.starts_at, activity.recurrence, activity.next_due_at
-                )
+                activity.next_due_at = domain.next_occurrence(activity.times, activity.next_due_at)
                 fired += 1
         await uow.commit()
         remaining = await uow.session.scalar(select(func.count()).select_from(_due(now).subquery()))
@@ -96,6 +94,10 @@ async def activate_plans(runtime: Runtime, now: datetime) -> None:
             plan.status = domain.PlanStatus.ACTIVE
             plan.version += 1
             plan.updated_at = now
+            uow.publish(
+                PlanActivated(plan_id=plan.id, version=plan.version, activated_at=now),
+                subject=plan.id,
+            )
             await commands.record_version(uow, plan, TIMER, "status: active (an activity fell due)")
         await uow.commit()
 

@@ -88,6 +88,18 @@ class PlanRevised(EventData):
 
 
 @event
+class PlanActivated(EventData):
+    """An approved plan is being carried out: its first activity fell due."""
+
+    type = "plan.activated.v1"
+    topic = topics.PLANS
+
+    plan_id: str
+    version: int
+    activated_at: datetime
+
+
+@event
 class PlanClosed(EventData):
     """An approved plan was closed: its activities are history."""
 
@@ -118,6 +130,9 @@ class ActivityApproved(EventData):
     # added later: optional, so still v1
     owner: str | None = None
     recurrence: str | None = Field(None, description="RFC 5545 RRULE from starts_at")
+    occurrences: list[datetime] = Field(
+        default_factory=list, description="a recurring activity's every occurrence, in order"
+    )
     partners: list[str] = Field(default_factory=list, description="co-organisers' names")
 
 
@@ -167,14 +182,15 @@ class ActivityCancelled(EventData):
 
 @event
 class DeviationRecorded(EventData):
-    """A change to an approved plan, with its reason and who agreed to it."""
+    """A change to an activity of an approved plan (added, moved, cancelled), with its reason
+    and who agreed to it. Every deviation, of the plan itself too, also comes as plan.revised.v1."""
 
     type = "deviation.recorded.v1"
     topic = topics.PLANS
 
     deviation_id: str
     plan_id: str
-    activity_id: str | None = None  # None when the change is not to one activity
+    activity_id: str
     change: str
     before: str
     after: str

@@ -118,4 +118,4 @@ def test_overlaps_are_different_plans_reaching_one_audience_within_the_window() 
     mine = [at(10, plan="mine")]
     others = [at(3), at(17), at(18), at(12, audience="press"), at(11, plan="mine")]
     clashes = overlaps(mine, others, timedelta(days=7))
-    assert [theirs.starts_at.day for _mine, theirs in clashes] == [3, 17]  # 7 days is still a clash
+    assert [theirs.starts_at.day for _mine, theirs, _n in clashes] == [3, 17]  # 7 days clash

@@ -1,12 +1,13 @@
 """Planning's rules for strategies, versions and recurrence, without I/O."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.planning.domain import (
     ActivityDraft,
     NodeLevel,
+    Scheduled,
     action_item_key,
     attained,
     check_action_plan_year,
@@ -16,9 +17,9 @@ from services.planning.domain import (
     child_level,
     diff_items,
     diff_snapshots,
+    expand_recurrence,
     next_occurrence,
-    occurrences,
-    recurrence_rule,
+    overlaps,
 )
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import RuleViolation
@@ -104,15 +105,25 @@ def test_a_plan_diff_ignores_bookkeeping_and_matches_parts_by_id() -> None:
     assert diff["parts"]["messages"] == {"added": [], "removed": [], "changed": []}
 
 
+def expand(rule: str, start: datetime = MONDAY) -> list[datetime]:
+    return expand_recurrence(rule, start, ActivityKind.COMMUNICATION)[1]
+
+
 def test_a_recurring_activity_takes_place_at_every_occurrence() -> None:
-    assert occurrences(MONDAY, None) == [MONDAY]
-    monthly = occurrences(MONDAY, "RRULE:FREQ=MONTHLY;COUNT=3")
+    monthly = expand("RRULE:FREQ=MONTHLY;COUNT=3")
     assert [d.date() for d in monthly] == [date(2016, 1, 4), date(2016, 2, 4), date(2016, 3, 4)]
-    assert next_occurrence(MONDAY, "FREQ=MONTHLY;COUNT=3", MONDAY) == monthly[1]
-    assert next_occurrence(MONDAY, "FREQ=MONTHLY;COUNT=3", monthly[2]) is None
-    assert next_occurrence(MONDAY, None, MONDAY) is None
-    until = occurrences(MONDAY, "FREQ=WEEKLY;UNTIL=20160125T080000Z")
-    assert len(until) == 4
+    assert expand_recurrence("rrule:freq=monthly;count=3", MONDAY, ActivityKind.OTHER)[0] == (
+        "FREQ=MONTHLY;COUNT=3"
+    )  # kept in one spelling
+    assert next_occurrence(monthly, MONDAY) == monthly[1]
+    assert next_occurrence(monthly, monthly[2]) is None
+    assert len(expand("FREQ=WEEKLY;UNTIL=20160125T080000Z")) == 4
+
+
+def test_a_series_keeps_its_local_time_across_daylight_saving() -> None:
+    nine_in_copenhagen = datetime(2016, 1, 4, 8, tzinfo=UTC)  # 09:00 CET
+    hours = [d.hour for d in expand("FREQ=MONTHLY;COUNT=5", nine_in_copenhagen)]
+    assert hours == [8, 8, 8, 7, 7]  # 09:00 CET until March, 09:00 CEST from April
 
 
 @pytest.mark.parametrize(
@@ -120,15 +131,41 @@ def test_a_recurring_activity_takes_place_at_every_occurrence() -> None:
     [
         ("FREQ=MONTHLY", "give COUNT or UNTIL"),
         ("FREQ=DAILY;COUNT=1001", "at most 1000 occurrences"),
-        ("FREQ=FORTNIGHTLY;COUNT=2", "invalid 'FREQ': FORTNIGHTLY"),
+        ("FREQ=YEARLY;COUNT=12", "the series must end within 10 years"),
+        ("FREQ=FORTNIGHTLY;COUNT=2", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
+        ("FREQ=MINUTELY;COUNT=2", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
+        ("FREQ=MONTHLY;COUNT=0", "INTERVAL and COUNT must be at least 1"),
+        ("FREQ=MONTHLY;INTERVAL=0;COUNT=3", "INTERVAL and COUNT must be at least 1"),
+        ("FREQ=MONTHLY;COUNT=two", "'TWO' is not a list of numbers"),
+        ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=1", "name no date that exists"),
+        ("FREQ=MONTHLY;BYSETPOS=1;COUNT=2", "BYSETPOS not supported"),
+        ("FREQ=WEEKLY;BYDAY=WE;COUNT=3", "starts_at must be the first occurrence of the rule"),
         ("FREQ=DAILY;UNTIL=20160201", "RRULE UNTIL values must be specified in UTC"),
     ],
 )
-def test_a_recurrence_must_be_valid_and_end(rule: str, message: str) -> None:
+def test_a_recurrence_must_be_valid_cheap_and_end(rule: str, message: str) -> None:
     with pytest.raises(RuleViolation) as caught:
-        recurrence_rule(rule, MONDAY)
+        expand(rule)
     assert caught.value.errors[0]["field"] == "recurrence"
     assert message in caught.value.errors[0]["message"]
+
+
+def test_an_event_does_not_recur() -> None:
+    with pytest.raises(RuleViolation) as caught:
+        expand_recurrence("FREQ=MONTHLY;COUNT=2", MONDAY, ActivityKind.EVENT)
+    assert "one occasion" in caught.value.errors[0]["message"]
+
+
+def test_overlaps_are_one_entry_per_pair_of_activities() -> None:
+    daily = [Scheduled("p", "Plan", "a", "Ledernyt", "staff", MONDAY + timedelta(days=i))
+             for i in range(30)]  # fmt: skip
+    others = [
+        Scheduled("q", "Andet", "b", "Trivsel", "staff", MONDAY + timedelta(days=10, hours=5)),
+        Scheduled("q", "Andet", "c", "Presse", "press", MONDAY),
+        Scheduled("p", "Plan", "d", "Egen", "staff", MONDAY),  # the same plan: no clash
+    ]
+    [(mine, theirs, count)] = overlaps(daily, others, timedelta(days=2))
+    assert (mine.starts_at, theirs.activity_id, count) == (MONDAY + timedelta(days=10), "b", 4)
 
 
 def test_an_activity_added_to_an_approved_plan_must_be_complete() -> None:

@@ -126,11 +126,21 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_activities_next_due_at"), ["next_due_at"], unique=False
         )
-    # the timer now reads next_due_at: activities that have not fallen due yet get their start
+        batch_op.add_column(sa.Column("occurrences", sa.JSON(), nullable=True))
+        batch_op.add_column(
+            sa.Column("ends_at", shared.db.UtcDateTime(timezone=True), nullable=True)
+        )
+    # the timer now reads next_due_at: activities that have not fallen due yet get their start;
+    # none recurs yet, so each ends where it starts
     op.execute(
         "UPDATE activities SET next_due_at = starts_at"
         " WHERE due_fired_at IS NULL AND cancelled_at IS NULL"
     )
+    op.execute("UPDATE activities SET ends_at = starts_at")
+    with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.alter_column(
+            "ends_at", existing_type=shared.db.UtcDateTime(timezone=True), nullable=False
+        )
 
     with op.batch_alter_table("deviations", schema=None) as batch_op:
         batch_op.alter_column("activity_id", existing_type=sa.VARCHAR(length=36), nullable=True)
@@ -174,6 +184,7 @@ def downgrade() -> None:
         batch_op.drop_column("measured_at")
         batch_op.drop_column("measured_value")
 
+    op.execute("DELETE FROM deviations WHERE activity_id IS NULL")  # changes to the plan itself
     with op.batch_alter_table("deviations", schema=None) as batch_op:
         batch_op.alter_column("activity_id", existing_type=sa.VARCHAR(length=36), nullable=False)
 
@@ -183,6 +194,8 @@ def downgrade() -> None:
             batch_op.f("ix_activities_due"), ["due_fired_at", "starts_at"], unique=False
         )
         batch_op.drop_column("next_due_at")
+        batch_op.drop_column("ends_at")
+        batch_op.drop_column("occurrences")
         batch_op.drop_column("recurrence")
         batch_op.drop_column("owner")
 
