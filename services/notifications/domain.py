@@ -16,10 +16,19 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # the activity was cancelled before it was sent
 
 
 def sends_email(activity: ActivityApproved) -> bool:
     return activity.kind is ActivityKind.COMMUNICATION and activity.channel in EMAIL_CHANNELS
+
+
+def send_times(activity: ActivityApproved, now: datetime) -> list[datetime]:
+    """When to e-mail: at the activity's time, or at each occurrence of a recurring one. Of
+    the times already past only the latest is sent (now): earlier issues are history."""
+    times = activity.occurrences or [activity.starts_at]
+    past = [t for t in times if t <= now]
+    return past[-1:] + [t for t in times if t > now]
 
 
 def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:

@@ -1,17 +1,18 @@
-"""The notifications service's consumers: an approved e-mail activity becomes deliveries."""
+"""The notifications service's consumers: an approved e-mail activity becomes deliveries,
+which move or are cancelled with it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from services.notifications.domain import DeliveryStatus, sends_email
+from services.notifications.domain import DeliveryStatus, send_times, sends_email
 from services.notifications.tables import AudienceMember, Contact, Delivery
 from shared import topics
 from shared.contracts import Envelope
-from shared.contracts.planning import ActivityApproved
+from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
@@ -19,43 +20,82 @@ from shared.uow import UnitOfWork
 async def on_activity_approved(
     uow: UnitOfWork, _envelope: Envelope, data: ActivityApproved
 ) -> None:
-    """One pending delivery per consenting contact of the audience; the sender does the rest."""
+    """One pending delivery per consenting contact of the audience and time to send (each
+    occurrence of a recurring activity); the sender does the rest."""
     if not sends_email(data):
         return
     now = datetime.now(UTC)
-    already = set(
-        await uow.session.scalars(
-            select(Delivery.contact_id).where(Delivery.activity_id == data.activity_id)
+    rows = await uow.session.execute(
+        select(Delivery.contact_id, Delivery.scheduled_for).where(
+            Delivery.activity_id == data.activity_id
         )
     )
+    already = {(contact_id, at) for contact_id, at in rows}
     contacts = await uow.session.scalars(
         select(Contact)
         .join(AudienceMember, AudienceMember.contact_id == Contact.id)
         .where(AudienceMember.audience_id == data.audience.id, Contact.email_consent.is_(True))
     )
+    times = send_times(data, now)
     for contact in contacts:
-        if contact.id in already:
-            continue
-        uow.session.add(
-            Delivery(
-                id=str(uuid.uuid4()),
-                activity_id=data.activity_id,
-                plan_id=data.plan_id,
-                contact_id=contact.id,
-                channel=data.channel,
-                subject=data.message.subject,
-                body=data.message.body,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                next_attempt_at=max(now, data.starts_at),
-                created_at=now,
+        for at in times:
+            if (contact.id, at) in already:
+                continue
+            uow.session.add(
+                Delivery(
+                    id=str(uuid.uuid4()),
+                    activity_id=data.activity_id,
+                    plan_id=data.plan_id,
+                    contact_id=contact.id,
+                    channel=data.channel,
+                    subject=data.message.subject,
+                    body=data.message.body,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    scheduled_for=at,
+                    next_attempt_at=max(now, at),
+                    created_at=now,
+                )
             )
+
+
+async def on_activity_rescheduled(
+    uow: UnitOfWork, _envelope: Envelope, data: ActivityRescheduled
+) -> None:
+    """E-mails not yet due move with their activity (a series: by the same shift)."""
+    now = datetime.now(UTC)
+    shift = data.starts_at - data.previous_starts_at
+    waiting = await uow.session.scalars(
+        select(Delivery).where(  # not yet due, so no sender holds them
+            Delivery.activity_id == data.activity_id,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.scheduled_for > now,
         )
+    )
+    for delivery in waiting:
+        delivery.scheduled_for += shift
+        delivery.next_attempt_at = max(now, delivery.scheduled_for)
+
+
+async def on_activity_cancelled(
+    uow: UnitOfWork, _envelope: Envelope, data: ActivityCancelled
+) -> None:
+    """E-mails of a cancelled activity that have not gone out are not sent. (One a sender is
+    handing to the mail server at this moment may still go; it stays marked cancelled.)"""
+    await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.activity_id == data.activity_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED)
+    )
 
 
 def subscription(group_id: str) -> Subscription:
     return Subscription(
         group_id=group_id,
         topics=(topics.ACTIVITIES,),
-        handlers={ActivityApproved: on_activity_approved},
+        handlers={
+            ActivityApproved: on_activity_approved,
+            ActivityRescheduled: on_activity_rescheduled,
+            ActivityCancelled: on_activity_cancelled,
+        },
     )

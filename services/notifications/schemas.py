@@ -39,6 +39,7 @@ class DeliveryPublic(BaseModel):
     channel: ChannelKind
     subject: str
     status: DeliveryStatus
+    scheduled_for: datetime
     attempts: int
     last_error: str | None
     created_at: datetime

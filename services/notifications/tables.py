@@ -34,7 +34,12 @@ class AudienceMember(Base):
 
 class Delivery(Base):
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("activity_id", "contact_id"),)
+    # one e-mail per contact and occurrence of the activity
+    __table_args__ = (
+        UniqueConstraint(
+            "activity_id", "contact_id", "scheduled_for", name="uq_deliveries_occurrence"
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -45,6 +50,9 @@ class Delivery(Base):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    scheduled_for: Mapped[datetime] = mapped_column(
+        UtcDateTime
+    )  # the activity's (occurrence's) time
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

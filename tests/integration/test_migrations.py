@@ -74,3 +74,51 @@ async def test_planning_upgrades_a_database_that_holds_plans(database_url: str) 
     assert activities == [("fired", False), ("waiting", True)]  # only what has not fallen due
     assert plans == [("p", None, 3)]
     assert deviations == [("waiting",)]
+
+
+async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_url: str) -> None:
+    """The unique key of deliveries changes (SQLite: the table is copied); deliveries made
+    before keep their time, and a contact may now get one e-mail per occurrence."""
+    package = importlib.import_module("services.notifications")
+    migrations = Path(package.__file__).parent / "migrations"
+    engine = create_engine(database_url)
+    now, issue = "2016-01-01 00:00:00+00:00", "2016-02-01 07:00:00+00:00"
+    delivery = (
+        "INSERT INTO deliveries (id, activity_id, plan_id, contact_id, channel, subject, body,"
+        " status, attempts, next_attempt_at, created_at{extra}) VALUES ('{id}', '{activity}', 'p', 'c',"
+        " 'newsletter', 'Tendens', 'Nyt', '{status}', {attempts}, '{due}', '{now}'{value})"
+    )  # fmt: skip
+    try:
+        await migrate(engine, migrations, "5bb084cd12c1")  # the initial schema
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO contacts (id, email, name, email_consent, created_at)"
+                f" VALUES ('c', 'mette@example.org', 'Mette', true, '{now}')"
+            )
+            for id_, status, attempts, due in (
+                ("sent", "sent", 1, now),
+                ("waiting", "pending", 0, issue),
+            ):
+                await conn.exec_driver_sql(delivery.format(
+                    id=id_, activity=id_, status=status, attempts=attempts, due=due, now=now, extra="",
+                    value=""))  # fmt: skip
+        await migrate(engine, migrations)
+        async with engine.begin() as conn:
+            kept = (
+                await conn.exec_driver_sql("SELECT id, scheduled_for FROM deliveries ORDER BY id")
+            ).all()
+            await conn.exec_driver_sql(delivery.format(  # the next issue to the same contact
+                id="march", activity="waiting", status="pending", attempts=0, due=now, now=now,
+                extra=", scheduled_for", value=", '2016-03-01 07:00:00+00:00'"))  # fmt: skip
+        async with engine.begin() as conn:
+            again = conn.exec_driver_sql(delivery.format(
+                id="twice", activity="waiting", status="pending", attempts=0, due=now, now=now,
+                extra=", scheduled_for", value=", '2016-03-01 07:00:00+00:00'"))  # fmt: skip
+            with pytest.raises(IntegrityError):  # but one e-mail per occurrence
+                await again
+    finally:
+        await engine.dispose()
+    assert [(id_, str(at)[:10]) for id_, at in kept] == [
+        ("sent", "2016-01-01"),
+        ("waiting", "2016-02-01"),
+    ]

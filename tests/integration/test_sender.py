@@ -16,7 +16,13 @@ from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery
 from shared import topics
 from shared.contracts import new_envelope, registry
-from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
+from shared.contracts.planning import (
+    ActivityApproved,
+    ActivityCancelled,
+    ActivityRescheduled,
+    AudienceRef,
+    MessageRef,
+)
 from tests.helpers import auth, eventually, produce, runtime_of, serving, settings_for
 
 pytestmark = pytest.mark.integration
@@ -185,3 +191,67 @@ def test_permanent_smtp_errors_are_not_retried() -> None:
         aiosmtplib.SMTPSenderRefused(550, "sender refused", "budskab@localhost")
     )
     assert not is_permanent(aiosmtplib.SMTPAuthenticationError(535, "bad credentials"))
+
+
+def envelope(data) -> bytes:  # type: ignore[no-untyped-def]
+    return (
+        new_envelope(data, source="/tests", subject="tendens", correlation_id="c")
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with_its_activity(
+    database_url: str, broker, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    """Tendens, six issues a year (DOMAIN.md, case E): of the issues already past only the
+    latest goes out; the others wait for their day, move with the activity, and are not sent
+    once it is cancelled."""
+    settings = settings_for(
+        NotificationsSettings, database_url, broker.bootstrap, smtp_port=smtp_sink.port
+    )
+    app = create_app(settings)
+    now = datetime.now(UTC).replace(microsecond=0)
+    issues = [now + timedelta(days=d) for d in (-120, -60, 60, 120)]
+    base = dict(activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
+                channel="newsletter", audience=AudienceRef(id="job-centres", name="Jobcentre"),
+                message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."))  # fmt: skip
+    async with serving(app) as client:
+        await add_contacts(client, 1)
+        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityApproved(
+            **base, starts_at=issues[0], recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=4",
+            occurrences=issues)))])  # fmt: skip
+        first = await eventually(
+            lambda: deliveries(app), lambda ds: len(ds) == 3 and "sent" in {d.status for d in ds}
+        )
+        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityRescheduled(
+            activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
+            previous_starts_at=issues[0], starts_at=issues[0] + timedelta(days=1),
+            reason="Trykkeriet")))])  # fmt: skip
+        moved = await eventually(
+            lambda: deliveries(app),
+            lambda ds: sorted(d.scheduled_for for d in ds)[1] == issues[2] + timedelta(days=1),
+        )
+        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityCancelled(
+            activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
+            reason="Nyhedsbrevet lukkes")))])  # fmt: skip
+        cancelled = await eventually(
+            lambda: deliveries(app), lambda ds: "pending" not in {d.status for d in ds}
+        )
+        listed = (await client.get("/v1/deliveries", headers=auth("analyst"))).json()
+    assert sorted((d.scheduled_for, d.status) for d in first) == [
+        (issues[1], "sent"),
+        (issues[2], "pending"),
+        (issues[3], "pending"),
+    ]  # the latest past issue at once, the rest on their day
+    assert sorted(d.scheduled_for for d in moved) == [
+        issues[1],
+        issues[2] + timedelta(days=1),
+        issues[3] + timedelta(days=1),
+    ]  # what was sent stays where it was
+    assert sorted((d.scheduled_for, d.status) for d in cancelled) == [
+        (issues[1], "sent"), (issues[2] + timedelta(days=1), "cancelled"),
+        (issues[3] + timedelta(days=1), "cancelled"),
+    ]  # fmt: skip
+    assert len(smtp_sink.messages) == 1
+    assert {d["status"] for d in listed["items"]} == {"sent", "cancelled"}

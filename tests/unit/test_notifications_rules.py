@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.domain import next_attempt, sends_email
+from services.notifications.domain import next_attempt, send_times, sends_email
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -40,3 +40,20 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
             delay = next_attempt(NOW, attempts, base_seconds=2.0) - NOW
             assert timedelta(seconds=ceiling / 2) <= delay <= timedelta(seconds=ceiling)
     assert next_attempt(NOW, 40, base_seconds=2.0) - NOW <= timedelta(hours=1)
+
+
+def test_of_the_past_issues_only_the_latest_is_sent() -> None:
+    now = datetime(2016, 3, 15, tzinfo=UTC)
+    issues = [datetime(2016, month, 1, tzinfo=UTC) for month in range(1, 7)]
+
+    def activity(**fields) -> ActivityApproved:  # type: ignore[no-untyped-def]
+        return ActivityApproved(
+            activity_id="a", plan_id="p", title="Tendens", kind="communication",
+            channel="newsletter", audience=AudienceRef(id="x", name="X"),
+            message=MessageRef(id="m", subject="S", body="B"), **fields,
+        )  # fmt: skip
+
+    assert send_times(activity(starts_at=issues[0], occurrences=issues), now) == issues[2:]
+    assert send_times(activity(starts_at=issues[0]), now) == [issues[0]]  # a single one: now
+    future = now + timedelta(days=1)
+    assert send_times(activity(starts_at=future), now) == [future]
