@@ -34,6 +34,7 @@ async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> N
 
 async def count_and_measure(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
     """An event a KPI is counted from: count it, then publish the plan's new count."""
+    await kpis.lock_plan(uow, data.plan_id)  # type: ignore[attr-defined]
     await count_event(uow, envelope, data)
     await kpis.measure_counted(uow, data.plan_id, envelope.type)  # type: ignore[attr-defined]
 
@@ -42,6 +43,7 @@ async def count_and_keep_goals(
     uow: UnitOfWork, envelope: Envelope, data: PlanApproved | PlanRevised
 ) -> None:
     """A plan approved or revised: count it, and its goals replace the ones it had."""
+    await kpis.lock_plan(uow, data.plan_id)
     await count_event(uow, envelope, data)
     await kpis.replace_goals(uow, data.plan_id, data.goals)
 
@@ -50,4 +52,6 @@ def subscription(group_id: str) -> Subscription:
     handlers: dict[type[EventData], Handler] = dict.fromkeys(counted_event_types(), count_event)
     handlers |= {registry.model(t): count_and_measure for t in COUNTED_METRICS.values()}
     handlers |= {PlanApproved: count_and_keep_goals, PlanRevised: count_and_keep_goals}
-    return Subscription(group_id=group_id, topics=topics.ALL, handlers=handlers)
+    # everything but its own kpi.measured.v1
+    others = tuple(topic for topic in topics.ALL if topic != topics.KPIS)
+    return Subscription(group_id=group_id, topics=others, handlers=handlers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, text
 
 from services.metrics import domain
 from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
@@ -14,6 +14,19 @@ from shared.contracts.metrics import KpiMeasured
 from shared.contracts.planning import GoalRef
 from shared.errors import NotFound
 from shared.uow import UnitOfWork
+
+PLAN_LOCK_CLASS = 4242  # PostgreSQL advisory locks of the metrics service, keyed by plan
+
+
+async def lock_plan(uow: UnitOfWork, plan_id: str) -> None:
+    """One handler at a time per plan, across replicas: storing goals reads the counts, and
+    counting reads the goals, so neither may miss what the other is committing. (SQLite's
+    write lock already does this.)"""
+    if uow.session.bind.dialect.name == "postgresql":
+        await uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(:class, hashtext(:plan))"),
+            {"class": PLAN_LOCK_CLASS, "plan": plan_id},
+        )
 
 
 def record(

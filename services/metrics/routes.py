@@ -16,7 +16,8 @@ from shared.pagination import Limit, Offset, Page, fetch_page
 
 router = APIRouter(prefix="/v1/plans", tags=["metrics"])
 
-Reporter = Annotated[Principal, require_roles(Role.PLANNER)]
+# planners set the goals; analysts run the surveys that measure them
+Reporter = Annotated[Principal, require_roles(Role.PLANNER, Role.ANALYST)]
 
 
 @router.get("/{plan_id}/counts", response_model=schemas.PlanCounts)
