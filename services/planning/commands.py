@@ -598,39 +598,6 @@ async def approve_plan(
     return plan
 
 
-async def plan_versions(
-    session: AsyncSession, plan_id: str, *, limit: int, offset: int
-) -> tuple[list[PlanVersion], int]:
-    await _exists(session, plan_id)
-    query = select(PlanVersion).where(PlanVersion.plan_id == plan_id)
-    return await fetch_page(
-        session, query.order_by(PlanVersion.version), limit=limit, offset=offset
-    )
-
-
-async def _exists(session: AsyncSession, plan_id: str) -> None:
-    if await session.scalar(select(Plan.id).where(Plan.id == plan_id)) is None:
-        raise NotFound(f"no plan with id {plan_id}")
-
-
-async def plan_version(session: AsyncSession, plan_id: str, version: int) -> PlanVersion:
-    await _exists(session, plan_id)
-    found = await session.get(PlanVersion, (plan_id, version))
-    if found is None:
-        raise NotFound(f"the plan has no version {version}")
-    return found
-
-
-async def plan_diff(
-    session: AsyncSession, plan_id: str, from_version: int, to_version: int
-) -> schemas.PlanVersionDiff:
-    before = (await plan_version(session, plan_id, from_version)).snapshot
-    after = (await plan_version(session, plan_id, to_version)).snapshot
-    return schemas.PlanVersionDiff(
-        from_version=from_version, to_version=to_version, **domain.diff_snapshots(before, after)
-    )
-
-
 def _activity_approved(plan: Plan, activity: Activity) -> ActivityApproved:
     audience = next(a for a in plan.audiences if a.id == activity.audience_id)
     message = next(m for m in plan.messages if m.id == activity.message_id)

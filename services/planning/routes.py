@@ -114,7 +114,7 @@ async def plan_versions(
 ) -> Page[schemas.PlanVersionSummary]:
     """Every version of the plan, oldest first: what changed, who and when."""
     async with uow:
-        rows, total = await commands.plan_versions(uow.session, plan_id, limit=limit, offset=offset)
+        rows, total = await queries.plan_versions(uow.session, plan_id, limit=limit, offset=offset)
     items = [schemas.PlanVersionSummary.model_validate(r) for r in rows]
     return Page[schemas.PlanVersionSummary](items=items, total=total, limit=limit, offset=offset)
 
@@ -126,7 +126,7 @@ async def plan_version(
 ) -> object:  # fmt: skip
     """The plan as it was at that version."""
     async with uow:
-        return await commands.plan_version(uow.session, plan_id, version)
+        return await queries.plan_version(uow.session, plan_id, version)
 
 
 @router.get("/{plan_id}/diff", response_model=schemas.PlanVersionDiff)
@@ -137,7 +137,7 @@ async def plan_diff(
     """What changed between two versions: the plan's fields, and its parts added, removed and
     changed."""
     async with uow:
-        return await commands.plan_diff(uow.session, plan_id, from_version, to_version)
+        return await queries.plan_diff(uow.session, plan_id, from_version, to_version)
 
 
 @router.post(

@@ -31,18 +31,26 @@ async def get_strategy(session: AsyncSession, strategy_id: str) -> Strategy:
 
 def _add_tree(
     session: AsyncSession, strategy: Strategy, trees: list[schemas.NodeTree],
-    parent: StrategyNode | None, start: int,
+    parent: StrategyNode | None, start: int, path: str,
 ) -> int:  # fmt: skip
     """Add `trees` under `parent`, depth first; returns the next free position."""
     position = start
-    for tree in trees:
-        level = domain.child_level(NodeLevel(parent.level) if parent else None)
+    for i, tree in enumerate(trees):
+        where = f"{path}[{i}]"
+        try:
+            level = domain.child_level(NodeLevel(parent.level) if parent else None)
+        except RuleViolation:
+            raise RuleViolation(
+                "a sub-track is the bottom of the tree",
+                errors=[{"field": where, "message": "sub-tracks cannot have children"}],
+            ) from None
         node = StrategyNode(
             id=_new_id(), strategy_id=strategy.id, parent_id=parent.id if parent else None,
             level=level, name=tree.name, description=tree.description, position=position,
         )  # fmt: skip
         session.add(node)
-        position = _add_tree(session, strategy, tree.children, node, position + 1)
+        position = _add_tree(session, strategy, tree.children, node, position + 1,
+                             f"{where}.children")  # fmt: skip
     return position
 
 
@@ -55,7 +63,7 @@ async def create_strategy(uow: UnitOfWork, cmd: schemas.StrategyCreate) -> str:
             **cmd.model_dump(exclude={"focus_areas"}),
         )
         uow.session.add(strategy)
-        _add_tree(uow.session, strategy, cmd.focus_areas, None, 0)
+        _add_tree(uow.session, strategy, cmd.focus_areas, None, 0, "focus_areas")
         await uow.commit()
     return strategy.id
 

@@ -201,3 +201,18 @@ async def test_plans_serve_a_track_and_the_calendar_filters_by_it(database_url: 
     assert_problem(backwards, 422)
     assert {e["plan_id"] for e in by_track} == {on_sub_track["plan"]["id"]}  # the track's subtree
     assert len(by_track) == 2 and len(everything) == 4
+
+
+async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
+    deep = {**SILKEBORG, "focus_areas": [{"name": "Strategisk kommunikation", "children": [
+        {"name": "Organisatorisk branding", "children": [
+            {"name": "Employer Branding", "children": [{"name": "LinkedIn"}]}]}]}]}  # fmt: skip
+    async with serving(planning(database_url)) as client:
+        response = await client.post("/v1/strategies", json=deep, headers=PLANNER)
+        listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
+    assert_problem(response, 422)
+    assert response.json()["errors"] == [
+        {"field": "focus_areas[0].children[0].children[0].children[0]",
+         "message": "sub-tracks cannot have children"}
+    ]  # fmt: skip
+    assert listed["total"] == 0
