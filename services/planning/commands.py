@@ -185,9 +185,26 @@ async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int |
         raise PreconditionFailed(
             f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
         )
+    if plan.version > 1 and await _unversioned(uow.session, plan.id):
+        # made before versions were kept: its present state is where its history starts
+        uow.session.add(
+            PlanVersion(
+                plan_id=plan.id,
+                version=plan.version,
+                change="as it was when versions began",
+                changed_by="budskab",
+                changed_at=plan.updated_at,
+                snapshot=snapshot(plan),
+            )  # fmt: skip
+        )
     plan.version += 1
     plan.updated_at = _now()
     return plan
+
+
+async def _unversioned(session: AsyncSession, plan_id: str) -> bool:
+    kept = select(PlanVersion.version).where(PlanVersion.plan_id == plan_id).limit(1)
+    return await session.scalar(kept) is None
 
 
 def _deviation(

@@ -7,11 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from scripts.stack import Tansu
 from services.planning.app import create_app
 from services.planning.settings import PlanningSettings
+from services.planning.tables import PlanVersion
 from services.planning.timers import activate_plans, fire_due_activities
 from shared import topics
 from shared.contracts import new_envelope
@@ -615,3 +616,25 @@ async def test_an_activity_through_a_channel_its_audience_does_not_prefer_is_fla
         ("Pressemeddelelse", None),
     ]  # fmt: skip
     assert_problem(bad, 422)
+
+
+async def test_a_plan_made_before_versions_were_kept_starts_its_history_at_its_next_change(
+    database_url: str,
+) -> None:
+    app = planning(database_url)
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        plan = await create_plan(client)
+        url = f"/v1/plans/{plan['id']}"
+        await client.patch(url, json={"owner": "Borgmesterens Afdeling, Kommunikation"},
+                           headers=PLANNER)  # fmt: skip
+        async with runtime.sessions.begin() as session:  # as an upgraded database has it
+            await session.execute(delete(PlanVersion))
+        changed = await client.patch(url, json={"sender": "Magistraten"}, headers=PLANNER)
+        versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
+        diff = (await client.get(f"{url}/diff", params={"from_version": 2, "to_version": 3},
+                                 headers=PLANNER)).json()  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert [(v["version"], v["change"]) for v in versions["items"]] == [
+        (2, "as it was when versions began"), (3, "updated sender=Magistraten")]  # fmt: skip
+    assert diff["fields"] == {"sender": {"before": "Aarhus Kommune", "after": "Magistraten"}}
