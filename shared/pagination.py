@@ -27,3 +27,16 @@ async def fetch_page(
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = await session.scalars(query.limit(limit).offset(offset))
     return list(rows), total or 0
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def page_of(
+    session: AsyncSession, query: Select, item: type[M], *, limit: int, offset: int
+) -> Page[M]:
+    """One page of `query` (which must be ordered), each row read as `item`."""
+    rows, total = await fetch_page(session, query, limit=limit, offset=offset)
+    return Page[item](  # type: ignore[valid-type]
+        items=[item.model_validate(row) for row in rows], total=total, limit=limit, offset=offset
+    )

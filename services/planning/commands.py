@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,8 @@ from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
 from shared.pagination import fetch_page
 from shared.uow import UnitOfWork
 
+T = TypeVar("T")
+
 
 def _new_id() -> str:
     return str(uuid.uuid4())
@@ -77,6 +80,14 @@ async def get_plan(
     if plan is None:
         raise NotFound(f"no plan with id {plan_id}")
     return plan
+
+
+async def get_one(session: AsyncSession, table: type[T], id_: str, what: str) -> T:
+    """One row of the organisation's audiences, partners…, or 404 naming what is missing."""
+    found = await session.get(table, id_)
+    if found is None:
+        raise NotFound(f"no {what} with id {id_}")
+    return found
 
 
 async def list_plans(
@@ -177,13 +188,13 @@ def _goal_refs(plan: Plan) -> list[GoalRef]:
     ]
 
 
-async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int | None) -> Plan:
+async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected: frozenset[int] | None) -> Plan:
     """The plan, locked until the transaction ends and at the version the caller saw (If-Match),
     moved on to its next version: every change gets its own ETag."""
     plan = await get_plan(uow.session, plan_id, for_update=True)
-    if expected_version is not None and expected_version != plan.version:
+    if expected is not None and plan.version not in expected:
         raise PreconditionFailed(
-            f"the plan is at version {plan.version}, not {expected_version}: reload and retry"
+            f"the plan is at version {plan.version}, not {_listed(expected)}: reload and retry"
         )
     if plan.version > 1 and await _unversioned(uow.session, plan.id):
         # made before versions were kept: its present state is where its history starts
@@ -200,6 +211,10 @@ async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected_version: int |
     plan.version += 1
     plan.updated_at = _now()
     return plan
+
+
+def _listed(versions: frozenset[int]) -> str:
+    return " or ".join(str(v) for v in sorted(versions))
 
 
 async def _unversioned(session: AsyncSession, plan_id: str) -> bool:
@@ -257,10 +272,10 @@ def _require_part(parts: list, part_id: str | None, field: str) -> None:
 
 async def add_goal(
     uow: UnitOfWork, plan_id: str, cmd: schemas.GoalCreate, by: Principal,
-    expected_version: int | None = None,
+    expected: frozenset[int] | None = None,
 ) -> tuple[Goal, Plan]:  # fmt: skip
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         goal = Goal(id=_new_id(), plan_id=plan.id, position=len(plan.goals), **_fields(cmd))
         uow.session.add(goal)
         change = f"goal added: {goal.description}"
@@ -287,11 +302,11 @@ async def create_partner(uow: UnitOfWork, cmd: schemas.PartnerCreate) -> Partner
 
 async def add_audience(
     uow: UnitOfWork, plan_id: str, cmd: schemas.PlanAudienceAdd, by: Principal,
-    expected_version: int | None = None,
+    expected: frozenset[int] | None = None,
 ) -> tuple[Audience, Plan]:  # fmt: skip
     """Link an existing audience to the plan, or create a new one and link it."""
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         if cmd.audience_id is None:
             audience = Audience(id=_new_id(), created_at=_now(), **_fields(cmd, "audience_id"))
             uow.session.add(audience)
@@ -317,10 +332,10 @@ async def add_audience(
 
 async def add_message(
     uow: UnitOfWork, plan_id: str, cmd: schemas.MessageCreate, by: Principal,
-    expected_version: int | None = None, *, lix_threshold: float,
+    expected: frozenset[int] | None = None, *, lix_threshold: float,
 ) -> tuple[Message, Plan]:  # fmt: skip
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         audience = next(a for a in plan.audiences if a.id == cmd.audience_id)
         score = domain.lix(cmd.body)
@@ -344,10 +359,10 @@ async def add_message(
 
 async def add_channel(
     uow: UnitOfWork, plan_id: str, cmd: schemas.ChannelCreate, by: Principal,
-    expected_version: int | None = None,
+    expected: frozenset[int] | None = None,
 ) -> tuple[Channel, Plan]:  # fmt: skip
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         channel = Channel(
             id=_new_id(), plan_id=plan.id, position=len(plan.channels), **_fields(cmd)
         )
@@ -387,13 +402,13 @@ def _schedule(starts_at: datetime, recurrence: str | None, kind: str) -> dict:
 
 async def add_activity(
     uow: UnitOfWork, plan_id: str, cmd: schemas.ActivityCreate, by: Principal,
-    expected_version: int | None = None,
+    expected: frozenset[int] | None = None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Add an activity. On an approved plan it is a deviation, and the activity must be complete
     (audience, message, channel): it is published at once, like those approved with the plan."""
     times = _schedule(cmd.starts_at, cmd.recurrence, cmd.kind)
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
         _require_part(plan.messages, cmd.message_id, "message_id")
         _require_part(plan.channels, cmd.channel_id, "channel_id")
@@ -432,12 +447,12 @@ async def add_activity(
 
 async def update_plan(
     uow: UnitOfWork, plan_id: str, cmd: schemas.PlanUpdate, by: Principal,
-    expected_version: int | None = None,
+    expected: frozenset[int] | None = None,
 ) -> Plan:  # fmt: skip
     """Change the plan's own fields (title, owner, sender, track, period)."""
     given = {k: v for k, v in _fields(cmd).items() if k in cmd.model_fields_set}
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         changes = {k: v for k, v in given.items() if getattr(plan, k) != v}
         if not changes:
             raise RuleViolation("nothing to change: the plan already has these values")
@@ -464,12 +479,12 @@ async def _change_status(
     uow: UnitOfWork,
     plan_id: str,
     by: Principal,
-    expected_version: int | None,
+    expected: frozenset[int] | None,
     transition: Callable[[domain.PlanStatus], domain.PlanStatus],
     announce: Callable[[Plan, datetime], EventData],
 ) -> Plan:
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         plan.status = transition(domain.PlanStatus(plan.status))
         uow.publish(announce(plan, plan.updated_at), subject=plan.id)
         plan = await _commit_version(uow, plan, by, f"status: {plan.status}")
@@ -477,28 +492,28 @@ async def _change_status(
 
 
 async def submit_plan(
-    uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
+    uow: UnitOfWork, plan_id: str, by: Principal, expected: frozenset[int] | None
 ) -> Plan:
     return await _change_status(
-        uow, plan_id, by, expected_version, domain.submit,
+        uow, plan_id, by, expected, domain.submit,
         lambda plan, now: PlanSubmitted(plan_id=plan.id, title=plan.title, owner=plan.owner,
                                         submitted_by=by.subject, submitted_at=now),
     )  # fmt: skip
 
 
 async def close_plan(
-    uow: UnitOfWork, plan_id: str, by: Principal, expected_version: int | None
+    uow: UnitOfWork, plan_id: str, by: Principal, expected: frozenset[int] | None
 ) -> Plan:
     return await _change_status(
-        uow, plan_id, by, expected_version, domain.close,
+        uow, plan_id, by, expected, domain.close,
         lambda plan, now: PlanClosed(plan_id=plan.id, closed_by=by.subject, closed_at=now),
     )  # fmt: skip
 
 
 async def _activity_to_change(
-    uow: UnitOfWork, plan_id: str, activity_id: str, expected_version: int | None
+    uow: UnitOfWork, plan_id: str, activity_id: str, expected: frozenset[int] | None
 ) -> tuple[Plan, Activity]:
-    plan = await _plan_to_change(uow, plan_id, expected_version)
+    plan = await _plan_to_change(uow, plan_id, expected)
     activity = next((a for a in plan.activities if a.id == activity_id), None)
     if activity is None:
         raise NotFound(f"the plan has no activity {activity_id}")
@@ -508,12 +523,12 @@ async def _activity_to_change(
 
 async def reschedule_activity(
     uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.Reschedule, by: Principal,
-    expected_version: int | None,
+    expected: frozenset[int] | None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Move an activity (a recurring one: its series). On an approved plan that is a
     deviation: recorded and published."""
     async with uow:
-        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
+        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected)
         now, before = plan.updated_at, activity.starts_at
         times = _schedule(cmd.starts_at, activity.recurrence, activity.kind)
         deviation = _deviation(uow, plan, domain.Change.RESCHEDULED, cmd, by, activity=activity,
@@ -546,11 +561,11 @@ async def reschedule_activity(
 
 async def cancel_activity(
     uow: UnitOfWork, plan_id: str, activity_id: str, cmd: schemas.AgreedChange, by: Principal,
-    expected_version: int | None,
+    expected: frozenset[int] | None,
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Cancel an activity. On an approved plan that is a deviation: recorded and published."""
     async with uow:
-        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected_version)
+        plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected)
         deviation = _deviation(uow, plan, domain.Change.CANCELLED, cmd, by, activity=activity,
                                before=activity.starts_at.isoformat(), after="cancelled")  # fmt: skip
         if deviation is not None:
@@ -583,10 +598,10 @@ def _draft(activity: Activity) -> domain.ActivityDraft:
 
 
 async def approve_plan(
-    uow: UnitOfWork, plan_id: str, approver: Principal, expected_version: int | None
+    uow: UnitOfWork, plan_id: str, approver: Principal, expected: frozenset[int] | None
 ) -> Plan:
     async with uow:
-        plan = await _plan_to_change(uow, plan_id, expected_version)
+        plan = await _plan_to_change(uow, plan_id, expected)
         domain.check_approvable(
             domain.PlanStatus(plan.status),
             len(plan.goals),

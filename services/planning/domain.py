@@ -361,8 +361,8 @@ def expand_recurrence(
         raise _recurrence_problem(f"{', '.join(unknown)} not supported; use {', '.join(_PARTS)}")
     if parts.get("FREQ") not in _FREQUENCIES:
         raise _recurrence_problem(f"FREQ must be one of {', '.join(_FREQUENCIES)}")
-    if "COUNT" not in parts and "UNTIL" not in parts:
-        raise _recurrence_problem("give COUNT or UNTIL")
+    if ("COUNT" in parts) == ("UNTIL" in parts):
+        raise _recurrence_problem("give COUNT or UNTIL (one of them)")
     if any(n < 1 for n in _numbers(parts.get("INTERVAL", "1")) + _numbers(parts.get("COUNT", "1"))):
         raise _recurrence_problem("INTERVAL and COUNT must be at least 1")
     if "BYMONTHDAY" in parts:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from services.planning import commands, domain, schemas
 from services.planning.tables import (
@@ -18,7 +19,6 @@ from services.planning.tables import (
     StrategyNode,
 )
 from shared.errors import NotFound
-from shared.pagination import fetch_page
 
 
 def _between(earliest: datetime | None, before: datetime | None):  # type: ignore[no-untyped-def]
@@ -184,13 +184,14 @@ async def calendar(
     return sorted(entries, key=lambda e: (e.starts_at, e.activity_id))[:limit]
 
 
-async def plan_versions(
-    session: AsyncSession, plan_id: str, *, limit: int, offset: int
-) -> tuple[list[PlanVersion], int]:
+async def plan_versions(session: AsyncSession, plan_id: str) -> Select:
+    """The plan's versions, oldest first; the list shows what changed, not the plans."""
     await _exists(session, plan_id)
-    query = select(PlanVersion).where(PlanVersion.plan_id == plan_id)
-    return await fetch_page(
-        session, query.order_by(PlanVersion.version), limit=limit, offset=offset
+    return (
+        select(PlanVersion)
+        .options(defer(PlanVersion.snapshot))
+        .where(PlanVersion.plan_id == plan_id)
+        .order_by(PlanVersion.version)
     )
 
 

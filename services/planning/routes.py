@@ -25,7 +25,7 @@ from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
 from shared.http import RuntimeDep, UnitOfWorkDep
-from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.pagination import Limit, Offset, Page, page_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
@@ -36,15 +36,20 @@ def _etag(plan: Plan) -> str:
     return f'"{plan.version}"'
 
 
-def _expected_version(if_match: str | None) -> int | None:
+def _if_match(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts (RFC 9110: "*", or a list of strong ETags);
+    None for any."""
     if if_match is None or if_match.strip() == "*":
         return None
-    if if_match.strip().startswith("W/"):  # RFC 9110: If-Match compares strongly
-        raise PreconditionFailed("If-Match needs the strong ETag the plan was served with")
+    tags = [tag.strip() for tag in if_match.split(",")]
     try:
-        return int(if_match.strip().strip('"'))
+        # a weak ETag never matches in a strong comparison
+        versions = frozenset(int(tag.strip('"')) for tag in tags if not tag.startswith("W/"))
     except ValueError:
         raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API") from None
+    if not versions:
+        raise PreconditionFailed("If-Match needs the strong ETag the plan was served with")
+    return versions
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PlanSummary)
@@ -103,7 +108,7 @@ async def update_plan(
 ) -> Plan:  # fmt: skip
     """Change the plan's title, owner, sender, track or period. On an approved plan this is a
     deviation: give `reason` and `agreed_by`."""
-    plan = await commands.update_plan(uow, plan_id, body, by, _expected_version(if_match))
+    plan = await commands.update_plan(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return plan
 
@@ -114,9 +119,10 @@ async def plan_versions(
 ) -> Page[schemas.PlanVersionSummary]:
     """Every version of the plan, oldest first: what changed, who and when."""
     async with uow:
-        rows, total = await queries.plan_versions(uow.session, plan_id, limit=limit, offset=offset)
-    items = [schemas.PlanVersionSummary.model_validate(r) for r in rows]
-    return Page[schemas.PlanVersionSummary](items=items, total=total, limit=limit, offset=offset)
+        query = await queries.plan_versions(uow.session, plan_id)
+        return await page_of(
+            uow.session, query, schemas.PlanVersionSummary, limit=limit, offset=offset
+        )
 
 
 @router.get("/{plan_id}/versions/{version}", response_model=schemas.PlanVersionPublic)
@@ -147,7 +153,7 @@ async def add_goal(
     plan_id: str, body: schemas.GoalCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    goal, plan = await commands.add_goal(uow, plan_id, body, by, _expected_version(if_match))
+    goal, plan = await commands.add_goal(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return goal
 
@@ -161,9 +167,7 @@ async def add_audience(
     plan_id: str, body: schemas.PlanAudienceAdd, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    audience, plan = await commands.add_audience(
-        uow, plan_id, body, by, _expected_version(if_match)
-    )
+    audience, plan = await commands.add_audience(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return audience
 
@@ -176,7 +180,7 @@ async def add_message(
     runtime: RuntimeDep, if_match: IfMatch = None,
 ) -> object:  # fmt: skip
     message, plan = await commands.add_message(
-        uow, plan_id, body, by, _expected_version(if_match),
+        uow, plan_id, body, by, _if_match(if_match),
         lix_threshold=runtime.settings.lix_warning_threshold,  # type: ignore[attr-defined]
     )  # fmt: skip
     response.headers["ETag"] = _etag(plan)
@@ -190,7 +194,7 @@ async def add_channel(
     plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
     if_match: IfMatch = None,
 ) -> object:  # fmt: skip
-    channel, plan = await commands.add_channel(uow, plan_id, body, by, _expected_version(if_match))
+    channel, plan = await commands.add_channel(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return channel
 
@@ -206,9 +210,7 @@ async def add_activity(
 ) -> object:  # fmt: skip
     """Add an activity. On an approved plan it is a deviation (`reason`, `agreed_by`) and must
     be complete, as it is published at once."""
-    activity, plan = await commands.add_activity(
-        uow, plan_id, body, by, _expected_version(if_match)
-    )
+    activity, plan = await commands.add_activity(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return activity
 
@@ -222,7 +224,7 @@ async def reschedule_activity(
 ) -> object:  # fmt: skip
     """Move an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
     activity, plan = await commands.reschedule_activity(
-        uow, plan_id, activity_id, body, by, _expected_version(if_match)
+        uow, plan_id, activity_id, body, by, _if_match(if_match)
     )
     response.headers["ETag"] = _etag(plan)
     return activity
@@ -235,7 +237,7 @@ async def cancel_activity(
 ) -> object:  # fmt: skip
     """Cancel an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
     activity, plan = await commands.cancel_activity(
-        uow, plan_id, activity_id, body, by, _expected_version(if_match)
+        uow, plan_id, activity_id, body, by, _if_match(if_match)
     )
     response.headers["ETag"] = _etag(plan)
     return activity
@@ -246,7 +248,7 @@ async def submit_plan(
     plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
 ) -> Plan:
     """Send a draft to management for review (draft → in review)."""
-    plan = await commands.submit_plan(uow, plan_id, by, _expected_version(if_match))
+    plan = await commands.submit_plan(uow, plan_id, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return plan
 
@@ -256,7 +258,7 @@ async def close_plan(
     plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
 ) -> Plan:
     """Close an approved or active plan when its work is done."""
-    plan = await commands.close_plan(uow, plan_id, by, _expected_version(if_match))
+    plan = await commands.close_plan(uow, plan_id, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return plan
 
@@ -270,7 +272,7 @@ async def approve_plan(
     if_match: IfMatch = None,
 ) -> Plan:
     """Approve the plan and publish it. Send `If-Match` with the ETag you reviewed."""
-    plan = await commands.approve_plan(uow, plan_id, approver, _expected_version(if_match))
+    plan = await commands.approve_plan(uow, plan_id, approver, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return plan
 
@@ -361,9 +363,9 @@ async def list_stakeholders(
     if gatekeeper is not None:
         query = query.where(Stakeholder.gatekeeper == gatekeeper)
     async with uow:
-        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
-    items = [schemas.StakeholderPublic.model_validate(r) for r in rows]
-    return Page[schemas.StakeholderPublic](items=items, total=total, limit=limit, offset=offset)
+        return await page_of(
+            uow.session, query, schemas.StakeholderPublic, limit=limit, offset=offset
+        )
 
 
 @stakeholders.get("/{stakeholder_id}", response_model=schemas.StakeholderDetail)
@@ -412,15 +414,15 @@ async def create_audience(
 async def list_audiences(
     uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.AudiencePublic]:
+    query = select(Audience).order_by(Audience.name, Audience.id)
     async with uow:
-        rows, total = await fetch_page(
-            uow.session,
-            select(Audience).order_by(Audience.name, Audience.id),
-            limit=limit,
-            offset=offset,
-        )
-    items = [schemas.AudiencePublic.model_validate(r) for r in rows]
-    return Page[schemas.AudiencePublic](items=items, total=total, limit=limit, offset=offset)
+        return await page_of(uow.session, query, schemas.AudiencePublic, limit=limit, offset=offset)
+
+
+@audiences.get("/{audience_id}", response_model=schemas.AudiencePublic)
+async def get_audience(audience_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+    async with uow:
+        return await commands.get_one(uow.session, Audience, audience_id, "audience")
 
 
 strategies = APIRouter(prefix="/v1/strategies", tags=["strategies"])
@@ -442,15 +444,11 @@ async def create_strategy(
 async def list_strategies(
     uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.StrategySummary]:
+    query = select(Strategy).order_by(Strategy.period_start, Strategy.id)
     async with uow:
-        rows, total = await fetch_page(
-            uow.session,
-            select(Strategy).order_by(Strategy.period_start, Strategy.id),
-            limit=limit,
-            offset=offset,
+        return await page_of(
+            uow.session, query, schemas.StrategySummary, limit=limit, offset=offset
         )
-    items = [schemas.StrategySummary.model_validate(r) for r in rows]
-    return Page[schemas.StrategySummary](items=items, total=total, limit=limit, offset=offset)
 
 
 @strategies.get("/{strategy_id}", response_model=schemas.StrategyDetail)
@@ -489,9 +487,7 @@ async def revise_action_plan(
 ) -> object:  # fmt: skip
     """Revise the action plan: the whole list of initiatives for a year becomes the next
     version; earlier versions are kept unchanged."""
-    revision = await strategies_.revise_action_plan(
-        uow, strategy_id, body, by, _expected_version(if_match)
-    )
+    revision = await strategies_.revise_action_plan(uow, strategy_id, body, by, _if_match(if_match))
     response.headers["Location"] = (
         f"/v1/strategies/{strategy_id}/action-plan/versions/{revision.version}"
     )
@@ -561,12 +557,12 @@ async def create_partner(
 async def list_partners(
     uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.PartnerPublic]:
+    query = select(Partner).order_by(Partner.name, Partner.id)
     async with uow:
-        rows, total = await fetch_page(
-            uow.session,
-            select(Partner).order_by(Partner.name, Partner.id),
-            limit=limit,
-            offset=offset,
-        )
-    items = [schemas.PartnerPublic.model_validate(r) for r in rows]
-    return Page[schemas.PartnerPublic](items=items, total=total, limit=limit, offset=offset)
+        return await page_of(uow.session, query, schemas.PartnerPublic, limit=limit, offset=offset)
+
+
+@partners.get("/{partner_id}", response_model=schemas.PartnerPublic)
+async def get_partner(partner_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+    async with uow:
+        return await commands.get_one(uow.session, Partner, partner_id, "partner")

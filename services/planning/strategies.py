@@ -22,8 +22,17 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-async def get_strategy(session: AsyncSession, strategy_id: str) -> Strategy:
-    strategy = await session.get(Strategy, strategy_id, options=[selectinload(Strategy.nodes)])
+async def get_strategy(
+    session: AsyncSession, strategy_id: str, *, for_update: bool = False
+) -> Strategy:
+    """The strategy with its tree; `for_update` locks it until the transaction ends, so that
+    revisions of its action plan take turns (and a stale one gets 412, not a clash)."""
+    strategy = await session.get(
+        Strategy,
+        strategy_id,
+        with_for_update=for_update,
+        options=[selectinload(Strategy.nodes)],
+    )
     if strategy is None:
         raise NotFound(f"no strategy with id {strategy_id}")
     return strategy
@@ -118,11 +127,11 @@ async def _latest_version(session: AsyncSession, strategy_id: str) -> int | None
 
 async def revise_action_plan(
     uow: UnitOfWork, strategy_id: str, cmd: schemas.ActionPlanRevise, by: Principal,
-    expected_version: int | None,
+    expected: frozenset[int] | None,
 ) -> ActionPlanVersion:  # fmt: skip
     """Write the next version of the action plan; the earlier ones stay as they were."""
     async with uow:
-        strategy = await get_strategy(uow.session, strategy_id)
+        strategy = await get_strategy(uow.session, strategy_id, for_update=True)
         domain.check_action_plan_year(cmd.year, strategy.period_start, strategy.period_end)
         nodes = {n.id for n in strategy.nodes}
         for i, item in enumerate(cmd.items):
@@ -134,9 +143,10 @@ async def revise_action_plan(
         items = [item.model_dump() for item in cmd.items]
         domain.check_unique_items(items)
         latest = await _latest_version(uow.session, strategy_id) or 0
-        if expected_version is not None and expected_version != latest:
+        if expected is not None and latest not in expected:
             raise PreconditionFailed(
-                f"the action plan is at version {latest}, not {expected_version}: reload and retry"
+                f"the action plan is at version {latest}, not {' or '.join(map(str, sorted(expected)))}:"
+                " reload and retry"
             )
         revision = ActionPlanVersion(
             id=_new_id(), strategy_id=strategy_id, version=latest + 1, year=cmd.year,

@@ -532,7 +532,9 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
     assert added.json()["owner"] == "Direktionen"
     assert [p["name"] for p in added.json()["partners"]] == ["Mandag Morgen", "KL"]
     assert_problem(endless, 422)
-    assert endless.json()["errors"] == [{"field": "recurrence", "message": "give COUNT or UNTIL"}]
+    assert endless.json()["errors"] == [
+        {"field": "recurrence", "message": "give COUNT or UNTIL (one of them)"}
+    ]
     assert_problem(garbled, 422)
     assert_problem(stranger, 422)
     assert stranger.json()["errors"] == [{"field": "partner_ids[0]", "message": "no such partner"}]
