@@ -23,12 +23,12 @@ def sends_email(activity: ActivityApproved) -> bool:
     return activity.kind is ActivityKind.COMMUNICATION and activity.channel in EMAIL_CHANNELS
 
 
-def send_times(activity: ActivityApproved, now: datetime) -> list[datetime]:
-    """When to e-mail: at the activity's time, or at each occurrence of a recurring one. Of
-    the times already past only the latest is sent (now): earlier issues are history."""
-    times = activity.occurrences or [activity.starts_at]
-    past = [t for t in times if t <= now]
-    return past[-1:] + [t for t in times if t > now]
+def send_times(times: list[datetime], now: datetime, *, catch_up: bool = True) -> list[datetime]:
+    """When to e-mail: at each of the activity's times (one, or each occurrence of a series)
+    still to come; with `catch_up`, also at the latest time already past (sent now) — earlier
+    issues are history. A contact who had an issue of the activity already gets no catch-up."""
+    past = [t for t in times if t <= now][-1:] if catch_up else []
+    return past + [t for t in times if t > now]
 
 
 def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:

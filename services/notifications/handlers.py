@@ -36,7 +36,7 @@ async def on_activity_approved(
         .join(AudienceMember, AudienceMember.contact_id == Contact.id)
         .where(AudienceMember.audience_id == data.audience.id, Contact.email_consent.is_(True))
     )
-    times = send_times(data, now)
+    times = send_times(data.occurrences or [data.starts_at], now)
     for contact in contacts:
         for at in times:
             if (contact.id, at) in already:
@@ -62,19 +62,42 @@ async def on_activity_approved(
 async def on_activity_rescheduled(
     uow: UnitOfWork, _envelope: Envelope, data: ActivityRescheduled
 ) -> None:
-    """E-mails not yet due move with their activity (a series: by the same shift)."""
+    """The e-mails not yet due are planned again at the activity's new time(s) — a series
+    moved in Danish time is not a fixed shift. What went out stays as it was."""
     now = datetime.now(UTC)
-    shift = data.starts_at - data.previous_starts_at
-    waiting = await uow.session.scalars(
-        select(Delivery).where(  # not yet due, so no sender holds them
-            Delivery.activity_id == data.activity_id,
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.scheduled_for > now,
-        )
+    deliveries = list(
+        await uow.session.scalars(select(Delivery).where(Delivery.activity_id == data.activity_id))
     )
+    waiting = [  # not yet due, so no sender holds them
+        d for d in deliveries
+        if d.status == DeliveryStatus.PENDING and d.attempts == 0 and d.scheduled_for > now
+    ]  # fmt: skip
+    if not waiting:
+        return
+    had_one = {d.contact_id for d in deliveries if d not in waiting}
+    template = waiting[0]
     for delivery in waiting:
-        delivery.scheduled_for += shift
-        delivery.next_attempt_at = max(now, delivery.scheduled_for)
+        await uow.session.delete(delivery)
+    await uow.session.flush()  # their times may be taken by the new ones
+    times = data.occurrences or [data.starts_at]
+    for contact_id in sorted({d.contact_id for d in waiting}):
+        for at in send_times(times, now, catch_up=contact_id not in had_one):
+            uow.session.add(
+                Delivery(
+                    id=str(uuid.uuid4()),
+                    activity_id=template.activity_id,
+                    plan_id=template.plan_id,
+                    contact_id=contact_id,
+                    channel=template.channel,
+                    subject=template.subject,
+                    body=template.body,
+                    status=DeliveryStatus.PENDING,
+                    attempts=0,
+                    scheduled_for=at,
+                    next_attempt_at=max(now, at),
+                    created_at=now,
+                )  # fmt: skip
+            )
 
 
 async def on_activity_cancelled(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -196,8 +197,17 @@ async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected: frozenset[int
         raise PreconditionFailed(
             f"the plan is at version {plan.version}, not {_listed(expected)}: reload and retry"
         )
-    if plan.version > 1 and await _unversioned(uow.session, plan.id):
-        # made before versions were kept: its present state is where its history starts
+    await keep_baseline(uow, plan)
+    plan.version += 1
+    plan.updated_at = _now()
+    return plan
+
+
+async def keep_baseline(uow: UnitOfWork, plan: Plan) -> None:
+    """A plan made before versions were kept: before it changes, its present state becomes
+    the first version of its history."""
+    kept = select(PlanVersion.version).where(PlanVersion.plan_id == plan.id).limit(1)
+    if await uow.session.scalar(kept) is None:
         uow.session.add(
             PlanVersion(
                 plan_id=plan.id,
@@ -208,18 +218,10 @@ async def _plan_to_change(uow: UnitOfWork, plan_id: str, expected: frozenset[int
                 snapshot=snapshot(plan),
             )  # fmt: skip
         )
-    plan.version += 1
-    plan.updated_at = _now()
-    return plan
 
 
 def _listed(versions: frozenset[int]) -> str:
     return " or ".join(str(v) for v in sorted(versions))
-
-
-async def _unversioned(session: AsyncSession, plan_id: str) -> bool:
-    kept = select(PlanVersion.version).where(PlanVersion.plan_id == plan_id).limit(1)
-    return await session.scalar(kept) is None
 
 
 def _deviation(
@@ -406,7 +408,8 @@ async def add_activity(
 ) -> tuple[Activity, Plan]:  # fmt: skip
     """Add an activity. On an approved plan it is a deviation, and the activity must be complete
     (audience, message, channel): it is published at once, like those approved with the plan."""
-    times = _schedule(cmd.starts_at, cmd.recurrence, cmd.kind)
+    # a rule engine may search a while for a series' occurrences: not on the event loop
+    times = await asyncio.to_thread(_schedule, cmd.starts_at, cmd.recurrence, cmd.kind)
     async with uow:
         plan = await _plan_to_change(uow, plan_id, expected)
         _require_part(plan.audiences, cmd.audience_id, "audience_id")
@@ -530,7 +533,14 @@ async def reschedule_activity(
     async with uow:
         plan, activity = await _activity_to_change(uow, plan_id, activity_id, expected)
         now, before = plan.updated_at, activity.starts_at
-        times = _schedule(cmd.starts_at, activity.recurrence, activity.kind)
+        if cmd.starts_at == before:
+            raise RuleViolation(
+                "nothing to change: the activity is at that time already",
+                errors=[{"field": "starts_at", "message": "the activity's time already"}],
+            )
+        times = await asyncio.to_thread(
+            _schedule, cmd.starts_at, activity.recurrence, activity.kind
+        )
         deviation = _deviation(uow, plan, domain.Change.RESCHEDULED, cmd, by, activity=activity,
                                before=before.isoformat(), after=cmd.starts_at.isoformat())  # fmt: skip
         if deviation is not None:
@@ -543,6 +553,7 @@ async def reschedule_activity(
                     previous_starts_at=before,
                     starts_at=cmd.starts_at,
                     reason=deviation.reason,
+                    occurrences=[datetime.fromisoformat(t) for t in times["occurrences"] or []],
                 ),  # fmt: skip
                 subject=activity.id,
             )

@@ -355,6 +355,8 @@ def expand_recurrence(
     `starts_at`. Returns the rule as kept and the occurrences."""
     if kind is ActivityKind.EVENT:
         raise _recurrence_problem("an event is one occasion: add an activity for each event")
+    if starts_at.microsecond:
+        raise _recurrence_problem("a recurring activity starts on a whole second")
     text = rule.strip().upper().removeprefix("RRULE:")
     parts = dict(part.partition("=")[::2] for part in text.split(";"))
     if unknown := sorted(set(parts) - set(_PARTS)):

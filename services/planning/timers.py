@@ -52,6 +52,7 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
         ).all()
         fired = 0
         for activity in due:
+            times = activity.times
             # every occurrence that has come, in order: a plan approved late catches up at once
             while activity.next_due_at is not None and activity.next_due_at <= now:
                 uow.publish(
@@ -65,7 +66,7 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
                     subject=activity.id,
                 )
                 activity.due_fired_at = now
-                activity.next_due_at = domain.next_occurrence(activity.times, activity.next_due_at)
+                activity.next_due_at = domain.next_occurrence(times, activity.next_due_at)
                 fired += 1
         await uow.commit()
         remaining = await uow.session.scalar(select(func.count()).select_from(_due(now).subquery()))
@@ -91,6 +92,7 @@ async def activate_plans(runtime: Runtime, now: datetime) -> None:
         )
         for plan_id in plan_ids.all():
             plan = await commands.get_plan(uow.session, plan_id)
+            await commands.keep_baseline(uow, plan)
             plan.status = domain.PlanStatus.ACTIVE
             plan.version += 1
             plan.updated_at = now

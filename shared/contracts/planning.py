@@ -164,6 +164,9 @@ class ActivityRescheduled(EventData):
     previous_starts_at: datetime
     starts_at: datetime
     reason: str
+    occurrences: list[datetime] = Field(  # added later: optional, so still v1
+        default_factory=list, description="a recurring activity's new occurrences, in order"
+    )
 
 
 @event

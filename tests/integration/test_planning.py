@@ -357,6 +357,9 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
 
         unagreed = await client.post(f"{url}/activities/{theme_day}/reschedule",
                                      json={"starts_at": "2016-02-03T09:00:00+01:00"}, headers=PLANNER)  # fmt: skip
+        same_time = await client.post(f"{url}/activities/{theme_day}/reschedule", headers=PLANNER,
+                                      json={"starts_at": made["event_activity"]["starts_at"],
+                                            "reason": "x", "agreed_by": "y"})  # fmt: skip
         agreed = await client.post(f"{url}/activities/{theme_day}/reschedule", headers=PLANNER, json={
             "starts_at": "2016-02-03T09:00:00+01:00", "reason": "Mandag Morgen's venue is taken",
             "agreed_by": "Direktionen"})  # fmt: skip
@@ -375,6 +378,7 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
             published = list(await session.scalars(
                 select(outbox.c.type).where(outbox.c.type != "activity.approved.v1").order_by(outbox.c.position)))  # fmt: skip
     assert unagreed.status_code == 422
+    assert_problem(same_time, 422)  # moving it to where it is changes nothing: no deviation
     assert {e["field"] for e in unagreed.json()["errors"]} == {"reason", "agreed_by"}
     assert agreed.status_code == 200
     assert datetime.fromisoformat(agreed.json()["starts_at"]) == datetime(2016, 2, 3, 8, tzinfo=UTC)
@@ -625,18 +629,25 @@ async def test_a_plan_made_before_versions_were_kept_starts_its_history_at_its_n
 ) -> None:
     app = planning(database_url)
     runtime = runtime_of(app)
+    runtime.workers.clear()
     async with serving(app) as client:
-        plan = await create_plan(client)
-        url = f"/v1/plans/{plan['id']}"
-        await client.patch(url, json={"owner": "Borgmesterens Afdeling, Kommunikation"},
-                           headers=PLANNER)  # fmt: skip
-        async with runtime.sessions.begin() as session:  # as an upgraded database has it
+        draft, approved = await create_plan(client), await create_approvable_plan(client)
+        url = f"/v1/plans/{draft['id']}"
+        assert (await client.post(f"/v1/plans/{approved['plan']['id']}/approve",
+                                  headers=PLANNER)).status_code == 200  # fmt: skip
+        async with runtime.sessions.begin() as session:  # as an upgraded database has them
             await session.execute(delete(PlanVersion))
         changed = await client.patch(url, json={"sender": "Magistraten"}, headers=PLANNER)
         versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
-        diff = (await client.get(f"{url}/diff", params={"from_version": 2, "to_version": 3},
+        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 2},
                                  headers=PLANNER)).json()  # fmt: skip
+        await fire_due_activities(runtime, datetime(2016, 2, 1, tzinfo=UTC))
+        await activate_plans(runtime, datetime(2016, 2, 1, tzinfo=UTC))  # the timer changes it
+        activated = (await client.get(f"/v1/plans/{approved['plan']['id']}/versions",
+                                      headers=PLANNER)).json()  # fmt: skip
     assert changed.status_code == 200, changed.text
     assert [(v["version"], v["change"]) for v in versions["items"]] == [
-        (2, "as it was when versions began"), (3, "updated sender=Magistraten")]  # fmt: skip
+        (1, "as it was when versions began"), (2, "updated sender=Magistraten")]  # fmt: skip
     assert diff["fields"] == {"sender": {"before": "Aarhus Kommune", "after": "Magistraten"}}
+    assert [v["change"] for v in activated["items"]] == [
+        "as it was when versions began", "status: active (an activity fell due)"]  # fmt: skip

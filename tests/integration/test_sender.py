@@ -205,53 +205,46 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
     database_url: str, broker, smtp_sink: SmtpSink
 ) -> None:  # type: ignore[no-untyped-def]
     """Tendens, six issues a year (DOMAIN.md, case E): of the issues already past only the
-    latest goes out; the others wait for their day, move with the activity, and are not sent
-    once it is cancelled."""
+    latest goes out; the others wait for their day, are planned again when the series moves
+    (here by one issue: each new time is an old one), and are not sent once it is cancelled."""
     settings = settings_for(
         NotificationsSettings, database_url, broker.bootstrap, smtp_port=smtp_sink.port
     )
     app = create_app(settings)
     now = datetime.now(UTC).replace(microsecond=0)
     issues = [now + timedelta(days=d) for d in (-120, -60, 60, 120)]
-    base = dict(activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
-                channel="newsletter", audience=AudienceRef(id="job-centres", name="Jobcentre"),
-                message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."))  # fmt: skip
+    moved_to = [issue + timedelta(days=60) for issue in issues]
+    about = dict(activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication")
     async with serving(app) as client:
         await add_contacts(client, 1)
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityApproved(
-            **base, starts_at=issues[0], recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=4",
-            occurrences=issues)))])  # fmt: skip
+            **about, channel="newsletter", starts_at=issues[0],
+            recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=4", occurrences=issues,
+            audience=AudienceRef(id="job-centres", name="Jobcentre"),
+            message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."))))])  # fmt: skip
         first = await eventually(
             lambda: deliveries(app), lambda ds: len(ds) == 3 and "sent" in {d.status for d in ds}
         )
+        first = sorted((d.scheduled_for, d.status) for d in first)
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityRescheduled(
-            activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
-            previous_starts_at=issues[0], starts_at=issues[0] + timedelta(days=1),
+            **about, previous_starts_at=issues[0], starts_at=moved_to[0], occurrences=moved_to,
             reason="Trykkeriet")))])  # fmt: skip
         moved = await eventually(
             lambda: deliveries(app),
-            lambda ds: sorted(d.scheduled_for for d in ds)[1] == issues[2] + timedelta(days=1),
+            lambda ds: max(d.scheduled_for for d in ds) == moved_to[-1],
         )
+        moved = sorted(d.scheduled_for for d in moved)
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityCancelled(
-            activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication",
-            reason="Nyhedsbrevet lukkes")))])  # fmt: skip
+            **about, reason="Nyhedsbrevet lukkes")))])  # fmt: skip
         cancelled = await eventually(
             lambda: deliveries(app), lambda ds: "pending" not in {d.status for d in ds}
         )
         listed = (await client.get("/v1/deliveries", headers=auth("analyst"))).json()
-    assert sorted((d.scheduled_for, d.status) for d in first) == [
-        (issues[1], "sent"),
-        (issues[2], "pending"),
-        (issues[3], "pending"),
-    ]  # the latest past issue at once, the rest on their day
-    assert sorted(d.scheduled_for for d in moved) == [
-        issues[1],
-        issues[2] + timedelta(days=1),
-        issues[3] + timedelta(days=1),
-    ]  # what was sent stays where it was
+    assert first == [(issues[1], "sent"), (issues[2], "pending"), (issues[3], "pending")]
+    # what went out stays; the issues still to come are at the new times only
+    assert moved == [issues[1], moved_to[2], moved_to[3]]
     assert sorted((d.scheduled_for, d.status) for d in cancelled) == [
-        (issues[1], "sent"), (issues[2] + timedelta(days=1), "cancelled"),
-        (issues[3] + timedelta(days=1), "cancelled"),
+        (issues[1], "sent"), (moved_to[2], "cancelled"), (moved_to[3], "cancelled"),
     ]  # fmt: skip
     assert len(smtp_sink.messages) == 1
     assert {d["status"] for d in listed["items"]} == {"sent", "cancelled"}

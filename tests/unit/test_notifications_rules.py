@@ -45,15 +45,8 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
 def test_of_the_past_issues_only_the_latest_is_sent() -> None:
     now = datetime(2016, 3, 15, tzinfo=UTC)
     issues = [datetime(2016, month, 1, tzinfo=UTC) for month in range(1, 7)]
-
-    def activity(**fields) -> ActivityApproved:  # type: ignore[no-untyped-def]
-        return ActivityApproved(
-            activity_id="a", plan_id="p", title="Tendens", kind="communication",
-            channel="newsletter", audience=AudienceRef(id="x", name="X"),
-            message=MessageRef(id="m", subject="S", body="B"), **fields,
-        )  # fmt: skip
-
-    assert send_times(activity(starts_at=issues[0], occurrences=issues), now) == issues[2:]
-    assert send_times(activity(starts_at=issues[0]), now) == [issues[0]]  # a single one: now
+    assert send_times(issues, now) == issues[2:]
+    assert send_times(issues[:1], now) == issues[:1]  # a single one already past: now
+    assert send_times(issues, now, catch_up=False) == issues[3:]  # had an issue already
     future = now + timedelta(days=1)
-    assert send_times(activity(starts_at=future), now) == [future]
+    assert send_times([future], now) == [future]

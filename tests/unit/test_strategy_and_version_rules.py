@@ -182,3 +182,9 @@ def test_a_goal_is_attained_when_its_measured_value_reaches_the_target() -> None
     assert attained(None, 74) is None
     assert attained(73.9, 74) is False
     assert attained(74, 74) is True
+
+
+def test_a_series_starts_on_a_whole_second() -> None:
+    with pytest.raises(RuleViolation) as caught:
+        expand("FREQ=MONTHLY;COUNT=2", MONDAY.replace(microsecond=250_000))
+    assert caught.value.errors[0]["message"] == "a recurring activity starts on a whole second"
