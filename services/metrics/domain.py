@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from shared.contracts import EventData, registry
 from shared.contracts.events import EventCreated
-from shared.contracts.metrics import KpiMeasured, KpiSource
+from shared.contracts.metrics import KpiMeasured, KpiSource, attained
 from shared.contracts.notifications import DeliverySent
 from shared.contracts.planning import ActivityDue, GoalRef
 from shared.errors import RuleViolation
@@ -111,11 +111,6 @@ def check_measured_on(measured_on: date, today: date) -> None:
             f"measured_on {measured_on} is in the future",
             errors=[{"field": "measured_on", "message": "must not be in the future"}],
         )
-
-
-def attained(value: float | None, target: float) -> bool | None:
-    """Whether a goal's measured value reached its target; None until it is measured."""
-    return None if value is None else value >= target
 
 
 GOAL_STATES = ("attained", "below_target", "unmeasured")

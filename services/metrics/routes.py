@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select
 
-from services.metrics import domain, kpis, schemas
+from services.metrics import kpis, schemas
 from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.contracts.metrics import attained
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
@@ -53,7 +54,7 @@ def _kpi(goal: KpiGoal, measurement) -> schemas.Kpi:  # type: ignore[no-untyped-
         value=value,
         measured_at=None if measurement is None else measurement.measured_at,
         source=None if measurement is None else measurement.source,
-        attained=domain.attained(value, goal.target),
+        attained=attained(value, goal.target),
     )
 
 

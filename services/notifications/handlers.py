@@ -17,6 +17,18 @@ from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
 
+def _pending(
+    activity_id: str, plan_id: str, contact_id: str, channel: str, subject: str, body: str,
+    at: datetime, now: datetime,
+) -> Delivery:  # fmt: skip
+    """An e-mail to send at `at` (at once if that is past), not tried yet."""
+    return Delivery(
+        id=str(uuid.uuid4()), activity_id=activity_id, plan_id=plan_id, contact_id=contact_id,
+        channel=channel, subject=subject, body=body, status=DeliveryStatus.PENDING, attempts=0,
+        scheduled_for=at, next_attempt_at=max(now, at), created_at=now,
+    )  # fmt: skip
+
+
 async def on_activity_approved(
     uow: UnitOfWork, _envelope: Envelope, data: ActivityApproved
 ) -> None:
@@ -42,21 +54,9 @@ async def on_activity_approved(
             if (contact.id, at) in already:
                 continue
             uow.session.add(
-                Delivery(
-                    id=str(uuid.uuid4()),
-                    activity_id=data.activity_id,
-                    plan_id=data.plan_id,
-                    contact_id=contact.id,
-                    channel=data.channel,
-                    subject=data.message.subject,
-                    body=data.message.body,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    scheduled_for=at,
-                    next_attempt_at=max(now, at),
-                    created_at=now,
-                )
-            )
+                _pending(data.activity_id, data.plan_id, contact.id, data.channel,
+                         data.message.subject, data.message.body, at, now)
+            )  # fmt: skip
 
 
 async def on_activity_rescheduled(
@@ -83,21 +83,9 @@ async def on_activity_rescheduled(
     for contact_id in sorted({d.contact_id for d in waiting}):
         for at in send_times(times, now, catch_up=contact_id not in had_one):
             uow.session.add(
-                Delivery(
-                    id=str(uuid.uuid4()),
-                    activity_id=template.activity_id,
-                    plan_id=template.plan_id,
-                    contact_id=contact_id,
-                    channel=template.channel,
-                    subject=template.subject,
-                    body=template.body,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    scheduled_for=at,
-                    next_attempt_at=max(now, at),
-                    created_at=now,
-                )  # fmt: skip
-            )
+                _pending(template.activity_id, template.plan_id, contact_id, template.channel,
+                         template.subject, template.body, at, now)
+            )  # fmt: skip
 
 
 async def on_activity_cancelled(

@@ -415,11 +415,6 @@ def diff_snapshots(before: dict, after: dict) -> dict:
     return {"fields": fields, "parts": parts}
 
 
-def attained(measured: float | None, target: float) -> bool | None:
-    """Whether a goal's measured value reached its target; None until it is measured."""
-    return None if measured is None else measured >= target
-
-
 def channel_warning(audience: str, preferred: list[str], channel: str) -> str | None:
     """Each audience has its own channels: warn when an activity reaches it through another."""
     if preferred and channel not in preferred:

@@ -18,6 +18,7 @@ from services.planning.tables import (
     PlanVersion,
     StrategyNode,
 )
+from shared.contracts.metrics import attained
 from shared.errors import NotFound
 
 
@@ -55,7 +56,7 @@ async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) ->
          "overlaps": await plan_overlaps(session, plan, window)}
     )  # fmt: skip
     for goal in detail.goals:
-        goal.attained = domain.attained(goal.measured_value, goal.target)
+        goal.attained = attained(goal.measured_value, goal.target)
     audiences = {a.id: a for a in plan.audiences}
     channels = {c.id: c.kind for c in plan.channels}
     for activity in detail.activities:
@@ -84,7 +85,7 @@ async def plan_overlaps(
     if not mine:
         return []
     earliest = min(m.starts_at for m in mine) - window
-    latest = max(m.starts_at for m in mine) + window
+    until = max(m.starts_at for m in mine) + window + timedelta(microseconds=1)  # inclusive
     rows = await session.execute(
         select(Activity, Plan.title)
         .join(Plan, Plan.id == Activity.plan_id)
@@ -93,13 +94,13 @@ async def plan_overlaps(
             Activity.cancelled_at.is_(None),
             Plan.status != domain.PlanStatus.CLOSED,
             Activity.audience_id.in_({m.audience_id for m in mine}),
-            _between(earliest, latest + timedelta(microseconds=1)),
+            _between(earliest, until),
         )
     )
     others = [
         domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, at)
         for a, title in rows.all()
-        for at in _when(a, earliest, latest + timedelta(microseconds=1))
+        for at in _when(a, earliest, until)
     ]
     return [
         schemas.Overlap(

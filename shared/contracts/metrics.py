@@ -27,3 +27,9 @@ class KpiMeasured(EventData):
     unit: str
     measured_at: datetime
     source: KpiSource
+
+
+def attained(value: float | None, target: float) -> bool | None:
+    """Whether a goal's measured value reached its target (more is better: the counted metrics
+    are chosen so); None until it is measured."""
+    return None if value is None else value >= target

@@ -7,7 +7,6 @@ import pytest
 
 from services.metrics.domain import (
     COUNTED_METRICS,
-    attained,
     check_measured_on,
     counted_event_types,
     counted_measurement,
@@ -18,7 +17,7 @@ from services.metrics.domain import (
     reported_measurement,
 )
 from shared.contracts import registry
-from shared.contracts.metrics import KpiMeasured, KpiSource
+from shared.contracts.metrics import KpiMeasured, KpiSource, attained
 from shared.contracts.planning import GoalRef
 from shared.errors import RuleViolation
 

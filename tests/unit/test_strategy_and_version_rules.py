@@ -9,7 +9,6 @@ from services.planning.domain import (
     NodeLevel,
     Scheduled,
     action_item_key,
-    attained,
     check_action_plan_year,
     check_activity_complete,
     check_period,
@@ -21,6 +20,7 @@ from services.planning.domain import (
     next_occurrence,
     overlaps,
 )
+from shared.contracts.metrics import attained
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import RuleViolation
 
