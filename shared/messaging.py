@@ -11,7 +11,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
@@ -33,11 +34,12 @@ log = get_logger(__name__)
 Handler = Callable[[UnitOfWork, Envelope, EventData], Awaitable[None]]
 
 
-def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+def create_broker(bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> KafkaBroker:
     # No idempotent producer: the embedded broker rejects it; outbox + inbox give the effect.
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
+        linger_ms=linger_ms,
         acks="all",
         enable_idempotence=False,
         graceful_timeout=10.0,
@@ -84,7 +86,38 @@ class Subscription:
         return topic_names.dead_letter_topic(self.group_id)
 
 
+@dataclass
+class Incoming:
+    """One record of a batch, parsed once; `outcome` is set as soon as its fate is known."""
+
+    record: ConsumerRecord
+    envelope: Envelope | None = None
+    data: EventData | None = None
+    handler: Handler | None = None
+    outcome: str | None = None
+    dlq_reason: str | None = None
+
+
+class BatchFailed(Exception):
+    """The batch's transaction failed; `culprit` is the index of the message whose handler
+    raised (None when the inbox claim or the commit failed)."""
+
+    def __init__(self, error: Exception, culprit: int | None = None) -> None:
+        super().__init__(repr(error))
+        self.error = error
+        self.culprit = culprit
+
+
 class EventConsumer:
+    """Takes messages in batches (up to `batch_size`, waiting at most `batch_wait_ms` for
+    them), claims the whole batch in the inbox with one statement, runs the handlers in one
+    transaction, commits, and only then commits the offsets — once per batch.
+
+    If a handler raises, that transaction is rolled back and the batch is handled again one
+    message at a time, each in its own transaction, retried and dead-lettered on its own, in
+    order. An outage (database, network) is waited out and the whole batch redelivered.
+    """
+
     def __init__(
         self,
         subscription: Subscription,
@@ -93,92 +126,169 @@ class EventConsumer:
         *,
         max_attempts: int = 3,
         retry_delay: float = 0.2,
+        batch_size: int = 500,
+        batch_wait_ms: int = 10,
+        fetch_max_wait_ms: int = 50,
     ) -> None:
         self.sub = subscription
         self.broker = broker
         self.new_uow = new_uow
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        self.batch_size = batch_size
+        self.batch_wait_ms = batch_wait_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._outage_attempts = 0
 
     def register(self) -> None:
         # Create the label sets now, so the first failure shows as an increase() in alerts.
         for topic in self.sub.topics:
             CONSUMER_FAILURES.labels(self.sub.group_id, topic)
-            for outcome in ("processed", "duplicate", "ignored", "dead_lettered"):
+            for outcome in OUTCOMES:
                 CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome)
         for reason in ("invalid", "failed"):
             DLQ_MESSAGES.labels(self.sub.group_id, reason)
         self.broker.subscriber(
             *self.sub.topics,
             group_id=self.sub.group_id,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.NACK_ON_ERROR,  # a nack rewinds every partition of the batch
             auto_offset_reset="earliest",
+            batch=True,
+            max_records=self.batch_size,
+            batch_timeout_ms=self.batch_wait_ms,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             parser=_parse_tolerating_bad_headers,
-            decoder=_raw_body,
+            decoder=_raw_bodies,
         )(self.consume)
 
     async def consume(self, message: KafkaMessage) -> None:
-        topic = message.raw_message.topic
+        """FastStream's handler for one batch: returning acks it (one offset commit),
+        raising nacks it (every partition rewound to its first record of the batch)."""
+        records: tuple[ConsumerRecord, ...] = message.raw_message  # type: ignore[assignment]
         started = time.perf_counter()
-        try:
-            outcome = await self.handle(message.body, topic, message)
-        finally:
-            CONSUMER_DURATION.labels(self.sub.group_id, topic).observe(
-                time.perf_counter() - started
-            )
-        CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome).inc()
+        batch = await self.handle(records)
+        share = (time.perf_counter() - started) / max(1, len(batch))
+        outcomes = Counter((item.record.topic, item.outcome) for item in batch)
+        for (topic, outcome), count in outcomes.items():
+            CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome).inc(count)
+        for item in batch:
+            CONSUMER_DURATION.labels(self.sub.group_id, item.record.topic).observe(share)
 
-    async def handle(self, raw: bytes, topic: str, message: KafkaMessage) -> str:
+    async def handle(self, records: Sequence[ConsumerRecord]) -> list[Incoming]:
+        """Give every record of the batch its fate; raise (→ redelivery) only on an outage."""
+        batch = [self._parse(record) for record in records]
+        work = self._to_handle(batch)
+        if work:
+            try:
+                await self._apply_batch(work)
+            except BatchFailed as failed:
+                self._count_failure(work[failed.culprit or 0])
+                await self._wait_out_if_outage(failed.error)
+                if failed.culprit is not None:
+                    self._log_failure(work[failed.culprit], failed.error, attempt=1)
+                for index, item in enumerate(work):  # in order: per-key order holds
+                    await self._apply_alone(item, attempts_made=int(index == failed.culprit))
+            self._outage_attempts = 0
+        for item in batch:
+            if item.dlq_reason is not None:
+                await self.dead_letter(item.record, reason=item.dlq_reason, kind=item.outcome)
+                item.outcome = "dead_lettered"
+        return batch
+
+    def _parse(self, record: ConsumerRecord) -> Incoming:
+        item = Incoming(record)
         try:
-            envelope, data = registry.parse(raw)
+            item.envelope, item.data = registry.parse(record.value or b"")
         except UnknownEventType:
-            return "ignored"  # a newer type (or version) than this service knows
+            item.outcome = "ignored"  # a newer type (or version) than this service knows
         except InvalidEvent as exc:
-            await self.dead_letter(message, reason=str(exc), kind="invalid")
-            return "dead_lettered"
-        handler = self.sub.handlers.get(type(data))
-        if handler is None:
-            return "ignored"  # an event this group has no business with
-        with correlation(envelope.correlationid):
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    outcome = await self._apply(handler, envelope, data)
-                    self._outage_attempts = 0
-                    return outcome
-                except Exception as exc:
-                    CONSUMER_FAILURES.labels(self.sub.group_id, topic).inc()
-                    if is_transient(exc):
-                        await self._wait_out_outage(envelope, exc)
-                        raise  # nacked: the same message comes back, nothing is skipped
-                    log.warning("handler failed", event_id=envelope.id, event_type=envelope.type,
-                                attempt=attempt, error=repr(exc))  # fmt: skip
-                    error = exc
-                    if attempt < self.max_attempts:
-                        await asyncio.sleep(backoff_delay(attempt, base=self.retry_delay, cap=5.0))
-            reason = f"handler failed {self.max_attempts} times: {error!r}"
-            await self.dead_letter(message, reason=reason, kind="failed")
-            return "dead_lettered"
+            item.outcome, item.dlq_reason = "invalid", str(exc)
+        else:
+            item.handler = self.sub.handlers.get(type(item.data))
+            if item.handler is None:
+                item.outcome = "ignored"  # an event this group has no business with
+        return item
 
-    async def _wait_out_outage(self, envelope: Envelope, exc: Exception) -> None:
+    @staticmethod
+    def _to_handle(batch: list[Incoming]) -> list[Incoming]:
+        """The messages with a handler, each event once: a second copy in the same batch is a
+        duplicate before any database sees it."""
+        seen: set[str] = set()
+        work = []
+        for item in batch:
+            if item.outcome is not None:
+                continue
+            assert item.envelope is not None
+            if item.envelope.id in seen:
+                item.outcome = "duplicate"
+            else:
+                seen.add(item.envelope.id)
+                work.append(item)
+        return work
+
+    async def _apply_batch(self, work: list[Incoming]) -> None:
+        """One transaction: claim every event in the inbox with one statement, run the
+        handlers of those that were new, commit."""
+        async with self.new_uow() as uow:
+            try:
+                new = await uow.claim_inbox(self.sub.group_id, [i.envelope for i in work])
+            except Exception as exc:
+                raise BatchFailed(exc) from exc
+            for index, item in enumerate(work):
+                if item.envelope.id not in new:
+                    item.outcome = "duplicate"
+                    continue
+                with correlation(item.envelope.correlationid):
+                    try:
+                        await item.handler(uow, item.envelope, item.data)
+                        await uow.session.flush()  # its own constraint errors are its own
+                    except Exception as exc:
+                        raise BatchFailed(exc, culprit=index) from exc
+                item.outcome = "processed"
+            try:
+                await uow.commit()
+            except Exception as exc:
+                raise BatchFailed(exc) from exc
+        log.debug("batch handled", group=self.sub.group_id, messages=len(work))
+
+    async def _apply_alone(self, item: Incoming, *, attempts_made: int) -> None:
+        """One message in its own transaction, retried with backoff, then dead-lettered."""
+        error: Exception | None = None
+        for attempt in range(attempts_made + 1, self.max_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(backoff_delay(attempt - 1, base=self.retry_delay, cap=5.0))
+            try:
+                await self._apply_batch([item])
+                return
+            except BatchFailed as failed:
+                error = failed.error
+                self._count_failure(item)
+                await self._wait_out_if_outage(error)
+                self._log_failure(item, error, attempt=attempt)
+        item.outcome = "failed"
+        item.dlq_reason = f"handler failed {self.max_attempts} times: {error!r}"
+
+    def _count_failure(self, item: Incoming) -> None:
+        CONSUMER_FAILURES.labels(self.sub.group_id, item.record.topic).inc()
+
+    async def _wait_out_if_outage(self, error: Exception) -> None:
+        """An outage (database, network) is no fault of the message: wait, then raise so the
+        batch is nacked and comes back whole — never skipped, never dead-lettered."""
+        if not is_transient(error):
+            return
         self._outage_attempts += 1
         delay = backoff_delay(self._outage_attempts, base=0.5, cap=30.0)
-        log.warning("dependency unavailable; the event will be redelivered", event_id=envelope.id,
-                    error=repr(exc), retry_in=round(delay, 2))  # fmt: skip
+        log.warning("dependency unavailable; the batch will be redelivered",
+                    group=self.sub.group_id, error=repr(error), retry_in=round(delay, 2))  # fmt: skip
         await asyncio.sleep(delay)
+        raise error
 
-    async def _apply(self, handler: Handler, envelope: Envelope, data: EventData) -> str:
-        async with self.new_uow() as uow:
-            if not await uow.claim_inbox(self.sub.group_id, envelope):
-                log.info("duplicate event skipped", event_id=envelope.id, event_type=envelope.type)
-                return "duplicate"
-            await handler(uow, envelope, data)
-            await uow.commit()
-        log.info("event handled", event_id=envelope.id, event_type=envelope.type)
-        return "processed"
+    def _log_failure(self, item: Incoming, error: Exception, *, attempt: int) -> None:
+        assert item.envelope is not None
+        log.warning("handler failed", event_id=item.envelope.id, event_type=item.envelope.type,
+                    attempt=attempt, error=repr(error))  # fmt: skip
 
-    async def dead_letter(self, message: KafkaMessage, *, reason: str, kind: str) -> None:
-        record = message.raw_message
+    async def dead_letter(self, record: ConsumerRecord, *, reason: str, kind: str) -> None:
         headers = {k: (v or b"").decode(errors="replace") for k, v in (record.headers or ())}
         headers |= {
             "dlq_reason": reason[:4000],
@@ -187,7 +297,8 @@ class EventConsumer:
             "dlq_original_partition": str(record.partition),
             "dlq_original_offset": str(record.offset),
         }
-        # If this publish fails the handler raises: the message is nacked and comes back.
+        # If this publish fails the batch is nacked and comes back: the inbox absorbs what
+        # was already handled, and this message is dead-lettered again.
         await self.broker.publish(
             record.value or b"",
             self.sub.dead_letter_topic,
@@ -199,15 +310,23 @@ class EventConsumer:
         log.error("message dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
 
 
-async def _parse_tolerating_bad_headers(record: ConsumerRecord, original):  # type: ignore[no-untyped-def]
-    """FastStream decodes header values as UTF-8 and cannot even nack a message whose headers
-    are not (or are null): clean them so that such a message is handled or dead-lettered like
-    any other. (A header *key* that is not UTF-8 already fails inside aiokafka: not covered.)"""
+OUTCOMES = ("processed", "duplicate", "ignored", "dead_lettered")
+
+
+async def _parse_tolerating_bad_headers(records: tuple[ConsumerRecord, ...], original):  # type: ignore[no-untyped-def]
+    """FastStream decodes header values as UTF-8 and cannot even nack a batch in which one
+    message's headers are not (or are null): clean them so that such a message is handled or
+    dead-lettered like any other. (A header *key* that is not UTF-8 already fails inside
+    aiokafka: not covered.)"""
+    return await original(tuple(_with_clean_headers(record) for record in records))
+
+
+def _with_clean_headers(record: ConsumerRecord) -> ConsumerRecord:
     headers = record.headers or ()
-    if not all(isinstance(v, bytes) and _is_utf8(v) for _k, v in headers):
-        cleaned = tuple((k, (v or b"").decode(errors="replace").encode()) for k, v in headers)
-        record = dataclasses.replace(record, headers=cleaned)
-    return await original(record)
+    if all(isinstance(v, bytes) and _is_utf8(v) for _k, v in headers):
+        return record
+    cleaned = tuple((k, (v or b"").decode(errors="replace").encode()) for k, v in headers)
+    return dataclasses.replace(record, headers=cleaned)
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -218,7 +337,7 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-async def _raw_body(message) -> bytes:  # type: ignore[no-untyped-def]
+async def _raw_bodies(message) -> list[bytes]:  # type: ignore[no-untyped-def]
     """Hand the handler the bytes: we validate them ourselves, so a body that is not JSON
     goes to the DLQ instead of failing (and being redelivered) inside FastStream."""
     return message.body

@@ -10,6 +10,7 @@ inbox makes that second copy harmless. HTTP writes never wait for the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -30,8 +31,9 @@ from shared.retry import backoff_delay
 
 log = get_logger(__name__)
 
-# (topic, key, value, headers) -> awaitable that completes once the broker has the message
-Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[object]]
+# (topic, key, value, headers) -> hands the message to the producer, in call order, and
+# returns an awaitable that completes once the broker has it
+Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[object]]]
 
 RELAY_LOCK_ID = 7_204_513  # PostgreSQL advisory lock: the one relay of this database
 _sqlite_relays: dict[str, asyncio.Lock] = {}  # one relay per SQLite file in this process
@@ -77,7 +79,7 @@ class OutboxRelay:
         sessions: async_sessionmaker,
         publish: Publish,
         *,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         poll_interval: float = 0.2,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -87,12 +89,18 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.now = now
+        self._woken = asyncio.Event()
         url = sessions.kw["bind"].url
         self._postgres = url.get_backend_name() == "postgresql"
         self._sqlite_lock = _sqlite_relays.setdefault(str(url), asyncio.Lock())
 
+    def wake(self) -> None:
+        """Rows were just committed in this process: publish them now, not at the next poll."""
+        self._woken.set()
+
     async def run(self) -> None:
-        """Publish forever; back off (bounded, with jitter) while the broker is unreachable."""
+        """Publish forever; back off (bounded, with jitter) while the broker is unreachable.
+        Idle, it waits for `wake()` or, for rows other processes wrote, the poll interval."""
         failures = 0
         while True:
             try:
@@ -108,7 +116,9 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
                 continue
             if published < self.batch_size:
-                await asyncio.sleep(self.poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), self.poll_interval)
+                self._woken.clear()
 
     async def publish_batch(self) -> int:
         """Publish the oldest unsent rows and mark them sent; 0 if another relay is at it."""
@@ -154,17 +164,19 @@ class OutboxRelay:
         return list((await session.execute(query)).all())
 
     async def _publish(self, rows: list) -> None:
-        # Sent together, awaited together: aiokafka batches them, and keeps their order per
-        # partition because they enter its accumulator in position order. On a failure, wait
-        # for every send to settle before the batch is retried, so no late send of this
-        # attempt can overtake the retry.
-        results = await asyncio.gather(
-            *(
-                self.publish(r.topic, r.key.encode(), r.payload.encode(), json.loads(r.headers))
-                for r in rows
-            ),
-            return_exceptions=True,
-        )
+        # Handed to the producer one after the other, in position order (so per partition in
+        # the order written), then awaited together: the producer sends them in batches. On
+        # a failure, every send handed over settles before the batch is retried, so no late
+        # send of this attempt can overtake the retry.
+        sent: list[Awaitable[object]] = []
+        try:
+            for r in rows:
+                headers = json.loads(r.headers)
+                sent.append(
+                    await self.publish(r.topic, r.key.encode(), r.payload.encode(), headers)
+                )
+        finally:
+            results = await asyncio.gather(*sent, return_exceptions=True)
         if failed := next((r for r in results if isinstance(r, BaseException)), None):
             raise failed
         OUTBOX_PUBLISHED.inc(len(rows))

@@ -49,13 +49,10 @@ class Runtime:
         self.inbox: Table = metadata.tables["inbox"]
         self.engine = create_engine(settings.database_url)
         self.sessions = create_sessions(self.engine)
-        self.broker = create_broker(settings.kafka_bootstrap_servers, client_id=name)
+        self.broker = create_broker(
+            settings.kafka_bootstrap_servers, client_id=name, linger_ms=settings.kafka_linger_ms
+        )
         self.broker_connected = asyncio.Event()
-        self.subscriptions = list(subscriptions)
-        for subscription in self.subscriptions:
-            EventConsumer(
-                subscription, self.broker, self.uow, max_attempts=settings.consumer_max_attempts
-            ).register()
         self.relay = OutboxRelay(
             self.outbox,
             self.sessions,
@@ -63,12 +60,29 @@ class Runtime:
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
         )
+        self.subscriptions = list(subscriptions)
+        for subscription in self.subscriptions:
+            EventConsumer(
+                subscription,
+                self.broker,
+                self.uow,
+                max_attempts=settings.consumer_max_attempts,
+                batch_size=settings.consumer_batch_size,
+                batch_wait_ms=settings.consumer_batch_wait_ms,
+                fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            ).register()
         self.workers = list(workers)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move time here
         self._tasks: list[asyncio.Task] = []
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, outbox=self.outbox, inbox=self.inbox, source=self.source)
+        return UnitOfWork(
+            self.sessions,
+            outbox=self.outbox,
+            inbox=self.inbox,
+            source=self.source,
+            on_events=self.relay.wake,
+        )
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -137,11 +151,15 @@ class Runtime:
                 await self.broker.stop()
                 await asyncio.sleep(delay)
 
-    async def _publish(self, topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
-        # our correlation id also in FastStream's own header (it would invent one otherwise)
-        await self.broker.publish(
-            value, topic, key=key, headers=headers, correlation_id=headers.get("correlationid")
-        )
+    async def _publish(
+        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
+    ) -> Awaitable[object]:
+        # our correlation id also in FastStream's own header (it would invent one otherwise);
+        # no_confirm: the producer's future, so the relay can hand over a whole batch first
+        return await self.broker.publish(
+            value, topic, key=key, headers=headers, correlation_id=headers.get("correlationid"),
+            no_confirm=True,
+        )  # fmt: skip
 
     async def check_ready(self) -> dict[str, str]:
         """Status of each dependency: 'ok' or the reason it is not."""

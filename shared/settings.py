@@ -29,8 +29,26 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     migrate_on_start: bool = True
     max_body_bytes: int = Field(1_000_000, gt=0)
-    outbox_batch_size: int = Field(200, gt=0)
-    outbox_poll_interval_seconds: float = Field(0.1, gt=0)
+    outbox_batch_size: int = Field(1000, gt=0, description="Rows the relay publishes at once.")
+    outbox_poll_interval_seconds: float = Field(
+        0.1, gt=0, description="How often the relay looks for rows other processes wrote."
+    )
+    kafka_linger_ms: int = Field(
+        5, ge=0, description="How long the producer waits to fill a batch before sending."
+    )
+    consumer_batch_size: int = Field(500, gt=0, description="Messages handled in one transaction.")
+    consumer_batch_wait_ms: int = Field(
+        10,
+        gt=0,
+        description="How long an idle consumer waits for messages (and then pauses as "
+        "long again): the bound on the latency it adds.",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        50,
+        gt=0,
+        description="How long the broker may hold a fetch when it has no messages; "
+        "a broker that does not answer a waiting fetch as messages arrive (Tansu) adds up to this.",
+    )
     consumer_max_attempts: int = Field(3, ge=1)
     topic_partitions: int = Field(3, ge=1)
     topic_replication_factor: int = Field(1, ge=1, description="3 on a production cluster.")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import Envelope, EventData, new_envelope
 from shared.logging import current_correlation_id
 from shared.outbox import outbox_row
+
+# INSERT … ON CONFLICT DO NOTHING, in each backend's dialect
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class UnitOfWork:
@@ -23,9 +27,16 @@ class UnitOfWork:
     session: AsyncSession
 
     def __init__(
-        self, sessions: async_sessionmaker, *, outbox: Table, inbox: Table, source: str
+        self,
+        sessions: async_sessionmaker,
+        *,
+        outbox: Table,
+        inbox: Table,
+        source: str,
+        on_events: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
+        self._on_events = on_events
         self._outbox = outbox
         self._inbox = inbox
         self.source = source
@@ -52,23 +63,27 @@ class UnitOfWork:
         self._rows.append(outbox_row(envelope, data.topic))
         return envelope
 
-    async def claim_inbox(self, consumer_group: str, envelope: Envelope) -> bool:
-        """Record the event as processed by this group; False if it already was."""
-        try:
-            await self.session.execute(
-                insert(self._inbox).values(
-                    consumer_group=consumer_group,
-                    event_id=envelope.id,
-                    event_type=envelope.type,
-                    processed_at=datetime.now(UTC),
-                )
-            )
-        except IntegrityError:
-            return False  # the transaction is spoilt: the caller leaves it, nothing commits
-        return True
+    async def claim_inbox(self, consumer_group: str, envelopes: Sequence[Envelope]) -> set[str]:
+        """Record the events as processed by this group, in one statement; the ids of those
+        that were not already (the rest are duplicates, to be skipped)."""
+        if not envelopes:
+            return set()
+        now = datetime.now(UTC)
+        rows = [
+            {"consumer_group": consumer_group, "event_id": e.id, "event_type": e.type,
+             "processed_at": now}
+            for e in envelopes
+        ]  # fmt: skip
+        insert = _INSERTS[self.session.bind.dialect.name]
+        claimed = await self.session.execute(
+            insert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.event_id), rows
+        )
+        return set(claimed.scalars())
 
     async def commit(self) -> None:
         await self.session.flush()
         if self._rows:
             await self.session.execute(insert(self._outbox), self._rows)
         await self.session.commit()
+        if self._rows:
+            self._on_events()  # e.g. wake the relay: the events go out now, not at its next poll
