@@ -187,10 +187,13 @@ class Postgres:
 
 
 class ServiceProcess:
-    """One Budskab service as a real process (`python -m services.NAME`)."""
+    """One Budskab service as a real process (`python -m services.NAME`, or `module`)."""
 
-    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], log_path: Path, module: str | None = None
+    ) -> None:
         self.name = name
+        self.module = module or f"services.{name}"
         prefix = f"{name.upper()}_"
         self.port = int(env.get(f"{prefix}HTTP_PORT") or free_port())
         self.env = {**os.environ, **env, f"{prefix}HTTP_PORT": str(self.port)}
@@ -204,7 +207,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"],
+            [sys.executable, "-m", self.module],
             cwd=ROOT,
             env=self.env,
             stdout=open(self.log_path, "ab"),  # noqa: SIM115

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from scripts.stack import Postgres, Tansu
@@ -185,3 +187,82 @@ async def test_a_database_outage_delays_events_but_dead_letters_none(broker: Tan
         server.stop()
     with pytest.raises(AssertionError):  # nothing was dead-lettered
         await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1, timeout=3)
+
+
+async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
+    database_url: str, broker: Tansu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One batch holds a good event, its copy, an event handled in an earlier batch, a
+    message that is not JSON, one of a newer type, one whose handler always fails, one whose
+    handler fails once, and another good one: each gets its own fate, and the rest commit."""
+    from services.metrics import handlers
+    from shared.messaging import EventConsumer
+
+    original, attempts = handlers.count_event, Counter[str]()
+
+    async def failing_for_some(uow, envelope, data):  # type: ignore[no-untyped-def]
+        attempts[data.plan_id] += 1
+        if data.plan_id == "plan-failing" or (
+            data.plan_id == "plan-flaky" and attempts["plan-flaky"] == 1
+        ):
+            raise RuntimeError(f"the handler cannot take {data.plan_id}")
+        await original(uow, envelope, data)
+
+    monkeypatch.setattr(handlers, "count_event", failing_for_some)
+    batch_sizes: list[int] = []
+    handle = EventConsumer.handle
+
+    async def recording(self, records):  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(records))
+        return await handle(self, records)
+
+    monkeypatch.setattr(EventConsumer, "handle", recording)
+    settings = settings_for(MetricsSettings, database_url, broker.bootstrap)
+    earlier = delivery_sent("plan-earlier")
+    async with serving(create_app(settings)) as client:  # handles `earlier` once
+        await produce(broker.bootstrap, topics.DELIVERIES, [(b"d-1", earlier)])
+        await eventually(lambda: counts(client, "plan-earlier"), lambda c: c["total"] == 1)
+
+    good = delivery_sent("plan-good")
+    newer = json.loads(delivery_sent("plan-newer"))
+    newer["type"] = "delivery.sent.v2"
+    await produce(
+        broker.bootstrap,
+        topics.DELIVERIES,
+        [(b"d-1", good), (b"d-1", good), (b"d-1", earlier), (b"d-1", b"not json"),
+         (b"d-1", json.dumps(newer).encode()), (b"d-1", delivery_sent("plan-failing")),
+         (b"d-1", delivery_sent("plan-flaky")), (b"d-1", delivery_sent("plan-good"))],
+    )  # fmt: skip
+    batch_sizes.clear()
+    before = _outcomes()
+    async with serving(create_app(settings)) as client:
+        await eventually(lambda: counts(client, "plan-good"), lambda c: c["total"] == 2)
+        await asyncio.sleep(0.5)  # time enough for a wrong second effect to show
+        assert (await counts(client, "plan-earlier"))["total"] == 1
+        assert (await counts(client, "plan-flaky"))["total"] == 1
+        assert (await counts(client, "plan-failing"))["total"] == 0
+        assert (await counts(client, "plan-newer"))["total"] == 0
+
+    assert batch_sizes[0] == 8  # one batch, not eight single messages
+    assert attempts["plan-failing"] == 3 and attempts["plan-flaky"] == 2
+    after = _outcomes()
+    assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
+        "processed": 3, "duplicate": 2, "ignored": 1, "dead_lettered": 2
+    }  # fmt: skip
+    dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=2)
+    reasons = sorted(dict(r.headers)["dlq_reason"].decode() for r in dead)
+    assert len(dead) == 2
+    assert reasons[0].startswith("handler failed 3 times") and "plan-failing" in reasons[0]
+    assert reasons[1].startswith("invalid envelope")
+
+
+def _outcomes() -> dict[str, float]:
+    """budskab_consumer_messages_total of the metrics group on the deliveries topic."""
+    labels = {"group": "metrics", "topic": topics.DELIVERIES}
+    return {
+        outcome: REGISTRY.get_sample_value(
+            "budskab_consumer_messages_total", labels | {"outcome": outcome}
+        )
+        or 0.0
+        for outcome in ("processed", "duplicate", "ignored", "dead_lettered")
+    }
