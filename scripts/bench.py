@@ -43,7 +43,13 @@ from shared.contracts.notifications import DeliverySent
 from shared.db import create_engine, create_sessions
 from shared.inbox import inbox_table
 from shared.logging import configure_logging
-from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
+from shared.messaging import (
+    EventConsumer,
+    RelayProducer,
+    Subscription,
+    create_broker,
+    ensure_topics,
+)
 from shared.outbox import OutboxRelay, outbox_row, outbox_table
 from shared.uow import UnitOfWork
 
@@ -100,10 +106,9 @@ async def our_path(bootstrap: str, n: int, database_urls: tuple[str, str]) -> fl
     await ensure_topics(bootstrap, [topic, f"bench-{run}.dlq"])
     await broker.start()
 
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def]
-        return await broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
-
-    relay = OutboxRelay(outbox, producer_sessions, publish, poll_interval=0.01)
+    producer = RelayProducer(bootstrap, "bench")
+    await producer.start()
+    relay = OutboxRelay(outbox, producer_sessions, producer.send, poll_interval=0.01)
 
     async def write(events: list) -> None:
         for first in range(0, len(events), 1000):
@@ -127,6 +132,7 @@ async def our_path(bootstrap: str, n: int, database_urls: tuple[str, str]) -> fl
         relay_task.cancel()
     finally:
         await broker.stop()
+        await producer.stop()
         for engine in engines:
             await engine.dispose()
     return n / elapsed

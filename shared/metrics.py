@@ -17,7 +17,7 @@ CONSUMER_MESSAGES = Counter(
 )
 CONSUMER_DURATION = Histogram(
     "budskab_consumer_handling_duration_seconds",
-    "Time to handle one message, retries included.",
+    "Time to handle one message (its share of its batch), retries included.",
     ["group", "topic"],
 )
 CONSUMER_FAILURES = Counter(

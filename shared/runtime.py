@@ -18,7 +18,13 @@ from shared import topics
 from shared.db import create_engine, create_sessions, migrate
 from shared.idempotency import KEEP as IDEMPOTENCY_KEPT
 from shared.logging import get_logger
-from shared.messaging import EventConsumer, Subscription, create_broker, ensure_topics
+from shared.messaging import (
+    EventConsumer,
+    RelayProducer,
+    Subscription,
+    create_broker,
+    ensure_topics,
+)
 from shared.outbox import OutboxRelay
 from shared.retry import backoff_delay
 from shared.settings import ServiceSettings
@@ -49,14 +55,15 @@ class Runtime:
         self.inbox: Table = metadata.tables["inbox"]
         self.engine = create_engine(settings.database_url)
         self.sessions = create_sessions(self.engine)
-        self.broker = create_broker(
+        self.broker = create_broker(settings.kafka_bootstrap_servers, client_id=name)
+        self.relay_producer = RelayProducer(
             settings.kafka_bootstrap_servers, client_id=name, linger_ms=settings.kafka_linger_ms
         )
         self.broker_connected = asyncio.Event()
         self.relay = OutboxRelay(
             self.outbox,
             self.sessions,
-            self._publish,
+            self.relay_producer.send,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
         )
@@ -99,6 +106,7 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.broker.stop()
+        await self.relay_producer.stop()
         await self.engine.dispose()
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
@@ -139,6 +147,7 @@ class Runtime:
                     self.settings.topic_replication_factor,
                 )
                 await self.broker.start()
+                await self.relay_producer.start()
                 self.broker_connected.set()
                 log.info("broker connected", bootstrap=self.settings.kafka_bootstrap_servers)
                 return
@@ -149,17 +158,8 @@ class Runtime:
                 delay = backoff_delay(attempt, base=0.5, cap=10.0)
                 log.warning("broker unreachable", error=repr(exc), retry_in=round(delay, 2))
                 await self.broker.stop()
+                await self.relay_producer.stop()
                 await asyncio.sleep(delay)
-
-    async def _publish(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
-    ) -> Awaitable[object]:
-        # our correlation id also in FastStream's own header (it would invent one otherwise);
-        # no_confirm: the producer's future, so the relay can hand over a whole batch first
-        return await self.broker.publish(
-            value, topic, key=key, headers=headers, correlation_id=headers.get("correlationid"),
-            no_confirm=True,
-        )  # fmt: skip
 
     async def check_ready(self) -> dict[str, str]:
         """Status of each dependency: 'ok' or the reason it is not."""
