@@ -1,8 +1,9 @@
-"""Kafka wiring: the broker, and consumers that validate, deduplicate, retry and dead-letter.
+"""Kafka wiring: the broker, the relay's producer, and consumers that validate, deduplicate,
+retry and dead-letter — in batches.
 
-Every subscriber has a group id and `AckPolicy.NACK_ON_ERROR`: the offset is committed
-only after the message was handled (or dead-lettered), so a crash means redelivery,
-never loss — and the inbox makes redelivery harmless.
+Every subscriber has a group id and `AckPolicy.NACK_ON_ERROR`: the offsets of a batch are
+committed only after all of it was handled (or dead-lettered) and committed in the
+database, so a crash means redelivery, never loss — and the inbox makes redelivery harmless.
 """
 
 from __future__ import annotations
