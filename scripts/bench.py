@@ -127,9 +127,11 @@ async def our_path(bootstrap: str, n: int, database_urls: tuple[str, str]) -> fl
         await write(envelopes(n, run))
         started = time.perf_counter()
         relay_task = asyncio.create_task(relay.run())
-        await wait_until(lambda: consumed(n + 1), 900, every=0.02)
-        elapsed = time.perf_counter() - started
-        relay_task.cancel()
+        try:
+            await wait_until(lambda: consumed(n + 1), 900, every=0.02)
+            elapsed = time.perf_counter() - started
+        finally:
+            relay_task.cancel()
     finally:
         await broker.stop()
         await producer.stop()

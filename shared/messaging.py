@@ -131,7 +131,11 @@ class Incoming:
     data: EventData | None = None
     handler: Handler | None = None
     outcome: str | None = None
-    dlq_reason: str | None = None
+    dlq_kind: str | None = None  # why it is dead-lettered: invalid, failed
+    dlq_reason: str = ""
+
+    def dead_letter(self, kind: str, reason: str) -> None:
+        self.outcome, self.dlq_kind, self.dlq_reason = "dead_lettered", kind, reason
 
 
 class BatchFailed(Exception):
@@ -189,6 +193,9 @@ class EventConsumer:
             group_id=self.sub.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,  # a nack rewinds every partition of the batch
             auto_offset_reset="earliest",
+            # a batch whose every message keeps failing spends up to ~0.6 s a message in
+            # retries (5 min for 500): the group must not take the consumer for dead meanwhile
+            max_poll_interval_ms=15 * 60 * 1000,
             batch=True,
             max_records=self.batch_size,
             batch_timeout_ms=self.batch_wait_ms,
@@ -212,24 +219,14 @@ class EventConsumer:
                 duration.observe(share)
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> list[Incoming]:
-        """Give every record of the batch its fate; raise (→ redelivery) only on an outage."""
+        """Give every record of the batch its fate; raise (→ redelivery) only on an outage.
+        Dead letters go out after the database commits (and again if the batch comes back)."""
         batch = [self._parse(record) for record in records]
-        work = self._to_handle(batch)
-        if work:
-            try:
-                await self._apply_batch(work)
-            except BatchFailed as failed:
-                self._count_failure(work[failed.culprit or 0])
-                await self._wait_out_if_outage(failed.error)
-                if failed.culprit is not None:
-                    self._log_failure(work[failed.culprit], failed.error, attempt=1)
-                for index, item in enumerate(work):  # in order: per-key order holds
-                    await self._apply_alone(item, attempts_made=int(index == failed.culprit))
-            self._outage_attempts = 0
+        await self._apply_in_batches(self._to_handle(batch))
+        self._outage_attempts = 0
         for item in batch:
-            if item.dlq_reason is not None:
-                await self.dead_letter(item.record, reason=item.dlq_reason, kind=item.outcome)
-                item.outcome = "dead_lettered"
+            if item.dlq_kind is not None:
+                await self.dead_letter(item.record, reason=item.dlq_reason, kind=item.dlq_kind)
         return batch
 
     def _parse(self, record: ConsumerRecord) -> Incoming:
@@ -239,7 +236,7 @@ class EventConsumer:
         except UnknownEventType:
             item.outcome = "ignored"  # a newer type (or version) than this service knows
         except InvalidEvent as exc:
-            item.outcome, item.dlq_reason = "invalid", str(exc)
+            item.dead_letter("invalid", str(exc))
         else:
             item.handler = self.sub.handlers.get(type(item.data))
             if item.handler is None:
@@ -262,6 +259,24 @@ class EventConsumer:
                 seen.add(item.envelope.id)
                 work.append(item)
         return work
+
+    async def _apply_in_batches(self, work: list[Incoming]) -> None:
+        """Apply `work` in one transaction. If a handler raises, the messages before it are
+        applied again as a batch, then it alone (retried, then dead-lettered), then those
+        after it as a batch: a failing message costs its own retries, not its batch's."""
+        while work:
+            try:
+                await self._apply_batch(work)
+                return
+            except BatchFailed as failed:
+                await self._wait_out_if_outage(failed.error)
+                if failed.culprit is None:  # the inbox claim or the commit: no one to blame
+                    for item in work:
+                        await self._apply_alone(item)
+                    return
+                await self._apply_in_batches(work[: failed.culprit])
+                await self._apply_alone(work[failed.culprit], first_error=failed.error)
+                work = work[failed.culprit + 1 :]
 
     async def _apply_batch(self, work: list[Incoming]) -> None:
         """One transaction: claim every event in the inbox with one statement, run the
@@ -288,12 +303,18 @@ class EventConsumer:
                 raise BatchFailed(exc) from exc
         log.debug("batch handled", group=self.sub.group_id, messages=len(work))
 
-    async def _apply_alone(self, item: Incoming, *, attempts_made: int) -> None:
-        """One message in its own transaction, retried with backoff, then dead-lettered."""
-        error: Exception | None = None
-        for attempt in range(attempts_made + 1, self.max_attempts + 1):
-            if attempt > 1:
-                await asyncio.sleep(backoff_delay(attempt - 1, base=self.retry_delay, cap=5.0))
+    async def _apply_alone(self, item: Incoming, *, first_error: Exception | None = None) -> None:
+        """One message in its own transaction, retried with backoff, then dead-lettered.
+        `first_error`: it already failed once, in its batch."""
+        error, attempt = first_error, 0
+        if first_error is not None:
+            attempt = 1
+            self._count_failure(item)
+            self._log_failure(item, first_error, attempt=attempt)
+        while attempt < self.max_attempts:
+            if attempt:
+                await asyncio.sleep(backoff_delay(attempt, base=self.retry_delay, cap=5.0))
+            attempt += 1
             try:
                 await self._apply_batch([item])
                 return
@@ -302,8 +323,7 @@ class EventConsumer:
                 self._count_failure(item)
                 await self._wait_out_if_outage(error)
                 self._log_failure(item, error, attempt=attempt)
-        item.outcome = "failed"
-        item.dlq_reason = f"handler failed {self.max_attempts} times: {error!r}"
+        item.dead_letter("failed", f"handler failed {self.max_attempts} times: {error!r}")
 
     def _count_failure(self, item: Incoming) -> None:
         CONSUMER_FAILURES.labels(self.sub.group_id, item.record.topic).inc()
@@ -375,6 +395,6 @@ def _is_utf8(value: bytes) -> bool:
 
 
 async def _raw_bodies(message) -> list[bytes]:  # type: ignore[no-untyped-def]
-    """Hand the handler the bytes: we validate them ourselves, so a body that is not JSON
-    goes to the DLQ instead of failing (and being redelivered) inside FastStream."""
+    """No decoding by FastStream: `consume` validates the records' bytes itself, so a body
+    that is not JSON goes to the DLQ instead of failing (and being redelivered) inside it."""
     return message.body

@@ -80,7 +80,7 @@ class OutboxRelay:
         publish: Publish,
         *,
         batch_size: int = 1000,
-        poll_interval: float = 0.2,
+        poll_interval: float = 0.1,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.table = table
@@ -165,9 +165,7 @@ class OutboxRelay:
 
     async def _publish(self, rows: list) -> None:
         # Handed to the producer one after the other, in position order (so per partition in
-        # the order written), then awaited together: the producer sends them in batches. On
-        # a failure, every send handed over settles before the batch is retried, so no late
-        # send of this attempt can overtake the retry.
+        # the order written), then awaited together: the producer sends them in batches.
         sent: list[Awaitable[object]] = []
         try:
             for r in rows:
@@ -175,8 +173,14 @@ class OutboxRelay:
                 sent.append(
                     await self.publish(r.topic, r.key.encode(), r.payload.encode(), headers)
                 )
-        finally:
-            results = await asyncio.gather(*sent, return_exceptions=True)
+        except asyncio.CancelledError:
+            raise  # shutting down: the producer's stop settles what it was handed
+        except Exception:
+            # every send handed over settles before the batch is retried, so no late send of
+            # this attempt can overtake the retry
+            await asyncio.gather(*sent, return_exceptions=True)
+            raise
+        results = await asyncio.gather(*sent, return_exceptions=True)
         if failed := next((r for r in results if isinstance(r, BaseException)), None):
             raise failed
         OUTBOX_PUBLISHED.inc(len(rows))

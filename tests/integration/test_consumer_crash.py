@@ -55,7 +55,7 @@ def metrics_process(database_url: str, bootstrap: str, log: Path, **crash: str):
     env = service_env("metrics", database_url=database_url, bootstrap=bootstrap, jwt_secret=SECRET)
     if crash:
         env |= {name.upper(): value for name, value in crash.items()}
-    module = "tests.crash_after_commit" if crash else None
+    module = "tests.crashing_metrics" if crash else None
     return ServiceProcess("metrics", env, log, module=module)
 
 

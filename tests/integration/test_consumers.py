@@ -223,25 +223,31 @@ async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
         await produce(broker.bootstrap, topics.DELIVERIES, [(b"d-1", earlier)])
         await eventually(lambda: counts(client, "plan-earlier"), lambda c: c["total"] == 1)
 
-    good = delivery_sent("plan-good")
+    good, failing = delivery_sent("plan-good"), delivery_sent("plan-failing")
     newer = json.loads(delivery_sent("plan-newer"))
     newer["type"] = "delivery.sent.v2"
     await produce(
         broker.bootstrap,
         topics.DELIVERIES,
         [(b"d-1", good), (b"d-1", good), (b"d-1", earlier), (b"d-1", b"not json"),
-         (b"d-1", json.dumps(newer).encode()), (b"d-1", delivery_sent("plan-failing")),
+         (b"d-1", json.dumps(newer).encode()), (b"d-1", failing),
          (b"d-1", delivery_sent("plan-flaky")), (b"d-1", delivery_sent("plan-good"))],
     )  # fmt: skip
     batch_sizes.clear()
     before = _outcomes()
-    async with serving(create_app(settings)) as client:
+    client_app = create_app(settings)
+    async with serving(client_app) as client:
         await eventually(lambda: counts(client, "plan-good"), lambda c: c["total"] == 2)
         await asyncio.sleep(0.5)  # time enough for a wrong second effect to show
         assert (await counts(client, "plan-earlier"))["total"] == 1
         assert (await counts(client, "plan-flaky"))["total"] == 1
         assert (await counts(client, "plan-failing"))["total"] == 0
         assert (await counts(client, "plan-newer"))["total"] == 0
+        async with runtime_of(client_app).sessions() as session:  # a replay would be handled
+            inbox = runtime_of(client_app).inbox
+            claimed = set(await session.scalars(select(inbox.c.event_id)))
+        assert json.loads(failing)["id"] not in claimed
+        assert json.loads(good)["id"] in claimed
 
     assert batch_sizes[0] == 8  # one batch, not eight single messages
     assert attempts["plan-failing"] == 3 and attempts["plan-flaky"] == 2

@@ -110,29 +110,26 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
         ).status_code == 200
         await runtime.broker.stop()  # this app's own relay is never connected (port 1)
 
-        from shared.messaging import create_broker
+        from shared.messaging import RelayProducer
 
-        kafka = create_broker(broker.bootstrap, "relay-test")
-        await kafka.connect()
+        producer = RelayProducer(broker.bootstrap, "relay-test")
+        await producer.start()
         try:
-
-            async def publish(topic, key, value, headers):  # type: ignore[no-untyped-def]
-                return await kafka.publish(value, topic, key=key, headers=headers, no_confirm=True)
 
             async def die(_session, _rows):  # type: ignore[no-untyped-def]
                 raise asyncio.CancelledError  # the process dies right after the broker acked
 
-            first = OutboxRelay(runtime.outbox, runtime.sessions, publish)
+            first = OutboxRelay(runtime.outbox, runtime.sessions, producer.send)
             first._mark_sent = die  # type: ignore[method-assign]
             with pytest.raises(asyncio.CancelledError):
                 await first.publish_batch()
             assert (await first.refresh_gauges())[0] == 3  # nothing marked sent
 
-            restarted = OutboxRelay(runtime.outbox, runtime.sessions, publish)
+            restarted = OutboxRelay(runtime.outbox, runtime.sessions, producer.send)
             assert await restarted.publish_batch() == 3
             assert (await restarted.refresh_gauges())[0] == 0
         finally:
-            await kafka.stop()
+            await producer.stop()
 
     records = await read_topic(broker.bootstrap, topics.ACTIVITIES, at_least=4)
     ids = [json.loads(r.value)["id"] for r in records]
@@ -149,6 +146,35 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
         await asyncio.sleep(1.0)  # time enough for a wrongly counted copy to show
         counts = (await client.get(f"/v1/plans/{plan_id}/counts", headers=PLANNER)).json()
     assert counts["counts"] == {"activity.approved.v1": 2, "plan.approved.v1": 1}
+
+
+async def test_a_send_that_fails_midway_marks_nothing_sent_and_settles_the_others_first(
+    database_url: str,
+) -> None:
+    """The producer refuses the third row of a batch: the relay raises, marks nothing sent,
+    and only after the two sends already handed over have settled (so no late send of this
+    attempt overtakes the retry)."""
+    app = planning_app(database_url, "127.0.0.1:1")
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        approved = await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        assert approved.status_code == 200
+        handed_over: list[asyncio.Future] = []
+
+        async def refuse_the_third(topic, key, value, headers):  # type: ignore[no-untyped-def]
+            if len(handed_over) == 2:
+                raise ConnectionError("the producer lost the broker")
+            sent = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_later(0.2, sent.set_result, None)  # acked later
+            handed_over.append(sent)
+            return sent
+
+        relay = OutboxRelay(runtime.outbox, runtime.sessions, refuse_the_third)
+        with pytest.raises(ConnectionError):
+            await relay.publish_batch()
+        assert len(handed_over) == 2 and all(sent.done() for sent in handed_over)
+        assert (await relay.refresh_gauges())[0] == 3  # nothing marked sent
 
 
 async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) -> None:

@@ -2,7 +2,7 @@
 `CRASH=after_commit` right after the Nth batch's transaction commits, before its offsets do
 (the window in which a crash means redelivery of what was already applied);
 `CRASH=before_commit` with the Nth batch's handlers run and its transaction still open.
-N is `CRASH_ON_BATCH` (1 by default). Run as `python -m tests.crash_after_commit`."""
+N is `CRASH_ON_BATCH` (1 by default). Run as `python -m tests.crashing_metrics`."""
 
 import os
 import signal
