@@ -293,7 +293,8 @@ class EventConsumer:
                 with correlation(item.envelope.correlationid):
                     try:
                         await item.handler(uow, item.envelope, item.data)
-                        await uow.session.flush()  # its own constraint errors are its own
+                        if uow.session.new or uow.session.dirty or uow.session.deleted:
+                            await uow.session.flush()  # its constraint errors are its own
                     except Exception as exc:
                         raise BatchFailed(exc, culprit=index) from exc
                 item.outcome = "processed"

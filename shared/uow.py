@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import inbox
 from shared.contracts import Envelope, EventData, new_envelope
 from shared.logging import current_correlation_id
 from shared.outbox import outbox_row
-
-# INSERT … ON CONFLICT DO NOTHING, in each backend's dialect
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class UnitOfWork:
@@ -68,16 +64,9 @@ class UnitOfWork:
         that were not already (the rest are duplicates, to be skipped)."""
         if not envelopes:
             return set()
-        now = datetime.now(UTC)
-        rows = [
-            {"consumer_group": consumer_group, "event_id": e.id, "event_type": e.type,
-             "processed_at": now}
-            for e in envelopes
-        ]  # fmt: skip
-        insert = _INSERTS[self.session.bind.dialect.name]
-        claimed = await self.session.execute(
-            insert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.event_id), rows
-        )
+        events = [(e.id, e.type) for e in envelopes]
+        dialect = self.session.bind.dialect.name
+        claimed = await self.session.execute(inbox.claim(dialect, consumer_group, events))
         return set(claimed.scalars())
 
     async def commit(self) -> None:
