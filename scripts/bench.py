@@ -108,7 +108,7 @@ async def our_path(bootstrap: str, n: int, database_urls: tuple[str, str]) -> fl
 
     producer = RelayProducer(bootstrap, "bench")
     await producer.start()
-    relay = OutboxRelay(outbox, producer_sessions, producer.send, poll_interval=0.01)
+    relay = OutboxRelay(outbox, producer_sessions, producer.publish, poll_interval=0.01)
 
     async def write(events: list) -> None:
         for first in range(0, len(events), 1000):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -27,6 +29,7 @@ from shared import topics as topic_names
 from shared.contracts import Envelope, EventData, InvalidEvent, UnknownEventType, registry
 from shared.logging import correlation, get_logger
 from shared.metrics import CONSUMER_DURATION, CONSUMER_FAILURES, CONSUMER_MESSAGES, DLQ_MESSAGES
+from shared.outbox import Outgoing
 from shared.retry import backoff_delay, is_transient
 from shared.uow import UnitOfWork
 
@@ -49,19 +52,21 @@ def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
 
 
 class RelayProducer:
-    """The outbox relay's own plain aiokafka producer: it hands a message over in a few
-    microseconds, where a publish through FastStream's middleware costs several times that
-    (the relay needs none of it: the rows are serialised envelopes with their headers)."""
+    """The outbox relay's own plain aiokafka producer. It fills the producer's record batches
+    itself, one per partition, which costs a few microseconds a message where `send` costs
+    about 18 and a publish through FastStream's middleware several times that (the relay needs
+    none of it: the rows are serialised envelopes with their headers)."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
         self._config = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": f"{client_id}-relay",
             "acks": "all",
             "enable_idempotence": False,  # as for the broker above
-            "linger_ms": linger_ms,
+            "max_batch_size": 256 * 1024,  # a relay round of 1,000 rows in a few requests
         }
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()  # what `send` uses: the same key, same partition
 
     async def start(self) -> None:
         """Connect a new producer (an aiokafka producer cannot be started twice)."""
@@ -74,14 +79,47 @@ class RelayProducer:
             producer, self._producer = self._producer, None
             await producer.stop()
 
-    async def send(
-        self, topic: str, key: bytes, value: bytes, headers: dict[str, str]
-    ) -> asyncio.Future:
-        """Hand the message to the producer; the future completes once the broker has it."""
-        if self._producer is None:
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Send the messages, in order per partition; return once the broker has all of them.
+
+        If a batch cannot be handed over, the ones already handed over settle before the error
+        is raised, so no late send of this attempt can overtake the caller's retry."""
+        producer = self._producer
+        if producer is None:
             raise ConnectionError("the relay's producer is not connected")
-        encoded = [(name, text.encode()) for name, text in headers.items()]
-        return await self._producer.send(topic, value, key=key, headers=encoded)
+        open_batches: dict[tuple[str, int], BatchBuilder] = {}
+        sent: list[asyncio.Future] = []
+
+        async def send(batch: BatchBuilder, topic: str, partition: int) -> None:
+            batch.close()  # complete: the producer sends it without lingering
+            sent.append(await producer.send_batch(batch, topic, partition=partition))
+
+        try:
+            partitions: dict[str, list[int]] = {}
+            for topic, key, value, headers in messages:
+                if topic not in partitions:
+                    partitions[topic] = sorted(await producer.partitions_for(topic))
+                every = partitions[topic]
+                partition = self._partitioner(key, every, every)
+                encoded = [(name, text.encode()) for name, text in headers.items()]
+                batch = open_batches.get((topic, partition))
+                if batch is None or (
+                    batch.append(timestamp=None, key=key, value=value, headers=encoded) is None
+                ):
+                    if batch is not None:  # full: send it, this message starts the next one
+                        await send(batch, topic, partition)
+                    batch = open_batches[topic, partition] = producer.create_batch()
+                    batch.append(timestamp=None, key=key, value=value, headers=encoded)
+            for (topic, partition), batch in open_batches.items():
+                await send(batch, topic, partition)
+        except asyncio.CancelledError:
+            raise  # shutting down: the producer's stop settles what it was handed
+        except Exception:
+            await asyncio.gather(*sent, return_exceptions=True)
+            raise
+        results = await asyncio.gather(*sent, return_exceptions=True)
+        if failed := next((r for r in results if isinstance(r, BaseException)), None):
+            raise failed
 
 
 async def ensure_topics(

@@ -31,9 +31,9 @@ from shared.retry import backoff_delay
 
 log = get_logger(__name__)
 
-# (topic, key, value, headers) -> hands the message to the producer, in call order, and
-# returns an awaitable that completes once the broker has it
-Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[object]]]
+Outgoing = tuple[str, bytes, bytes, dict[str, str]]  # topic, key, value, headers
+# sends the messages, in order per partition, and returns once the broker has all of them
+Publish = Callable[[list[Outgoing]], Awaitable[None]]
 
 RELAY_LOCK_ID = 7_204_513  # PostgreSQL advisory lock: the one relay of this database
 _sqlite_relays: dict[str, asyncio.Lock] = {}  # one relay per SQLite file in this process
@@ -164,25 +164,10 @@ class OutboxRelay:
         return list((await session.execute(query)).all())
 
     async def _publish(self, rows: list) -> None:
-        # Handed to the producer one after the other, in position order (so per partition in
-        # the order written), then awaited together: the producer sends them in batches.
-        sent: list[Awaitable[object]] = []
-        try:
-            for r in rows:
-                headers = json.loads(r.headers)
-                sent.append(
-                    await self.publish(r.topic, r.key.encode(), r.payload.encode(), headers)
-                )
-        except asyncio.CancelledError:
-            raise  # shutting down: the producer's stop settles what it was handed
-        except Exception:
-            # every send handed over settles before the batch is retried, so no late send of
-            # this attempt can overtake the retry
-            await asyncio.gather(*sent, return_exceptions=True)
-            raise
-        results = await asyncio.gather(*sent, return_exceptions=True)
-        if failed := next((r for r in results if isinstance(r, BaseException)), None):
-            raise failed
+        encoded = [
+            (r.topic, r.key.encode(), r.payload.encode(), json.loads(r.headers)) for r in rows
+        ]
+        await self.publish(encoded)
         OUTBOX_PUBLISHED.inc(len(rows))
 
     async def _mark_sent(self, session: AsyncSession, rows: list) -> None:

@@ -56,14 +56,12 @@ class Runtime:
         self.engine = create_engine(settings.database_url)
         self.sessions = create_sessions(self.engine)
         self.broker = create_broker(settings.kafka_bootstrap_servers, client_id=name)
-        self.relay_producer = RelayProducer(
-            settings.kafka_bootstrap_servers, client_id=name, linger_ms=settings.kafka_linger_ms
-        )
+        self.relay_producer = RelayProducer(settings.kafka_bootstrap_servers, client_id=name)
         self.broker_connected = asyncio.Event()
         self.relay = OutboxRelay(
             self.outbox,
             self.sessions,
-            self.relay_producer.send,
+            self.relay_producer.publish,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
         )

@@ -33,9 +33,6 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_seconds: float = Field(
         0.1, gt=0, description="How often the relay looks for rows other processes wrote."
     )
-    kafka_linger_ms: int = Field(
-        5, ge=0, description="How long the producer waits to fill a batch before sending."
-    )
     consumer_batch_size: int = Field(500, gt=0, description="Messages handled in one transaction.")
     consumer_batch_wait_ms: int = Field(
         10,

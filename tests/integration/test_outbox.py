@@ -119,13 +119,13 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
             async def die(_session, _rows):  # type: ignore[no-untyped-def]
                 raise asyncio.CancelledError  # the process dies right after the broker acked
 
-            first = OutboxRelay(runtime.outbox, runtime.sessions, producer.send)
+            first = OutboxRelay(runtime.outbox, runtime.sessions, producer.publish)
             first._mark_sent = die  # type: ignore[method-assign]
             with pytest.raises(asyncio.CancelledError):
                 await first.publish_batch()
             assert (await first.refresh_gauges())[0] == 3  # nothing marked sent
 
-            restarted = OutboxRelay(runtime.outbox, runtime.sessions, producer.send)
+            restarted = OutboxRelay(runtime.outbox, runtime.sessions, producer.publish)
             assert await restarted.publish_batch() == 3
             assert (await restarted.refresh_gauges())[0] == 0
         finally:
@@ -148,33 +148,60 @@ async def test_relay_killed_between_publish_and_mark_sent_loses_nothing(
     assert counts["counts"] == {"activity.approved.v1": 2, "plan.approved.v1": 1}
 
 
-async def test_a_send_that_fails_midway_marks_nothing_sent_and_settles_the_others_first(
-    database_url: str,
-) -> None:
-    """The producer refuses the third row of a batch: the relay raises, marks nothing sent,
-    and only after the two sends already handed over have settled (so no late send of this
-    attempt overtakes the retry)."""
+async def test_a_publish_that_fails_marks_nothing_sent(database_url: str) -> None:
     app = planning_app(database_url, "127.0.0.1:1")
     runtime = runtime_of(app)
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         approved = await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
         assert approved.status_code == 200
-        handed_over: list[asyncio.Future] = []
 
-        async def refuse_the_third(topic, key, value, headers):  # type: ignore[no-untyped-def]
-            if len(handed_over) == 2:
-                raise ConnectionError("the producer lost the broker")
-            sent = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_later(0.2, sent.set_result, None)  # acked later
-            handed_over.append(sent)
-            return sent
+        async def lose_the_broker(messages):  # type: ignore[no-untyped-def]
+            raise ConnectionError("the producer lost the broker")
 
-        relay = OutboxRelay(runtime.outbox, runtime.sessions, refuse_the_third)
+        relay = OutboxRelay(runtime.outbox, runtime.sessions, lose_the_broker)
         with pytest.raises(ConnectionError):
             await relay.publish_batch()
-        assert len(handed_over) == 2 and all(sent.done() for sent in handed_over)
         assert (await relay.refresh_gauges())[0] == 3  # nothing marked sent
+
+
+async def test_a_batch_refused_midway_raises_only_after_the_batches_handed_over_settle(
+    broker: Tansu,
+) -> None:
+    """Three topics, so three record batches; aiokafka refuses the third. The producer raises,
+    but only once the two batches already handed over have settled, so no late send of this
+    attempt can overtake the relay's retry."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.messaging import RelayProducer, ensure_topics
+
+    names = [f"midway.{i}" for i in range(3)]
+    await ensure_topics(broker.bootstrap, names, partitions=1)
+    producer = RelayProducer(broker.bootstrap, "relay-test")
+    await producer.start()
+    handed_over: list[asyncio.Future] = []
+    real_send_batch = AIOKafkaProducer.send_batch
+
+    async def refuse_the_third(self, batch, topic, *, partition):  # type: ignore[no-untyped-def]
+        if len(handed_over) == 2:
+            raise ConnectionError("the producer lost the broker")
+        sent = await real_send_batch(self, batch, topic, partition=partition)
+        handed_over.append(sent)
+        return sent
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(AIOKafkaProducer, "send_batch", refuse_the_third)
+            with pytest.raises(ConnectionError):
+                await producer.publish([(name, b"k", b"v", {"ce_type": "t"}) for name in names])
+        assert len(handed_over) == 2 and all(sent.done() for sent in handed_over)
+        await producer.publish([(names[2], b"k", b"v", {"ce_type": "t"})])  # and it recovers
+    finally:
+        await producer.stop()
+    records = [(await read_topic(broker.bootstrap, name, at_least=1))[0] for name in names]
+    assert [(r.key, r.value, r.headers) for r in records] == [
+        (b"k", b"v", (("ce_type", b"t"),))
+    ] * 3
 
 
 async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) -> None:
@@ -197,10 +224,10 @@ async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) 
 
         seen: list[str] = []
 
-        async def record(topic, key, value, headers):  # type: ignore[no-untyped-def]
-            await asyncio.sleep(0)  # let the other relay in
-            seen.append(json.loads(value)["id"])
-            return asyncio.sleep(0)  # "the broker has it" at once
+        async def record(messages):  # type: ignore[no-untyped-def]
+            for _topic, _key, value, _headers in messages:
+                await asyncio.sleep(0)  # let the other relay in
+                seen.append(json.loads(value)["id"])
 
         relays = [
             OutboxRelay(runtime.outbox, runtime.sessions, record, batch_size=25) for _ in range(2)
@@ -247,3 +274,37 @@ async def test_sent_events_are_pruned_after_a_week_and_unsent_ones_never(databas
             assert list(await session.scalars(select(outbox.c.type))) == ["plan.approved.v1"]
             keys = runtime.metadata.tables["idempotency_keys"]
             assert await session.scalar(select(func.count()).select_from(keys)) == 0
+
+
+async def test_the_relay_producer_keeps_sends_partitions_and_per_partition_order(
+    broker: Tansu,
+) -> None:
+    """Rows go where aiokafka's own `send` puts the same key (so the move to record batches
+    changes no key's partition), and in order per partition across several record batches."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.messaging import RelayProducer, ensure_topics
+
+    await ensure_topics(broker.bootstrap, ["by-relay", "by-send"], partitions=3)
+    messages = [
+        ("by-relay", f"k{i % 50}".encode(), b"%06d" % i + b"x" * 300, {}) for i in range(3000)
+    ]
+    relay_producer = RelayProducer(broker.bootstrap, "relay-test")
+    plain = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await relay_producer.start()
+    await plain.start()
+    try:
+        await relay_producer.publish(messages)  # about 900 kB: several batches per partition
+        for _topic, key, value, _headers in messages[:50]:
+            await plain.send("by-send", value, key=key)
+        await plain.flush()
+    finally:
+        await relay_producer.stop()
+        await plain.stop()
+    by_relay = await read_topic(broker.bootstrap, "by-relay", at_least=3000)
+    by_send = await read_topic(broker.bootstrap, "by-send", at_least=50)
+    assert {r.key: r.partition for r in by_relay} == {r.key: r.partition for r in by_send}
+    for partition in range(3):
+        values = [r.value for r in by_relay if r.partition == partition]
+        assert values == sorted(values) and values
+    assert sorted(r.value for r in by_relay) == [value for _t, _k, value, _h in messages]
