@@ -58,9 +58,13 @@ SECRET = "bench-secret-that-is-long-enough-for-hs256"
 
 def payload(i: int) -> DeliverySent:
     return DeliverySent(
-        delivery_id=f"d-{i}", activity_id="tendens-6", plan_id="brmj", contact_id=f"c-{i}",
-        channel="newsletter", sent_at=datetime.now(UTC),
-    )  # fmt: skip
+        delivery_id=f"d-{i}",
+        activity_id="tendens-6",
+        plan_id="brmj",
+        contact_id=f"c-{i}",
+        channel="newsletter",
+        sent_at=datetime.now(UTC),
+    )
 
 
 def envelopes(n: int, run: str) -> list:
@@ -194,8 +198,12 @@ async def our_latencies(bootstrap: str, count: int, workdir: Path) -> list[float
     from services.planning.settings import PlanningSettings
 
     run = uuid.uuid4().hex[:8]
-    common = {"kafka_bootstrap_servers": bootstrap, "jwt_secret": SECRET, "log_json": False,
-              "log_level": "WARNING"}  # fmt: skip
+    common = {
+        "kafka_bootstrap_servers": bootstrap,
+        "jwt_secret": SECRET,
+        "log_json": False,
+        "log_level": "WARNING",
+    }
     planning = planning_app(
         PlanningSettings(database_url=f"sqlite+aiosqlite:///{workdir}/planning-{run}.db", **common)
     )
@@ -216,8 +224,11 @@ async def our_latencies(bootstrap: str, count: int, workdir: Path) -> list[float
 
     latencies = []
     async with serving(planning) as api, serving(metrics):
-        plan = {"title": "Tendens 2015", "owner": "Beskæftigelsesregion Midtjylland",
-                "sender": "Regionen"}  # fmt: skip
+        plan = {
+            "title": "Tendens 2015",
+            "owner": "Beskæftigelsesregion Midtjylland",
+            "sender": "Regionen",
+        }
         for i in range(count + 1):  # the first is the warm-up: consumer groups join
             created = await api.post("/v1/plans", json=plan, headers=planner)
             plan_id = created.json()["id"]
@@ -271,8 +282,9 @@ async def main() -> None:
     )
     parser.add_argument("-n", "--events", type=int, nargs="+", default=[2000, 20000, 100000])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"],
-                        choices=["sqlite", "postgresql"])  # fmt: skip
+    parser.add_argument(
+        "--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"]
+    )
     parser.add_argument("--latency-events", type=int, default=200, help="0 skips latency")
     args = parser.parse_args()
     configure_logging("bench", "WARNING", json=False)
@@ -289,8 +301,11 @@ async def main() -> None:
                         urls = database_urls(database, workdir, postgres)
                         raw.append(await raw_path(tansu.bootstrap, n))
                         ours.append(await our_path(tansu.bootstrap, n, urls))
-                        print(f"{database:10} N={n:<7} run {run}: raw {raw[-1]:8.0f}/s   "
-                              f"ours {ours[-1]:8.0f}/s   {ours[-1] / raw[-1]:.3f}", flush=True)  # fmt: skip
+                        print(
+                            f"{database:10} N={n:<7} run {run}: raw {raw[-1]:8.0f}/s   "
+                            f"ours {ours[-1]:8.0f}/s   {ours[-1] / raw[-1]:.3f}",
+                            flush=True,
+                        )
                     results.append((database, n, statistics.median(ours), statistics.median(raw)))
             if args.latency_events:
                 ours_l = await our_latencies(tansu.bootstrap, args.latency_events, workdir)
@@ -303,26 +318,36 @@ async def main() -> None:
     print(f"\nThroughput, events/s, median of {args.runs} runs:")
     print(f"  {'database':10} {'N':>7} {'raw aiokafka':>13} {'ours':>9} {'ours/raw':>9}")
     for database, n, ours_median, raw_median in results:
-        print(f"  {database:10} {n:7} {raw_median:13.0f} {ours_median:9.0f} "
-              f"{ours_median / raw_median:9.3f}")  # fmt: skip
+        print(
+            f"  {database:10} {n:7} {raw_median:13.0f} {ours_median:9.0f} "
+            f"{ours_median / raw_median:9.3f}"
+        )
     if args.latency_events:
         print(f"\nLatency of one event on an idle system, ms, over {len(ours_l)} events:")
         print(f"  {'':38} {'p50':>7} {'p99':>7}")
-        for name, values in (("raw aiokafka produce → consume", raw_l),
-                             ("ours: HTTP write → effect committed", ours_l)):  # fmt: skip
-            print(f"  {name:38} {percentile(values, 50) * 1000:7.1f} "
-                  f"{percentile(values, 99) * 1000:7.1f}")  # fmt: skip
-        print(f"  {'ratio ours / raw':38} "
-              f"{percentile(ours_l, 50) / percentile(raw_l, 50):7.1f} "
-              f"{percentile(ours_l, 99) / percentile(raw_l, 99):7.1f}")  # fmt: skip
+        for name, values in (
+            ("raw aiokafka produce → consume", raw_l),
+            ("ours: HTTP write → effect committed", ours_l),
+        ):
+            print(
+                f"  {name:38} {percentile(values, 50) * 1000:7.1f} "
+                f"{percentile(values, 99) * 1000:7.1f}"
+            )
+        print(
+            f"  {'ratio ours / raw':38} "
+            f"{percentile(ours_l, 50) / percentile(raw_l, 50):7.1f} "
+            f"{percentile(ours_l, 99) / percentile(raw_l, 99):7.1f}"
+        )
 
 
 def database_urls(database: str, workdir: Path, postgres: Postgres | None) -> tuple[str, str]:
     """A producer and a consumer database of the same kind, new for each run."""
     run = uuid.uuid4().hex[:8]
     if database == "sqlite":
-        return (f"sqlite+aiosqlite:///{workdir}/producer-{run}.db",
-                f"sqlite+aiosqlite:///{workdir}/consumer-{run}.db")  # fmt: skip
+        return (
+            f"sqlite+aiosqlite:///{workdir}/producer-{run}.db",
+            f"sqlite+aiosqlite:///{workdir}/consumer-{run}.db",
+        )
     assert postgres is not None
     return postgres.create_database(f"producer_{run}"), postgres.create_database(f"consumer_{run}")
 

@@ -56,32 +56,62 @@ def main() -> int:
         post("planning", f"/plans/{pid}/goals", goal)
     # audiences belong to the organisation: a second demo run reaches the same people (and the
     # contacts the first run put in them)
-    known = {a["name"]: a["id"] for a in client.get(f"{url['planning']}/audiences",
-                                                    params={"limit": 200}).json()["items"]}  # fmt: skip
+    known = {
+        a["name"]: a["id"]
+        for a in client.get(f"{url['planning']}/audiences", params={"limit": 200}).json()["items"]
+    }
     audience = {
-        k: post("planning", f"/plans/{pid}/audiences",
-                {"audience_id": known[n]} if n in known else {"name": n, "kind": kind, "needs": d})["id"]
+        k: post(
+            "planning",
+            f"/plans/{pid}/audiences",
+            {"audience_id": known[n]} if n in known else {"name": n, "kind": kind, "needs": d},
+        )["id"]
         for k, (n, kind, d) in AUDIENCES.items()
-    }  # fmt: skip
-    message = {k: post("planning", f"/plans/{pid}/messages",
-                       {"audience_id": audience[k], "subject": s, "body": b})["id"]
-               for k, (s, b) in MESSAGES.items()}  # fmt: skip
-    channel = {k: post("planning", f"/plans/{pid}/channels", {"kind": kind, "name": n})["id"]
-               for k, (kind, n) in CHANNELS.items()}  # fmt: skip
-    partner = {k: post("planning", "/partners", {"name": n, "kind": kind})["id"]
-               for k, (n, kind) in PARTNERS.items()}  # fmt: skip
+    }
+    message = {
+        k: post(
+            "planning",
+            f"/plans/{pid}/messages",
+            {"audience_id": audience[k], "subject": s, "body": b},
+        )["id"]
+        for k, (s, b) in MESSAGES.items()
+    }
+    channel = {
+        k: post("planning", f"/plans/{pid}/channels", {"kind": kind, "name": n})["id"]
+        for k, (kind, n) in CHANNELS.items()
+    }
+    partner = {
+        k: post("planning", "/partners", {"name": n, "kind": kind})["id"]
+        for k, (n, kind) in PARTNERS.items()
+    }
     for title, kind, starts_at, aud, chan, event in ACTIVITIES:
         details = ACTIVITY_DETAILS.get(title, {})
-        post("planning", f"/plans/{pid}/activities", {
-            "title": title, "kind": kind, "starts_at": starts_at, "audience_id": audience[aud],
-            "message_id": message[aud], "channel_id": channel[chan], "event": event,
-            "owner": details.get("owner"), "recurrence": details.get("recurrence"),
-            "partner_ids": [partner[p] for p in details.get("partners", [])],
-        })  # fmt: skip
+        post(
+            "planning",
+            f"/plans/{pid}/activities",
+            {
+                "title": title,
+                "kind": kind,
+                "starts_at": starts_at,
+                "audience_id": audience[aud],
+                "message_id": message[aud],
+                "channel_id": channel[chan],
+                "event": event,
+                "owner": details.get("owner"),
+                "recurrence": details.get("recurrence"),
+                "partner_ids": [partner[p] for p in details.get("partners", [])],
+            },
+        )
     for name, email in STAFF_CONTACTS:
-        response = client.post(f"{url['notifications']}/contacts", json={
-            "email": email, "name": name, "email_consent": True, "audience_ids": [audience["staff"]],
-        })  # fmt: skip
+        response = client.post(
+            f"{url['notifications']}/contacts",
+            json={
+                "email": email,
+                "name": name,
+                "email_consent": True,
+                "audience_ids": [audience["staff"]],
+            },
+        )
         if response.status_code not in (201, 409):  # 409: loaded by an earlier demo run
             raise SystemExit(f"contact {email}: {response.status_code} {response.text}")
     post("planning", f"/plans/{pid}/approve", {})
@@ -107,18 +137,35 @@ def main() -> int:
         {"title": "Arbejdsmiljø 2015", "owner": "HR", "sender": "Aarhus Kommune"},
     )
     post("planning", f"/plans/{other['id']}/audiences", {"audience_id": audience["staff"]})
-    note = post("planning", f"/plans/{other['id']}/messages", {"audience_id": audience["staff"],
-                "subject": "Arbejdsmiljø", "body": "Nyt om trivsel og arbejdsmiljø."})["id"]  # fmt: skip
+    note = post(
+        "planning",
+        f"/plans/{other['id']}/messages",
+        {
+            "audience_id": audience["staff"],
+            "subject": "Arbejdsmiljø",
+            "body": "Nyt om trivsel og arbejdsmiljø.",
+        },
+    )["id"]
     mail = post("planning", f"/plans/{other['id']}/channels", {"kind": "email", "name": "E-mail"})[
         "id"
     ]
-    post("planning", f"/plans/{other['id']}/activities", {
-        "title": "Trivselsmåling: invitation", "kind": "communication", "starts_at": "2015-11-04T08:00:00+01:00",
-        "audience_id": audience["staff"], "message_id": note, "channel_id": mail,
-    })  # fmt: skip
+    post(
+        "planning",
+        f"/plans/{other['id']}/activities",
+        {
+            "title": "Trivselsmåling: invitation",
+            "kind": "communication",
+            "starts_at": "2015-11-04T08:00:00+01:00",
+            "audience_id": audience["staff"],
+            "message_id": note,
+            "channel_id": mail,
+        },
+    )
     for clash in client.get(f"{url['planning']}/plans/{other['id']}").json()["overlaps"]:
-        print(f"Overlap: '{other['title']}' reaches the same audience {clash['days_apart']} days from "
-              f"'{clash['other_activity_title']}' ({clash['other_plan_title']})")  # fmt: skip
+        print(
+            f"Overlap: '{other['title']}' reaches the same audience {clash['days_apart']} days from "
+            f"'{clash['other_activity_title']}' ({clash['other_plan_title']})"
+        )
     counts = client.get(f"{url['metrics']}/plans/{pid}/counts").json()
     print(f"Events counted by the metrics service: {counts['counts']}")
     show_kpis(client, url, pid, post)
@@ -131,8 +178,11 @@ def show_kpis(client: httpx.Client, url: dict, pid: str, post) -> None:  # type:
     by the metrics service. Planning shows both next to their targets."""
     goals = client.get(f"{url['planning']}/plans/{pid}").json()["goals"]
     attendance = next(g for g in goals if g["metric"] == "registrations")
-    post("metrics", f"/plans/{pid}/goals/{attendance['id']}/measurements",
-         {"value": 312, "measured_on": "2016-01-21", "note": "Counted at the door"})  # fmt: skip
+    post(
+        "metrics",
+        f"/plans/{pid}/goals/{attendance['id']}/measurements",
+        {"value": 312, "measured_on": "2016-01-21", "note": "Counted at the door"},
+    )
     for _ in range(60):
         goals = client.get(f"{url['planning']}/plans/{pid}").json()["goals"]
         if all(
@@ -141,9 +191,14 @@ def show_kpis(client: httpx.Client, url: dict, pid: str, post) -> None:  # type:
             break
         time.sleep(0.5)
     for goal in goals:
-        measured = "not measured yet" if goal["measured_value"] is None else (
-            f"{goal['measured_value']:g} ({goal['measured_source']}), "
-            f"{'attained' if goal['attained'] else 'below target'}")  # fmt: skip
+        measured = (
+            "not measured yet"
+            if goal["measured_value"] is None
+            else (
+                f"{goal['measured_value']:g} ({goal['measured_source']}), "
+                f"{'attained' if goal['attained'] else 'below target'}"
+            )
+        )
         print(f"Goal {goal['metric']}: target {goal['target']:g} {goal['unit']}, {measured}")
 
 
@@ -153,8 +208,11 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
     strategy = post("planning", "/strategies", SILKEBORG)
     base = f"/strategies/{strategy['id']}/action-plan"
     post("planning", f"{base}/versions", action_plan(strategy, 2013, ACTION_PLAN_2013, "2013"))
-    post("planning", f"{base}/versions",
-         action_plan(strategy, 2014, ACTION_PLAN_2014, "Revideret efter målingerne i 2013"))  # fmt: skip
+    post(
+        "planning",
+        f"{base}/versions",
+        action_plan(strategy, 2014, ACTION_PLAN_2014, "Revideret efter målingerne i 2013"),
+    )
     diff = client.get(
         f"{url['planning']}{base}/diff", params={"from_version": 1, "to_version": 2}
     ).json()
@@ -163,23 +221,40 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
         print(f"  {area['name']}")
         for track in area["children"]:
             print(f"    {track['name']}: {', '.join(s['name'] for s in track['children']) or '-'}")
-    print("Action plan 2013 → 2014: "
-          f"added {[i['initiative'] for i in diff['added']]}, "
-          f"removed {[i['initiative'] for i in diff['removed']]}, "
-          f"changed {[c['item']['initiative'] for c in diff['changed']]}")  # fmt: skip
-    track = next(s for t in strategy["focus_areas"][-1]["children"] for s in t["children"]
-                 if s["name"] == SILKEBORG_TRACK)  # fmt: skip
+    print(
+        "Action plan 2013 → 2014: "
+        f"added {[i['initiative'] for i in diff['added']]}, "
+        f"removed {[i['initiative'] for i in diff['removed']]}, "
+        f"changed {[c['item']['initiative'] for c in diff['changed']]}"
+    )
+    track = next(
+        s
+        for t in strategy["focus_areas"][-1]["children"]
+        for s in t["children"]
+        if s["name"] == SILKEBORG_TRACK
+    )
     plan = post("planning", "/plans", {**SILKEBORG_PLAN, "track_id": track["id"]})
-    citizens = post("planning", f"/plans/{plan['id']}/audiences",
-                    {"name": "Borgere og frivillige foreninger i Silkeborg", "kind": "citizens"})  # fmt: skip
-    post("planning", f"/plans/{plan['id']}/activities", {
-        "title": "Dialogmøde med borgere, foreninger og faglige organisationer", "kind": "event",
-        "starts_at": "2013-10-02T19:00:00+02:00", "audience_id": citizens["id"],
-        "event": {"format": "dialogue_meeting", "capacity": 120},
-    })  # fmt: skip
+    citizens = post(
+        "planning",
+        f"/plans/{plan['id']}/audiences",
+        {"name": "Borgere og frivillige foreninger i Silkeborg", "kind": "citizens"},
+    )
+    post(
+        "planning",
+        f"/plans/{plan['id']}/activities",
+        {
+            "title": "Dialogmøde med borgere, foreninger og faglige organisationer",
+            "kind": "event",
+            "starts_at": "2013-10-02T19:00:00+02:00",
+            "audience_id": citizens["id"],
+            "event": {"format": "dialogue_meeting", "capacity": 120},
+        },
+    )
     on_track = client.get(f"{url['planning']}/calendar", params={"track_id": track["id"]}).json()
-    print(f"Plan '{plan['title']}' on the track '{SILKEBORG_TRACK}': "
-          f"{len(on_track)} activity in /v1/calendar?track_id={track['id']}")  # fmt: skip
+    print(
+        f"Plan '{plan['title']}' on the track '{SILKEBORG_TRACK}': "
+        f"{len(on_track)} activity in /v1/calendar?track_id={track['id']}"
+    )
 
 
 if __name__ == "__main__":

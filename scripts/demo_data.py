@@ -42,17 +42,29 @@ PARTNERS = {
 # owner, partners and recurrence of the activities below, by title
 ACTIVITY_DETAILS = {
     "Fælles kronik med Mandag Morgen": {"owner": "Borgmesteren", "partners": ["mm"]},
-    "Nyhedsbrev: Rethink velfærd": {"owner": "Koncernkommunikation",
-                                    "recurrence": "FREQ=MONTHLY;COUNT=6"},
+    "Nyhedsbrev: Rethink velfærd": {
+        "owner": "Koncernkommunikation",
+        "recurrence": "FREQ=MONTHLY;COUNT=6",
+    },
     "Velfærdens innovationsdag": {"owner": "Mandag Morgen", "partners": ["mm", "kl"]},
     "Rethink public welfare-konferencen": {
-        "owner": "Borgmesterens Afdeling", "partners": ["kl", "fag", "au", "via", "a2017"]},
-}  # fmt: skip
+        "owner": "Borgmesterens Afdeling",
+        "partners": ["kl", "fag", "au", "via", "a2017"],
+    },
+}
 AUDIENCES = {
     "citizens": ("Borgere i Aarhus", "citizens", "Forståeligt og brugbart; klart sprog."),
-    "directors": ("Kommunale direktører", "organisations", "Fagligt og politisk; dilemmaer frem for svar."),
-    "staff": ("Medarbejdere og ledere (ca. 28.000)", "staff", "Fagligt og brugbart; via medarbejderportalen."),
-}  # fmt: skip
+    "directors": (
+        "Kommunale direktører",
+        "organisations",
+        "Fagligt og politisk; dilemmaer frem for svar.",
+    ),
+    "staff": (
+        "Medarbejdere og ledere (ca. 28.000)",
+        "staff",
+        "Fagligt og brugbart; via medarbejderportalen.",
+    ),
+}
 MESSAGES = {
     "citizens": (
         "Aarhus gentænker velfærden",
@@ -75,19 +87,63 @@ CHANNELS = {
 }
 # (title, kind, starts_at, audience, channel, event details)
 ACTIVITIES = [
-    ("Fælles kronik med Mandag Morgen", "communication", "2015-09-15T06:00:00+02:00", "citizens", "op_ed", None),
-    ("Byrådets temadrøftelse med refleksionspanel", "event", "2015-10-28T16:00:00+01:00", "citizens", "meeting",
-     {"format": "dialogue_meeting", "capacity": 80, "venue": "Aarhus Rådhus"}),
-    ("Nyhedsbrev: Rethink velfærd", "communication", "2015-11-02T08:00:00+01:00", "staff", "newsletter", None),
-    ("Velfærdens innovationsdag", "event", "2016-01-20T09:00:00+01:00", "directors", "conference",
-     {"format": "theme_day", "capacity": 300, "venue": "Mandag Morgen / partnere"}),
-    ("Rundbordssamtale for kommunaldirektører", "event", "2016-01-20T13:00:00+01:00", "directors", "conference",
-     {"format": "round_table", "capacity": 20}),
-    ("Folkemødet: debat og middagsselskab", "event", "2016-06-16T12:00:00+02:00", "citizens", "conference",
-     {"format": "festival_debate", "capacity": 150, "venue": "Allinge, Bornholm"}),
-    ("Rethink public welfare-konferencen", "event", "2017-05-10T09:00:00+02:00", "directors", "conference",
-     {"format": "conference", "capacity": 500, "venue": "Aarhus 2017"}),
-]  # fmt: skip
+    (
+        "Fælles kronik med Mandag Morgen",
+        "communication",
+        "2015-09-15T06:00:00+02:00",
+        "citizens",
+        "op_ed",
+        None,
+    ),
+    (
+        "Byrådets temadrøftelse med refleksionspanel",
+        "event",
+        "2015-10-28T16:00:00+01:00",
+        "citizens",
+        "meeting",
+        {"format": "dialogue_meeting", "capacity": 80, "venue": "Aarhus Rådhus"},
+    ),
+    (
+        "Nyhedsbrev: Rethink velfærd",
+        "communication",
+        "2015-11-02T08:00:00+01:00",
+        "staff",
+        "newsletter",
+        None,
+    ),
+    (
+        "Velfærdens innovationsdag",
+        "event",
+        "2016-01-20T09:00:00+01:00",
+        "directors",
+        "conference",
+        {"format": "theme_day", "capacity": 300, "venue": "Mandag Morgen / partnere"},
+    ),
+    (
+        "Rundbordssamtale for kommunaldirektører",
+        "event",
+        "2016-01-20T13:00:00+01:00",
+        "directors",
+        "conference",
+        {"format": "round_table", "capacity": 20},
+    ),
+    (
+        "Folkemødet: debat og middagsselskab",
+        "event",
+        "2016-06-16T12:00:00+02:00",
+        "citizens",
+        "conference",
+        {"format": "festival_debate", "capacity": 150, "venue": "Allinge, Bornholm"},
+    ),
+    (
+        "Rethink public welfare-konferencen",
+        "event",
+        "2017-05-10T09:00:00+02:00",
+        "directors",
+        "conference",
+        {"format": "conference", "capacity": 500, "venue": "Aarhus 2017"},
+    ),
+]
 STAFF_CONTACTS = [
     ("Mette Jensen", "mette.jensen@example.org"),
     ("Lars Nielsen", "lars.nielsen@example.org"),
@@ -104,57 +160,101 @@ SILKEBORG = {
     "period_start": "2013-01-01",
     "period_end": "2014-12-31",
     "focus_areas": [
-        {"name": "Fremme en innovativ kultur", "children": [
-            {"name": "Innovativt lederskab"}, {"name": "Samarbejdsdrevet innovation"},
-            {"name": "Videndeling"}]},
-        {"name": "Sikre økonomisk robusthed og effektiv drift", "children": [
-            {"name": "God økonomiforståelse"}, {"name": "Budgetbalance"}, {"name": "Robusthed"}]},
-        {"name": "Øge digitalisering og styrke anvendelse af velfærdsteknologi", "children": [
-            {"name": "Strategisk fokus"}, {"name": "Udviklings- og videndelingsinitiativer"}]},
-        {"name": "Fremme aktivt medborgerskab", "children": [
-            {"name": "Udvikle samarbejdet mellem frivillige og fagpersoner"},
-            {"name": "Synliggøre og anerkende værdien af aktivt medborgerskab"}]},
-        {"name": "Strategisk kommunikation",
-         "description": "Mere på forkant, mere proaktiv og mere dagsordensættende.",
-         "children": [
-            {"name": "Kommunikations-Mestring",
-             "description": "Kompetenceudvikling i leder- og medarbejderkommunikation og en "
-                            "værktøjskasse til kommunikation.",
-             "children": [{"name": "Lederkommunikation"}, {"name": "Medarbejderkommunikation"},
-                          {"name": "Værktøjer"}]},
-            {"name": "Borgerdialog og borgerinddragelse",
-             "description": "Kommunikation af borgernes muligheder for indflydelse, "
-                            "kommunikationskoncepter for borgerdialog og kulturforståelse.",
-             "children": [
-                {"name": "Kommunikation af borgernes mulighed for indflydelse"},
-                {"name": "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse"},
-                {"name": "Kulturforståelse fra myndighed til serviceorganisation"}]},
-            {"name": "Organisatorisk branding",
-             "description": "Ekstern kommunikation, intern kommunikation og employer branding.",
-             "children": [{"name": "Grundlag"}, {"name": "Ekstern kommunikation"},
-                          {"name": "Intern kommunikation"}, {"name": "Employer Branding"}]},
-        ]},
+        {
+            "name": "Fremme en innovativ kultur",
+            "children": [
+                {"name": "Innovativt lederskab"},
+                {"name": "Samarbejdsdrevet innovation"},
+                {"name": "Videndeling"},
+            ],
+        },
+        {
+            "name": "Sikre økonomisk robusthed og effektiv drift",
+            "children": [
+                {"name": "God økonomiforståelse"},
+                {"name": "Budgetbalance"},
+                {"name": "Robusthed"},
+            ],
+        },
+        {
+            "name": "Øge digitalisering og styrke anvendelse af velfærdsteknologi",
+            "children": [
+                {"name": "Strategisk fokus"},
+                {"name": "Udviklings- og videndelingsinitiativer"},
+            ],
+        },
+        {
+            "name": "Fremme aktivt medborgerskab",
+            "children": [
+                {"name": "Udvikle samarbejdet mellem frivillige og fagpersoner"},
+                {"name": "Synliggøre og anerkende værdien af aktivt medborgerskab"},
+            ],
+        },
+        {
+            "name": "Strategisk kommunikation",
+            "description": "Mere på forkant, mere proaktiv og mere dagsordensættende.",
+            "children": [
+                {
+                    "name": "Kommunikations-Mestring",
+                    "description": "Kompetenceudvikling i leder- og medarbejderkommunikation og en "
+                    "værktøjskasse til kommunikation.",
+                    "children": [
+                        {"name": "Lederkommunikation"},
+                        {"name": "Medarbejderkommunikation"},
+                        {"name": "Værktøjer"},
+                    ],
+                },
+                {
+                    "name": "Borgerdialog og borgerinddragelse",
+                    "description": "Kommunikation af borgernes muligheder for indflydelse, "
+                    "kommunikationskoncepter for borgerdialog og kulturforståelse.",
+                    "children": [
+                        {"name": "Kommunikation af borgernes mulighed for indflydelse"},
+                        {
+                            "name": "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse"
+                        },
+                        {"name": "Kulturforståelse fra myndighed til serviceorganisation"},
+                    ],
+                },
+                {
+                    "name": "Organisatorisk branding",
+                    "description": "Ekstern kommunikation, intern kommunikation og employer branding.",
+                    "children": [
+                        {"name": "Grundlag"},
+                        {"name": "Ekstern kommunikation"},
+                        {"name": "Intern kommunikation"},
+                        {"name": "Employer Branding"},
+                    ],
+                },
+            ],
+        },
     ],
-}  # fmt: skip
+}
 # The yearly action plan for the strategic-communication tracks, as (sub-track, initiative,
 # success criterion); the 2014 revision is illustrative: one initiative dropped, one sharpened,
 # one added after the 2013 measurements.
 ACTION_PLAN_2013 = [
     ("Lederkommunikation", "Kursus i lederkommunikation", "Alle chefer har deltaget"),
     ("Værktøjer", "Værktøjskasse til kommunikation på intranettet", "Brugt af 50 % af enhederne"),
-    ("Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse",
-     "Koncept for dialogmøder med borgere", "Brugt i tre projekter"),
+    (
+        "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse",
+        "Koncept for dialogmøder med borgere",
+        "Brugt i tre projekter",
+    ),
     ("Intern kommunikation", "Tema- og gå-hjem-møder om innovation", "Fire møder om året"),
     ("Ekstern kommunikation", "Digital Post og NemSMS som første valg", "Klar før 2015"),
-]  # fmt: skip
+]
 ACTION_PLAN_2014 = [
     ("Lederkommunikation", "Kursus i lederkommunikation", "Alle nye chefer inden for et halvt år"),
     ("Værktøjer", "Værktøjskasse til kommunikation på intranettet", "Brugt af 50 % af enhederne"),
-    ("Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse",
-     "Koncept for dialogmøder med borgere", "Brugt i tre projekter"),
+    (
+        "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse",
+        "Koncept for dialogmøder med borgere",
+        "Brugt i tre projekter",
+    ),
     ("Ekstern kommunikation", "Digital Post og NemSMS som første valg", "Klar før 2015"),
     ("Employer Branding", "Kampagne: arbejdspladsen Silkeborg Kommune", "20 % flere ansøgere"),
-]  # fmt: skip
+]
 
 
 def action_plan(strategy: dict, year: int, rows: list[tuple[str, str, str]], note: str) -> dict:
@@ -165,10 +265,14 @@ def action_plan(strategy: dict, year: int, rows: list[tuple[str, str, str]], not
         node = stack.pop()
         ids[node["name"]] = node["id"]
         stack += node["children"]
-    return {"year": year, "note": note, "items": [
-        {"track_id": ids[track], "initiative": initiative, "success_criterion": criterion}
-        for track, initiative, criterion in rows
-    ]}  # fmt: skip
+    return {
+        "year": year,
+        "note": note,
+        "items": [
+            {"track_id": ids[track], "initiative": initiative, "success_criterion": criterion}
+            for track, initiative, criterion in rows
+        ],
+    }
 
 
 # A Silkeborg plan on the citizen-dialogue track: dialogue meetings with citizens, voluntary

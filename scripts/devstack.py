@@ -88,8 +88,10 @@ def main() -> int:
 def print_banner(services: list[ServiceProcess], secret: str, broker: int, smtp: int) -> None:
     print("\nBudskab is running (Ctrl-C stops everything)\n")
     for service in services:
-        print(f"  {service.name:<14} {service.url}/v1   API docs {service.url}/docs   "
-              f"metrics {service.url}/metrics")  # fmt: skip
+        print(
+            f"  {service.name:<14} {service.url}/v1   API docs {service.url}/docs   "
+            f"metrics {service.url}/metrics"
+        )
     print(f"\n  Kafka broker   127.0.0.1:{broker} (Tansu, memory only)")
     print(f"  SMTP sink      127.0.0.1:{smtp}; caught mail is saved in {VAR / 'mail'}/*.eml")
     print(f"  logs           {VAR / 'logs'}/")

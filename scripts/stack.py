@@ -163,10 +163,18 @@ class Postgres:
 
     def start_server(self) -> None:
         self._run(
-            PG_BIN / "pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-t", "60",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            PG_BIN / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.dir / "log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
-        )  # fmt: skip
+        )
 
     def stop_server(self) -> None:
         """Stop the server and keep its data: `start_server` brings it back (outage tests)."""
@@ -176,8 +184,17 @@ class Postgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        self._run(PG_BIN / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
-                  "-c", f'CREATE DATABASE "{name}"')  # fmt: skip
+        self._run(
+            PG_BIN / "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            self.port,
+            "-U",
+            "postgres",
+            "-c",
+            f'CREATE DATABASE "{name}"',
+        )
         return self.url(name)
 
     def stop(self) -> None:

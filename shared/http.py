@@ -6,13 +6,13 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,9 +47,11 @@ def create_app(
     title: str,
     description: str,
     metadata: MetaData,
+    migrations_dir: Path,
     routers: Sequence[APIRouter],
     subscriptions: Sequence[Subscription] = (),
     workers: Sequence[Worker] = (),
+    unit_of_work: type[UnitOfWork] = UnitOfWork,
 ) -> FastAPI:
     """A service's app: its routes under /v1 plus the runtime (database, broker, relay...)."""
     configure_logging(name, settings.log_level, settings.log_json)
@@ -57,9 +59,10 @@ def create_app(
         settings,
         name=name,
         metadata=metadata,
-        migrations_dir=Path(sys.modules[f"services.{name}"].__file__).parent / "migrations",
+        migrations_dir=migrations_dir,
         subscriptions=subscriptions,
         workers=workers,
+        unit_of_work=unit_of_work,
     )
 
     @asynccontextmanager
@@ -253,16 +256,27 @@ def _is_json(content_type: bytes) -> bool:
     return content_type == b"application/json" or content_type.endswith(b"+json")
 
 
-def get_runtime(request: Request) -> Runtime:
+def get_runtime(request: Request) -> Runtime[Any]:
     return request.app.state.runtime
+
+
+def get_settings(request: Request) -> ServiceSettings:
+    """The service's settings; a service types them as its own class:
+    `Annotated[PlanningSettings, Depends(get_settings)]`."""
+    return get_runtime(request).settings
+
+
+def get_now(request: Request) -> datetime:
+    """The time by the service's clock (which tests move)."""
+    return get_runtime(request).clock()
 
 
 async def get_uow(request: Request) -> UnitOfWork:
     return get_runtime(request).uow()
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
+Now = Annotated[datetime, Depends(get_now)]
 
 
 def serve(app: FastAPI) -> None:

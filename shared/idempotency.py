@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from sqlalchemy import (
@@ -78,7 +78,7 @@ class IdempotencyKeys:
             "key": key.decode(errors="replace"),
             "fingerprint": hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest(),
         }
-        earlier = await _claim(sessions, table, record)
+        earlier = await _claim(sessions, table, record, app_state.runtime.clock())
         if earlier is not None:
             return await _answer_from(earlier, record)(scope, receive, send)
 
@@ -128,9 +128,8 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-async def _claim(sessions, table: Table, record: dict) -> dict | None:  # type: ignore[no-untyped-def]
+async def _claim(sessions, table: Table, record: dict, now: datetime) -> dict | None:  # type: ignore[no-untyped-def]
     """Record the request as in progress; if the key is taken, the earlier record."""
-    now = datetime.now(UTC)
     where = (table.c.scope == record["scope"]) & (table.c.key == record["key"])
     try:
         async with sessions.begin() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Column, MetaData, String, Table, TextClause, bindparam, text
 
@@ -43,10 +43,12 @@ _CLAIM = {
 }
 
 
-def claim(dialect: str, consumer_group: str, events: Sequence[tuple[str, str]]) -> TextClause:
+def claim(
+    dialect: str, consumer_group: str, events: Sequence[tuple[str, str]], now: datetime
+) -> TextClause:
     """The statement that claims (event id, type) pairs for a consumer group."""
-    now = bindparam("now", datetime.now(UTC), type_=UtcDateTime)
-    statement = text(_CLAIM[dialect]).bindparams(now, group=consumer_group)
+    processed_at = bindparam("now", now, type_=UtcDateTime)
+    statement = text(_CLAIM[dialect]).bindparams(processed_at, group=consumer_group)
     if dialect == "sqlite":
         return statement.bindparams(events=json.dumps(events))
     return statement.bindparams(ids=[i for i, _ in events], types=[t for _, t in events])

@@ -374,15 +374,24 @@ class EventConsumer:
             return
         self._outage_attempts += 1
         delay = backoff_delay(self._outage_attempts, base=0.5, cap=30.0)
-        log.warning("dependency unavailable; the batch will be redelivered",
-                    group=self.sub.group_id, error=repr(error), retry_in=round(delay, 2))  # fmt: skip
+        log.warning(
+            "dependency unavailable; the batch will be redelivered",
+            group=self.sub.group_id,
+            error=repr(error),
+            retry_in=round(delay, 2),
+        )
         await asyncio.sleep(delay)
         raise error
 
     def _log_failure(self, item: Incoming, error: Exception, *, attempt: int) -> None:
         assert item.envelope is not None
-        log.warning("handler failed", event_id=item.envelope.id, event_type=item.envelope.type,
-                    attempt=attempt, error=repr(error))  # fmt: skip
+        log.warning(
+            "handler failed",
+            event_id=item.envelope.id,
+            event_type=item.envelope.type,
+            attempt=attempt,
+            error=repr(error),
+        )
 
     async def dead_letter(self, record: ConsumerRecord, *, reason: str, kind: str) -> None:
         headers = {k: (v or b"").decode(errors="replace") for k, v in (record.headers or ())}

@@ -27,7 +27,7 @@ from shared.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
-from shared.retry import backoff_delay
+from shared.retry import retry_forever
 
 log = get_logger(__name__)
 
@@ -72,6 +72,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def _publish_failed(error: Exception, delay: float) -> None:
+    OUTBOX_PUBLISH_FAILURES.inc()
+    log.warning("outbox publish failed", error=repr(error), retry_in=round(delay, 2))
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -101,20 +106,8 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish forever; back off (bounded, with jitter) while the broker is unreachable.
         Idle, it waits for `wake()` or, for rows other processes wrote, the poll interval."""
-        failures = 0
         while True:
-            try:
-                published = await self.publish_batch()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                OUTBOX_PUBLISH_FAILURES.inc()
-                delay = backoff_delay(failures, base=0.5, cap=30.0)
-                log.warning("outbox publish failed", error=repr(exc), retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
-                continue
+            published = await retry_forever(self.publish_batch, on_failure=_publish_failed)
             if published < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self.poll_interval)

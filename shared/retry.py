@@ -1,6 +1,10 @@
-"""One backoff rule for everything that retries: relay, broker connection, consumers, sender."""
+"""One backoff rule for everything that retries: relay, broker connection, consumers, workers;
+and one loop that retries with it until something succeeds."""
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -15,6 +19,31 @@ def backoff_delay(attempt: int, *, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of min(cap, base · 2^(attempt-1))."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
+
+
+T = TypeVar("T")
+
+
+async def retry_forever(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    on_failure: Callable[[Exception, float], Awaitable[None]],
+    base: float = 0.5,
+    cap: float = 30.0,
+) -> T:
+    """Await `attempt()` until it returns. After each failure, `on_failure(error, delay)` (log
+    it, count it, clean up), then wait `delay`: bounded, growing, with jitter."""
+    failures = 0
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            failures += 1
+            delay = backoff_delay(failures, base=base, cap=cap)
+            await on_failure(error, delay)
+            await asyncio.sleep(delay)
 
 
 def is_transient(exc: BaseException) -> bool:

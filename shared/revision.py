@@ -1,5 +1,5 @@
 """Write a new Alembic migration for a service from the difference between its tables and
-its migrations:  python -m shared.revision planning "add goals"
+its migrations:  python -m shared.revision services/planning/migrations "add goals"
 """
 
 import sys
@@ -11,8 +11,9 @@ from alembic import command
 from shared.db import alembic_config
 
 
-def main(service: str, message: str) -> None:
-    migrations = Path(__file__).parent.parent / "services" / service / "migrations"
+def main(migrations: Path, message: str) -> None:
+    if not (migrations / "env.py").is_file():
+        sys.exit(f"{migrations} is not a service's migrations folder (it has no env.py)")
     with tempfile.TemporaryDirectory() as tmp:
         config = alembic_config(migrations, f"sqlite+aiosqlite:///{tmp}/scratch.db")
         command.upgrade(config, "head")
@@ -20,4 +21,6 @@ def main(service: str, message: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), sys.argv[2])

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import MetaData, Table, delete, text
 
@@ -26,27 +27,32 @@ from shared.messaging import (
     ensure_topics,
 )
 from shared.outbox import OutboxRelay
-from shared.retry import backoff_delay
+from shared.retry import retry_forever
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-Worker = Callable[["Runtime"], Awaitable[None]]
+S = TypeVar("S", bound=ServiceSettings)
+Worker = Callable[["Runtime[Any]"], Awaitable[None]]
 
 
-class Runtime:
+class Runtime(Generic[S]):
+    """`Runtime[PlanningSettings]`: a worker or route sees its service's own settings."""
+
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: S,
         *,
         name: str,
         metadata: MetaData,
         migrations_dir: Path,
         subscriptions: Sequence[Subscription] = (),
         workers: Sequence[Worker] = (),
+        unit_of_work: type[UnitOfWork] = UnitOfWork,
     ) -> None:
         self.settings = settings
+        self.unit_of_work = unit_of_work
         self.name = name
         self.source = f"/budskab/{name}"
         self.migrations_dir = migrations_dir
@@ -64,6 +70,7 @@ class Runtime:
             self.relay_producer.publish,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
+            now=lambda: self.clock(),
         )
         self.subscriptions = list(subscriptions)
         for subscription in self.subscriptions:
@@ -81,12 +88,13 @@ class Runtime:
         self._tasks: list[asyncio.Task] = []
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(
+        return self.unit_of_work(
             self.sessions,
             outbox=self.outbox,
             inbox=self.inbox,
             source=self.source,
             on_events=self.relay.wake,
+            clock=lambda: self.clock(),
         )
 
     async def start(self) -> None:
@@ -113,51 +121,36 @@ class Runtime:
     async def _supervised(self, worker: Worker) -> None:
         """Run a background worker forever: if it fails (say, the database is away), log it
         and start it again after a backoff instead of letting it die unseen."""
-        failures = 0
-        while True:
-            try:
-                await worker(self)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                delay = backoff_delay(failures, base=0.5, cap=30.0)
-                log.exception(
-                    "background worker failed", worker=worker.__name__, retry_in=round(delay, 2)
-                )
-                await asyncio.sleep(delay)
+
+        async def failed(_error: Exception, delay: float) -> None:
+            log.exception(
+                "background worker failed", worker=worker.__name__, retry_in=round(delay, 2)
+            )
+
+        await retry_forever(lambda: worker(self), on_failure=failed)
 
     async def _connect_then_relay(self) -> None:
-        await self._connect()
+        await retry_forever(self._connect, on_failure=self._not_connected, cap=10.0)
+        log.info("broker connected", bootstrap=self.settings.kafka_bootstrap_servers)
         await self.relay.run()
 
     async def _connect(self) -> None:
-        """Create the topics and start the broker, retrying (bounded backoff) until Kafka is up."""
+        """Create the topics and start the broker and the relay's producer."""
         names = [*topics.ALL, *(s.dead_letter_topic for s in self.subscriptions)]
-        attempt = 0
-        while True:
-            try:
-                await ensure_topics(
-                    self.settings.kafka_bootstrap_servers,
-                    names,
-                    self.settings.topic_partitions,
-                    self.settings.topic_replication_factor,
-                )
-                await self.broker.start()
-                await self.relay_producer.start()
-                self.broker_connected.set()
-                log.info("broker connected", bootstrap=self.settings.kafka_bootstrap_servers)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                attempt += 1
-                delay = backoff_delay(attempt, base=0.5, cap=10.0)
-                log.warning("broker unreachable", error=repr(exc), retry_in=round(delay, 2))
-                await self.broker.stop()
-                await self.relay_producer.stop()
-                await asyncio.sleep(delay)
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            names,
+            self.settings.topic_partitions,
+            self.settings.topic_replication_factor,
+        )
+        await self.broker.start()
+        await self.relay_producer.start()
+        self.broker_connected.set()
+
+    async def _not_connected(self, error: Exception, delay: float) -> None:
+        log.warning("broker unreachable", error=repr(error), retry_in=round(delay, 2))
+        await self.broker.stop()
+        await self.relay_producer.stop()
 
     async def check_ready(self) -> dict[str, str]:
         """Status of each dependency: 'ok' or the reason it is not."""
@@ -191,7 +184,7 @@ INBOX_KEPT = timedelta(days=30)
 
 async def prune_bookkeeping(runtime: Runtime, now: datetime | None = None) -> None:
     """Delete sent outbox rows, old inbox rows and expired idempotency keys."""
-    now = now or datetime.now(UTC)
+    now = now or runtime.clock()
     outbox, inbox = runtime.outbox, runtime.inbox
     keys = runtime.metadata.tables["idempotency_keys"]
     async with runtime.sessions.begin() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy import Table, insert
@@ -30,9 +31,11 @@ class UnitOfWork:
         inbox: Table,
         source: str,
         on_events: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessions
         self._on_events = on_events
+        self.now = clock  # the time of this service (tests move it)
         self._outbox = outbox
         self._inbox = inbox
         self.source = source
@@ -54,7 +57,11 @@ class UnitOfWork:
     def publish(self, data: EventData, *, subject: str) -> Envelope:
         """Record an event; it reaches Kafka only if this unit of work commits."""
         envelope = new_envelope(
-            data, source=self.source, subject=subject, correlation_id=current_correlation_id()
+            data,
+            source=self.source,
+            subject=subject,
+            correlation_id=current_correlation_id(),
+            time=self.now(),
         )
         self._rows.append(outbox_row(envelope, data.topic))
         return envelope
@@ -66,7 +73,9 @@ class UnitOfWork:
             return set()
         events = [(e.id, e.type) for e in envelopes]
         dialect = self.session.bind.dialect.name
-        claimed = await self.session.execute(inbox.claim(dialect, consumer_group, events))
+        claimed = await self.session.execute(
+            inbox.claim(dialect, consumer_group, events, self.now())
+        )
         return set(claimed.scalars())
 
     async def commit(self) -> None:

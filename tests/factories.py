@@ -36,9 +36,14 @@ async def create_approvable_plan(client: httpx.AsyncClient, base: str = "") -> d
 
     goal = await post(
         "/goals",
-        {"description": "Velfærdens innovationsdag er fuldt booket", "metric": "registrations",
-         "target": 300, "unit": "participants", "deadline": "2016-01-20"},
-    )  # fmt: skip
+        {
+            "description": "Velfærdens innovationsdag er fuldt booket",
+            "metric": "registrations",
+            "target": 300,
+            "unit": "participants",
+            "deadline": "2016-01-20",
+        },
+    )
     audience = await post(
         "/audiences",
         {"name": "Kommunale medarbejdere", "kind": "staff", "needs": "Fagligt og brugbart"},
@@ -72,5 +77,12 @@ async def create_approvable_plan(client: httpx.AsyncClient, base: str = "") -> d
             **refs,
         },
     )
-    return {"plan": plan, "goal": goal, "audience": audience, "message": message, "channel": channel,
-            "event_activity": event, "newsletter_activity": newsletter}  # fmt: skip
+    return {
+        "plan": plan,
+        "goal": goal,
+        "audience": audience,
+        "message": message,
+        "channel": channel,
+        "event_activity": event,
+        "newsletter_activity": newsletter,
+    }

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from services.events import handlers, routes
@@ -14,6 +16,7 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         title="Budskab events",
         description="Events (conferences, theme days, round tables, workshops ...) created from approved activities.",
         metadata=Base.metadata,
+        migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -39,7 +38,7 @@ async def on_activity_approved(
         capacity=data.event.capacity,
         venue=data.event.venue,
         status=EventStatus.PLANNED,
-        created_at=datetime.now(UTC),
+        created_at=uow.now(),
     )
     uow.session.add(event)
     uow.publish(
@@ -64,10 +63,16 @@ async def on_activity_rescheduled(
         return  # not an event activity, or nothing left to move
     previous, event.starts_at = event.starts_at, data.starts_at
     uow.publish(
-        EventRescheduled(event_id=event.id, activity_id=event.activity_id, plan_id=event.plan_id,
-                         previous_starts_at=previous, starts_at=data.starts_at, reason=data.reason),
+        EventRescheduled(
+            event_id=event.id,
+            activity_id=event.activity_id,
+            plan_id=event.plan_id,
+            previous_starts_at=previous,
+            starts_at=data.starts_at,
+            reason=data.reason,
+        ),
         subject=event.id,
-    )  # fmt: skip
+    )
 
 
 async def on_activity_cancelled(
@@ -78,10 +83,14 @@ async def on_activity_cancelled(
         return
     event.status = EventStatus.CANCELLED
     uow.publish(
-        EventCancelled(event_id=event.id, activity_id=event.activity_id, plan_id=event.plan_id,
-                       reason=data.reason),
+        EventCancelled(
+            event_id=event.id,
+            activity_id=event.activity_id,
+            plan_id=event.plan_id,
+            reason=data.reason,
+        ),
         subject=event.id,
-    )  # fmt: skip
+    )
 
 
 def subscription(group_id: str) -> Subscription:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from services.metrics import gauges, handlers, routes
@@ -17,6 +19,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             "(counted from events or reported), published as kpi.measured.v1."
         ),
         metadata=Base.metadata,
+        migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[gauges.refresh_gauges],

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from services.metrics.domain import GOAL_STATES, goal_state
 from services.metrics.kpis import goals_with_latest_values
+from services.metrics.settings import MetricsSettings
 from services.metrics.tables import PlanCount
 from shared.metrics import PLAN_EVENTS
 from shared.runtime import Runtime
@@ -21,7 +22,7 @@ KPI_GOALS = Gauge(
 )
 
 
-async def refresh_gauges(runtime: Runtime) -> None:
+async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
     """Mirror the committed counters and the goals' states into the gauges."""
     while True:
         async with runtime.sessions() as session:
@@ -33,4 +34,4 @@ async def refresh_gauges(runtime: Runtime) -> None:
             )
         for state in GOAL_STATES:
             KPI_GOALS.labels(state).set(states[state])
-        await asyncio.sleep(runtime.settings.gauge_refresh_seconds)  # type: ignore[attr-defined]
+        await asyncio.sleep(runtime.settings.gauge_refresh_seconds)

@@ -3,7 +3,7 @@ kpi.measured.v1 in the same unit of work; and read a goal's latest value."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 from sqlalchemy import Select, delete, select, text
 
@@ -74,7 +74,7 @@ async def replace_goals(uow: UnitOfWork, plan_id: str, goals: list[GoalRef]) -> 
     counts = await uow.session.execute(
         select(PlanCount.event_type, PlanCount.count).where(PlanCount.plan_id == plan_id)
     )
-    now = datetime.now(UTC)
+    now = uow.now()
     for goal, count in domain.goals_to_announce(previous, goals, dict(counts.all())):
         record(uow, domain.counted_measurement(plan_id, goal, count, now))
 
@@ -94,7 +94,7 @@ async def measure_counted(uow: UnitOfWork, plan_id: str, event_type: str) -> Non
             PlanCount.plan_id == plan_id, PlanCount.event_type == event_type
         )
     )
-    now = datetime.now(UTC)
+    now = uow.now()
     for goal in goals:
         record(uow, domain.counted_measurement(plan_id, goal.ref(), count or 0, now))
 
@@ -111,7 +111,7 @@ async def report(
 ) -> KpiMeasurement:
     """A value a person measured for a goal (a survey, say)."""
     goal = await known_goal(uow, plan_id, goal_id)
-    today = datetime.now(UTC).date()
+    today = uow.now().date()
     measured_on = measured_on or today
     domain.check_measured_on(measured_on, today)
     measured = domain.reported_measurement(plan_id, goal.ref(), value, measured_on)

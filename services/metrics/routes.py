@@ -75,9 +75,14 @@ async def report_measurement(
     (source reported). Goals the service counts itself cannot be reported."""
     async with uow:
         measurement = await kpis.report(
-            uow, plan_id, goal_id, value=body.value, measured_on=body.measured_on,
-            note=body.note, by=principal,
-        )  # fmt: skip
+            uow,
+            plan_id,
+            goal_id,
+            value=body.value,
+            measured_on=body.measured_on,
+            note=body.note,
+            by=principal,
+        )
         await uow.commit()
     response.headers["Location"] = (
         f"/v1/plans/{plan_id}/goals/{goal_id}/measurements/{measurement.id}"

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from services.notifications import handlers, routes
@@ -15,6 +17,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         title="Budskab notifications",
         description="Contacts with consent, and e-mail deliveries of approved communication activities.",
         metadata=Base.metadata,
+        migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[run_sender],

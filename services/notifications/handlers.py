@@ -4,7 +4,7 @@ which move or are cancelled with it."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 
@@ -18,15 +18,30 @@ from shared.uow import UnitOfWork
 
 
 def _pending(
-    activity_id: str, plan_id: str, contact_id: str, channel: str, subject: str, body: str,
-    at: datetime, now: datetime,
-) -> Delivery:  # fmt: skip
+    activity_id: str,
+    plan_id: str,
+    contact_id: str,
+    channel: str,
+    subject: str,
+    body: str,
+    at: datetime,
+    now: datetime,
+) -> Delivery:
     """An e-mail to send at `at` (at once if that is past), not tried yet."""
     return Delivery(
-        id=str(uuid.uuid4()), activity_id=activity_id, plan_id=plan_id, contact_id=contact_id,
-        channel=channel, subject=subject, body=body, status=DeliveryStatus.PENDING, attempts=0,
-        scheduled_for=at, next_attempt_at=max(now, at), created_at=now,
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        activity_id=activity_id,
+        plan_id=plan_id,
+        contact_id=contact_id,
+        channel=channel,
+        subject=subject,
+        body=body,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        scheduled_for=at,
+        next_attempt_at=max(now, at),
+        created_at=now,
+    )
 
 
 async def on_activity_approved(
@@ -36,7 +51,7 @@ async def on_activity_approved(
     occurrence of a recurring activity); the sender does the rest."""
     if not sends_email(data):
         return
-    now = datetime.now(UTC)
+    now = uow.now()
     rows = await uow.session.execute(
         select(Delivery.contact_id, Delivery.scheduled_for).where(
             Delivery.activity_id == data.activity_id
@@ -54,9 +69,17 @@ async def on_activity_approved(
             if (contact.id, at) in already:
                 continue
             uow.session.add(
-                _pending(data.activity_id, data.plan_id, contact.id, data.channel,
-                         data.message.subject, data.message.body, at, now)
-            )  # fmt: skip
+                _pending(
+                    data.activity_id,
+                    data.plan_id,
+                    contact.id,
+                    data.channel,
+                    data.message.subject,
+                    data.message.body,
+                    at,
+                    now,
+                )
+            )
 
 
 async def on_activity_rescheduled(
@@ -64,14 +87,15 @@ async def on_activity_rescheduled(
 ) -> None:
     """The e-mails not yet due are planned again at the activity's new time(s) — a series
     moved in Danish time is not a fixed shift. What went out stays as it was."""
-    now = datetime.now(UTC)
+    now = uow.now()
     deliveries = list(
         await uow.session.scalars(select(Delivery).where(Delivery.activity_id == data.activity_id))
     )
     waiting = [  # not yet due, so no sender holds them
-        d for d in deliveries
+        d
+        for d in deliveries
         if d.status == DeliveryStatus.PENDING and d.attempts == 0 and d.scheduled_for > now
-    ]  # fmt: skip
+    ]
     if not waiting:
         return
     had_one = {d.contact_id for d in deliveries if d not in waiting}
@@ -83,9 +107,17 @@ async def on_activity_rescheduled(
     for contact_id in sorted({d.contact_id for d in waiting}):
         for at in send_times(times, now, catch_up=contact_id not in had_one):
             uow.session.add(
-                _pending(template.activity_id, template.plan_id, contact_id, template.channel,
-                         template.subject, template.body, at, now)
-            )  # fmt: skip
+                _pending(
+                    template.activity_id,
+                    template.plan_id,
+                    contact_id,
+                    template.channel,
+                    template.subject,
+                    template.body,
+                    at,
+                    now,
+                )
+            )
 
 
 async def on_activity_cancelled(

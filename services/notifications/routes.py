@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
@@ -49,7 +48,7 @@ async def create_contact(
             email=email,
             name=body.name,
             email_consent=body.email_consent,
-            created_at=datetime.now(UTC),
+            created_at=uow.now(),
         )
         uow.session.add(contact)
         await uow.session.flush()  # the contact row first: memberships refer to it

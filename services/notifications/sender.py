@@ -10,7 +10,7 @@ same Message-ID, which lets a receiving system recognise the copy.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 
@@ -33,19 +33,14 @@ from shared.runtime import Runtime
 log = get_logger(__name__)
 
 
-async def run_sender(runtime: Runtime) -> None:
-    settings: NotificationsSettings = runtime.settings  # type: ignore[assignment]
+async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
+    """Send what is due, forever (if the database is away, the runtime starts it again)."""
+    settings = runtime.settings
     for channel in EMAIL_CHANNELS:  # label sets exist from the start, for increase() in alerts
         for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             DELIVERIES.labels(channel, status)
     while True:
-        try:
-            sent = await send_due(runtime, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database is away: try again shortly
-            log.warning("sender loop failed", error=repr(exc))
-            sent = 0
+        sent = await send_due(runtime, settings)
         if sent < settings.send_batch_size:
             await asyncio.sleep(settings.send_poll_interval_seconds)
 
@@ -78,7 +73,7 @@ def is_permanent(exc: Exception) -> bool:
 async def _claim(
     runtime: Runtime, limit: int, lease: timedelta
 ) -> tuple[datetime, list[tuple[Delivery, Contact]]]:
-    now = datetime.now(UTC)
+    now = runtime.clock()
     lease_until = now + lease
     async with runtime.sessions.begin() as session:
         rows = (
@@ -125,7 +120,7 @@ async def _record(
     error: str | None,
     permanent: bool,
 ) -> None:
-    now = datetime.now(UTC)
+    now = runtime.clock()
     async with runtime.uow() as uow:
         delivery = await uow.session.get(Delivery, delivery_id, with_for_update=True)
         assert delivery is not None

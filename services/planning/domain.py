@@ -244,8 +244,11 @@ class NodeLevel(StrEnum):
     SUB_TRACK = "sub_track"
 
 
-_CHILD_LEVEL = {None: NodeLevel.FOCUS_AREA, NodeLevel.FOCUS_AREA: NodeLevel.TRACK,
-                NodeLevel.TRACK: NodeLevel.SUB_TRACK}  # fmt: skip
+_CHILD_LEVEL = {
+    None: NodeLevel.FOCUS_AREA,
+    NodeLevel.FOCUS_AREA: NodeLevel.TRACK,
+    NodeLevel.TRACK: NodeLevel.SUB_TRACK,
+}
 LINKABLE = {NodeLevel.TRACK, NodeLevel.SUB_TRACK}  # what a plan can be linked to
 MAX_STRATEGY_YEARS = 5
 

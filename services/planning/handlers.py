@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import insert, select, update
 
-from services.planning.tables import ActivityOutcome, Goal
+from services.planning.plans.parts import Goal
+from services.planning.tables import ActivityOutcome
 from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.events import EventCreated

@@ -8,16 +8,11 @@ from sqlalchemy import Select, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from services.planning import commands, domain, schemas
-from services.planning.tables import (
-    Activity,
-    ActivityOutcome,
-    Audience,
-    Channel,
-    Plan,
-    PlanVersion,
-    StrategyNode,
-)
+from services.planning import domain, schemas
+from services.planning.plans.model import Plan
+from services.planning.plans.parts import Activity, Channel
+from services.planning.plans.repository import load_plan
+from services.planning.tables import ActivityOutcome, Audience, PlanVersion, StrategyNode
 from shared.contracts.metrics import attained
 from shared.errors import NotFound
 
@@ -43,7 +38,7 @@ def _when(activity: Activity, earliest: datetime | None, before: datetime | None
 async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) -> schemas.PlanDetail:
     """The plan with its parts, what other services did with its activities, its goals'
     measured values, and its clashes with other plans that reach the same audiences."""
-    plan = await commands.get_plan(session, plan_id)
+    plan = await load_plan(session, plan_id)
     outcomes = {
         o.activity_id: o
         for o in await session.scalars(
@@ -52,9 +47,11 @@ async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) ->
     }
     fields = schemas.PlanDetail.model_fields.keys() - {"overlaps"}
     detail = schemas.PlanDetail.model_validate(
-        {**{name: getattr(plan, name) for name in fields},
-         "overlaps": await plan_overlaps(session, plan, window)}
-    )  # fmt: skip
+        {
+            **{name: getattr(plan, name) for name in fields},
+            "overlaps": await plan_overlaps(session, plan, window),
+        }
+    )
     for goal in detail.goals:
         goal.attained = attained(goal.measured_value, goal.target)
     audiences = {a.id: a for a in plan.audiences}
@@ -114,7 +111,7 @@ async def plan_overlaps(
             other_starts_at=o.starts_at,
             days_apart=round(abs((o.starts_at - m.starts_at).total_seconds()) / 86400, 1),
             clashes=clashes,
-        )  # fmt: skip
+        )
         for m, o, clashes in domain.overlaps(mine, others, window)
     ]
 
@@ -178,7 +175,7 @@ async def calendar(
             plan_status=p.status,
             audience=audience,
             channel=channel_kind,
-        )  # fmt: skip
+        )
         for a, p, audience, channel_kind in rows
         for at in _when(a, starts_from, starts_before)
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
@@ -14,22 +14,19 @@ from services.planning import commands, queries, schemas
 from services.planning import stakeholders as stakeholders_
 from services.planning import strategies as strategies_
 from services.planning.domain import GatekeeperRole, PlanStatus
-from services.planning.tables import (
-    Audience,
-    Partner,
-    Plan,
-    Stakeholder,
-    Strategy,
-)
+from services.planning.plans.model import Plan
+from services.planning.settings import PlanningSettings
+from services.planning.tables import Audience, Partner, Stakeholder, Strategy
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import PreconditionFailed
-from shared.http import RuntimeDep, UnitOfWorkDep
+from shared.http import Now, UnitOfWorkDep, get_settings
 from shared.pagination import Limit, Offset, Page, page_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 Planner = Annotated[Principal, require_roles(Role.PLANNER)]
+Settings = Annotated[PlanningSettings, Depends(get_settings)]
 
 
 def _etag(plan: Plan) -> str:
@@ -84,11 +81,11 @@ async def list_plans(
 
 @router.get("/{plan_id}", response_model=schemas.PlanDetail)
 async def get_plan(
-    plan_id: str, uow: UnitOfWorkDep, runtime: RuntimeDep, _: CurrentPrincipal, response: Response
+    plan_id: str, uow: UnitOfWorkDep, settings: Settings, _: CurrentPrincipal, response: Response
 ) -> schemas.PlanDetail:
     """The plan with its parts, what other services did with its activities, and its clashes
     with other plans that reach the same audiences in the same weeks."""
-    window = timedelta(days=runtime.settings.overlap_window_days)  # type: ignore[attr-defined]
+    window = timedelta(days=settings.overlap_window_days)
     async with uow:
         detail = await queries.plan_detail(uow.session, plan_id, window)
     response.headers["ETag"] = f'"{detail.version}"'
@@ -103,9 +100,13 @@ VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 @router.patch("/{plan_id}", response_model=schemas.PlanSummary)
 async def update_plan(
-    plan_id: str, body: schemas.PlanUpdate, uow: UnitOfWorkDep, by: Planner, response: Response,
+    plan_id: str,
+    body: schemas.PlanUpdate,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
     if_match: IfMatch = None,
-) -> Plan:  # fmt: skip
+) -> Plan:
     """Change the plan's title, owner, sender, track or period. On an approved plan this is a
     deviation: give `reason` and `agreed_by`."""
     plan = await commands.update_plan(uow, plan_id, body, by, _if_match(if_match))
@@ -127,9 +128,11 @@ async def plan_versions(
 
 @router.get("/{plan_id}/versions/{version}", response_model=schemas.PlanVersionPublic)
 async def plan_version(
-    plan_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], uow: UnitOfWorkDep,
+    plan_id: str,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    uow: UnitOfWorkDep,
     _: CurrentPrincipal,
-) -> object:  # fmt: skip
+) -> object:
     """The plan as it was at that version."""
     async with uow:
         return await queries.plan_version(uow.session, plan_id, version)
@@ -137,9 +140,12 @@ async def plan_version(
 
 @router.get("/{plan_id}/diff", response_model=schemas.PlanVersionDiff)
 async def plan_diff(
-    plan_id: str, from_version: VersionNumber, to_version: VersionNumber, uow: UnitOfWorkDep,
+    plan_id: str,
+    from_version: VersionNumber,
+    to_version: VersionNumber,
+    uow: UnitOfWorkDep,
     _: CurrentPrincipal,
-) -> schemas.PlanVersionDiff:  # fmt: skip
+) -> schemas.PlanVersionDiff:
     """What changed between two versions: the plan's fields, and its parts added, removed and
     changed."""
     async with uow:
@@ -150,9 +156,13 @@ async def plan_diff(
     "/{plan_id}/goals", status_code=status.HTTP_201_CREATED, response_model=schemas.GoalPublic
 )
 async def add_goal(
-    plan_id: str, body: schemas.GoalCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
+    plan_id: str,
+    body: schemas.GoalCreate,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
     if_match: IfMatch = None,
-) -> object:  # fmt: skip
+) -> object:
     goal, plan = await commands.add_goal(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return goal
@@ -164,9 +174,13 @@ async def add_goal(
     response_model=schemas.AudiencePublic,
 )
 async def add_audience(
-    plan_id: str, body: schemas.PlanAudienceAdd, uow: UnitOfWorkDep, by: Planner, response: Response,
+    plan_id: str,
+    body: schemas.PlanAudienceAdd,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
     if_match: IfMatch = None,
-) -> object:  # fmt: skip
+) -> object:
     audience, plan = await commands.add_audience(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return audience
@@ -176,13 +190,22 @@ async def add_audience(
     "/{plan_id}/messages", status_code=status.HTTP_201_CREATED, response_model=schemas.MessagePublic
 )
 async def add_message(
-    plan_id: str, body: schemas.MessageCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
-    runtime: RuntimeDep, if_match: IfMatch = None,
-) -> object:  # fmt: skip
+    plan_id: str,
+    body: schemas.MessageCreate,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
+    settings: Settings,
+    if_match: IfMatch = None,
+) -> object:
     message, plan = await commands.add_message(
-        uow, plan_id, body, by, _if_match(if_match),
-        lix_threshold=runtime.settings.lix_warning_threshold,  # type: ignore[attr-defined]
-    )  # fmt: skip
+        uow,
+        plan_id,
+        body,
+        by,
+        _if_match(if_match),
+        lix_threshold=settings.lix_warning_threshold,
+    )
     response.headers["ETag"] = _etag(plan)
     return message
 
@@ -191,9 +214,13 @@ async def add_message(
     "/{plan_id}/channels", status_code=status.HTTP_201_CREATED, response_model=schemas.ChannelPublic
 )
 async def add_channel(
-    plan_id: str, body: schemas.ChannelCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
+    plan_id: str,
+    body: schemas.ChannelCreate,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
     if_match: IfMatch = None,
-) -> object:  # fmt: skip
+) -> object:
     channel, plan = await commands.add_channel(uow, plan_id, body, by, _if_match(if_match))
     response.headers["ETag"] = _etag(plan)
     return channel
@@ -205,9 +232,13 @@ async def add_channel(
     response_model=schemas.ActivityPublic,
 )
 async def add_activity(
-    plan_id: str, body: schemas.ActivityCreate, uow: UnitOfWorkDep, by: Planner, response: Response,
+    plan_id: str,
+    body: schemas.ActivityCreate,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
     if_match: IfMatch = None,
-) -> object:  # fmt: skip
+) -> object:
     """Add an activity. On an approved plan it is a deviation (`reason`, `agreed_by`) and must
     be complete, as it is published at once."""
     activity, plan = await commands.add_activity(uow, plan_id, body, by, _if_match(if_match))
@@ -219,9 +250,14 @@ async def add_activity(
     "/{plan_id}/activities/{activity_id}/reschedule", response_model=schemas.ActivityPublic
 )
 async def reschedule_activity(
-    plan_id: str, activity_id: str, body: schemas.Reschedule, uow: UnitOfWorkDep, by: Planner,
-    response: Response, if_match: IfMatch = None,
-) -> object:  # fmt: skip
+    plan_id: str,
+    activity_id: str,
+    body: schemas.Reschedule,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> object:
     """Move an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
     activity, plan = await commands.reschedule_activity(
         uow, plan_id, activity_id, body, by, _if_match(if_match)
@@ -232,9 +268,14 @@ async def reschedule_activity(
 
 @router.post("/{plan_id}/activities/{activity_id}/cancel", response_model=schemas.ActivityPublic)
 async def cancel_activity(
-    plan_id: str, activity_id: str, body: schemas.AgreedChange, uow: UnitOfWorkDep, by: Planner,
-    response: Response, if_match: IfMatch = None,
-) -> object:  # fmt: skip
+    plan_id: str,
+    activity_id: str,
+    body: schemas.AgreedChange,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
+    if_match: IfMatch = None,
+) -> object:
     """Cancel an activity. On an approved plan this is a deviation: give `reason` and `agreed_by`."""
     activity, plan = await commands.cancel_activity(
         uow, plan_id, activity_id, body, by, _if_match(if_match)
@@ -295,9 +336,15 @@ async def _entries(
 ) -> list[schemas.CalendarEntry]:
     async with uow:
         return await queries.calendar(
-            uow.session, starts_from=starts_from, starts_before=starts_before, plan_id=plan_id,
-            audience_id=audience_id, channel=channel, track_id=track_id, limit=limit,
-        )  # fmt: skip
+            uow.session,
+            starts_from=starts_from,
+            starts_before=starts_before,
+            plan_id=plan_id,
+            audience_id=audience_id,
+            channel=channel,
+            track_id=track_id,
+            limit=limit,
+        )
 
 
 Entries = Annotated[list[schemas.CalendarEntry], Depends(_entries)]
@@ -311,16 +358,15 @@ async def calendar_json(entries: Entries) -> list[schemas.CalendarEntry]:
 
 
 @calendar.get(".ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
-async def calendar_ical(entries: Entries) -> Response:
+async def calendar_ical(entries: Entries, now: Now) -> Response:
     """The same activities as an iCalendar (RFC 5545) feed for calendar programs."""
-    return Response(to_ical(entries), media_type="text/calendar; charset=utf-8")
+    return Response(to_ical(entries, now), media_type="text/calendar; charset=utf-8")
 
 
-def to_ical(entries: list[schemas.CalendarEntry]) -> bytes:
+def to_ical(entries: list[schemas.CalendarEntry], generated: datetime) -> bytes:
     feed = Calendar()
     feed.add("prodid", "-//Budskab//planning calendar//DA")
     feed.add("version", "2.0")
-    generated = datetime.now(UTC)
     for entry in entries:
         item = Event()
         occurrence = f"-{entry.starts_at:%Y%m%dT%H%M%SZ}" if entry.recurring else ""
@@ -482,9 +528,13 @@ ActionPlanIfMatch = Annotated[
     response_model=schemas.ActionPlanVersionPublic,
 )
 async def revise_action_plan(
-    strategy_id: str, body: schemas.ActionPlanRevise, uow: UnitOfWorkDep, by: Planner,
-    response: Response, if_match: ActionPlanIfMatch = None,
-) -> object:  # fmt: skip
+    strategy_id: str,
+    body: schemas.ActionPlanRevise,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
+    if_match: ActionPlanIfMatch = None,
+) -> object:
     """Revise the action plan: the whole list of initiatives for a year becomes the next
     version; earlier versions are kept unchanged."""
     revision = await strategies_.revise_action_plan(uow, strategy_id, body, by, _if_match(if_match))
@@ -520,18 +570,23 @@ async def action_plan_versions(strategy_id: str, uow: UnitOfWorkDep, _: CurrentP
     response_model=schemas.ActionPlanVersionPublic,
 )
 async def action_plan_version(
-    strategy_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], uow: UnitOfWorkDep,
+    strategy_id: str,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    uow: UnitOfWorkDep,
     _: CurrentPrincipal,
-) -> object:  # fmt: skip
+) -> object:
     async with uow:
         return await strategies_.action_plan_version(uow.session, strategy_id, version)
 
 
 @strategies.get("/{strategy_id}/action-plan/diff", response_model=schemas.ActionPlanDiff)
 async def action_plan_diff(
-    strategy_id: str, from_version: VersionNumber, to_version: VersionNumber,
-    uow: UnitOfWorkDep, _: CurrentPrincipal,
-) -> schemas.ActionPlanDiff:  # fmt: skip
+    strategy_id: str,
+    from_version: VersionNumber,
+    to_version: VersionNumber,
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> schemas.ActionPlanDiff:
     """What changed from one version of the action plan to another: initiatives added,
     removed, and changed (matched by track and initiative), field by field."""
     async with uow:

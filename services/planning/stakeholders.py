@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +16,7 @@ from shared.uow import UnitOfWork
 
 async def create_stakeholder(uow: UnitOfWork, cmd: schemas.StakeholderCreate) -> Stakeholder:
     async with uow:
-        stakeholder = Stakeholder(
-            id=str(uuid.uuid4()), created_at=datetime.now(UTC), **cmd.model_dump()
-        )
+        stakeholder = Stakeholder(id=str(uuid.uuid4()), created_at=uow.now(), **cmd.model_dump())
         uow.session.add(stakeholder)
         await uow.commit()
     return stakeholder

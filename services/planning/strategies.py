@@ -4,7 +4,6 @@ yearly action plan, whose every revision is kept as a version (DOMAIN.md, case C
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,9 +38,13 @@ async def get_strategy(
 
 
 def _add_tree(
-    session: AsyncSession, strategy: Strategy, trees: list[schemas.NodeTree],
-    parent: StrategyNode | None, start: int, path: str,
-) -> int:  # fmt: skip
+    session: AsyncSession,
+    strategy: Strategy,
+    trees: list[schemas.NodeTree],
+    parent: StrategyNode | None,
+    start: int,
+    path: str,
+) -> int:
     """Add `trees` under `parent`, depth first; returns the next free position."""
     position = start
     for i, tree in enumerate(trees):
@@ -54,12 +57,18 @@ def _add_tree(
                 errors=[{"field": where, "message": "sub-tracks cannot have children"}],
             ) from None
         node = StrategyNode(
-            id=_new_id(), strategy_id=strategy.id, parent_id=parent.id if parent else None,
-            level=level, name=tree.name, description=tree.description, position=position,
-        )  # fmt: skip
+            id=_new_id(),
+            strategy_id=strategy.id,
+            parent_id=parent.id if parent else None,
+            level=level,
+            name=tree.name,
+            description=tree.description,
+            position=position,
+        )
         session.add(node)
-        position = _add_tree(session, strategy, tree.children, node, position + 1,
-                             f"{where}.children")  # fmt: skip
+        position = _add_tree(
+            session, strategy, tree.children, node, position + 1, f"{where}.children"
+        )
     return position
 
 
@@ -68,7 +77,7 @@ async def create_strategy(uow: UnitOfWork, cmd: schemas.StrategyCreate) -> str:
     async with uow:
         strategy = Strategy(
             id=_new_id(),
-            created_at=datetime.now(UTC),
+            created_at=uow.now(),
             **cmd.model_dump(exclude={"focus_areas"}),
         )
         uow.session.add(strategy)
@@ -89,10 +98,14 @@ async def add_node(uow: UnitOfWork, strategy_id: str, cmd: schemas.NodeCreate) -
                     errors=[{"field": "parent_id", "message": "not part of this strategy"}],
                 )
         node = StrategyNode(
-            id=_new_id(), strategy_id=strategy.id, parent_id=cmd.parent_id,
+            id=_new_id(),
+            strategy_id=strategy.id,
+            parent_id=cmd.parent_id,
             level=domain.child_level(NodeLevel(parent.level) if parent else None),
-            name=cmd.name, description=cmd.description, position=len(strategy.nodes),
-        )  # fmt: skip
+            name=cmd.name,
+            description=cmd.description,
+            position=len(strategy.nodes),
+        )
         uow.session.add(node)
         await uow.commit()
     return node
@@ -126,9 +139,12 @@ async def _latest_version(session: AsyncSession, strategy_id: str) -> int | None
 
 
 async def revise_action_plan(
-    uow: UnitOfWork, strategy_id: str, cmd: schemas.ActionPlanRevise, by: Principal,
+    uow: UnitOfWork,
+    strategy_id: str,
+    cmd: schemas.ActionPlanRevise,
+    by: Principal,
     expected: frozenset[int] | None,
-) -> ActionPlanVersion:  # fmt: skip
+) -> ActionPlanVersion:
     """Write the next version of the action plan; the earlier ones stay as they were."""
     async with uow:
         strategy = await get_strategy(uow.session, strategy_id, for_update=True)
@@ -149,9 +165,15 @@ async def revise_action_plan(
                 " reload and retry"
             )
         revision = ActionPlanVersion(
-            id=_new_id(), strategy_id=strategy_id, version=latest + 1, year=cmd.year,
-            note=cmd.note, items=items, revised_by=by.subject, revised_at=datetime.now(UTC),
-        )  # fmt: skip
+            id=_new_id(),
+            strategy_id=strategy_id,
+            version=latest + 1,
+            year=cmd.year,
+            note=cmd.note,
+            items=items,
+            revised_by=by.subject,
+            revised_at=uow.now(),
+        )
         uow.session.add(revision)  # two racing revisions: the unique version makes one a 409
         await uow.commit()
     return revision

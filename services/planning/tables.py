@@ -1,73 +1,18 @@
-"""The planning database: plans and their parts, projections of other services' events,
-and the outbox/inbox (see shared.tables)."""
+"""The planning database: the organisation's audiences and partners, plan versions,
+strategies, stakeholders, projections of other services' events, and the outbox/inbox (see
+shared.tables). The plan and its parts are mapped with their rules, in `plans`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
 from shared.tables import service_base
 
 Base = service_base()
-
-
-class Plan(Base):
-    __tablename__ = "plans"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    title: Mapped[str] = mapped_column(String(300))
-    owner: Mapped[str] = mapped_column(String(200))
-    sender: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    approved_by: Mapped[str | None] = mapped_column(String(200))
-    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    track_id: Mapped[str | None] = mapped_column(ForeignKey("strategy_nodes.id"), index=True)
-    period_start: Mapped[date | None] = mapped_column(Date)
-    period_end: Mapped[date | None] = mapped_column(Date)
-
-    goals: Mapped[list[Goal]] = relationship(order_by="Goal.position")
-    audiences: Mapped[list[Audience]] = relationship(
-        secondary="plan_audiences", order_by="PlanAudience.position", viewonly=True
-    )
-    messages: Mapped[list[Message]] = relationship(order_by="Message.position")
-    channels: Mapped[list[Channel]] = relationship(order_by="Channel.position")
-    activities: Mapped[list[Activity]] = relationship(order_by="Activity.position")
-    deviations: Mapped[list[Deviation]] = relationship(order_by="Deviation.recorded_at")
-
-    @property
-    def live_activities(self) -> list[Activity]:
-        """The activities that are not cancelled."""
-        return [a for a in self.activities if a.cancelled_at is None]
-
-
-class _PlanPart:
-    """Parts belong to one plan and keep the order they were added in."""
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
-
-
-class Goal(_PlanPart, Base):
-    """A measurable success criterion, e.g. "the newsletter reaches 1,000 recipients"."""
-
-    __tablename__ = "goals"
-
-    description: Mapped[str] = mapped_column(Text)
-    metric: Mapped[str] = mapped_column(String(200))
-    target: Mapped[float] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String(50))
-    deadline: Mapped[date | None] = mapped_column(Date)
-    # the latest value the metrics service reported (kpi.measured.v1)
-    measured_value: Mapped[float | None] = mapped_column(Float)
-    measured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    measured_source: Mapped[str | None] = mapped_column(String(20))
 
 
 class Audience(Base):
@@ -84,69 +29,6 @@ class Audience(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class PlanAudience(Base):
-    """The audiences a plan addresses, in the order they were added to it."""
-
-    __tablename__ = "plan_audiences"
-
-    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), primary_key=True)
-    audience_id: Mapped[str] = mapped_column(
-        ForeignKey("audiences.id"), primary_key=True, index=True
-    )
-    position: Mapped[int] = mapped_column(Integer)
-
-
-class Message(_PlanPart, Base):
-    __tablename__ = "messages"
-
-    audience_id: Mapped[str] = mapped_column(ForeignKey("audiences.id"))
-    subject: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
-    lix: Mapped[float] = mapped_column(Float, default=0.0)
-    readability_warning: Mapped[str | None] = mapped_column(Text)
-
-
-class Channel(_PlanPart, Base):
-    __tablename__ = "channels"
-
-    kind: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(200))
-
-
-class Activity(_PlanPart, Base):
-    __tablename__ = "activities"
-
-    title: Mapped[str] = mapped_column(String(300))
-    kind: Mapped[str] = mapped_column(String(20))
-    owner: Mapped[str | None] = mapped_column(String(200))
-    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    recurrence: Mapped[str | None] = mapped_column(String(500))  # an RFC 5545 RRULE
-    # a recurring activity's occurrences (ISO datetimes, UTC), expanded once from its rule
-    occurrences: Mapped[list | None] = mapped_column(JSON)
-    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)  # its last occurrence
-    audience_id: Mapped[str | None] = mapped_column(ForeignKey("audiences.id"))
-    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id"))
-    channel_id: Mapped[str | None] = mapped_column(ForeignKey("channels.id"))
-    event_format: Mapped[str | None] = mapped_column(String(40))
-    capacity: Mapped[int | None] = mapped_column(Integer)
-    venue: Mapped[str | None] = mapped_column(String(300))
-    # the durable timer: the next occurrence to fall due (none left: null), and when it last fired
-    next_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
-    due_fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-    partners: Mapped[list[Partner]] = relationship(
-        secondary="activity_partners", order_by="ActivityPartner.position", viewonly=True
-    )
-
-    @property
-    def times(self) -> list[datetime]:
-        """When it takes place: its start, or each occurrence of its recurrence."""
-        if self.occurrences is None:
-            return [self.starts_at]
-        return [datetime.fromisoformat(when) for when in self.occurrences]
-
-
 class Partner(Base):
     """A co-organiser of activities and events, shared by the organisation's plans (KL, a union,
     a university)."""
@@ -158,31 +40,6 @@ class Partner(Base):
     kind: Mapped[str] = mapped_column(String(100), default="")
     contact: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class ActivityPartner(Base):
-    __tablename__ = "activity_partners"
-
-    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"), primary_key=True)
-    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-
-
-class Deviation(Base):
-    """A change to an approved plan, agreed with management (DOMAIN.md, case B)."""
-
-    __tablename__ = "deviations"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
-    activity_id: Mapped[str | None] = mapped_column(ForeignKey("activities.id"))
-    change: Mapped[str] = mapped_column(String(20))  # see domain.Change
-    before: Mapped[str] = mapped_column(Text)
-    after: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text)
-    agreed_by: Mapped[str] = mapped_column(String(200))
-    recorded_by: Mapped[str] = mapped_column(String(200))
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class PlanVersion(Base):
@@ -295,3 +152,4 @@ class Dialogue(Base):
     follow_up: Mapped[str] = mapped_column(Text, default="")
     follow_up_by: Mapped[date | None] = mapped_column(Date)
     logged_by: Mapped[str] = mapped_column(String(200))
+

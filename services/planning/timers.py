@@ -16,15 +16,16 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from services.planning import commands, domain
-from services.planning.tables import Activity, Plan
-from shared.auth import Principal
-from shared.contracts.planning import ActivityDue, PlanActivated
+from services.planning import domain
+from services.planning.plans.model import Plan
+from services.planning.plans.parts import Activity
+from services.planning.settings import PlanningSettings
+from shared.contracts.planning import ActivityDue
 from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime
 
 BATCH = 100
-TIMER = Principal(subject="due-timer", name="Due timer", roles=frozenset())
+TIMER = "due-timer"  # who changed the plan, in its history
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]
@@ -91,21 +92,13 @@ async def activate_plans(runtime: Runtime, now: datetime) -> None:
             .with_for_update(skip_locked=True)
         )
         for plan_id in plan_ids.all():
-            plan = await commands.get_plan(uow.session, plan_id)
-            await commands.keep_baseline(uow, plan)
-            plan.status = domain.PlanStatus.ACTIVE
-            plan.version += 1
-            plan.updated_at = now
-            uow.publish(
-                PlanActivated(plan_id=plan.id, version=plan.version, activated_at=now),
-                subject=plan.id,
-            )
-            await commands.record_version(uow, plan, TIMER, "status: active (an activity fell due)")
+            plan = await uow.plans.get_for_change(plan_id, expected=None)
+            plan.activate(by=TIMER, now=now)
         await uow.commit()
 
 
-async def run_due_timer(runtime: Runtime) -> None:
-    interval = runtime.settings.due_check_interval_seconds  # type: ignore[attr-defined]
+async def run_due_timer(runtime: Runtime[PlanningSettings]) -> None:
+    interval = runtime.settings.due_check_interval_seconds
     while True:
         fired = await fire_due_activities(runtime, runtime.clock())
         await activate_plans(runtime, runtime.clock())

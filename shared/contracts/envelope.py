@@ -110,10 +110,17 @@ def event(model: type[EventData]) -> type[EventData]:
     return registry.register(model)
 
 
-def new_envelope(data: EventData, *, source: str, subject: str, correlation_id: str) -> Envelope:
+def new_envelope(
+    data: EventData,
+    *,
+    source: str,
+    subject: str,
+    correlation_id: str,
+    time: datetime | None = None,
+) -> Envelope:
     return Envelope(
         id=str(uuid.uuid4()),
-        time=datetime.now(UTC),
+        time=time or datetime.now(UTC),
         source=source,
         type=data.type,
         subject=subject,

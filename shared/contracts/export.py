@@ -37,8 +37,13 @@ def asyncapi() -> dict[str, Any]:
         channels[name] = {
             "address": topic,
             "description": "Keyed by the aggregate id (the CloudEvents `subject`).",
-            "messages": {m.type.replace(".", "_"): {"$ref": f"#/components/messages/{m.type.replace('.', '_')}"} for m in models},
-        }  # fmt: skip
+            "messages": {
+                m.type.replace(".", "_"): {
+                    "$ref": f"#/components/messages/{m.type.replace('.', '_')}"
+                }
+                for m in models
+            },
+        }
         operations[f"receive_{name}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{name}"},

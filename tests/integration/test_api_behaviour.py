@@ -119,9 +119,12 @@ async def plan_total(client: httpx.AsyncClient) -> int:
 Body = Callable[[dict, dict], Any]  # (made, other) -> request body
 DROP = object()  # a field to leave out of an otherwise valid body
 
-ACTIVITY = {"title": "Velfærdens innovationsdag", "kind": "event",
-            "starts_at": "2016-01-20T09:00:00+01:00",
-            "event": {"format": "theme_day", "capacity": 300}}  # fmt: skip
+ACTIVITY = {
+    "title": "Velfærdens innovationsdag",
+    "kind": "event",
+    "starts_at": "2016-01-20T09:00:00+01:00",
+    "event": {"format": "theme_day", "capacity": 300},
+}
 
 
 def valid(base: dict, changes: dict) -> dict:
@@ -130,8 +133,11 @@ def valid(base: dict, changes: dict) -> dict:
 
 
 def activity(made: dict, **changes: Any) -> dict:
-    refs = {"audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
-            "channel_id": made["channel"]["id"]}  # fmt: skip
+    refs = {
+        "audience_id": made["audience"]["id"],
+        "message_id": made["message"]["id"],
+        "channel_id": made["channel"]["id"],
+    }
     return valid({**ACTIVITY, **refs}, changes)
 
 
@@ -140,8 +146,11 @@ def event_details(**changes: Any) -> dict:
 
 
 def message(made: dict, **changes: Any) -> dict:
-    base = {"audience_id": made["audience"]["id"], "subject": "Rethink velfærd",
-            "body": "Kom til innovationsdagen."}  # fmt: skip
+    base = {
+        "audience_id": made["audience"]["id"],
+        "subject": "Rethink velfærd",
+        "body": "Kom til innovationsdagen.",
+    }
     return valid(base, changes)
 
 
@@ -594,11 +603,16 @@ async def test_an_admin_may_draft_and_approve_a_whole_plan(planning: httpx.Async
     channel = await add("channels", {"kind": "meeting", "name": "Rundbordssamtale"})
     await add(
         "activities",
-        {"title": "Rundbordssamtale for kommunaldirektører", "kind": "event",
-         "starts_at": "2016-01-20T13:00:00+01:00",
-         "event": {"format": "round_table", "capacity": 20},
-         "audience_id": audience["id"], "message_id": msg["id"], "channel_id": channel["id"]},
-    )  # fmt: skip
+        {
+            "title": "Rundbordssamtale for kommunaldirektører",
+            "kind": "event",
+            "starts_at": "2016-01-20T13:00:00+01:00",
+            "event": {"format": "round_table", "capacity": 20},
+            "audience_id": audience["id"],
+            "message_id": msg["id"],
+            "channel_id": channel["id"],
+        },
+    )
 
     approved = await planning.post(f"{url}/approve", headers=ADMIN)
 
@@ -631,18 +645,24 @@ async def test_approval_lists_each_missing_audience_message_and_channel(
     url = f"/v1/plans/{plan_id}/activities"
     kronik = await planning_db.post(
         url,
-        json={"title": "Kronik i de landsdækkende dagblade", "kind": "communication",
-              "starts_at": "2015-09-01T06:00:00+02:00"},
+        json={
+            "title": "Kronik i de landsdækkende dagblade",
+            "kind": "communication",
+            "starts_at": "2015-09-01T06:00:00+02:00",
+        },
         headers=PLANNER,
-    )  # fmt: skip
+    )
     folkemoedet = await planning_db.post(
         url,
-        json={"title": "Debat på Folkemødet", "kind": "event",
-              "starts_at": "2016-06-16T14:00:00+02:00",
-              "event": {"format": "festival_debate", "capacity": 120},
-              "audience_id": made["audience"]["id"]},
+        json={
+            "title": "Debat på Folkemødet",
+            "kind": "event",
+            "starts_at": "2016-06-16T14:00:00+02:00",
+            "event": {"format": "festival_debate", "capacity": 120},
+            "audience_id": made["audience"]["id"],
+        },
         headers=PLANNER,
-    )  # fmt: skip
+    )
     assert kronik.status_code == 201 and folkemoedet.status_code == 201
     before, etag = await plan_state(planning_db, plan_id)
     index = {a["id"]: i for i, a in enumerate(before["activities"])}
@@ -717,9 +737,16 @@ APPROVED_PLAN_CHANGES = [
     ("messages", lambda m: message(m, subject="Ny vinkel")),
     ("channels", lambda m: {"kind": "social_media", "name": "LinkedIn"}),
     ("activities", lambda m: activity(m, title="Rethink-konferencen 2017")),
-    ("goals", lambda m: {"description": "Rethink fills the hall", "metric": "registrations",
-                         "target": 500, "unit": "participants"}),
-]  # fmt: skip
+    (
+        "goals",
+        lambda m: {
+            "description": "Rethink fills the hall",
+            "metric": "registrations",
+            "target": 500,
+            "unit": "participants",
+        },
+    ),
+]
 
 
 @pytest.mark.parametrize(("path", "body"), APPROVED_PLAN_CHANGES)
@@ -794,10 +821,14 @@ async def test_approval_against_a_stale_etag_is_a_412_problem_and_changes_nothin
     _, reviewed = await plan_state(planning_db, plan_id)
     added = await planning_db.post(
         f"/v1/plans/{plan_id}/activities",
-        json=activity(made, title="Debat på Folkemødet", starts_at="2016-06-16T14:00:00+02:00",
-                      event={"format": "festival_debate", "capacity": 120}),
+        json=activity(
+            made,
+            title="Debat på Folkemødet",
+            starts_at="2016-06-16T14:00:00+02:00",
+            event={"format": "festival_debate", "capacity": 120},
+        ),
         headers=PLANNER,
-    )  # fmt: skip
+    )
     assert added.status_code == 201, added.text
     before, current = await plan_state(planning_db, plan_id)
 
@@ -874,10 +905,15 @@ async def test_an_activity_cannot_carry_a_message_written_for_another_audience(
 
     created = await planning_db.post(
         f"/v1/plans/{plan_id}/activities",
-        json=activity(made, title="Pressemeddelelse om innovationsdagen", kind="communication",
-                      event=DROP, audience_id=press.json()["id"]),
+        json=activity(
+            made,
+            title="Pressemeddelelse om innovationsdagen",
+            kind="communication",
+            event=DROP,
+            audience_id=press.json()["id"],
+        ),
         headers=PLANNER,
-    )  # fmt: skip
+    )
 
     if created.status_code == 201:
         response = await planning_db.post(f"/v1/plans/{plan_id}/approve", headers=PLANNER)

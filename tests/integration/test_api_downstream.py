@@ -52,25 +52,45 @@ MESSAGE = MessageRef(id="message-rethink", subject="Rethink velfærd", body="Kom
 
 EVENTS = [  # (plan, title, format, capacity, starts at)
     (KOMMUNE_FORFRA, "Velfærdens innovationsdag", "theme_day", 300, "2016-01-20T09:00:00+01:00"),
-    (KOMMUNE_FORFRA, "Rundbordssamtale for kommunaldirektører", "round_table", 20,
-     "2016-01-20T13:00:00+01:00"),
-    (KOMMUNE_FORFRA, "Workshop om velfærdens dilemmaer", "workshop", 60,
-     "2016-01-20T14:00:00+01:00"),
+    (
+        KOMMUNE_FORFRA,
+        "Rundbordssamtale for kommunaldirektører",
+        "round_table",
+        20,
+        "2016-01-20T13:00:00+01:00",
+    ),
+    (
+        KOMMUNE_FORFRA,
+        "Workshop om velfærdens dilemmaer",
+        "workshop",
+        60,
+        "2016-01-20T14:00:00+01:00",
+    ),
     (KOMMUNE_FORFRA, "Debat på Folkemødet", "festival_debate", 120, "2016-06-16T14:00:00+02:00"),
     (KOMMUNE_FORFRA, "Rethink public service", "conference", 1000, "2017-05-10T09:00:00+02:00"),
     (BESKAEFTIGELSE, "Beskæftigelseskonferencen", "conference", 300, "2013-11-07T09:00:00+01:00"),
-]  # fmt: skip
+]
 NEWSLETTER_ID = str(uuid.uuid4())
-EMPLOYEES = ["medarbejder0@aarhus.example", "medarbejder1@aarhus.example",
-             "medarbejder2@aarhus.example"]  # fmt: skip
+EMPLOYEES = [
+    "medarbejder0@aarhus.example",
+    "medarbejder1@aarhus.example",
+    "medarbejder2@aarhus.example",
+]
 
 
 def approved(activity_id: str, plan_id: str, title: str, starts_at: str, **extra) -> bytes:  # type: ignore[no-untyped-def]
     data = ActivityApproved(
-        activity_id=activity_id, plan_id=plan_id, title=title, starts_at=datetime.fromisoformat(starts_at),
-        audience=STAFF, message=MESSAGE, **extra,
-    )  # fmt: skip
-    envelope = new_envelope(data, source="/tests/planning", subject=activity_id, correlation_id=f"corr-{activity_id}")  # fmt: skip
+        activity_id=activity_id,
+        plan_id=plan_id,
+        title=title,
+        starts_at=datetime.fromisoformat(starts_at),
+        audience=STAFF,
+        message=MESSAGE,
+        **extra,
+    )
+    envelope = new_envelope(
+        data, source="/tests/planning", subject=activity_id, correlation_id=f"corr-{activity_id}"
+    )
     return envelope.model_dump_json().encode()
 
 
@@ -99,30 +119,60 @@ async def downstream(
 
         async with (
             serving_over_http(app(create_events_app, EventsSettings)) as events,
-            serving_over_http(app(create_notifications_app, NotificationsSettings,
-                        smtp_port=sink.port, send_poll_interval_seconds=0.1)) as notifications,
+            serving_over_http(
+                app(
+                    create_notifications_app,
+                    NotificationsSettings,
+                    smtp_port=sink.port,
+                    send_poll_interval_seconds=0.1,
+                )
+            ) as notifications,
             serving_over_http(app(create_metrics_app, MetricsSettings)) as metrics,
-        ):  # fmt: skip
+        ):
             for i, address in enumerate(EMPLOYEES):
                 response = await notifications.post(
                     "/v1/contacts",
-                    json={"email": address, "name": f"Medarbejder {i}", "email_consent": True,
-                          "audience_ids": [STAFF.id]},
+                    json={
+                        "email": address,
+                        "name": f"Medarbejder {i}",
+                        "email_consent": True,
+                        "audience_ids": [STAFF.id],
+                    },
                     headers=COMMUNICATOR,
-                )  # fmt: skip
+                )
                 assert response.status_code == 201, response.text
 
             activity_ids = [str(uuid.uuid4()) for _ in EVENTS]
             messages = [
-                (aid.encode(), approved(aid, plan, title, starts, kind="event", channel="conference",
-                                        event=EventDetails(format=fmt, capacity=capacity)))
-                for aid, (plan, title, fmt, capacity, starts) in zip(activity_ids, EVENTS, strict=True)
-            ]  # fmt: skip
+                (
+                    aid.encode(),
+                    approved(
+                        aid,
+                        plan,
+                        title,
+                        starts,
+                        kind="event",
+                        channel="conference",
+                        event=EventDetails(format=fmt, capacity=capacity),
+                    ),
+                )
+                for aid, (plan, title, fmt, capacity, starts) in zip(
+                    activity_ids, EVENTS, strict=True
+                )
+            ]
             messages.append(
-                (NEWSLETTER_ID.encode(),
-                 approved(NEWSLETTER_ID, KOMMUNE_FORFRA, "Nyhedsbrev januar",
-                          "2016-01-05T08:00:00+01:00", kind="communication", channel="newsletter"))
-            )  # fmt: skip
+                (
+                    NEWSLETTER_ID.encode(),
+                    approved(
+                        NEWSLETTER_ID,
+                        KOMMUNE_FORFRA,
+                        "Nyhedsbrev januar",
+                        "2016-01-05T08:00:00+01:00",
+                        kind="communication",
+                        channel="newsletter",
+                    ),
+                )
+            )
             await produce(broker.bootstrap, topics.ACTIVITIES, messages)
 
             await eventually(
@@ -218,7 +268,7 @@ async def test_events_are_filtered_by_plan(downstream: Downstream) -> None:
         ({"limit": 201}, "limit"),
         ({"offset": -1}, "offset"),
         ({"limit": "alle"}, "limit"),
-    ],  # fmt: skip
+    ],
     ids=["limit 0", "limit 201", "offset -1", "limit text"],
 )
 async def test_out_of_range_event_paging_is_a_422_problem_naming_the_parameter(

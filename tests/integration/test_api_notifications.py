@@ -41,9 +41,13 @@ JOBCENTER_AUDIENCE = "audience-jobcentre-managers"
 
 
 def tendens_reader(**changes: Any) -> dict[str, Any]:
-    body = {"email": f"leder.{uuid.uuid4().hex[:8]}@jobcenter-aarhus.example",
-            "name": "Jobcenterchef Aarhus", "email_consent": True,
-            "audience_ids": [JOBCENTER_AUDIENCE], **changes}  # fmt: skip
+    body = {
+        "email": f"leder.{uuid.uuid4().hex[:8]}@jobcenter-aarhus.example",
+        "name": "Jobcenterchef Aarhus",
+        "email_consent": True,
+        "audience_ids": [JOBCENTER_AUDIENCE],
+        **changes,
+    }
     return body
 
 
@@ -337,7 +341,7 @@ async def test_deliveries_are_listed_in_pages_even_when_there_are_none(
         ({"limit": 201}, "limit"),
         ({"limit": "alle"}, "limit"),
         ({"offset": -1}, "offset"),
-    ],  # fmt: skip
+    ],
     ids=["limit 0", "limit 201", "limit text", "offset -1"],
 )
 async def test_out_of_range_delivery_paging_is_a_422_problem_naming_the_parameter(

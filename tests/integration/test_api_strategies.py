@@ -234,13 +234,16 @@ def plan_2013(strategy: dict) -> dict:
     return action_plan(
         strategy,
         2013,
-        (MESTRING, "Lederkommunikation", {"owner": "Kommunikationsafdelingen",
-                                          "success_criterion": "Alle ledere er trænet"}),
+        (
+            MESTRING,
+            "Lederkommunikation",
+            {"owner": "Kommunikationsafdelingen", "success_criterion": "Alle ledere er trænet"},
+        ),
         (MESTRING, "Intranet-redaktion", {}),
         (DIALOGUE, "Borgerpanel", {"owner": "Borgerservice"}),
         (BRANDING, "Synlighed i medierne", {}),
         ("Digitale kanaler", "Digital Post til alle", {"description": "Obligatorisk fra 2015"}),
-    )  # fmt: skip
+    )
 
 
 def plan_2014(strategy: dict) -> dict:
@@ -249,13 +252,16 @@ def plan_2014(strategy: dict) -> dict:
     return action_plan(
         strategy,
         2014,
-        (MESTRING, "Lederkommunikation", {"owner": "HR og Kommunikation",
-                                          "success_criterion": "74 % af lederne er tilfredse"}),
+        (
+            MESTRING,
+            "Lederkommunikation",
+            {"owner": "HR og Kommunikation", "success_criterion": "74 % af lederne er tilfredse"},
+        ),
         (DIALOGUE, "Borgerpanel", {"owner": "Borgerservice"}),
         (BRANDING, "Synlighed i lokale medier", {}),
         (DIALOGUE, "Digital Post til alle", {"description": "Obligatorisk fra 2015"}),
         (MESTRING, "Medietræning", {}),
-    )  # fmt: skip
+    )
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -864,9 +870,13 @@ async def test_each_occurrence_of_a_recurring_activity_counts_for_overlaps(
     greeting = await create(
         planning_db,
         f"{url}/activities",
-        {"title": "Vinterhilsen", "kind": "communication", "audience_id": staff,
-         "starts_at": "2016-02-06T08:00:00+01:00"},
-    )  # fmt: skip
+        {
+            "title": "Vinterhilsen",
+            "kind": "communication",
+            "audience_id": staff,
+            "starts_at": "2016-02-06T08:00:00+01:00",
+        },
+    )
 
     shown, _ = await plan_state(planning_db, other["id"])
 
@@ -918,9 +928,15 @@ async def test_a_plan_change_keeps_fields_left_out_and_can_clear_track_and_perio
     plan = await create(
         planning_db,
         "/v1/plans",
-        {"title": "Kommune forfra", "owner": "Borgmesterens Afdeling", "sender": "Aarhus Kommune",
-         "track_id": track, "period_start": "2015-08-17", "period_end": "2017-12-31"},
-    )  # fmt: skip
+        {
+            "title": "Kommune forfra",
+            "owner": "Borgmesterens Afdeling",
+            "sender": "Aarhus Kommune",
+            "track_id": track,
+            "period_start": "2015-08-17",
+            "period_end": "2017-12-31",
+        },
+    )
     assert plan["track_id"] == track
 
     owner = await change(planning_db, plan["id"], {"owner": "Magistratens afdeling"})
@@ -1049,10 +1065,14 @@ async def test_a_plan_serves_a_track_or_sub_track_not_a_focus_area(world: World)
     )
     created = await world.client.post(
         "/v1/plans",
-        json={"title": "Tendens 2015", "owner": "Beskæftigelsesregion Midtjylland",
-              "sender": "Regionen", "track_id": world.node("Strategisk kommunikation")["id"]},
+        json={
+            "title": "Tendens 2015",
+            "owner": "Beskæftigelsesregion Midtjylland",
+            "sender": "Regionen",
+            "track_id": world.node("Strategisk kommunikation")["id"],
+        },
         headers=PLANNER,
-    )  # fmt: skip
+    )
 
     assert_names(patched, "track_id")
     assert_names(created, "track_id")
@@ -1223,25 +1243,47 @@ async def test_changing_an_approved_plan_needs_a_reason_and_who_agreed(
     url = f"/v1/plans/{made['plan']['id']}"
     before = await plan_state(planning_db, made["plan"]["id"])
     title = {"title": "Kommune forfra 2.0"}
-    goal = {"description": "Nyt fra direktionen læses af 80 %", "metric": "open rate",
-            "target": 80, "unit": "%"}  # fmt: skip
+    goal = {
+        "description": "Nyt fra direktionen læses af 80 %",
+        "metric": "open rate",
+        "target": 80,
+        "unit": "%",
+    }
     moved = f"{url}/activities/{made['event_activity']['id']}/reschedule"
     client = planning_db
 
     for response, fields in [
         (await client.patch(url, json=title, headers=PLANNER), ("reason", "agreed_by")),
-        (await client.patch(url, json={**title, "reason": "Magistraten bad om det"},
-                            headers=PLANNER), ("agreed_by",)),
-        (await client.patch(url, json={**title, "agreed_by": "Magistraten"}, headers=PLANNER),
-         ("reason",)),
-        (await client.patch(url, json={**title, "reason": "", "agreed_by": "Magistraten"},
-                            headers=PLANNER), ("reason",)),
-        (await client.post(f"{url}/activities", json={**MONTHLY_NEWS, **refs(made)},
-                           headers=PLANNER), ("reason", "agreed_by")),
+        (
+            await client.patch(
+                url, json={**title, "reason": "Magistraten bad om det"}, headers=PLANNER
+            ),
+            ("agreed_by",),
+        ),
+        (
+            await client.patch(url, json={**title, "agreed_by": "Magistraten"}, headers=PLANNER),
+            ("reason",),
+        ),
+        (
+            await client.patch(
+                url, json={**title, "reason": "", "agreed_by": "Magistraten"}, headers=PLANNER
+            ),
+            ("reason",),
+        ),
+        (
+            await client.post(
+                f"{url}/activities", json={**MONTHLY_NEWS, **refs(made)}, headers=PLANNER
+            ),
+            ("reason", "agreed_by"),
+        ),
         (await client.post(f"{url}/goals", json=goal, headers=PLANNER), ("reason", "agreed_by")),
-        (await client.post(moved, json={"starts_at": "2016-01-27T09:00:00+01:00"},
-                           headers=PLANNER), ("reason", "agreed_by")),
-    ]:  # fmt: skip
+        (
+            await client.post(
+                moved, json={"starts_at": "2016-01-27T09:00:00+01:00"}, headers=PLANNER
+            ),
+            ("reason", "agreed_by"),
+        ),
+    ]:
         assert_names(response, *fields)
 
     assert await plan_state(planning_db, made["plan"]["id"]) == before
@@ -1345,8 +1387,11 @@ async def test_occurrences_keep_their_danish_time_of_day_across_daylight_saving(
     entries = await calendar(planning, plan_id=made["plan"]["id"])
 
     copenhagen = ZoneInfo("Europe/Copenhagen")
-    local = [at(e["starts_at"]).astimezone(copenhagen) for e in entries
-             if e["activity_id"] == meeting["id"]]  # fmt: skip
+    local = [
+        at(e["starts_at"]).astimezone(copenhagen)
+        for e in entries
+        if e["activity_id"] == meeting["id"]
+    ]
     assert [(t.year, t.month, t.day, t.hour, t.minute) for t in local] == [
         (2016, month, 12, 9, 0) for month in range(1, 13)
     ]
@@ -1360,11 +1405,13 @@ async def test_occurrences_keep_their_danish_time_of_day_across_daylight_saving(
     [
         ("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;COUNT=3", ["2016-01-12", "2016-01-26", "2016-02-09"]),
         ("FREQ=MONTHLY;BYDAY=2TU;COUNT=3", ["2016-01-12", "2016-02-09", "2016-03-08"]),
-        ("FREQ=YEARLY;BYMONTH=1,6;BYMONTHDAY=12;COUNT=3",
-         ["2016-01-12", "2016-06-12", "2017-01-12"]),
+        (
+            "FREQ=YEARLY;BYMONTH=1,6;BYMONTHDAY=12;COUNT=3",
+            ["2016-01-12", "2016-06-12", "2017-01-12"],
+        ),
         ("FREQ=DAILY;UNTIL=20160114T080000Z", ["2016-01-12", "2016-01-13", "2016-01-14"]),
     ],
-)  # fmt: skip
+)
 async def test_the_documented_rule_parts_are_expanded_from_starts_at(
     planning: httpx.AsyncClient, rule: str, local_days: list[str]
 ) -> None:
@@ -1376,8 +1423,11 @@ async def test_the_documented_rule_parts_are_expanded_from_starts_at(
     entries = await calendar(planning, plan_id=made["plan"]["id"])
 
     copenhagen = ZoneInfo("Europe/Copenhagen")
-    local = [at(e["starts_at"]).astimezone(copenhagen) for e in entries
-             if e["activity_id"] == activity["id"]]  # fmt: skip
+    local = [
+        at(e["starts_at"]).astimezone(copenhagen)
+        for e in entries
+        if e["activity_id"] == activity["id"]
+    ]
     assert [t.date().isoformat() for t in local] == local_days
     assert {(t.hour, t.minute) for t in local} == {(9, 0)}
 

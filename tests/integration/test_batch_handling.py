@@ -30,15 +30,30 @@ class Deliveries:
         self.ids: dict[str, str] = {}
 
     def record(self, offset: int, delivery_id: str) -> ConsumerRecord:
-        data = DeliverySent(delivery_id=delivery_id, activity_id="a", plan_id="p",
-                            contact_id="c", channel="newsletter", sent_at=datetime.now(UTC))  # fmt: skip
+        data = DeliverySent(
+            delivery_id=delivery_id,
+            activity_id="a",
+            plan_id="p",
+            contact_id="c",
+            channel="newsletter",
+            sent_at=datetime.now(UTC),
+        )
         envelope = new_envelope(data, source="/tests", subject="k", correlation_id="c")
         self.ids[delivery_id] = envelope.id
         value = envelope.model_dump_json().encode()
-        return ConsumerRecord(topic=topics.DELIVERIES, partition=0, offset=offset, timestamp=0,
-                              timestamp_type=0, key=b"k", value=value, checksum=None,
-                              serialized_key_size=1, serialized_value_size=len(value),
-                              headers=())  # fmt: skip
+        return ConsumerRecord(
+            topic=topics.DELIVERIES,
+            partition=0,
+            offset=offset,
+            timestamp=0,
+            timestamp_type=0,
+            key=b"k",
+            value=value,
+            checksum=None,
+            serialized_key_size=1,
+            serialized_value_size=len(value),
+            headers=(),
+        )
 
 
 class DeadLetters:
@@ -75,8 +90,13 @@ async def consumer_parts(database_url: str):  # type: ignore[no-untyped-def]
 
 def consumer(handler, new_uow, dead_letters: DeadLetters, max_attempts: int = 3) -> EventConsumer:  # type: ignore[no-untyped-def]
     subscription = Subscription("tests", (topics.DELIVERIES,), {DeliverySent: handler})
-    return EventConsumer(subscription, dead_letters, new_uow, max_attempts=max_attempts,  # type: ignore[arg-type]
-                         retry_delay=0.01)  # fmt: skip
+    return EventConsumer(
+        subscription,
+        dead_letters,
+        new_uow,
+        max_attempts=max_attempts,  # type: ignore[arg-type]
+        retry_delay=0.01,
+    )
 
 
 async def test_a_failing_handler_costs_its_own_retries_and_the_rest_is_applied_in_batches(
@@ -99,8 +119,13 @@ async def test_a_failing_handler_costs_its_own_retries_and_the_rest_is_applied_i
     # twice more; the two after it as a batch — in the order of the partition
     assert calls == ["d0", "d1", "poison", "d0", "d1", "poison", "poison", "d3", "d4"]
     assert len(transactions) == 5
-    assert [item.outcome for item in batch] == ["processed", "processed", "dead_lettered",
-                                                "processed", "processed"]  # fmt: skip
+    assert [item.outcome for item in batch] == [
+        "processed",
+        "processed",
+        "dead_lettered",
+        "processed",
+        "processed",
+    ]
     assert await claimed() == {deliveries.ids[n] for n in ("d0", "d1", "d3", "d4")}
     [letter] = dead.published
     assert letter["topic"] == "tests.dlq" and letter["value"] == records[2].value

@@ -40,10 +40,16 @@ async def produce_submissions(bootstrap: str, count: int) -> None:
     try:
         sent = []
         for i in range(count):
-            data = PlanSubmitted(plan_id=PLAN, title=f"Kommune forfra {i}", owner="Aarhus Kommune",
-                                 submitted_by="planner", submitted_at=datetime.now(UTC))  # fmt: skip
-            envelope = new_envelope(data, source="/tests", subject=f"plan-{i % 50}",
-                                    correlation_id=f"crash-{i}")  # fmt: skip
+            data = PlanSubmitted(
+                plan_id=PLAN,
+                title=f"Kommune forfra {i}",
+                owner="Aarhus Kommune",
+                submitted_by="planner",
+                submitted_at=datetime.now(UTC),
+            )
+            envelope = new_envelope(
+                data, source="/tests", subject=f"plan-{i % 50}", correlation_id=f"crash-{i}"
+            )
             value = envelope.model_dump_json().encode()
             sent.append(await producer.send(topics.PLANS, value, key=envelope.subject.encode()))
         await asyncio.gather(*sent)
@@ -89,12 +95,22 @@ async def test_kill_9_in_the_middle_of_a_run_loses_nothing_and_applies_nothing_t
 ) -> None:
     await produce_submissions(broker.bootstrap, EVENTS)
     # 1. dies right after its first batch committed, before the offsets did
-    await killed(metrics_process(database_url, broker.bootstrap, tmp_path / "1.log",
-                                 crash="after_commit").start())  # fmt: skip
+    await killed(
+        metrics_process(
+            database_url, broker.bootstrap, tmp_path / "1.log", crash="after_commit"
+        ).start()
+    )
     after_first = await applied_in(database_url)
     # 2. takes that batch again (the inbox absorbs it) and dies inside its third batch
-    await killed(metrics_process(database_url, broker.bootstrap, tmp_path / "2.log",
-                                 crash="before_commit", crash_on_batch="3").start())  # fmt: skip
+    await killed(
+        metrics_process(
+            database_url,
+            broker.bootstrap,
+            tmp_path / "2.log",
+            crash="before_commit",
+            crash_on_batch="3",
+        ).start()
+    )
     after_second = await applied_in(database_url)
     assert 0 < after_first < after_second < EVENTS  # both died in the middle of the run
     # 3. finishes the run

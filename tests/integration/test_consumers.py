@@ -28,9 +28,13 @@ ANALYST = auth("analyst")
 
 def delivery_sent(plan_id: str) -> bytes:
     data = DeliverySent(
-        delivery_id="d-1", activity_id="a-1", plan_id=plan_id, contact_id="c-1",
-        channel="newsletter", sent_at=datetime.now(UTC),
-    )  # fmt: skip
+        delivery_id="d-1",
+        activity_id="a-1",
+        plan_id=plan_id,
+        contact_id="c-1",
+        channel="newsletter",
+        sent_at=datetime.now(UTC),
+    )
     envelope = new_envelope(data, source="/tests", subject="d-1", correlation_id="corr-1")
     return envelope.model_dump_json().encode()
 
@@ -105,8 +109,11 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
         settings_for(MetricsSettings, database_url, broker.bootstrap, consumer_max_attempts=3)
     )
     async with serving(app) as client:
-        await produce(broker.bootstrap, topics.DELIVERIES,
-                      [(b"d-1", delivery_sent("plan-poison")), (b"d-1", delivery_sent("plan-after"))])  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [(b"d-1", delivery_sent("plan-poison")), (b"d-1", delivery_sent("plan-after"))],
+        )
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
         await asyncio.sleep(0.2)
     assert len(attempts) == 3
@@ -126,11 +133,13 @@ async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
         await produce(
             broker.bootstrap,
             topics.DELIVERIES,
-            [(b"d-1", b"{not json", [("content-type", b"application/json")]),
-             (b"d-1", delivery_sent("plan-latin1"), [("sender", "Århus".encode("latin-1"))]),
-             (b"d-1", delivery_sent("plan-null-header"), [("trace", None)]),
-             (b"d-1", delivery_sent("plan-after"), [])],
-        )  # fmt: skip
+            [
+                (b"d-1", b"{not json", [("content-type", b"application/json")]),
+                (b"d-1", delivery_sent("plan-latin1"), [("sender", "Århus".encode("latin-1"))]),
+                (b"d-1", delivery_sent("plan-null-header"), [("trace", None)]),
+                (b"d-1", delivery_sent("plan-after"), []),
+            ],
+        )
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
         assert (await counts(client, "plan-latin1"))["total"] == 1  # handled, bad header and all
         assert (await counts(client, "plan-null-header"))["total"] == 1
@@ -176,8 +185,11 @@ async def test_a_database_outage_delays_events_but_dead_letters_none(broker: Tan
             )
             await eventually(lambda: counts(client, "plan-before"), lambda c: c["total"] == 1)
             server.stop_server()
-            await produce(broker.bootstrap, topics.DELIVERIES,
-                          [(b"d", delivery_sent("plan-during"), []) for _ in range(3)])  # fmt: skip
+            await produce(
+                broker.bootstrap,
+                topics.DELIVERIES,
+                [(b"d", delivery_sent("plan-during"), []) for _ in range(3)],
+            )
             await asyncio.sleep(3)
             server.start_server()
             await eventually(
@@ -229,10 +241,17 @@ async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
     await produce(
         broker.bootstrap,
         topics.DELIVERIES,
-        [(b"d-1", good), (b"d-1", good), (b"d-1", earlier), (b"d-1", b"not json"),
-         (b"d-1", json.dumps(newer).encode()), (b"d-1", failing),
-         (b"d-1", delivery_sent("plan-flaky")), (b"d-1", delivery_sent("plan-good"))],
-    )  # fmt: skip
+        [
+            (b"d-1", good),
+            (b"d-1", good),
+            (b"d-1", earlier),
+            (b"d-1", b"not json"),
+            (b"d-1", json.dumps(newer).encode()),
+            (b"d-1", failing),
+            (b"d-1", delivery_sent("plan-flaky")),
+            (b"d-1", delivery_sent("plan-good")),
+        ],
+    )
     batch_sizes.clear()
     before = _outcomes()
     client_app = create_app(settings)
@@ -253,8 +272,11 @@ async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
     assert attempts["plan-failing"] == 3 and attempts["plan-flaky"] == 2
     after = _outcomes()
     assert {outcome: after[outcome] - before[outcome] for outcome in after} == {
-        "processed": 3, "duplicate": 2, "ignored": 1, "dead_lettered": 2
-    }  # fmt: skip
+        "processed": 3,
+        "duplicate": 2,
+        "ignored": 1,
+        "dead_lettered": 2,
+    }
     dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=2)
     reasons = sorted(dict(r.headers)["dlq_reason"].decode() for r in dead)
     assert len(dead) == 2

@@ -40,10 +40,16 @@ async def test_an_event_moves_and_is_cancelled_with_its_activity(
 ) -> None:
     app = create_app(settings_for(EventsSettings, database_url, broker.bootstrap))
     approved = ActivityApproved(
-        activity_id="a-1", plan_id="p-1", title="Velfærdens innovationsdag", kind="event", channel="conference",
-        starts_at=INNOVATION_DAY, audience=AudienceRef(id="dir", name="Kommunale direktører"),
-        message=MessageRef(id="m", subject="Velfærd", body="Kom"), event=EventDetails(format="theme_day", capacity=300),
-    )  # fmt: skip
+        activity_id="a-1",
+        plan_id="p-1",
+        title="Velfærdens innovationsdag",
+        kind="event",
+        channel="conference",
+        starts_at=INNOVATION_DAY,
+        audience=AudienceRef(id="dir", name="Kommunale direktører"),
+        message=MessageRef(id="m", subject="Velfærd", body="Kom"),
+        event=EventDetails(format="theme_day", capacity=300),
+    )
     moved_to = datetime(2016, 2, 3, 8, tzinfo=UTC)
     async with serving(app) as client:
 
@@ -55,13 +61,46 @@ async def test_an_event_moves_and_is_cancelled_with_its_activity(
 
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"a-1", raw(approved))])
         await eventually(the_event, lambda e: e.get("status") == "planned")
-        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"a-1", raw(ActivityRescheduled(
-            activity_id="a-1", plan_id="p-1", title="Velfærdens innovationsdag", kind="event",
-            previous_starts_at=INNOVATION_DAY, starts_at=moved_to, reason="venue taken")))])  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.ACTIVITIES,
+            [
+                (
+                    b"a-1",
+                    raw(
+                        ActivityRescheduled(
+                            activity_id="a-1",
+                            plan_id="p-1",
+                            title="Velfærdens innovationsdag",
+                            kind="event",
+                            previous_starts_at=INNOVATION_DAY,
+                            starts_at=moved_to,
+                            reason="venue taken",
+                        )
+                    ),
+                )
+            ],
+        )
         await eventually(the_event, lambda e: datetime.fromisoformat(e["starts_at"]) == moved_to)
-        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"a-1", raw(ActivityCancelled(
-            activity_id="a-1", plan_id="p-1", title="Velfærdens innovationsdag", kind="event",
-            reason="merged")))] * 2)  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.ACTIVITIES,
+            [
+                (
+                    b"a-1",
+                    raw(
+                        ActivityCancelled(
+                            activity_id="a-1",
+                            plan_id="p-1",
+                            title="Velfærdens innovationsdag",
+                            kind="event",
+                            reason="merged",
+                        )
+                    ),
+                )
+            ]
+            * 2,
+        )
         await eventually(the_event, lambda e: e["status"] == "cancelled")
         outbox = runtime_of(app).outbox
         async with runtime_of(app).sessions() as session:

@@ -95,27 +95,43 @@ def goal(metric: str, target: float, unit: str, **extra) -> GoalRef:  # type: ig
 
 def plan_approved(plan_id: str, goals: list[GoalRef]) -> tuple[bytes, bytes]:
     data = PlanApproved(
-        plan_id=plan_id, title="Tendens 2015", owner="Beskæftigelsesregion Midtjylland",
-        sender="Regionen", approved_by="planner", approved_at=NOW, activity_ids=[], goals=goals,
-    )  # fmt: skip
+        plan_id=plan_id,
+        title="Tendens 2015",
+        owner="Beskæftigelsesregion Midtjylland",
+        sender="Regionen",
+        approved_by="planner",
+        approved_at=NOW,
+        activity_ids=[],
+        goals=goals,
+    )
     return plan_id.encode(), envelope(data, plan_id)
 
 
 def plan_revised(plan_id: str, version: int, goals: list[GoalRef]) -> tuple[bytes, bytes]:
     data = PlanRevised(
-        plan_id=plan_id, version=version, change="goal changed", reason="the council asked",
-        agreed_by="direktionen", revised_by="planner", revised_at=NOW, activity_ids=[],
+        plan_id=plan_id,
+        version=version,
+        change="goal changed",
+        reason="the council asked",
+        agreed_by="direktionen",
+        revised_by="planner",
+        revised_at=NOW,
+        activity_ids=[],
         goals=goals,
-    )  # fmt: skip
+    )
     return plan_id.encode(), envelope(data, plan_id)
 
 
 def delivery_sent(plan_id: str) -> tuple[bytes, bytes]:
     delivery_id = str(uuid.uuid4())
     data = DeliverySent(
-        delivery_id=delivery_id, activity_id="tendens-6", plan_id=plan_id,
-        contact_id=str(uuid.uuid4()), channel="newsletter", sent_at=NOW,
-    )  # fmt: skip
+        delivery_id=delivery_id,
+        activity_id="tendens-6",
+        plan_id=plan_id,
+        contact_id=str(uuid.uuid4()),
+        channel="newsletter",
+        sent_at=NOW,
+    )
     return delivery_id.encode(), envelope(data, delivery_id)
 
 
@@ -172,15 +188,28 @@ async def test_three_deliveries_sent_reach_a_goal_of_three(metrics: Metrics) -> 
     assert [p["value"] for p in published] == [1, 2, 3]  # one per delivery, in order
     assert {e["subject"] for e in events} == {plan_id}  # keyed by plan: its values in order
     assert published[-1] | {"measured_at": None} == {
-        "plan_id": plan_id, "goal_id": reach.id, "metric": "deliveries_sent", "value": 3.0,
-        "target": 3.0, "unit": "recipients", "measured_at": None, "source": "counted",
-    }  # fmt: skip
+        "plan_id": plan_id,
+        "goal_id": reach.id,
+        "metric": "deliveries_sent",
+        "value": 3.0,
+        "target": 3.0,
+        "unit": "recipients",
+        "measured_at": None,
+        "source": "counted",
+    }
     first, second = shown["kpis"]
     assert first == {
-        "goal_id": reach.id, "metric": "deliveries_sent", "counted": True, "target": 3.0,
-        "unit": "recipients", "deadline": "2015-12-31", "value": 3.0,
-        "measured_at": first["measured_at"], "source": "counted", "attained": True,
-    }  # fmt: skip
+        "goal_id": reach.id,
+        "metric": "deliveries_sent",
+        "counted": True,
+        "target": 3.0,
+        "unit": "recipients",
+        "deadline": "2015-12-31",
+        "value": 3.0,
+        "measured_at": first["measured_at"],
+        "source": "counted",
+        "attained": True,
+    }
     assert second["goal_id"] == survey.id and second["counted"] is False
     assert (second["value"], second["source"], second["attained"]) == (None, None, None)
 
@@ -258,11 +287,19 @@ async def test_a_reported_survey_result_is_published_and_shown(metrics: Metrics)
     assert created.status_code == 201, created.text
     measurement = created.json()
     assert measurement | {"id": None, "recorded_at": None} == {
-        "id": None, "plan_id": plan_id, "goal_id": survey.id, "metric": "user satisfaction",
-        "value": 74.0, "target": 75.0, "unit": "%", "source": "reported",
-        "measured_at": "2010-06-01T00:00:00Z", "note": "user survey 2010: 74 % satisfied",
-        "recorded_by": "anne", "recorded_at": None,
-    }  # fmt: skip
+        "id": None,
+        "plan_id": plan_id,
+        "goal_id": survey.id,
+        "metric": "user satisfaction",
+        "value": 74.0,
+        "target": 75.0,
+        "unit": "%",
+        "source": "reported",
+        "measured_at": "2010-06-01T00:00:00Z",
+        "note": "user survey 2010: 74 % satisfied",
+        "recorded_by": "anne",
+        "recorded_at": None,
+    }
     location = created.headers["location"]
     assert location == f"{url}/{measurement['id']}"
     assert (await metrics.client.get(location, headers=ANALYST)).json() == measurement
@@ -271,9 +308,15 @@ async def test_a_reported_survey_result_is_published_and_shown(metrics: Metrics)
     published = [e["data"] for e in await published_kpis(metrics, plan_id)]
     assert len(published) == 1  # the replay published nothing
     assert published[0] | {"measured_at": published[0]["measured_at"][:10]} == {
-        "plan_id": plan_id, "goal_id": survey.id, "metric": "user satisfaction", "value": 74.0,
-        "target": 75.0, "unit": "%", "measured_at": "2010-06-01", "source": "reported",
-    }  # fmt: skip
+        "plan_id": plan_id,
+        "goal_id": survey.id,
+        "metric": "user satisfaction",
+        "value": 74.0,
+        "target": 75.0,
+        "unit": "%",
+        "measured_at": "2010-06-01",
+        "source": "reported",
+    }
     shown = (await kpis(metrics, plan_id))["kpis"][0]
     assert (shown["value"], shown["source"], shown["attained"]) == (74, "reported", False)
 
@@ -323,7 +366,7 @@ async def test_the_latest_value_is_the_last_measured_not_the_last_reported(
         "future date",
         "long note",
         "unknown field",
-    ],  # fmt: skip
+    ],
 )
 async def test_bad_measurements_are_422_problems_naming_the_field(
     metrics: Metrics, body: dict, field: str

@@ -48,7 +48,7 @@ async def test_planning_upgrades_a_database_that_holds_plans(database_url: str) 
         "INSERT INTO deviations (id, plan_id, activity_id, change, before, after, reason,"
         " agreed_by, recorded_by, recorded_at) VALUES ('d', 'p', 'waiting', 'rescheduled', 'a',"
         f" 'b', 'Aarhus 2017', 'Magistraten', 'tester', '{now}')",
-    ]  # fmt: skip
+    ]
     try:
         await migrate(engine, migrations, "797123f74b30")  # the head before strategies
         async with engine.begin() as conn:
@@ -87,7 +87,7 @@ async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_
         "INSERT INTO deliveries (id, activity_id, plan_id, contact_id, channel, subject, body,"
         " status, attempts, next_attempt_at, created_at{extra}) VALUES ('{id}', '{activity}', 'p', 'c',"
         " 'newsletter', 'Tendens', 'Nyt', '{status}', {attempts}, '{due}', '{now}'{value})"
-    )  # fmt: skip
+    )
     try:
         await migrate(engine, migrations, "5bb084cd12c1")  # the initial schema
         async with engine.begin() as conn:
@@ -99,21 +99,48 @@ async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_
                 ("sent", "sent", 1, now),
                 ("waiting", "pending", 0, issue),
             ):
-                await conn.exec_driver_sql(delivery.format(
-                    id=id_, activity=id_, status=status, attempts=attempts, due=due, now=now, extra="",
-                    value=""))  # fmt: skip
+                await conn.exec_driver_sql(
+                    delivery.format(
+                        id=id_,
+                        activity=id_,
+                        status=status,
+                        attempts=attempts,
+                        due=due,
+                        now=now,
+                        extra="",
+                        value="",
+                    )
+                )
         await migrate(engine, migrations)
         async with engine.begin() as conn:
             kept = (
                 await conn.exec_driver_sql("SELECT id, scheduled_for FROM deliveries ORDER BY id")
             ).all()
-            await conn.exec_driver_sql(delivery.format(  # the next issue to the same contact
-                id="march", activity="waiting", status="pending", attempts=0, due=now, now=now,
-                extra=", scheduled_for", value=", '2016-03-01 07:00:00+00:00'"))  # fmt: skip
+            await conn.exec_driver_sql(
+                delivery.format(  # the next issue to the same contact
+                    id="march",
+                    activity="waiting",
+                    status="pending",
+                    attempts=0,
+                    due=now,
+                    now=now,
+                    extra=", scheduled_for",
+                    value=", '2016-03-01 07:00:00+00:00'",
+                )
+            )
         async with engine.begin() as conn:
-            again = conn.exec_driver_sql(delivery.format(
-                id="twice", activity="waiting", status="pending", attempts=0, due=now, now=now,
-                extra=", scheduled_for", value=", '2016-03-01 07:00:00+00:00'"))  # fmt: skip
+            again = conn.exec_driver_sql(
+                delivery.format(
+                    id="twice",
+                    activity="waiting",
+                    status="pending",
+                    attempts=0,
+                    due=now,
+                    now=now,
+                    extra=", scheduled_for",
+                    value=", '2016-03-01 07:00:00+00:00'",
+                )
+            )
             with pytest.raises(IntegrityError):  # but one e-mail per occurrence
                 await again
     finally:

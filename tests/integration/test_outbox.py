@@ -13,8 +13,8 @@ from scripts.stack import Tansu, free_port
 from services.metrics.app import create_app as create_metrics_app
 from services.metrics.settings import MetricsSettings
 from services.planning.app import create_app
+from services.planning.plans.model import Plan
 from services.planning.settings import PlanningSettings
-from services.planning.tables import Plan
 from shared import topics
 from shared.outbox import OutboxRelay
 from tests.factories import PLANNER, create_approvable_plan
@@ -84,10 +84,17 @@ async def test_a_rolled_back_unit_of_work_leaves_neither_state_nor_events(
                 from shared.contracts.planning import PlanApproved
 
                 uow.publish(
-                    PlanApproved(plan_id=plan_id, title="x", owner="x", sender="x",
-                                 approved_by="x", approved_at=datetime.now(UTC), activity_ids=[]),
+                    PlanApproved(
+                        plan_id=plan_id,
+                        title="x",
+                        owner="x",
+                        sender="x",
+                        approved_by="x",
+                        approved_at=datetime.now(UTC),
+                        activity_ids=[],
+                    ),
                     subject=plan_id,
-                )  # fmt: skip
+                )
                 raise RuntimeError("crash before commit")
         async with runtime.sessions() as session:
             assert (await session.get(Plan, plan_id)).status == "draft"
@@ -216,10 +223,17 @@ async def test_two_relays_publish_each_row_once_and_in_order(database_url: str) 
             async with runtime.uow() as uow:
                 for i in range(30):
                     uow.publish(
-                        PlanApproved(plan_id=f"p{batch}-{i}", title="t", owner="o", sender="s",
-                                     approved_by="a", approved_at=datetime.now(UTC), activity_ids=[]),
+                        PlanApproved(
+                            plan_id=f"p{batch}-{i}",
+                            title="t",
+                            owner="o",
+                            sender="s",
+                            approved_by="a",
+                            approved_at=datetime.now(UTC),
+                            activity_ids=[],
+                        ),
                         subject=f"p{batch}-{i}",
-                    )  # fmt: skip
+                    )
                 await uow.commit()
 
         seen: list[str] = []
@@ -256,8 +270,11 @@ async def test_sent_events_are_pruned_after_a_week_and_unsent_ones_never(databas
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
-        await client.post("/v1/plans", json={"title": "Tendens", "owner": "BRMJ", "sender": "Regionen"},
-                          headers={**PLANNER, "Idempotency-Key": "k-1"})  # fmt: skip
+        await client.post(
+            "/v1/plans",
+            json={"title": "Tendens", "owner": "BRMJ", "sender": "Regionen"},
+            headers={**PLANNER, "Idempotency-Key": "k-1"},
+        )
         outbox = runtime.outbox
         async with runtime.sessions.begin() as session:  # the relay sent the activities only
             await session.execute(

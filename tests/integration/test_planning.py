@@ -199,10 +199,18 @@ async def test_the_calendar_shows_activities_across_plans_as_json_and_ical(
             "starts_before": "2016-02-01T00:00:00+01:00",
         }
         everything = (await client.get("/v1/calendar", params=january, headers=PLANNER)).json()
-        late_january = (await client.get("/v1/calendar", headers=PLANNER, params={
-            **january, "starts_from": "2016-01-10T00:00:00+01:00"})).json()  # fmt: skip
-        one_audience = (await client.get("/v1/calendar", headers=PLANNER, params={
-            "audience_id": second["audience"]["id"]})).json()  # fmt: skip
+        late_january = (
+            await client.get(
+                "/v1/calendar",
+                headers=PLANNER,
+                params={**january, "starts_from": "2016-01-10T00:00:00+01:00"},
+            )
+        ).json()
+        one_audience = (
+            await client.get(
+                "/v1/calendar", headers=PLANNER, params={"audience_id": second["audience"]["id"]}
+            )
+        ).json()
         newsletters = (
             await client.get("/v1/calendar", params={"channel": "newsletter"}, headers=PLANNER)
         ).json()
@@ -238,11 +246,19 @@ async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: st
             return response.json()
 
         sport = await stakeholder({"name": "Sport og Fritid", "organisation": "MKB"})
-        school = await stakeholder({"name": "Skoleleder, Skovvangskolen", "organisation": "MBU",
-                                    "gatekeeper": "ambassador", "relays_to": "school-district board, parents"})  # fmt: skip
+        school = await stakeholder(
+            {
+                "name": "Skoleleder, Skovvangskolen",
+                "organisation": "MBU",
+                "gatekeeper": "ambassador",
+                "relays_to": "school-district board, parents",
+            }
+        )
         health = await stakeholder({"name": "Sundhed og Omsorg", "organisation": "MSO"})
-        for body in ({"other_id": school["id"], "description": "Share the school's sports halls"},
-                     {"other_id": health["id"]}):  # fmt: skip
+        for body in (
+            {"other_id": school["id"], "description": "Share the school's sports halls"},
+            {"other_id": health["id"]},
+        ):
             assert (
                 await client.post(
                     f"/v1/stakeholders/{sport['id']}/relations", json=body, headers=PLANNER
@@ -260,11 +276,15 @@ async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: st
         )
         logged = await client.post(
             f"/v1/stakeholders/{school['id']}/dialogues",
-            json={"held_on": "2016-03-02", "participants": "Skoleleder, vandplanlægger",
-                  "outcome": "The school wants rain beds in the schoolyard as teaching material",
-                  "follow_up": "Visit with the school board", "follow_up_by": "2016-04-01"},
+            json={
+                "held_on": "2016-03-02",
+                "participants": "Skoleleder, vandplanlægger",
+                "outcome": "The school wants rain beds in the schoolyard as teaching material",
+                "follow_up": "Visit with the school board",
+                "follow_up_by": "2016-04-01",
+            },
             headers=PLANNER,
-        )  # fmt: skip
+        )
         school_view = (await client.get(f"/v1/stakeholders/{school['id']}", headers=PLANNER)).json()
         sport_view = (await client.get(f"/v1/stakeholders/{sport['id']}", headers=PLANNER)).json()
         ambassadors = (
@@ -315,15 +335,39 @@ async def test_a_second_plan_reaching_the_same_audience_in_the_same_weeks_shows_
             "messages", {"audience_id": elsewhere["id"], "subject": "Presse", "body": "Fakta."}
         )
         channel = await add("channels", {"kind": "email", "name": "E-mail"})
-        clash = await add("activities", {"title": "Arbejdsmiljø-nyhedsbrev", "kind": "communication",
-                                         "starts_at": "2016-01-12T08:00:00+01:00", "audience_id": staff["id"],
-                                         "message_id": message["id"], "channel_id": channel["id"]})  # fmt: skip
-        await add("activities", {"title": "Pressemeddelelse", "kind": "communication",
-                                 "starts_at": "2016-01-12T08:00:00+01:00", "audience_id": elsewhere["id"],
-                                 "message_id": press_message["id"], "channel_id": channel["id"]})  # fmt: skip
-        await add("activities", {"title": "Sommerhilsen", "kind": "communication",
-                                 "starts_at": "2016-06-20T08:00:00+02:00", "audience_id": staff["id"],
-                                 "message_id": message["id"], "channel_id": channel["id"]})  # fmt: skip
+        clash = await add(
+            "activities",
+            {
+                "title": "Arbejdsmiljø-nyhedsbrev",
+                "kind": "communication",
+                "starts_at": "2016-01-12T08:00:00+01:00",
+                "audience_id": staff["id"],
+                "message_id": message["id"],
+                "channel_id": channel["id"],
+            },
+        )
+        await add(
+            "activities",
+            {
+                "title": "Pressemeddelelse",
+                "kind": "communication",
+                "starts_at": "2016-01-12T08:00:00+01:00",
+                "audience_id": elsewhere["id"],
+                "message_id": press_message["id"],
+                "channel_id": channel["id"],
+            },
+        )
+        await add(
+            "activities",
+            {
+                "title": "Sommerhilsen",
+                "kind": "communication",
+                "starts_at": "2016-06-20T08:00:00+02:00",
+                "audience_id": staff["id"],
+                "message_id": message["id"],
+                "channel_id": channel["id"],
+            },
+        )
         twice = await client.post(
             f"{url}/audiences", json={"audience_id": staff["id"]}, headers=PLANNER
         )
@@ -351,23 +395,47 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
         url = f"/v1/plans/{made['plan']['id']}"
         newsletter, theme_day = made["newsletter_activity"]["id"], made["event_activity"]["id"]
         # in a draft, moving an activity is just planning
-        moved = await client.post(f"{url}/activities/{newsletter}/reschedule",
-                                  json={"starts_at": "2016-01-06T08:00:00+01:00"}, headers=PLANNER)  # fmt: skip
+        moved = await client.post(
+            f"{url}/activities/{newsletter}/reschedule",
+            json={"starts_at": "2016-01-06T08:00:00+01:00"},
+            headers=PLANNER,
+        )
         assert moved.status_code == 200, moved.text
         assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
 
-        unagreed = await client.post(f"{url}/activities/{theme_day}/reschedule",
-                                     json={"starts_at": "2016-02-03T09:00:00+01:00"}, headers=PLANNER)  # fmt: skip
-        same_time = await client.post(f"{url}/activities/{theme_day}/reschedule", headers=PLANNER,
-                                      json={"starts_at": made["event_activity"]["starts_at"],
-                                            "reason": "x", "agreed_by": "y"})  # fmt: skip
-        agreed = await client.post(f"{url}/activities/{theme_day}/reschedule", headers=PLANNER, json={
-            "starts_at": "2016-02-03T09:00:00+01:00", "reason": "Mandag Morgen's venue is taken",
-            "agreed_by": "Direktionen"})  # fmt: skip
-        cancelled = await client.post(f"{url}/activities/{newsletter}/cancel", headers=PLANNER, json={
-            "reason": "Merged into the February issue", "agreed_by": "Kommunikationschefen"})  # fmt: skip
-        again = await client.post(f"{url}/activities/{newsletter}/cancel", headers=PLANNER, json={
-            "reason": "x", "agreed_by": "y"})  # fmt: skip
+        unagreed = await client.post(
+            f"{url}/activities/{theme_day}/reschedule",
+            json={"starts_at": "2016-02-03T09:00:00+01:00"},
+            headers=PLANNER,
+        )
+        same_time = await client.post(
+            f"{url}/activities/{theme_day}/reschedule",
+            headers=PLANNER,
+            json={
+                "starts_at": made["event_activity"]["starts_at"],
+                "reason": "x",
+                "agreed_by": "y",
+            },
+        )
+        agreed = await client.post(
+            f"{url}/activities/{theme_day}/reschedule",
+            headers=PLANNER,
+            json={
+                "starts_at": "2016-02-03T09:00:00+01:00",
+                "reason": "Mandag Morgen's venue is taken",
+                "agreed_by": "Direktionen",
+            },
+        )
+        cancelled = await client.post(
+            f"{url}/activities/{newsletter}/cancel",
+            headers=PLANNER,
+            json={"reason": "Merged into the February issue", "agreed_by": "Kommunikationschefen"},
+        )
+        again = await client.post(
+            f"{url}/activities/{newsletter}/cancel",
+            headers=PLANNER,
+            json={"reason": "x", "agreed_by": "y"},
+        )
         detail = (await client.get(url, headers=PLANNER)).json()
         calendar = (
             await client.get(
@@ -376,8 +444,13 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
         ).json()
         outbox = runtime.outbox
         async with runtime.sessions() as session:
-            published = list(await session.scalars(
-                select(outbox.c.type).where(outbox.c.type != "activity.approved.v1").order_by(outbox.c.position)))  # fmt: skip
+            published = list(
+                await session.scalars(
+                    select(outbox.c.type)
+                    .where(outbox.c.type != "activity.approved.v1")
+                    .order_by(outbox.c.position)
+                )
+            )
     assert unagreed.status_code == 422
     assert_problem(same_time, 422)  # moving it to where it is changes nothing: no deviation
     assert {e["field"] for e in unagreed.json()["errors"]} == {"reason", "agreed_by"}
@@ -386,16 +459,22 @@ async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: s
     assert cancelled.status_code == 200 and cancelled.json()["cancelled_at"] is not None
     assert again.status_code == 409
     assert [(d["change"], d["agreed_by"]) for d in detail["deviations"]] == [
-        ("rescheduled", "Direktionen"), ("cancelled", "Kommunikationschefen")]  # fmt: skip
+        ("rescheduled", "Direktionen"),
+        ("cancelled", "Kommunikationschefen"),
+    ]
     assert detail["deviations"][0]["before"].startswith("2016-01-20T08:00:00")
     assert [e["title"] for e in calendar] == [
         "Velfærdens innovationsdag"
     ]  # the cancelled one is gone
     assert published == [
         "plan.approved.v1",
-        "deviation.recorded.v1", "activity.rescheduled.v1", "plan.revised.v1",
-        "deviation.recorded.v1", "activity.cancelled.v1", "plan.revised.v1",
-    ]  # fmt: skip
+        "deviation.recorded.v1",
+        "activity.rescheduled.v1",
+        "plan.revised.v1",
+        "deviation.recorded.v1",
+        "activity.cancelled.v1",
+        "plan.revised.v1",
+    ]
 
 
 async def published(runtime, event_type: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -414,37 +493,62 @@ async def test_every_change_is_a_version_and_two_versions_can_be_compared(
     async with serving(planning(database_url)) as client:
         plan = await create_plan(client)
         url = f"/v1/plans/{plan['id']}"
-        await client.post(f"{url}/goals", headers=PLANNER, json={
-            "description": "Debatoplægget når 10.000 læsere", "metric": "readers", "target": 10000,
-            "unit": "readers"})  # fmt: skip
-        await client.post(f"{url}/audiences", json={"name": "Byrådet", "kind": "politicians"},
-                          headers=PLANNER)  # fmt: skip
-        renamed = await client.patch(url, headers=PLANNER, json={
-            "title": "Kommune forfra – Aarhus gentænker velfærden", "period_start": "2015-08-17",
-            "period_end": "2017-12-31"})  # fmt: skip
+        await client.post(
+            f"{url}/goals",
+            headers=PLANNER,
+            json={
+                "description": "Debatoplægget når 10.000 læsere",
+                "metric": "readers",
+                "target": 10000,
+                "unit": "readers",
+            },
+        )
+        await client.post(
+            f"{url}/audiences", json={"name": "Byrådet", "kind": "politicians"}, headers=PLANNER
+        )
+        renamed = await client.patch(
+            url,
+            headers=PLANNER,
+            json={
+                "title": "Kommune forfra – Aarhus gentænker velfærden",
+                "period_start": "2015-08-17",
+                "period_end": "2017-12-31",
+            },
+        )
         empty = await client.patch(url, json={}, headers=PLANNER)
         null_title = await client.patch(url, json={"title": None}, headers=PLANNER)
         versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
         first = (await client.get(f"{url}/versions/1", headers=PLANNER)).json()
-        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 4},
-                                 headers=PLANNER)).json()  # fmt: skip
+        diff = (
+            await client.get(
+                f"{url}/diff", params={"from_version": 1, "to_version": 4}, headers=PLANNER
+            )
+        ).json()
         missing = await client.get(f"{url}/versions/9", headers=PLANNER)
         unknown = await client.get("/v1/plans/nope/versions", headers=PLANNER)
     assert renamed.status_code == 200 and renamed.headers["etag"] == '"4"', renamed.text
     assert_problem(empty, 422)
     assert_problem(null_title, 422)
     assert [(v["version"], v["change"].split(":")[0]) for v in versions["items"]] == [
-        (1, "created"), (2, "goal added"), (3, "audience added"),
-        (4, "updated title=Kommune forfra – Aarhus gentænker velfærden, period_start=2015-08-17, "
-            "period_end=2017-12-31"),
-    ]  # fmt: skip
+        (1, "created"),
+        (2, "goal added"),
+        (3, "audience added"),
+        (
+            4,
+            "updated title=Kommune forfra – Aarhus gentænker velfærden, period_start=2015-08-17, "
+            "period_end=2017-12-31",
+        ),
+    ]
     assert {v["changed_by"] for v in versions["items"]} == {"tester"}
     assert first["snapshot"]["title"] == "Kommune forfra" and first["snapshot"]["goals"] == []
     assert diff["fields"] == {
         "period_end": {"before": None, "after": "2017-12-31"},
         "period_start": {"before": None, "after": "2015-08-17"},
-        "title": {"before": "Kommune forfra", "after": "Kommune forfra – Aarhus gentænker velfærden"},
-    }  # fmt: skip
+        "title": {
+            "before": "Kommune forfra",
+            "after": "Kommune forfra – Aarhus gentænker velfærden",
+        },
+    }
     assert [g["metric"] for g in diff["parts"]["goals"]["added"]] == ["readers"]
     assert [a["name"] for a in diff["parts"]["audiences"]["added"]] == ["Byrådet"]
     assert diff["parts"]["activities"] == {"added": [], "removed": [], "changed": []}
@@ -463,24 +567,46 @@ async def test_an_approved_plan_revised_with_agreement_is_published_as_revised(
         url = f"/v1/plans/{made['plan']['id']}"
         assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
         agreed = {"reason": "Rethink 2017 is added by the city council", "agreed_by": "Magistraten"}
-        incomplete = await client.post(f"{url}/activities", headers=PLANNER, json={
-            "title": "Rethink-konferencen", "kind": "event", "starts_at": "2017-05-10T09:00:00+02:00",
-            **agreed})  # fmt: skip
-        added = await client.post(f"{url}/activities", headers=PLANNER, json={
-            "title": "Rethink-konferencen", "kind": "event", "starts_at": "2017-05-10T09:00:00+02:00",
-            "audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
-            "channel_id": made["channel"]["id"], "event": {"format": "conference", "capacity": 500},
-            **agreed})  # fmt: skip
-        moved_sender = await client.patch(url, headers=PLANNER, json={"sender": "Magistraten",
-                                                                       **agreed})  # fmt: skip
-        unchanged = await client.patch(url, headers=PLANNER, json={"sender": "Magistraten",
-                                                                    **agreed})  # fmt: skip
+        incomplete = await client.post(
+            f"{url}/activities",
+            headers=PLANNER,
+            json={
+                "title": "Rethink-konferencen",
+                "kind": "event",
+                "starts_at": "2017-05-10T09:00:00+02:00",
+                **agreed,
+            },
+        )
+        added = await client.post(
+            f"{url}/activities",
+            headers=PLANNER,
+            json={
+                "title": "Rethink-konferencen",
+                "kind": "event",
+                "starts_at": "2017-05-10T09:00:00+02:00",
+                "audience_id": made["audience"]["id"],
+                "message_id": made["message"]["id"],
+                "channel_id": made["channel"]["id"],
+                "event": {"format": "conference", "capacity": 500},
+                **agreed,
+            },
+        )
+        moved_sender = await client.patch(
+            url, headers=PLANNER, json={"sender": "Magistraten", **agreed}
+        )
+        unchanged = await client.patch(
+            url, headers=PLANNER, json={"sender": "Magistraten", **agreed}
+        )
         revised = await published(runtime, "plan.revised.v1")
         approved = await published(runtime, "activity.approved.v1")
         deviations = await published(runtime, "deviation.recorded.v1")
     assert_problem(incomplete, 422)
     assert {e["field"] for e in incomplete.json()["errors"]} == {
-        "audience_id", "message_id", "channel_id", "event"}  # fmt: skip
+        "audience_id",
+        "message_id",
+        "channel_id",
+        "event",
+    }
     assert added.status_code == 201 and moved_sender.status_code == 200, moved_sender.text
     assert_problem(unchanged, 422)  # the same value again is no change, and no deviation
     assert [(r["version"], r["change"], r["agreed_by"]) for r in revised] == [
@@ -493,7 +619,8 @@ async def test_an_approved_plan_revised_with_agreement_is_published_as_revised(
     assert approved[-1]["title"] == "Rethink-konferencen"  # downstream services act on it
     # the new activity is a deviation of its own; a change to the plan itself is plan.revised.v1
     assert [(d["change"], d["activity_id"]) for d in deviations] == [
-        ("activity_added", added.json()["id"])]  # fmt: skip
+        ("activity_added", added.json()["id"])
+    ]
 
 
 async def test_activities_have_an_owner_partners_and_may_recur(database_url: str) -> None:
@@ -507,21 +634,43 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
         ]
         made = await create_approvable_plan(client)
         url = f"/v1/plans/{made['plan']['id']}"
-        refs = {"audience_id": made["audience"]["id"], "message_id": made["message"]["id"],
-                "channel_id": made["channel"]["id"]}  # fmt: skip
-        monthly = {"title": "Ledernyt fra direktionen", "kind": "communication", "owner": "Direktionen",
-                   "starts_at": "2016-01-04T09:00:00+01:00", "recurrence": "FREQ=MONTHLY;COUNT=3",
-                   "partner_ids": [p["id"] for p in partners], **refs}  # fmt: skip
+        refs = {
+            "audience_id": made["audience"]["id"],
+            "message_id": made["message"]["id"],
+            "channel_id": made["channel"]["id"],
+        }
+        monthly = {
+            "title": "Ledernyt fra direktionen",
+            "kind": "communication",
+            "owner": "Direktionen",
+            "starts_at": "2016-01-04T09:00:00+01:00",
+            "recurrence": "FREQ=MONTHLY;COUNT=3",
+            "partner_ids": [p["id"] for p in partners],
+            **refs,
+        }
         added = await client.post(f"{url}/activities", json=monthly, headers=PLANNER)
-        endless = await client.post(f"{url}/activities", headers=PLANNER,
-                                    json={**monthly, "recurrence": "FREQ=MONTHLY"})  # fmt: skip
-        garbled = await client.post(f"{url}/activities", headers=PLANNER,
-                                    json={**monthly, "recurrence": "FREQ=FORTNIGHTLY;COUNT=2"})  # fmt: skip
-        stranger = await client.post(f"{url}/activities", headers=PLANNER,
-                                     json={**monthly, "partner_ids": ["nobody"]})  # fmt: skip
+        endless = await client.post(
+            f"{url}/activities", headers=PLANNER, json={**monthly, "recurrence": "FREQ=MONTHLY"}
+        )
+        garbled = await client.post(
+            f"{url}/activities",
+            headers=PLANNER,
+            json={**monthly, "recurrence": "FREQ=FORTNIGHTLY;COUNT=2"},
+        )
+        stranger = await client.post(
+            f"{url}/activities", headers=PLANNER, json={**monthly, "partner_ids": ["nobody"]}
+        )
         listed = (await client.get("/v1/partners", headers=PLANNER)).json()
-        calendar = (await client.get("/v1/calendar", headers=PLANNER, params={
-            "starts_from": "2016-01-01T00:00:00Z", "starts_before": "2016-03-01T00:00:00Z"})).json()  # fmt: skip
+        calendar = (
+            await client.get(
+                "/v1/calendar",
+                headers=PLANNER,
+                params={
+                    "starts_from": "2016-01-01T00:00:00Z",
+                    "starts_before": "2016-03-01T00:00:00Z",
+                },
+            )
+        ).json()
         ical = (await client.get("/v1/calendar.ics", headers=PLANNER)).text
         assert (await client.post(f"{url}/approve", headers=PLANNER)).status_code == 200
         fired = [await fire_due_activities(runtime, datetime(2016, 1, 4, 12, tzinfo=UTC))]
@@ -545,9 +694,11 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
     assert stranger.json()["errors"] == [{"field": "partner_ids[0]", "message": "no such partner"}]
     assert {p["name"] for p in listed["items"]} == {"Mandag Morgen", "KL"}
     assert [(e["title"], e["starts_at"][:10]) for e in calendar] == [
-        ("Ledernyt fra direktionen", "2016-01-04"), ("Nyhedsbrev januar", "2016-01-05"),
-        ("Velfærdens innovationsdag", "2016-01-20"), ("Ledernyt fra direktionen", "2016-02-04"),
-    ]  # fmt: skip
+        ("Ledernyt fra direktionen", "2016-01-04"),
+        ("Nyhedsbrev januar", "2016-01-05"),
+        ("Velfærdens innovationsdag", "2016-01-20"),
+        ("Ledernyt fra direktionen", "2016-02-04"),
+    ]
     assert ical.count(f"UID:{added.json()['id']}-") == 3  # one event per occurrence
     assert status == "active"  # the first activity fell due
     assert [a["plan_id"] for a in activated] == [made["plan"]["id"]]
@@ -555,7 +706,8 @@ async def test_activities_have_an_owner_partners_and_may_recur(database_url: str
     ledernyt = [d["starts_at"][:10] for d in due if d["activity_id"] == added.json()["id"]]
     assert ledernyt == ["2016-01-04", "2016-02-04", "2016-03-04"]  # each occurrence, once
     assert {a["title"]: (a["owner"], a["partners"], a["recurrence"]) for a in approved}[
-        "Ledernyt fra direktionen"] == ("Direktionen", ["Mandag Morgen", "KL"], "FREQ=MONTHLY;COUNT=3")  # fmt: skip
+        "Ledernyt fra direktionen"
+    ] == ("Direktionen", ["Mandag Morgen", "KL"], "FREQ=MONTHLY;COUNT=3")
     assert [a["next_due_at"] for a in detail["activities"]] == [None, None, None]
 
 
@@ -566,9 +718,16 @@ async def test_measured_kpis_show_next_to_their_goals(database_url: str, broker:
         plan_id, goal = made["plan"]["id"], made["goal"]
 
         def measured(value: float, day: int) -> tuple[bytes, bytes]:
-            data = KpiMeasured(plan_id=plan_id, goal_id=goal["id"], metric=goal["metric"],
-                               value=value, target=goal["target"], unit=goal["unit"],
-                               measured_at=datetime(2016, 1, day, tzinfo=UTC), source="reported")  # fmt: skip
+            data = KpiMeasured(
+                plan_id=plan_id,
+                goal_id=goal["id"],
+                metric=goal["metric"],
+                value=value,
+                target=goal["target"],
+                unit=goal["unit"],
+                measured_at=datetime(2016, 1, day, tzinfo=UTC),
+                source="reported",
+            )
             envelope = new_envelope(
                 data, source="/budskab/metrics", subject=plan_id, correlation_id="c"
             )
@@ -599,29 +758,58 @@ async def test_an_activity_through_a_channel_its_audience_does_not_prefer_is_fla
             assert response.status_code == 201, response.text
             return response.json()
 
-        staff = await add("audiences", {"name": "Jobcentermedarbejdere", "kind": "staff",
-                                        "preferred_channels": ["newsletter", "intranet"]})  # fmt: skip
+        staff = await add(
+            "audiences",
+            {
+                "name": "Jobcentermedarbejdere",
+                "kind": "staff",
+                "preferred_channels": ["newsletter", "intranet"],
+            },
+        )
         press = await add("audiences", {"name": "Pressen", "kind": "press"})  # no preference given
-        message = await add("messages", {"audience_id": staff["id"], "subject": "Tendens",
-                                         "body": "Nyt fra regionen."})  # fmt: skip
+        message = await add(
+            "messages",
+            {"audience_id": staff["id"], "subject": "Tendens", "body": "Nyt fra regionen."},
+        )
         letter = await add("channels", {"kind": "letter", "name": "Brev"})
         tendens = await add("channels", {"kind": "newsletter", "name": "Tendens"})
         for title, channel in (("Brev til jobcentrene", letter), ("Tendens nr. 1", tendens)):
-            await add("activities", {"title": title, "kind": "communication", "audience_id": staff["id"],
-                                     "message_id": message["id"], "channel_id": channel["id"],
-                                     "starts_at": "2015-02-02T08:00:00+01:00"})  # fmt: skip
-        await add("activities", {"title": "Pressemeddelelse", "kind": "communication",
-                                 "audience_id": press["id"], "channel_id": letter["id"],
-                                 "starts_at": "2015-02-02T08:00:00+01:00"})  # fmt: skip
-        bad = await client.post(f"{url}/audiences", headers=PLANNER,
-                                json={"name": "X", "preferred_channels": ["carrier_pigeon"]})  # fmt: skip
+            await add(
+                "activities",
+                {
+                    "title": title,
+                    "kind": "communication",
+                    "audience_id": staff["id"],
+                    "message_id": message["id"],
+                    "channel_id": channel["id"],
+                    "starts_at": "2015-02-02T08:00:00+01:00",
+                },
+            )
+        await add(
+            "activities",
+            {
+                "title": "Pressemeddelelse",
+                "kind": "communication",
+                "audience_id": press["id"],
+                "channel_id": letter["id"],
+                "starts_at": "2015-02-02T08:00:00+01:00",
+            },
+        )
+        bad = await client.post(
+            f"{url}/audiences",
+            headers=PLANNER,
+            json={"name": "X", "preferred_channels": ["carrier_pigeon"]},
+        )
         detail = (await client.get(url, headers=PLANNER)).json()
     assert staff["preferred_channels"] == ["newsletter", "intranet"]
     assert [(a["title"], a["channel_warning"]) for a in detail["activities"]] == [
-        ("Brev til jobcentrene", "Jobcentermedarbejdere prefer newsletter, intranet; letter is not one of them"),
+        (
+            "Brev til jobcentrene",
+            "Jobcentermedarbejdere prefer newsletter, intranet; letter is not one of them",
+        ),
         ("Tendens nr. 1", None),
         ("Pressemeddelelse", None),
-    ]  # fmt: skip
+    ]
     assert_problem(bad, 422)
 
 
@@ -634,21 +822,30 @@ async def test_a_plan_made_before_versions_were_kept_starts_its_history_at_its_n
     async with serving(app) as client:
         draft, approved = await create_plan(client), await create_approvable_plan(client)
         url = f"/v1/plans/{draft['id']}"
-        assert (await client.post(f"/v1/plans/{approved['plan']['id']}/approve",
-                                  headers=PLANNER)).status_code == 200  # fmt: skip
+        assert (
+            await client.post(f"/v1/plans/{approved['plan']['id']}/approve", headers=PLANNER)
+        ).status_code == 200
         async with runtime.sessions.begin() as session:  # as an upgraded database has them
             await session.execute(delete(PlanVersion))
         changed = await client.patch(url, json={"sender": "Magistraten"}, headers=PLANNER)
         versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
-        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 2},
-                                 headers=PLANNER)).json()  # fmt: skip
+        diff = (
+            await client.get(
+                f"{url}/diff", params={"from_version": 1, "to_version": 2}, headers=PLANNER
+            )
+        ).json()
         await fire_due_activities(runtime, datetime(2016, 2, 1, tzinfo=UTC))
         await activate_plans(runtime, datetime(2016, 2, 1, tzinfo=UTC))  # the timer changes it
-        activated = (await client.get(f"/v1/plans/{approved['plan']['id']}/versions",
-                                      headers=PLANNER)).json()  # fmt: skip
+        activated = (
+            await client.get(f"/v1/plans/{approved['plan']['id']}/versions", headers=PLANNER)
+        ).json()
     assert changed.status_code == 200, changed.text
     assert [(v["version"], v["change"]) for v in versions["items"]] == [
-        (1, "as it was when versions began"), (2, "updated sender=Magistraten")]  # fmt: skip
+        (1, "as it was when versions began"),
+        (2, "updated sender=Magistraten"),
+    ]
     assert diff["fields"] == {"sender": {"before": "Aarhus Kommune", "after": "Magistraten"}}
     assert [v["change"] for v in activated["items"]] == [
-        "as it was when versions began", "status: active (an activity fell due)"]  # fmt: skip
+        "as it was when versions began",
+        "status: active (an activity fell due)",
+    ]

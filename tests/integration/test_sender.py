@@ -30,11 +30,15 @@ pytestmark = pytest.mark.integration
 
 def tendens_issue() -> bytes:
     data = ActivityApproved(
-        activity_id="tendens-6", plan_id="brmj-2015", title="Tendens nr. 6", kind="communication",
-        channel="newsletter", starts_at=datetime(2015, 11, 1, tzinfo=UTC),
+        activity_id="tendens-6",
+        plan_id="brmj-2015",
+        title="Tendens nr. 6",
+        kind="communication",
+        channel="newsletter",
+        starts_at=datetime(2015, 11, 1, tzinfo=UTC),
         audience=AudienceRef(id="job-centres", name="Jobcentre i Midtjylland"),
         message=MessageRef(id="m", subject="Tendens: ledigheden falder", body="Nyt fra regionen."),
-    )  # fmt: skip
+    )
     return (
         new_envelope(data, source="/tests", subject="tendens-6", correlation_id="c")
         .model_dump_json()
@@ -60,10 +64,14 @@ async def add_contacts(client, n: int) -> None:  # type: ignore[no-untyped-def]
     for i in range(n):
         response = await client.post(
             "/v1/contacts",
-            json={"email": f"leder{i}@jobcenter.example", "name": f"Jobcenterleder {i}",
-                  "email_consent": True, "audience_ids": ["job-centres"]},
+            json={
+                "email": f"leder{i}@jobcenter.example",
+                "name": f"Jobcenterleder {i}",
+                "email_consent": True,
+                "audience_ids": ["job-centres"],
+            },
             headers=auth("communicator"),
-        )  # fmt: skip
+        )
         assert response.status_code == 201, response.text
 
 
@@ -89,9 +97,13 @@ async def test_deliveries_are_sent_once_each(
 async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(database_url: str) -> None:
     closed_port = free_port()  # no SMTP server there
     settings = settings_for(
-        NotificationsSettings, database_url, "127.0.0.1:1",
-        smtp_port=closed_port, send_max_attempts=3, send_poll_interval_seconds=3600,
-    )  # fmt: skip
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",
+        smtp_port=closed_port,
+        send_max_attempts=3,
+        send_poll_interval_seconds=3600,
+    )
     app = create_app(settings)
     runtime = runtime_of(app)
     runtime.workers.clear()  # this test is the sender
@@ -124,16 +136,24 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
 
 
 async def test_a_display_name_cannot_add_recipients(broker, smtp_sink: SmtpSink, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = settings_for(NotificationsSettings, f"sqlite+aiosqlite:///{tmp_path}/n.db", broker.bootstrap,
-                            smtp_port=smtp_sink.port)  # fmt: skip
+    settings = settings_for(
+        NotificationsSettings,
+        f"sqlite+aiosqlite:///{tmp_path}/n.db",
+        broker.bootstrap,
+        smtp_port=smtp_sink.port,
+    )
     app = create_app(settings)
     async with serving(app) as client:
         response = await client.post(
             "/v1/contacts",
-            json={"email": "mette@jobcenter.example", "name": "Jensen, Mette <boss@evil.example>",
-                  "email_consent": True, "audience_ids": ["job-centres"]},
+            json={
+                "email": "mette@jobcenter.example",
+                "name": "Jensen, Mette <boss@evil.example>",
+                "email_consent": True,
+                "audience_ids": ["job-centres"],
+            },
             headers=auth("communicator"),
-        )  # fmt: skip
+        )
         assert response.status_code == 201, response.text
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens-6", tendens_issue())])
         await eventually(
@@ -217,25 +237,58 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
     about = dict(activity_id="tendens", plan_id="brmj-2015", title="Tendens", kind="communication")
     async with serving(app) as client:
         await add_contacts(client, 1)
-        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityApproved(
-            **about, channel="newsletter", starts_at=issues[0],
-            recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=4", occurrences=issues,
-            audience=AudienceRef(id="job-centres", name="Jobcentre"),
-            message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."))))])  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.ACTIVITIES,
+            [
+                (
+                    b"tendens",
+                    envelope(
+                        ActivityApproved(
+                            **about,
+                            channel="newsletter",
+                            starts_at=issues[0],
+                            recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=4",
+                            occurrences=issues,
+                            audience=AudienceRef(id="job-centres", name="Jobcentre"),
+                            message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."),
+                        )
+                    ),
+                )
+            ],
+        )
         first = await eventually(
             lambda: deliveries(app), lambda ds: len(ds) == 3 and "sent" in {d.status for d in ds}
         )
         first = sorted((d.scheduled_for, d.status) for d in first)
-        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityRescheduled(
-            **about, previous_starts_at=issues[0], starts_at=moved_to[0], occurrences=moved_to,
-            reason="Trykkeriet")))])  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.ACTIVITIES,
+            [
+                (
+                    b"tendens",
+                    envelope(
+                        ActivityRescheduled(
+                            **about,
+                            previous_starts_at=issues[0],
+                            starts_at=moved_to[0],
+                            occurrences=moved_to,
+                            reason="Trykkeriet",
+                        )
+                    ),
+                )
+            ],
+        )
         moved = await eventually(
             lambda: deliveries(app),
             lambda ds: max(d.scheduled_for for d in ds) == moved_to[-1],
         )
         moved = sorted(d.scheduled_for for d in moved)
-        await produce(broker.bootstrap, topics.ACTIVITIES, [(b"tendens", envelope(ActivityCancelled(
-            **about, reason="Nyhedsbrevet lukkes")))])  # fmt: skip
+        await produce(
+            broker.bootstrap,
+            topics.ACTIVITIES,
+            [(b"tendens", envelope(ActivityCancelled(**about, reason="Nyhedsbrevet lukkes")))],
+        )
         cancelled = await eventually(
             lambda: deliveries(app), lambda ds: "pending" not in {d.status for d in ds}
         )
@@ -244,7 +297,9 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
     # what went out stays; the issues still to come are at the new times only
     assert moved == [issues[1], moved_to[2], moved_to[3]]
     assert sorted((d.scheduled_for, d.status) for d in cancelled) == [
-        (issues[1], "sent"), (moved_to[2], "cancelled"), (moved_to[3], "cancelled"),
-    ]  # fmt: skip
+        (issues[1], "sent"),
+        (moved_to[2], "cancelled"),
+        (moved_to[3], "cancelled"),
+    ]
     assert len(smtp_sink.messages) == 1
     assert {d["status"] for d in listed["items"]} == {"sent", "cancelled"}

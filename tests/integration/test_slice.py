@@ -39,7 +39,7 @@ def stack(request, broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path):  # type:
                 smtp_port=smtp_sink.port,
             ),
             tmp_path / f"{name}.log",
-        )  # fmt: skip
+        )
         for name in SERVICES
     }
     with running(*processes.values()):
@@ -60,14 +60,25 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
         for i, consent in enumerate([True, True, False]):
             response = await client.post(
                 f"{notifications}/v1/contacts",
-                json={"email": f"medarbejder{i}@aarhus.example", "name": f"Medarbejder {i}",
-                      "email_consent": consent, "audience_ids": [audience_id]},
+                json={
+                    "email": f"medarbejder{i}@aarhus.example",
+                    "name": f"Medarbejder {i}",
+                    "email_consent": consent,
+                    "audience_ids": [audience_id],
+                },
                 headers=auth("communicator"),
-            )  # fmt: skip
+            )
             assert response.status_code == 201, response.text
-        reach = await client.post(f"{planning}/v1/plans/{plan_id}/goals", headers=auth("planner"), json={
-            "description": "The newsletter reaches the consenting staff", "metric": "deliveries_sent",
-            "target": 2, "unit": "e-mails"})  # fmt: skip
+        reach = await client.post(
+            f"{planning}/v1/plans/{plan_id}/goals",
+            headers=auth("planner"),
+            json={
+                "description": "The newsletter reaches the consenting staff",
+                "metric": "deliveries_sent",
+                "target": 2,
+                "unit": "e-mails",
+            },
+        )
         assert reach.status_code == 201, reach.text
         approved = await client.post(
             f"{planning}/v1/plans/{plan_id}/approve", headers=auth("planner")

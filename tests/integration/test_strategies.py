@@ -63,14 +63,22 @@ async def test_nodes_are_added_under_their_parent_down_to_sub_tracks(database_ur
         strategy = await create_silkeborg(client)
         url = f"/v1/strategies/{strategy['id']}/nodes"
         branding = node(strategy, "Organisatorisk branding")
-        added = await client.post(url, json={"parent_id": branding["id"], "name": "Sociale medier"},
-                                  headers=PLANNER)  # fmt: skip
-        too_deep = await client.post(url, json={"parent_id": added.json()["id"], "name": "LinkedIn"},
-                                     headers=PLANNER)  # fmt: skip
-        other = await client.post("/v1/strategies", headers=PLANNER, json={
-            **SILKEBORG, "name": "Kanalstrategi", "focus_areas": []})  # fmt: skip
-        elsewhere = await client.post(f"/v1/strategies/{other.json()['id']}/nodes",
-                                      json={"parent_id": branding["id"], "name": "X"}, headers=PLANNER)  # fmt: skip
+        added = await client.post(
+            url, json={"parent_id": branding["id"], "name": "Sociale medier"}, headers=PLANNER
+        )
+        too_deep = await client.post(
+            url, json={"parent_id": added.json()["id"], "name": "LinkedIn"}, headers=PLANNER
+        )
+        other = await client.post(
+            "/v1/strategies",
+            headers=PLANNER,
+            json={**SILKEBORG, "name": "Kanalstrategi", "focus_areas": []},
+        )
+        elsewhere = await client.post(
+            f"/v1/strategies/{other.json()['id']}/nodes",
+            json={"parent_id": branding["id"], "name": "X"},
+            headers=PLANNER,
+        )
         focus_area = await client.post(url, json={"name": "Sundhed"}, headers=PLANNER)
         as_viewer = await client.post(url, json={"name": "Y"}, headers=auth("viewer"))
         unknown = await client.post(
@@ -103,8 +111,11 @@ async def test_a_strategy_period_must_make_sense(
     database_url: str, start: str, end: str, message: str
 ) -> None:
     async with serving(planning(database_url)) as client:
-        response = await client.post("/v1/strategies", headers=PLANNER, json={
-            **SILKEBORG, "period_start": start, "period_end": end})  # fmt: skip
+        response = await client.post(
+            "/v1/strategies",
+            headers=PLANNER,
+            json={**SILKEBORG, "period_start": start, "period_end": end},
+        )
         listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
     assert_problem(response, 422)
     assert response.json()["errors"] == [{"field": "period_end", "message": message}]
@@ -115,19 +126,29 @@ async def test_each_action_plan_revision_is_a_version_with_a_diff(database_url: 
     async with serving(planning(database_url)) as client:
         strategy = await create_silkeborg(client)
         url = f"/v1/strategies/{strategy['id']}/action-plan"
-        first = await client.post(f"{url}/versions", headers={**PLANNER, "If-Match": '"0"'},
-                                  json=action_plan(strategy, 2013, ACTION_PLAN_2013, "Første år"))  # fmt: skip
+        first = await client.post(
+            f"{url}/versions",
+            headers={**PLANNER, "If-Match": '"0"'},
+            json=action_plan(strategy, 2013, ACTION_PLAN_2013, "Første år"),
+        )
         second = await client.post(
-            f"{url}/versions", headers={**PLANNER, "If-Match": first.headers["etag"]},
+            f"{url}/versions",
+            headers={**PLANNER, "If-Match": first.headers["etag"]},
             json=action_plan(strategy, 2014, ACTION_PLAN_2014, "Revideret efter målingerne 2013"),
-        )  # fmt: skip
-        stale = await client.post(f"{url}/versions", headers={**PLANNER, "If-Match": '"1"'},
-                                  json=action_plan(strategy, 2014, ACTION_PLAN_2014, "Igen"))  # fmt: skip
+        )
+        stale = await client.post(
+            f"{url}/versions",
+            headers={**PLANNER, "If-Match": '"1"'},
+            json=action_plan(strategy, 2014, ACTION_PLAN_2014, "Igen"),
+        )
         current = await client.get(url, headers=PLANNER)
         versions = (await client.get(f"{url}/versions", headers=PLANNER)).json()
         old = (await client.get(f"{url}/versions/1", headers=PLANNER)).json()
-        diff = (await client.get(f"{url}/diff", params={"from_version": 1, "to_version": 2},
-                                 headers=PLANNER)).json()  # fmt: skip
+        diff = (
+            await client.get(
+                f"{url}/diff", params={"from_version": 1, "to_version": 2}, headers=PLANNER
+            )
+        ).json()
         missing = await client.get(f"{url}/versions/3", headers=PLANNER)
         detail = (await client.get(f"/v1/strategies/{strategy['id']}", headers=PLANNER)).json()
     assert first.status_code == 201 and first.json()["version"] == 1, first.text
@@ -137,16 +158,25 @@ async def test_each_action_plan_revision_is_a_version_with_a_diff(database_url: 
     assert current.json()["version"] == 2 and current.json()["year"] == 2014
     assert current.headers["etag"] == '"2"' and detail["action_plan_version"] == 2
     assert [(v["version"], v["year"], v["revised_by"]) for v in versions] == [
-        (1, 2013, "tester"), (2, 2014, "tester")]  # fmt: skip
+        (1, 2013, "tester"),
+        (2, 2014, "tester"),
+    ]
     assert len(old["items"]) == 5 and old["note"] == "Første år"  # kept as it was
     assert [i["initiative"] for i in diff["added"]] == [
         "Kampagne: arbejdspladsen Silkeborg Kommune"
     ]
     assert [i["initiative"] for i in diff["removed"]] == ["Tema- og gå-hjem-møder om innovation"]
     assert [(c["item"]["initiative"], c["fields"]) for c in diff["changed"]] == [
-        ("Kursus i lederkommunikation", {"success_criterion": {
-            "before": "Alle chefer har deltaget", "after": "Alle nye chefer inden for et halvt år"}}),
-    ]  # fmt: skip
+        (
+            "Kursus i lederkommunikation",
+            {
+                "success_criterion": {
+                    "before": "Alle chefer har deltaget",
+                    "after": "Alle nye chefer inden for et halvt år",
+                }
+            },
+        ),
+    ]
     assert_problem(missing, 404)
 
 
@@ -156,10 +186,16 @@ async def test_an_action_plan_names_only_its_own_tracks_and_years(database_url: 
         url = f"/v1/strategies/{strategy['id']}/action-plan/versions"
         revision = action_plan(strategy, 2013, ACTION_PLAN_2013, "")
         late = await client.post(url, json={**revision, "year": 2016}, headers=PLANNER)
-        foreign = await client.post(url, headers=PLANNER, json={**revision, "items": [
-            {"track_id": "not-a-track", "initiative": "X"}]})  # fmt: skip
-        twice = await client.post(url, headers=PLANNER, json={
-            **revision, "items": revision["items"] + revision["items"][:1]})  # fmt: skip
+        foreign = await client.post(
+            url,
+            headers=PLANNER,
+            json={**revision, "items": [{"track_id": "not-a-track", "initiative": "X"}]},
+        )
+        twice = await client.post(
+            url,
+            headers=PLANNER,
+            json={**revision, "items": revision["items"] + revision["items"][:1]},
+        )
         none_yet = await client.get(f"/v1/strategies/{strategy['id']}/action-plan", headers=PLANNER)
     assert_problem(late, 422)
     assert late.json()["errors"] == [{"field": "year", "message": "outside the strategy's period"}]
@@ -176,19 +212,33 @@ async def test_plans_serve_a_track_and_the_calendar_filters_by_it(database_url: 
     async with serving(planning(database_url)) as client:
         strategy = await create_silkeborg(client)
         dialogue = node(strategy, "Borgerdialog og borgerinddragelse")
-        concepts = node(strategy, "Kommunikationskoncepter i forbindelse med borgerdialog og "
-                                  "borgerinddragelse")  # fmt: skip
+        concepts = node(
+            strategy, "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse"
+        )
         on_sub_track = await create_approvable_plan(client)
         elsewhere = await create_approvable_plan(client)
-        linked = await client.patch(f"/v1/plans/{on_sub_track['plan']['id']}", headers=PLANNER,
-                                    json={"track_id": concepts["id"], "period_start": "2015-09-01",
-                                          "period_end": "2016-06-30"})  # fmt: skip
-        to_focus_area = await client.patch(f"/v1/plans/{elsewhere['plan']['id']}", headers=PLANNER,
-                                           json={"track_id": strategy["focus_areas"][0]["id"]})  # fmt: skip
-        backwards = await client.patch(f"/v1/plans/{elsewhere['plan']['id']}", headers=PLANNER,
-                                       json={"period_start": "2016-01-01", "period_end": "2015-01-01"})  # fmt: skip
-        by_track = (await client.get("/v1/calendar", params={"track_id": dialogue["id"]},
-                                     headers=PLANNER)).json()  # fmt: skip
+        linked = await client.patch(
+            f"/v1/plans/{on_sub_track['plan']['id']}",
+            headers=PLANNER,
+            json={
+                "track_id": concepts["id"],
+                "period_start": "2015-09-01",
+                "period_end": "2016-06-30",
+            },
+        )
+        to_focus_area = await client.patch(
+            f"/v1/plans/{elsewhere['plan']['id']}",
+            headers=PLANNER,
+            json={"track_id": strategy["focus_areas"][0]["id"]},
+        )
+        backwards = await client.patch(
+            f"/v1/plans/{elsewhere['plan']['id']}",
+            headers=PLANNER,
+            json={"period_start": "2016-01-01", "period_end": "2015-01-01"},
+        )
+        by_track = (
+            await client.get("/v1/calendar", params={"track_id": dialogue["id"]}, headers=PLANNER)
+        ).json()
         everything = (await client.get("/v1/calendar", headers=PLANNER)).json()
     assert linked.status_code == 200, linked.text
     assert (
@@ -204,15 +254,30 @@ async def test_plans_serve_a_track_and_the_calendar_filters_by_it(database_url: 
 
 
 async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
-    deep = {**SILKEBORG, "focus_areas": [{"name": "Strategisk kommunikation", "children": [
-        {"name": "Organisatorisk branding", "children": [
-            {"name": "Employer Branding", "children": [{"name": "LinkedIn"}]}]}]}]}  # fmt: skip
+    deep = {
+        **SILKEBORG,
+        "focus_areas": [
+            {
+                "name": "Strategisk kommunikation",
+                "children": [
+                    {
+                        "name": "Organisatorisk branding",
+                        "children": [
+                            {"name": "Employer Branding", "children": [{"name": "LinkedIn"}]}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     async with serving(planning(database_url)) as client:
         response = await client.post("/v1/strategies", json=deep, headers=PLANNER)
         listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
     assert_problem(response, 422)
     assert response.json()["errors"] == [
-        {"field": "focus_areas[0].children[0].children[0].children[0]",
-         "message": "sub-tracks cannot have children"}
-    ]  # fmt: skip
+        {
+            "field": "focus_areas[0].children[0].children[0].children[0]",
+            "message": "sub-tracks cannot have children",
+        }
+    ]
     assert listed["total"] == 0

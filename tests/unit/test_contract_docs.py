@@ -24,8 +24,14 @@ def test_the_committed_documents_are_up_to_date() -> None:
 
 
 def test_a_real_event_validates_against_its_schema_and_a_broken_one_does_not() -> None:
-    data = DeliverySent(delivery_id="d", activity_id="a", plan_id="p", contact_id="c",
-                        channel="newsletter", sent_at=datetime.now(UTC))  # fmt: skip
+    data = DeliverySent(
+        delivery_id="d",
+        activity_id="a",
+        plan_id="p",
+        contact_id="c",
+        channel="newsletter",
+        sent_at=datetime.now(UTC),
+    )
     event = new_envelope(data, source="/budskab/notifications", subject="d", correlation_id="c")
     schema = event_schema(DeliverySent)
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -10,9 +10,14 @@ from shared.contracts.events import EventCreated
 
 def event_created() -> EventCreated:
     return EventCreated(
-        event_id="e-1", activity_id="a-1", plan_id="p-1", title="Velfærdens innovationsdag",
-        format="theme_day", starts_at=datetime(2016, 1, 20, 8, tzinfo=UTC), capacity=300,
-    )  # fmt: skip
+        event_id="e-1",
+        activity_id="a-1",
+        plan_id="p-1",
+        title="Velfærdens innovationsdag",
+        format="theme_day",
+        starts_at=datetime(2016, 1, 20, 8, tzinfo=UTC),
+        capacity=300,
+    )
 
 
 def test_an_envelope_carries_cloudevents_attributes_and_the_correlation_id() -> None:

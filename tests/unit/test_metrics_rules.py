@@ -59,9 +59,15 @@ def test_a_counted_value_carries_the_goal_and_the_plans_count() -> None:
     measured = counted_measurement("plan-1", NEWSLETTER, 3, NOW)
 
     assert measured == KpiMeasured(
-        plan_id="plan-1", goal_id="g-news", metric="deliveries_sent", value=3, target=3000,
-        unit="recipients", measured_at=NOW, source=KpiSource.COUNTED,
-    )  # fmt: skip
+        plan_id="plan-1",
+        goal_id="g-news",
+        metric="deliveries_sent",
+        value=3,
+        target=3000,
+        unit="recipients",
+        measured_at=NOW,
+        source=KpiSource.COUNTED,
+    )
 
 
 def test_goals_arriving_after_their_events_are_measured_at_once_with_the_count() -> None:
@@ -95,8 +101,11 @@ def test_a_reported_value_is_dated_midnight_utc_of_the_day_measured() -> None:
     assert measured.source is KpiSource.REPORTED
     assert measured.measured_at == datetime(2010, 6, 1, tzinfo=UTC)
     assert (measured.goal_id, measured.value, measured.target, measured.unit) == (
-        "g-survey", 74, 75, "%",
-    )  # fmt: skip
+        "g-survey",
+        74,
+        75,
+        "%",
+    )
 
 
 def test_a_counted_goal_cannot_be_reported() -> None:

@@ -12,10 +12,15 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 def approved(kind: str, channel: str) -> ActivityApproved:
     return ActivityApproved(
-        activity_id="a", plan_id="p", title="Tendens nr. 6", kind=kind, channel=channel, starts_at=NOW,
+        activity_id="a",
+        plan_id="p",
+        title="Tendens nr. 6",
+        kind=kind,
+        channel=channel,
+        starts_at=NOW,
         audience=AudienceRef(id="job-centres", name="Jobcentre"),
         message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen"),
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,13 @@ from shared.errors import Conflict, RuleViolation
 
 def activity(**overrides) -> ActivityDraft:  # type: ignore[no-untyped-def]
     values = dict(
-        title="Velfærdens innovationsdag", kind=ActivityKind.EVENT, audience_id="a",
-        message_id="m", channel_id="c", has_event_details=True,
-    )  # fmt: skip
+        title="Velfærdens innovationsdag",
+        kind=ActivityKind.EVENT,
+        audience_id="a",
+        message_id="m",
+        channel_id="c",
+        has_event_details=True,
+    )
     return ActivityDraft(**{**values, **overrides})
 
 
@@ -48,9 +52,17 @@ def test_every_missing_piece_is_listed_at_once() -> None:
         check_approvable(
             PlanStatus.IN_REVIEW,
             1,
-            [activity(), activity(title="Kronik", kind=ActivityKind.COMMUNICATION, audience_id=None, channel_id=None),
-             activity(title="Folkemødet", has_event_details=False)],
-        )  # fmt: skip
+            [
+                activity(),
+                activity(
+                    title="Kronik",
+                    kind=ActivityKind.COMMUNICATION,
+                    audience_id=None,
+                    channel_id=None,
+                ),
+                activity(title="Folkemødet", has_event_details=False),
+            ],
+        )
     assert [e["field"] for e in caught.value.errors] == [
         "activities[1] (Kronik).audience_id",
         "activities[1] (Kronik).channel_id",

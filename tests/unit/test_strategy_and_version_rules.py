@@ -86,16 +86,28 @@ def test_the_diff_lists_added_removed_and_changed_items_field_by_field() -> None
     assert diff_items(before, after, action_item_key) == {
         "added": [after[1]],
         "removed": [before[1]],
-        "changed": [{"item": after[0], "fields": {"owner": {"before": "HR", "after": "Kommunikation"}}}],
-    }  # fmt: skip
+        "changed": [
+            {"item": after[0], "fields": {"owner": {"before": "HR", "after": "Kommunikation"}}}
+        ],
+    }
     assert diff_items(after, after, action_item_key) == {"added": [], "removed": [], "changed": []}
 
 
 def test_a_plan_diff_ignores_bookkeeping_and_matches_parts_by_id() -> None:
-    before = {"title": "Tendens", "version": 3, "updated_at": "x", "goals": [{"id": "g", "target": 6}],
-              "activities": [{"id": "a", "title": "Nr. 1"}]}  # fmt: skip
-    after = {"title": "Tendens 2015", "version": 7, "updated_at": "y", "goals": [{"id": "g", "target": 8}],
-             "activities": []}  # fmt: skip
+    before = {
+        "title": "Tendens",
+        "version": 3,
+        "updated_at": "x",
+        "goals": [{"id": "g", "target": 6}],
+        "activities": [{"id": "a", "title": "Nr. 1"}],
+    }
+    after = {
+        "title": "Tendens 2015",
+        "version": 7,
+        "updated_at": "y",
+        "goals": [{"id": "g", "target": 8}],
+        "activities": [],
+    }
     diff = diff_snapshots(before, after)
     assert diff["fields"] == {"title": {"before": "Tendens", "after": "Tendens 2015"}}
     assert diff["parts"]["goals"]["changed"] == [
@@ -157,8 +169,10 @@ def test_an_event_does_not_recur() -> None:
 
 
 def test_overlaps_are_one_entry_per_pair_of_activities() -> None:
-    daily = [Scheduled("p", "Plan", "a", "Ledernyt", "staff", MONDAY + timedelta(days=i))
-             for i in range(30)]  # fmt: skip
+    daily = [
+        Scheduled("p", "Plan", "a", "Ledernyt", "staff", MONDAY + timedelta(days=i))
+        for i in range(30)
+    ]
     others = [
         Scheduled("q", "Andet", "b", "Trivsel", "staff", MONDAY + timedelta(days=10, hours=5)),
         Scheduled("q", "Andet", "c", "Presse", "press", MONDAY),

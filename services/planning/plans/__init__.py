@@ -1,0 +1,1 @@
+"""Plans: the plan aggregate (`model`, `parts`), the events it causes and its repository."""

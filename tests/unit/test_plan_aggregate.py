@@ -1,0 +1,418 @@
+"""The plan aggregate, in memory: each change's rules, versions, deviations and events.
+
+The plan is case A of DOMAIN.md: Aarhus Kommune's launch of "Kommune forfra", with its op-ed
+and "Velfærdens innovationsdag" (a round table for municipal directors, January 2016).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.planning.domain import Change, PlanStatus
+from services.planning.plans.model import Agreement, Plan
+from services.planning.plans.parts import Activity, Schedule
+from services.planning.tables import Audience, Partner
+from shared.contracts.planning import (
+    ActivityApproved,
+    ActivityCancelled,
+    ActivityRescheduled,
+    DeviationRecorded,
+    PlanActivated,
+    PlanApproved,
+    PlanRevised,
+    PlanSubmitted,
+)
+from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
+
+NOW = datetime(2015, 8, 17, 9, tzinfo=UTC)  # Magistraten discusses the plan
+PLANNER = "planner@aarhus.dk"
+AGREED = Agreement(reason="Mandag Morgen moved the day", agreed_by="Magistraten")
+INNOVATION_DAY = datetime(2016, 1, 20, 8, tzinfo=UTC)
+
+
+def directors() -> Audience:
+    return Audience(
+        id="aud-directors",
+        name="Municipal directors",
+        kind="politicians",
+        needs="",
+        preferred_channels=[],
+        created_at=NOW,
+    )
+
+
+def citizens() -> Audience:
+    return Audience(
+        id="aud-citizens",
+        name="Citizens",
+        kind="citizens",
+        needs="",
+        preferred_channels=[],
+        created_at=NOW,
+    )
+
+
+def draft() -> Plan:
+    return Plan.create(
+        {
+            "title": "Kommune forfra",
+            "owner": "Borgmesterens Afdeling",
+            "sender": "Aarhus Kommune",
+            "track_id": None,
+            "period_start": None,
+            "period_end": None,
+        },
+        by=PLANNER,
+        now=NOW,
+    )
+
+
+def round_table(plan: Plan, **overrides: object) -> dict:
+    fields = {
+        "title": "Velfærdens innovationsdag",
+        "kind": "event",
+        "owner": "Mandag Morgen",
+        "audience_id": plan.audiences[0].id,
+        "message_id": plan.messages[0].id,
+        "channel_id": plan.channels[0].id,
+        "event": {"format": "round_table", "capacity": 40, "venue": "Aarhus Rådhus"},
+    }
+    return {**fields, **overrides}
+
+
+def complete_draft() -> Plan:
+    """A draft with a goal, an audience, a message, a channel and the round table."""
+    plan = draft()
+    plan.add_goal(
+        {
+            "description": "Directors take part",
+            "metric": "participants",
+            "target": 40,
+            "unit": "directors",
+            "deadline": None,
+        },
+        Agreement(),
+        by=PLANNER,
+        now=NOW,
+    )
+    plan.add_audience(directors(), Agreement(), by=PLANNER, now=NOW)
+    plan.add_message(
+        {
+            "audience_id": "aud-directors",
+            "subject": "Rethink welfare with us",
+            "body": "Come and rethink welfare.",
+        },
+        Agreement(),
+        lix_threshold=35,
+        by=PLANNER,
+        now=NOW,
+    )
+    plan.add_channel({"kind": "conference", "name": "Round table"}, Agreement(), by=PLANNER, now=NOW)
+    plan.add_activity(
+        round_table(plan), Schedule(INNOVATION_DAY), [], Agreement(), by=PLANNER, now=NOW
+    )
+    plan.take_change()
+    return plan
+
+
+def approved() -> Plan:
+    plan = complete_draft()
+    plan.approve(by="director@aarhus.dk", now=NOW)
+    plan.take_change()
+    return plan
+
+
+def kinds(events: list) -> list[type]:
+    return [type(data) for data, _subject in events]
+
+
+def test_a_new_plan_is_a_draft_at_version_1_with_its_creation_to_keep() -> None:
+    plan = draft()
+    change, events = plan.take_change()
+    assert (plan.status, plan.version) == (PlanStatus.DRAFT, 1)
+    assert change is not None and (change.change, change.by) == ("created", PLANNER)
+    assert events == []
+    assert plan.take_change() == (None, [])  # taken once
+
+
+def test_a_plan_cannot_end_before_it_starts() -> None:
+    with pytest.raises(RuleViolation):
+        Plan.create(
+            {
+                "title": "t",
+                "owner": "o",
+                "sender": "s",
+                "track_id": None,
+                "period_start": datetime(2017, 1, 1).date(),
+                "period_end": datetime(2015, 1, 1).date(),
+            },
+            by=PLANNER,
+            now=NOW,
+        )
+
+
+def test_each_change_to_a_draft_is_a_version_without_deviation_or_event() -> None:
+    plan = complete_draft()
+    assert plan.version == 6  # created, goal, audience, message, channel, activity
+    assert plan.deviations == [] and plan.events == []
+    assert [a.title for a in plan.activities] == ["Velfærdens innovationsdag"]
+    assert plan.updated_at == NOW
+
+
+def test_a_message_to_citizens_above_the_lix_threshold_carries_a_warning() -> None:
+    plan = draft()
+    plan.add_audience(citizens(), Agreement(), by=PLANNER, now=NOW)
+    hard = (
+        "Velfærdssamfundets udfordringer nødvendiggør gennemgribende nytænkning af organiseringen."
+    )
+    message = plan.add_message(
+        {"audience_id": "aud-citizens", "subject": "s", "body": hard},
+        Agreement(),
+        lix_threshold=35,
+        by=PLANNER,
+        now=NOW,
+    )
+    assert message.lix > 35 and message.readability_warning is not None
+
+
+def test_a_part_must_belong_to_the_plan() -> None:
+    plan = complete_draft()
+    with pytest.raises(RuleViolation) as caught:
+        plan.add_activity(
+            round_table(plan, channel_id="elsewhere"),
+            Schedule(INNOVATION_DAY),
+            [],
+            Agreement(),
+            by=PLANNER,
+            now=NOW,
+        )
+    assert caught.value.errors == [{"field": "channel_id", "message": "not part of this plan"}]
+    assert plan.version == 6  # a refused change leaves no version behind
+
+
+def test_an_activity_carries_only_a_message_written_for_its_audience() -> None:
+    plan = complete_draft()
+    plan.add_audience(citizens(), Agreement(), by=PLANNER, now=NOW)
+    with pytest.raises(RuleViolation, match="another audience"):
+        plan.add_activity(
+            round_table(plan, audience_id="aud-citizens"),
+            Schedule(INNOVATION_DAY),
+            [],
+            Agreement(),
+            by=PLANNER,
+            now=NOW,
+        )
+
+
+def test_an_audience_is_reached_once() -> None:
+    plan = complete_draft()
+    with pytest.raises(Conflict):
+        plan.add_audience(directors(), Agreement(), by=PLANNER, now=NOW)
+
+
+def test_approval_lists_every_missing_piece_and_changes_nothing() -> None:
+    plan = draft()
+    with pytest.raises(RuleViolation) as caught:
+        plan.approve(by="director@aarhus.dk", now=NOW)
+    assert {e["field"] for e in caught.value.errors} == {"goals", "activities"}
+    assert (plan.status, plan.version) == (PlanStatus.DRAFT, 1)
+
+
+def test_approval_publishes_the_plan_and_each_live_activity() -> None:
+    plan = complete_draft()
+    plan.approve(by="director@aarhus.dk", now=NOW + timedelta(days=1))
+    change, events = plan.take_change()
+    assert plan.status == PlanStatus.APPROVED and plan.approved_by == "director@aarhus.dk"
+    assert change is not None and change.change == "approved"
+    assert kinds(events) == [PlanApproved, ActivityApproved]
+    approval, activity = events[0][0], events[1][0]
+    assert isinstance(approval, PlanApproved) and isinstance(activity, ActivityApproved)
+    assert approval.activity_ids == [plan.activities[0].id] and approval.goals[0].target == 40
+    assert events[1][1] == plan.activities[0].id  # an activity's events are keyed by it
+    assert activity.audience.name == "Municipal directors" and activity.event is not None
+
+
+def test_an_approved_plan_changes_only_with_a_reason_and_who_agreed() -> None:
+    plan = approved()
+    with pytest.raises(RuleViolation) as caught:
+        plan.add_channel({"kind": "op_ed", "name": "Op-ed"}, Agreement(), by=PLANNER, now=NOW)
+    assert {e["field"] for e in caught.value.errors} == {"reason", "agreed_by"}
+    assert plan.version == 7 and plan.events == []
+
+
+def test_a_part_added_to_an_approved_plan_is_a_deviation_that_revises_it() -> None:
+    plan = approved()
+    plan.add_goal(
+        {
+            "description": "Op-ed in the national dailies",
+            "metric": "op-eds",
+            "target": 1,
+            "unit": "op-eds",
+            "deadline": None,
+        },
+        AGREED,
+        by=PLANNER,
+        now=NOW,
+    )
+    change, events = plan.take_change()
+    assert [d.change for d in plan.deviations] == [Change.GOAL_ADDED]
+    assert plan.deviations[0].reason == AGREED.reason
+    assert kinds(events) == [PlanRevised]
+    revised = events[0][0]
+    assert isinstance(revised, PlanRevised) and revised.version == plan.version == 8
+    assert [g.metric for g in revised.goals] == ["participants", "op-eds"]
+    assert change is not None and change.change.startswith("goal added")
+
+
+def test_an_activity_added_to_an_approved_plan_must_be_complete_and_goes_out_at_once() -> None:
+    plan = approved()
+    with pytest.raises(RuleViolation, match="needs everything"):
+        plan.add_activity(
+            round_table(plan, channel_id=None),
+            Schedule(INNOVATION_DAY),
+            [],
+            AGREED,
+            by=PLANNER,
+            now=NOW,
+        )
+    kl = Partner(id="p-kl", name="KL", kind="", contact="", created_at=NOW)
+    added = plan.add_activity(
+        round_table(plan, title="Workshop on the dilemmas"),
+        Schedule(INNOVATION_DAY),
+        [kl],
+        AGREED,
+        by=PLANNER,
+        now=NOW,
+    )
+    _change, events = plan.take_change()
+    assert kinds(events) == [DeviationRecorded, PlanRevised, ActivityApproved]
+    approval = events[2][0]
+    assert isinstance(approval, ActivityApproved) and approval.partners == ["KL"]
+    assert added.partners == [kl]
+
+
+def test_rescheduling_an_approved_activity_is_recorded_and_published() -> None:
+    plan = approved()
+    activity = plan.activities[0]
+    later = INNOVATION_DAY + timedelta(days=7)
+    plan.reschedule(activity.id, Schedule(later), AGREED, by=PLANNER, now=NOW)
+    _change, events = plan.take_change()
+    assert kinds(events) == [DeviationRecorded, ActivityRescheduled, PlanRevised]
+    moved = events[1][0]
+    assert isinstance(moved, ActivityRescheduled)
+    assert (moved.previous_starts_at, moved.starts_at) == (INNOVATION_DAY, later)
+    assert activity.starts_at == activity.next_due_at == later
+    assert plan.deviations[0].before == INNOVATION_DAY.isoformat()
+
+
+def test_rescheduling_to_the_same_time_is_refused() -> None:
+    plan = complete_draft()
+    with pytest.raises(RuleViolation, match="nothing to change"):
+        plan.reschedule(
+            plan.activities[0].id, Schedule(INNOVATION_DAY), Agreement(), by=PLANNER, now=NOW
+        )
+
+
+def test_a_fired_series_falls_due_again_only_at_what_lies_ahead() -> None:
+    plan = draft()
+    plan.add_channel({"kind": "newsletter", "name": "Tendens"}, Agreement(), by=PLANNER, now=NOW)
+    first = datetime(2015, 9, 1, 8, tzinfo=UTC)
+    tendens = {
+        "title": "Tendens",
+        "kind": "communication",
+        "owner": None,
+        "audience_id": None,
+        "message_id": None,
+        "channel_id": plan.channels[0].id,
+        "event": None,
+    }
+    series = Schedule.expand(first, "FREQ=MONTHLY;INTERVAL=2;COUNT=6", "communication")
+    activity = plan.add_activity(tendens, series, [], Agreement(), by=PLANNER, now=NOW)
+    assert len(activity.times) == 6 and activity.ends_at == activity.times[-1]
+    activity.due_fired_at = first  # the timer fired the first issue
+    now = datetime(2015, 12, 1, 12, tzinfo=UTC)
+    moved = Schedule.expand(first + timedelta(days=1), series.recurrence, "communication")
+    plan.reschedule(activity.id, moved, Agreement(), by=PLANNER, now=now)
+    assert activity.next_due_at == min(t for t in activity.times if t > now)
+
+
+def test_a_cancelled_activity_leaves_the_revised_plan_and_cannot_change_again() -> None:
+    plan = approved()
+    activity = plan.activities[0]
+    plan.cancel(activity.id, AGREED, by=PLANNER, now=NOW)
+    _change, events = plan.take_change()
+    assert kinds(events) == [DeviationRecorded, ActivityCancelled, PlanRevised]
+    revised = events[2][0]
+    assert isinstance(revised, PlanRevised) and revised.activity_ids == []
+    assert activity.cancelled_at == NOW and activity.next_due_at is None
+    with pytest.raises(Conflict, match="cancelled"):
+        plan.cancel(activity.id, AGREED, by=PLANNER, now=NOW)
+    with pytest.raises(NotFound):
+        plan.cancel("no-such-activity", AGREED, by=PLANNER, now=NOW)
+
+
+def test_the_status_workflow() -> None:
+    plan = complete_draft()
+    plan.submit(by=PLANNER, now=NOW)
+    assert plan.status == PlanStatus.IN_REVIEW and kinds(plan.events) == [PlanSubmitted]
+    with pytest.raises(Conflict):
+        plan.submit(by=PLANNER, now=NOW)
+    with pytest.raises(Conflict):
+        plan.activate(by="due-timer", now=NOW)  # only an approved plan becomes active
+    plan.approve(by="director@aarhus.dk", now=NOW)
+    plan.take_change()
+    plan.activate(by="due-timer", now=INNOVATION_DAY)
+    change, events = plan.take_change()
+    assert plan.status == PlanStatus.ACTIVE and kinds(events) == [PlanActivated]
+    assert change is not None and change.by == "due-timer"
+    plan.close(by=PLANNER, now=NOW)
+    assert plan.status == PlanStatus.CLOSED
+    with pytest.raises(Conflict, match="closed"):
+        plan.add_goal(
+            {"description": "d", "metric": "m", "target": 1, "unit": "u", "deadline": None},
+            AGREED,
+            by=PLANNER,
+            now=NOW,
+        )
+
+
+def test_updating_the_plan_itself() -> None:
+    plan = complete_draft()
+    with pytest.raises(RuleViolation, match="nothing to change"):
+        plan.update({"title": "Kommune forfra"}, Agreement(), by=PLANNER, now=NOW)
+    plan.update(
+        {"title": "Kommune forfra – Aarhus gentænker velfærden"}, Agreement(), by=PLANNER, now=NOW
+    )
+    change, _events = plan.take_change()
+    assert change is not None and change.change.startswith("updated title=Kommune forfra –")
+    approved_plan = approved()
+    approved_plan.update({"owner": "Magistraten"}, AGREED, by=PLANNER, now=NOW)
+    assert approved_plan.deviations[0].before == "owner=Borgmesterens Afdeling"
+    assert kinds(approved_plan.events) == [PlanRevised]
+
+
+def test_a_change_is_made_to_the_version_its_maker_saw() -> None:
+    plan = complete_draft()
+    plan.check_version(frozenset({6}))
+    plan.check_version(None)
+    with pytest.raises(PreconditionFailed, match="at version 6, not 4 or 5"):
+        plan.check_version(frozenset({5, 4}))
+
+
+def test_an_activity_is_built_with_its_partners_and_event_details() -> None:
+    kl = Partner(id="p-kl", name="KL", kind="", contact="", created_at=NOW)
+    fields = {
+        "title": "Velfærdens innovationsdag",
+        "kind": "event",
+        "owner": None,
+        "audience_id": None,
+        "message_id": None,
+        "channel_id": None,
+        "event": {"format": "round_table", "capacity": 40, "venue": None},
+    }
+    activity = Activity.new("a1", "p1", 0, fields, Schedule(INNOVATION_DAY), [kl])
+    assert activity.partners == [kl] and activity.draft.has_event_details
+    assert (activity.event_format, activity.capacity) == ("round_table", 40)
+    assert activity.times == [INNOVATION_DAY] and activity.next_due_at == INNOVATION_DAY
