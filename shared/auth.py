@@ -122,6 +122,9 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(check)
 
 
+Planner = Annotated[Principal, require_roles(Role.PLANNER)]  # who may change plans
+
+
 def dev_tokens(secret: str) -> dict[str, str]:
     """One ready-made token per role, for the dev mode's start banner."""
     return {

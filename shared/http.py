@@ -14,7 +14,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -25,7 +25,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
-from shared.errors import DomainError
+from shared.errors import DomainError, PreconditionFailed
 from shared.idempotency import IdempotencyKeys
 from shared.logging import configure_logging, correlation, get_logger
 from shared.messaging import Subscription
@@ -277,6 +277,26 @@ async def get_uow(request: Request) -> UnitOfWork:
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
 Now = Annotated[datetime, Depends(get_now)]
+
+
+def if_match_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts (RFC 9110: "*", or a list of strong ETags);
+    None for any."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tags = [tag.strip() for tag in if_match.split(",")]
+    try:
+        # a weak ETag never matches in a strong comparison
+        versions = frozenset(int(tag.strip('"')) for tag in tags if not tag.startswith("W/"))
+    except ValueError:
+        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API") from None
+    if not versions:
+        raise PreconditionFailed("If-Match needs the strong ETag the plan was served with")
+    return versions
+
+
+# a version in a path or query: 1 up to what the database's integer holds
+VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 def serve(app: FastAPI) -> None:

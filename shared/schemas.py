@@ -1,4 +1,4 @@
-"""The base of every API request model."""
+"""The bases of the API models."""
 
 from typing import Any
 
@@ -18,3 +18,9 @@ class ApiInput(BaseModel):
         if any(isinstance(s, str) and "\x00" in s for s in strings):
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class ApiOutput(BaseModel):
+    """A response model read from ORM rows (or any object) by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)

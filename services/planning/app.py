@@ -2,9 +2,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.planning import handlers, routes, timers
+from services.planning import handlers, timers
+from services.planning.calendar import routes as calendar
+from services.planning.plans import routes as plans
 from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.settings import PlanningSettings
+from services.planning.stakeholders import routes as stakeholders
+from services.planning.strategies import routes as strategies
 from services.planning.tables import Base
 from shared.http import create_app as create_service_app
 
@@ -19,12 +23,12 @@ def create_app(settings: PlanningSettings | None = None) -> FastAPI:
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[
-            routes.router,
-            routes.audiences,
-            routes.partners,
-            routes.strategies,
-            routes.calendar,
-            routes.stakeholders,
+            plans.router,
+            plans.audiences,
+            plans.partners,
+            strategies.router,
+            calendar.router,
+            stakeholders.router,
         ],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[timers.run_due_timer],

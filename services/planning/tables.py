@@ -152,4 +152,3 @@ class Dialogue(Base):
     follow_up: Mapped[str] = mapped_column(Text, default="")
     follow_up_by: Mapped[date | None] = mapped_column(Date)
     logged_by: Mapped[str] = mapped_column(String(200))
-

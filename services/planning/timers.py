@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from services.planning import domain
-from services.planning.plans.model import Plan
+from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity
 from services.planning.settings import PlanningSettings
 from shared.contracts.planning import ActivityDue
@@ -93,7 +93,7 @@ async def activate_plans(runtime: Runtime, now: datetime) -> None:
         )
         for plan_id in plan_ids.all():
             plan = await uow.plans.get_for_change(plan_id, expected=None)
-            plan.activate(by=TIMER, now=now)
+            plan.activate(Edit(TIMER, now))
         await uow.commit()
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.planning.domain import Change, PlanStatus
-from services.planning.plans.model import Agreement, Plan
+from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity, Schedule
 from services.planning.tables import Audience, Partner
 from shared.contracts.planning import (
@@ -28,7 +28,8 @@ from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
 
 NOW = datetime(2015, 8, 17, 9, tzinfo=UTC)  # Magistraten discusses the plan
 PLANNER = "planner@aarhus.dk"
-AGREED = Agreement(reason="Mandag Morgen moved the day", agreed_by="Magistraten")
+DRAFTING = Edit(PLANNER, NOW)
+AGREED = Edit(PLANNER, NOW, reason="Mandag Morgen moved the day", agreed_by="Magistraten")
 INNOVATION_DAY = datetime(2016, 1, 20, 8, tzinfo=UTC)
 
 
@@ -64,8 +65,7 @@ def draft() -> Plan:
             "period_start": None,
             "period_end": None,
         },
-        by=PLANNER,
-        now=NOW,
+        DRAFTING,
     )
 
 
@@ -93,33 +93,27 @@ def complete_draft() -> Plan:
             "unit": "directors",
             "deadline": None,
         },
-        Agreement(),
-        by=PLANNER,
-        now=NOW,
+        DRAFTING,
     )
-    plan.add_audience(directors(), Agreement(), by=PLANNER, now=NOW)
+    plan.add_audience(directors(), DRAFTING)
     plan.add_message(
         {
             "audience_id": "aud-directors",
             "subject": "Rethink welfare with us",
             "body": "Come and rethink welfare.",
         },
-        Agreement(),
+        DRAFTING,
         lix_threshold=35,
-        by=PLANNER,
-        now=NOW,
     )
-    plan.add_channel({"kind": "conference", "name": "Round table"}, Agreement(), by=PLANNER, now=NOW)
-    plan.add_activity(
-        round_table(plan), Schedule(INNOVATION_DAY), [], Agreement(), by=PLANNER, now=NOW
-    )
+    plan.add_channel({"kind": "conference", "name": "Round table"}, DRAFTING)
+    plan.add_activity(round_table(plan), Schedule(INNOVATION_DAY), [], DRAFTING)
     plan.take_change()
     return plan
 
 
 def approved() -> Plan:
     plan = complete_draft()
-    plan.approve(by="director@aarhus.dk", now=NOW)
+    plan.approve(Edit("director@aarhus.dk", NOW))
     plan.take_change()
     return plan
 
@@ -148,8 +142,7 @@ def test_a_plan_cannot_end_before_it_starts() -> None:
                 "period_start": datetime(2017, 1, 1).date(),
                 "period_end": datetime(2015, 1, 1).date(),
             },
-            by=PLANNER,
-            now=NOW,
+            DRAFTING,
         )
 
 
@@ -163,16 +156,12 @@ def test_each_change_to_a_draft_is_a_version_without_deviation_or_event() -> Non
 
 def test_a_message_to_citizens_above_the_lix_threshold_carries_a_warning() -> None:
     plan = draft()
-    plan.add_audience(citizens(), Agreement(), by=PLANNER, now=NOW)
+    plan.add_audience(citizens(), DRAFTING)
     hard = (
         "Velfærdssamfundets udfordringer nødvendiggør gennemgribende nytænkning af organiseringen."
     )
     message = plan.add_message(
-        {"audience_id": "aud-citizens", "subject": "s", "body": hard},
-        Agreement(),
-        lix_threshold=35,
-        by=PLANNER,
-        now=NOW,
+        {"audience_id": "aud-citizens", "subject": "s", "body": hard}, DRAFTING, lix_threshold=35
     )
     assert message.lix > 35 and message.readability_warning is not None
 
@@ -181,12 +170,7 @@ def test_a_part_must_belong_to_the_plan() -> None:
     plan = complete_draft()
     with pytest.raises(RuleViolation) as caught:
         plan.add_activity(
-            round_table(plan, channel_id="elsewhere"),
-            Schedule(INNOVATION_DAY),
-            [],
-            Agreement(),
-            by=PLANNER,
-            now=NOW,
+            round_table(plan, channel_id="elsewhere"), Schedule(INNOVATION_DAY), [], DRAFTING
         )
     assert caught.value.errors == [{"field": "channel_id", "message": "not part of this plan"}]
     assert plan.version == 6  # a refused change leaves no version behind
@@ -194,35 +178,30 @@ def test_a_part_must_belong_to_the_plan() -> None:
 
 def test_an_activity_carries_only_a_message_written_for_its_audience() -> None:
     plan = complete_draft()
-    plan.add_audience(citizens(), Agreement(), by=PLANNER, now=NOW)
+    plan.add_audience(citizens(), DRAFTING)
     with pytest.raises(RuleViolation, match="another audience"):
         plan.add_activity(
-            round_table(plan, audience_id="aud-citizens"),
-            Schedule(INNOVATION_DAY),
-            [],
-            Agreement(),
-            by=PLANNER,
-            now=NOW,
+            round_table(plan, audience_id="aud-citizens"), Schedule(INNOVATION_DAY), [], DRAFTING
         )
 
 
 def test_an_audience_is_reached_once() -> None:
     plan = complete_draft()
     with pytest.raises(Conflict):
-        plan.add_audience(directors(), Agreement(), by=PLANNER, now=NOW)
+        plan.add_audience(directors(), DRAFTING)
 
 
 def test_approval_lists_every_missing_piece_and_changes_nothing() -> None:
     plan = draft()
     with pytest.raises(RuleViolation) as caught:
-        plan.approve(by="director@aarhus.dk", now=NOW)
+        plan.approve(Edit("director@aarhus.dk", NOW))
     assert {e["field"] for e in caught.value.errors} == {"goals", "activities"}
     assert (plan.status, plan.version) == (PlanStatus.DRAFT, 1)
 
 
 def test_approval_publishes_the_plan_and_each_live_activity() -> None:
     plan = complete_draft()
-    plan.approve(by="director@aarhus.dk", now=NOW + timedelta(days=1))
+    plan.approve(Edit("director@aarhus.dk", NOW + timedelta(days=1)))
     change, events = plan.take_change()
     assert plan.status == PlanStatus.APPROVED and plan.approved_by == "director@aarhus.dk"
     assert change is not None and change.change == "approved"
@@ -237,7 +216,7 @@ def test_approval_publishes_the_plan_and_each_live_activity() -> None:
 def test_an_approved_plan_changes_only_with_a_reason_and_who_agreed() -> None:
     plan = approved()
     with pytest.raises(RuleViolation) as caught:
-        plan.add_channel({"kind": "op_ed", "name": "Op-ed"}, Agreement(), by=PLANNER, now=NOW)
+        plan.add_channel({"kind": "op_ed", "name": "Op-ed"}, DRAFTING)
     assert {e["field"] for e in caught.value.errors} == {"reason", "agreed_by"}
     assert plan.version == 7 and plan.events == []
 
@@ -253,8 +232,6 @@ def test_a_part_added_to_an_approved_plan_is_a_deviation_that_revises_it() -> No
             "deadline": None,
         },
         AGREED,
-        by=PLANNER,
-        now=NOW,
     )
     change, events = plan.take_change()
     assert [d.change for d in plan.deviations] == [Change.GOAL_ADDED]
@@ -269,22 +246,10 @@ def test_a_part_added_to_an_approved_plan_is_a_deviation_that_revises_it() -> No
 def test_an_activity_added_to_an_approved_plan_must_be_complete_and_goes_out_at_once() -> None:
     plan = approved()
     with pytest.raises(RuleViolation, match="needs everything"):
-        plan.add_activity(
-            round_table(plan, channel_id=None),
-            Schedule(INNOVATION_DAY),
-            [],
-            AGREED,
-            by=PLANNER,
-            now=NOW,
-        )
+        plan.add_activity(round_table(plan, channel_id=None), Schedule(INNOVATION_DAY), [], AGREED)
     kl = Partner(id="p-kl", name="KL", kind="", contact="", created_at=NOW)
     added = plan.add_activity(
-        round_table(plan, title="Workshop on the dilemmas"),
-        Schedule(INNOVATION_DAY),
-        [kl],
-        AGREED,
-        by=PLANNER,
-        now=NOW,
+        round_table(plan, title="Workshop on the dilemmas"), Schedule(INNOVATION_DAY), [kl], AGREED
     )
     _change, events = plan.take_change()
     assert kinds(events) == [DeviationRecorded, PlanRevised, ActivityApproved]
@@ -297,7 +262,7 @@ def test_rescheduling_an_approved_activity_is_recorded_and_published() -> None:
     plan = approved()
     activity = plan.activities[0]
     later = INNOVATION_DAY + timedelta(days=7)
-    plan.reschedule(activity.id, Schedule(later), AGREED, by=PLANNER, now=NOW)
+    plan.reschedule(activity.id, Schedule(later), AGREED)
     _change, events = plan.take_change()
     assert kinds(events) == [DeviationRecorded, ActivityRescheduled, PlanRevised]
     moved = events[1][0]
@@ -310,14 +275,12 @@ def test_rescheduling_an_approved_activity_is_recorded_and_published() -> None:
 def test_rescheduling_to_the_same_time_is_refused() -> None:
     plan = complete_draft()
     with pytest.raises(RuleViolation, match="nothing to change"):
-        plan.reschedule(
-            plan.activities[0].id, Schedule(INNOVATION_DAY), Agreement(), by=PLANNER, now=NOW
-        )
+        plan.reschedule(plan.activities[0].id, Schedule(INNOVATION_DAY), DRAFTING)
 
 
 def test_a_fired_series_falls_due_again_only_at_what_lies_ahead() -> None:
     plan = draft()
-    plan.add_channel({"kind": "newsletter", "name": "Tendens"}, Agreement(), by=PLANNER, now=NOW)
+    plan.add_channel({"kind": "newsletter", "name": "Tendens"}, DRAFTING)
     first = datetime(2015, 9, 1, 8, tzinfo=UTC)
     tendens = {
         "title": "Tendens",
@@ -329,66 +292,61 @@ def test_a_fired_series_falls_due_again_only_at_what_lies_ahead() -> None:
         "event": None,
     }
     series = Schedule.expand(first, "FREQ=MONTHLY;INTERVAL=2;COUNT=6", "communication")
-    activity = plan.add_activity(tendens, series, [], Agreement(), by=PLANNER, now=NOW)
+    activity = plan.add_activity(tendens, series, [], DRAFTING)
     assert len(activity.times) == 6 and activity.ends_at == activity.times[-1]
     activity.due_fired_at = first  # the timer fired the first issue
     now = datetime(2015, 12, 1, 12, tzinfo=UTC)
     moved = Schedule.expand(first + timedelta(days=1), series.recurrence, "communication")
-    plan.reschedule(activity.id, moved, Agreement(), by=PLANNER, now=now)
+    plan.reschedule(activity.id, moved, Edit(PLANNER, now))
     assert activity.next_due_at == min(t for t in activity.times if t > now)
 
 
 def test_a_cancelled_activity_leaves_the_revised_plan_and_cannot_change_again() -> None:
     plan = approved()
     activity = plan.activities[0]
-    plan.cancel(activity.id, AGREED, by=PLANNER, now=NOW)
+    plan.cancel(activity.id, AGREED)
     _change, events = plan.take_change()
     assert kinds(events) == [DeviationRecorded, ActivityCancelled, PlanRevised]
     revised = events[2][0]
     assert isinstance(revised, PlanRevised) and revised.activity_ids == []
     assert activity.cancelled_at == NOW and activity.next_due_at is None
     with pytest.raises(Conflict, match="cancelled"):
-        plan.cancel(activity.id, AGREED, by=PLANNER, now=NOW)
+        plan.cancel(activity.id, AGREED)
     with pytest.raises(NotFound):
-        plan.cancel("no-such-activity", AGREED, by=PLANNER, now=NOW)
+        plan.cancel("no-such-activity", AGREED)
 
 
 def test_the_status_workflow() -> None:
     plan = complete_draft()
-    plan.submit(by=PLANNER, now=NOW)
+    plan.submit(DRAFTING)
     assert plan.status == PlanStatus.IN_REVIEW and kinds(plan.events) == [PlanSubmitted]
     with pytest.raises(Conflict):
-        plan.submit(by=PLANNER, now=NOW)
+        plan.submit(DRAFTING)
     with pytest.raises(Conflict):
-        plan.activate(by="due-timer", now=NOW)  # only an approved plan becomes active
-    plan.approve(by="director@aarhus.dk", now=NOW)
+        plan.activate(Edit("due-timer", NOW))  # only an approved plan becomes active
+    plan.approve(Edit("director@aarhus.dk", NOW))
     plan.take_change()
-    plan.activate(by="due-timer", now=INNOVATION_DAY)
+    plan.activate(Edit("due-timer", INNOVATION_DAY))
     change, events = plan.take_change()
     assert plan.status == PlanStatus.ACTIVE and kinds(events) == [PlanActivated]
     assert change is not None and change.by == "due-timer"
-    plan.close(by=PLANNER, now=NOW)
+    plan.close(DRAFTING)
     assert plan.status == PlanStatus.CLOSED
     with pytest.raises(Conflict, match="closed"):
         plan.add_goal(
-            {"description": "d", "metric": "m", "target": 1, "unit": "u", "deadline": None},
-            AGREED,
-            by=PLANNER,
-            now=NOW,
+            {"description": "d", "metric": "m", "target": 1, "unit": "u", "deadline": None}, AGREED
         )
 
 
 def test_updating_the_plan_itself() -> None:
     plan = complete_draft()
     with pytest.raises(RuleViolation, match="nothing to change"):
-        plan.update({"title": "Kommune forfra"}, Agreement(), by=PLANNER, now=NOW)
-    plan.update(
-        {"title": "Kommune forfra – Aarhus gentænker velfærden"}, Agreement(), by=PLANNER, now=NOW
-    )
+        plan.update({"title": "Kommune forfra"}, DRAFTING)
+    plan.update({"title": "Kommune forfra – Aarhus gentænker velfærden"}, DRAFTING)
     change, _events = plan.take_change()
     assert change is not None and change.change.startswith("updated title=Kommune forfra –")
     approved_plan = approved()
-    approved_plan.update({"owner": "Magistraten"}, AGREED, by=PLANNER, now=NOW)
+    approved_plan.update({"owner": "Magistraten"}, AGREED)
     assert approved_plan.deviations[0].before == "owner=Borgmesterens Afdeling"
     assert kinds(approved_plan.events) == [PlanRevised]
 

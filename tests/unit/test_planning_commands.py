@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.planning import commands, schemas
-from services.planning.plans.model import Agreement, Plan
+from services.planning.plans import commands, schemas
+from services.planning.plans.model import Edit, Plan
 from services.planning.tables import Audience
 from shared.auth import Principal
 from shared.contracts.planning import ActivityApproved, PlanApproved, PlanRevised
@@ -135,8 +135,7 @@ async def test_approval_then_a_revision_publish_through_the_unit_of_work() -> No
     uow = FakeUnitOfWork()
     plan = Plan.create(
         {"title": "Kommune forfra", "owner": "Borgmesterens Afdeling", "sender": "Aarhus Kommune"},
-        by="seed",
-        now=NOW,
+        Edit("seed", NOW),
     )
     uow.plans.add(plan)
     directors = Audience(
@@ -147,7 +146,7 @@ async def test_approval_then_a_revision_publish_through_the_unit_of_work() -> No
         preferred_channels=[],
         created_at=NOW,
     )
-    plan.add_audience(directors, Agreement(), by="seed", now=NOW)  # as if linked earlier
+    plan.add_audience(directors, Edit("seed", NOW))  # as if linked earlier
     await uow.commit()
     goal = schemas.GoalCreate(description="d", metric="participants", target=40, unit="people")
     await commands.add_goal(uow, plan.id, goal, PLANNER)

@@ -16,10 +16,11 @@ from shared.contracts.planning import (
     MessageRef,
     PlanApproved,
     PlanRevised,
+    PlanSubmitted,
 )
 
 if TYPE_CHECKING:
-    from services.planning.plans.model import Agreement, Plan
+    from services.planning.plans.model import Edit, Plan
     from services.planning.plans.parts import Activity, Deviation
 
 
@@ -28,6 +29,16 @@ def goal_refs(plan: Plan) -> list[GoalRef]:
         GoalRef(id=g.id, metric=g.metric, target=g.target, unit=g.unit, deadline=g.deadline)
         for g in plan.goals
     ]
+
+
+def plan_submitted(plan: Plan, edit: Edit) -> PlanSubmitted:
+    return PlanSubmitted(
+        plan_id=plan.id,
+        title=plan.title,
+        owner=plan.owner,
+        submitted_by=edit.by,
+        submitted_at=edit.at,
+    )
 
 
 def plan_approved(plan: Plan) -> PlanApproved:
@@ -44,15 +55,15 @@ def plan_approved(plan: Plan) -> PlanApproved:
     )
 
 
-def plan_revised(plan: Plan, change: str, agreement: Agreement, by: str) -> PlanRevised:
+def plan_revised(plan: Plan, change: str, edit: Edit) -> PlanRevised:
     """An approved plan changed, as agreed: what it now holds."""
     return PlanRevised(
         plan_id=plan.id,
         version=plan.version,
         change=change,
-        reason=agreement.reason,
-        agreed_by=agreement.agreed_by,
-        revised_by=by,
+        reason=edit.reason,
+        agreed_by=edit.agreed_by,
+        revised_by=edit.by,
         revised_at=plan.updated_at,
         activity_ids=[a.id for a in plan.live_activities],
         goals=goal_refs(plan),

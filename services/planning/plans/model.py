@@ -1,10 +1,11 @@
 """The plan aggregate: a plan and its parts (`parts`), with every rule of changing them.
 
-Each change is a method here. It checks the rules (`domain`), moves the plan to its next
-version, records a deviation when the plan is already approved, and collects the contract
-events it causes (`events`). When the unit of work commits, the repository keeps the new
-version in the plan's history and moves the events into the outbox. Nothing here touches the
-database, so the rules are tested on plans built in memory.
+Each change is a method here, given an `Edit` (who, when, and for an approved plan why and who
+agreed). It checks the rules (`domain`), moves the plan to its next version, records a
+deviation when the plan is already approved, and collects the contract events it causes
+(`events`). When the unit of work commits, the repository keeps the new version in the plan's
+history and moves the events into the outbox. Nothing here touches the database, so the rules
+are tested on plans built in memory.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from services.planning.plans.parts import (
 )
 from services.planning.tables import Audience, Base, Partner
 from shared.contracts import EventData
-from shared.contracts.planning import PlanActivated, PlanClosed, PlanSubmitted
+from shared.contracts.planning import PlanActivated, PlanClosed
 from shared.db import UtcDateTime
 from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
 
@@ -39,10 +40,12 @@ def new_id() -> str:
 
 
 @dataclass(frozen=True)
-class Agreement:
-    """Why an approved plan changes, and who in management agreed: a deviation needs both
-    (a draft changes without them)."""
+class Edit:
+    """Who changes a plan and when; changing an approved plan (a deviation) also needs why,
+    and who in management agreed."""
 
+    by: str
+    at: datetime
     reason: str | None = None
     agreed_by: str | None = None
 
@@ -80,21 +83,21 @@ class Plan(Base):
     deviations: Mapped[list[Deviation]] = relationship(order_by="Deviation.recorded_at")
 
     @classmethod
-    def create(cls, fields: dict, *, by: str, now: datetime) -> Plan:
+    def create(cls, fields: dict, edit: Edit) -> Plan:
         """A new draft at version 1 (`fields`: title, owner, sender, track_id, period)."""
         domain.check_period(fields.get("period_start"), fields.get("period_end"))
         plan = cls(
             id=new_id(),
             status=domain.PlanStatus.DRAFT,
             version=1,
-            created_at=now,
-            updated_at=now,
+            created_at=edit.at,
+            updated_at=edit.at,
             **fields,
         )
         # empty, not unloaded: a new plan's parts are never read from the database
         plan.goals, plan.audience_links, plan.messages = [], [], []
         plan.channels, plan.activities, plan.deviations = [], [], []
-        plan._changed("created", by)
+        plan._changed("created", edit)
         return plan
 
     # --- what it holds ----------------------------------------------------------------------
@@ -149,7 +152,7 @@ class Plan(Base):
 
     # --- its own fields and status ----------------------------------------------------------
 
-    def update(self, given: dict, agreement: Agreement, *, by: str, now: datetime) -> None:
+    def update(self, given: dict, edit: Edit) -> None:
         """Change its own fields (title, owner, sender, track, period); the caller has checked
         that a new track exists."""
         changes = {k: v for k, v in given.items() if getattr(self, k) != v}
@@ -159,76 +162,65 @@ class Plan(Base):
             changes.get("period_start", self.period_start),
             changes.get("period_end", self.period_end),
         )
-        deviation = self._deviation_needed(agreement)
+        deviation = self._deviation_needed(edit)
         before = _describe({k: getattr(self, k) for k in changes})
-        self._next_version(now)
+        self._next_version(edit)
         for name, value in changes.items():
             setattr(self, name, value)
         if deviation:
             self._record_deviation(
-                domain.Change.PLAN_UPDATED, agreement, by, before=before, after=_describe(changes)
+                domain.Change.PLAN_UPDATED, edit, before=before, after=_describe(changes)
             )
-        self._changed(f"updated {_describe(changes)}", by, agreement if deviation else None)
+        self._changed(f"updated {_describe(changes)}", edit, revised=deviation)
 
-    def submit(self, *, by: str, now: datetime) -> None:
+    def submit(self, edit: Edit) -> None:
         self.status = domain.submit(domain.PlanStatus(self.status))
-        self._next_version(now)
-        self._publish(
-            PlanSubmitted(
-                plan_id=self.id,
-                title=self.title,
-                owner=self.owner,
-                submitted_by=by,
-                submitted_at=now,
-            )
-        )
-        self._changed(f"status: {self.status}", by)
+        self._next_version(edit)
+        self._publish(events.plan_submitted(self, edit))
+        self._changed(f"status: {self.status}", edit)
 
-    def approve(self, *, by: str, now: datetime) -> None:
+    def approve(self, edit: Edit) -> None:
         """Approval needs goals and complete activities; every activity goes out with it."""
         drafts = [a.draft for a in self.live_activities]
         domain.check_approvable(domain.PlanStatus(self.status), len(self.goals), drafts)
-        self._next_version(now)
-        self.status, self.approved_by, self.approved_at = domain.PlanStatus.APPROVED, by, now
+        self._next_version(edit)
+        self.status = domain.PlanStatus.APPROVED
+        self.approved_by, self.approved_at = edit.by, edit.at
         self._publish(events.plan_approved(self))
         for activity in self.live_activities:
             self._publish(events.activity_approved(self, activity), subject=activity.id)
-        self._changed("approved", by)
+        self._changed("approved", edit)
 
-    def activate(self, *, by: str, now: datetime) -> None:
+    def activate(self, edit: Edit) -> None:
         """An approved plan of which an activity fell due is being carried out."""
         if self.status != domain.PlanStatus.APPROVED:
             raise Conflict(f"only an approved plan becomes active; the plan is {self.status}")
-        self._next_version(now)
+        self._next_version(edit)
         self.status = domain.PlanStatus.ACTIVE
-        self._publish(PlanActivated(plan_id=self.id, version=self.version, activated_at=now))
-        self._changed("status: active (an activity fell due)", by)
+        self._publish(PlanActivated(plan_id=self.id, version=self.version, activated_at=edit.at))
+        self._changed("status: active (an activity fell due)", edit)
 
-    def close(self, *, by: str, now: datetime) -> None:
+    def close(self, edit: Edit) -> None:
         self.status = domain.close(domain.PlanStatus(self.status))
-        self._next_version(now)
-        self._publish(PlanClosed(plan_id=self.id, closed_by=by, closed_at=now))
-        self._changed(f"status: {self.status}", by)
+        self._next_version(edit)
+        self._publish(PlanClosed(plan_id=self.id, closed_by=edit.by, closed_at=edit.at))
+        self._changed(f"status: {self.status}", edit)
 
     # --- its parts --------------------------------------------------------------------------
 
-    def add_goal(self, fields: dict, agreement: Agreement, *, by: str, now: datetime) -> Goal:
+    def add_goal(self, fields: dict, edit: Edit) -> Goal:
         goal = Goal(id=new_id(), plan_id=self.id, position=len(self.goals), **fields)
         self._add_part(
             self.goals,
             goal,
             domain.Change.GOAL_ADDED,
-            agreement,
-            by,
-            now,
+            edit,
             f"goal added: {goal.description}",
-            goal.metric,
+            after=goal.metric,
         )
         return goal
 
-    def add_audience(
-        self, audience: Audience, agreement: Agreement, *, by: str, now: datetime
-    ) -> None:
+    def add_audience(self, audience: Audience, edit: Edit) -> None:
         """Reach an audience of the organisation (one it already has, or a new one)."""
         if any(a.id == audience.id for a in self.audiences):
             raise Conflict(f"the plan already reaches {audience.name}")
@@ -242,16 +234,12 @@ class Plan(Base):
             self.audience_links,
             link,
             domain.Change.AUDIENCE_ADDED,
-            agreement,
-            by,
-            now,
+            edit,
             f"audience added: {audience.name}",
-            audience.name,
+            after=audience.name,
         )
 
-    def add_message(
-        self, fields: dict, agreement: Agreement, *, lix_threshold: float, by: str, now: datetime
-    ) -> Message:
+    def add_message(self, fields: dict, edit: Edit, *, lix_threshold: float) -> Message:
         """A message for one of its audiences; to citizens it should read easily (LIX)."""
         _require_part(self.audiences, fields["audience_id"], "audience_id")
         audience = next(a for a in self.audiences if a.id == fields["audience_id"])
@@ -271,45 +259,34 @@ class Plan(Base):
             self.messages,
             message,
             domain.Change.MESSAGE_ADDED,
-            agreement,
-            by,
-            now,
+            edit,
             f"message added: {message.subject}",
-            message.subject,
+            after=message.subject,
         )
         return message
 
-    def add_channel(self, fields: dict, agreement: Agreement, *, by: str, now: datetime) -> Channel:
+    def add_channel(self, fields: dict, edit: Edit) -> Channel:
         channel = Channel(id=new_id(), plan_id=self.id, position=len(self.channels), **fields)
         self._add_part(
             self.channels,
             channel,
             domain.Change.CHANNEL_ADDED,
-            agreement,
-            by,
-            now,
+            edit,
             f"channel added: {channel.name}",
-            channel.name,
+            after=channel.name,
         )
         return channel
 
     def add_activity(
-        self,
-        fields: dict,
-        schedule: Schedule,
-        partners: list[Partner],
-        agreement: Agreement,
-        *,
-        by: str,
-        now: datetime,
+        self, fields: dict, schedule: Schedule, partners: list[Partner], edit: Edit
     ) -> Activity:
         """Add an activity (`fields`: title, kind, owner, audience, message and channel ids,
         event details). On an approved plan it is a deviation, and it must be complete: it goes
         out at once, like those approved with the plan."""
-        for parts, field in (
-            (self.audiences, "audience_id"),
-            (self.messages, "message_id"),
-            (self.channels, "channel_id"),
+        for field, parts in (
+            ("audience_id", self.audiences),
+            ("message_id", self.messages),
+            ("channel_id", self.channels),
         ):
             _require_part(parts, fields.get(field), field)
         if fields.get("message_id") is not None:
@@ -319,25 +296,22 @@ class Plan(Base):
         deviation = domain.is_deviation(domain.PlanStatus(self.status))
         if deviation:
             domain.check_activity_complete(activity.draft)
-            domain.check_deviation(agreement.reason, agreement.agreed_by)
-        self._next_version(now)
+            domain.check_deviation(edit.reason, edit.agreed_by)
+        self._next_version(edit)
         self.activities.append(activity)
         if deviation:
             self._record_deviation(
                 domain.Change.ACTIVITY_ADDED,
-                agreement,
-                by,
+                edit,
                 activity=activity,
                 after=schedule.starts_at.isoformat(),
             )
-        self._changed(f"activity added: {activity.title}", by, agreement if deviation else None)
+        self._changed(f"activity added: {activity.title}", edit, revised=deviation)
         if deviation:
             self._publish(events.activity_approved(self, activity), subject=activity.id)
         return activity
 
-    def reschedule(
-        self, activity_id: str, schedule: Schedule, agreement: Agreement, *, by: str, now: datetime
-    ) -> Activity:
+    def reschedule(self, activity_id: str, schedule: Schedule, edit: Edit) -> Activity:
         """Move an activity (a recurring one: its series, `schedule` being its new one)."""
         activity = self.activity_to_change(activity_id)
         before = activity.starts_at
@@ -346,88 +320,76 @@ class Plan(Base):
                 "nothing to change: the activity is at that time already",
                 errors=[{"field": "starts_at", "message": "the activity's time already"}],
             )
-        deviation = self._deviation_needed(agreement)
-        self._next_version(now)
+        deviation = self._deviation_needed(edit)
+        self._next_version(edit)
         activity.schedule(schedule)
         # not fired yet: due at its new time; fired already: again only what lies ahead
         activity.next_due_at = (
             schedule.starts_at
             if activity.due_fired_at is None
-            else domain.next_occurrence(activity.times, now)
+            else domain.next_occurrence(activity.times, edit.at)
         )
+        moved = f"{before.isoformat()} → {schedule.starts_at.isoformat()}"
         if deviation:
             self._record_deviation(
                 domain.Change.RESCHEDULED,
-                agreement,
-                by,
+                edit,
                 activity=activity,
                 before=before.isoformat(),
                 after=schedule.starts_at.isoformat(),
             )
-            rescheduled = events.activity_rescheduled(activity, before, agreement.reason)
+            rescheduled = events.activity_rescheduled(activity, before, edit.reason)
             self._publish(rescheduled, subject=activity.id)
-        change = f"activity rescheduled: {activity.title} {before.isoformat()} → {schedule.starts_at.isoformat()}"
-        self._changed(change, by, agreement if deviation else None)
+        self._changed(f"activity rescheduled: {activity.title} {moved}", edit, revised=deviation)
         return activity
 
-    def cancel(self, activity_id: str, agreement: Agreement, *, by: str, now: datetime) -> Activity:
+    def cancel(self, activity_id: str, edit: Edit) -> Activity:
         activity = self.activity_to_change(activity_id)
-        deviation = self._deviation_needed(agreement)
-        self._next_version(now)
+        deviation = self._deviation_needed(edit)
+        self._next_version(edit)
         if deviation:
             self._record_deviation(
                 domain.Change.CANCELLED,
-                agreement,
-                by,
+                edit,
                 activity=activity,
                 before=activity.starts_at.isoformat(),
                 after="cancelled",
             )
-            cancelled = events.activity_cancelled(activity, agreement.reason)
-            self._publish(cancelled, subject=activity.id)
-        activity.cancelled_at = now
+            self._publish(events.activity_cancelled(activity, edit.reason), subject=activity.id)
+        activity.cancelled_at = edit.at
         activity.next_due_at = None
-        self._changed(f"activity cancelled: {activity.title}", by, agreement if deviation else None)
+        self._changed(f"activity cancelled: {activity.title}", edit, revised=deviation)
         return activity
 
     # --- how every change is made -----------------------------------------------------------
 
-    def _next_version(self, now: datetime) -> None:
+    def _next_version(self, edit: Edit) -> None:
         """Every change gets its own version (and so its own ETag)."""
         self.version += 1
-        self.updated_at = now
+        self.updated_at = edit.at
 
-    def _deviation_needed(self, agreement: Agreement) -> bool:
+    def _deviation_needed(self, edit: Edit) -> bool:
         """Changing a draft is planning; changing an approved plan is a deviation, which needs
         a reason and who agreed. A closed plan does not change."""
         if not domain.is_deviation(domain.PlanStatus(self.status)):
             return False
-        domain.check_deviation(agreement.reason, agreement.agreed_by)
+        domain.check_deviation(edit.reason, edit.agreed_by)
         return True
 
     def _add_part(
-        self,
-        parts: list,
-        part: object,
-        kind: domain.Change,
-        agreement: Agreement,
-        by: str,
-        now: datetime,
-        change: str,
-        after: str,
+        self, parts: list, part: object, kind: domain.Change, edit: Edit, change: str, after: str
     ) -> None:
-        deviation = self._deviation_needed(agreement)
-        self._next_version(now)
+        deviation = self._deviation_needed(edit)
+        self._next_version(edit)
         parts.append(part)
         if deviation:
-            self._record_deviation(kind, agreement, by, after=after)
-        self._changed(change, by, agreement if deviation else None)
+            self._record_deviation(kind, edit, after=after)
+        self._changed(change, edit, revised=deviation)
 
     def _record_deviation(
         self,
         kind: domain.Change,
-        agreement: Agreement,
-        by: str,
+        edit: Edit,
         *,
         activity: Activity | None = None,
         before: str = "",
@@ -435,7 +397,7 @@ class Plan(Base):
     ) -> None:
         """Keep the deviation with the plan; one that concerns an activity is also published
         on its own (the plan's revision tells of the others)."""
-        assert agreement.reason is not None and agreement.agreed_by is not None
+        assert edit.reason is not None and edit.agreed_by is not None
         deviation = Deviation(
             id=new_id(),
             plan_id=self.id,
@@ -443,21 +405,21 @@ class Plan(Base):
             change=kind,
             before=before,
             after=after,
-            reason=agreement.reason,
-            agreed_by=agreement.agreed_by,
-            recorded_by=by,
-            recorded_at=self.updated_at,
+            reason=edit.reason,
+            agreed_by=edit.agreed_by,
+            recorded_by=edit.by,
+            recorded_at=edit.at,
         )
         self.deviations.append(deviation)
         if activity is not None:
             self._publish(events.deviation_recorded(deviation))
 
-    def _changed(self, change: str, by: str, revised: Agreement | None = None) -> None:
-        """Note the change for the plan's history; a deviation (`revised`: as agreed) also
-        tells subscribers that the approved plan was revised."""
-        self.__dict__["_change"] = VersionChange(change, by)
-        if revised is not None:
-            self._publish(events.plan_revised(self, change, revised, by))
+    def _changed(self, change: str, edit: Edit, *, revised: bool = False) -> None:
+        """Note the change for the plan's history; a deviation also tells subscribers that
+        the approved plan was revised."""
+        self.__dict__["_change"] = VersionChange(change, edit.by)
+        if revised:
+            self._publish(events.plan_revised(self, change, edit))
 
     def _publish(self, data: EventData, *, subject: str | None = None) -> None:
         self.events.append((data, subject or self.id))

@@ -6,7 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    and_,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.planning import domain
@@ -156,6 +167,26 @@ class Activity(_PlanPart, Base):
         if self.occurrences is None:
             return [self.starts_at]
         return [datetime.fromisoformat(when) for when in self.occurrences]
+
+    def times_between(self, earliest: datetime | None, before: datetime | None) -> list[datetime]:
+        """Its times in [earliest, before) (None: open)."""
+        return [
+            at
+            for at in self.times
+            if (earliest is None or at >= earliest) and (before is None or at < before)
+        ]
+
+    @classmethod
+    def taking_place_between(
+        cls, earliest: datetime | None, before: datetime | None
+    ) -> ColumnElement[bool]:
+        """SQL: activities taking place (a series: any occurrence) in [earliest, before)."""
+        conditions = []
+        if earliest is not None:
+            conditions.append(cls.ends_at >= earliest)
+        if before is not None:
+            conditions.append(cls.starts_at < before)
+        return and_(true(), *conditions)
 
     @property
     def draft(self) -> domain.ActivityDraft:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.planning import schemas
+from services.planning.plans import schemas
 from services.planning.plans.model import Plan
 from services.planning.plans.parts import Activity, PlanAudience
 from services.planning.tables import PlanVersion

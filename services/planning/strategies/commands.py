@@ -1,40 +1,24 @@
-"""Strategies: vision, values, period, the tree of focus areas → tracks → sub-tracks, and the
-yearly action plan, whose every revision is kept as a version (DOMAIN.md, case C)."""
+"""What the strategies API does: a strategy with its tree of focus areas, tracks and
+sub-tracks, and its yearly action plan."""
 
 from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from services.planning import domain, schemas
+from services.planning import domain
 from services.planning.domain import NodeLevel
+from services.planning.strategies import schemas
+from services.planning.strategies.queries import get_strategy, latest_version
 from services.planning.tables import ActionPlanVersion, Strategy, StrategyNode
 from shared.auth import Principal
-from shared.errors import NotFound, PreconditionFailed, RuleViolation
+from shared.errors import PreconditionFailed, RuleViolation
 from shared.uow import UnitOfWork
 
 
 def _new_id() -> str:
     return str(uuid.uuid4())
-
-
-async def get_strategy(
-    session: AsyncSession, strategy_id: str, *, for_update: bool = False
-) -> Strategy:
-    """The strategy with its tree; `for_update` locks it until the transaction ends, so that
-    revisions of its action plan take turns (and a stale one gets 412, not a clash)."""
-    strategy = await session.get(
-        Strategy,
-        strategy_id,
-        with_for_update=for_update,
-        options=[selectinload(Strategy.nodes)],
-    )
-    if strategy is None:
-        raise NotFound(f"no strategy with id {strategy_id}")
-    return strategy
 
 
 def _add_tree(
@@ -111,33 +95,6 @@ async def add_node(uow: UnitOfWork, strategy_id: str, cmd: schemas.NodeCreate) -
     return node
 
 
-async def strategy_detail(session: AsyncSession, strategy_id: str) -> schemas.StrategyDetail:
-    strategy = await get_strategy(session, strategy_id)
-    children: dict[str | None, list[StrategyNode]] = {}
-    for node in strategy.nodes:
-        children.setdefault(node.parent_id, []).append(node)
-
-    def tree(node: StrategyNode) -> schemas.NodeDetail:
-        return schemas.NodeDetail(
-            **schemas.NodePublic.model_validate(node).model_dump(),
-            children=[tree(child) for child in children.get(node.id, [])],
-        )
-
-    return schemas.StrategyDetail(
-        **schemas.StrategySummary.model_validate(strategy).model_dump(),
-        focus_areas=[tree(node) for node in children.get(None, [])],
-        action_plan_version=await _latest_version(session, strategy_id),
-    )
-
-
-async def _latest_version(session: AsyncSession, strategy_id: str) -> int | None:
-    return await session.scalar(
-        select(func.max(ActionPlanVersion.version)).where(
-            ActionPlanVersion.strategy_id == strategy_id
-        )
-    )
-
-
 async def revise_action_plan(
     uow: UnitOfWork,
     strategy_id: str,
@@ -158,7 +115,7 @@ async def revise_action_plan(
                 )
         items = [item.model_dump() for item in cmd.items]
         domain.check_unique_items(items)
-        latest = await _latest_version(uow.session, strategy_id) or 0
+        latest = await latest_version(uow.session, strategy_id) or 0
         if expected is not None and latest not in expected:
             raise PreconditionFailed(
                 f"the action plan is at version {latest}, not {' or '.join(map(str, sorted(expected)))}:"
@@ -177,44 +134,3 @@ async def revise_action_plan(
         uow.session.add(revision)  # two racing revisions: the unique version makes one a 409
         await uow.commit()
     return revision
-
-
-async def action_plan_version(
-    session: AsyncSession, strategy_id: str, version: int | None = None
-) -> ActionPlanVersion:
-    """One version of the action plan; the latest when `version` is None."""
-    await get_strategy(session, strategy_id)
-    version = version or await _latest_version(session, strategy_id)
-    if version is None:
-        raise NotFound("the strategy has no action plan yet")
-    found = await session.scalar(
-        select(ActionPlanVersion).where(
-            ActionPlanVersion.strategy_id == strategy_id, ActionPlanVersion.version == version
-        )
-    )
-    if found is None:
-        raise NotFound(f"the strategy's action plan has no version {version}")
-    return found
-
-
-async def action_plan_versions(session: AsyncSession, strategy_id: str) -> list[ActionPlanVersion]:
-    await get_strategy(session, strategy_id)
-    return list(
-        await session.scalars(
-            select(ActionPlanVersion)
-            .where(ActionPlanVersion.strategy_id == strategy_id)
-            .order_by(ActionPlanVersion.version)
-        )
-    )
-
-
-async def action_plan_diff(
-    session: AsyncSession, strategy_id: str, from_version: int, to_version: int
-) -> schemas.ActionPlanDiff:
-    before = await action_plan_version(session, strategy_id, from_version)
-    after = await action_plan_version(session, strategy_id, to_version)
-    return schemas.ActionPlanDiff(
-        from_version=from_version,
-        to_version=to_version,
-        **domain.diff_items(before.items, after.items, domain.action_item_key),
-    )

@@ -1,49 +1,31 @@
-"""What the planning API does: each function is one command, in one unit of work. The rules
-are the plan aggregate's (`plans.model`); a command finds what it needs, calls the aggregate and
+"""What the plans API does: each function is one command, in one unit of work. The rules
+are the plan aggregate's (`model`); a command finds what it needs, calls the aggregate and
 commits."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.planning import domain, schemas
-from services.planning.plans.model import Agreement, Plan, new_id
+from services.planning import domain
+from services.planning.plans import schemas
+from services.planning.plans.model import Edit, Plan, new_id
 from services.planning.plans.parts import Activity, Channel, Goal, Message, Schedule
 from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.tables import Audience, Partner, StrategyNode
 from shared.auth import Principal
-from shared.errors import NotFound, RuleViolation
-from shared.pagination import fetch_page
+from shared.errors import RuleViolation
 
-T = TypeVar("T")
 Expected = frozenset[int] | None  # the versions the caller saw (If-Match); None: any
 
 
-async def get_one(session: AsyncSession, table: type[T], id_: str, what: str) -> T:
-    """One row of the organisation's audiences, partners…, or 404 naming what is missing."""
-    found = await session.get(table, id_)
-    if found is None:
-        raise NotFound(f"no {what} with id {id_}")
-    return found
-
-
-async def list_plans(
-    session: AsyncSession, *, status: domain.PlanStatus | None, limit: int, offset: int
-) -> tuple[list[Plan], int]:
-    query = select(Plan)
-    if status is not None:
-        query = query.where(Plan.status == status)
-    return await fetch_page(
-        session, query.order_by(Plan.created_at, Plan.id), limit=limit, offset=offset
-    )
-
-
-def _agreement(cmd: schemas.AgreedChange) -> Agreement:
-    return Agreement(reason=cmd.reason, agreed_by=cmd.agreed_by)
+def _edit(uow: PlanningUnitOfWork, by: Principal, cmd: schemas.AgreedChange | None = None) -> Edit:
+    """Who changes the plan, now; and for an approved plan, why and who agreed."""
+    if cmd is None:
+        return Edit(by.subject, uow.now())
+    return Edit(by.subject, uow.now(), reason=cmd.reason, agreed_by=cmd.agreed_by)
 
 
 def _fields(cmd: schemas.AgreedChange, *also: str) -> dict:
@@ -53,7 +35,7 @@ def _fields(cmd: schemas.AgreedChange, *also: str) -> dict:
 
 async def create_plan(uow: PlanningUnitOfWork, cmd: schemas.PlanCreate, by: Principal) -> Plan:
     async with uow:
-        plan = Plan.create(cmd.model_dump(), by=by.subject, now=uow.now())
+        plan = Plan.create(cmd.model_dump(), _edit(uow, by))
         await _check_track(uow.session, cmd.track_id)
         uow.plans.add(plan)
         await uow.commit()
@@ -73,7 +55,7 @@ async def update_plan(
         plan = await uow.plans.get_for_change(plan_id, expected)
         if "track_id" in given and given["track_id"] != plan.track_id:
             await _check_track(uow.session, given["track_id"])
-        plan.update(given, _agreement(cmd), by=by.subject, now=uow.now())
+        plan.update(given, _edit(uow, by, cmd))
         await uow.commit()
     return plan
 
@@ -83,7 +65,7 @@ async def submit_plan(
 ) -> Plan:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        plan.submit(by=by.subject, now=uow.now())
+        plan.submit(_edit(uow, by))
         await uow.commit()
     return plan
 
@@ -93,7 +75,7 @@ async def approve_plan(
 ) -> Plan:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        plan.approve(by=approver.subject, now=uow.now())
+        plan.approve(_edit(uow, approver))
         await uow.commit()
     return plan
 
@@ -103,7 +85,7 @@ async def close_plan(
 ) -> Plan:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        plan.close(by=by.subject, now=uow.now())
+        plan.close(_edit(uow, by))
         await uow.commit()
     return plan
 
@@ -117,7 +99,7 @@ async def add_goal(
 ) -> tuple[Goal, Plan]:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        goal = plan.add_goal(_fields(cmd), _agreement(cmd), by=by.subject, now=uow.now())
+        goal = plan.add_goal(_fields(cmd), _edit(uow, by, cmd))
         await uow.commit()
     return goal, plan
 
@@ -143,7 +125,7 @@ async def add_audience(
                     errors=[{"field": "audience_id", "message": "no such audience"}],
                 )
             audience = found
-        plan.add_audience(audience, _agreement(cmd), by=by.subject, now=uow.now())
+        plan.add_audience(audience, _edit(uow, by, cmd))
         await uow.commit()
     return audience, plan
 
@@ -159,9 +141,7 @@ async def add_message(
 ) -> tuple[Message, Plan]:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        message = plan.add_message(
-            _fields(cmd), _agreement(cmd), lix_threshold=lix_threshold, by=by.subject, now=uow.now()
-        )
+        message = plan.add_message(_fields(cmd), _edit(uow, by, cmd), lix_threshold=lix_threshold)
         await uow.commit()
     return message, plan
 
@@ -175,7 +155,7 @@ async def add_channel(
 ) -> tuple[Channel, Plan]:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        channel = plan.add_channel(_fields(cmd), _agreement(cmd), by=by.subject, now=uow.now())
+        channel = plan.add_channel(_fields(cmd), _edit(uow, by, cmd))
         await uow.commit()
     return channel, plan
 
@@ -193,9 +173,7 @@ async def add_activity(
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
         partners = await _partners(uow.session, cmd.partner_ids)
-        activity = plan.add_activity(
-            fields, schedule, partners, _agreement(cmd), by=by.subject, now=uow.now()
-        )
+        activity = plan.add_activity(fields, schedule, partners, _edit(uow, by, cmd))
         await uow.commit()
     return activity, plan
 
@@ -215,7 +193,7 @@ async def reschedule_activity(
         schedule = await asyncio.to_thread(
             Schedule.expand, cmd.starts_at, activity.recurrence, activity.kind
         )
-        plan.reschedule(activity_id, schedule, _agreement(cmd), by=by.subject, now=uow.now())
+        plan.reschedule(activity_id, schedule, _edit(uow, by, cmd))
         await uow.commit()
     return activity, plan
 
@@ -230,7 +208,7 @@ async def cancel_activity(
 ) -> tuple[Activity, Plan]:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        activity = plan.cancel(activity_id, _agreement(cmd), by=by.subject, now=uow.now())
+        activity = plan.cancel(activity_id, _edit(uow, by, cmd))
         await uow.commit()
     return activity, plan
 

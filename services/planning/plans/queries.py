@@ -1,38 +1,25 @@
-"""Read models: a plan with what others report of it, overlaps between plans, the calendar."""
+"""Read models of plans: a plan with what others report of it, its overlaps with other plans, its versions."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import Select, and_, select, true
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from services.planning import domain, schemas
+from services.planning import domain
+from services.planning.plans import schemas
 from services.planning.plans.model import Plan
-from services.planning.plans.parts import Activity, Channel
+from services.planning.plans.parts import Activity
 from services.planning.plans.repository import load_plan
-from services.planning.tables import ActivityOutcome, Audience, PlanVersion, StrategyNode
+from services.planning.tables import ActivityOutcome, PlanVersion
 from shared.contracts.metrics import attained
 from shared.errors import NotFound
+from shared.pagination import fetch_page
 
-
-def _between(earliest: datetime | None, before: datetime | None):  # type: ignore[no-untyped-def]
-    """Activities taking place (a recurring one: any occurrence) in [earliest, before)."""
-    conditions = []
-    if earliest is not None:
-        conditions.append(Activity.ends_at >= earliest)
-    if before is not None:
-        conditions.append(Activity.starts_at < before)
-    return and_(true(), *conditions)
-
-
-def _when(activity: Activity, earliest: datetime | None, before: datetime | None) -> list[datetime]:
-    return [
-        at
-        for at in activity.times
-        if (earliest is None or at >= earliest) and (before is None or at < before)
-    ]
+T = TypeVar("T")
 
 
 async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) -> schemas.PlanDetail:
@@ -91,13 +78,13 @@ async def plan_overlaps(
             Activity.cancelled_at.is_(None),
             Plan.status != domain.PlanStatus.CLOSED,
             Activity.audience_id.in_({m.audience_id for m in mine}),
-            _between(earliest, until),
+            Activity.taking_place_between(earliest, until),
         )
     )
     others = [
         domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, at)
         for a, title in rows.all()
-        for at in _when(a, earliest, until)
+        for at in a.times_between(earliest, until)
     ]
     return [
         schemas.Overlap(
@@ -114,72 +101,6 @@ async def plan_overlaps(
         )
         for m, o, clashes in domain.overlaps(mine, others, window)
     ]
-
-
-async def _under(session: AsyncSession, node_id: str) -> list[str]:
-    """The node and every node below it in its strategy's tree."""
-    found, frontier = [node_id], [node_id]
-    while frontier:
-        frontier = list(
-            await session.scalars(
-                select(StrategyNode.id).where(StrategyNode.parent_id.in_(frontier))
-            )
-        )
-        found += frontier
-    return found
-
-
-async def calendar(
-    session: AsyncSession,
-    *,
-    starts_from: datetime | None,
-    starts_before: datetime | None,
-    plan_id: str | None,
-    audience_id: str | None,
-    channel: str | None,
-    track_id: str | None,
-    limit: int,
-) -> list[schemas.CalendarEntry]:
-    """Activities across plans, by time (each occurrence of a recurring one), filtered by
-    period, plan, audience, channel and track (with its sub-tracks)."""
-    query: Select = (
-        select(Activity, Plan, Audience.name, Channel.kind)
-        .join(Plan, Plan.id == Activity.plan_id)
-        .outerjoin(Audience, Audience.id == Activity.audience_id)
-        .outerjoin(Channel, Channel.id == Activity.channel_id)
-        .where(Activity.cancelled_at.is_(None), _between(starts_from, starts_before))
-        .order_by(Activity.starts_at, Activity.id)
-    )
-    if plan_id is not None:
-        query = query.where(Activity.plan_id == plan_id)
-    if audience_id is not None:
-        query = query.where(Activity.audience_id == audience_id)
-    if channel is not None:
-        query = query.where(Channel.kind == channel)
-    if track_id is not None:
-        query = query.where(Plan.track_id.in_(await _under(session, track_id)))
-    # single activities are limited in SQL; a recurring one's occurrences only once expanded
-    rows = [
-        *(await session.execute(query.where(Activity.recurrence.is_(None)).limit(limit))).all(),
-        *(await session.execute(query.where(Activity.recurrence.is_not(None)))).all(),
-    ]
-    entries = [
-        schemas.CalendarEntry(
-            activity_id=a.id,
-            title=a.title,
-            kind=a.kind,
-            starts_at=at,
-            recurring=a.recurrence is not None,
-            plan_id=p.id,
-            plan_title=p.title,
-            plan_status=p.status,
-            audience=audience,
-            channel=channel_kind,
-        )
-        for a, p, audience, channel_kind in rows
-        for at in _when(a, starts_from, starts_before)
-    ]
-    return sorted(entries, key=lambda e: (e.starts_at, e.activity_id))[:limit]
 
 
 async def plan_versions(session: AsyncSession, plan_id: str) -> Select:
@@ -213,4 +134,23 @@ async def plan_diff(
     after = (await plan_version(session, plan_id, to_version)).snapshot
     return schemas.PlanVersionDiff(
         from_version=from_version, to_version=to_version, **domain.diff_snapshots(before, after)
+    )
+
+
+async def get_one(session: AsyncSession, table: type[T], id_: str, what: str) -> T:
+    """One row of the organisation's audiences, partners…, or 404 naming what is missing."""
+    found = await session.get(table, id_)
+    if found is None:
+        raise NotFound(f"no {what} with id {id_}")
+    return found
+
+
+async def list_plans(
+    session: AsyncSession, *, status: domain.PlanStatus | None, limit: int, offset: int
+) -> tuple[list[Plan], int]:
+    query = select(Plan)
+    if status is not None:
+        query = query.where(Plan.status == status)
+    return await fetch_page(
+        session, query.order_by(Plan.created_at, Plan.id), limit=limit, offset=offset
     )

@@ -1,19 +1,15 @@
-"""The planning API's request and response models."""
+"""The plans API's request and response models."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
-from services.planning.domain import AudienceKind, GatekeeperRole, NodeLevel, PlanStatus
+from services.planning.domain import AudienceKind, PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
 from shared.schemas import ApiInput
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+from shared.schemas import ApiOutput as _Out
 
 
 class AgreedChange(ApiInput):
@@ -39,6 +35,25 @@ class PlanCreate(ApiInput):
     track_id: str | None = Field(None, description="The strategy track or sub-track it serves.")
     period_start: date | None = None
     period_end: date | None = None
+
+
+class PlanUpdate(AgreedChange):
+    """The fields to change; those left out stay as they are (`track_id`, `period_start` and
+    `period_end` can be set to null)."""
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    owner: str | None = Field(None, min_length=1, max_length=200)
+    sender: str | None = Field(None, min_length=1, max_length=200)
+    track_id: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+
+    @field_validator("title", "owner", "sender", mode="after")
+    @classmethod
+    def _not_null(cls, value: str | None, info: ValidationInfo) -> str:
+        if value is None:
+            raise ValueError(f"{info.field_name} cannot be removed")
+        return value
 
 
 class GoalCreate(AgreedChange):
@@ -131,6 +146,16 @@ class ActivityCreate(AgreedChange):
     message_id: str | None = None
     channel_id: str | None = None
     event: EventDetailsIn | None = None
+
+
+class Reschedule(AgreedChange):
+    starts_at: AwareDatetime
+
+
+class PartnerCreate(ApiInput):
+    name: str = Field(min_length=1, max_length=200, examples=["Mandag Morgen"])
+    kind: str = Field("", max_length=100, examples=["think-tank", "union", "university"])
+    contact: str = Field("", max_length=300)
 
 
 class GoalPublic(_Out):
@@ -245,10 +270,6 @@ class Overlap(BaseModel):
     clashes: int = Field(description="How many occurrences of the two clash (recurring ones).")
 
 
-class Reschedule(AgreedChange):
-    starts_at: AwareDatetime
-
-
 class DeviationPublic(_Out):
     id: str
     activity_id: str | None
@@ -278,195 +299,6 @@ class PlanDetail(PlanSnapshot):
     goals: list[GoalDetail]
     activities: list[ActivityDetail]
     deviations: list[DeviationPublic]
-
-
-class CalendarEntry(BaseModel):
-    """One activity on the calendar across plans (a recurring one: each occurrence)."""
-
-    activity_id: str
-    title: str
-    kind: ActivityKind
-    starts_at: datetime = Field(description="When it (this occurrence) takes place.")
-    recurring: bool = False
-    plan_id: str
-    plan_title: str
-    plan_status: PlanStatus
-    audience: str | None
-    channel: ChannelKind | None
-
-
-class StakeholderCreate(ApiInput):
-    name: str = Field(min_length=1, max_length=200, examples=["Sport og Fritid (MKB)"])
-    organisation: str = Field("", max_length=200, examples=["Aarhus Kommune"])
-    gatekeeper: GatekeeperRole = GatekeeperRole.NONE
-    relays_to: str = Field("", max_length=2000, examples=["staff, local employment councils"])
-
-
-class RelationCreate(ApiInput):
-    other_id: str
-    description: str = Field("", max_length=2000, examples=["Meets at the school-district board"])
-
-
-class DialogueCreate(ApiInput):
-    held_on: date
-    participants: str = Field(min_length=1, max_length=2000)
-    outcome: str = Field(min_length=1, max_length=20000)
-    follow_up: str = Field("", max_length=20000)
-    follow_up_by: date | None = None
-
-
-class DialoguePublic(_Out):
-    id: str
-    held_on: date
-    participants: str
-    outcome: str
-    follow_up: str
-    follow_up_by: date | None
-    logged_by: str
-
-
-class RelationPublic(BaseModel):
-    stakeholder_id: str
-    name: str
-    description: str
-
-
-class StakeholderPublic(_Out):
-    id: str
-    name: str
-    organisation: str
-    gatekeeper: GatekeeperRole
-    relays_to: str
-    created_at: datetime
-
-
-class StakeholderDetail(StakeholderPublic):
-    relations: list[RelationPublic]
-    dialogues: list[DialoguePublic]
-
-
-class NodeCreate(ApiInput):
-    """A focus area (no parent), a track (under a focus area) or a sub-track (under a track)."""
-
-    parent_id: str | None = None
-    name: str = Field(min_length=1, max_length=300, examples=["Borgerdialog og borgerinddragelse"])
-    description: str = Field("", max_length=20000)
-
-
-class NodeTree(ApiInput):
-    """A node with the nodes under it, to create a strategy's tree in one request."""
-
-    name: str = Field(min_length=1, max_length=300, examples=["Strategisk kommunikation"])
-    description: str = Field("", max_length=20000)
-    children: list[NodeTree] = Field(default_factory=list, max_length=100)
-
-
-class StrategyCreate(ApiInput):
-    name: str = Field(min_length=1, max_length=300, examples=["Strategiplan 2013–2014"])
-    organisation: str = Field(min_length=1, max_length=200, examples=["Silkeborg Kommune"])
-    vision: str = Field(
-        min_length=1,
-        max_length=20000,
-        examples=["Silkeborg Kommune er anerkendt som en synlig, kompetent og innovativ kommune"],
-    )
-    values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=20, examples=[["Dialog", "Dynamik", "Kvalitet"]]
-    )
-    period_start: date
-    period_end: date
-    focus_areas: list[NodeTree] = Field(
-        default_factory=list,
-        max_length=20,
-        description="Optional: the tree of focus areas → tracks (children) → sub-tracks.",
-    )
-
-
-class NodePublic(_Out):
-    id: str
-    parent_id: str | None
-    level: NodeLevel
-    name: str
-    description: str
-
-
-class NodeDetail(NodePublic):
-    children: list[NodeDetail]
-
-
-class StrategySummary(_Out):
-    id: str
-    name: str
-    organisation: str
-    vision: str
-    values: list[str]
-    period_start: date
-    period_end: date
-    created_at: datetime
-
-
-class StrategyDetail(StrategySummary):
-    focus_areas: list[NodeDetail]
-    action_plan_version: int | None = Field(description="The latest action-plan revision.")
-
-
-class ActionItem(ApiInput):
-    """One initiative of the action plan under a node of the strategy's tree."""
-
-    track_id: str = Field(description="A focus area, track or sub-track of this strategy.")
-    initiative: str = Field(min_length=1, max_length=300, examples=["Lederkommunikation"])
-    description: str = Field("", max_length=20000)
-    owner: str = Field("", max_length=200, examples=["Kommunikationsafdelingen"])
-    success_criterion: str = Field("", max_length=2000)
-
-
-class ActionPlanRevise(ApiInput):
-    year: int = Field(ge=1900, le=2200, examples=[2013])
-    note: str = Field("", max_length=20000, examples=["Revised from the 2013 measurements"])
-    items: list[ActionItem] = Field(max_length=500)
-
-
-class ActionPlanVersionPublic(_Out):
-    version: int
-    year: int
-    note: str
-    items: list[dict]
-    revised_by: str
-    revised_at: datetime
-
-
-class ActionPlanDiff(BaseModel):
-    """Items are matched across versions by track and initiative."""
-
-    from_version: int
-    to_version: int
-    added: list[dict]
-    removed: list[dict]
-    changed: list[dict] = Field(description="Items in both, with each changed field before/after.")
-
-
-class PartnerCreate(ApiInput):
-    name: str = Field(min_length=1, max_length=200, examples=["Mandag Morgen"])
-    kind: str = Field("", max_length=100, examples=["think-tank", "union", "university"])
-    contact: str = Field("", max_length=300)
-
-
-class PlanUpdate(AgreedChange):
-    """The fields to change; those left out stay as they are (`track_id`, `period_start` and
-    `period_end` can be set to null)."""
-
-    title: str | None = Field(None, min_length=1, max_length=300)
-    owner: str | None = Field(None, min_length=1, max_length=200)
-    sender: str | None = Field(None, min_length=1, max_length=200)
-    track_id: str | None = None
-    period_start: date | None = None
-    period_end: date | None = None
-
-    @field_validator("title", "owner", "sender", mode="after")
-    @classmethod
-    def _not_null(cls, value: str | None, info: ValidationInfo) -> str:
-        if value is None:
-            raise ValueError(f"{info.field_name} cannot be removed")
-        return value
 
 
 class PlanVersionSummary(_Out):

@@ -1,0 +1,137 @@
+"""The strategies API: a strategy's tree and its yearly action plan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response, status
+from sqlalchemy import select
+
+from services.planning.strategies import commands, queries, schemas
+from services.planning.tables import Strategy
+from shared.auth import CurrentPrincipal, Planner
+from shared.http import UnitOfWorkDep, VersionNumber, if_match_versions
+from shared.pagination import Limit, Offset, Page, page_of
+
+router = APIRouter(prefix="/v1/strategies", tags=["strategies"])
+
+
+ActionPlanIfMatch = Annotated[
+    str | None,
+    Header(description='The latest version you saw, e.g. "2" ("0" for the first); else 412.'),
+]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.StrategyDetail)
+async def create_strategy(
+    body: schemas.StrategyCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+) -> schemas.StrategyDetail:
+    """A strategy, optionally with its tree: `focus_areas`, their `children` (tracks) and
+    theirs (sub-tracks)."""
+    strategy_id = await commands.create_strategy(uow, body)
+    response.headers["Location"] = f"/v1/strategies/{strategy_id}"
+    async with uow:
+        return await queries.strategy_detail(uow.session, strategy_id)
+
+
+@router.get("", response_model=Page[schemas.StrategySummary])
+async def list_strategies(
+    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.StrategySummary]:
+    query = select(Strategy).order_by(Strategy.period_start, Strategy.id)
+    async with uow:
+        return await page_of(
+            uow.session, query, schemas.StrategySummary, limit=limit, offset=offset
+        )
+
+
+@router.get("/{strategy_id}", response_model=schemas.StrategyDetail)
+async def get_strategy(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> schemas.StrategyDetail:
+    """The strategy with its tree of focus areas, tracks and sub-tracks."""
+    async with uow:
+        return await queries.strategy_detail(uow.session, strategy_id)
+
+
+@router.post(
+    "/{strategy_id}/nodes", status_code=status.HTTP_201_CREATED, response_model=schemas.NodePublic
+)
+async def add_node(
+    strategy_id: str, body: schemas.NodeCreate, uow: UnitOfWorkDep, _: Planner
+) -> object:
+    """Add a focus area (no `parent_id`), a track (under a focus area) or a sub-track."""
+    return await commands.add_node(uow, strategy_id, body)
+
+
+@router.post(
+    "/{strategy_id}/action-plan/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ActionPlanVersionPublic,
+)
+async def revise_action_plan(
+    strategy_id: str,
+    body: schemas.ActionPlanRevise,
+    uow: UnitOfWorkDep,
+    by: Planner,
+    response: Response,
+    if_match: ActionPlanIfMatch = None,
+) -> object:
+    """Revise the action plan: the whole list of initiatives for a year becomes the next
+    version; earlier versions are kept unchanged."""
+    revision = await commands.revise_action_plan(
+        uow, strategy_id, body, by, if_match_versions(if_match)
+    )
+    response.headers["Location"] = (
+        f"/v1/strategies/{strategy_id}/action-plan/versions/{revision.version}"
+    )
+    response.headers["ETag"] = f'"{revision.version}"'
+    return revision
+
+
+@router.get("/{strategy_id}/action-plan", response_model=schemas.ActionPlanVersionPublic)
+async def current_action_plan(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, response: Response
+) -> object:
+    """The latest version of the action plan."""
+    async with uow:
+        revision = await queries.action_plan_version(uow.session, strategy_id)
+    response.headers["ETag"] = f'"{revision.version}"'
+    return revision
+
+
+@router.get(
+    "/{strategy_id}/action-plan/versions", response_model=list[schemas.ActionPlanVersionPublic]
+)
+async def action_plan_versions(strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+    """Every revision of the action plan, oldest first."""
+    async with uow:
+        return await queries.action_plan_versions(uow.session, strategy_id)
+
+
+@router.get(
+    "/{strategy_id}/action-plan/versions/{version}",
+    response_model=schemas.ActionPlanVersionPublic,
+)
+async def action_plan_version(
+    strategy_id: str,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> object:
+    async with uow:
+        return await queries.action_plan_version(uow.session, strategy_id, version)
+
+
+@router.get("/{strategy_id}/action-plan/diff", response_model=schemas.ActionPlanDiff)
+async def action_plan_diff(
+    strategy_id: str,
+    from_version: VersionNumber,
+    to_version: VersionNumber,
+    uow: UnitOfWorkDep,
+    _: CurrentPrincipal,
+) -> schemas.ActionPlanDiff:
+    """What changed from one version of the action plan to another: initiatives added,
+    removed, and changed (matched by track and initiative), field by field."""
+    async with uow:
+        return await queries.action_plan_diff(uow.session, strategy_id, from_version, to_version)

@@ -1,0 +1,111 @@
+"""The strategies API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from services.planning.domain import NodeLevel
+from shared.schemas import ApiInput
+from shared.schemas import ApiOutput as _Out
+
+
+class NodeCreate(ApiInput):
+    """A focus area (no parent), a track (under a focus area) or a sub-track (under a track)."""
+
+    parent_id: str | None = None
+    name: str = Field(min_length=1, max_length=300, examples=["Borgerdialog og borgerinddragelse"])
+    description: str = Field("", max_length=20000)
+
+
+class NodeTree(ApiInput):
+    """A node with the nodes under it, to create a strategy's tree in one request."""
+
+    name: str = Field(min_length=1, max_length=300, examples=["Strategisk kommunikation"])
+    description: str = Field("", max_length=20000)
+    children: list[NodeTree] = Field(default_factory=list, max_length=100)
+
+
+class StrategyCreate(ApiInput):
+    name: str = Field(min_length=1, max_length=300, examples=["Strategiplan 2013–2014"])
+    organisation: str = Field(min_length=1, max_length=200, examples=["Silkeborg Kommune"])
+    vision: str = Field(
+        min_length=1,
+        max_length=20000,
+        examples=["Silkeborg Kommune er anerkendt som en synlig, kompetent og innovativ kommune"],
+    )
+    values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, examples=[["Dialog", "Dynamik", "Kvalitet"]]
+    )
+    period_start: date
+    period_end: date
+    focus_areas: list[NodeTree] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Optional: the tree of focus areas → tracks (children) → sub-tracks.",
+    )
+
+
+class NodePublic(_Out):
+    id: str
+    parent_id: str | None
+    level: NodeLevel
+    name: str
+    description: str
+
+
+class NodeDetail(NodePublic):
+    children: list[NodeDetail]
+
+
+class StrategySummary(_Out):
+    id: str
+    name: str
+    organisation: str
+    vision: str
+    values: list[str]
+    period_start: date
+    period_end: date
+    created_at: datetime
+
+
+class StrategyDetail(StrategySummary):
+    focus_areas: list[NodeDetail]
+    action_plan_version: int | None = Field(description="The latest action-plan revision.")
+
+
+class ActionItem(ApiInput):
+    """One initiative of the action plan under a node of the strategy's tree."""
+
+    track_id: str = Field(description="A focus area, track or sub-track of this strategy.")
+    initiative: str = Field(min_length=1, max_length=300, examples=["Lederkommunikation"])
+    description: str = Field("", max_length=20000)
+    owner: str = Field("", max_length=200, examples=["Kommunikationsafdelingen"])
+    success_criterion: str = Field("", max_length=2000)
+
+
+class ActionPlanRevise(ApiInput):
+    year: int = Field(ge=1900, le=2200, examples=[2013])
+    note: str = Field("", max_length=20000, examples=["Revised from the 2013 measurements"])
+    items: list[ActionItem] = Field(max_length=500)
+
+
+class ActionPlanVersionPublic(_Out):
+    version: int
+    year: int
+    note: str
+    items: list[dict]
+    revised_by: str
+    revised_at: datetime
+
+
+class ActionPlanDiff(BaseModel):
+    """Items are matched across versions by track and initiative."""
+
+    from_version: int
+    to_version: int
+    added: list[dict]
+    removed: list[dict]
+    changed: list[dict] = Field(description="Items in both, with each changed field before/after.")
