@@ -94,11 +94,18 @@ class Tansu:
 
 
 class SmtpSink:
-    """A local SMTP server (aiosmtpd) that keeps every message, in memory and as .eml files."""
+    """A local SMTP server (aiosmtpd) that keeps every message, in memory and as .eml files;
+    it refuses the addresses in `refuse` for good (550, quoting the address, as servers do)."""
 
-    def __init__(self, port: int | None = None, maildir: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        maildir: Path | None = None,
+        refuse: frozenset[str] = frozenset(),
+    ) -> None:
         self.port = port or free_port()
         self.maildir = maildir
+        self.refuse = refuse
         self.messages: list[Message] = []
         self.recipients: list[list[str]] = []  # the SMTP envelope's RCPT TO, per message
         self._lock = threading.Lock()
@@ -110,6 +117,12 @@ class SmtpSink:
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, _server, _session, envelope, address, _options):  # noqa: N802
+                if address in sink.refuse:
+                    return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 (aiosmtpd API)
                 sink._keep(envelope.content, envelope.rcpt_tos)
                 return "250 OK"

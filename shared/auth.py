@@ -38,6 +38,7 @@ class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
+        self.max_lifetime = settings.jwt_max_lifetime_seconds
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
         if settings.jwt_public_key:
             self._key, self._algorithms = settings.jwt_public_key, ["RS256", "ES256"]
@@ -56,6 +57,10 @@ class TokenVerifier:
             audience=self.audience,
             options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
         )
+        if claims["exp"] - time.time() > self.max_lifetime:  # a stolen one would work for years
+            raise jwt.InvalidTokenError(
+                f"the token is valid for longer than the {self.max_lifetime} s this service allows"
+            )
         roles = claims.get("roles")
         if roles is None and isinstance(claims.get("realm_access"), dict):
             roles = claims["realm_access"].get("roles")

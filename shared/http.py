@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
 from shared.errors import DomainError, PreconditionFailed
+from shared.headers import header, plain_token
 from shared.idempotency import IdempotencyKeys
 from shared.logging import configure_logging, correlation, get_logger
 from shared.messaging import Subscription
@@ -38,6 +39,8 @@ from shared.uow import UnitOfWork
 log = get_logger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-ID"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_LISTED_ERRORS = 20  # a 422 names at most this many problems, and says how many more
 
 
 def create_app(
@@ -119,11 +122,14 @@ def _add_problem_handlers(app: FastAPI) -> None:
             return problem(
                 400, "Malformed JSON", f"the body is not valid JSON ({reason} at position {where})"
             )
+        found = exc.errors()
         errors = [
             {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors()
+            for err in found[:MAX_LISTED_ERRORS]
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        if len(found) > MAX_LISTED_ERRORS:  # the answer stays small, whatever was sent
+            detail += f"; and {len(found) - MAX_LISTED_ERRORS} more"
         return problem(422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(DomainError)
@@ -187,8 +193,9 @@ class RequestContext:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500
-        given = dict(scope["headers"]).get(CORRELATION_HEADER.lower().encode(), b"").decode()
-        with correlation(given[:200] or None) as correlation_id:
+        # one a client sent is kept only if it is safe to log and to send back; else a new one
+        given = plain_token(header(scope, CORRELATION_HEADER))
+        with correlation(given) as correlation_id:
 
             async def send_with_correlation_id(message: Message) -> None:
                 nonlocal status
@@ -201,11 +208,11 @@ class RequestContext:
             try:
                 await self.app(scope, receive, send_with_correlation_id)
             finally:
-                template = getattr(scope.get("route"), "path", "unmatched")  # bounded label
-                HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
-                HTTP_DURATION.labels(scope["method"], template).observe(
-                    time.perf_counter() - started
-                )
+                # bounded labels: a route template and a known method, whatever was requested
+                template = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+                HTTP_REQUESTS.labels(method, template, str(status)).inc()
+                HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)
 
 
 class RequestGuard:
@@ -223,17 +230,28 @@ class RequestGuard:
         refusal = self._refusal(scope)
         if refusal is not None:
             return await refusal(scope, receive, send)
-        received = 0
+        received, started = 0, False
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise self._too_large()  # raised inside the route: answered as a problem
+                raise self._too_large()  # raised inside a route: answered as a problem there
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except HTTPException as exc:
+            # raised where no route answers it (the idempotency layer reads bodies first)
+            if started or exc.status_code != 413:
+                raise
+            await problem(413, "Content too large", exc.detail)(scope, receive, send)
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:

@@ -32,9 +32,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.db import UtcDateTime
+from shared.headers import header
 from shared.problems import problem
 
-HEADER = b"idempotency-key"
+HEADER = "Idempotency-Key"
 ABANDONED_AFTER = timedelta(minutes=2)
 KEEP = timedelta(hours=24)
 
@@ -62,8 +63,8 @@ class IdempotencyKeys:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        key = dict(scope["headers"]).get(HEADER)
-        if key is None:
+        key = header(scope, HEADER)
+        if not key:
             return await self.app(scope, receive, send)
         if not 1 <= len(key) <= 200:
             return await problem(400, "Invalid Idempotency-Key", "it must be 1 to 200 characters")(
@@ -75,7 +76,7 @@ class IdempotencyKeys:
         sessions = app_state.runtime.sessions
         record = {
             "scope": _caller(scope, app_state.token_verifier),
-            "key": key.decode(errors="replace"),
+            "key": key,
             "fingerprint": hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest(),
         }
         earlier = await _claim(sessions, table, record, app_state.runtime.clock())
@@ -99,7 +100,7 @@ class IdempotencyKeys:
 
 
 def _caller(scope: Scope, verifier) -> str:  # type: ignore[no-untyped-def]
-    authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
+    authorization = header(scope, "Authorization")
     try:
         return verifier.verify(authorization.removeprefix("Bearer ").strip()).subject
     except (jwt.PyJWTError, ValueError):

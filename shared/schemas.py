@@ -1,15 +1,19 @@
 """The bases of the API models."""
 
-from typing import Any
+import unicodedata
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 
 class ApiInput(BaseModel):
-    """Unknown fields are errors, strings are trimmed, and NUL characters are refused
-    (PostgreSQL cannot store them, and no planner means to type one)."""
+    """Unknown fields are errors, strings are trimmed, numbers are finite (no Infinity or NaN,
+    which JSON cannot carry on to subscribers), and NUL characters are refused (PostgreSQL
+    cannot store them, and no planner means to type one)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=False)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, strict=False, allow_inf_nan=False
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -24,3 +28,14 @@ class ApiOutput(BaseModel):
     """A response model read from ORM rows (or any object) by attribute."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+def _one_line(value: str) -> str:
+    # control characters (CR, LF, NEL U+0085, ...) and line or paragraph separators (U+2028,
+    # U+2029) break an e-mail header, or are refused by mail servers, only once it is sent
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise ValueError("must be one line, without control characters or line separators")
+    return value
+
+
+SingleLine = Annotated[str, AfterValidator(_one_line)]  # text that may become a mail header

@@ -22,8 +22,11 @@ class ServiceSettings(BaseSettings):
     jwt_secret: SecretStr | None = Field(None, description="HS256 key (at least 32 bytes).")
     jwt_public_key: str | None = Field(None, description="PEM key for RS256/ES256 tokens.")
     jwt_jwks_url: str | None = Field(None, description="The identity provider's JWKS URL.")
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
+    jwt_issuer: str | None = Field(None, description="Checked in every token when set.")
+    jwt_audience: str | None = Field(None, description="Checked in every token when set.")
+    jwt_max_lifetime_seconds: int = Field(
+        12 * 3600, gt=0, description="Tokens valid for longer than this from now are refused."
+    )
 
     log_level: str = "INFO"
     log_json: bool = True

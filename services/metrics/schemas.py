@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.metrics import KpiSource
 from shared.schemas import ApiInput
+from shared.time import PlanDate
 
 
 class PlanCounts(BaseModel):
@@ -20,7 +21,7 @@ class MeasurementCreate(ApiInput):
     value: float = Field(
         strict=True, allow_inf_nan=False, examples=[74], description="In the goal's unit."
     )
-    measured_on: date | None = Field(
+    measured_on: PlanDate | None = Field(
         None,
         examples=["2010-06-01"],
         description="The day it was measured (default: today, UTC); not in the future.",

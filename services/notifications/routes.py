@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.notifications import schemas
 from services.notifications.tables import AudienceMember, Contact, Delivery
-from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles
 from shared.errors import Conflict, NotFound
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
@@ -19,6 +19,8 @@ from shared.uow import UnitOfWork
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 Communicator = Annotated[Principal, require_roles(Role.COMMUNICATOR)]
+DeliveryReader = Annotated[Principal, require_roles(Role.COMMUNICATOR, Role.ANALYST)]
+MAY_SEE_CONTACTS = {Role.COMMUNICATOR.value, Role.ADMIN.value}
 
 
 async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
@@ -63,8 +65,9 @@ async def create_contact(
 
 @router.get("/contacts/{contact_id}", response_model=schemas.ContactPublic)
 async def get_contact(
-    contact_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+    contact_id: str, uow: UnitOfWorkDep, _: Communicator
 ) -> schemas.ContactPublic:
+    """A contact's personal data: for communicators (and admins) only."""
     async with uow:
         contact = await uow.session.get(Contact, contact_id)
         if contact is None:
@@ -75,12 +78,14 @@ async def get_contact(
 @router.get("/deliveries", response_model=Page[schemas.DeliveryPublic])
 async def list_deliveries(
     uow: UnitOfWorkDep,
-    _: CurrentPrincipal,
+    reader: DeliveryReader,
     activity_id: str | None = None,
     plan_id: str | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.DeliveryPublic]:
+    """Deliveries, for communicators and analysts. Why an attempt failed is in the mail
+    server's own words, which may name the address: only communicators (and admins) see it."""
     query = select(Delivery).order_by(Delivery.created_at, Delivery.id)
     if activity_id is not None:
         query = query.where(Delivery.activity_id == activity_id)
@@ -89,4 +94,7 @@ async def list_deliveries(
     async with uow:
         rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
     items = [schemas.DeliveryPublic.model_validate(d) for d in rows]
+    if not reader.roles & MAY_SEE_CONTACTS:
+        for item in items:
+            item.last_error = None
     return Page[schemas.DeliveryPublic](items=items, total=total, limit=limit, offset=offset)

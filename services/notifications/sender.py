@@ -10,6 +10,7 @@ same Message-ID, which lets a receiving system recognise the copy.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -52,11 +53,43 @@ async def send_due(runtime: Runtime, settings: NotificationsSettings) -> int:
     for delivery, contact in batch:
         try:
             await _send(settings, delivery, contact)
-            error, permanent = None, False
         except Exception as exc:  # one bad delivery must not stop the others
-            error, permanent = repr(exc), is_permanent(exc)
-        await _record(runtime, settings, delivery.id, lease_until, error, permanent)
+            error = Failure(repr(exc), public_reason(exc), is_permanent(exc))
+        else:
+            error = None
+        await _record(runtime, settings, delivery.id, lease_until, error)
     return len(batch)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: the server's own words (`detail`, which may name the address: kept in
+    this database only, for those who may see contacts) and the `reason` fit to leave it."""
+
+    detail: str
+    reason: str
+    permanent: bool
+
+
+def public_reason(exc: Exception) -> str:
+    """Why a send failed, fit for events and logs: a category and the SMTP code, never the
+    server's text (a refusal quotes the address)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = ", ".join(str(code) for code in sorted({r.code for r in exc.recipients}))
+        return f"recipient refused (SMTP {codes})"
+    for kind, what in (
+        (aiosmtplib.SMTPRecipientRefused, "recipient refused"),
+        (aiosmtplib.SMTPSenderRefused, "sender refused"),
+        (aiosmtplib.SMTPDataError, "message refused"),
+        (aiosmtplib.SMTPResponseException, "refused"),
+    ):
+        if isinstance(exc, kind):
+            return f"{what} (SMTP {exc.code})"
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return "mail server timed out"
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
+        return f"mail server unreachable ({type(exc).__name__})"
+    return f"not sent ({type(exc).__name__})"
 
 
 def is_permanent(exc: Exception) -> bool:
@@ -117,8 +150,7 @@ async def _record(
     settings: NotificationsSettings,
     delivery_id: str,
     lease_until: datetime,
-    error: str | None,
-    permanent: bool,
+    error: Failure | None,
 ) -> None:
     now = runtime.clock()
     async with runtime.uow() as uow:
@@ -138,20 +170,27 @@ async def _record(
         if error is None:
             delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
             uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
-        elif permanent or delivery.attempts >= settings.send_max_attempts:
-            delivery.status, delivery.last_error = DeliveryStatus.FAILED, error
+        elif error.permanent or delivery.attempts >= settings.send_max_attempts:
+            delivery.status, delivery.last_error = DeliveryStatus.FAILED, error.detail
             uow.publish(
-                DeliveryFailed(**about, attempts=delivery.attempts, reason=error),
+                DeliveryFailed(**about, attempts=delivery.attempts, reason=error.reason),
                 subject=delivery.id,
             )
         else:
-            delivery.last_error = error
+            delivery.last_error = error.detail
             delivery.next_attempt_at = next_attempt(
                 now, delivery.attempts, settings.send_retry_base_seconds
             )
         await uow.commit()
     if delivery.status != DeliveryStatus.PENDING:
         DELIVERIES.labels(delivery.channel, delivery.status).inc()
-        log.info("delivery finished", delivery_id=delivery.id, status=delivery.status, error=error)
+        log.info(
+            "delivery finished",
+            delivery_id=delivery.id,
+            status=delivery.status,
+            reason=error and error.reason,
+        )
     else:
-        log.warning("delivery attempt failed", delivery_id=delivery.id, error=error)
+        log.warning(
+            "delivery attempt failed", delivery_id=delivery.id, reason=error and error.reason
+        )

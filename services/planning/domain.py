@@ -7,12 +7,10 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrulestr
 
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import Conflict, RuleViolation
@@ -322,81 +320,6 @@ def diff_items(before: list[dict], after: list[dict], key: Callable[[dict], Hash
         "removed": [item for k, item in old.items() if k not in new],
         "changed": changed,
     }
-
-
-MAX_OCCURRENCES = 1000
-HORIZON_YEARS = 10
-# Budskab's organisations are Danish: a series is expanded in Danish time, so a meeting at
-# 09:00 stays at 09:00 across daylight saving.
-LOCAL_TIME = ZoneInfo("Europe/Copenhagen")
-_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
-# the parts a plan needs; others (BYHOUR, BYSETPOS, …) can describe series that never occur,
-# which a rule engine only finds out by searching for centuries
-_PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST")
-_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # a leap year's
-
-
-def _recurrence_problem(message: str) -> RuleViolation:
-    return RuleViolation(
-        f"not a usable recurrence: {message}",
-        errors=[{"field": "recurrence", "message": message}],
-    )
-
-
-def _numbers(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",")]
-    except ValueError:
-        raise _recurrence_problem(f"{value!r} is not a list of numbers") from None
-
-
-def expand_recurrence(
-    rule: str, starts_at: datetime, kind: ActivityKind
-) -> tuple[str, list[datetime]]:
-    """Check an RFC 5545 RRULE for an activity (e.g. "FREQ=MONTHLY;COUNT=12") and list its
-    occurrences, in UTC: at least one, at most 1000, all within ten years, the first being
-    `starts_at`. Returns the rule as kept and the occurrences."""
-    if kind is ActivityKind.EVENT:
-        raise _recurrence_problem("an event is one occasion: add an activity for each event")
-    if starts_at.microsecond:
-        raise _recurrence_problem("a recurring activity starts on a whole second")
-    text = rule.strip().upper().removeprefix("RRULE:")
-    parts = dict(part.partition("=")[::2] for part in text.split(";"))
-    if unknown := sorted(set(parts) - set(_PARTS)):
-        raise _recurrence_problem(f"{', '.join(unknown)} not supported; use {', '.join(_PARTS)}")
-    if parts.get("FREQ") not in _FREQUENCIES:
-        raise _recurrence_problem(f"FREQ must be one of {', '.join(_FREQUENCIES)}")
-    if ("COUNT" in parts) == ("UNTIL" in parts):
-        raise _recurrence_problem("give COUNT or UNTIL (one of them)")
-    if any(n < 1 for n in _numbers(parts.get("INTERVAL", "1")) + _numbers(parts.get("COUNT", "1"))):
-        raise _recurrence_problem("INTERVAL and COUNT must be at least 1")
-    if "BYMONTHDAY" in parts:
-        months = _numbers(parts.get("BYMONTH", "1,2,3,4,5,6,7,8,9,10,11,12"))
-        days = _numbers(parts["BYMONTHDAY"])
-        if not any(
-            0 < m <= 12 and 0 < abs(d) <= _DAYS_IN_MONTH[m - 1] for m in months for d in days
-        ):
-            raise _recurrence_problem("BYMONTH and BYMONTHDAY name no date that exists")
-    try:
-        series = rrulestr(text, dtstart=starts_at.astimezone(LOCAL_TIME))
-    except (ValueError, TypeError) as error:
-        raise _recurrence_problem(str(error)) from None
-    horizon = starts_at + relativedelta(years=HORIZON_YEARS)
-    found: list[datetime] = []
-    for when in series:
-        if when > horizon:
-            raise _recurrence_problem(f"the series must end within {HORIZON_YEARS} years")
-        if len(found) == MAX_OCCURRENCES:
-            raise _recurrence_problem(f"at most {MAX_OCCURRENCES} occurrences")
-        found.append(when.astimezone(UTC))
-    if not found or found[0] != starts_at:
-        raise _recurrence_problem("starts_at must be the first occurrence of the rule")
-    return text, found
-
-
-def next_occurrence(times: list[datetime], after: datetime) -> datetime | None:
-    """The first of `times` strictly after `after`, or None when there is none left."""
-    return next((when for when in times if when > after), None)
 
 
 PLAN_PARTS = ("goals", "audiences", "messages", "channels", "activities")

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from services.planning import domain
 from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity
+from services.planning.recurrence import next_occurrence
 from services.planning.settings import PlanningSettings
 from shared.contracts.planning import ActivityDue
 from shared.metrics import TIMERS_DUE, TIMERS_FIRED
@@ -67,7 +68,7 @@ async def fire_due_activities(runtime: Runtime, now: datetime) -> int:
                     subject=activity.id,
                 )
                 activity.due_fired_at = now
-                activity.next_due_at = domain.next_occurrence(times, activity.next_due_at)
+                activity.next_due_at = next_occurrence(times, activity.next_due_at)
                 fired += 1
         await uow.commit()
         remaining = await uow.session.scalar(select(func.count()).select_from(_due(now).subquery()))

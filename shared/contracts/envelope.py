@@ -20,9 +20,10 @@ class EventData(BaseModel):
     """Base of every event payload. Subclasses set the versioned type and its topic.
 
     Unknown fields are ignored on reading: adding an optional field is not a breaking change.
+    Numbers are finite: JSON has no Infinity or NaN.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     type: ClassVar[str]
     topic: ClassVar[str]

@@ -3,6 +3,8 @@ away, given up after the bounded attempts with a delivery.failed event."""
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -187,13 +189,80 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
         )  # already expired
         fresh_lease, [(fresh, _)] = await sender._claim(runtime, 10, timedelta(minutes=5))
         assert slow.id == fresh.id
-        await sender._record(
-            runtime, settings, slow.id, slow_lease, None, False
-        )  # too late: ignored
-        await sender._record(runtime, settings, fresh.id, fresh_lease, None, False)
+        await sender._record(runtime, settings, slow.id, slow_lease, None)  # too late: ignored
+        await sender._record(runtime, settings, fresh.id, fresh_lease, None)
         [delivery] = await deliveries(app)
         assert delivery.status == "sent" and delivery.attempts == 1
         assert await outbox_types(app) == ["delivery.sent.v1"]
+
+
+async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_and_analysts_view(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The server's refusal quotes the address. It is kept for communicators; the event, the
+    log line and what an analyst reads carry only the category and the SMTP code."""
+    sink = SmtpSink(refuse=frozenset({"leder0@jobcenter.example"})).start()
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    try:
+        settings = settings_for(
+            NotificationsSettings,
+            f"sqlite+aiosqlite:///{tmp_path}/n.db",
+            "127.0.0.1:1",
+            smtp_port=sink.port,
+            send_poll_interval_seconds=3600,
+        )
+        app = create_app(settings)
+        runtime = runtime_of(app)
+        runtime.workers.clear()  # this test is the sender
+        async with serving(app) as client:
+            await add_contacts(client, 1)
+            envelope_, data = registry.parse(tendens_issue())
+            async with runtime.uow() as uow:
+                await on_activity_approved(uow, envelope_, data)
+                await uow.commit()
+            server_log.setLevel(logging.WARNING)  # the test SMTP server's own lines name it
+            capsys.readouterr()
+            assert await send_due(runtime, settings) == 1
+            logged = capsys.readouterr()
+            [delivery] = await deliveries(app)
+            assert delivery.status == "failed" and delivery.attempts == 1  # a 550 is final
+            assert "leder0@jobcenter.example" in (delivery.last_error or "")
+            async with runtime.sessions() as session:
+                [payload] = await session.scalars(select(runtime.outbox.c.payload))
+            reason = json.loads(payload)["data"]["reason"]
+            assert reason == "recipient refused (SMTP 550)"
+            assert (
+                "@" not in logged.out + logged.err
+                and "recipient refused" in logged.out + logged.err
+            )
+            as_analyst = await client.get("/v1/deliveries", headers=auth("analyst"))
+            as_communicator = await client.get("/v1/deliveries", headers=auth("communicator"))
+            role_less = await client.get("/v1/deliveries", headers=auth())
+        assert as_analyst.json()["items"][0]["last_error"] is None
+        assert "leder0@" in as_communicator.json()["items"][0]["last_error"]
+        assert role_less.status_code == 403
+    finally:
+        sink.stop()
+        server_log.setLevel(level)
+
+
+def test_failure_reasons_name_a_category_and_a_code_never_the_servers_text() -> None:
+    import aiosmtplib
+
+    from services.notifications.sender import public_reason
+
+    refused = aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(550, "<a@b.dk> unknown", "a@b.dk")]
+    )
+    assert public_reason(refused) == "recipient refused (SMTP 550)"
+    assert (
+        public_reason(aiosmtplib.SMTPDataError(554, "a@b.dk spam")) == "message refused (SMTP 554)"
+    )
+    assert public_reason(aiosmtplib.SMTPConnectError("to a@b.dk")) == (
+        "mail server unreachable (SMTPConnectError)"
+    )
+    assert public_reason(ValueError("a@b.dk has a linefeed")) == "not sent (ValueError)"
 
 
 def test_permanent_smtp_errors_are_not_retried() -> None:

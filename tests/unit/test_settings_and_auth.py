@@ -89,3 +89,14 @@ def test_dev_mode_prints_one_token_per_role() -> None:
     assert set(tokens) == {r.value for r in Role}
     verifier = TokenVerifier(settings(dev_mode=True))
     assert verifier.verify(tokens["event_manager"]).roles == {"event_manager"}
+
+
+def test_a_token_valid_for_longer_than_the_service_allows_is_refused() -> None:
+    verifier = TokenVerifier(settings(jwt_secret=SECRET))  # 12 hours by default
+    century = issue_token(SECRET, subject="ann", roles=["planner"], ttl_seconds=100 * 365 * 86400)
+    with pytest.raises(jwt.InvalidTokenError, match="longer than the 43200 s"):
+        verifier.verify(century)
+    assert verifier.verify(issue_token(SECRET, subject="ann", roles=[], ttl_seconds=12 * 3600))
+    strict = TokenVerifier(settings(jwt_secret=SECRET, jwt_max_lifetime_seconds=600))
+    with pytest.raises(jwt.InvalidTokenError):
+        strict.verify(issue_token(SECRET, subject="ann", roles=[], ttl_seconds=3600))

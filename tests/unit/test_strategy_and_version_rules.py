@@ -16,10 +16,9 @@ from services.planning.domain import (
     child_level,
     diff_items,
     diff_snapshots,
-    expand_recurrence,
-    next_occurrence,
     overlaps,
 )
+from services.planning.recurrence import expand_recurrence, next_occurrence
 from shared.contracts.metrics import attained
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import RuleViolation
@@ -142,13 +141,23 @@ def test_a_series_keeps_its_local_time_across_daylight_saving() -> None:
     ("rule", "message"),
     [
         ("FREQ=MONTHLY", "give COUNT or UNTIL"),
-        ("FREQ=DAILY;COUNT=1001", "at most 1000 occurrences"),
+        ("FREQ=DAILY;COUNT=1001", "COUNT takes numbers in 1…1000"),
+        ("FREQ=DAILY;UNTIL=20250101T000000Z", "at most 1000 occurrences"),
         ("FREQ=YEARLY;COUNT=12", "the series must end within 10 years"),
         ("FREQ=FORTNIGHTLY;COUNT=2", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
         ("FREQ=MINUTELY;COUNT=2", "FREQ must be one of DAILY, WEEKLY, MONTHLY, YEARLY"),
-        ("FREQ=MONTHLY;COUNT=0", "INTERVAL and COUNT must be at least 1"),
-        ("FREQ=MONTHLY;INTERVAL=0;COUNT=3", "INTERVAL and COUNT must be at least 1"),
-        ("FREQ=MONTHLY;COUNT=two", "'TWO' is not a list of numbers"),
+        ("FREQ=MONTHLY;COUNT=0", "COUNT takes numbers in 1…1000"),
+        ("FREQ=MONTHLY;INTERVAL=0;COUNT=3", "INTERVAL takes numbers in 1…1000"),
+        ("FREQ=DAILY;INTERVAL=99999999999;COUNT=2", "INTERVAL takes numbers in 1…1000"),
+        ("FREQ=MONTHLY;COUNT=two", "COUNT=TWO is not a list of numbers"),
+        ("FREQ=MONTHLY;COUNT=2;COUNT=3", "COUNT is given twice"),
+        ("FREQ=MONTHLY;COUNT=", "COUNT has no value"),
+        ("FREQ=MONTHLY;BYDAY=60MO;COUNT=3", "BYDAY 60MO: a numbered weekday takes ±1…5"),
+        ("FREQ=WEEKLY;BYDAY=1MO;COUNT=3", "only with MONTHLY or YEARLY"),
+        ("FREQ=WEEKLY;BYDAY=XX;COUNT=3", "BYDAY XX is not a weekday"),
+        ("FREQ=YEARLY;BYMONTH=13;COUNT=2", "BYMONTH takes numbers in 1…12"),
+        ("FREQ=MONTHLY;BYMONTHDAY=0;COUNT=2", "BYMONTHDAY takes numbers in ±1…31"),
+        ("FREQ=WEEKLY;WKST=XX;COUNT=2", "WKST must be a weekday"),
         ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;COUNT=1", "name no date that exists"),
         ("FREQ=MONTHLY;BYSETPOS=1;COUNT=2", "BYSETPOS not supported"),
         ("FREQ=WEEKLY;BYDAY=WE;COUNT=3", "starts_at must be the first occurrence of the rule"),
@@ -202,3 +211,11 @@ def test_a_series_starts_on_a_whole_second() -> None:
     with pytest.raises(RuleViolation) as caught:
         expand("FREQ=MONTHLY;COUNT=2", MONDAY.replace(microsecond=250_000))
     assert caught.value.errors[0]["message"] == "a recurring activity starts on a whole second"
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=UTC)]
+)
+def test_a_series_at_the_edges_of_time_is_refused_not_a_crash(start: datetime) -> None:
+    with pytest.raises(RuleViolation, match="within the years 1900–2200"):
+        expand("FREQ=DAILY;COUNT=3", start)

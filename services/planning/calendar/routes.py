@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from icalendar import Calendar, Event
-from pydantic import AwareDatetime
 
 from services.planning.calendar import queries, schemas
 from shared.auth import CurrentPrincipal
 from shared.contracts.vocabulary import ChannelKind
 from shared.http import Now, UnitOfWorkDep
+from shared.time import PlanDatetime
 
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 async def _entries(
     uow: UnitOfWorkDep,
     _: CurrentPrincipal,
-    starts_from: AwareDatetime | None = None,
-    starts_before: AwareDatetime | None = None,
+    starts_from: PlanDatetime | None = None,
+    starts_before: PlanDatetime | None = None,
     plan_id: str | None = None,
     audience_id: str | None = None,
     channel: ChannelKind | None = None,

@@ -28,6 +28,7 @@ from services.planning.plans.parts import (
     PlanAudience,
     Schedule,
 )
+from services.planning.recurrence import next_occurrence
 from services.planning.tables import Audience, Base, Partner
 from shared.contracts import EventData
 from shared.contracts.planning import PlanActivated, PlanClosed
@@ -327,7 +328,7 @@ class Plan(Base):
         activity.next_due_at = (
             schedule.starts_at
             if activity.due_fired_at is None
-            else domain.next_occurrence(activity.times, edit.at)
+            else next_occurrence(activity.times, edit.at)
         )
         moved = f"{before.isoformat()} → {schedule.starts_at.isoformat()}"
         if deviation:

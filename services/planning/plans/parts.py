@@ -21,14 +21,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.planning import domain
+from services.planning import recurrence as recurrence_rules
 from services.planning.tables import Audience, Base, Partner
+from shared.contracts.vocabulary import ActivityKind
 from shared.db import UtcDateTime
 
 
 @dataclass(frozen=True)
 class Schedule:
     """When an activity takes place: its start, and for a series its rule (as kept), every
-    occurrence and the last one (`domain.expand_recurrence`)."""
+    occurrence and the last one (`recurrence.expand_recurrence`)."""
 
     starts_at: datetime
     recurrence: str | None = None
@@ -40,7 +42,7 @@ class Schedule:
         call this off the event loop)."""
         if recurrence is None:
             return cls(starts_at)
-        rule, times = domain.expand_recurrence(recurrence, starts_at, domain.ActivityKind(kind))
+        rule, times = recurrence_rules.expand_recurrence(recurrence, starts_at, ActivityKind(kind))
         return cls(starts_at, rule, times)
 
     @property

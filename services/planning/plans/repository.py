@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.planning.plans import schemas
+from services.planning.plans.history import snapshot
 from services.planning.plans.model import Plan
 from services.planning.plans.parts import Activity, PlanAudience
 from services.planning.tables import PlanVersion
@@ -37,14 +37,6 @@ async def load_plan(session: AsyncSession, plan_id: str, *, lock: bool = False) 
     if plan is None:
         raise NotFound(f"no plan with id {plan_id}")
     return plan
-
-
-def snapshot(plan: Plan) -> dict:
-    """The plan and its parts as JSON, as kept for each version."""
-    # when an activity next falls due is the timer's state, not the plan's content
-    return schemas.PlanSnapshot.model_validate(plan).model_dump(
-        mode="json", exclude={"activities": {"__all__": {"next_due_at"}}}
-    )
 
 
 class Plans:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from services.planning.domain import AudienceKind, PlanStatus
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
-from shared.schemas import ApiInput
+from shared.schemas import ApiInput, SingleLine
 from shared.schemas import ApiOutput as _Out
+from shared.time import PlanDate, PlanDatetime
 
 
 class AgreedChange(ApiInput):
@@ -33,8 +34,8 @@ class PlanCreate(ApiInput):
         description="Who speaks: one organisation may keep e.g. its Council and Region apart.",
     )
     track_id: str | None = Field(None, description="The strategy track or sub-track it serves.")
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: PlanDate | None = None
+    period_end: PlanDate | None = None
 
 
 class PlanUpdate(AgreedChange):
@@ -45,8 +46,8 @@ class PlanUpdate(AgreedChange):
     owner: str | None = Field(None, min_length=1, max_length=200)
     sender: str | None = Field(None, min_length=1, max_length=200)
     track_id: str | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: PlanDate | None = None
+    period_end: PlanDate | None = None
 
     @field_validator("title", "owner", "sender", mode="after")
     @classmethod
@@ -63,7 +64,7 @@ class GoalCreate(AgreedChange):
     metric: str = Field(min_length=1, max_length=200, examples=["newsletter recipients"])
     target: float = Field(ge=0, examples=[1000])
     unit: str = Field(min_length=1, max_length=50, examples=["recipients", "%"])
-    deadline: date | None = Field(None, examples=["2015-12-31"])
+    deadline: PlanDate | None = Field(None, examples=["2015-12-31"])
 
 
 class AudienceCreate(ApiInput):
@@ -109,11 +110,8 @@ class PlanAudienceAdd(AgreedChange):
 
 class MessageCreate(AgreedChange):
     audience_id: str
-    subject: str = Field(
-        min_length=1,
-        max_length=300,
-        pattern=r"^[^\r\n]*$",
-        description="One line: it becomes an e-mail subject.",
+    subject: SingleLine = Field(
+        min_length=1, max_length=300, description="One line: it becomes an e-mail subject."
     )
     body: str = Field(min_length=1, max_length=20000)
 
@@ -133,7 +131,7 @@ class ActivityCreate(AgreedChange):
     title: str = Field(min_length=1, max_length=300)
     kind: ActivityKind
     owner: str | None = Field(None, min_length=1, max_length=200, examples=["Kommunikation"])
-    starts_at: AwareDatetime
+    starts_at: PlanDatetime
     recurrence: str | None = Field(
         None,
         max_length=500,
@@ -149,7 +147,7 @@ class ActivityCreate(AgreedChange):
 
 
 class Reschedule(AgreedChange):
-    starts_at: AwareDatetime
+    starts_at: PlanDatetime
 
 
 class PartnerCreate(ApiInput):

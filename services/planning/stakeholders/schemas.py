@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from services.planning.domain import GatekeeperRole
 from shared.schemas import ApiInput
 from shared.schemas import ApiOutput as _Out
+from shared.time import PlanDate
 
 
 class StakeholderCreate(ApiInput):
@@ -24,11 +25,11 @@ class RelationCreate(ApiInput):
 
 
 class DialogueCreate(ApiInput):
-    held_on: date
+    held_on: PlanDate
     participants: str = Field(min_length=1, max_length=2000)
     outcome: str = Field(min_length=1, max_length=20000)
     follow_up: str = Field("", max_length=20000)
-    follow_up_by: date | None = None
+    follow_up_by: PlanDate | None = None
 
 
 class DialoguePublic(_Out):

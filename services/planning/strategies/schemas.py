@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.planning.domain import NodeLevel
 from shared.schemas import ApiInput
 from shared.schemas import ApiOutput as _Out
+from shared.time import PlanDate
+
+MAX_TREE_NODES = 500
 
 
 class NodeCreate(ApiInput):
@@ -39,13 +42,27 @@ class StrategyCreate(ApiInput):
     values: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=20, examples=[["Dialog", "Dynamik", "Kvalitet"]]
     )
-    period_start: date
-    period_end: date
+    period_start: PlanDate
+    period_end: PlanDate
     focus_areas: list[NodeTree] = Field(
         default_factory=list,
         max_length=20,
-        description="Optional: the tree of focus areas → tracks (children) → sub-tracks.",
+        description=f"Optional: the tree of focus areas → tracks (children) → sub-tracks; at "
+        f"most {MAX_TREE_NODES} nodes in all.",
     )
+
+    @field_validator("focus_areas")
+    @classmethod
+    def _a_tree_of_bounded_size(cls, focus_areas: list[NodeTree]) -> list[NodeTree]:
+        """A bounded count, checked before any work on the tree: a body of a megabyte could
+        otherwise hold tens of thousands of nodes. (Its depth is a rule: see the commands.)"""
+        count, level = 0, focus_areas
+        while level and count <= MAX_TREE_NODES:
+            count += len(level)
+            level = [child for node in level for child in node.children]
+        if count > MAX_TREE_NODES:
+            raise ValueError(f"a strategy's tree has at most {MAX_TREE_NODES} nodes")
+        return focus_areas
 
 
 class NodePublic(_Out):
