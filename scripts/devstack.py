@@ -1,7 +1,8 @@
 """`make run`: the whole stack on this machine on the embedded defaults.
 
 Tansu broker, SMTP sink and the four services on SQLite under var/. Prints the URLs,
-a token per role and where caught mail lands; Ctrl-C stops everything. Data in var/
+a token per role and where caught mail lands; a service that crashes is started again
+(with a growing pause while it keeps crashing); Ctrl-C stops everything. Data in var/
 survives restarts (the broker is memory-only: what it held is gone, the outbox isn't).
 """
 
@@ -13,7 +14,16 @@ import signal
 import sys
 import time
 
-from scripts.stack import ROOT, SERVICES, ServiceProcess, SmtpSink, Tansu, running, service_env
+from scripts.stack import (
+    ROOT,
+    SERVICES,
+    Restarter,
+    ServiceProcess,
+    SmtpSink,
+    Tansu,
+    running,
+    service_env,
+)
 from shared.auth import dev_tokens
 
 VAR = ROOT / "var"
@@ -74,11 +84,9 @@ def main() -> int:
             print(f"waiting for {service.name} …", flush=True)
             service.wait_ready()
         print_banner(services, secret, broker_port, smtp_port)
-        while not stop:
-            for service in services:
-                if service.process is not None and service.process.poll() is not None:
-                    print(f"{service.name} stopped unexpectedly; see {service.log_path}")
-                    return 1
+        restarter = Restarter(services, report=lambda line: print(line, flush=True))
+        while not stop:  # a service that dies is started again; the others keep running
+            restarter.check()
             time.sleep(0.5)
         print("\nstopping …", flush=True)
     print("stopped. Data is kept in var/; `make run` again picks it up.")

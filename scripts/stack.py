@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from shared.retry import backoff_delay
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("planning", "events", "notifications", "metrics")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -38,6 +40,41 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class Restarter:
+    """Starts a service again when it exits, after a backoff that grows while it keeps
+    crashing (and resets once it has stayed up a minute), saying so on `report`."""
+
+    STAYED_UP = 60.0  # seconds: after this long a crash counts as the first again
+
+    def __init__(self, services: list[ServiceProcess], report=print) -> None:  # type: ignore[no-untyped-def]
+        self.services = services
+        self.report = report
+        self.failures = {s.name: 0 for s in services}
+        self.started = {s.name: time.monotonic() for s in services}
+        self.due: dict[str, float] = {}  # name -> when to start it again
+
+    def check(self) -> None:
+        """Look at each service once: schedule a crashed one, start one whose time came."""
+        now = time.monotonic()
+        for service in self.services:
+            process = service.process
+            if service.name in self.due:
+                if now >= self.due[service.name]:
+                    del self.due[service.name]
+                    service.start()
+                    self.started[service.name] = now
+            elif process is not None and process.poll() is not None:
+                if now - self.started[service.name] > self.STAYED_UP:
+                    self.failures[service.name] = 0
+                self.failures[service.name] += 1
+                delay = backoff_delay(self.failures[service.name], base=1.0, cap=30.0)
+                self.due[service.name] = now + delay
+                self.report(
+                    f"{service.name} exited ({process.returncode}); restarting in {delay:.1f} s "
+                    f"(crash {self.failures[service.name]} in a row); see {service.log_path}"
+                )
 
 
 def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:

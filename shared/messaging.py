@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream import AckPolicy
@@ -404,18 +404,28 @@ class EventConsumer:
         }
         # If this publish fails the batch is nacked and comes back: the inbox absorbs what
         # was already handled, and this message is dead-lettered again.
-        await self.broker.publish(
-            record.value or b"",
-            self.sub.dead_letter_topic,
-            key=record.key,
-            headers=headers,
-            correlation_id=headers.get("correlationid"),
-        )
+        value = record.value or b""
+        try:
+            await self._publish_dead_letter(value, record.key, headers)
+        except MessageSizeTooLargeError:
+            # the broker took it, our producer cannot send it whole: keep its start, say so
+            headers |= {"dlq_truncated": "true", "dlq_original_size": str(len(value))}
+            await self._publish_dead_letter(value[:DEAD_LETTER_MAX_VALUE], record.key, headers)
         DLQ_MESSAGES.labels(self.sub.group_id, kind).inc()
         log.error("message dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
 
+    async def _publish_dead_letter(self, value: bytes, key: bytes | None, headers: dict) -> None:
+        await self.broker.publish(
+            value,
+            self.sub.dead_letter_topic,
+            key=key,
+            headers=headers,
+            correlation_id=headers.get("correlationid"),
+        )
+
 
 OUTCOMES = ("processed", "duplicate", "ignored", "dead_lettered")
+DEAD_LETTER_MAX_VALUE = 512 * 1024  # what a dead letter keeps of a value too large to copy
 
 
 async def _parse_tolerating_bad_headers(records: tuple[ConsumerRecord, ...], original):  # type: ignore[no-untyped-def]

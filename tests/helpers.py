@@ -101,9 +101,13 @@ async def read_topic(
     return records
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple]) -> None:
+async def produce(
+    bootstrap: str, topic: str, messages: list[tuple], max_request_size: int = 1_048_576
+) -> None:
     """Publish raw (key, value) or (key, value, headers) tuples, as a foreign producer would."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         for key, value, *headers in messages:

@@ -90,6 +90,29 @@ async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next
     assert dict(dead[0].headers)["dlq_original_topic"] == topics.DELIVERIES.encode()
 
 
+async def test_a_message_too_large_to_copy_whole_is_dead_lettered_truncated_and_the_next_handled(
+    broker: Tansu, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The broker took 1.2 MB that our producer cannot send on: the partition must not stall."""
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    huge = b"not an event " * 100_000  # 1.3 MB
+    async with serving(app) as client:
+        await produce(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            [(b"d-1", huge), (b"d-1", delivery_sent("plan-ok"))],
+            max_request_size=2 * 1024 * 1024,
+        )
+        await eventually(lambda: counts(client, "plan-ok"), lambda c: c["total"] == 1)
+    [dead] = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers["dlq_truncated"] == "true" and headers["dlq_original_size"] == str(len(huge))
+    assert headers["dlq_reason"].startswith("invalid envelope")
+    assert dead.value == huge[: len(dead.value)] and len(dead.value) == 512 * 1024
+
+
 async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
     database_url: str, broker: Tansu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
