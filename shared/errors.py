@@ -18,6 +18,13 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class Forbidden(DomainError):
+    """The caller may do this in general, but not here (e.g. approve their own plan)."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class Conflict(DomainError):
     status = 409
     title = "Conflict"

@@ -13,7 +13,7 @@ from enum import StrEnum
 from dateutil.relativedelta import relativedelta
 
 from shared.contracts.vocabulary import ActivityKind
-from shared.errors import Conflict, RuleViolation
+from shared.errors import Conflict, Forbidden, RuleViolation
 
 
 class PlanStatus(StrEnum):
@@ -71,6 +71,15 @@ def close(status: PlanStatus) -> PlanStatus:
     if status not in PUBLISHED:
         raise Conflict(f"only an approved or active plan can be closed; the plan is {status}")
     return PlanStatus.CLOSED
+
+
+def check_four_eyes(status: PlanStatus, submitted_by: str | None, approver: str) -> None:
+    """Someone other than its author approves a plan: it is submitted for review first, and
+    who submitted it may not approve it."""
+    if status is PlanStatus.DRAFT:
+        raise Conflict("submit the plan for review first: someone else approves it")
+    if status is PlanStatus.IN_REVIEW and submitted_by == approver:
+        raise Forbidden("you submitted this plan: someone else must approve it")
 
 
 def ensure_editable(status: PlanStatus) -> None:

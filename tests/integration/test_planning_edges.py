@@ -13,7 +13,7 @@ import pytest
 from services.planning.app import create_app
 from services.planning.settings import PlanningSettings
 from tests.factories import PLANNER, create_approvable_plan
-from tests.helpers import serving, settings_for
+from tests.helpers import serving, settings_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +115,25 @@ async def test_a_strategy_tree_over_the_bound_is_refused_before_any_work(
     assert refused.elapsed.total_seconds() < 1
     listed = (await planning.get("/v1/strategies", headers=PLANNER)).json()
     assert listed["total"] == 0
+
+
+async def test_with_four_eyes_who_submitted_a_plan_cannot_approve_it(tmp_path: Path) -> None:
+    settings = settings_for(
+        PlanningSettings,
+        f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        "127.0.0.1:1",
+        four_eyes_approval=True,
+    )
+    app = create_app(settings)
+    app.state.runtime.workers.clear()
+    ann = {"Authorization": f"Bearer {token('planner', subject='ann@aarhus.dk')}"}
+    bo = {"Authorization": f"Bearer {token('planner', subject='bo@aarhus.dk')}"}
+    async with serving(app) as client:
+        plan_id = (await create_approvable_plan(client))["plan"]["id"]
+        early = await client.post(f"/v1/plans/{plan_id}/approve", headers=bo)
+        assert early.status_code == 409 and "review first" in early.json()["detail"]
+        assert (await client.post(f"/v1/plans/{plan_id}/submit", headers=ann)).status_code == 200
+        own = await client.post(f"/v1/plans/{plan_id}/approve", headers=ann)
+        assert own.status_code == 403 and own.headers["content-type"] == "application/problem+json"
+        other = await client.post(f"/v1/plans/{plan_id}/approve", headers=bo)
+        assert other.status_code == 200 and other.json()["approved_by"] == "bo@aarhus.dk"

@@ -24,7 +24,7 @@ from shared.contracts.planning import (
     PlanRevised,
     PlanSubmitted,
 )
-from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
+from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, RuleViolation
 
 NOW = datetime(2015, 8, 17, 9, tzinfo=UTC)  # Magistraten discusses the plan
 PLANNER = "planner@aarhus.dk"
@@ -407,3 +407,16 @@ def test_a_version_is_kept_in_its_own_stored_form() -> None:
     assert activity["starts_at"] == "2016-01-20T08:00:00Z"
     assert list(kept["goals"][0]) == ["id", "description", "metric", "target", "unit", "deadline"]
     assert kept["audiences"][0]["kind"] == "politicians" and kept["status"] == "approved"
+
+
+def test_four_eyes_someone_other_than_who_submitted_approves() -> None:
+    plan = complete_draft()
+    with pytest.raises(Conflict, match="submit the plan for review first"):
+        plan.approve(Edit("director@aarhus.dk", NOW), four_eyes=True)
+    plan.submit(DRAFTING)
+    assert plan.submitted_by == PLANNER
+    with pytest.raises(Forbidden, match="someone else must approve it"):
+        plan.approve(Edit(PLANNER, NOW), four_eyes=True)
+    assert plan.status == PlanStatus.IN_REVIEW
+    plan.approve(Edit("director@aarhus.dk", NOW), four_eyes=True)
+    assert plan.status == PlanStatus.APPROVED and plan.approved_by == "director@aarhus.dk"

@@ -71,11 +71,16 @@ async def submit_plan(
 
 
 async def approve_plan(
-    uow: PlanningUnitOfWork, plan_id: str, approver: Principal, expected: Expected
+    uow: PlanningUnitOfWork,
+    plan_id: str,
+    approver: Principal,
+    expected: Expected,
+    *,
+    four_eyes: bool = False,
 ) -> Plan:
     async with uow:
         plan = await uow.plans.get_for_change(plan_id, expected)
-        plan.approve(_edit(uow, approver))
+        plan.approve(_edit(uow, approver), four_eyes=four_eyes)
         await uow.commit()
     return plan
 

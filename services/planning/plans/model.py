@@ -70,6 +70,7 @@ class Plan(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    submitted_by: Mapped[str | None] = mapped_column(String(200))  # since 2026-12: else null
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     track_id: Mapped[str | None] = mapped_column(ForeignKey("strategy_nodes.id"), index=True)
@@ -177,11 +178,16 @@ class Plan(Base):
     def submit(self, edit: Edit) -> None:
         self.status = domain.submit(domain.PlanStatus(self.status))
         self._next_version(edit)
+        self.submitted_by = edit.by
         self._publish(events.plan_submitted(self, edit))
         self._changed(f"status: {self.status}", edit)
 
-    def approve(self, edit: Edit) -> None:
-        """Approval needs goals and complete activities; every activity goes out with it."""
+    def approve(self, edit: Edit, *, four_eyes: bool = False) -> None:
+        """Approval needs goals and complete activities; every activity goes out with it.
+        With `four_eyes`, a plan is approved only from review, by someone other than who
+        submitted it."""
+        if four_eyes:
+            domain.check_four_eyes(domain.PlanStatus(self.status), self.submitted_by, edit.by)
         drafts = [a.draft for a in self.live_activities]
         domain.check_approvable(domain.PlanStatus(self.status), len(self.goals), drafts)
         self._next_version(edit)

@@ -292,10 +292,14 @@ async def approve_plan(
     uow: UnitOfWorkDep,
     approver: Planner,
     response: Response,
+    settings: Settings,
     if_match: IfMatch = None,
 ) -> Plan:
-    """Approve the plan and publish it. Send `If-Match` with the ETag you reviewed."""
-    plan = await commands.approve_plan(uow, plan_id, approver, if_match_versions(if_match))
+    """Approve the plan and publish it. Send `If-Match` with the ETag you reviewed. Where the
+    four-eyes rule is on, the plan must be in review and you must not be who submitted it."""
+    plan = await commands.approve_plan(
+        uow, plan_id, approver, if_match_versions(if_match), four_eyes=settings.four_eyes_approval
+    )
     response.headers["ETag"] = _etag(plan)
     return plan
 
