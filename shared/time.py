@@ -7,7 +7,7 @@ overflow Python's range, which ends at the year 9999.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,16 @@ def check_in_range(value: date | datetime, field: str) -> None:
             f"{field} must be within {_YEARS}",
             errors=[{"field": field, "message": f"must be within {_YEARS}"}],
         )
+
+
+def shifted(when: datetime, by: timedelta) -> datetime:
+    """`when + by`, held at the end of Python's range instead of overflowing (a window
+    around a time stored before the bounds above, or by another system)."""
+    try:
+        return when + by
+    except OverflowError:
+        end = datetime.max if by > timedelta(0) else datetime.min
+        return end.replace(tzinfo=when.tzinfo)
 
 
 _SCHEMA = Field(json_schema_extra={"x-years": f"{EARLIEST_YEAR}-{LATEST_YEAR}"})

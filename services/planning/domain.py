@@ -14,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import Conflict, Forbidden, RuleViolation
+from shared.time import shifted
 
 
 class PlanStatus(StrEnum):
@@ -192,9 +193,9 @@ def overlaps(
     pairs: dict[tuple[str, str], list[tuple[Scheduled, Scheduled]]] = {}
     for m in mine:
         candidates = by_audience.get(m.audience_id, [])
-        first = bisect_left(candidates, m.starts_at - window, key=lambda o: o.starts_at)
+        first = bisect_left(candidates, shifted(m.starts_at, -window), key=lambda o: o.starts_at)
         for o in candidates[first:]:
-            if o.starts_at > m.starts_at + window:
+            if o.starts_at > shifted(m.starts_at, window):
                 break
             if o.plan_id != m.plan_id:
                 pairs.setdefault((m.activity_id, o.activity_id), []).append((m, o))

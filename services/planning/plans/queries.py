@@ -18,6 +18,7 @@ from services.planning.tables import ActivityOutcome, PlanVersion
 from shared.contracts.metrics import attained
 from shared.errors import NotFound
 from shared.pagination import fetch_page
+from shared.time import shifted
 
 T = TypeVar("T")
 
@@ -68,8 +69,8 @@ async def plan_overlaps(
     ]
     if not mine:
         return []
-    earliest = min(m.starts_at for m in mine) - window
-    until = max(m.starts_at for m in mine) + window + timedelta(microseconds=1)  # inclusive
+    earliest = shifted(min(m.starts_at for m in mine), -window)
+    until = shifted(max(m.starts_at for m in mine), window + timedelta(microseconds=1))  # inclusive
     rows = await session.execute(
         select(Activity, Plan.title)
         .join(Plan, Plan.id == Activity.plan_id)
