@@ -5,6 +5,7 @@ send get a 4xx problem, never a 5xx, and do not grow what the service keeps.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -166,3 +167,20 @@ async def test_made_up_methods_and_paths_add_no_metric_series(probe: httpx.Async
     metrics = (await probe.get("/metrics")).text
     assert series() == before
     assert 'method="other"' in metrics and 'route="unmatched"' in metrics
+
+
+async def test_random_bytes_in_every_header_the_services_read_get_no_server_error(
+    probe: httpx.AsyncClient,
+) -> None:
+    """A seeded fuzz: 200 random byte strings (any byte, up to 300 long) per header, on a
+    read and on a create, each alone with an otherwise good request."""
+    rng = random.Random(20261202)
+    names = ["Authorization", "X-Correlation-ID", "Idempotency-Key", "If-Match", "Content-Type"]
+    for name in names:
+        for _ in range(200):
+            value = bytes(rng.randrange(256) for _ in range(rng.randrange(301)))
+            headers = {**PLANNER, name: value}
+            created = await probe.post("/v1/things", json={"name": "n", "size": 1}, headers=headers)
+            read = await probe.get("/v1/things/t1", headers=headers)
+            assert created.status_code < 500 and read.status_code < 500, (name, value)
+    assert (await probe.get("/healthz")).status_code == 200
