@@ -28,7 +28,7 @@ from scripts.demo_data import (
     action_plan,
 )
 from scripts.devstack import PORTS, jwt_secret
-from shared.auth import issue_token
+from shared.auth import DEV_AUDIENCE, DEV_ISSUER, issue_token
 
 
 def main() -> int:
@@ -36,7 +36,14 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     url = {name: f"http://{args.host}:{port}/v1" for name, port in PORTS.items()}
-    token = issue_token(jwt_secret(), subject="demo-admin", roles=["admin"], name="Demo")
+    token = issue_token(
+        jwt_secret(),
+        subject="demo-admin",
+        roles=["admin"],
+        name="Demo",
+        issuer=DEV_ISSUER,
+        audience=DEV_AUDIENCE,
+    )  # as `make run` checks
     client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=10)
     try:
         client.get(url["planning"].removesuffix("/v1") + "/healthz").raise_for_status()

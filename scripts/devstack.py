@@ -24,7 +24,7 @@ from scripts.stack import (
     running,
     service_env,
 )
-from shared.auth import dev_tokens
+from shared.auth import DEV_AUDIENCE, DEV_ISSUER, dev_tokens
 
 VAR = ROOT / "var"
 PORTS = {"planning": 8001, "events": 8002, "notifications": 8003, "metrics": 8004}
@@ -61,6 +61,8 @@ def main() -> int:
                 f"{name.upper()}_HTTP_PORT": os.environ.get(
                     f"{name.upper()}_HTTP_PORT", str(PORTS[name])
                 ),
+                f"{name.upper()}_JWT_ISSUER": DEV_ISSUER,  # checked, as in production
+                f"{name.upper()}_JWT_AUDIENCE": DEV_AUDIENCE,
             },
             VAR / "logs" / f"{name}.log",
         )

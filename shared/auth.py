@@ -130,10 +130,19 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 Planner = Annotated[Principal, require_roles(Role.PLANNER)]  # who may change plans
 
 
+DEV_ISSUER, DEV_AUDIENCE = "budskab-dev", "budskab"  # what `make run` checks in tokens
+
+
 def dev_tokens(secret: str) -> dict[str, str]:
     """One ready-made token per role, for the dev mode's start banner."""
     return {
-        role.value: issue_token(secret, subject=f"dev-{role.value}", roles=[role.value])
+        role.value: issue_token(
+            secret,
+            subject=f"dev-{role.value}",
+            roles=[role.value],
+            issuer=DEV_ISSUER,
+            audience=DEV_AUDIENCE,
+        )
         for role in Role
     }
 

@@ -100,3 +100,14 @@ def test_a_token_valid_for_longer_than_the_service_allows_is_refused() -> None:
     strict = TokenVerifier(settings(jwt_secret=SECRET, jwt_max_lifetime_seconds=600))
     with pytest.raises(jwt.InvalidTokenError):
         strict.verify(issue_token(SECRET, subject="ann", roles=[], ttl_seconds=3600))
+
+
+def test_the_dev_tokens_carry_the_issuer_and_audience_make_run_checks() -> None:
+    from shared.auth import DEV_AUDIENCE, DEV_ISSUER
+
+    checking = TokenVerifier(
+        settings(jwt_secret=SECRET, jwt_issuer=DEV_ISSUER, jwt_audience=DEV_AUDIENCE)
+    )
+    assert {checking.verify(t).subject for t in dev_tokens(SECRET).values()} == {
+        f"dev-{role.value}" for role in Role
+    }
