@@ -28,7 +28,13 @@ from faststream.kafka.annotations import KafkaMessage
 from shared import topics as topic_names
 from shared.contracts import Envelope, EventData, InvalidEvent, UnknownEventType, registry
 from shared.logging import correlation, get_logger
-from shared.metrics import CONSUMER_DURATION, CONSUMER_FAILURES, CONSUMER_MESSAGES, DLQ_MESSAGES
+from shared.metrics import (
+    CONSUMER_DURATION,
+    CONSUMER_FAILURES,
+    CONSUMER_LAG,
+    CONSUMER_MESSAGES,
+    DLQ_MESSAGES,
+)
 from shared.outbox import Outgoing
 from shared.retry import backoff_delay, is_transient
 from shared.uow import UnitOfWork
@@ -226,7 +232,7 @@ class EventConsumer:
                 CONSUMER_MESSAGES.labels(self.sub.group_id, topic, outcome)
         for reason in ("invalid", "failed"):
             DLQ_MESSAGES.labels(self.sub.group_id, reason)
-        self.broker.subscriber(
+        self._subscriber = self.broker.subscriber(
             *self.sub.topics,
             group_id=self.sub.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,  # a nack rewinds every partition of the batch
@@ -240,7 +246,23 @@ class EventConsumer:
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             parser=_parse_tolerating_bad_headers,
             decoder=_raw_bodies,
-        )(self.consume)
+        )
+        self._subscriber(self.consume)
+
+    async def refresh_lag(self) -> None:
+        """Each assigned partition's lag as a gauge: it shows a partition that makes no
+        progress (stuck on a message, or in the client library) while the service looks well."""
+        consumer = getattr(self._subscriber, "consumer", None)  # None until the broker is up
+        if consumer is None:
+            return
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is None:  # nothing fetched from it yet
+                continue
+            committed = await consumer.committed(partition) or 0
+            CONSUMER_LAG.labels(self.sub.group_id, partition.topic, str(partition.partition)).set(
+                max(0, end - committed)
+            )
 
     async def consume(self, message: KafkaMessage) -> None:
         """FastStream's handler for one batch: returning acks it (one offset commit),

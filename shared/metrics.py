@@ -28,6 +28,12 @@ DLQ_MESSAGES = Counter(
     "Messages sent to the dead-letter topic, by reason (invalid, failed).",
     ["group", "reason"],
 )
+CONSUMER_LAG = Gauge(
+    "budskab_consumer_lag",
+    "Messages on a partition the consumer group has not committed yet (its end minus its "
+    "committed offset), refreshed every 15 s.",
+    ["group", "topic", "partition"],
+)
 OUTBOX_BACKLOG = Gauge("budskab_outbox_backlog", "Outbox rows not yet published.")
 OUTBOX_OLDEST_AGE = Gauge(
     "budskab_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row (0 if none)."

@@ -73,7 +73,7 @@ class Runtime(Generic[S]):
             now=lambda: self.clock(),
         )
         self.subscriptions = list(subscriptions)
-        for subscription in self.subscriptions:
+        self.consumers = [
             EventConsumer(
                 subscription,
                 self.broker,
@@ -82,7 +82,11 @@ class Runtime(Generic[S]):
                 batch_size=settings.consumer_batch_size,
                 batch_wait_ms=settings.consumer_batch_wait_ms,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-            ).register()
+            )
+            for subscription in self.subscriptions
+        ]
+        for consumer in self.consumers:
+            consumer.register()
         self.workers = list(workers)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move time here
         self._tasks: list[asyncio.Task] = []
@@ -102,6 +106,7 @@ class Runtime(Generic[S]):
             await migrate(self.engine, self.migrations_dir)
         self._spawn(self._connect_then_relay(), "broker")
         self._spawn(self._supervised(_refresh_outbox_gauges), "outbox-gauges")
+        self._spawn(self._supervised(_refresh_consumer_lag), "consumer-lag")
         self._spawn(self._supervised(_prune), "prune")
         for worker in self.workers:
             self._spawn(self._supervised(worker), worker.__name__)
@@ -174,6 +179,13 @@ async def _refresh_outbox_gauges(runtime: Runtime) -> None:
     while True:
         await runtime.relay.refresh_gauges()
         await asyncio.sleep(5.0)
+
+
+async def _refresh_consumer_lag(runtime: Runtime) -> None:
+    while True:
+        for consumer in runtime.consumers:
+            await consumer.refresh_lag()
+        await asyncio.sleep(15.0)
 
 
 # How long bookkeeping rows are kept. Inbox rows must outlive any redelivery: keep them well

@@ -45,6 +45,7 @@ COUNTERS = {
     "budskab_deliveries_total": {"channel", "status"},
 }
 GAUGES = {
+    "budskab_consumer_lag": {"group", "topic", "partition"},
     "budskab_outbox_backlog": set(),
     "budskab_outbox_oldest_age_seconds": set(),
     "budskab_plan_events": {"plan_id", "type"},

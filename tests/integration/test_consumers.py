@@ -113,6 +113,57 @@ async def test_a_message_too_large_to_copy_whole_is_dead_lettered_truncated_and_
     assert dead.value == huge[: len(dead.value)] and len(dead.value) == 512 * 1024
 
 
+async def test_a_partition_that_makes_no_progress_shows_as_lag(
+    broker: Tansu, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A handler stuck on one message holds its partition: the lag gauge says so (and the
+    stalled-consumer alert fires on it), and falls to 0 once the partition moves again."""
+    from services.metrics import handlers
+
+    original, stuck, release = handlers.count_event, asyncio.Event(), asyncio.Event()
+
+    async def hangs_on_one(uow, envelope, data):  # type: ignore[no-untyped-def]
+        if data.plan_id == "plan-stuck":
+            stuck.set()
+            await release.wait()
+        await original(uow, envelope, data)
+
+    monkeypatch.setattr(handlers, "count_event", hangs_on_one)
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    runtime = runtime_of(app)
+
+    def lag() -> float:
+        return sum(
+            sample.value
+            for metric in REGISTRY.collect()
+            if metric.name == "budskab_consumer_lag"
+            for sample in metric.samples
+            if sample.labels["topic"] == topics.DELIVERIES
+            and sample.labels["group"] == runtime.consumers[0].sub.group_id
+        )
+
+    async with serving(app) as client:
+        messages = [(b"d-1", delivery_sent("plan-stuck"))]
+        messages += [(b"d-1", delivery_sent("plan-ok")) for _ in range(5)]  # five events
+        await produce(broker.bootstrap, topics.DELIVERIES, messages)
+        await asyncio.wait_for(stuck.wait(), 30)
+        for consumer in runtime.consumers:
+            await consumer.refresh_lag()
+        assert lag() == 6
+        assert "budskab_consumer_lag{" in (await client.get("/metrics")).text
+        release.set()
+        await eventually(lambda: counts(client, "plan-ok"), lambda c: c["total"] == 5)
+
+        async def lag_now() -> float:
+            for consumer in runtime.consumers:
+                await consumer.refresh_lag()
+            return lag()
+
+        assert await eventually(lag_now, lambda value: value == 0) == 0
+
+
 async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
     database_url: str, broker: Tansu, monkeypatch: pytest.MonkeyPatch
 ) -> None:
