@@ -62,6 +62,14 @@ async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]
         )
 
 
+async def pending_delivery(runtime) -> None:  # type: ignore[no-untyped-def]
+    """The pending deliveries of Tendens no. 6, as the consumer writes them."""
+    envelope, data = registry.parse(tendens_issue())
+    async with runtime.uow() as uow:
+        await on_activity_approved(uow, envelope, data)
+        await uow.commit()
+
+
 async def add_contacts(client, n: int) -> None:  # type: ignore[no-untyped-def]
     for i in range(n):
         response = await client.post(
@@ -112,10 +120,7 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
     runtime.workers.clear()  # this test is the sender
     async with serving(app) as client:
         await add_contacts(client, 1)
-        envelope, data = registry.parse(tendens_issue())
-        async with runtime.uow() as uow:  # the pending delivery, as the consumer writes it
-            await on_activity_approved(uow, envelope, data)
-            await uow.commit()
+        await pending_delivery(runtime)
 
         for attempt in range(1, 4):
             assert await send_due(runtime, settings) == 1
@@ -181,10 +186,7 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
     runtime.workers.clear()  # this test is the sender
     async with serving(app) as client:
         await add_contacts(client, 1)
-        envelope, data = registry.parse(tendens_issue())
-        async with runtime.uow() as uow:
-            await on_activity_approved(uow, envelope, data)
-            await uow.commit()
+        await pending_delivery(runtime)
         slow_lease, [(slow, _)] = await sender._claim(
             runtime, 10, timedelta(seconds=-1)
         )  # already expired
@@ -218,10 +220,7 @@ async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_a
         runtime.workers.clear()  # this test is the sender
         async with serving(app) as client:
             await add_contacts(client, 1)
-            envelope_, data = registry.parse(tendens_issue())
-            async with runtime.uow() as uow:
-                await on_activity_approved(uow, envelope_, data)
-                await uow.commit()
+            await pending_delivery(runtime)
             server_log.setLevel(logging.WARNING)  # the test SMTP server's own lines name it
             capsys.readouterr()
             assert await send_due(runtime, settings) == 1
