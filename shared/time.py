@@ -24,15 +24,19 @@ _YEARS = f"the years {EARLIEST_YEAR}–{LATEST_YEAR}"
 D = TypeVar("D", date, datetime)
 
 
+def _within(value: date | datetime) -> bool:
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
 def _in_range(value: D) -> D:
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+    if not _within(value):
         raise ValueError(f"must be within {_YEARS}")
     return value
 
 
 def check_in_range(value: date | datetime, field: str) -> None:
     """The same bound for values that did not come through an API model."""
-    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+    if not _within(value):
         raise RuleViolation(
             f"{field} must be within {_YEARS}",
             errors=[{"field": field, "message": f"must be within {_YEARS}"}],

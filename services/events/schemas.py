@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from services.events.domain import EventStatus
 from shared.contracts.vocabulary import EventFormat
+from shared.schemas import ApiOutput
 
 
-class EventPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class EventPublic(ApiOutput):
     id: str
     activity_id: str
     plan_id: str

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from shared.contracts.metrics import KpiSource
-from shared.schemas import ApiInput
+from shared.schemas import ApiInput, ApiOutput
 from shared.time import PlanDate
 
 
@@ -29,11 +29,9 @@ class MeasurementCreate(ApiInput):
     note: str | None = Field(None, max_length=2000, examples=["User survey 2010: 74 % satisfied"])
 
 
-class MeasurementPublic(BaseModel):
+class MeasurementPublic(ApiOutput):
     """A measured value of a goal; `id` is the id of the kpi.measured.v1 event it was
     published as."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     id: str
     plan_id: str

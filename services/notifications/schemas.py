@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictBool
+from pydantic import AfterValidator, EmailStr, Field, StrictBool
 
 from services.notifications.domain import DeliveryStatus
 from shared.contracts.vocabulary import ChannelKind
-from shared.schemas import ApiInput, SingleLine
+from shared.schemas import ApiInput, ApiOutput, SingleLine
 
 
 def _deliverable(address: str) -> str:
@@ -26,9 +26,7 @@ class ContactCreate(ApiInput):
     audience_ids: list[str] = Field(default_factory=list, max_length=100)
 
 
-class ContactPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class ContactPublic(ApiOutput):
     id: str
     email: str
     name: str
@@ -37,9 +35,7 @@ class ContactPublic(BaseModel):
     created_at: datetime
 
 
-class DeliveryPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class DeliveryPublic(ApiOutput):
     id: str
     activity_id: str
     plan_id: str
