@@ -3,10 +3,11 @@
 PLANS = "budskab.plans"
 ACTIVITIES = "budskab.activities"
 EVENTS = "budskab.events"
+REGISTRATIONS = "budskab.registrations"  # keyed by event id: one event's seats in order
 DELIVERIES = "budskab.deliveries"
 KPIS = "budskab.kpis"
 
-ALL = (PLANS, ACTIVITIES, EVENTS, DELIVERIES, KPIS)
+ALL = (PLANS, ACTIVITIES, EVENTS, REGISTRATIONS, DELIVERIES, KPIS)
 
 
 def dead_letter_topic(group_id: str) -> str:

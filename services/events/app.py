@@ -2,7 +2,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.events import handlers, routes
+from services.events import handlers, pages, routes, timers
+from services.events.access import EventsAccess
 from services.events.settings import EventsSettings
 from services.events.tables import Base
 from shared.http import create_app as create_service_app
@@ -10,13 +11,17 @@ from shared.http import create_app as create_service_app
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         name="events",
         title="Budskab events",
-        description="Events (conferences, theme days, round tables, workshops ...) created from approved activities.",
+        description="Conferences, theme days, round tables, workshops and Folkemødet debates: "
+        "registration with a waitlist that never overbooks, personal links, check-in.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[routes.router],
+        routers=[routes.router, routes.registrations, pages.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
+        workers=[timers.run_offer_timer],
     )
+    app.state.events_access = EventsAccess(settings)
+    return app

@@ -37,7 +37,7 @@ async def on_activity_approved(
         starts_at=data.starts_at,
         capacity=data.event.capacity,
         venue=data.event.venue,
-        status=EventStatus.PLANNED,
+        status=EventStatus.DRAFT,
         created_at=uow.now(),
     )
     uow.session.add(event)

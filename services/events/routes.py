@@ -1,24 +1,45 @@
-"""The events service's HTTP API."""
+"""The events service's JSON API: events and their lifecycle for organisers, registration
+for anyone (rate-limited), personal links for registrants, check-in at the door."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import csv
+import io
+from datetime import datetime
+
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from services.events import schemas
-from services.events.tables import Event
+from services.events import commands, schemas
+from services.events.access import Access, EventManager, EventsAccess, RegistrationLimit
+from services.events.domain import RegistrationStatus
+from services.events.tables import Event, Registration
 from shared.auth import CurrentPrincipal
-from shared.errors import NotFound
-from shared.http import UnitOfWorkDep
-from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.http import Now, UnitOfWorkDep
+from shared.pagination import Limit, Offset, Page, fetch_page, page_of
+from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+registrations = APIRouter(prefix="/v1/registrations", tags=["registrations"])
+
+
+async def _with_seats(
+    uow: UnitOfWork, events: list[Event], now: datetime
+) -> list[schemas.EventPublic]:
+    seats = await commands.seats_of(uow.session, events, now)
+    return [
+        schemas.EventPublic.model_validate(event).model_copy(
+            update={"seats": schemas.SeatsPublic.model_validate(seats[event.id])}
+        )
+        for event in events
+    ]
 
 
 @router.get("", response_model=Page[schemas.EventPublic])
 async def list_events(
     uow: UnitOfWorkDep,
     _: CurrentPrincipal,
+    now: Now,
     plan_id: str | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
@@ -30,14 +51,209 @@ async def list_events(
         events, total = await fetch_page(
             uow.session, query.order_by(Event.starts_at, Event.id), limit=limit, offset=offset
         )
-    items = [schemas.EventPublic.model_validate(e) for e in events]
+        items = await _with_seats(uow, events, now)
     return Page[schemas.EventPublic](items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{event_id}", response_model=schemas.EventPublic)
-async def get_event(event_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> Event:
+@router.post("", status_code=201, response_model=schemas.EventPublic)
+async def create_event(
+    cmd: schemas.EventCreate, uow: UnitOfWorkDep, _: EventManager, now: Now
+) -> schemas.EventPublic:
+    event = await commands.create_event(uow, cmd)
+    return await _read_event(uow, event.id, now)
+
+
+async def _read_event(uow: UnitOfWork, event_id: str, now: datetime) -> schemas.EventPublic:
     async with uow:
-        event = await uow.session.get(Event, event_id)
-    if event is None:
-        raise NotFound(f"no event with id {event_id}")
-    return event
+        event = await commands.get_event(uow.session, event_id)
+        return (await _with_seats(uow, [event], now))[0]
+
+
+@router.get("/{event_id}", response_model=schemas.EventPublic)
+async def get_event(
+    event_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, now: Now
+) -> schemas.EventPublic:
+    return await _read_event(uow, event_id, now)
+
+
+@router.patch("/{event_id}", response_model=schemas.EventPublic)
+async def update_event(
+    event_id: str,
+    cmd: schemas.EventUpdate,
+    uow: UnitOfWorkDep,
+    _: EventManager,
+    access: Access,
+    now: Now,
+) -> schemas.EventPublic:
+    await commands.update_event(uow, event_id, cmd, access.offer_hold)
+    return await _read_event(uow, event_id, now)
+
+
+@router.post("/{event_id}/publish", response_model=schemas.EventPublic)
+async def publish_event(
+    event_id: str, uow: UnitOfWorkDep, _: EventManager, now: Now
+) -> schemas.EventPublic:
+    """Announce the event: from now on it takes registrations."""
+    await commands.change_status(uow, event_id, "publish")
+    return await _read_event(uow, event_id, now)
+
+
+@router.post("/{event_id}/complete", response_model=schemas.EventPublic)
+async def complete_event(
+    event_id: str, uow: UnitOfWorkDep, _: EventManager, now: Now
+) -> schemas.EventPublic:
+    """The event was held: its counts are final."""
+    await commands.change_status(uow, event_id, "complete")
+    return await _read_event(uow, event_id, now)
+
+
+@router.post("/{event_id}/cancel", response_model=schemas.EventPublic)
+async def cancel_event(
+    event_id: str, cmd: schemas.EventCancel, uow: UnitOfWorkDep, _: EventManager, now: Now
+) -> schemas.EventPublic:
+    await commands.change_status(uow, event_id, "cancel", cmd.reason)
+    return await _read_event(uow, event_id, now)
+
+
+@router.post(
+    "/{event_id}/registrations",
+    status_code=201,
+    response_model=schemas.RegistrationPublic,
+    dependencies=[RegistrationLimit],
+)
+async def register(
+    event_id: str, cmd: schemas.RegistrationCreate, uow: UnitOfWorkDep, access: Access, now: Now
+) -> schemas.RegistrationPublic:
+    """Register for a published event — no account needed. A free seat is confirmed at
+    once; a full event puts the registration on its waitlist. The answer carries the
+    personal link's token and the check-in code."""
+    registration = await commands.register(uow, event_id, cmd, access.offer_hold)
+    return _own_view(registration, access, now)
+
+
+def _own_view(
+    registration: Registration, access: EventsAccess, now: datetime
+) -> schemas.RegistrationPublic:
+    return schemas.RegistrationPublic(
+        id=registration.id,
+        event_id=registration.event_id,
+        name=registration.name,
+        status=commands.shown_status(registration, now),
+        language=registration.language,
+        created_at=registration.created_at,
+        hold_expires_at=registration.hold_expires_at,
+        code=registration.code,
+        token=access.links.token(registration.id),
+    )
+
+
+@router.get("/{event_id}/registrations", response_model=Page[schemas.RegistrationRow])
+async def list_registrations(
+    event_id: str,
+    uow: UnitOfWorkDep,
+    _: EventManager,
+    status: RegistrationStatus | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[schemas.RegistrationRow]:
+    """The event's registrations in the order they came (the waitlist's order)."""
+    query = select(Registration).where(Registration.event_id == event_id)
+    if status is not None:
+        query = query.where(Registration.status == status)
+    async with uow:
+        await commands.get_event(uow.session, event_id)
+        return await page_of(
+            uow.session,
+            query.order_by(Registration.position),
+            schemas.RegistrationRow,
+            limit=limit,
+            offset=offset,
+        )
+
+
+@router.post("/{event_id}/check-ins", response_model=list[schemas.ScanResult])
+async def check_in(
+    event_id: str, cmd: schemas.CheckIns, uow: UnitOfWorkDep, _: EventManager
+) -> list[schemas.ScanResult]:
+    """Check attendees in by the code on their confirmation (its QR code). Scanning a code
+    twice is one check-in; scans made offline are uploaded later with their own times.
+    A retried request with the same `Idempotency-Key` gets the first answer again."""
+    return await commands.check_in(uow, event_id, cmd.scans)
+
+
+@router.get(
+    "/{event_id}/attendance.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "One row per confirmed seat."}},
+)
+async def attendance(event_id: str, uow: UnitOfWorkDep, _: EventManager) -> Response:
+    """The confirmed attendees and whether each came (no-shows have no check-in time)."""
+    async with uow:
+        event = await commands.get_event(uow.session, event_id)
+        rows = await uow.session.scalars(
+            select(Registration)
+            .where(
+                Registration.event_id == event_id,
+                Registration.status == RegistrationStatus.CONFIRMED,
+            )
+            .order_by(Registration.position)
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["name", "email", "organisation", "checked_in_at", "attended"])
+        for r in rows:
+            checked = r.checked_in_at.isoformat() if r.checked_in_at else ""
+            writer.writerow(
+                [
+                    _cell(r.name),
+                    r.email,
+                    _cell(r.organisation or ""),
+                    checked,
+                    "yes" if checked else "no",
+                ]
+            )
+    filename = f"attendance-{event.id}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting with = + - @ would run as a formula
+    (CSV injection), so it is quoted with a leading apostrophe."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- the registrant's own, through their personal link ---------------------------------------
+
+
+@registrations.get("/{token}", response_model=schemas.RegistrationPublic)
+async def own_registration(
+    token: str, uow: UnitOfWorkDep, access: Access, now: Now
+) -> schemas.RegistrationPublic:
+    registration_id = access.links.registration_id(token)
+    async with uow:
+        registration = await commands.get_registration(uow.session, registration_id)
+    return _own_view(registration, access, now)
+
+
+@registrations.post("/{token}/cancel", response_model=schemas.RegistrationPublic)
+async def cancel_own_registration(
+    token: str, uow: UnitOfWorkDep, access: Access, now: Now
+) -> schemas.RegistrationPublic:
+    """Cancel; a seat that comes free is offered to the first on the waitlist."""
+    registration = await commands.cancel_registration(
+        uow, access.links.registration_id(token), access.offer_hold
+    )
+    return _own_view(registration, access, now)
+
+
+@registrations.post("/{token}/accept", response_model=schemas.RegistrationPublic)
+async def accept_offer(
+    token: str, uow: UnitOfWorkDep, access: Access, now: Now
+) -> schemas.RegistrationPublic:
+    """Take the seat offered from the waitlist, while the offer holds."""
+    registration = await commands.accept_offer(uow, access.links.registration_id(token))
+    return _own_view(registration, access, now)

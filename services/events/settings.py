@@ -1,3 +1,4 @@
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,3 +10,32 @@ class EventsSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/events.db"
     http_port: int = 8002
     consumer_group: str = "events"
+    link_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs attendees' personal links (at least 32 bytes); "
+        "without it, the HS256 token key signs them, under its own salt.",
+    )
+    offer_hold_hours: float = Field(
+        24, gt=0, description="How long a seat offered from the waitlist is held."
+    )
+    offer_check_interval_seconds: float = Field(
+        30, gt=0, description="How often expired offers are passed on to the next in line."
+    )
+    registration_rate_limit: str = Field(
+        "30/minute", description="Registrations one client (IP address) may send, per window."
+    )
+
+    @model_validator(mode="after")
+    def _check_link_secret(self) -> "EventsSettings":
+        if self.link_secret is None:
+            if self.jwt_secret is None:
+                raise ValueError("set EVENTS_LINK_SECRET: there is no HS256 key to sign with")
+        elif len(self.link_secret.get_secret_value().encode()) < 32:
+            raise ValueError("EVENTS_LINK_SECRET is shorter than 32 bytes")
+        return self
+
+    @property
+    def signing_key(self) -> str:
+        secret = self.link_secret or self.jwt_secret
+        assert secret is not None  # checked above
+        return secret.get_secret_value()

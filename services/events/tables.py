@@ -1,10 +1,10 @@
-"""The events database: events, and the outbox/inbox (see shared.tables)."""
+"""The events database: events, registrations, and the outbox/inbox (see shared.tables)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -17,12 +17,46 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(36), unique=True)
-    plan_id: Mapped[str] = mapped_column(String(36), index=True)
+    # set when the event came from an approved activity of a plan; an organiser's own has none
+    activity_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    plan_id: Mapped[str | None] = mapped_column(String(36), index=True)
     title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
     format: Mapped[str] = mapped_column(String(40))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     capacity: Mapped[int] = mapped_column(Integer)
     venue: Mapped[str | None] = mapped_column(String(300))
+    address: Mapped[str | None] = mapped_column(String(300))
+    accessibility: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2), default="da")
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Registration(Base):
+    """One person's registration for an event, and its place: confirmed, waitlisted, offered
+    a seat, expired or cancelled. Erasure blanks the person and keeps the row (the counts)."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (Index("ix_registrations_event_status", "event_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(2))
+    consent_text: Mapped[str] = mapped_column(Text)
+    consented_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(32), unique=True)  # the check-in (QR) code
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the order of the waitlist: who registered first (a counter, not a clock: ties are none)
+    position: Mapped[int] = mapped_column(Integer)

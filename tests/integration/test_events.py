@@ -60,7 +60,7 @@ async def test_an_event_moves_and_is_cancelled_with_its_activity(
             return page["items"][0] if page["items"] else {}
 
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"a-1", raw(approved))])
-        await eventually(the_event, lambda e: e.get("status") == "planned")
+        await eventually(the_event, lambda e: e.get("status") == "draft")
         await produce(
             broker.bootstrap,
             topics.ACTIVITIES,

@@ -1,0 +1,327 @@
+"""The public pages: an event's registration form, a registrant's own page (status, QR code
+for check-in, cancel, accept an offered seat) and the calendar files.
+
+Server-rendered with Jinja2 (autoescaped), in Danish or English (`?lang=`), plain forms
+that work without JavaScript; errors are listed at the top and tied to their fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import segno
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from services.events import commands, schemas
+from services.events.access import Access, EventsAccess
+from services.events.domain import EventStatus
+from services.events.tables import Event
+from shared.errors import DomainError, NotFound
+from shared.http import Now, UnitOfWorkDep
+from shared.time import LOCAL_TIME
+
+router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+PUBLIC = (EventStatus.PUBLISHED, EventStatus.COMPLETED, EventStatus.CANCELLED)
+DEFAULT_LENGTH = timedelta(hours=3)  # a calendar entry for an event without an end time
+
+TEXT: dict[str, dict[str, str]] = {
+    "da": {
+        "register": "Tilmelding",
+        "name": "Navn",
+        "email": "E-mailadresse",
+        "organisation": "Organisation (valgfri)",
+        "consent": "Samtykke",
+        "submit": "Tilmeld mig",
+        "seats_free": "ledige pladser",
+        "full": "Arrangementet er fuldt. Tilmelder du dig, kommer du på ventelisten, og vi "
+        "skriver til dig, hvis en plads bliver ledig.",
+        "closed": "Der er ikke åbent for tilmelding.",
+        "errors": "Tilmeldingen er ikke sendt. Ret venligst:",
+        "err_name": "Skriv dit navn (højst 200 tegn, én linje).",
+        "err_email": "Skriv en gyldig e-mailadresse, fx navn@kommune.dk.",
+        "err_organisation": "Organisationen må højst fylde 200 tegn på én linje.",
+        "err_consent": "Du skal give samtykke for at blive tilmeldt.",
+        "when": "Tidspunkt",
+        "where": "Sted",
+        "accessibility": "Tilgængelighed",
+        "your_registration": "Din tilmelding",
+        "status_confirmed": "Du er tilmeldt. Vis koden herunder ved indgangen.",
+        "status_waitlisted": "Du er på ventelisten. Vi skriver til dig, hvis en plads bliver "
+        "ledig.",
+        "status_offered": "Der er en plads til dig. Tag imod den senest {until}.",
+        "status_expired": "Tilbuddet om en plads er udløbet, og pladsen er givet videre.",
+        "status_cancelled": "Din tilmelding er annulleret.",
+        "checkin_code": "Kode til indtjekning",
+        "qr_label": "QR-kode til indtjekning med koden {code}",
+        "accept": "Tag imod pladsen",
+        "cancel": "Annullér min tilmelding",
+        "calendar": "Føj til kalender (.ics)",
+        "keep_link": "Gem linket til denne side: her kan du se og annullere din tilmelding.",
+        "other_language": "English",
+        "not_found": "Siden findes ikke.",
+        "too_many": "For mange tilmeldinger fra din adresse. Prøv igen om lidt.",
+        "back": "Tilbage til arrangementet",
+    },
+    "en": {
+        "register": "Registration",
+        "name": "Name",
+        "email": "E-mail address",
+        "organisation": "Organisation (optional)",
+        "consent": "Consent",
+        "submit": "Register",
+        "seats_free": "seats free",
+        "full": "The event is full. If you register, you join the waitlist, and we will "
+        "write to you if a seat comes free.",
+        "closed": "Registration is not open.",
+        "errors": "Your registration was not sent. Please correct:",
+        "err_name": "Enter your name (at most 200 characters, one line).",
+        "err_email": "Enter a valid e-mail address, e.g. name@example.org.",
+        "err_organisation": "The organisation can be at most 200 characters on one line.",
+        "err_consent": "You must give your consent to register.",
+        "when": "When",
+        "where": "Where",
+        "accessibility": "Accessibility",
+        "your_registration": "Your registration",
+        "status_confirmed": "You are registered. Show the code below at the entrance.",
+        "status_waitlisted": "You are on the waitlist. We will write to you if a seat comes free.",
+        "status_offered": "A seat is free for you. Accept it by {until}.",
+        "status_expired": "The offer of a seat has expired, and the seat has passed on.",
+        "status_cancelled": "Your registration is cancelled.",
+        "checkin_code": "Check-in code",
+        "qr_label": "QR code for check-in with the code {code}",
+        "accept": "Accept the seat",
+        "cancel": "Cancel my registration",
+        "calendar": "Add to calendar (.ics)",
+        "keep_link": "Keep the link to this page: here you can see and cancel your registration.",
+        "other_language": "Dansk",
+        "not_found": "There is no such page.",
+        "too_many": "Too many registrations from your address. Please try again shortly.",
+        "back": "Back to the event",
+    },
+}
+FIELDS = ("name", "email", "organisation", "consent")
+
+
+def _language(request: Request, fallback: str = "da") -> str:
+    wanted = request.query_params.get("lang")
+    return wanted if wanted in TEXT else fallback if fallback in TEXT else "da"
+
+
+def _local(when: datetime, language: str) -> str:
+    local = when.astimezone(LOCAL_TIME)
+    return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y, %H:%M")
+
+
+def _render(request: Request, name: str, language: str, status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"t": TEXT[language], "lang": language, "local": lambda w: _local(w, language), **context},
+        status_code=status,
+    )
+
+
+def _message(request: Request, language: str, status: int, text: str) -> HTMLResponse:
+    return _render(request, "message.html", language, status=status, message=text)
+
+
+async def _public_event(uow: UnitOfWorkDep, event_id: str) -> Event:
+    event = await uow.session.get(Event, event_id)
+    if event is None or event.status not in PUBLIC:
+        raise NotFound("no such event")
+    return event
+
+
+async def _registration_page(
+    request: Request,
+    uow: UnitOfWorkDep,
+    event_id: str,
+    now: datetime,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    async with uow:
+        try:
+            event = await _public_event(uow, event_id)
+        except NotFound:
+            return _message(request, _language(request), 404, TEXT[_language(request)]["not_found"])
+        seats = (await commands.seats_of(uow.session, [event], now))[event.id]
+    language = _language(request, event.language)
+    open_ = event.status == EventStatus.PUBLISHED and event.starts_at > now
+    return _render(
+        request,
+        "register.html",
+        language,
+        status=status,
+        event=event,
+        seats=seats,
+        open=open_,
+        form=form or {},
+        errors=errors or {},
+        consent=schemas.consent_text(language),
+    )
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+async def registration_form(
+    event_id: str, request: Request, uow: UnitOfWorkDep, now: Now
+) -> HTMLResponse:
+    return await _registration_page(request, uow, event_id, now)
+
+
+@router.post("/events/{event_id}", response_class=HTMLResponse)
+async def register(
+    event_id: str, request: Request, uow: UnitOfWorkDep, access: Access, now: Now
+) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    language = form.get("language") if form.get("language") in TEXT else _language(request)
+    text = TEXT[language]
+    try:
+        access.registrations.check(request.client.host if request.client else "unknown")
+    except HTTPException as exc:
+        response = _message(request, language, 429, text["too_many"])
+        response.headers.update(exc.headers or {})
+        return response
+    try:
+        cmd = schemas.RegistrationCreate(
+            name=form.get("name", ""),
+            email=form.get("email", ""),
+            organisation=form.get("organisation") or None,
+            language=language,
+            consent=form.get("consent") == "yes",
+        )
+    except ValidationError as exc:
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        errors = {field: text[f"err_{field}"] for field in FIELDS if field in bad}
+        return await _registration_page(
+            request, uow, event_id, now, form=form, errors=errors, status=422
+        )
+    try:
+        registration = await commands.register(uow, event_id, cmd, access.offer_hold)
+    except DomainError as exc:
+        return await _registration_page(
+            request, uow, event_id, now, form=form, errors={"form": exc.detail}, status=exc.status
+        )
+    token = access.links.token(registration.id)
+    return RedirectResponse(f"/registrations/{token}?lang={language}", status_code=303)
+
+
+async def _own_page(
+    request: Request, uow: UnitOfWorkDep, access: EventsAccess, token: str, now: datetime
+) -> HTMLResponse:
+    language = _language(request)
+    try:
+        registration_id = access.links.registration_id(token)
+        async with uow:
+            registration = await commands.get_registration(uow.session, registration_id)
+            event = await commands.get_event(uow.session, registration.event_id)
+    except NotFound:
+        return _message(request, language, 404, TEXT[language]["not_found"])
+    language = _language(request, registration.language)
+    status = commands.shown_status(registration, now)
+    qr = segno.make(registration.code, error="m").svg_inline(scale=5, omitsize=True)
+    return _render(
+        request,
+        "registration.html",
+        language,
+        event=event,
+        registration=registration,
+        status=status,
+        token=token,
+        qr=qr,
+    )
+
+
+@router.get("/registrations/{token}", response_class=HTMLResponse)
+async def own_registration(
+    token: str, request: Request, uow: UnitOfWorkDep, access: Access, now: Now
+) -> HTMLResponse:
+    return await _own_page(request, uow, access, token, now)
+
+
+@router.post("/registrations/{token}/cancel")
+async def cancel(token: str, request: Request, uow: UnitOfWorkDep, access: Access) -> Response:
+    return await _act(request, uow, access, token, "cancel")
+
+
+@router.post("/registrations/{token}/accept")
+async def accept(token: str, request: Request, uow: UnitOfWorkDep, access: Access) -> Response:
+    return await _act(request, uow, access, token, "accept")
+
+
+async def _act(
+    request: Request, uow: UnitOfWorkDep, access: EventsAccess, token: str, action: str
+) -> Response:
+    language = _language(request)
+    try:
+        registration_id = access.links.registration_id(token)
+        if action == "cancel":
+            await commands.cancel_registration(uow, registration_id, access.offer_hold)
+        else:
+            await commands.accept_offer(uow, registration_id)
+    except DomainError as exc:
+        return _message(request, language, exc.status, exc.detail)
+    return RedirectResponse(f"/registrations/{token}?lang={language}", status_code=303)
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+ICS = "text/calendar; charset=utf-8"
+
+
+def _calendar_entry(event: Event, request: Request) -> CalendarEvent:
+    entry = CalendarEvent()
+    entry.add("uid", f"{event.id}@budskab")
+    entry.add("dtstamp", event.created_at)
+    entry.add("dtstart", event.starts_at.astimezone(LOCAL_TIME))
+    entry.add("dtend", (event.ends_at or event.starts_at + DEFAULT_LENGTH).astimezone(LOCAL_TIME))
+    entry.add("summary", event.title)
+    if event.description:
+        entry.add("description", event.description)
+    location = ", ".join(part for part in (event.venue, event.address) if part)
+    if location:
+        entry.add("location", location)
+    entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
+    entry.add("url", str(request.url_for("registration_form", event_id=event.id)))
+    return entry
+
+
+def _calendar(entries: list[CalendarEvent]) -> Response:
+    calendar = Calendar()
+    calendar.add("prodid", "-//Budskab//events//DA")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-timezone", "Europe/Copenhagen")
+    for entry in entries:
+        calendar.add_component(entry)
+    calendar.add_missing_timezones()
+    return Response(calendar.to_ical(), media_type=ICS)
+
+
+@router.get("/events.ics")
+async def calendar_feed(request: Request, uow: UnitOfWorkDep) -> Response:
+    """Every published event, for a calendar to subscribe to."""
+    async with uow:
+        events = await uow.session.scalars(
+            select(Event).where(Event.status.in_(PUBLIC)).order_by(Event.starts_at)
+        )
+        entries = [_calendar_entry(event, request) for event in events]
+    return _calendar(entries)
+
+
+@router.get("/events/{event_id}/calendar.ics")
+async def event_calendar(event_id: str, request: Request, uow: UnitOfWorkDep) -> Response:
+    async with uow:
+        event = await _public_event(uow, event_id)
+    return _calendar([_calendar_entry(event, request)])

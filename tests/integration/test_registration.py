@@ -1,0 +1,320 @@
+"""Registration for events, over HTTP against the running events service, on SQLite and on
+PostgreSQL: seats, the waitlist and its timed offers, personal links, check-in, the
+calendar files — and never an overbooked event."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import vobject
+from sqlalchemy import select
+
+from services.events.app import create_app
+from services.events.settings import EventsSettings
+from services.events.tables import Registration
+from services.events.timers import pass_on_expired_offers
+from tests.api import UNREACHABLE_BROKER, assert_invalid, assert_problem
+from tests.helpers import auth, listening, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+MANAGER = auth("event_manager")
+NOW = datetime(2016, 1, 4, 9, tzinfo=UTC)
+INNOVATION_DAY = {
+    "title": "Velfærdens innovationsdag",
+    "description": "Nye måder at skabe velfærd på – med oplæg og workshops.",
+    "format": "theme_day",
+    "starts_at": "2016-01-20T08:00:00+00:00",
+    "ends_at": "2016-01-20T15:00:00+00:00",
+    "capacity": 2,
+    "venue": "Aarhus Rådhus",
+    "address": "Rådhuspladsen 2, 8000 Aarhus C",
+    "accessibility": "Niveaufri adgang og teleslynge i salen.",
+}
+
+
+def person(name: str, **extra: object) -> dict[str, object]:
+    email = name.lower().replace(" ", ".") + "@aarhus.dk"
+    return {"name": name, "email": email, "consent": True, **extra}
+
+
+def events_app(database_url: str, **settings: object):  # type: ignore[no-untyped-def]
+    app = create_app(
+        settings_for(
+            EventsSettings,
+            database_url,
+            UNREACHABLE_BROKER,
+            registration_rate_limit=settings.pop("registration_rate_limit", "10000/minute"),
+            **settings,
+        )
+    )
+    runtime_of(app).clock = lambda: NOW
+    return app
+
+
+async def published_event(client: httpx.AsyncClient, **changes: object) -> str:
+    created = await client.post("/v1/events", json={**INNOVATION_DAY, **changes}, headers=MANAGER)
+    assert created.status_code == 201, created.text
+    event_id = created.json()["id"]
+    assert (await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)).status_code == 200
+    return event_id
+
+
+async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(runtime.outbox.c.type).order_by(runtime.outbox.c.position)
+        )
+        return [t for (t,) in rows]
+
+
+async def test_seats_fill_the_waitlist_takes_over_and_a_freed_seat_is_offered_in_turn(
+    database_url: str,
+) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(client)
+
+        async def register(name: str) -> dict:
+            response = await client.post(f"/v1/events/{event_id}/registrations", json=person(name))
+            assert response.status_code == 201, response.text
+            return response.json()
+
+        anne, bo, carl, dorte = [
+            await register(n) for n in ("Anne Holm", "Bo Lund", "Carl Berg", "Dorte Juul")
+        ]
+        assert [r["status"] for r in (anne, bo, carl, dorte)] == [
+            "confirmed",
+            "confirmed",
+            "waitlisted",
+            "waitlisted",
+        ]
+        seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
+        assert seats == {"capacity": 2, "confirmed": 2, "held": 0, "waiting": 2, "free": 0}
+
+        # Anne cancels: her seat is offered to Carl, first in line, held for 24 hours
+        cancelled = await client.post(f"/v1/registrations/{anne['token']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        carl = (await client.get(f"/v1/registrations/{carl['token']}")).json()
+        assert carl["status"] == "offered"
+        assert carl["hold_expires_at"] == (NOW + timedelta(hours=24)).isoformat().replace(
+            "+00:00", "Z"
+        )
+        # a newcomer does not jump the line while the seat is held
+        assert (await register("Erik Dahl"))["status"] == "waitlisted"
+        erik = (
+            await client.get(
+                f"/v1/events/{event_id}/registrations",
+                params={"status": "waitlisted"},
+                headers=MANAGER,
+            )
+        ).json()["items"]
+        assert [r["name"] for r in erik] == ["Dorte Juul", "Erik Dahl"]
+
+        accepted = await client.post(f"/v1/registrations/{carl['token']}/accept")
+        assert accepted.json()["status"] == "confirmed"
+        again = await client.post(f"/v1/registrations/{carl['token']}/accept")
+        assert again.json()["status"] == "confirmed"  # accepting twice is accepting once
+
+        # Bo cancels: Dorte is offered the seat, but lets the offer run out
+        await client.post(f"/v1/registrations/{bo['token']}/cancel")
+        assert (await client.get(f"/v1/registrations/{dorte['token']}")).json()["status"] == (
+            "offered"
+        )
+        later = NOW + timedelta(hours=25)
+        runtime_of(app).clock = lambda: later
+        # the seat is free in every count at once, before anything has tidied up
+        assert (await client.get(f"/v1/registrations/{dorte['token']}")).json()["status"] == (
+            "expired"
+        )
+        seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
+        assert seats["free"] == 1 and seats["held"] == 0
+        late = await client.post(f"/v1/registrations/{dorte['token']}/accept")
+        assert "expired" in assert_problem(late, 409)["detail"]
+
+        # the timer passes the seat on to the next in line
+        assert await pass_on_expired_offers(runtime_of(app)) == 1
+        erik_token = await client.post(
+            f"/v1/events/{event_id}/registrations", json=person("Erik Dahl")
+        )
+        assert_problem(erik_token, 409)  # already registered (and still in line)
+        offered = (
+            await client.get(
+                f"/v1/events/{event_id}/registrations",
+                params={"status": "offered"},
+                headers=MANAGER,
+            )
+        ).json()["items"]
+        assert [r["name"] for r in offered] == ["Erik Dahl"]
+
+    assert await outbox_types(app) == [
+        "event.published.v1",
+        "registration.confirmed.v1",
+        "registration.confirmed.v1",
+        "registration.waitlisted.v1",
+        "registration.waitlisted.v1",
+        "registration.cancelled.v1",
+        "registration.offered.v1",
+        "registration.waitlisted.v1",
+        "registration.promoted.v1",
+        "registration.cancelled.v1",
+        "registration.offered.v1",
+        "registration.offer_expired.v1",
+        "registration.offered.v1",
+    ]
+
+
+async def test_a_rush_of_registrations_at_the_last_seats_never_overbooks(
+    database_url: str,
+) -> None:
+    """120 people at once, over real HTTP, for the last 10 seats: exactly 10 get one."""
+    app = events_app(database_url)
+    async with listening(app) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            event_id = await published_event(client, capacity=15)
+            for i in range(5):
+                await client.post(f"/v1/events/{event_id}/registrations", json=person(f"Early {i}"))
+            responses = await asyncio.gather(
+                *(
+                    client.post(f"/v1/events/{event_id}/registrations", json=person(f"Rush {i}"))
+                    for i in range(120)
+                )
+            )
+            assert {r.status_code for r in responses} == {201}, {r.text for r in responses}
+            statuses = [r.json()["status"] for r in responses]
+            assert statuses.count("confirmed") == 10
+            assert statuses.count("waitlisted") == 110
+            seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
+            assert seats == {"capacity": 15, "confirmed": 15, "held": 0, "waiting": 110, "free": 0}
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        positions = (await session.scalars(select(Registration.position))).all()
+    assert sorted(positions) == list(range(1, 126))  # one line, no two in the same place
+
+
+async def test_bad_input_gets_a_clear_answer_and_changes_nothing(database_url: str) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        draft = await client.post("/v1/events", json=INNOVATION_DAY, headers=MANAGER)
+        draft_id = draft.json()["id"]
+        assert (
+            "draft"
+            in assert_problem(
+                await client.post(f"/v1/events/{draft_id}/registrations", json=person("Anne Holm")),
+                409,
+            )["detail"]
+        )
+        event_id = await published_event(client)
+        url = f"/v1/events/{event_id}/registrations"
+        assert_invalid(await client.post(url, json={**person("A"), "email": "not-mail"}), "email")
+        assert_invalid(await client.post(url, json={**person("A"), "consent": False}), "consent")
+        assert_invalid(await client.post(url, json={**person("A"), "name": "A\r\nBcc: x"}), "name")
+        assert_problem(await client.post("/v1/events/nope/registrations", json=person("A")), 404)
+        assert_problem(await client.get("/v1/registrations/forged-token"), 404)
+        assert_invalid(
+            await client.post(
+                "/v1/events",
+                json={**INNOVATION_DAY, "ends_at": "2016-01-20T07:00:00+00:00"},
+                headers=MANAGER,
+            ),
+            "body",
+        )
+        # who may see and manage registrations
+        assert_problem(await client.get(f"{url}", headers=auth("analyst")), 403)
+        assert_problem(await client.post("/v1/events", json=INNOVATION_DAY), 401)
+        listed = (await client.get(url, headers=MANAGER)).json()
+        assert listed["total"] == 0
+        # a started event takes no more registrations
+        runtime_of(app).clock = lambda: datetime(2016, 1, 20, 9, tzinfo=UTC)
+        assert (
+            "started" in assert_problem(await client.post(url, json=person("Late")), 409)["detail"]
+        )
+
+
+async def test_registrations_are_rate_limited_per_client(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = events_app(
+        f"sqlite+aiosqlite:///{tmp_path}/events.db", registration_rate_limit="3/minute"
+    )
+    async with serving(app) as client:
+        event_id = await published_event(client)
+        url = f"/v1/events/{event_id}/registrations"
+        for i in range(3):
+            assert (await client.post(url, json=person(f"P {i}"))).status_code == 201
+        refused = await client.post(url, json=person("P 4"))
+        assert_problem(refused, 429)
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        listed = (await client.get(url, headers=MANAGER)).json()
+        assert listed["total"] == 3
+
+
+async def test_check_in_counts_once_and_takes_scans_made_offline(database_url: str) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(client, capacity=2)
+        url = f"/v1/events/{event_id}/registrations"
+        anne = (await client.post(url, json=person("Anne Holm"))).json()
+        bo = (await client.post(url, json=person("=Bo Lund", organisation="+Aarhus"))).json()
+        waiting = (await client.post(url, json=person("Carl Berg"))).json()
+        check_ins = f"/v1/events/{event_id}/check-ins"
+        door = NOW + timedelta(days=16)
+        runtime_of(app).clock = lambda: door
+
+        first = await client.post(
+            check_ins, json={"scans": [{"code": anne["code"]}]}, headers=MANAGER
+        )
+        assert first.json()[0]["result"] == "checked_in"
+        twice = await client.post(
+            check_ins, json={"scans": [{"code": anne["code"]}]}, headers=MANAGER
+        )
+        assert twice.json()[0]["result"] == "already_checked_in"
+        assert twice.json()[0]["checked_in_at"] == first.json()[0]["checked_in_at"]
+
+        # a retried request (same Idempotency-Key) is the same answer, not a new scan
+        retry_headers = {**MANAGER, "Idempotency-Key": "scanner-7-batch-1"}
+        offline = {
+            "scans": [
+                {"code": waiting["code"], "scanned_at": "2016-01-20T07:55:00+00:00"},
+                {"code": "no-such-code"},
+            ]
+        }
+        batch = await client.post(check_ins, json=offline, headers=retry_headers)
+        retried = await client.post(check_ins, json=offline, headers=retry_headers)
+        assert [r["result"] for r in batch.json()] == ["not_confirmed", "unknown"]
+        assert retried.json() == batch.json()
+
+        attendance = await client.get(f"/v1/events/{event_id}/attendance.csv", headers=MANAGER)
+        assert attendance.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(attendance.text)))
+        assert [(r["name"], r["attended"]) for r in rows] == [
+            ("Anne Holm", "yes"),
+            ("'=Bo Lund", "no"),  # a no-show; and no formula runs in a spreadsheet
+        ]
+        assert rows[1]["organisation"] == "'+Aarhus"
+        assert bo["status"] == "confirmed"
+    assert (await outbox_types(app)).count("attendee.checked_in.v1") == 1
+
+
+async def test_the_calendar_files_read_back_with_another_parser(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db")
+    async with serving(app) as client:
+        event_id = await published_event(client)
+        draft = await client.post(
+            "/v1/events", json={**INNOVATION_DAY, "title": "Kladde"}, headers=MANAGER
+        )
+        one = await client.get(f"/events/{event_id}/calendar.ics")
+        assert one.headers["content-type"].startswith("text/calendar")
+        entry = vobject.readOne(one.text).vevent
+        assert entry.summary.value == "Velfærdens innovationsdag"
+        assert entry.dtstart.value == datetime(2016, 1, 20, 8, tzinfo=UTC)
+        assert entry.dtend.value == datetime(2016, 1, 20, 15, tzinfo=UTC)
+        assert entry.location.value == "Aarhus Rådhus, Rådhuspladsen 2, 8000 Aarhus C"
+        assert entry.url.value.endswith(f"/events/{event_id}")
+        feed = vobject.readOne((await client.get("/events.ics")).text)
+        assert [e.summary.value for e in feed.vevent_list] == ["Velfærdens innovationsdag"]
+        assert (await client.get(f"/events/{draft.json()['id']}/calendar.ics")).status_code == 404
