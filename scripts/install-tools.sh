@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the command-line tools that the deploy tests need, and nothing else:
+# Installs the programs the suite needs beside Python's packages, and nothing else:
 #   promtool  (Debian package "prometheus")         checks the scrape config, alert rules, rule tests
 #   kubectl   (Debian package "kubernetes-client")  renders the kustomize manifests
+#   chromium  (Debian package "chromium")           the browser Playwright drives through the pages
 #
 # Idempotent: a tool already on PATH is left as it is, and with both present nothing runs.
 # The Debian "prometheus" package ships a server with an init script; it is installed
@@ -11,9 +12,10 @@ set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ "${#need[@]}" -eq 0 ]; then
-    echo "install-tools: promtool and kubectl already on PATH"
+    echo "install-tools: promtool, kubectl and chromium already on PATH"
     exit 0
 fi
 
@@ -52,7 +54,7 @@ if [ -x /etc/init.d/prometheus ] && $SUDO /etc/init.d/prometheus status >/dev/nu
     $SUDO /etc/init.d/prometheus stop || true
 fi
 
-for tool in promtool kubectl; do
+for tool in promtool kubectl chromium; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-tools: $tool is still not on PATH after the install" >&2
         exit 1

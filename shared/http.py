@@ -262,7 +262,8 @@ class RequestGuard:
             return problem(413, "Content too large", self._too_large().detail)
         has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if has_body and content_type and not _is_json(content_type):
+        api = scope["path"].startswith("/v1/")  # the pages for people take HTML forms
+        if api and has_body and content_type and not _is_json(content_type):
             return problem(415, "Unsupported media type", "send the body as application/json")
         return None
 

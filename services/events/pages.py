@@ -122,17 +122,19 @@ def _local(when: datetime, language: str) -> str:
     return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y, %H:%M")
 
 
-def _render(request: Request, name: str, language: str, status: int = 200, **context: Any):  # type: ignore[no-untyped-def]
+def _render(
+    request: Request, name: str, language: str, http_status: int = 200, **context: Any
+) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         name,
         {"t": TEXT[language], "lang": language, "local": lambda w: _local(w, language), **context},
-        status_code=status,
+        status_code=http_status,
     )
 
 
 def _message(request: Request, language: str, status: int, text: str) -> HTMLResponse:
-    return _render(request, "message.html", language, status=status, message=text)
+    return _render(request, "message.html", language, http_status=status, message=text)
 
 
 async def _public_event(uow: UnitOfWorkDep, event_id: str) -> Event:
@@ -164,7 +166,7 @@ async def _registration_page(
         request,
         "register.html",
         language,
-        status=status,
+        http_status=status,
         event=event,
         seats=seats,
         open=open_,
