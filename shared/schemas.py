@@ -3,7 +3,7 @@
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, field_validator
 
 
 class ApiInput(BaseModel):
@@ -39,3 +39,13 @@ def _one_line(value: str) -> str:
 
 
 SingleLine = Annotated[str, AfterValidator(_one_line)]  # text that may become a mail header
+
+
+def _deliverable(address: str) -> str:
+    # the sender speaks plain SMTP (no SMTPUTF8): a mailbox that is not ASCII is never delivered
+    if not address.isascii():
+        raise ValueError("must be an ASCII address (an international domain: its xn-- form)")
+    return address
+
+
+MailAddress = Annotated[EmailStr, AfterValidator(_deliverable)]  # an address our sender reaches

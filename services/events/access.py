@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -13,7 +12,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from services.events.links import Links
+from services.events.policy import Policy
 from services.events.settings import EventsSettings
 from shared.auth import Principal, Role, require_roles
 
@@ -39,9 +38,9 @@ class RateLimit:
 
 class EventsAccess:
     def __init__(self, settings: EventsSettings) -> None:
-        self.links = Links(settings.signing_key)
+        self.policy = Policy.of(settings)
+        self.links = self.policy.links
         self.registrations = RateLimit(settings.registration_rate_limit)
-        self.offer_hold = timedelta(hours=settings.offer_hold_hours)
 
 
 def get_access(request: Request) -> EventsAccess:

@@ -11,6 +11,7 @@ from shared.http import create_app as create_service_app
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
+    access = EventsAccess(settings)
     app = create_service_app(
         settings,
         name="events",
@@ -20,8 +21,8 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router, routes.registrations, pages.router],
-        subscriptions=[handlers.subscription(settings.consumer_group)],
-        workers=[timers.run_offer_timer],
+        subscriptions=[handlers.subscription(settings.consumer_group, access.policy)],
+        workers=[timers.run_timers],
     )
-    app.state.events_access = EventsAccess(settings)
+    app.state.events_access = access
     return app

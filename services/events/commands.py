@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events import schemas
@@ -26,9 +26,11 @@ from services.events.domain import (
     offer_expired,
     takes_registrations,
 )
-from services.events.tables import Event, Registration
+from services.events.policy import Policy
+from services.events.tables import Event, EventTimer, Registration
 from shared.contracts.events import (
     AttendeeCheckedIn,
+    AttendeeTold,
     EventCancelled,
     EventCompleted,
     EventPublished,
@@ -71,10 +73,10 @@ async def create_event(uow: UnitOfWork, cmd: schemas.EventCreate) -> Event:
 
 
 async def update_event(
-    uow: UnitOfWork, event_id: str, cmd: schemas.EventUpdate, hold: timedelta
+    uow: UnitOfWork, event_id: str, cmd: schemas.EventUpdate, policy: Policy
 ) -> Event:
-    """Change an event's details; moving a published event tells its registrants (through
-    `event.rescheduled.v1`)."""
+    """Change an event's details; a published event that moves tells everyone registered
+    or waiting, and its reminders move with it."""
     given = cmd.model_dump(include=cmd.model_fields_set, exclude={"reason"})
     async with uow:
         event = await get_event(uow.session, event_id, lock=True)
@@ -85,27 +87,99 @@ async def update_event(
             setattr(event, name, value)
         schemas.check_times(event.starts_at, event.ends_at)
         if event.starts_at != previous_start and event.status == EventStatus.PUBLISHED:
-            uow.publish(
-                EventRescheduled(
-                    event_id=event.id,
-                    activity_id=event.activity_id,
-                    plan_id=event.plan_id,
-                    previous_starts_at=previous_start,
-                    starts_at=event.starts_at,
-                    reason=cmd.reason or "",
-                ),
-                subject=event.id,
-            )
+            await reschedule(uow, event, previous_start, cmd.reason or "", policy)
         if "capacity" in given:
-            await pass_on_seats(uow, event, hold)  # more seats: the line moves up
+            await pass_on_seats(uow, event, policy)  # more seats: the line moves up
         await uow.commit()
     return event
 
 
-async def change_status(uow: UnitOfWork, event_id: str, command: str, reason: str = "") -> Event:
+async def reschedule(
+    uow: UnitOfWork, event: Event, previous_start: datetime, reason: str, policy: Policy
+) -> None:
+    """The event has moved (here, or with its activity in planning): say so, tell each
+    person registered or waiting, and set its reminders again."""
+    uow.publish(
+        EventRescheduled(
+            event_id=event.id,
+            activity_id=event.activity_id,
+            plan_id=event.plan_id,
+            previous_starts_at=previous_start,
+            starts_at=event.starts_at,
+            reason=reason,
+        ),
+        subject=event.id,
+    )
+    await _tell_everyone(uow, event, policy, "rescheduled", reason, previous_start)
+    if event.status == EventStatus.PUBLISHED:
+        await _set_timers(uow, event, policy)
+
+
+async def cancel(uow: UnitOfWork, event: Event, reason: str, policy: Policy) -> None:
+    """The event is off (here, or with its activity): say so, tell each person registered
+    or waiting; its reminders will not go out."""
+    event.status = next_status(event.status, "cancel")
+    uow.publish(
+        EventCancelled(
+            event_id=event.id, activity_id=event.activity_id, plan_id=event.plan_id, reason=reason
+        ),
+        subject=event.id,
+    )
+    await _tell_everyone(uow, event, policy, "cancelled", reason)
+    await uow.session.execute(
+        delete(EventTimer).where(EventTimer.event_id == event.id, EventTimer.fired_at.is_(None))
+    )
+
+
+async def _tell_everyone(
+    uow: UnitOfWork,
+    event: Event,
+    policy: Policy,
+    change: str,
+    reason: str,
+    previous_start: datetime | None = None,
+) -> None:
+    for registration in await uow.session.scalars(
+        select(Registration)
+        .where(Registration.event_id == event.id, Registration.status.in_(ACTIVE))
+        .order_by(Registration.position)
+    ):
+        uow.publish(
+            AttendeeTold(
+                **policy.about(registration, event),
+                change=change,
+                previous_starts_at=previous_start,
+                reason=reason,
+            ),
+            subject=event.id,
+        )
+
+
+async def _set_timers(uow: UnitOfWork, event: Event, policy: Policy) -> None:
+    """The event's reminders and survey request, at its current times; those already due
+    are not sent late (a reminder 7 days before, for an event published 2 days before)."""
+    now = uow.now()
+    await uow.session.execute(
+        delete(EventTimer).where(EventTimer.event_id == event.id, EventTimer.fired_at.is_(None))
+    )
+    fired = set(
+        await uow.session.scalars(select(EventTimer.kind).where(EventTimer.event_id == event.id))
+    )
+    for kind, due_at in policy.timers(event).items():
+        if kind not in fired and due_at > now:
+            uow.session.add(EventTimer(event_id=event.id, kind=kind, due_at=due_at))
+
+
+async def change_status(
+    uow: UnitOfWork, event_id: str, command: str, policy: Policy, reason: str = ""
+) -> Event:
     """publish, complete or cancel an event."""
     async with uow:
         event = await get_event(uow.session, event_id, lock=True)
+        if command == "cancel":
+            await cancel(uow, event, reason, policy)
+            await uow.commit()
+            return event
         event.status = next_status(event.status, command)
         if command == "publish":
             uow.publish(
@@ -122,7 +196,8 @@ async def change_status(uow: UnitOfWork, event_id: str, command: str, reason: st
                 ),
                 subject=event.id,
             )
-        elif command == "complete":
+            await _set_timers(uow, event, policy)
+        else:
             confirmed, checked_in = await _attendance(uow.session, event.id)
             uow.publish(
                 EventCompleted(
@@ -131,16 +206,6 @@ async def change_status(uow: UnitOfWork, event_id: str, command: str, reason: st
                     plan_id=event.plan_id,
                     confirmed=confirmed,
                     checked_in=checked_in,
-                ),
-                subject=event.id,
-            )
-        else:
-            uow.publish(
-                EventCancelled(
-                    event_id=event.id,
-                    activity_id=event.activity_id,
-                    plan_id=event.plan_id,
-                    reason=reason,
                 ),
                 subject=event.id,
             )
@@ -186,9 +251,9 @@ async def seats_of(session: AsyncSession, events: Iterable[Event], now: datetime
     }
 
 
-async def pass_on_seats(uow: UnitOfWork, event: Event, hold: timedelta) -> None:
+async def pass_on_seats(uow: UnitOfWork, event: Event, policy: Policy) -> None:
     """Expired offers leave the line, and each free seat is offered to the next in line,
-    held for `hold`. The event's row must be locked."""
+    held for the policy's time. The event's row must be locked."""
     now = uow.now()
     for registration in await uow.session.scalars(
         select(Registration).where(
@@ -198,14 +263,14 @@ async def pass_on_seats(uow: UnitOfWork, event: Event, hold: timedelta) -> None:
         )
     ):
         registration.status = Status.EXPIRED
-        uow.publish(RegistrationOfferExpired(**_ids(registration, event)), subject=event.id)
+        uow.publish(RegistrationOfferExpired(**policy.about(registration, event)), subject=event.id)
     await uow.session.flush()
     if event.status != EventStatus.PUBLISHED or event.starts_at <= now:
         return
     seats = (await seats_of(uow.session, [event], now))[event.id]
     if not seats.offers_due():
         return
-    hold_expires_at = now + hold
+    hold_expires_at = now + policy.offer_hold
     for registration in await uow.session.scalars(
         select(Registration)
         .where(Registration.event_id == event.id, Registration.status == Status.WAITLISTED)
@@ -216,20 +281,18 @@ async def pass_on_seats(uow: UnitOfWork, event: Event, hold: timedelta) -> None:
         registration.offered_at = now
         registration.hold_expires_at = hold_expires_at
         uow.publish(
-            RegistrationOffered(**_ids(registration, event), hold_expires_at=hold_expires_at),
+            RegistrationOffered(
+                **policy.about(registration, event), hold_expires_at=hold_expires_at
+            ),
             subject=event.id,
         )
-
-
-def _ids(registration: Registration, event: Event) -> dict[str, str | None]:
-    return {"registration_id": registration.id, "event_id": event.id, "plan_id": event.plan_id}
 
 
 # --- registrations --------------------------------------------------------------------------
 
 
 async def register(
-    uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, hold: timedelta
+    uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, policy: Policy
 ) -> Registration:
     """A seat if one is free and nobody is waiting; otherwise a place on the waitlist."""
     async with uow:
@@ -245,7 +308,7 @@ async def register(
             )
         ):
             raise Conflict("this e-mail address is already registered for the event")
-        await pass_on_seats(uow, event, hold)
+        await pass_on_seats(uow, event, policy)
         await uow.session.flush()
         seats = (await seats_of(uow.session, [event], now))[event.id]
         status = seats.place()
@@ -268,7 +331,7 @@ async def register(
             position=(last or 0) + 1,
         )
         uow.session.add(registration)
-        ids = _ids(registration, event)
+        ids = policy.about(registration, event)
         if status == Status.CONFIRMED:
             uow.publish(RegistrationConfirmed(**ids), subject=event.id)
         else:
@@ -289,7 +352,7 @@ async def _locked_registration(uow: UnitOfWork, registration_id: str) -> tuple[R
 
 
 async def cancel_registration(
-    uow: UnitOfWork, registration_id: str, hold: timedelta
+    uow: UnitOfWork, registration_id: str, policy: Policy
 ) -> Registration:
     """Cancelling twice is cancelling once; a seat that comes free goes to the next in line."""
     async with uow:
@@ -301,16 +364,16 @@ async def cancel_registration(
         registration.cancelled_at = uow.now()
         registration.hold_expires_at = None
         uow.publish(
-            RegistrationCancelled(**_ids(registration, event), previous_status=previous),
+            RegistrationCancelled(**policy.about(registration, event), previous_status=previous),
             subject=event.id,
         )
         await uow.session.flush()
-        await pass_on_seats(uow, event, hold)
+        await pass_on_seats(uow, event, policy)
         await uow.commit()
     return registration
 
 
-async def accept_offer(uow: UnitOfWork, registration_id: str) -> Registration:
+async def accept_offer(uow: UnitOfWork, registration_id: str, policy: Policy) -> Registration:
     async with uow:
         registration, event = await _locked_registration(uow, registration_id)
         now = uow.now()
@@ -319,7 +382,7 @@ async def accept_offer(uow: UnitOfWork, registration_id: str) -> Registration:
             registration.status = Status.CONFIRMED
             registration.confirmed_at = now
             registration.hold_expires_at = None
-            uow.publish(RegistrationPromoted(**_ids(registration, event)), subject=event.id)
+            uow.publish(RegistrationPromoted(**policy.about(registration, event)), subject=event.id)
             await uow.commit()
     return registration
 
@@ -342,7 +405,7 @@ def shown_status(registration: Registration, now: datetime) -> str:
 
 
 async def check_in(
-    uow: UnitOfWork, event_id: str, scans: list[schemas.Scan]
+    uow: UnitOfWork, event_id: str, scans: list[schemas.Scan], policy: Policy
 ) -> list[schemas.ScanResult]:
     """Record scans (live, or made offline and uploaded later with their own times). A code
     scanned again is one check-in, at the time of its first recorded scan."""
@@ -376,7 +439,7 @@ async def check_in(
             if first.rowcount:
                 event = await get_event(uow.session, event_id)
                 uow.publish(
-                    AttendeeCheckedIn(**_ids(registration, event), checked_in_at=at),
+                    AttendeeCheckedIn(**policy.about(registration, event), checked_in_at=at),
                     subject=event_id,
                 )
             await uow.session.refresh(registration)

@@ -1,4 +1,5 @@
-"""The events service's consumers: approved event activities become events."""
+"""The events service's consumers: approved event activities become events, and move or
+are cancelled with them."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ import uuid
 
 from sqlalchemy import select
 
+from services.events import commands
 from services.events.domain import EventStatus, becomes_event
+from services.events.policy import Policy
 from services.events.tables import Event
 from shared import topics
 from shared.contracts import Envelope
-from shared.contracts.events import EventCancelled, EventCreated, EventRescheduled
+from shared.contracts.events import EventCreated
 from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
+FINISHED = (EventStatus.CANCELLED, EventStatus.COMPLETED)
 
-async def _event_of(uow: UnitOfWork, activity_id: str) -> Event | None:
-    return await uow.session.scalar(select(Event).where(Event.activity_id == activity_id))
+
+async def _event_of(uow: UnitOfWork, activity_id: str, *, lock: bool = False) -> Event | None:
+    query = select(Event).where(Event.activity_id == activity_id)
+    return await uow.session.scalar(query.with_for_update() if lock else query)
 
 
 async def on_activity_approved(
@@ -55,45 +61,27 @@ async def on_activity_approved(
     )
 
 
-async def on_activity_rescheduled(
-    uow: UnitOfWork, _envelope: Envelope, data: ActivityRescheduled
-) -> None:
-    event = await _event_of(uow, data.activity_id)
-    if event is None or event.status == EventStatus.CANCELLED:
-        return  # not an event activity, or nothing left to move
-    previous, event.starts_at = event.starts_at, data.starts_at
-    uow.publish(
-        EventRescheduled(
-            event_id=event.id,
-            activity_id=event.activity_id,
-            plan_id=event.plan_id,
-            previous_starts_at=previous,
-            starts_at=data.starts_at,
-            reason=data.reason,
-        ),
-        subject=event.id,
-    )
+def subscription(group_id: str, policy: Policy) -> Subscription:
+    """Events follow their activities: moved or cancelled in planning, everyone registered
+    or waiting is told, as when an organiser does it here."""
 
+    async def on_activity_rescheduled(
+        uow: UnitOfWork, _envelope: Envelope, data: ActivityRescheduled
+    ) -> None:
+        event = await _event_of(uow, data.activity_id, lock=True)
+        if event is None or event.status in FINISHED:
+            return  # not an event activity, or nothing left to move
+        previous, event.starts_at = event.starts_at, data.starts_at
+        await commands.reschedule(uow, event, previous, data.reason, policy)
 
-async def on_activity_cancelled(
-    uow: UnitOfWork, _envelope: Envelope, data: ActivityCancelled
-) -> None:
-    event = await _event_of(uow, data.activity_id)
-    if event is None or event.status == EventStatus.CANCELLED:
-        return
-    event.status = EventStatus.CANCELLED
-    uow.publish(
-        EventCancelled(
-            event_id=event.id,
-            activity_id=event.activity_id,
-            plan_id=event.plan_id,
-            reason=data.reason,
-        ),
-        subject=event.id,
-    )
+    async def on_activity_cancelled(
+        uow: UnitOfWork, _envelope: Envelope, data: ActivityCancelled
+    ) -> None:
+        event = await _event_of(uow, data.activity_id, lock=True)
+        if event is None or event.status in FINISHED:
+            return
+        await commands.cancel(uow, event, data.reason, policy)
 
-
-def subscription(group_id: str) -> Subscription:
     return Subscription(
         group_id=group_id,
         topics=(topics.ACTIVITIES,),

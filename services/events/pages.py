@@ -211,7 +211,7 @@ async def register(
             request, uow, event_id, now, form=form, errors=errors, status=422
         )
     try:
-        registration = await commands.register(uow, event_id, cmd, access.offer_hold)
+        registration = await commands.register(uow, event_id, cmd, access.policy)
     except DomainError as exc:
         return await _registration_page(
             request, uow, event_id, now, form=form, errors={"form": exc.detail}, status=exc.status
@@ -270,9 +270,9 @@ async def _act(
     try:
         registration_id = access.links.registration_id(token)
         if action == "cancel":
-            await commands.cancel_registration(uow, registration_id, access.offer_hold)
+            await commands.cancel_registration(uow, registration_id, access.policy)
         else:
-            await commands.accept_offer(uow, registration_id)
+            await commands.accept_offer(uow, registration_id, access.policy)
     except DomainError as exc:
         return _message(request, language, exc.status, exc.detail)
     return RedirectResponse(f"/registrations/{token}?lang={language}", status_code=303)

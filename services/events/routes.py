@@ -85,33 +85,38 @@ async def update_event(
     access: Access,
     now: Now,
 ) -> schemas.EventPublic:
-    await commands.update_event(uow, event_id, cmd, access.offer_hold)
+    await commands.update_event(uow, event_id, cmd, access.policy)
     return await _read_event(uow, event_id, now)
 
 
 @router.post("/{event_id}/publish", response_model=schemas.EventPublic)
 async def publish_event(
-    event_id: str, uow: UnitOfWorkDep, _: EventManager, now: Now
+    event_id: str, uow: UnitOfWorkDep, _: EventManager, access: Access, now: Now
 ) -> schemas.EventPublic:
     """Announce the event: from now on it takes registrations."""
-    await commands.change_status(uow, event_id, "publish")
+    await commands.change_status(uow, event_id, "publish", access.policy)
     return await _read_event(uow, event_id, now)
 
 
 @router.post("/{event_id}/complete", response_model=schemas.EventPublic)
 async def complete_event(
-    event_id: str, uow: UnitOfWorkDep, _: EventManager, now: Now
+    event_id: str, uow: UnitOfWorkDep, _: EventManager, access: Access, now: Now
 ) -> schemas.EventPublic:
     """The event was held: its counts are final."""
-    await commands.change_status(uow, event_id, "complete")
+    await commands.change_status(uow, event_id, "complete", access.policy)
     return await _read_event(uow, event_id, now)
 
 
 @router.post("/{event_id}/cancel", response_model=schemas.EventPublic)
 async def cancel_event(
-    event_id: str, cmd: schemas.EventCancel, uow: UnitOfWorkDep, _: EventManager, now: Now
+    event_id: str,
+    cmd: schemas.EventCancel,
+    uow: UnitOfWorkDep,
+    _: EventManager,
+    access: Access,
+    now: Now,
 ) -> schemas.EventPublic:
-    await commands.change_status(uow, event_id, "cancel", cmd.reason)
+    await commands.change_status(uow, event_id, "cancel", access.policy, cmd.reason)
     return await _read_event(uow, event_id, now)
 
 
@@ -127,7 +132,7 @@ async def register(
     """Register for a published event — no account needed. A free seat is confirmed at
     once; a full event puts the registration on its waitlist. The answer carries the
     personal link's token and the check-in code."""
-    registration = await commands.register(uow, event_id, cmd, access.offer_hold)
+    registration = await commands.register(uow, event_id, cmd, access.policy)
     return _own_view(registration, access, now)
 
 
@@ -173,12 +178,12 @@ async def list_registrations(
 
 @router.post("/{event_id}/check-ins", response_model=list[schemas.ScanResult])
 async def check_in(
-    event_id: str, cmd: schemas.CheckIns, uow: UnitOfWorkDep, _: EventManager
+    event_id: str, cmd: schemas.CheckIns, uow: UnitOfWorkDep, _: EventManager, access: Access
 ) -> list[schemas.ScanResult]:
     """Check attendees in by the code on their confirmation (its QR code). Scanning a code
     twice is one check-in; scans made offline are uploaded later with their own times.
     A retried request with the same `Idempotency-Key` gets the first answer again."""
-    return await commands.check_in(uow, event_id, cmd.scans)
+    return await commands.check_in(uow, event_id, cmd.scans, access.policy)
 
 
 @router.get(
@@ -245,7 +250,7 @@ async def cancel_own_registration(
 ) -> schemas.RegistrationPublic:
     """Cancel; a seat that comes free is offered to the first on the waitlist."""
     registration = await commands.cancel_registration(
-        uow, access.links.registration_id(token), access.offer_hold
+        uow, access.links.registration_id(token), access.policy
     )
     return _own_view(registration, access, now)
 
@@ -255,5 +260,7 @@ async def accept_offer(
     token: str, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> schemas.RegistrationPublic:
     """Take the seat offered from the waitlist, while the offer holds."""
-    registration = await commands.accept_offer(uow, access.links.registration_id(token))
+    registration = await commands.accept_offer(
+        uow, access.links.registration_id(token), access.policy
+    )
     return _own_view(registration, access, now)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import Field, model_validator
 
 from services.events.domain import EventStatus, RegistrationStatus
 from shared.contracts.vocabulary import EventFormat
 from shared.errors import RuleViolation
-from shared.schemas import ApiInput, ApiOutput, SingleLine
+from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 from shared.time import PlanDatetime
 
 Language = Literal["da", "en"]
@@ -120,7 +120,7 @@ class RegistrationCreate(ApiInput):
     """A person's registration; `consent` must be true (the text given is recorded)."""
 
     name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
-    email: EmailStr = Field(max_length=320)
+    email: MailAddress = Field(max_length=320)
     organisation: Annotated[SingleLine, Field(max_length=200)] | None = None
     language: Language = "da"
     consent: Literal[True] = Field(description="Consent to the processing described.")

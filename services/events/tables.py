@@ -60,3 +60,15 @@ class Registration(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # the order of the waitlist: who registered first (a counter, not a clock: ties are none)
     position: Mapped[int] = mapped_column(Integer)
+
+
+class EventTimer(Base):
+    """A message of an event that falls due at a time: a reminder, the survey request. Kept
+    in the database so it survives restarts; fired once (`fired_at`), by one replica."""
+
+    __tablename__ = "event_timers"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # reminder:7, survey
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,40 +1,43 @@
-"""Durable timer: offers from the waitlist that were not accepted in time pass on to the
-next in line.
+"""Durable timers of the events service, on the runtime's clock (tests move it).
 
-Nothing depends on it for correctness — an expired offer stops holding its seat the moment
-it expires, in every count — but without it the line would move only at the next
-registration or cancellation. The expiry times live in the registrations' rows, so the
-timer survives restarts; with several replicas each event is claimed by one (SKIP LOCKED
-on PostgreSQL, the write lock on SQLite).
+- Offers from the waitlist that were not accepted in time pass on to the next in line.
+  Nothing depends on this for correctness — an expired offer stops holding its seat the
+  moment it expires, in every count — but without it the line would move only at the next
+  registration or cancellation.
+- Reminders (by default 7 days and 1 day before) go to everyone with a seat; the day after
+  the event, a survey request goes to everyone who checked in.
+
+The due times live in the database (offers' expiry, `event_timers`), so they survive
+restarts; with several replicas each row is claimed by one (SKIP LOCKED on PostgreSQL, the
+write lock on SQLite), and a timer is marked fired in the transaction that publishes its
+messages: each goes out once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from sqlalchemy import select
 
 from services.events.commands import pass_on_seats
-from services.events.domain import RegistrationStatus
+from services.events.domain import EventStatus, RegistrationStatus
+from services.events.policy import Policy
 from services.events.settings import EventsSettings
-from services.events.tables import Event, Registration
+from services.events.tables import Event, EventTimer, Registration
+from shared.contracts.events import ReminderDue, SurveyRequested
+from shared.metrics import TIMERS_FIRED
 from shared.runtime import Runtime
 
-BATCH = 50  # events per transaction
+BATCH = 50  # events (or timers) per transaction
 
 
 async def pass_on_expired_offers(runtime: Runtime[EventsSettings]) -> int:
     """Pass on the expired offers of up to BATCH events; how many events had some."""
-    hold = timedelta(hours=runtime.settings.offer_hold_hours)
+    policy = Policy.of(runtime.settings)
     async with runtime.uow() as uow:
-        expired = (
-            select(Registration.event_id)
-            .where(
-                Registration.status == RegistrationStatus.OFFERED,
-                Registration.hold_expires_at <= uow.now(),
-            )
-            .distinct()
+        expired = select(Registration.event_id).where(
+            Registration.status == RegistrationStatus.OFFERED,
+            Registration.hold_expires_at <= uow.now(),
         )
         events = (
             await uow.session.scalars(
@@ -46,12 +49,57 @@ async def pass_on_expired_offers(runtime: Runtime[EventsSettings]) -> int:
             )
         ).all()
         for event in events:
-            await pass_on_seats(uow, event, hold)
+            await pass_on_seats(uow, event, policy)
         await uow.commit()
     return len(events)
 
 
-async def run_offer_timer(runtime: Runtime[EventsSettings]) -> None:
+async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
+    """Publish the reminders and survey requests whose time has come; how many timers fired."""
+    policy = Policy.of(runtime.settings)
+    async with runtime.uow() as uow:
+        now = uow.now()
+        due = (
+            await uow.session.execute(
+                select(EventTimer, Event)
+                .join(Event, Event.id == EventTimer.event_id)
+                .where(EventTimer.fired_at.is_(None), EventTimer.due_at <= now)
+                .order_by(EventTimer.due_at)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True, of=EventTimer)
+            )
+        ).all()
+        for timer, event in due:
+            timer.fired_at = now
+            if event.status == EventStatus.CANCELLED:
+                continue
+            survey = timer.kind == "survey"
+            who = (
+                Registration.checked_in_at.is_not(None) if survey else Registration.id.is_not(None)
+            )
+            for registration in await uow.session.scalars(
+                select(Registration)
+                .where(
+                    Registration.event_id == event.id,
+                    Registration.status == RegistrationStatus.CONFIRMED,
+                    who,
+                )
+                .order_by(Registration.position)
+            ):
+                about = policy.about(registration, event)
+                if survey:
+                    uow.publish(SurveyRequested(**about), subject=event.id)
+                else:
+                    days = int(timer.kind.split(":")[1])
+                    uow.publish(ReminderDue(**about, days_before=days), subject=event.id)
+        await uow.commit()
+    TIMERS_FIRED.inc(len(due))
+    return len(due)
+
+
+async def run_timers(runtime: Runtime[EventsSettings]) -> None:
     while True:
-        if await pass_on_expired_offers(runtime) < BATCH:
-            await asyncio.sleep(runtime.settings.offer_check_interval_seconds)
+        busy = await pass_on_expired_offers(runtime) == BATCH
+        busy = await fire_due_messages(runtime) == BATCH or busy
+        if not busy:  # a full batch: more may be waiting
+            await asyncio.sleep(runtime.settings.timer_interval_seconds)

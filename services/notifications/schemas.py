@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from services.notifications.domain import DeliveryStatus
 from shared.contracts.vocabulary import ChannelKind
-from shared.schemas import ApiInput, ApiOutput, SingleLine
-
-
-def _deliverable(address: str) -> str:
-    # the sender speaks plain SMTP (no SMTPUTF8): a mailbox that is not ASCII is never delivered
-    if not address.isascii():
-        raise ValueError("must be an ASCII address (an international domain: its xn-- form)")
-    return address
+from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 
 
 class ContactCreate(ApiInput):
-    email: Annotated[EmailStr, AfterValidator(_deliverable)]
+    email: MailAddress
     name: SingleLine = Field(min_length=1, max_length=200)
     email_consent: StrictBool = Field(description="The contact agreed to receive e-mail.")
     audience_ids: list[str] = Field(default_factory=list, max_length=100)

@@ -1,6 +1,9 @@
 """Events published by the events service."""
 
 from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from shared import topics
 from shared.contracts.envelope import EventData, event
@@ -84,10 +87,39 @@ class EventCompleted(EventData):
     checked_in: int
 
 
+class Attendee(BaseModel):
+    """Who to write to, so that the notifications service can: personal data, on the broker
+    only as long as the topic keeps it. `link` is the person's own page (see, cancel,
+    accept a seat)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    email: str
+    language: Literal["da", "en"]
+    link: str
+
+
+class EventSummary(BaseModel):
+    """What a message to an attendee says about the event."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    venue: str | None
+    address: str | None
+    link: str  # the event's public page
+
+
 class _RegistrationEvent(EventData):
     registration_id: str
     event_id: str
     plan_id: str | None
+    # for the e-mail to the person; absent once their data is erased
+    attendee: Attendee | None = None
+    event: EventSummary | None = None
 
 
 @event
@@ -151,3 +183,34 @@ class AttendeeCheckedIn(_RegistrationEvent):
     topic = topics.REGISTRATIONS
 
     checked_in_at: datetime
+
+
+@event
+class AttendeeTold(_RegistrationEvent):
+    """A registered or waitlisted person is to be told that their event moved or was
+    cancelled (one per person, after `event.rescheduled.v1` or `event.cancelled.v1`)."""
+
+    type = "attendee.told.v1"
+    topic = topics.REGISTRATIONS
+
+    change: Literal["rescheduled", "cancelled"]
+    previous_starts_at: datetime | None = None
+    reason: str
+
+
+@event
+class ReminderDue(_RegistrationEvent):
+    """An attendee with a seat is to be reminded, `days_before` the event."""
+
+    type = "reminder.due.v1"
+    topic = topics.REGISTRATIONS
+
+    days_before: int
+
+
+@event
+class SurveyRequested(_RegistrationEvent):
+    """The day after the event, an attendee who checked in is asked how it went."""
+
+    type = "survey.requested.v1"
+    topic = topics.REGISTRATIONS
