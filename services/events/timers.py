@@ -16,6 +16,7 @@ messages: each goes out once.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -89,12 +90,19 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
                 about = policy.about(registration, event)
                 if survey:
                     uow.publish(SurveyRequested(**about), subject=event.id)
-                else:
+                elif _in_time(timer.kind, event, now):
                     days = int(timer.kind.split(":")[1])
                     uow.publish(ReminderDue(**about, days_before=days), subject=event.id)
         await uow.commit()
     TIMERS_FIRED.inc(len(due))
     return len(due)
+
+
+def _in_time(kind: str, event: Event, now: datetime) -> bool:
+    """A reminder still makes sense until the next one's day: after a move, or a pause of
+    the service, a "7 days before" is not sent the day before."""
+    days = int(kind.split(":")[1])
+    return event.starts_at - now > timedelta(days=max(0, days - 1))
 
 
 async def run_timers(runtime: Runtime[EventsSettings]) -> None:

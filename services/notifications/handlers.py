@@ -1,5 +1,6 @@
 """The notifications service's consumers: an approved e-mail activity becomes deliveries,
-which move or are cancelled with it."""
+which move or are cancelled with it; what happens to a registration becomes a message to
+its attendee (see attendee_mail)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from services.notifications import attendee_mail
 from services.notifications.domain import DeliveryStatus, send_times, sends_email
 from services.notifications.tables import AudienceMember, Contact, Delivery
 from shared import topics
@@ -135,10 +137,11 @@ async def on_activity_cancelled(
 def subscription(group_id: str) -> Subscription:
     return Subscription(
         group_id=group_id,
-        topics=(topics.ACTIVITIES,),
+        topics=(topics.ACTIVITIES, topics.REGISTRATIONS),
         handlers={
             ActivityApproved: on_activity_approved,
             ActivityRescheduled: on_activity_rescheduled,
             ActivityCancelled: on_activity_cancelled,
+            **attendee_mail.HANDLERS,
         },
     )

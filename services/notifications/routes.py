@@ -81,6 +81,7 @@ async def list_deliveries(
     reader: DeliveryReader,
     activity_id: str | None = None,
     plan_id: str | None = None,
+    event_id: str | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.DeliveryPublic]:
@@ -91,6 +92,8 @@ async def list_deliveries(
         query = query.where(Delivery.activity_id == activity_id)
     if plan_id is not None:
         query = query.where(Delivery.plan_id == plan_id)
+    if event_id is not None:
+        query = query.where(Delivery.event_id == event_id)
     async with uow:
         rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
     items = [schemas.DeliveryPublic.model_validate(d) for d in rows]

@@ -28,10 +28,15 @@ class ContactPublic(ApiOutput):
 
 
 class DeliveryPublic(ApiOutput):
+    """One message to one person: an activity's issue to a contact (`activity_id`,
+    `contact_id`) or a message to an event's attendee (`event_id`)."""
+
     id: str
-    activity_id: str
-    plan_id: str
-    contact_id: str
+    kind: str
+    activity_id: str | None
+    plan_id: str | None
+    contact_id: str | None
+    event_id: str | None
     channel: ChannelKind
     subject: str
     status: DeliveryStatus

@@ -105,14 +105,14 @@ def is_permanent(exc: Exception) -> bool:
 
 async def _claim(
     runtime: Runtime, limit: int, lease: timedelta
-) -> tuple[datetime, list[tuple[Delivery, Contact]]]:
+) -> tuple[datetime, list[tuple[Delivery, Contact | None]]]:
     now = runtime.clock()
     lease_until = now + lease
     async with runtime.sessions.begin() as session:
         rows = (
             await session.execute(
                 select(Delivery, Contact)
-                .join(Contact, Contact.id == Delivery.contact_id)
+                .outerjoin(Contact, Contact.id == Delivery.contact_id)
                 .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
                 .order_by(Delivery.next_attempt_at)
                 .limit(limit)
@@ -128,17 +128,33 @@ async def _claim(
     return lease_until, [(d, c) for d, c in rows]
 
 
-async def _send(settings: NotificationsSettings, delivery: Delivery, contact: Contact) -> None:
+async def _send(
+    settings: NotificationsSettings, delivery: Delivery, contact: Contact | None
+) -> None:
+    name, address = (
+        (contact.name, contact.email)
+        if contact is not None
+        else (delivery.recipient_name, delivery.recipient_email)
+    )
+    if not address:
+        raise ValueError("the delivery has no recipient (their data was erased)")
     mail = EmailMessage()
     mail["From"] = settings.mail_from
-    mail["To"] = Address(display_name=contact.name, addr_spec=contact.email)
+    mail["To"] = Address(display_name=name or "", addr_spec=address)
     mail["Subject"] = delivery.subject
     mail["Message-ID"] = message_id(delivery.id)
     mail["X-Budskab-Delivery"] = delivery.id
     mail.set_content(delivery.body)
+    if delivery.attachment:
+        mail.add_attachment(
+            delivery.attachment,
+            subtype="calendar",
+            filename="event.ics",
+            params={"method": "PUBLISH"},
+        )
     await aiosmtplib.send(
         mail,
-        recipients=[contact.email],  # never recipients parsed out of a display name
+        recipients=[address],  # never recipients parsed out of a display name
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         timeout=settings.smtp_timeout_seconds,
@@ -160,6 +176,9 @@ async def _record(
             log.warning("lease lost; another sender records this delivery", delivery_id=delivery_id)
             return
         delivery.attempts += 1
+        # an activity's deliveries are reported on the broker (metrics counts them); an
+        # attendee's message is kept in this ledger only
+        reported = delivery.activity_id is not None
         about = {
             "delivery_id": delivery.id,
             "activity_id": delivery.activity_id,
@@ -169,13 +188,15 @@ async def _record(
         }
         if error is None:
             delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
-            uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
+            if reported:
+                uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
         elif error.permanent or delivery.attempts >= settings.send_max_attempts:
             delivery.status, delivery.last_error = DeliveryStatus.FAILED, error.detail
-            uow.publish(
-                DeliveryFailed(**about, attempts=delivery.attempts, reason=error.reason),
-                subject=delivery.id,
-            )
+            if reported:
+                uow.publish(
+                    DeliveryFailed(**about, attempts=delivery.attempts, reason=error.reason),
+                    subject=delivery.id,
+                )
         else:
             delivery.last_error = error.detail
             delivery.next_attempt_at = next_attempt(

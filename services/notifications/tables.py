@@ -33,18 +33,30 @@ class AudienceMember(Base):
 
 
 class Delivery(Base):
+    """One message to one person: an issue of a communication activity to a contact, or a
+    message about an event to one of its attendees (`kind`; addressed by `recipient_*`).
+    The ledger of who was sent what, and whether it went."""
+
     __tablename__ = "deliveries"
     # one e-mail per contact and occurrence of the activity
     __table_args__ = (
         UniqueConstraint(
             "activity_id", "contact_id", "scheduled_for", name="uq_deliveries_occurrence"
         ),
+        UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(36), index=True)
-    plan_id: Mapped[str] = mapped_column(String(36))
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    kind: Mapped[str] = mapped_column(String(40), default="activity", server_default="activity")
+    activity_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(36))
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    # an attendee's message: to whom, about which event, and once per person and kind
+    event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[str | None] = mapped_column(Text)  # an .ics for the person's calendar
     channel: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)

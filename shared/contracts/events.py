@@ -28,14 +28,15 @@ class EventCreated(EventData):
 
 @event
 class EventRescheduled(EventData):
-    """The event moved with its activity (a deviation recorded in planning)."""
+    """The event moved: with its activity (a deviation recorded in planning), or by its
+    organiser. `activity_id` and `plan_id` are null for an organiser's own event."""
 
     type = "event.rescheduled.v1"
     topic = topics.EVENTS
 
     event_id: str
-    activity_id: str
-    plan_id: str
+    activity_id: str | None
+    plan_id: str | None
     previous_starts_at: datetime
     starts_at: datetime
     reason: str
@@ -113,7 +114,7 @@ class EventSummary(BaseModel):
     link: str  # the event's public page
 
 
-class _RegistrationEvent(EventData):
+class RegistrationEvent(EventData):
     registration_id: str
     event_id: str
     plan_id: str | None
@@ -123,7 +124,7 @@ class _RegistrationEvent(EventData):
 
 
 @event
-class RegistrationConfirmed(_RegistrationEvent):
+class RegistrationConfirmed(RegistrationEvent):
     """A registration got a seat at once."""
 
     type = "registration.confirmed.v1"
@@ -131,7 +132,7 @@ class RegistrationConfirmed(_RegistrationEvent):
 
 
 @event
-class RegistrationWaitlisted(_RegistrationEvent):
+class RegistrationWaitlisted(RegistrationEvent):
     """The event was full: the registration joined the waitlist."""
 
     type = "registration.waitlisted.v1"
@@ -139,7 +140,7 @@ class RegistrationWaitlisted(_RegistrationEvent):
 
 
 @event
-class RegistrationOffered(_RegistrationEvent):
+class RegistrationOffered(RegistrationEvent):
     """A seat came free and is held for the first in line until `hold_expires_at`."""
 
     type = "registration.offered.v1"
@@ -149,7 +150,7 @@ class RegistrationOffered(_RegistrationEvent):
 
 
 @event
-class RegistrationPromoted(_RegistrationEvent):
+class RegistrationPromoted(RegistrationEvent):
     """An offered seat was accepted: the registration is confirmed."""
 
     type = "registration.promoted.v1"
@@ -157,7 +158,7 @@ class RegistrationPromoted(_RegistrationEvent):
 
 
 @event
-class RegistrationOfferExpired(_RegistrationEvent):
+class RegistrationOfferExpired(RegistrationEvent):
     """An offer was not accepted in time; the seat passes on to the next in line."""
 
     type = "registration.offer_expired.v1"
@@ -165,7 +166,7 @@ class RegistrationOfferExpired(_RegistrationEvent):
 
 
 @event
-class RegistrationCancelled(_RegistrationEvent):
+class RegistrationCancelled(RegistrationEvent):
     """A registration was cancelled by the attendee or the organiser; `previous_status` says
     whether a seat (confirmed, offered) or a place in line (waitlisted) came free."""
 
@@ -176,7 +177,7 @@ class RegistrationCancelled(_RegistrationEvent):
 
 
 @event
-class AttendeeCheckedIn(_RegistrationEvent):
+class AttendeeCheckedIn(RegistrationEvent):
     """A confirmed attendee was checked in (once, at the time of the first scan)."""
 
     type = "attendee.checked_in.v1"
@@ -186,7 +187,7 @@ class AttendeeCheckedIn(_RegistrationEvent):
 
 
 @event
-class AttendeeTold(_RegistrationEvent):
+class AttendeeTold(RegistrationEvent):
     """A registered or waitlisted person is to be told that their event moved or was
     cancelled (one per person, after `event.rescheduled.v1` or `event.cancelled.v1`)."""
 
@@ -199,7 +200,7 @@ class AttendeeTold(_RegistrationEvent):
 
 
 @event
-class ReminderDue(_RegistrationEvent):
+class ReminderDue(RegistrationEvent):
     """An attendee with a seat is to be reminded, `days_before` the event."""
 
     type = "reminder.due.v1"
@@ -209,7 +210,7 @@ class ReminderDue(_RegistrationEvent):
 
 
 @event
-class SurveyRequested(_RegistrationEvent):
+class SurveyRequested(RegistrationEvent):
     """The day after the event, an attendee who checked in is asked how it went."""
 
     type = "survey.requested.v1"

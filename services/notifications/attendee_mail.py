@@ -1,0 +1,232 @@
+"""Messages to the people registered for an event: what the events service publishes about
+a registration becomes one e-mail to that person, in their language, sent by the same
+sender (and kept in the same ledger) as the activities' deliveries.
+
+Each message goes once per person and kind: its `dedupe_key` is unique, so a registration
+event sent twice (even with a new event id) makes no second e-mail. One plain text per
+kind, in Danish and English; richer templates come with the notifications work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+from sqlalchemy import select
+
+from services.notifications.domain import DeliveryStatus
+from services.notifications.tables import Delivery
+from shared.contracts import Envelope
+from shared.contracts.events import (
+    AttendeeTold,
+    EventSummary,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationEvent,
+    RegistrationOffered,
+    RegistrationOfferExpired,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+    ReminderDue,
+)
+from shared.contracts.vocabulary import ChannelKind
+from shared.time import LOCAL_TIME
+from shared.uow import UnitOfWork
+
+GREETING = {"da": "Kære {name}", "en": "Dear {name}"}
+SIGNATURE = {"da": "Med venlig hilsen\nArrangørerne", "en": "Kind regards\nThe organisers"}
+YOUR_PAGE = {
+    "da": "Din side (kode til indtjekning, framelding): {link}",
+    "en": "Your page (check-in code, cancellation): {link}",
+}
+
+# kind → language → (subject, body); {title}, {when}, {where}, {until}, {reason}, {days}
+TEXTS: dict[str, dict[str, tuple[str, str]]] = {
+    "confirmed": {
+        "da": ("Du er tilmeldt: {title}", "Du er tilmeldt {title}, {when}{where}."),
+        "en": ("You are registered: {title}", "You are registered for {title}, {when}{where}."),
+    },
+    "waitlisted": {
+        "da": (
+            "Venteliste: {title}",
+            "{title} er fuldt booket, så du er på ventelisten. Bliver en plads ledig, "
+            "skriver vi til dig.",
+        ),
+        "en": (
+            "Waitlist: {title}",
+            "{title} is fully booked, so you are on the waitlist. If a seat comes free, "
+            "we will write to you.",
+        ),
+    },
+    "offered": {
+        "da": (
+            "Der er en plads til dig: {title}",
+            "En plads til {title}, {when}, er blevet ledig, og vi holder den til dig til "
+            "{until}. Tag imod den på din side; ellers går den videre til den næste på "
+            "ventelisten.",
+        ),
+        "en": (
+            "A seat is free for you: {title}",
+            "A seat at {title}, {when}, has come free, and we hold it for you until "
+            "{until}. Accept it on your page; otherwise it passes on to the next on the "
+            "waitlist.",
+        ),
+    },
+    "offer_expired": {
+        "da": (
+            "Pladsen er givet videre: {title}",
+            "Du tog ikke imod pladsen til {title} i tide, så den er givet videre.",
+        ),
+        "en": (
+            "The seat has passed on: {title}",
+            "You did not accept the seat at {title} in time, so it has passed on.",
+        ),
+    },
+    "cancelled": {
+        "da": ("Framelding: {title}", "Din tilmelding til {title} er annulleret."),
+        "en": ("Cancellation: {title}", "Your registration for {title} is cancelled."),
+    },
+    "rescheduled": {
+        "da": (
+            "Nyt tidspunkt: {title}",
+            "{title} er flyttet til {when}{where}. {reason}",
+        ),
+        "en": ("New time: {title}", "{title} has moved to {when}{where}. {reason}"),
+    },
+    "event_cancelled": {
+        "da": ("Aflyst: {title}", "{title}, {when}, er desværre aflyst. {reason}"),
+        "en": ("Cancelled: {title}", "We are sorry: {title}, {when}, is cancelled. {reason}"),
+    },
+    "reminder": {
+        "da": ("Påmindelse: {title}", "Vi glæder os til at se dig til {title}, {when}{where}."),
+        "en": ("Reminder: {title}", "We look forward to seeing you at {title}, {when}{where}."),
+    },
+}
+WITH_CALENDAR = {"confirmed", "rescheduled", "reminder"}  # these carry the event's .ics
+
+
+def _local(when: datetime, language: str) -> str:
+    local = when.astimezone(LOCAL_TIME)
+    return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y at %H:%M")
+
+
+def compose(kind: str, data: RegistrationEvent, **extra: str) -> tuple[str, str]:
+    """The subject and plain text of one kind of message, in the attendee's language."""
+    assert data.attendee is not None and data.event is not None
+    language = data.attendee.language
+    event = data.event
+    where = ", ".join(part for part in (event.venue, event.address) if part)
+    fields = {
+        "title": event.title,
+        "when": _local(event.starts_at, language),
+        "where": f", {where}" if where else "",
+        "reason": "",
+        **extra,
+    }
+    subject, text = TEXTS[kind][language]
+    body = "\n\n".join(
+        [
+            GREETING[language].format(name=data.attendee.name),
+            text.format(**fields).strip(),
+            YOUR_PAGE[language].format(link=data.attendee.link),
+            SIGNATURE[language],
+        ]
+    )
+    return subject.format(**fields), body + "\n"
+
+
+def calendar_file(registration_event: RegistrationEvent) -> str:
+    event: EventSummary = registration_event.event  # type: ignore[assignment]
+    entry = CalendarEvent()
+    entry.add("uid", f"{registration_event.event_id}@budskab")
+    entry.add("dtstamp", event.starts_at)
+    entry.add("dtstart", event.starts_at.astimezone(LOCAL_TIME))
+    entry.add(
+        "dtend", (event.ends_at or event.starts_at + timedelta(hours=3)).astimezone(LOCAL_TIME)
+    )
+    entry.add("summary", event.title)
+    location = ", ".join(part for part in (event.venue, event.address) if part)
+    if location:
+        entry.add("location", location)
+    entry.add("url", event.link)
+    calendar = Calendar()
+    calendar.add("prodid", "-//Budskab//notifications//DA")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    calendar.add_component(entry)
+    calendar.add_missing_timezones()
+    return calendar.to_ical().decode()
+
+
+async def _queue(
+    uow: UnitOfWork, kind: str, dedupe: str, data: RegistrationEvent, **extra: str
+) -> None:
+    """One pending message to the attendee, unless this one was queued before."""
+    if data.attendee is None or data.event is None:
+        return  # their data was erased: nobody to write to
+    key = f"{dedupe}:{data.registration_id}"
+    if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
+        return
+    subject, body = compose(kind, data, **extra)
+    now = uow.now()
+    uow.session.add(
+        Delivery(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            event_id=data.event_id,
+            plan_id=data.plan_id,
+            recipient_name=data.attendee.name,
+            recipient_email=data.attendee.email,
+            dedupe_key=key,
+            attachment=calendar_file(data) if kind in WITH_CALENDAR else None,
+            channel=ChannelKind.EMAIL,
+            subject=subject[:300],
+            body=body,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            scheduled_for=now,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+def _simple(kind: str) -> Callable:
+    async def handle(uow: UnitOfWork, _envelope: Envelope, data: RegistrationEvent) -> None:
+        await _queue(uow, kind, kind, data)
+
+    handle.__name__ = f"on_{kind}"
+    return handle
+
+
+async def on_offered(uow: UnitOfWork, _envelope: Envelope, data: RegistrationOffered) -> None:
+    language = data.attendee.language if data.attendee else "da"
+    until = _local(data.hold_expires_at, language)
+    await _queue(uow, "offered", f"offered:{data.hold_expires_at.isoformat()}", data, until=until)
+
+
+async def on_told(uow: UnitOfWork, _envelope: Envelope, data: AttendeeTold) -> None:
+    kind = "rescheduled" if data.change == "rescheduled" else "event_cancelled"
+    assert data.event is not None
+    # once per change: a second move is a second message
+    dedupe = f"{kind}:{data.event.starts_at.isoformat()}"
+    await _queue(uow, kind, dedupe, data, reason=data.reason)
+
+
+async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -> None:
+    await _queue(uow, "reminder", f"reminder:{data.days_before}", data)
+
+
+HANDLERS = {
+    RegistrationConfirmed: _simple("confirmed"),
+    RegistrationPromoted: _simple("confirmed"),
+    RegistrationWaitlisted: _simple("waitlisted"),
+    RegistrationOffered: on_offered,
+    RegistrationOfferExpired: _simple("offer_expired"),
+    RegistrationCancelled: _simple("cancelled"),
+    AttendeeTold: on_told,
+    ReminderDue: on_reminder,
+}

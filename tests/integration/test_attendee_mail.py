@@ -1,0 +1,144 @@
+"""People registered for an event hear from it by e-mail: the events service publishes what
+happened, the notifications service writes to the person over SMTP — over a real broker,
+into a real SMTP server, each message once per person and kind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import pytest
+import vobject
+from sqlalchemy import select
+
+from scripts.stack import SmtpSink, Tansu
+from services.events.app import create_app as events_app
+from services.events.settings import EventsSettings
+from services.events.timers import fire_due_messages
+from services.notifications.app import create_app as notifications_app
+from services.notifications.settings import NotificationsSettings
+from shared import topics
+from tests.helpers import eventually, produce, read_topic, runtime_of, serving, settings_for
+from tests.integration.test_registration import INNOVATION_DAY, MANAGER, person
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2016, 1, 4, 9, tzinfo=UTC)
+
+
+def body(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def mails_to(sink: SmtpSink, address: str) -> list[EmailMessage]:
+    return [m for m in sink.messages if m["To"].addresses[0].addr_spec == address]
+
+
+async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_one_and_the_event_moves(
+    database_url: str, broker: Tansu, smtp_sink: SmtpSink, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    events = events_app(
+        settings_for(
+            EventsSettings,
+            database_url,
+            broker.bootstrap,
+            public_url="https://events.aarhus.example",
+            registration_rate_limit="1000/minute",
+        )
+    )
+    notifications = notifications_app(
+        settings_for(
+            NotificationsSettings,
+            f"sqlite+aiosqlite:///{tmp_path}/notifications.db",
+            broker.bootstrap,
+            smtp_port=smtp_sink.port,
+            send_poll_interval_seconds=0.1,
+        )
+    )
+    runtime_of(events).clock = lambda: NOW
+    async with serving(events) as client, serving(notifications):
+        event_id = (
+            await client.post("/v1/events", json={**INNOVATION_DAY, "capacity": 1}, headers=MANAGER)
+        ).json()["id"]
+        await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)
+        url = f"/v1/events/{event_id}/registrations"
+        anne = (await client.post(url, json=person("Anne Holm"))).json()
+        bo = (await client.post(url, json=person("Bo Lund", language="en"))).json()
+
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 2)
+        [confirmed] = mails_to(smtp_sink, "anne.holm@aarhus.dk")
+        assert confirmed["Subject"] == "Du er tilmeldt: Velfærdens innovationsdag"
+        assert "20.01.2016 kl. 09:00" in body(confirmed)  # Danish time
+        assert f"https://events.aarhus.example/registrations/{anne['token']}" in body(confirmed)
+        [ics] = [p for p in confirmed.iter_attachments() if p.get_content_type() == "text/calendar"]
+        entry = vobject.readOne(ics.get_content()).vevent
+        assert entry.summary.value == "Velfærdens innovationsdag"
+        [waiting] = mails_to(smtp_sink, "bo.lund@aarhus.dk")
+        assert waiting["Subject"] == "Waitlist: Velfærdens innovationsdag"
+
+        # Anne cancels: Bo is offered her seat by e-mail, and accepts through his link
+        await client.post(f"/v1/registrations/{anne['token']}/cancel")
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 4)
+        offer = mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]
+        assert offer["Subject"] == "A seat is free for you: Velfærdens innovationsdag"
+        assert "05 January 2016 at 10:00" in body(offer)  # held 24 hours, in Danish time
+        assert bo["token"] in body(offer)
+        await client.post(f"/v1/registrations/{bo['token']}/accept")
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 5)
+        assert mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]["Subject"] == (
+            "You are registered: Velfærdens innovationsdag"
+        )
+
+        # the event moves: everyone registered is told, with the new time
+        moved = await client.patch(
+            f"/v1/events/{event_id}",
+            json={
+                "starts_at": "2016-02-03T08:00:00+00:00",
+                "ends_at": "2016-02-03T15:00:00+00:00",
+                "reason": "Salen er optaget",
+            },
+            headers=MANAGER,
+        )
+        assert moved.status_code == 200, moved.text
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 6)
+        told = mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]
+        assert told["Subject"] == "New time: Velfærdens innovationsdag"
+        assert "03 February 2016 at 09:00" in body(told) and "Salen er optaget" in body(told)
+
+        # the day before, the 1-day reminder goes out once, however often the timer looks;
+        # the 7-day one, whose moment has passed with the move, is not sent late
+        runtime_of(events).clock = lambda: datetime(2016, 2, 2, 9, tzinfo=UTC)
+        assert await fire_due_messages(runtime_of(events)) == 2
+        assert await fire_due_messages(runtime_of(events)) == 0
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 7)
+        assert mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]["Subject"] == (
+            "Reminder: Velfærdens innovationsdag"
+        )
+
+        # a registration event sent again (with a new event id) makes no second e-mail
+        records = await read_topic(broker.bootstrap, topics.REGISTRATIONS, at_least=1)
+        confirmation = next(r for r in records if b"registration.confirmed.v1" in r.value)
+        copy = json.loads(confirmation.value) | {"id": "a-copy-with-a-new-id"}
+        await produce(
+            broker.bootstrap, topics.REGISTRATIONS, [(confirmation.key, json.dumps(copy).encode())]
+        )
+        await eventually(lambda: _handled(notifications, "a-copy-with-a-new-id"), bool)
+        await asyncio.sleep(1.0)  # the sender's turn, had it anything to send
+        assert await _count(smtp_sink) == 7
+    assert len({m["Message-ID"] for m in smtp_sink.messages}) == 7
+
+
+async def _count(sink: SmtpSink) -> int:
+    return len(sink.messages)
+
+
+async def _handled(app, event_id: str) -> bool:  # type: ignore[no-untyped-def]
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        inbox = runtime.inbox
+        found = await session.scalar(select(inbox.c.event_id).where(inbox.c.event_id == event_id))
+    return found is not None
