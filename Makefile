@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo watch test test-unit test-integration bench tools lint lock clean
+.PHONY: install run demo watch test test-unit test-integration bench bench-registration tools lint lock clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ demo: install  ## load the Aarhus "Kommune forfra" plan and Silkeborg's strategy
 watch: install  ## print every event as it arrives, with a plain Kafka consumer
 	$(BIN)/python -m scripts.watch --from-beginning
 
-tools:  ## promtool and kubectl for the deploy/ checks (Debian packages)
+tools:  ## promtool, kubectl (deploy/ checks) and chromium (browser tests): Debian packages
 	bash scripts/install-tools.sh
 
 test: install tools  ## the whole suite: unit, integration (real Tansu, PostgreSQL, SMTP), deploy
@@ -38,6 +38,9 @@ test-integration: install
 
 bench: install  ## our outbox→relay→broker→inbox path vs raw aiokafka on the same broker
 	$(BIN)/python -m scripts.bench
+
+bench-registration: install  ## a registration rush against the events service vs a bare endpoint
+	$(BIN)/python -m scripts.bench_registration
 
 lint: install
 	$(BIN)/ruff check shared services scripts tests

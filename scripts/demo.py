@@ -17,10 +17,13 @@ from scripts.demo_data import (
     ACTIVITY_DETAILS,
     AUDIENCES,
     CHANNELS,
+    EMPLOYMENT_CONFERENCE,
     GOALS,
+    JOB_CENTRES,
     MESSAGES,
     PARTNERS,
     PLAN,
+    ROUND_TABLE,
     SILKEBORG,
     SILKEBORG_PLAN,
     SILKEBORG_TRACK,
@@ -177,6 +180,7 @@ def main() -> int:
     print(f"Events counted by the metrics service: {counts['counts']}")
     show_kpis(client, url, pid, post)
     load_silkeborg(client, url, post)
+    load_events(client, url, post, pid)
     return 0
 
 
@@ -266,3 +270,80 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # type: ignore[no-untyped-def]
+    """Publish the plan's events (Velfærdens innovationsdag, Folkemødet, Rethink — on the
+    calendar feed), and run two upcoming ones: the regional employment conference (case E,
+    ~300 participants: registrations, a few checked in) and a round table that fills up,
+    whose waitlist moves when someone cancels."""
+    events = url["events"]
+    for event in client.get(f"{events}/events", params={"plan_id": pid}).json()["items"]:
+        if event["status"] == "draft":
+            post("events", f"/events/{event['id']}/publish", {})
+    next_year = time.gmtime().tm_year + 1
+    conference = post(
+        "events",
+        "/events",
+        {
+            **EMPLOYMENT_CONFERENCE,
+            "starts_at": f"{next_year}-05-20T08:30:00+02:00",
+            "ends_at": f"{next_year}-05-20T16:00:00+02:00",
+        },
+    )
+    table = post(
+        "events", "/events", {**ROUND_TABLE, "starts_at": f"{next_year}-01-20T13:00:00+01:00"}
+    )
+    for event in (conference, table):
+        post("events", f"/events/{event['id']}/publish", {})
+    # the public registration endpoint (no token), as the registration page sends it
+    public = httpx.Client(timeout=10)
+
+    def register(event: dict, name: str, email: str, organisation: str) -> dict:
+        response = public.post(
+            f"{events}/events/{event['id']}/registrations",
+            json={"name": name, "email": email, "organisation": organisation, "consent": True},
+        )
+        if response.status_code == 409:  # an earlier demo run registered them
+            return {}
+        if response.status_code == 429:
+            raise SystemExit("registration rate limit reached: run the demo on a fresh `make run`")
+        response.raise_for_status()
+        return response.json()
+
+    people = [
+        (
+            f"Jobcentermedarbejder {i}",
+            f"deltager{i}@jobcenter-{JOB_CENTRES[i % 7].lower()}.dk",
+            f"Jobcenter {JOB_CENTRES[i % 7]}",
+        )
+        for i in range(1, 13)
+    ]
+    registered = [register(conference, *p) for p in people]
+    codes = [r["code"] for r in registered[:5] if r]
+    if codes:
+        post(
+            "events",
+            f"/events/{conference['id']}/check-ins",
+            {"scans": [{"code": code} for code in codes] + [{"code": codes[0]}]},  # one twice
+        )
+    directors = [
+        (f"Kommunaldirektør {i}", f"direktoer{i}@kommune{i}.dk", f"Kommune {i}")
+        for i in range(1, 24)
+    ]
+    seats = [register(table, *d) for d in directors]
+    first = next((s for s in seats if s.get("status") == "confirmed"), None)
+    if first:
+        public.post(f"{events}/registrations/{first['token']}/cancel")
+    for event in (conference, table):
+        detail = client.get(f"{events}/events/{event['id']}").json()
+        seats_now = detail["seats"]
+        print(
+            f"Event '{detail['title']}' ({detail['starts_at'][:10]}): "
+            f"{seats_now['confirmed']} confirmed, {seats_now['held']} offered, "
+            f"{seats_now['waiting']} waiting, {seats_now['free']} free of {seats_now['capacity']}"
+        )
+        print(f"  registration page: {events.removesuffix('/v1')}/events/{event['id']}")
+    attendance = client.get(f"{events}/events/{conference['id']}/attendance.csv").text
+    came = sum(1 for line in attendance.splitlines()[1:] if line.endswith(",yes"))
+    print(f"  checked in at the conference so far: {came} (one code scanned twice counts once)")

@@ -285,3 +285,34 @@ SILKEBORG_PLAN = {
     "period_end": "2013-11-30",
 }
 SILKEBORG_TRACK = "Kommunikationskoncepter i forbindelse med borgerdialog og borgerinddragelse"
+
+
+# --- events (make demo's registration part) -------------------------------------------------
+
+# Case E: the labour-market region's yearly employment conference, about 300 participants
+# from job centres, LBR, unemployment funds. Set up directly by its organiser, for next
+# year's edition (a past event takes no registrations).
+EMPLOYMENT_CONFERENCE = {
+    "title": "Beskæftigelseskonferencen – Tendens på arbejdsmarkedet",
+    "description": "Det Regionale Beskæftigelsesråd og Beskæftigelsesregion Midtjylland "
+    "samler jobcentre, LBR, a-kasser og uddannelsesinstitutioner om udviklingen på "
+    "arbejdsmarkedet i Midtjylland.",
+    "format": "conference",
+    "capacity": 300,
+    "venue": "Konferencecenter, Aarhus",
+    "address": "Aarhus C",
+    "accessibility": "Niveaufri adgang, teleslynge i salen, handicaptoilet.",
+}
+JOB_CENTRES = ["Aarhus", "Randers", "Herning", "Silkeborg", "Horsens", "Viborg", "Skive"]
+
+# Case A: a round table for selected municipal directors on the paper's dilemmas, 20 seats,
+# with more interest than seats — its waitlist moves when someone cancels.
+ROUND_TABLE = {
+    "title": "Rundbordssamtale: Velfærdens dilemmaer",
+    "description": "Udvalgte kommunaldirektører drøfter dilemmaerne i debatoplægget "
+    "»Kommune forfra – Aarhus gentænker velfærden«.",
+    "format": "round_table",
+    "capacity": 20,
+    "venue": "Aarhus Rådhus",
+    "address": "Rådhuspladsen 2, 8000 Aarhus C",
+}

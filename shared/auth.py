@@ -97,7 +97,7 @@ def issue_token(
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -119,7 +119,7 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     """Dependency: the caller must hold one of `roles` (admin always passes)."""
     allowed = {r.value for r in roles} | {Role.ADMIN.value}
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.roles & allowed:
             raise HTTPException(403, f"needs one of the roles: {', '.join(sorted(allowed))}")
         return principal

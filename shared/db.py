@@ -24,7 +24,13 @@ def create_engine(url: str) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # One connection: SQLite has one writer at a time and every transaction here takes the
+    # write lock (below), so a second connection adds no concurrency — only SQLite's busy
+    # handler, which makes a waiting writer sleep and poll (up to 100 ms at a time) where
+    # the pool hands the connection straight to the next in line.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
     _serialise_sqlite_writers(engine)
     return engine
 

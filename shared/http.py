@@ -279,13 +279,13 @@ def get_runtime(request: Request) -> Runtime[Any]:
     return request.app.state.runtime
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     """The service's settings; a service types them as its own class:
     `Annotated[PlanningSettings, Depends(get_settings)]`."""
     return get_runtime(request).settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The time by the service's clock (which tests move)."""
     return get_runtime(request).clock()
 

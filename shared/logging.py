@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -68,8 +69,24 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PrivateAccessLog) for f in access.filters):
+        access.addFilter(_PrivateAccessLog())
     logging.getLogger("faststream").setLevel(root.level)  # it sets INFO on itself otherwise
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+
+
+class _PrivateAccessLog(logging.Filter):
+    """uvicorn's access lines without personal data: no client address, and no personal
+    link (`/registrations/<token>`: whoever holds it may cancel that registration)."""
+
+    LINK = re.compile(r"(/registrations/)[^/?\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            _client, method, path, version, status = record.args
+            record.args = ("-", method, self.LINK.sub(r"\1…", str(path)), version, status)
+        return True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -13,7 +13,6 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from services.events.policy import Policy
-from services.events.settings import EventsSettings
 from shared.auth import Principal, Role, require_roles
 
 
@@ -37,20 +36,20 @@ class RateLimit:
 
 
 class EventsAccess:
-    def __init__(self, settings: EventsSettings) -> None:
-        self.policy = Policy.of(settings)
-        self.links = self.policy.links
-        self.registrations = RateLimit(settings.registration_rate_limit)
+    def __init__(self, policy: Policy, rate_limit: str) -> None:
+        self.policy = policy
+        self.links = policy.links
+        self.registrations = RateLimit(rate_limit)
 
 
-def get_access(request: Request) -> EventsAccess:
+async def get_access(request: Request) -> EventsAccess:
     return request.app.state.events_access
 
 
 Access = Annotated[EventsAccess, Depends(get_access)]
 
 
-def limit_registrations(request: Request, access: Access) -> None:
+async def limit_registrations(request: Request, access: Access) -> None:
     """Dependency: count this registration attempt against its client's limit."""
     access.registrations.check(request.client.host if request.client else "unknown")
 

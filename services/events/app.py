@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.events import handlers, pages, routes, timers
 from services.events.access import EventsAccess
+from services.events.policy import Policy
 from services.events.settings import EventsSettings
 from services.events.tables import Base
 from shared.http import create_app as create_service_app
@@ -11,7 +12,7 @@ from shared.http import create_app as create_service_app
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:
     settings = settings or EventsSettings()
-    access = EventsAccess(settings)
+    policy = Policy.of(settings)
     app = create_service_app(
         settings,
         name="events",
@@ -20,9 +21,9 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         "registration with a waitlist that never overbooks, personal links, check-in.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[routes.router, routes.registrations, pages.router],
-        subscriptions=[handlers.subscription(settings.consumer_group, access.policy)],
+        routers=[routes.router, routes.registrations, routes.attendees, pages.router],
+        subscriptions=[handlers.subscription(settings.consumer_group, policy)],
         workers=[timers.run_timers],
     )
-    app.state.events_access = access
+    app.state.events_access = EventsAccess(policy, settings.registration_rate_limit)
     return app

@@ -10,9 +10,10 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy import Exists, ScalarSelect, and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events import schemas
@@ -24,12 +25,21 @@ from services.events.domain import (
     can_accept,
     next_status,
     offer_expired,
+    place,
     takes_registrations,
 )
 from services.events.policy import Policy
-from services.events.tables import Event, EventTimer, Registration
+from services.events.tables import (
+    Event,
+    EventTimer,
+    ProgrammeSession,
+    Registration,
+    SessionPerson,
+    SessionSignup,
+)
 from shared.contracts.events import (
     AttendeeCheckedIn,
+    AttendeeErased,
     AttendeeTold,
     EventCancelled,
     EventCompleted,
@@ -42,7 +52,7 @@ from shared.contracts.events import (
     RegistrationPromoted,
     RegistrationWaitlisted,
 )
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, RuleViolation
 from shared.uow import UnitOfWork
 
 Status = RegistrationStatus
@@ -291,30 +301,68 @@ async def pass_on_seats(uow: UnitOfWork, event: Event, policy: Policy) -> None:
 # --- registrations --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What registering needs to know about an event, read in one query through the
+    registrations' indexes: its cost does not grow with the length of the waitlist."""
+
+    free: int
+    anyone_waiting: bool
+    offers_expired: bool
+    already_registered: bool
+    last_position: int
+
+
+async def _tally(session: AsyncSession, event: Event, email: str, now: datetime) -> Tally:
+    """Read after the event's row is locked, in a statement of its own: on PostgreSQL a
+    statement that waited for the lock still sees what was there before it waited (a
+    subquery next to the FOR UPDATE would count seats already taken as free)."""
+    r = Registration
+
+    def count(*where) -> ScalarSelect:  # type: ignore[no-untyped-def]
+        return select(func.count()).where(r.event_id == event.id, *where).scalar_subquery()
+
+    def exists(*where) -> Exists:  # type: ignore[no-untyped-def]
+        return select(r.id).where(r.event_id == event.id, *where).exists()
+
+    confirmed, held, waiting, expired, registered, last = (
+        await session.execute(
+            select(
+                count(r.status == Status.CONFIRMED),
+                count(r.status == Status.OFFERED, r.hold_expires_at > now),
+                exists(r.status == Status.WAITLISTED),
+                exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
+                exists(r.email == email, r.status.in_(ACTIVE)),
+                select(func.max(r.position)).where(r.event_id == event.id).scalar_subquery(),
+            )
+        )
+    ).one()
+    return Tally(
+        free=Seats(event.capacity, confirmed, held, 0).free,
+        anyone_waiting=bool(waiting),
+        offers_expired=bool(expired),
+        already_registered=bool(registered),
+        last_position=last or 0,
+    )
+
+
 async def register(
     uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, policy: Policy
 ) -> Registration:
     """A seat if one is free and nobody is waiting; otherwise a place on the waitlist."""
+    email = cmd.email.lower()
     async with uow:
         event = await get_event(uow.session, event_id, lock=True)
         now = uow.now()
         takes_registrations(event.status, event.starts_at, now)
-        email = cmd.email.lower()
-        if await uow.session.scalar(
-            select(Registration.id).where(
-                Registration.event_id == event.id,
-                Registration.email == email,
-                Registration.status.in_(ACTIVE),
-            )
-        ):
+        tally = await _tally(uow.session, event, email, now)
+        if tally.already_registered:
             raise Conflict("this e-mail address is already registered for the event")
-        await pass_on_seats(uow, event, policy)
-        await uow.session.flush()
-        seats = (await seats_of(uow.session, [event], now))[event.id]
-        status = seats.place()
-        last = await uow.session.scalar(
-            select(func.max(Registration.position)).where(Registration.event_id == event.id)
-        )
+        if tally.offers_expired or (tally.free and tally.anyone_waiting):
+            await pass_on_seats(uow, event, policy)  # the line moves first
+            await uow.session.flush()
+            tally = await _tally(uow.session, event, email, now)
+        status = place(tally.free, tally.anyone_waiting)
         registration = Registration(
             id=new_id(),
             event_id=event.id,
@@ -328,14 +376,15 @@ async def register(
             code=secrets.token_urlsafe(12),
             created_at=now,
             confirmed_at=now if status == Status.CONFIRMED else None,
-            position=(last or 0) + 1,
+            position=tally.last_position + 1,
         )
         uow.session.add(registration)
-        ids = policy.about(registration, event)
+        await _sign_up(uow, event, registration, cmd.session_ids)
+        about = policy.about(registration, event)
         if status == Status.CONFIRMED:
-            uow.publish(RegistrationConfirmed(**ids), subject=event.id)
+            uow.publish(RegistrationConfirmed(**about), subject=event.id)
         else:
-            uow.publish(RegistrationWaitlisted(**ids), subject=event.id)
+            uow.publish(RegistrationWaitlisted(**about), subject=event.id)
         await uow.commit()
     return registration
 
@@ -399,6 +448,138 @@ def shown_status(registration: Registration, now: datetime) -> str:
     if offer_expired(registration.status, registration.hold_expires_at, now):
         return Status.EXPIRED
     return registration.status
+
+
+# --- programme ------------------------------------------------------------------------------
+
+
+async def add_session(uow: UnitOfWork, event_id: str, cmd: schemas.SessionCreate) -> str:
+    async with uow:
+        event = await get_event(uow.session, event_id, lock=True)
+        if event.status in (EventStatus.COMPLETED, EventStatus.CANCELLED):
+            raise Conflict(f"a {event.status} event's programme cannot be changed")
+        end = event.ends_at or event.starts_at + timedelta(days=1)
+        if cmd.starts_at < event.starts_at or cmd.ends_at > end:
+            raise RuleViolation(
+                "a session must lie within its event",
+                errors=[{"field": "starts_at", "message": "must be within the event's times"}],
+            )
+        session = ProgrammeSession(
+            id=new_id(), event_id=event.id, **cmd.model_dump(exclude={"people"})
+        )
+        uow.session.add(session)
+        for position, person in enumerate(cmd.people):
+            uow.session.add(
+                SessionPerson(session_id=session.id, position=position, **person.model_dump())
+            )
+        await uow.commit()
+    return session.id
+
+
+async def programme(session: AsyncSession, event_id: str) -> list[schemas.SessionPublic]:
+    """The event's sessions in time order, with who is on stage and how many signed up."""
+    sessions = list(
+        await session.scalars(
+            select(ProgrammeSession)
+            .where(ProgrammeSession.event_id == event_id)
+            .order_by(ProgrammeSession.starts_at, ProgrammeSession.title)
+        )
+    )
+    ids = [s.id for s in sessions]
+    people: dict[str, list] = {i: [] for i in ids}
+    for person in await session.scalars(
+        select(SessionPerson)
+        .where(SessionPerson.session_id.in_(ids))
+        .order_by(SessionPerson.position)
+    ):
+        people[person.session_id].append(schemas.PersonPublic.model_validate(person))
+    taken = await _signups(session, ids)
+    return [
+        schemas.SessionPublic(
+            id=s.id,
+            title=s.title,
+            description=s.description,
+            kind=s.kind,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            room=s.room,
+            capacity=s.capacity,
+            signed_up=taken.get(s.id, 0),
+            people=people[s.id],
+        )
+        for s in sessions
+    ]
+
+
+async def _signups(session: AsyncSession, session_ids: list[str]) -> dict[str, int]:
+    """Places taken in each session: the sign-ups of registrations still in the running."""
+    rows = await session.execute(
+        select(SessionSignup.session_id, func.count())
+        .join(Registration, Registration.id == SessionSignup.registration_id)
+        .where(SessionSignup.session_id.in_(session_ids), Registration.status.in_(ACTIVE))
+        .group_by(SessionSignup.session_id)
+    )
+    return dict(rows.all())
+
+
+async def _sign_up(
+    uow: UnitOfWork, event: Event, registration: Registration, session_ids: list[str]
+) -> None:
+    """Sign a registration up for sessions of its event: each must exist, none may overlap
+    another, and none may be full. Runs under the event's lock, like the seats."""
+    if not session_ids:
+        return
+    chosen = list(
+        await uow.session.scalars(
+            select(ProgrammeSession).where(
+                ProgrammeSession.event_id == event.id, ProgrammeSession.id.in_(set(session_ids))
+            )
+        )
+    )
+    if len(chosen) != len(set(session_ids)):
+        raise RuleViolation(
+            "a chosen session is not part of this event's programme",
+            errors=[{"field": "session_ids", "message": "not a session of this event"}],
+        )
+    chosen.sort(key=lambda s: s.starts_at)
+    for earlier, later in zip(chosen, chosen[1:], strict=False):
+        if later.starts_at < earlier.ends_at:
+            raise RuleViolation(
+                f"the sessions {earlier.title!r} and {later.title!r} overlap",
+                errors=[{"field": "session_ids", "message": "two chosen sessions overlap"}],
+            )
+    taken = await _signups(uow.session, [s.id for s in chosen])
+    for s in chosen:
+        if s.capacity is not None and taken.get(s.id, 0) >= s.capacity:
+            raise Conflict(f"the session {s.title!r} is full")
+        uow.session.add(SessionSignup(session_id=s.id, registration_id=registration.id))
+
+
+# --- personal data ----------------------------------------------------------------------------
+
+
+async def registrations_of(session: AsyncSession, email: str) -> list[tuple[Registration, Event]]:
+    """Everything kept about a person (by their address), for them to see."""
+    rows = await session.execute(
+        select(Registration, Event)
+        .join(Event, Event.id == Registration.event_id)
+        .where(Registration.email == email.lower())
+        .order_by(Registration.created_at, Registration.id)
+    )
+    return [(registration, event) for registration, event in rows]
+
+
+async def erase_attendee(uow: UnitOfWork, email: str, policy: Policy) -> int:
+    """Blank a person's name, address and organisation on each of their registrations. The
+    registrations stay, with their status and times, so every count stays as it was."""
+    async with uow:
+        found = await registrations_of(uow.session, email)
+        for registration, event in found:
+            registration.name, registration.email, registration.organisation = "", "", None
+            registration.erased_at = uow.now()
+            uow.publish(AttendeeErased(**policy.about(registration, event)), subject=event.id)
+        await uow.commit()
+    return len(found)
 
 
 # --- check-in -------------------------------------------------------------------------------

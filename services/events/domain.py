@@ -68,15 +68,19 @@ class Seats:
         return max(0, self.capacity - self.confirmed - self.held)
 
     def place(self) -> RegistrationStatus:
-        """A new registration gets a free seat only if nobody is waiting for one: the line
-        is served first, in order."""
-        if self.free > 0 and self.waiting == 0:
-            return RegistrationStatus.CONFIRMED
-        return RegistrationStatus.WAITLISTED
+        return place(self.free, self.waiting > 0)
 
     def offers_due(self) -> int:
         """How many from the front of the waitlist get a seat offered now."""
         return min(self.free, self.waiting)
+
+
+def place(free: int, anyone_waiting: bool) -> RegistrationStatus:
+    """A new registration gets a free seat only if nobody is waiting for one: the line is
+    served first, in order."""
+    if free > 0 and not anyone_waiting:
+        return RegistrationStatus.CONFIRMED
+    return RegistrationStatus.WAITLISTED
 
 
 def offer_expired(status: str, hold_expires_at: datetime | None, now: datetime) -> bool:

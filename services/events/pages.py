@@ -19,6 +19,7 @@ from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.datastructures import FormData
 
 from services.events import commands, schemas
 from services.events.access import Access, EventsAccess
@@ -37,6 +38,12 @@ DEFAULT_LENGTH = timedelta(hours=3)  # a calendar entry for an event without an 
 TEXT: dict[str, dict[str, str]] = {
     "da": {
         "register": "Tilmelding",
+        "programme": "Program",
+        "sessions": "Sessioner med begrænset plads (valgfrit)",
+        "places_free": "ledige pladser",
+        "role_speaker": "oplægsholder",
+        "role_panellist": "paneldeltager",
+        "role_moderator": "ordstyrer",
         "name": "Navn",
         "email": "E-mailadresse",
         "organisation": "Organisation (valgfri)",
@@ -74,6 +81,12 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "register": "Registration",
+        "programme": "Programme",
+        "sessions": "Sessions with limited places (optional)",
+        "places_free": "places free",
+        "role_speaker": "speaker",
+        "role_panellist": "panellist",
+        "role_moderator": "moderator",
         "name": "Name",
         "email": "E-mail address",
         "organisation": "Organisation (optional)",
@@ -122,13 +135,23 @@ def _local(when: datetime, language: str) -> str:
     return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y, %H:%M")
 
 
+def _clock(when: datetime) -> str:
+    return when.astimezone(LOCAL_TIME).strftime("%H:%M")
+
+
 def _render(
     request: Request, name: str, language: str, http_status: int = 200, **context: Any
 ) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         name,
-        {"t": TEXT[language], "lang": language, "local": lambda w: _local(w, language), **context},
+        {
+            "t": TEXT[language],
+            "lang": language,
+            "local": lambda w: _local(w, language),
+            "clock": _clock,
+            **context,
+        },
         status_code=http_status,
     )
 
@@ -150,7 +173,7 @@ async def _registration_page(
     event_id: str,
     now: datetime,
     *,
-    form: dict[str, str] | None = None,
+    form: FormData | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -160,6 +183,7 @@ async def _registration_page(
         except NotFound:
             return _message(request, _language(request), 404, TEXT[_language(request)]["not_found"])
         seats = (await commands.seats_of(uow.session, [event], now))[event.id]
+        programme = await commands.programme(uow.session, event.id)
     language = _language(request, event.language)
     open_ = event.status == EventStatus.PUBLISHED and event.starts_at > now
     return _render(
@@ -170,9 +194,11 @@ async def _registration_page(
         event=event,
         seats=seats,
         open=open_,
-        form=form or {},
+        form=form or FormData(),
         errors=errors or {},
         consent=schemas.consent_text(language),
+        programme=programme,
+        chosen=set(form.getlist("session")) if form is not None else set(),
     )
 
 
@@ -187,7 +213,7 @@ async def registration_form(
 async def register(
     event_id: str, request: Request, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> Response:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form = await request.form()
     language = form.get("language") if form.get("language") in TEXT else _language(request)
     text = TEXT[language]
     try:
@@ -203,6 +229,7 @@ async def register(
             organisation=form.get("organisation") or None,
             language=language,
             consent=form.get("consent") == "yes",
+            session_ids=form.getlist("session"),
         )
     except ValidationError as exc:
         bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}

@@ -21,6 +21,7 @@ from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 registrations = APIRouter(prefix="/v1/registrations", tags=["registrations"])
+attendees = APIRouter(prefix="/v1/attendees", tags=["personal data"])
 
 
 async def _with_seats(
@@ -118,6 +119,27 @@ async def cancel_event(
 ) -> schemas.EventPublic:
     await commands.change_status(uow, event_id, "cancel", access.policy, cmd.reason)
     return await _read_event(uow, event_id, now)
+
+
+@router.post("/{event_id}/sessions", status_code=201, response_model=schemas.SessionPublic)
+async def add_session(
+    event_id: str, cmd: schemas.SessionCreate, uow: UnitOfWorkDep, _: EventManager
+) -> schemas.SessionPublic:
+    """Add a session to the event's programme, with who is on stage."""
+    session_id = await commands.add_session(uow, event_id, cmd)
+    async with uow:
+        return next(
+            s for s in await commands.programme(uow.session, event_id) if s.id == session_id
+        )
+
+
+@router.get("/{event_id}/programme", response_model=list[schemas.SessionPublic])
+async def programme(
+    event_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+) -> list[schemas.SessionPublic]:
+    async with uow:
+        await commands.get_event(uow.session, event_id)
+        return await commands.programme(uow.session, event_id)
 
 
 @router.post(
@@ -264,3 +286,45 @@ async def accept_offer(
         uow, access.links.registration_id(token), access.policy
     )
     return _own_view(registration, access, now)
+
+
+# --- a person's data: export and erasure (GDPR articles 15 and 17) --------------------------
+
+
+@attendees.post("/export", response_model=list[schemas.AttendeeRecord])
+async def export_attendee(
+    cmd: schemas.AttendeeQuery, uow: UnitOfWorkDep, _: EventManager
+) -> list[schemas.AttendeeRecord]:
+    """Every registration kept about a person, with the consent they gave and when."""
+    async with uow:
+        found = await commands.registrations_of(uow.session, cmd.email)
+    return [
+        schemas.AttendeeRecord(
+            registration_id=r.id,
+            event_id=e.id,
+            event_title=e.title,
+            event_starts_at=e.starts_at,
+            name=r.name,
+            email=r.email,
+            organisation=r.organisation,
+            language=r.language,
+            status=r.status,
+            consent_text=r.consent_text,
+            consented_at=r.consented_at,
+            created_at=r.created_at,
+            checked_in_at=r.checked_in_at,
+        )
+        for r, e in found
+    ]
+
+
+@attendees.post("/erase", response_model=schemas.Erased)
+async def erase_attendee(
+    cmd: schemas.AttendeeQuery, uow: UnitOfWorkDep, _: EventManager, access: Access
+) -> schemas.Erased:
+    """Erase a person's name, address and organisation from all their registrations; the
+    counts (registered, waitlisted, checked in) stay. The notifications service erases its
+    copy of the address from the e-mails it sent them."""
+    return schemas.Erased(
+        registrations=await commands.erase_attendee(uow, cmd.email, access.policy)
+    )

@@ -117,13 +117,17 @@ class EventPublic(ApiOutput):
 
 
 class RegistrationCreate(ApiInput):
-    """A person's registration; `consent` must be true (the text given is recorded)."""
+    """A person's registration; `consent` must be true (the text given is recorded).
+    `session_ids`: programme sessions with a cap that they sign up for as well."""
 
     name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
     email: MailAddress = Field(max_length=320)
     organisation: Annotated[SingleLine, Field(max_length=200)] | None = None
     language: Language = "da"
     consent: Literal[True] = Field(description="Consent to the processing described.")
+    session_ids: list[Annotated[str, Field(max_length=36)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class RegistrationPublic(ApiOutput):
@@ -172,3 +176,76 @@ class ScanResult(ApiOutput):
     result: Literal["checked_in", "already_checked_in", "not_confirmed", "unknown"]
     name: str | None = None
     checked_in_at: datetime | None = None
+
+
+class AttendeeQuery(ApiInput):
+    """A person, by their e-mail address (in the body: an address in a URL ends up in logs)."""
+
+    email: MailAddress
+
+
+class AttendeeRecord(ApiOutput):
+    """One registration as kept about a person: what an export shows them."""
+
+    registration_id: str
+    event_id: str
+    event_title: str
+    event_starts_at: datetime
+    name: str
+    email: str
+    organisation: str | None
+    language: str
+    status: RegistrationStatus
+    consent_text: str
+    consented_at: datetime
+    created_at: datetime
+    checked_in_at: datetime | None
+
+
+class Erased(ApiOutput):
+    registrations: int = Field(description="Registrations whose personal data was erased.")
+
+
+class PersonOnStage(ApiInput):
+    name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
+    role: Literal["speaker", "panellist", "moderator"] = "speaker"
+    bio: str = Field("", max_length=1000)
+
+
+class SessionCreate(ApiInput):
+    """A slot of the programme; `capacity` caps how many may sign up for it (none: open to
+    everyone registered)."""
+
+    title: Title
+    description: str = Field("", max_length=5000)
+    kind: Literal["plenary", "talk", "panel", "workshop", "debate", "break"] = "talk"
+    starts_at: PlanDatetime
+    ends_at: PlanDatetime
+    room: Place | None = None
+    capacity: Capacity | None = None
+    people: list[PersonOnStage] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> SessionCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class PersonPublic(ApiOutput):
+    name: str
+    role: str
+    bio: str
+
+
+class SessionPublic(ApiOutput):
+    id: str
+    title: str
+    description: str
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    room: str | None
+    capacity: int | None
+    signed_up: int
+    people: list[PersonPublic]

@@ -39,7 +39,13 @@ class Registration(Base):
     a seat, expired or cancelled. Erasure blanks the person and keeps the row (the counts)."""
 
     __tablename__ = "registrations"
-    __table_args__ = (Index("ix_registrations_event_status", "event_id", "status"),)
+    __table_args__ = (
+        # what a registration reads under its event's lock: counts by status, "is this
+        # address registered", the end of the line — each an index range, never a scan
+        Index("ix_registrations_event_status", "event_id", "status", "hold_expires_at"),
+        Index("ix_registrations_event_email", "event_id", "email"),
+        Index("ix_registrations_event_position", "event_id", "position", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
@@ -72,3 +78,41 @@ class EventTimer(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # reminder:7, survey
     due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProgrammeSession(Base):
+    """A slot of an event's programme: a talk, a panel, a workshop — in a room, at a time,
+    with an optional cap on how many may sign up for it."""
+
+    __tablename__ = "programme_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    room: Mapped[str | None] = mapped_column(String(200))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+
+
+class SessionPerson(Base):
+    """Someone on a session's stage: a speaker, a panellist or the moderator."""
+
+    __tablename__ = "session_people"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("programme_sessions.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    bio: Mapped[str] = mapped_column(Text, default="")
+
+
+class SessionSignup(Base):
+    """A registrant's place in a session with a cap, taken with their registration."""
+
+    __tablename__ = "session_signups"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("programme_sessions.id"), primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("registrations.id"), primary_key=True)

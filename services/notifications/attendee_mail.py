@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.notifications.domain import DeliveryStatus
 from services.notifications.tables import Delivery
 from shared.contracts import Envelope
 from shared.contracts.events import (
+    AttendeeErased,
     AttendeeTold,
     EventSummary,
     RegistrationCancelled,
@@ -220,6 +221,19 @@ async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -
     await _queue(uow, "reminder", f"reminder:{data.days_before}", data)
 
 
+async def on_erased(uow: UnitOfWork, _envelope: Envelope, data: AttendeeErased) -> None:
+    """The person's data was erased in the events service: erase our copy of their name and
+    address (the ledger keeps that a message went, and when)."""
+    await uow.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.event_id == data.event_id,
+            Delivery.dedupe_key.like(f"%:{data.registration_id}"),
+        )
+        .values(recipient_name=None, recipient_email=None)
+    )
+
+
 HANDLERS = {
     RegistrationConfirmed: _simple("confirmed"),
     RegistrationPromoted: _simple("confirmed"),
@@ -229,4 +243,5 @@ HANDLERS = {
     RegistrationCancelled: _simple("cancelled"),
     AttendeeTold: on_told,
     ReminderDue: on_reminder,
+    AttendeeErased: on_erased,
 }

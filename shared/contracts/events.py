@@ -215,3 +215,12 @@ class SurveyRequested(RegistrationEvent):
 
     type = "survey.requested.v1"
     topic = topics.REGISTRATIONS
+
+
+@event
+class AttendeeErased(RegistrationEvent):
+    """A person's data was erased from this registration (their name and address are gone;
+    the registration still counts). Services that keep a copy erase theirs."""
+
+    type = "attendee.erased.v1"
+    topic = topics.REGISTRATIONS

@@ -19,6 +19,7 @@ from services.events.settings import EventsSettings
 from services.events.timers import fire_due_messages
 from services.notifications.app import create_app as notifications_app
 from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Delivery
 from shared import topics
 from tests.helpers import eventually, produce, read_topic, runtime_of, serving, settings_for
 from tests.integration.test_registration import INNOVATION_DAY, MANAGER, person
@@ -129,11 +130,25 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
         await eventually(lambda: _handled(notifications, "a-copy-with-a-new-id"), bool)
         await asyncio.sleep(1.0)  # the sender's turn, had it anything to send
         assert await _count(smtp_sink) == 7
+
+        # Bo's data is erased in the events service: the notifications ledger forgets it too
+        erased = await client.post(
+            "/v1/attendees/erase", json={"email": "bo.lund@aarhus.dk"}, headers=MANAGER
+        )
+        assert erased.json() == {"registrations": 1}
+        await eventually(
+            lambda: _addresses(notifications), lambda a: a == {"anne.holm@aarhus.dk", None}
+        )
     assert len({m["Message-ID"] for m in smtp_sink.messages}) == 7
 
 
 async def _count(sink: SmtpSink) -> int:
     return len(sink.messages)
+
+
+async def _addresses(app) -> set:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return set(await session.scalars(select(Delivery.recipient_email)))
 
 
 async def _handled(app, event_id: str) -> bool:  # type: ignore[no-untyped-def]

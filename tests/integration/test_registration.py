@@ -318,3 +318,143 @@ async def test_the_calendar_files_read_back_with_another_parser(tmp_path) -> Non
         feed = vobject.readOne((await client.get("/events.ics")).text)
         assert [e.summary.value for e in feed.vevent_list] == ["Velfærdens innovationsdag"]
         assert (await client.get(f"/events/{draft.json()['id']}/calendar.ics")).status_code == 404
+
+
+async def test_a_persons_data_is_exported_and_erased_and_the_counts_stay(database_url: str) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        first = await published_event(client)
+        second = await published_event(client, title="Folkemødet: debat om velfærd")
+        anne = (
+            await client.post(f"/v1/events/{first}/registrations", json=person("Anne Holm"))
+        ).json()
+        await client.post(
+            f"/v1/events/{second}/registrations",
+            json=person("Anne Holm", email="Anne.Holm@Aarhus.dk", organisation="Aarhus Kommune"),
+        )
+        await client.post(f"/v1/events/{first}/registrations", json=person("Bo Lund"))
+        await client.post(
+            f"/v1/events/{first}/check-ins",
+            json={"scans": [{"code": anne["code"]}]},
+            headers=MANAGER,
+        )
+        who = {"email": "anne.holm@aarhus.dk"}
+        assert_problem(
+            await client.post("/v1/attendees/export", json=who, headers=auth("analyst")), 403
+        )
+        exported = (await client.post("/v1/attendees/export", json=who, headers=MANAGER)).json()
+        assert sorted((r["event_title"], r["name"]) for r in exported) == [
+            ("Folkemødet: debat om velfærd", "Anne Holm"),
+            ("Velfærdens innovationsdag", "Anne Holm"),
+        ]
+        assert all(r["consent_text"].startswith("Jeg giver samtykke") for r in exported)
+        assert [r["checked_in_at"] is not None for r in exported if r["event_id"] == first] == [
+            True
+        ]
+
+        erased = await client.post("/v1/attendees/erase", json=who, headers=MANAGER)
+        assert erased.json() == {"registrations": 2}
+        assert (await client.post("/v1/attendees/export", json=who, headers=MANAGER)).json() == []
+        listed = (await client.get(f"/v1/events/{first}/registrations", headers=MANAGER)).json()[
+            "items"
+        ]
+        assert [(r["name"], r["email"], r["status"]) for r in listed] == [
+            ("", "", "confirmed"),
+            ("Bo Lund", "bo.lund@aarhus.dk", "confirmed"),
+        ]
+        seats = (await client.get(f"/v1/events/{first}", headers=MANAGER)).json()["seats"]
+        assert seats["confirmed"] == 2  # the counts stay
+        attendance = (await client.get(f"/v1/events/{first}/attendance.csv", headers=MANAGER)).text
+        assert "Anne" not in attendance and "anne" not in attendance
+    assert (await outbox_types(app)).count("attendee.erased.v1") == 2
+
+
+async def test_the_programme_takes_sign_ups_up_to_each_sessions_cap(database_url: str) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(client, capacity=50)
+
+        async def session(**fields: object) -> dict:
+            added = await client.post(
+                f"/v1/events/{event_id}/sessions", json=fields, headers=MANAGER
+            )
+            assert added.status_code == 201, added.text
+            return added.json()
+
+        keynote = await session(
+            title="Velfærd i forandring",
+            kind="plenary",
+            starts_at="2016-01-20T08:30:00+00:00",
+            ends_at="2016-01-20T09:30:00+00:00",
+            room="Store sal",
+            people=[
+                {"name": "Jacob Bundsgaard", "role": "speaker", "bio": "Borgmester, Aarhus"},
+                {"name": "Mandag Morgen", "role": "moderator"},
+            ],
+        )
+        workshop = await session(
+            title="Workshop: Velfærdens dilemmaer",
+            kind="workshop",
+            starts_at="2016-01-20T10:00:00+00:00",
+            ends_at="2016-01-20T11:30:00+00:00",
+            room="Lokale 2",
+            capacity=1,
+        )
+        clash = await session(
+            title="Rundbordssamtale for direktører",
+            kind="panel",
+            starts_at="2016-01-20T11:00:00+00:00",
+            ends_at="2016-01-20T12:00:00+00:00",
+            capacity=20,
+        )
+        outside = await client.post(
+            f"/v1/events/{event_id}/sessions",
+            json={
+                "title": "Efterfest",
+                "starts_at": "2016-01-20T18:00:00+00:00",
+                "ends_at": "2016-01-20T20:00:00+00:00",
+            },
+            headers=MANAGER,
+        )
+        assert_invalid(outside, "starts_at")  # after the event ends
+
+        url = f"/v1/events/{event_id}/registrations"
+        anne = await client.post(url, json=person("Anne Holm", session_ids=[workshop["id"]]))
+        assert anne.status_code == 201
+        full = await client.post(url, json=person("Bo Lund", session_ids=[workshop["id"]]))
+        assert "full" in assert_problem(full, 409)["detail"]
+        both = await client.post(
+            url, json=person("Bo Lund", session_ids=[workshop["id"], clash["id"]])
+        )
+        assert_invalid(both, "session_ids")
+        assert_invalid(
+            await client.post(url, json=person("Bo Lund", session_ids=["nope"])), "session_ids"
+        )
+        assert (
+            await client.post(url, json=person("Bo Lund", session_ids=[clash["id"]]))
+        ).status_code == 201
+
+        shown = (await client.get(f"/v1/events/{event_id}/programme", headers=MANAGER)).json()
+        assert [(s["title"], s["signed_up"]) for s in shown] == [
+            ("Velfærd i forandring", 0),
+            ("Workshop: Velfærdens dilemmaer", 1),
+            ("Rundbordssamtale for direktører", 1),
+        ]
+        assert shown[0]["people"][0] == {
+            "name": "Jacob Bundsgaard",
+            "role": "speaker",
+            "bio": "Borgmester, Aarhus",
+        }
+        assert keynote["capacity"] is None
+
+        # Anne cancels: her place in the workshop comes free
+        await client.post(f"/v1/registrations/{anne.json()['token']}/cancel")
+        shown = (await client.get(f"/v1/events/{event_id}/programme", headers=MANAGER)).json()
+        assert shown[1]["signed_up"] == 0
+        page = (await client.get(f"/events/{event_id}")).text
+        assert (
+            "Jacob Bundsgaard" in page
+            and "Workshop: Velfærdens dilemmaer (1 ledige pladser)" in page
+        )
+        listed = (await client.get(url, headers=MANAGER)).json()
+        assert listed["total"] == 2  # the refused attempts left nothing behind

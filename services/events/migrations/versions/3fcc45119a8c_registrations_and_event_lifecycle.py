@@ -48,7 +48,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("code"),
     )
     with op.batch_alter_table("registrations", schema=None) as batch_op:
-        batch_op.create_index("ix_registrations_event_status", ["event_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_registrations_event_status",
+            ["event_id", "status", "hold_expires_at"],
+            unique=False,
+        )
+        batch_op.create_index("ix_registrations_event_email", ["event_id", "email"], unique=False)
+        batch_op.create_index(
+            "ix_registrations_event_position", ["event_id", "position"], unique=True
+        )
 
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("description", sa.Text(), nullable=False, server_default=""))
@@ -94,6 +102,8 @@ def downgrade() -> None:
         batch_op.drop_column("description")
 
     with op.batch_alter_table("registrations", schema=None) as batch_op:
+        batch_op.drop_index("ix_registrations_event_position")
+        batch_op.drop_index("ix_registrations_event_email")
         batch_op.drop_index("ix_registrations_event_status")
 
     op.drop_table("registrations")
