@@ -21,7 +21,13 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         "registration with a waitlist that never overbooks, personal links, check-in.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[routes.router, routes.registrations, routes.attendees, pages.router],
+        routers=[
+            routes.router,
+            routes.own_registrations,
+            routes.invitation_answers,
+            routes.personal_data,
+            pages.router,
+        ],
         subscriptions=[handlers.subscription(settings.consumer_group, policy)],
         workers=[timers.run_timers],
     )

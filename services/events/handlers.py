@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy import select
 
-from services.events import commands
+from services.events import lifecycle
 from services.events.domain import EventStatus, becomes_event
 from services.events.policy import Policy
 from services.events.tables import Event
@@ -72,7 +72,7 @@ def subscription(group_id: str, policy: Policy) -> Subscription:
         if event is None or event.status in FINISHED:
             return  # not an event activity, or nothing left to move
         previous, event.starts_at = event.starts_at, data.starts_at
-        await commands.reschedule(uow, event, previous, data.reason, policy)
+        await lifecycle.reschedule(uow, event, previous, data.reason, policy)
 
     async def on_activity_cancelled(
         uow: UnitOfWork, _envelope: Envelope, data: ActivityCancelled
@@ -80,7 +80,7 @@ def subscription(group_id: str, policy: Policy) -> Subscription:
         event = await _event_of(uow, data.activity_id, lock=True)
         if event is None or event.status in FINISHED:
             return
-        await commands.cancel(uow, event, data.reason, policy)
+        await lifecycle.cancel(uow, event, data.reason, policy)
 
     return Subscription(
         group_id=group_id,

@@ -10,17 +10,29 @@ from shared.errors import NotFound
 
 class Links:
     def __init__(self, key: str) -> None:
+        # a salt per kind: an invitation's token never opens a registration, nor the reverse
         self._registrations = URLSafeSerializer(key, salt="budskab.events.registration")
+        self._invitations = URLSafeSerializer(key, salt="budskab.events.invitation")
 
     def token(self, registration_id: str) -> str:
         return self._registrations.dumps(registration_id)
 
     def registration_id(self, token: str) -> str:
         """The registration a token names; a token that was not signed here finds nothing."""
-        try:
-            value = self._registrations.loads(token)
-        except BadSignature:
-            raise NotFound("no registration for this link") from None
-        if not isinstance(value, str):
-            raise NotFound("no registration for this link")
-        return value
+        return _load(self._registrations, token, "registration")
+
+    def invitation_token(self, invitation_id: str) -> str:
+        return self._invitations.dumps(invitation_id)
+
+    def invitation_id(self, token: str) -> str:
+        return _load(self._invitations, token, "invitation")
+
+
+def _load(serializer: URLSafeSerializer, token: str, what: str) -> str:
+    try:
+        value = serializer.loads(token)
+    except BadSignature:
+        raise NotFound(f"no {what} for this link") from None
+    if not isinstance(value, str):
+        raise NotFound(f"no {what} for this link")
+    return value

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from services.events import commands, schemas
+from services.events import invitations, programme, registrations, schemas, seats
 from services.events.access import Access, EventsAccess
 from services.events.domain import EventStatus
 from services.events.tables import Event
@@ -38,6 +38,15 @@ DEFAULT_LENGTH = timedelta(hours=3)  # a calendar entry for an event without an 
 TEXT: dict[str, dict[str, str]] = {
     "da": {
         "register": "Tilmelding",
+        "invitation": "Invitation",
+        "invited": "Kære {name}, du er inviteret.",
+        "will_you_come": "Kommer du?",
+        "answer_yes": "Ja, jeg kommer",
+        "answer_no": "Nej, jeg kommer ikke",
+        "answer_maybe": "Måske",
+        "send_answer": "Send svar",
+        "thanks": "Tak for dit svar.",
+        "err_answer": "Vælg et svar.",
         "programme": "Program",
         "sessions": "Sessioner med begrænset plads (valgfrit)",
         "places_free": "ledige pladser",
@@ -53,6 +62,7 @@ TEXT: dict[str, dict[str, str]] = {
         "full": "Arrangementet er fuldt. Tilmelder du dig, kommer du på ventelisten, og vi "
         "skriver til dig, hvis en plads bliver ledig.",
         "closed": "Der er ikke åbent for tilmelding.",
+        "by_invitation": "Arrangementet er kun for inviterede: svar via linket i din invitation.",
         "errors": "Tilmeldingen er ikke sendt. Ret venligst:",
         "err_name": "Skriv dit navn (højst 200 tegn, én linje).",
         "err_email": "Skriv en gyldig e-mailadresse, fx navn@kommune.dk.",
@@ -81,6 +91,15 @@ TEXT: dict[str, dict[str, str]] = {
     },
     "en": {
         "register": "Registration",
+        "invitation": "Invitation",
+        "invited": "Dear {name}, you are invited.",
+        "will_you_come": "Will you come?",
+        "answer_yes": "Yes, I will come",
+        "answer_no": "No, I will not come",
+        "answer_maybe": "Maybe",
+        "send_answer": "Send answer",
+        "thanks": "Thank you for your answer.",
+        "err_answer": "Choose an answer.",
         "programme": "Programme",
         "sessions": "Sessions with limited places (optional)",
         "places_free": "places free",
@@ -96,6 +115,7 @@ TEXT: dict[str, dict[str, str]] = {
         "full": "The event is full. If you register, you join the waitlist, and we will "
         "write to you if a seat comes free.",
         "closed": "Registration is not open.",
+        "by_invitation": "The event is by invitation: answer through the link in your invitation.",
         "errors": "Your registration was not sent. Please correct:",
         "err_name": "Enter your name (at most 200 characters, one line).",
         "err_email": "Enter a valid e-mail address, e.g. name@example.org.",
@@ -182,8 +202,8 @@ async def _registration_page(
             event = await _public_event(uow, event_id)
         except NotFound:
             return _message(request, _language(request), 404, TEXT[_language(request)]["not_found"])
-        seats = (await commands.seats_of(uow.session, [event], now))[event.id]
-        programme = await commands.programme(uow.session, event.id)
+        counted = (await seats.seats_of(uow.session, [event], now))[event.id]
+        sessions = await programme.programme(uow.session, event.id)
     language = _language(request, event.language)
     open_ = event.status == EventStatus.PUBLISHED and event.starts_at > now
     return _render(
@@ -192,12 +212,13 @@ async def _registration_page(
         language,
         http_status=status,
         event=event,
-        seats=seats,
-        open=open_,
+        seats=counted,
+        open=open_ and not event.invitation_only,
+        by_invitation=event.invitation_only,
         form=form or FormData(),
         errors=errors or {},
         consent=schemas.consent_text(language),
-        programme=programme,
+        programme=sessions,
         chosen=set(form.getlist("session")) if form is not None else set(),
     )
 
@@ -238,7 +259,7 @@ async def register(
             request, uow, event_id, now, form=form, errors=errors, status=422
         )
     try:
-        registration = await commands.register(uow, event_id, cmd, access.policy)
+        registration = await registrations.register(uow, event_id, cmd, access.policy)
     except DomainError as exc:
         return await _registration_page(
             request, uow, event_id, now, form=form, errors={"form": exc.detail}, status=exc.status
@@ -254,12 +275,12 @@ async def _own_page(
     try:
         registration_id = access.links.registration_id(token)
         async with uow:
-            registration = await commands.get_registration(uow.session, registration_id)
-            event = await commands.get_event(uow.session, registration.event_id)
+            registration = await registrations.get_registration(uow.session, registration_id)
+            event = await seats.get_event(uow.session, registration.event_id)
     except NotFound:
         return _message(request, language, 404, TEXT[language]["not_found"])
     language = _language(request, registration.language)
-    status = commands.shown_status(registration, now)
+    status = registrations.shown_status(registration, now)
     qr = segno.make(registration.code, error="m").svg_inline(scale=5, omitsize=True)
     return _render(
         request,
@@ -297,12 +318,92 @@ async def _act(
     try:
         registration_id = access.links.registration_id(token)
         if action == "cancel":
-            await commands.cancel_registration(uow, registration_id, access.policy)
+            await registrations.cancel_registration(uow, registration_id, access.policy)
         else:
-            await commands.accept_offer(uow, registration_id, access.policy)
+            await registrations.accept_offer(uow, registration_id, access.policy)
     except DomainError as exc:
         return _message(request, language, exc.status, exc.detail)
     return RedirectResponse(f"/registrations/{token}?lang={language}", status_code=303)
+
+
+# --- an invited person's answer -------------------------------------------------------------
+
+
+async def _invitation_page(
+    request: Request,
+    uow: UnitOfWorkDep,
+    access: EventsAccess,
+    token: str,
+    *,
+    form: FormData | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    language = _language(request)
+    try:
+        async with uow:
+            invitation, event = await invitations.get_invitation(
+                uow.session, access.links.invitation_id(token)
+            )
+            sessions = await programme.programme(uow.session, event.id)
+    except NotFound:
+        return _message(request, language, 404, TEXT[language]["not_found"])
+    language = _language(request, invitation.language)
+    return _render(
+        request,
+        "invitation.html",
+        language,
+        http_status=status,
+        event=event,
+        invitation=invitation,
+        token=token,
+        programme=sessions,
+        form=form or FormData(),
+        errors=errors or {},
+        consent=schemas.consent_text(language),
+        chosen=set(form.getlist("session")) if form is not None else set(),
+    )
+
+
+@router.get("/invitations/{token}", response_class=HTMLResponse)
+async def invitation_form(
+    token: str, request: Request, uow: UnitOfWorkDep, access: Access
+) -> HTMLResponse:
+    return await _invitation_page(request, uow, access, token)
+
+
+@router.post("/invitations/{token}", response_class=HTMLResponse)
+async def answer_invitation(
+    token: str, request: Request, uow: UnitOfWorkDep, access: Access
+) -> Response:
+    form = await request.form()
+    language = _language(request)
+    text = TEXT[language]
+    try:
+        cmd = schemas.Rsvp(
+            answer=form.get("answer"),
+            consent=form.get("consent") == "yes",
+            organisation=form.get("organisation") or None,
+            session_ids=form.getlist("session"),
+        )
+    except ValidationError as exc:
+        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        errors = {f: text[f"err_{f}"] for f in ("answer", "organisation", "consent") if f in bad}
+        return await _invitation_page(
+            request, uow, access, token, form=form, errors=errors, status=422
+        )
+    try:
+        invitation = await invitations.rsvp(
+            uow, access.links.invitation_id(token), cmd, access.policy
+        )
+    except DomainError as exc:
+        return await _invitation_page(
+            request, uow, access, token, form=form, errors={"form": exc.detail}, status=exc.status
+        )
+    if invitation.answer == "yes" and invitation.registration_id:
+        own = access.links.token(invitation.registration_id)
+        return RedirectResponse(f"/registrations/{own}?lang={language}", status_code=303)
+    return _message(request, language, 200, text["thanks"])
 
 
 # --- calendar -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What the events commands need from the service's settings: how long an offered seat is
+"""What the events service's commands need from the service's settings: how long an offered seat is
 held, when reminders go out, and how to address a person (their signed personal link) in
 the events that become their e-mails."""
 
@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 
 from services.events.links import Links
 from services.events.settings import EventsSettings
-from services.events.tables import Event, Registration
+from services.events.tables import Event, Invitation, Registration
 from shared.contracts.events import Attendee, EventSummary
 from shared.time import LOCAL_TIME
 
@@ -36,6 +36,32 @@ class Policy:
         token = self.links.token(registration.id)
         return f"{self.public_url}/registrations/{token}?lang={registration.language}"
 
+    def invitation(self, invitation: Invitation, event: Event) -> dict:
+        """The fields of `attendee.invited.v1`: whom to invite, and their link to answer."""
+        token = self.links.invitation_token(invitation.id)
+        return {
+            "invitation_id": invitation.id,
+            "event_id": event.id,
+            "plan_id": event.plan_id,
+            "attendee": Attendee(
+                name=invitation.name,
+                email=invitation.email,
+                language=invitation.language,
+                link=f"{self.public_url}/invitations/{token}?lang={invitation.language}",
+            ),
+            "event": self.summary(event),
+        }
+
+    def summary(self, event: Event) -> EventSummary:
+        return EventSummary(
+            title=event.title,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            venue=event.venue,
+            address=event.address,
+            link=f"{self.public_url}/events/{event.id}",
+        )
+
     def about(self, registration: Registration, event: Event) -> dict:
         """The fields every registration event carries: ids, and whom to tell about what."""
         attendee = None
@@ -51,14 +77,7 @@ class Policy:
             "event_id": event.id,
             "plan_id": event.plan_id,
             "attendee": attendee,
-            "event": EventSummary(
-                title=event.title,
-                starts_at=event.starts_at,
-                ends_at=event.ends_at,
-                venue=event.venue,
-                address=event.address,
-                link=f"{self.public_url}/events/{event.id}",
-            ),
+            "event": self.summary(event),
         }
 
     def timers(self, event: Event) -> dict[str, datetime]:

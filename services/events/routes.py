@@ -10,27 +10,28 @@ from datetime import datetime
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from services.events import commands, schemas
+from services.events import invitations, lifecycle, programme, registrations, schemas, seats
 from services.events.access import Access, EventManager, EventsAccess, RegistrationLimit
 from services.events.domain import RegistrationStatus
-from services.events.tables import Event, Registration
+from services.events.tables import Event, Invitation, Registration
 from shared.auth import CurrentPrincipal
 from shared.http import Now, UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page, page_of
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
-registrations = APIRouter(prefix="/v1/registrations", tags=["registrations"])
-attendees = APIRouter(prefix="/v1/attendees", tags=["personal data"])
+own_registrations = APIRouter(prefix="/v1/registrations", tags=["registrations"])
+personal_data = APIRouter(prefix="/v1/attendees", tags=["personal data"])
+invitation_answers = APIRouter(prefix="/v1/invitations", tags=["invitations"])
 
 
 async def _with_seats(
     uow: UnitOfWork, events: list[Event], now: datetime
 ) -> list[schemas.EventPublic]:
-    seats = await commands.seats_of(uow.session, events, now)
+    counted = await seats.seats_of(uow.session, events, now)
     return [
         schemas.EventPublic.model_validate(event).model_copy(
-            update={"seats": schemas.SeatsPublic.model_validate(seats[event.id])}
+            update={"seats": schemas.SeatsPublic.model_validate(counted[event.id])}
         )
         for event in events
     ]
@@ -60,13 +61,13 @@ async def list_events(
 async def create_event(
     cmd: schemas.EventCreate, uow: UnitOfWorkDep, _: EventManager, now: Now
 ) -> schemas.EventPublic:
-    event = await commands.create_event(uow, cmd)
+    event = await lifecycle.create_event(uow, cmd)
     return await _read_event(uow, event.id, now)
 
 
 async def _read_event(uow: UnitOfWork, event_id: str, now: datetime) -> schemas.EventPublic:
     async with uow:
-        event = await commands.get_event(uow.session, event_id)
+        event = await seats.get_event(uow.session, event_id)
         return (await _with_seats(uow, [event], now))[0]
 
 
@@ -86,7 +87,7 @@ async def update_event(
     access: Access,
     now: Now,
 ) -> schemas.EventPublic:
-    await commands.update_event(uow, event_id, cmd, access.policy)
+    await lifecycle.update_event(uow, event_id, cmd, access.policy)
     return await _read_event(uow, event_id, now)
 
 
@@ -95,7 +96,7 @@ async def publish_event(
     event_id: str, uow: UnitOfWorkDep, _: EventManager, access: Access, now: Now
 ) -> schemas.EventPublic:
     """Announce the event: from now on it takes registrations."""
-    await commands.change_status(uow, event_id, "publish", access.policy)
+    await lifecycle.change_status(uow, event_id, "publish", access.policy)
     return await _read_event(uow, event_id, now)
 
 
@@ -104,7 +105,7 @@ async def complete_event(
     event_id: str, uow: UnitOfWorkDep, _: EventManager, access: Access, now: Now
 ) -> schemas.EventPublic:
     """The event was held: its counts are final."""
-    await commands.change_status(uow, event_id, "complete", access.policy)
+    await lifecycle.change_status(uow, event_id, "complete", access.policy)
     return await _read_event(uow, event_id, now)
 
 
@@ -117,7 +118,7 @@ async def cancel_event(
     access: Access,
     now: Now,
 ) -> schemas.EventPublic:
-    await commands.change_status(uow, event_id, "cancel", access.policy, cmd.reason)
+    await lifecycle.change_status(uow, event_id, "cancel", access.policy, cmd.reason)
     return await _read_event(uow, event_id, now)
 
 
@@ -126,20 +127,50 @@ async def add_session(
     event_id: str, cmd: schemas.SessionCreate, uow: UnitOfWorkDep, _: EventManager
 ) -> schemas.SessionPublic:
     """Add a session to the event's programme, with who is on stage."""
-    session_id = await commands.add_session(uow, event_id, cmd)
+    session_id = await programme.add_session(uow, event_id, cmd)
     async with uow:
         return next(
-            s for s in await commands.programme(uow.session, event_id) if s.id == session_id
+            s for s in await programme.programme(uow.session, event_id) if s.id == session_id
+        )
+
+
+@router.post("/{event_id}/invitations", status_code=201, response_model=list[schemas.InvitationRow])
+async def invite(
+    event_id: str,
+    cmd: schemas.InvitationsCreate,
+    uow: UnitOfWorkDep,
+    _: EventManager,
+    access: Access,
+) -> list[Invitation]:
+    """Invite named people: each gets an e-mail with a personal link to answer yes, no or
+    maybe (yes registers them). Someone already invited is left out of the answer."""
+    return await invitations.invite(uow, event_id, cmd.people, access.policy)
+
+
+@router.get("/{event_id}/invitations", response_model=Page[schemas.InvitationRow])
+async def list_invitations(
+    event_id: str, uow: UnitOfWorkDep, _: EventManager, limit: Limit = 50, offset: Offset = 0
+) -> Page[schemas.InvitationRow]:
+    """Who was invited, and what they answered."""
+    async with uow:
+        await seats.get_event(uow.session, event_id)
+        query = select(Invitation).where(Invitation.event_id == event_id)
+        return await page_of(
+            uow.session,
+            query.order_by(Invitation.created_at, Invitation.id),
+            schemas.InvitationRow,
+            limit=limit,
+            offset=offset,
         )
 
 
 @router.get("/{event_id}/programme", response_model=list[schemas.SessionPublic])
-async def programme(
+async def get_programme(
     event_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
 ) -> list[schemas.SessionPublic]:
     async with uow:
-        await commands.get_event(uow.session, event_id)
-        return await commands.programme(uow.session, event_id)
+        await seats.get_event(uow.session, event_id)
+        return await programme.programme(uow.session, event_id)
 
 
 @router.post(
@@ -154,7 +185,7 @@ async def register(
     """Register for a published event — no account needed. A free seat is confirmed at
     once; a full event puts the registration on its waitlist. The answer carries the
     personal link's token and the check-in code."""
-    registration = await commands.register(uow, event_id, cmd, access.policy)
+    registration = await registrations.register(uow, event_id, cmd, access.policy)
     return _own_view(registration, access, now)
 
 
@@ -165,7 +196,7 @@ def _own_view(
         id=registration.id,
         event_id=registration.event_id,
         name=registration.name,
-        status=commands.shown_status(registration, now),
+        status=registrations.shown_status(registration, now),
         language=registration.language,
         created_at=registration.created_at,
         hold_expires_at=registration.hold_expires_at,
@@ -188,7 +219,7 @@ async def list_registrations(
     if status is not None:
         query = query.where(Registration.status == status)
     async with uow:
-        await commands.get_event(uow.session, event_id)
+        await seats.get_event(uow.session, event_id)
         return await page_of(
             uow.session,
             query.order_by(Registration.position),
@@ -205,7 +236,7 @@ async def check_in(
     """Check attendees in by the code on their confirmation (its QR code). Scanning a code
     twice is one check-in; scans made offline are uploaded later with their own times.
     A retried request with the same `Idempotency-Key` gets the first answer again."""
-    return await commands.check_in(uow, event_id, cmd.scans, access.policy)
+    return await registrations.check_in(uow, event_id, cmd.scans, access.policy)
 
 
 @router.get(
@@ -216,7 +247,7 @@ async def check_in(
 async def attendance(event_id: str, uow: UnitOfWorkDep, _: EventManager) -> Response:
     """The confirmed attendees and whether each came (no-shows have no check-in time)."""
     async with uow:
-        event = await commands.get_event(uow.session, event_id)
+        event = await seats.get_event(uow.session, event_id)
         rows = await uow.session.scalars(
             select(Registration)
             .where(
@@ -256,33 +287,33 @@ def _cell(text: str) -> str:
 # --- the registrant's own, through their personal link ---------------------------------------
 
 
-@registrations.get("/{token}", response_model=schemas.RegistrationPublic)
+@own_registrations.get("/{token}", response_model=schemas.RegistrationPublic)
 async def own_registration(
     token: str, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> schemas.RegistrationPublic:
     registration_id = access.links.registration_id(token)
     async with uow:
-        registration = await commands.get_registration(uow.session, registration_id)
+        registration = await registrations.get_registration(uow.session, registration_id)
     return _own_view(registration, access, now)
 
 
-@registrations.post("/{token}/cancel", response_model=schemas.RegistrationPublic)
+@own_registrations.post("/{token}/cancel", response_model=schemas.RegistrationPublic)
 async def cancel_own_registration(
     token: str, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> schemas.RegistrationPublic:
     """Cancel; a seat that comes free is offered to the first on the waitlist."""
-    registration = await commands.cancel_registration(
+    registration = await registrations.cancel_registration(
         uow, access.links.registration_id(token), access.policy
     )
     return _own_view(registration, access, now)
 
 
-@registrations.post("/{token}/accept", response_model=schemas.RegistrationPublic)
+@own_registrations.post("/{token}/accept", response_model=schemas.RegistrationPublic)
 async def accept_offer(
     token: str, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> schemas.RegistrationPublic:
     """Take the seat offered from the waitlist, while the offer holds."""
-    registration = await commands.accept_offer(
+    registration = await registrations.accept_offer(
         uow, access.links.registration_id(token), access.policy
     )
     return _own_view(registration, access, now)
@@ -291,13 +322,13 @@ async def accept_offer(
 # --- a person's data: export and erasure (GDPR articles 15 and 17) --------------------------
 
 
-@attendees.post("/export", response_model=list[schemas.AttendeeRecord])
+@personal_data.post("/export", response_model=list[schemas.AttendeeRecord])
 async def export_attendee(
     cmd: schemas.AttendeeQuery, uow: UnitOfWorkDep, _: EventManager
 ) -> list[schemas.AttendeeRecord]:
     """Every registration kept about a person, with the consent they gave and when."""
     async with uow:
-        found = await commands.registrations_of(uow.session, cmd.email)
+        found = await registrations.registrations_of(uow.session, cmd.email)
     return [
         schemas.AttendeeRecord(
             registration_id=r.id,
@@ -318,7 +349,7 @@ async def export_attendee(
     ]
 
 
-@attendees.post("/erase", response_model=schemas.Erased)
+@personal_data.post("/erase", response_model=schemas.Erased)
 async def erase_attendee(
     cmd: schemas.AttendeeQuery, uow: UnitOfWorkDep, _: EventManager, access: Access
 ) -> schemas.Erased:
@@ -326,5 +357,15 @@ async def erase_attendee(
     counts (registered, waitlisted, checked in) stay. The notifications service erases its
     copy of the address from the e-mails it sent them."""
     return schemas.Erased(
-        registrations=await commands.erase_attendee(uow, cmd.email, access.policy)
+        registrations=await registrations.erase_attendee(uow, cmd.email, access.policy)
     )
+
+
+# --- an invited person's answer, through their personal link --------------------------------
+
+
+@invitation_answers.post("/{token}/rsvp", response_model=schemas.InvitationRow)
+async def rsvp(token: str, cmd: schemas.Rsvp, uow: UnitOfWorkDep, access: Access) -> Invitation:
+    """Answer an invitation: yes registers (a seat, or the waitlist when full), no or maybe
+    after a yes gives the seat back."""
+    return await invitations.rsvp(uow, access.links.invitation_id(token), cmd, access.policy)

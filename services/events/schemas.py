@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from services.events.domain import EventStatus, RegistrationStatus
 from shared.contracts.vocabulary import EventFormat
@@ -55,6 +55,7 @@ class EventCreate(ApiInput):
     address: Place | None = None
     accessibility: str | None = Field(None, max_length=2000)
     language: Language = "da"
+    invitation_only: bool = Field(False, description="Registration only through invitations.")
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventCreate:
@@ -75,11 +76,19 @@ class EventUpdate(ApiInput):
     address: Place | None = None
     accessibility: str | None = Field(None, max_length=2000)
     language: Language | None = None
+    invitation_only: bool | None = None
     reason: str | None = Field(None, max_length=500, description="Why it moved, for registrants.")
 
     @model_validator(mode="after")
     def _required_stay_set(self) -> EventUpdate:
-        for name in ("title", "description", "starts_at", "capacity", "language"):
+        for name in (
+            "title",
+            "description",
+            "starts_at",
+            "capacity",
+            "language",
+            "invitation_only",
+        ):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be removed")
         return self
@@ -111,6 +120,7 @@ class EventPublic(ApiOutput):
     address: str | None
     accessibility: str | None
     language: str
+    invitation_only: bool
     status: EventStatus
     created_at: datetime
     seats: SeatsPublic | None = None
@@ -249,3 +259,42 @@ class SessionPublic(ApiOutput):
     capacity: int | None
     signed_up: int
     people: list[PersonPublic]
+
+
+class Invitee(ApiInput):
+    name: Annotated[SingleLine, Field(min_length=1, max_length=200)]
+    email: MailAddress = Field(max_length=320)
+    language: Language = "da"
+
+
+class InvitationsCreate(ApiInput):
+    people: list[Invitee] = Field(min_length=1, max_length=1000)
+
+
+class InvitationRow(ApiOutput):
+    id: str
+    name: str
+    email: str
+    language: str
+    answer: Literal["yes", "no", "maybe"] | None
+    answered_at: datetime | None
+    registration_id: str | None
+    created_at: datetime
+
+
+class Rsvp(ApiInput):
+    """The invited person's answer; yes needs their consent, as a registration does."""
+
+    answer: Literal["yes", "no", "maybe"]
+    consent: bool = Field(False, validate_default=True)  # checked against the answer
+    organisation: Annotated[SingleLine, Field(max_length=200)] | None = None
+    session_ids: list[Annotated[str, Field(max_length=36)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    @field_validator("consent")
+    @classmethod
+    def _yes_needs_consent(cls, consent: bool, info: ValidationInfo) -> bool:
+        if info.data.get("answer") == "yes" and not consent:
+            raise ValueError("an answer of yes registers you, which needs your consent")
+        return consent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -30,7 +30,26 @@ class Event(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     accessibility: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(2), default="da")
+    # registration only through a personal invitation's link
+    invitation_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Invitation(Base):
+    """A named person invited to an event, and their answer (yes registers them)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (UniqueConstraint("event_id", "email", name="uq_invitations_event_email"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(2))
+    answer: Mapped[str | None] = mapped_column(String(10))  # yes, no, maybe
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    registration_id: Mapped[str | None] = mapped_column(ForeignKey("registrations.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from services.events.commands import pass_on_seats
 from services.events.domain import EventStatus, RegistrationStatus
 from services.events.policy import Policy
+from services.events.seats import pass_on_seats
 from services.events.settings import EventsSettings
 from services.events.tables import Event, EventTimer, Registration
 from shared.contracts.events import ReminderDue, SurveyRequested

@@ -24,6 +24,7 @@ from shared.contracts.events import (
     AttendeeErased,
     AttendeeTold,
     EventSummary,
+    Invited,
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationEvent,
@@ -43,6 +44,7 @@ YOUR_PAGE = {
     "da": "Din side (kode til indtjekning, framelding): {link}",
     "en": "Your page (check-in code, cancellation): {link}",
 }
+ANSWER_HERE = {"da": "Svar her: {link}", "en": "Answer here: {link}"}
 
 # kind → language → (subject, body); {title}, {when}, {where}, {until}, {reason}, {days}
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
@@ -101,12 +103,29 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "da": ("Aflyst: {title}", "{title}, {when}, er desværre aflyst. {reason}"),
         "en": ("Cancelled: {title}", "We are sorry: {title}, {when}, is cancelled. {reason}"),
     },
+    "invitation": {
+        "da": (
+            "Invitation: {title}",
+            "Vi vil gerne invitere dig til {title}, {when}{where}. Svar ja, nej eller måske "
+            "via linket herunder.",
+        ),
+        "en": (
+            "Invitation: {title}",
+            "We would like to invite you to {title}, {when}{where}. Answer yes, no or maybe "
+            "through the link below.",
+        ),
+    },
     "reminder": {
         "da": ("Påmindelse: {title}", "Vi glæder os til at se dig til {title}, {when}{where}."),
         "en": ("Reminder: {title}", "We look forward to seeing you at {title}, {when}{where}."),
     },
 }
-WITH_CALENDAR = {"confirmed", "rescheduled", "reminder"}  # these carry the event's .ics
+WITH_CALENDAR = {
+    "confirmed",
+    "rescheduled",
+    "reminder",
+    "invitation",
+}  # these carry the event's .ics
 
 
 def _local(when: datetime, language: str) -> str:
@@ -114,7 +133,7 @@ def _local(when: datetime, language: str) -> str:
     return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y at %H:%M")
 
 
-def compose(kind: str, data: RegistrationEvent, **extra: str) -> tuple[str, str]:
+def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple[str, str]:
     """The subject and plain text of one kind of message, in the attendee's language."""
     assert data.attendee is not None and data.event is not None
     language = data.attendee.language
@@ -132,17 +151,19 @@ def compose(kind: str, data: RegistrationEvent, **extra: str) -> tuple[str, str]
         [
             GREETING[language].format(name=data.attendee.name),
             text.format(**fields).strip(),
-            YOUR_PAGE[language].format(link=data.attendee.link),
+            (ANSWER_HERE if kind == "invitation" else YOUR_PAGE)[language].format(
+                link=data.attendee.link
+            ),
             SIGNATURE[language],
         ]
     )
     return subject.format(**fields), body + "\n"
 
 
-def calendar_file(registration_event: RegistrationEvent) -> str:
-    event: EventSummary = registration_event.event  # type: ignore[assignment]
+def calendar_file(message: RegistrationEvent | Invited) -> str:
+    event: EventSummary = message.event  # type: ignore[assignment]
     entry = CalendarEvent()
-    entry.add("uid", f"{registration_event.event_id}@budskab")
+    entry.add("uid", f"{message.event_id}@budskab")
     entry.add("dtstamp", event.starts_at)
     entry.add("dtstart", event.starts_at.astimezone(LOCAL_TIME))
     entry.add(
@@ -163,12 +184,13 @@ def calendar_file(registration_event: RegistrationEvent) -> str:
 
 
 async def _queue(
-    uow: UnitOfWork, kind: str, dedupe: str, data: RegistrationEvent, **extra: str
+    uow: UnitOfWork, kind: str, dedupe: str, data: RegistrationEvent | Invited, **extra: str
 ) -> None:
-    """One pending message to the attendee, unless this one was queued before."""
+    """One pending message to the person, unless this one was queued before."""
     if data.attendee is None or data.event is None:
         return  # their data was erased: nobody to write to
-    key = f"{dedupe}:{data.registration_id}"
+    person = data.invitation_id if isinstance(data, Invited) else data.registration_id
+    key = f"{dedupe}:{person}"
     if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
         return
     subject, body = compose(kind, data, **extra)
@@ -221,6 +243,10 @@ async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -
     await _queue(uow, "reminder", f"reminder:{data.days_before}", data)
 
 
+async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> None:
+    await _queue(uow, "invitation", "invitation", data)
+
+
 async def on_erased(uow: UnitOfWork, _envelope: Envelope, data: AttendeeErased) -> None:
     """The person's data was erased in the events service: erase our copy of their name and
     address (the ledger keeps that a message went, and when)."""
@@ -243,5 +269,6 @@ HANDLERS = {
     RegistrationCancelled: _simple("cancelled"),
     AttendeeTold: on_told,
     ReminderDue: on_reminder,
+    Invited: on_invited,
     AttendeeErased: on_erased,
 }

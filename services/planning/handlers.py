@@ -9,7 +9,13 @@ from services.planning.plans.parts import Goal
 from services.planning.tables import ActivityOutcome
 from shared import topics
 from shared.contracts import Envelope
-from shared.contracts.events import EventCreated
+from shared.contracts.events import (
+    EventCancelled,
+    EventCompleted,
+    EventCreated,
+    EventPublished,
+    EventRescheduled,
+)
 from shared.contracts.metrics import KpiMeasured
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.messaging import Subscription
@@ -33,7 +39,44 @@ async def _record(uow: UnitOfWork, activity_id: str, plan_id: str, **values) -> 
 
 
 async def on_event_created(uow: UnitOfWork, _envelope: Envelope, data: EventCreated) -> None:
-    await _record(uow, data.activity_id, data.plan_id, event_id=data.event_id)
+    await _record(
+        uow,
+        data.activity_id,
+        data.plan_id,
+        event_id=data.event_id,
+        event_status="draft",
+        event_starts_at=data.starts_at,
+    )
+
+
+async def on_event_published(uow: UnitOfWork, _envelope: Envelope, data: EventPublished) -> None:
+    if data.activity_id and data.plan_id:  # an organiser's own event belongs to no plan
+        await _record(uow, data.activity_id, data.plan_id, event_status="published")
+
+
+async def on_event_rescheduled(
+    uow: UnitOfWork, _envelope: Envelope, data: EventRescheduled
+) -> None:
+    """The organiser moved the event (in the events service): the plan shows where it went."""
+    if data.activity_id and data.plan_id:
+        await _record(uow, data.activity_id, data.plan_id, event_starts_at=data.starts_at)
+
+
+async def on_event_cancelled(uow: UnitOfWork, _envelope: Envelope, data: EventCancelled) -> None:
+    if data.activity_id and data.plan_id:
+        await _record(uow, data.activity_id, data.plan_id, event_status="cancelled")
+
+
+async def on_event_completed(uow: UnitOfWork, _envelope: Envelope, data: EventCompleted) -> None:
+    if data.activity_id and data.plan_id:
+        await _record(
+            uow,
+            data.activity_id,
+            data.plan_id,
+            event_status="completed",
+            event_confirmed=data.confirmed,
+            event_checked_in=data.checked_in,
+        )
 
 
 async def on_delivery_sent(uow: UnitOfWork, _envelope: Envelope, data: DeliverySent) -> None:
@@ -70,6 +113,10 @@ def subscription(group_id: str) -> Subscription:
         topics=(topics.EVENTS, topics.DELIVERIES, topics.KPIS),
         handlers={
             EventCreated: on_event_created,
+            EventPublished: on_event_published,
+            EventRescheduled: on_event_rescheduled,
+            EventCancelled: on_event_cancelled,
+            EventCompleted: on_event_completed,
             DeliverySent: on_delivery_sent,
             DeliveryFailed: on_delivery_failed,
             KpiMeasured: on_kpi_measured,

@@ -112,6 +112,11 @@ class ActivityOutcome(Base):
     activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     plan_id: Mapped[str] = mapped_column(String(36), index=True)
     event_id: Mapped[str | None] = mapped_column(String(36))
+    # the event as the events service reports it: published, moved, cancelled, held
+    event_status: Mapped[str | None] = mapped_column(String(20))
+    event_starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    event_confirmed: Mapped[int | None] = mapped_column(Integer)  # final, once it was held
+    event_checked_in: Mapped[int | None] = mapped_column(Integer)
     deliveries_sent: Mapped[int] = mapped_column(Integer, default=0)
     deliveries_failed: Mapped[int] = mapped_column(Integer, default=0)
 

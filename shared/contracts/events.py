@@ -224,3 +224,32 @@ class AttendeeErased(RegistrationEvent):
 
     type = "attendee.erased.v1"
     topic = topics.REGISTRATIONS
+
+
+@event
+class Invited(EventData):
+    """A named person was invited; `attendee.link` is their personal page to answer."""
+
+    type = "attendee.invited.v1"
+    topic = topics.REGISTRATIONS
+
+    invitation_id: str
+    event_id: str
+    plan_id: str | None
+    attendee: Attendee | None = None
+    event: EventSummary | None = None
+
+
+@event
+class RsvpRecorded(EventData):
+    """An invited person answered yes, no or maybe; yes registered them
+    (`registration_id`: a seat or the waitlist, as its own registration event says)."""
+
+    type = "rsvp.recorded.v1"
+    topic = topics.REGISTRATIONS
+
+    invitation_id: str
+    event_id: str
+    plan_id: str | None
+    answer: Literal["yes", "no", "maybe"]
+    registration_id: str | None

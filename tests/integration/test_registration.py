@@ -458,3 +458,83 @@ async def test_the_programme_takes_sign_ups_up_to_each_sessions_cap(database_url
         )
         listed = (await client.get(url, headers=MANAGER)).json()
         assert listed["total"] == 2  # the refused attempts left nothing behind
+
+
+async def test_an_event_by_invitation_takes_answers_through_personal_links_only(
+    database_url: str,
+) -> None:
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(
+            client, title="Rundbordssamtale for direktører", capacity=1, invitation_only=True
+        )
+        invited = await client.post(
+            f"/v1/events/{event_id}/invitations",
+            json={
+                "people": [
+                    {"name": "Anne Holm", "email": "anne.holm@aarhus.dk"},
+                    {"name": "Bo Lund", "email": "bo.lund@randers.dk", "language": "en"},
+                ]
+            },
+            headers=MANAGER,
+        )
+        assert invited.status_code == 201
+        again = await client.post(
+            f"/v1/events/{event_id}/invitations",
+            json={"people": [{"name": "Anne Holm", "email": "Anne.Holm@aarhus.dk"}]},
+            headers=MANAGER,
+        )
+        assert again.json() == []  # invited once
+        refused = await client.post(f"/v1/events/{event_id}/registrations", json=person("Eve"))
+        assert "invitation" in assert_problem(refused, 403)["detail"]
+
+        # the links are in the invitations' e-mails; the service's signer makes the same
+        signer = app.state.events_access.links
+        anne_id, bo_id = (i["id"] for i in invited.json())
+        anne, bo = signer.invitation_token(anne_id), signer.invitation_token(bo_id)
+
+        assert_invalid(
+            await client.post(f"/v1/invitations/{anne}/rsvp", json={"answer": "yes"}), "consent"
+        )
+        yes = await client.post(
+            f"/v1/invitations/{anne}/rsvp", json={"answer": "yes", "consent": True}
+        )
+        assert yes.json()["answer"] == "yes" and yes.json()["registration_id"]
+        bo_yes = await client.post(
+            f"/v1/invitations/{bo}/rsvp", json={"answer": "yes", "consent": True}
+        )
+        assert bo_yes.status_code == 200
+        rows = (await client.get(f"/v1/events/{event_id}/registrations", headers=MANAGER)).json()
+        assert [(r["name"], r["status"]) for r in rows["items"]] == [
+            ("Anne Holm", "confirmed"),
+            ("Bo Lund", "waitlisted"),
+        ]
+        # Anne changes her mind: her seat is offered to Bo
+        no = await client.post(f"/v1/invitations/{anne}/rsvp", json={"answer": "no"})
+        assert no.json()["answer"] == "no"
+        rows = (await client.get(f"/v1/events/{event_id}/registrations", headers=MANAGER)).json()
+        assert [(r["name"], r["status"]) for r in rows["items"]] == [
+            ("Anne Holm", "cancelled"),
+            ("Bo Lund", "offered"),
+        ]
+        answers = (await client.get(f"/v1/events/{event_id}/invitations", headers=MANAGER)).json()
+        assert sorted((i["name"], i["answer"]) for i in answers["items"]) == [
+            ("Anne Holm", "no"),
+            ("Bo Lund", "yes"),
+        ]
+        # a registration's link is no invitation, nor the reverse
+        assert_problem(
+            await client.post(
+                f"/v1/invitations/{bo_yes.json()['registration_id']}/rsvp", json={"answer": "no"}
+            ),
+            404,
+        )
+        page = await client.get(f"/invitations/{anne}")
+        assert page.status_code == 200 and "Kære Anne Holm" in page.text
+        answered = await client.post(
+            f"/invitations/{anne}", data={"answer": "yes", "consent": "yes"}
+        )
+        assert answered.status_code == 303  # to her own registration page
+        assert "kun for inviterede" in (await client.get(f"/events/{event_id}")).text
+    types = await outbox_types(app)
+    assert types.count("attendee.invited.v1") == 2 and types.count("rsvp.recorded.v1") == 4

@@ -107,6 +107,24 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
         assert event["title"] == "Velfærdens innovationsdag"
         assert event["capacity"] == 300 and event["format"] == "theme_day"
         assert event["activity_id"] == event_activity["id"] and event["plan_id"] == plan_id
+        # the organiser publishes the event, then moves it: the plan shows both
+        manager = auth("event_manager")
+        published = await client.post(f"{events}/v1/events/{event['id']}/publish", headers=manager)
+        assert published.status_code == 200, published.text
+        moved = await client.patch(
+            f"{events}/v1/events/{event['id']}",
+            json={"starts_at": "2016-02-03T08:00:00+00:00", "reason": "Salen er optaget"},
+            headers=manager,
+        )
+        assert moved.status_code == 200, moved.text
+        await eventually(
+            lambda: get(f"{planning}/v1/plans/{plan_id}"),
+            lambda p: (
+                p["activities"][0]["event_status"] == "published"
+                and p["activities"][0]["event_starts_at"].startswith("2016-02-03T08:00")
+            ),
+            timeout=30,
+        )
 
         # Two consenting contacts, two e-mails; the one without consent gets none.
         assert sorted(m["To"] for m in smtp_sink.messages) == [

@@ -52,6 +52,10 @@ async def plan_detail(session: AsyncSession, plan_id: str, window: timedelta) ->
             )
         if (outcome := outcomes.get(activity.id)) is not None:
             activity.event_id = outcome.event_id
+            activity.event_status = outcome.event_status
+            activity.event_starts_at = outcome.event_starts_at
+            activity.event_confirmed = outcome.event_confirmed
+            activity.event_checked_in = outcome.event_checked_in
             activity.deliveries_sent = outcome.deliveries_sent
             activity.deliveries_failed = outcome.deliveries_failed
     return detail

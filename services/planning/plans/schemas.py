@@ -230,6 +230,14 @@ class ActivityDetail(ActivityPublic):
     """The activity with what the other services reported doing with it."""
 
     event_id: str | None = Field(None, description="The event the events service created.")
+    event_status: str | None = Field(
+        None, description="The event's status there: draft, published, cancelled, completed."
+    )
+    event_starts_at: datetime | None = Field(
+        None, description="When the event takes place (moved by its organiser, it differs)."
+    )
+    event_confirmed: int | None = Field(None, description="Seats taken, once it was held.")
+    event_checked_in: int | None = Field(None, description="Who came, once it was held.")
     deliveries_sent: int = 0
     deliveries_failed: int = 0
     channel_warning: str | None = Field(

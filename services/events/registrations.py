@@ -1,0 +1,294 @@
+"""A person's registration: a seat or the waitlist, cancelled, an offered seat accepted,
+checked in at the door; and what is kept about them, exported or erased."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Exists, ScalarSelect, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.events import schemas
+from services.events.domain import (
+    ACTIVE,
+    RegistrationStatus,
+    Seats,
+    can_accept,
+    offer_expired,
+    place,
+    takes_registrations,
+)
+from services.events.policy import Policy
+from services.events.programme import sign_up
+from services.events.seats import get_event, new_id, pass_on_seats
+from services.events.tables import (
+    Event,
+    Invitation,
+    Registration,
+)
+from shared.contracts.events import (
+    AttendeeCheckedIn,
+    AttendeeErased,
+    RegistrationCancelled,
+    RegistrationConfirmed,
+    RegistrationPromoted,
+    RegistrationWaitlisted,
+)
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.uow import UnitOfWork
+
+Status = RegistrationStatus
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What registering needs to know about an event, read in one query through the
+    registrations' indexes: its cost does not grow with the length of the waitlist."""
+
+    free: int
+    anyone_waiting: bool
+    offers_expired: bool
+    already_registered: bool
+    last_position: int
+
+
+async def _tally(session: AsyncSession, event: Event, email: str, now: datetime) -> Tally:
+    """Read after the event's row is locked, in a statement of its own: on PostgreSQL a
+    statement that waited for the lock still sees what was there before it waited (a
+    subquery next to the FOR UPDATE would count seats already taken as free)."""
+    r = Registration
+
+    def count(*where) -> ScalarSelect:  # type: ignore[no-untyped-def]
+        return select(func.count()).where(r.event_id == event.id, *where).scalar_subquery()
+
+    def exists(*where) -> Exists:  # type: ignore[no-untyped-def]
+        return select(r.id).where(r.event_id == event.id, *where).exists()
+
+    confirmed, held, waiting, expired, registered, last = (
+        await session.execute(
+            select(
+                count(r.status == Status.CONFIRMED),
+                count(r.status == Status.OFFERED, r.hold_expires_at > now),
+                exists(r.status == Status.WAITLISTED),
+                exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
+                exists(r.email == email, r.status.in_(ACTIVE)),
+                select(func.max(r.position)).where(r.event_id == event.id).scalar_subquery(),
+            )
+        )
+    ).one()
+    return Tally(
+        free=Seats(event.capacity, confirmed, held, 0).free,
+        anyone_waiting=bool(waiting),
+        offers_expired=bool(expired),
+        already_registered=bool(registered),
+        last_position=last or 0,
+    )
+
+
+async def register(
+    uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, policy: Policy
+) -> Registration:
+    """A seat if one is free and nobody is waiting; otherwise a place on the waitlist. An
+    event by invitation takes registrations only through its invitations (`rsvp`)."""
+    async with uow:
+        event = await get_event(uow.session, event_id, lock=True)
+        if event.invitation_only:
+            raise Forbidden("this event is by invitation: answer through your invitation's link")
+        registration = await add_registration(uow, event, cmd, policy)
+        await uow.commit()
+    return registration
+
+
+async def add_registration(
+    uow: UnitOfWork, event: Event, cmd: schemas.RegistrationCreate, policy: Policy
+) -> Registration:
+    """Registration itself, in the caller's unit of work; the event's row is locked."""
+    email = cmd.email.lower()
+    now = uow.now()
+    takes_registrations(event.status, event.starts_at, now)
+    tally = await _tally(uow.session, event, email, now)
+    if tally.already_registered:
+        raise Conflict("this e-mail address is already registered for the event")
+    if tally.offers_expired or (tally.free and tally.anyone_waiting):
+        await pass_on_seats(uow, event, policy)  # the line moves first
+        await uow.session.flush()
+        tally = await _tally(uow.session, event, email, now)
+    status = place(tally.free, tally.anyone_waiting)
+    registration = Registration(
+        id=new_id(),
+        event_id=event.id,
+        name=cmd.name,
+        email=email,
+        organisation=cmd.organisation,
+        language=cmd.language,
+        consent_text=schemas.consent_text(cmd.language),
+        consented_at=now,
+        status=status,
+        code=secrets.token_urlsafe(12),
+        created_at=now,
+        confirmed_at=now if status == Status.CONFIRMED else None,
+        position=tally.last_position + 1,
+    )
+    uow.session.add(registration)
+    await sign_up(uow, event, registration, cmd.session_ids)
+    about = policy.about(registration, event)
+    if status == Status.CONFIRMED:
+        uow.publish(RegistrationConfirmed(**about), subject=event.id)
+    else:
+        uow.publish(RegistrationWaitlisted(**about), subject=event.id)
+    return registration
+
+
+async def _locked_registration(uow: UnitOfWork, registration_id: str) -> tuple[Registration, Event]:
+    """The registration and its event, the event's row locked (always event first: two
+    commands on one event never wait for each other in opposite orders)."""
+    registration = await uow.session.get(Registration, registration_id)
+    if registration is None:
+        raise NotFound("no such registration")
+    event = await get_event(uow.session, registration.event_id, lock=True)
+    await uow.session.refresh(registration)
+    return registration, event
+
+
+async def cancel_registration(
+    uow: UnitOfWork, registration_id: str, policy: Policy
+) -> Registration:
+    """Cancelling twice is cancelling once; a seat that comes free goes to the next in line."""
+    async with uow:
+        registration, event = await _locked_registration(uow, registration_id)
+        await withdraw(uow, registration, event, policy)
+        await uow.commit()
+    return registration
+
+
+async def withdraw(
+    uow: UnitOfWork, registration: Registration, event: Event, policy: Policy
+) -> None:
+    previous = registration.status
+    if previous not in ACTIVE:
+        return
+    registration.status = Status.CANCELLED
+    registration.cancelled_at = uow.now()
+    registration.hold_expires_at = None
+    uow.publish(
+        RegistrationCancelled(**policy.about(registration, event), previous_status=previous),
+        subject=event.id,
+    )
+    await uow.session.flush()
+    await pass_on_seats(uow, event, policy)
+
+
+async def accept_offer(uow: UnitOfWork, registration_id: str, policy: Policy) -> Registration:
+    async with uow:
+        registration, event = await _locked_registration(uow, registration_id)
+        now = uow.now()
+        can_accept(registration.status, registration.hold_expires_at, now)
+        if registration.status == Status.OFFERED:
+            registration.status = Status.CONFIRMED
+            registration.confirmed_at = now
+            registration.hold_expires_at = None
+            uow.publish(RegistrationPromoted(**policy.about(registration, event)), subject=event.id)
+            await uow.commit()
+    return registration
+
+
+async def get_registration(session: AsyncSession, registration_id: str) -> Registration:
+    registration = await session.get(Registration, registration_id)
+    if registration is None:
+        raise NotFound("no such registration")
+    return registration
+
+
+def shown_status(registration: Registration, now: datetime) -> str:
+    """An offer whose time is up reads as expired before anything has tidied it up."""
+    if offer_expired(registration.status, registration.hold_expires_at, now):
+        return Status.EXPIRED
+    return registration.status
+
+
+# --- personal data ----------------------------------------------------------------------------
+
+
+async def registrations_of(session: AsyncSession, email: str) -> list[tuple[Registration, Event]]:
+    """Everything kept about a person (by their address), for them to see."""
+    rows = await session.execute(
+        select(Registration, Event)
+        .join(Event, Event.id == Registration.event_id)
+        .where(Registration.email == email.lower())
+        .order_by(Registration.created_at, Registration.id)
+    )
+    return [(registration, event) for registration, event in rows]
+
+
+async def erase_attendee(uow: UnitOfWork, email: str, policy: Policy) -> int:
+    """Blank a person's name, address and organisation on each of their registrations. The
+    registrations stay, with their status and times, so every count stays as it was."""
+    async with uow:
+        found = await registrations_of(uow.session, email)
+        for registration, event in found:
+            registration.name, registration.email, registration.organisation = "", "", None
+            registration.erased_at = uow.now()
+            uow.publish(AttendeeErased(**policy.about(registration, event)), subject=event.id)
+        await uow.session.execute(
+            update(Invitation)
+            .where(Invitation.email == email.lower())
+            .values(name="", email=f"erased:{new_id()}")  # the pair (event, email) stays unique
+        )
+        await uow.commit()
+    return len(found)
+
+
+# --- check-in -------------------------------------------------------------------------------
+
+
+async def check_in(
+    uow: UnitOfWork, event_id: str, scans: list[schemas.Scan], policy: Policy
+) -> list[schemas.ScanResult]:
+    """Record scans (live, or made offline and uploaded later with their own times). A code
+    scanned again is one check-in, at the time of its first recorded scan."""
+    results = []
+    async with uow:
+        await get_event(uow.session, event_id)
+        for scan in scans:
+            registration = await uow.session.scalar(
+                select(Registration).where(
+                    Registration.event_id == event_id, Registration.code == scan.code
+                )
+            )
+            if registration is None:
+                results.append(schemas.ScanResult(code=scan.code, result="unknown"))
+                continue
+            if registration.status != Status.CONFIRMED:
+                results.append(
+                    schemas.ScanResult(
+                        code=scan.code, result="not_confirmed", name=registration.name
+                    )
+                )
+                continue
+            at = scan.scanned_at or uow.now()
+            # one statement: a concurrent scan of the same code cannot also count as first
+            first = await uow.session.execute(
+                update(Registration)
+                .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
+                .values(checked_in_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            if first.rowcount:
+                event = await get_event(uow.session, event_id)
+                uow.publish(
+                    AttendeeCheckedIn(**policy.about(registration, event), checked_in_at=at),
+                    subject=event_id,
+                )
+            await uow.session.refresh(registration)
+            results.append(
+                schemas.ScanResult(
+                    code=scan.code,
+                    result="checked_in" if first.rowcount else "already_checked_in",
+                    name=registration.name,
+                    checked_in_at=registration.checked_in_at,
+                )
+            )
+        await uow.commit()
+    return results
