@@ -268,10 +268,6 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # type: ignore[no-untyped-def]
     """Publish the plan's events (Velfærdens innovationsdag, Folkemødet, Rethink — on the
     calendar feed), and run two upcoming ones: the regional employment conference (case E,
@@ -347,3 +343,7 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
     attendance = client.get(f"{events}/events/{conference['id']}/attendance.csv").text
     came = sum(1 for line in attendance.splitlines()[1:] if line.endswith(",yes"))
     print(f"  checked in at the conference so far: {came} (one code scanned twice counts once)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

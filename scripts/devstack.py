@@ -63,6 +63,11 @@ def main() -> int:
                 ),
                 f"{name.upper()}_JWT_ISSUER": DEV_ISSUER,  # checked, as in production
                 f"{name.upper()}_JWT_AUDIENCE": DEV_AUDIENCE,
+                # everyone here is one address, and `make demo` registers a few dozen people
+                "EVENTS_REGISTRATION_RATE_LIMIT": os.environ.get(
+                    "EVENTS_REGISTRATION_RATE_LIMIT", "300/minute"
+                ),
+                "EVENTS_TIMER_INTERVAL_SECONDS": "5",
             },
             VAR / "logs" / f"{name}.log",
         )
