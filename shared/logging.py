@@ -78,9 +78,10 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
 
 class _PrivateAccessLog(logging.Filter):
     """uvicorn's access lines without personal data: no client address, and no personal
-    link (`/registrations/<token>`: whoever holds it may cancel that registration)."""
+    link (`/registrations/<token>`, `/invitations/<token>`: whoever holds one may cancel that
+    registration or answer that invitation)."""
 
-    LINK = re.compile(r"(/registrations/)[^/?\s]+")
+    LINK = re.compile(r"(/(?:registrations|invitations)/)[^/?\s]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:

@@ -39,7 +39,7 @@ class EventsAccess:
     def __init__(self, policy: Policy, rate_limit: str) -> None:
         self.policy = policy
         self.links = policy.links
-        self.registrations = RateLimit(rate_limit)
+        self.rate_limit = RateLimit(rate_limit)  # of registrations, per client
 
 
 async def get_access(request: Request) -> EventsAccess:
@@ -51,7 +51,7 @@ Access = Annotated[EventsAccess, Depends(get_access)]
 
 async def limit_registrations(request: Request, access: Access) -> None:
     """Dependency: count this registration attempt against its client's limit."""
-    access.registrations.check(request.client.host if request.client else "unknown")
+    access.rate_limit.check(request.client.host if request.client else "unknown")
 
 
 RegistrationLimit = Depends(limit_registrations)

@@ -33,11 +33,16 @@ LIFECYCLE: dict[str, tuple[frozenset[EventStatus], EventStatus]] = {
 }
 
 
-def next_status(current: str, command: str) -> EventStatus:
-    """The status `command` leads to from `current`, or a conflict that says why not."""
+def next_status(
+    current: str, command: str, starts_at: datetime | None = None, now: datetime | None = None
+) -> EventStatus:
+    """The status `command` leads to from `current`, or a conflict that says why not. An
+    event is completed once it has started, not before."""
     allowed, target = LIFECYCLE[command]
     if current not in allowed:
         raise Conflict(f"a {current} event cannot be {target}")
+    if target == EventStatus.COMPLETED and starts_at and now and now < starts_at:
+        raise Conflict("an event is completed once it has taken place, not before it starts")
     return target
 
 
@@ -91,10 +96,15 @@ def offer_expired(status: str, hold_expires_at: datetime | None, now: datetime) 
     )
 
 
-def can_accept(status: str, hold_expires_at: datetime | None, now: datetime) -> None:
-    """An offer is accepted while it holds; afterwards the seat has passed on."""
+def can_accept(
+    event_status: str, status: str, hold_expires_at: datetime | None, now: datetime
+) -> None:
+    """An offer is accepted while it holds and the event is on; afterwards the seat has
+    passed on."""
     if status == RegistrationStatus.CONFIRMED:
         return  # accepting twice is accepting once
+    if event_status != EventStatus.PUBLISHED:
+        raise Conflict(f"the event is {event_status}: no seat can be taken")
     if status != RegistrationStatus.OFFERED:
         raise Conflict(f"there is no seat offered to a {status} registration")
     if offer_expired(status, hold_expires_at, now):

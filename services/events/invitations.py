@@ -65,7 +65,7 @@ async def invite(
 
 async def get_invitation(session: AsyncSession, invitation_id: str) -> tuple[Invitation, Event]:
     invitation = await session.get(Invitation, invitation_id)
-    if invitation is None:
+    if invitation is None or invitation.erased:
         raise NotFound("no such invitation")
     return invitation, await get_event(session, invitation.event_id)
 
@@ -77,9 +77,10 @@ async def rsvp(
     no or maybe gives the seat back."""
     async with uow:
         invitation = await uow.session.get(Invitation, invitation_id)
-        if invitation is None:
+        if invitation is None or invitation.erased:
             raise NotFound("no such invitation")
         event = await get_event(uow.session, invitation.event_id, lock=True)
+        await uow.session.refresh(invitation)  # as it is now that we hold the event
         registration = invitation.registration_id and await uow.session.get(
             Registration, invitation.registration_id
         )

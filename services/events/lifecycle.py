@@ -129,17 +129,13 @@ async def _tell_everyone(
 
 
 async def _set_timers(uow: UnitOfWork, event: Event, policy: Policy) -> None:
-    """The event's reminders and survey request, at its current times; those already due
-    are not sent late (a reminder 7 days before, for an event published 2 days before)."""
+    """The event's reminders and survey request at its current times (a moved event is
+    reminded of again); those already due are not sent late (a reminder 7 days before,
+    for an event published 2 days before)."""
     now = uow.now()
-    await uow.session.execute(
-        delete(EventTimer).where(EventTimer.event_id == event.id, EventTimer.fired_at.is_(None))
-    )
-    fired = set(
-        await uow.session.scalars(select(EventTimer.kind).where(EventTimer.event_id == event.id))
-    )
+    await uow.session.execute(delete(EventTimer).where(EventTimer.event_id == event.id))
     for kind, due_at in policy.timers(event).items():
-        if kind not in fired and due_at > now:
+        if due_at > now:
             uow.session.add(EventTimer(event_id=event.id, kind=kind, due_at=due_at))
 
 
@@ -153,7 +149,7 @@ async def change_status(
             await cancel(uow, event, reason, policy)
             await uow.commit()
             return event
-        event.status = next_status(event.status, command)
+        event.status = next_status(event.status, command, event.starts_at, uow.now())
         if command == "publish":
             uow.publish(
                 EventPublished(

@@ -68,6 +68,7 @@ TEXT: dict[str, dict[str, str]] = {
         "err_email": "Skriv en gyldig e-mailadresse, fx navn@kommune.dk.",
         "err_organisation": "Organisationen må højst fylde 200 tegn på én linje.",
         "err_consent": "Du skal give samtykke for at blive tilmeldt.",
+        "err_other": "Et af valgene kunne ikke bruges (fx sessionerne). Prøv igen.",
         "when": "Tidspunkt",
         "where": "Sted",
         "accessibility": "Tilgængelighed",
@@ -121,6 +122,7 @@ TEXT: dict[str, dict[str, str]] = {
         "err_email": "Enter a valid e-mail address, e.g. name@example.org.",
         "err_organisation": "The organisation can be at most 200 characters on one line.",
         "err_consent": "You must give your consent to register.",
+        "err_other": "One of the choices could not be used (e.g. the sessions). Please try again.",
         "when": "When",
         "where": "Where",
         "accessibility": "Accessibility",
@@ -143,6 +145,17 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 FIELDS = ("name", "email", "organisation", "consent")
+
+
+def _field_errors(
+    exc: ValidationError, fields: tuple[str, ...], text: dict[str, str]
+) -> dict[str, str]:
+    """Each bad field's message, in the page's language; anything else as one message."""
+    bad = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+    errors = {field: text[f"err_{field}"] for field in fields if field in bad}
+    if bad - set(fields):
+        errors["form"] = text["err_other"]
+    return errors
 
 
 def _language(request: Request, fallback: str = "da") -> str:
@@ -238,7 +251,7 @@ async def register(
     language = form.get("language") if form.get("language") in TEXT else _language(request)
     text = TEXT[language]
     try:
-        access.registrations.check(request.client.host if request.client else "unknown")
+        access.rate_limit.check(request.client.host if request.client else "unknown")
     except HTTPException as exc:
         response = _message(request, language, 429, text["too_many"])
         response.headers.update(exc.headers or {})
@@ -253,8 +266,7 @@ async def register(
             session_ids=form.getlist("session"),
         )
     except ValidationError as exc:
-        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
-        errors = {field: text[f"err_{field}"] for field in FIELDS if field in bad}
+        errors = _field_errors(exc, FIELDS, text)
         return await _registration_page(
             request, uow, event_id, now, form=form, errors=errors, status=422
         )
@@ -387,8 +399,7 @@ async def answer_invitation(
             session_ids=form.getlist("session"),
         )
     except ValidationError as exc:
-        bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
-        errors = {f: text[f"err_{f}"] for f in ("answer", "organisation", "consent") if f in bad}
+        errors = _field_errors(exc, ("answer", "organisation", "consent"), text)
         return await _invitation_page(
             request, uow, access, token, form=form, errors=errors, status=422
         )

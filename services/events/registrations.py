@@ -31,6 +31,7 @@ from services.events.tables import (
 from shared.contracts.events import (
     AttendeeCheckedIn,
     AttendeeErased,
+    InviteeErased,
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationPromoted,
@@ -184,7 +185,7 @@ async def accept_offer(uow: UnitOfWork, registration_id: str, policy: Policy) ->
     async with uow:
         registration, event = await _locked_registration(uow, registration_id)
         now = uow.now()
-        can_accept(registration.status, registration.hold_expires_at, now)
+        can_accept(event.status, registration.status, registration.hold_expires_at, now)
         if registration.status == Status.OFFERED:
             registration.status = Status.CONFIRMED
             registration.confirmed_at = now
@@ -223,19 +224,27 @@ async def registrations_of(session: AsyncSession, email: str) -> list[tuple[Regi
 
 
 async def erase_attendee(uow: UnitOfWork, email: str, policy: Policy) -> int:
-    """Blank a person's name, address and organisation on each of their registrations. The
-    registrations stay, with their status and times, so every count stays as it was."""
+    """Blank a person's name, address and organisation on each of their registrations and
+    invitations. The registrations stay, with their status and times, so every count stays
+    as it was — but a place in line they can no longer be told about is given up."""
     async with uow:
         found = await registrations_of(uow.session, email)
+        for event_id in sorted({event.id for _, event in found}):
+            await get_event(uow.session, event_id, lock=True)  # as every seat change does
         for registration, event in found:
             registration.name, registration.email, registration.organisation = "", "", None
             registration.erased_at = uow.now()
             uow.publish(AttendeeErased(**policy.about(registration, event)), subject=event.id)
-        await uow.session.execute(
-            update(Invitation)
-            .where(Invitation.email == email.lower())
-            .values(name="", email=f"erased:{new_id()}")  # the pair (event, email) stays unique
-        )
+            if registration.status in (Status.WAITLISTED, Status.OFFERED):
+                await withdraw(uow, registration, event, policy)
+        for invitation in await uow.session.scalars(
+            select(Invitation).where(Invitation.email == email.lower())
+        ):
+            invitation.name, invitation.email = "", f"erased:{invitation.id}"
+            uow.publish(
+                InviteeErased(invitation_id=invitation.id, event_id=invitation.event_id),
+                subject=invitation.event_id,
+            )
         await uow.commit()
     return len(found)
 

@@ -264,7 +264,7 @@ async def attendance(event_id: str, uow: UnitOfWorkDep, _: EventManager) -> Resp
             writer.writerow(
                 [
                     _cell(r.name),
-                    r.email,
+                    _cell(r.email),
                     _cell(r.organisation or ""),
                     checked,
                     "yes" if checked else "no",

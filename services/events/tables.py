@@ -52,6 +52,10 @@ class Invitation(Base):
     registration_id: Mapped[str | None] = mapped_column(ForeignKey("registrations.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
+    @property
+    def erased(self) -> bool:
+        return self.email.startswith("erased:")
+
 
 class Registration(Base):
     """One person's registration for an event, and its place: confirmed, waitlisted, offered

@@ -72,9 +72,13 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
         ).all()
         for timer, event in due:
             timer.fired_at = now
-            if event.status == EventStatus.CANCELLED:
-                continue
             survey = timer.kind == "survey"
+            if event.status not in (
+                (EventStatus.PUBLISHED, EventStatus.COMPLETED)
+                if survey
+                else (EventStatus.PUBLISHED,)
+            ):
+                continue
             who = (
                 Registration.checked_in_at.is_not(None) if survey else Registration.id.is_not(None)
             )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
 from services.notifications.tables import Delivery
@@ -25,6 +25,7 @@ from shared.contracts.events import (
     AttendeeTold,
     EventSummary,
     Invited,
+    InviteeErased,
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationEvent,
@@ -240,7 +241,10 @@ async def on_told(uow: UnitOfWork, _envelope: Envelope, data: AttendeeTold) -> N
 
 
 async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -> None:
-    await _queue(uow, "reminder", f"reminder:{data.days_before}", data)
+    assert data.event is not None
+    # once per reminder and date: a moved event is reminded of again
+    dedupe = f"reminder:{data.days_before}:{data.event.starts_at.isoformat()}"
+    await _queue(uow, "reminder", dedupe, data)
 
 
 async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> None:
@@ -248,15 +252,21 @@ async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> Non
 
 
 async def on_erased(uow: UnitOfWork, _envelope: Envelope, data: AttendeeErased) -> None:
-    """The person's data was erased in the events service: erase our copy of their name and
-    address (the ledger keeps that a message went, and when)."""
+    """The person's data was erased in the events service: erase our copies — the address,
+    the name, and the text that greeted them and held their link. The ledger keeps that a
+    message of that kind went, and when."""
+    await _erase(uow, Delivery.dedupe_key.like(f"%:{data.registration_id}"), data.event_id)
+
+
+async def on_invitee_erased(uow: UnitOfWork, _envelope: Envelope, data: InviteeErased) -> None:
+    await _erase(uow, Delivery.dedupe_key == f"invitation:{data.invitation_id}", data.event_id)
+
+
+async def _erase(uow: UnitOfWork, which: ColumnElement[bool], event_id: str) -> None:
     await uow.session.execute(
         update(Delivery)
-        .where(
-            Delivery.event_id == data.event_id,
-            Delivery.dedupe_key.like(f"%:{data.registration_id}"),
-        )
-        .values(recipient_name=None, recipient_email=None)
+        .where(Delivery.event_id == event_id, which)
+        .values(recipient_name=None, recipient_email=None, body="", attachment=None)
     )
 
 
@@ -271,4 +281,5 @@ HANDLERS = {
     ReminderDue: on_reminder,
     Invited: on_invited,
     AttendeeErased: on_erased,
+    InviteeErased: on_invitee_erased,
 }

@@ -253,3 +253,15 @@ class RsvpRecorded(EventData):
     plan_id: str | None
     answer: Literal["yes", "no", "maybe"]
     registration_id: str | None
+
+
+@event
+class InviteeErased(EventData):
+    """A person's data was erased from this invitation: services that keep a copy (the
+    invitation e-mail) erase theirs."""
+
+    type = "invitation.erased.v1"
+    topic = topics.REGISTRATIONS
+
+    invitation_id: str
+    event_id: str

@@ -536,5 +536,35 @@ async def test_an_event_by_invitation_takes_answers_through_personal_links_only(
         )
         assert answered.status_code == 303  # to her own registration page
         assert "kun for inviterede" in (await client.get(f"/events/{event_id}")).text
+        # Bo's data is erased: the seat offered to him passes on, his link answers no more
+        await client.post(
+            "/v1/attendees/erase", json={"email": "bo.lund@randers.dk"}, headers=MANAGER
+        )
+        rows = (await client.get(f"/v1/events/{event_id}/registrations", headers=MANAGER)).json()
+        assert ("", "cancelled") in [(r["name"], r["status"]) for r in rows["items"]]
+        assert_problem(
+            await client.post(f"/v1/invitations/{bo}/rsvp", json={"answer": "maybe"}), 404
+        )
     types = await outbox_types(app)
     assert types.count("attendee.invited.v1") == 2 and types.count("rsvp.recorded.v1") == 4
+    assert types.count("invitation.erased.v1") == 1
+
+
+async def test_a_cancelled_event_takes_no_offer_and_is_not_completed_before_it_starts(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db")
+    async with serving(app) as client:
+        event_id = await published_event(client, capacity=1)
+        url = f"/v1/events/{event_id}/registrations"
+        anne = (await client.post(url, json=person("Anne Holm"))).json()
+        bo = (await client.post(url, json=person("Bo Lund"))).json()
+        await client.post(f"/v1/registrations/{anne['token']}/cancel")  # Bo is offered the seat
+        early = await client.post(f"/v1/events/{event_id}/complete", headers=MANAGER)
+        assert "not before" in assert_problem(early, 409)["detail"]
+        cancelled = await client.post(
+            f"/v1/events/{event_id}/cancel", json={"reason": "Aflyst"}, headers=MANAGER
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        late = await client.post(f"/v1/registrations/{bo['token']}/accept")
+        assert "cancelled" in assert_problem(late, 409)["detail"]

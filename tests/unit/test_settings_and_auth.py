@@ -111,3 +111,21 @@ def test_the_dev_tokens_carry_the_issuer_and_audience_make_run_checks() -> None:
     assert {checking.verify(t).subject for t in dev_tokens(SECRET).values()} == {
         f"dev-{role.value}" for role in Role
     }
+
+
+def test_access_log_lines_carry_no_client_address_nor_personal_link() -> None:
+    import logging
+
+    from shared.logging import _PrivateAccessLog
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("10.1.2.3:5555", "POST", "/invitations/abc.def/rsvp?lang=da", "1.1", 200),
+        None,
+    )
+    _PrivateAccessLog().filter(record)
+    assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=da HTTP/1.1" 200'
