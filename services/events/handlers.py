@@ -43,6 +43,7 @@ async def on_activity_approved(
         starts_at=data.starts_at,
         capacity=data.event.capacity,
         venue=data.event.venue,
+        partners=data.partners,
         status=EventStatus.DRAFT,
         created_at=uow.now(),
     )

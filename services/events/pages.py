@@ -72,6 +72,7 @@ TEXT: dict[str, dict[str, str]] = {
         "when": "Tidspunkt",
         "where": "Sted",
         "accessibility": "Tilgængelighed",
+        "partners": "Arrangeret med",
         "your_registration": "Din tilmelding",
         "status_confirmed": "Du er tilmeldt. Vis koden herunder ved indgangen.",
         "status_waitlisted": "Du er på ventelisten. Vi skriver til dig, hvis en plads bliver "
@@ -126,6 +127,7 @@ TEXT: dict[str, dict[str, str]] = {
         "when": "When",
         "where": "Where",
         "accessibility": "Accessibility",
+        "partners": "Organised with",
         "your_registration": "Your registration",
         "status_confirmed": "You are registered. Show the code below at the entrance.",
         "status_waitlisted": "You are on the waitlist. We will write to you if a seat comes free.",

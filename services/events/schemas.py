@@ -55,6 +55,7 @@ class EventCreate(ApiInput):
     address: Place | None = None
     accessibility: str | None = Field(None, max_length=2000)
     language: Language = "da"
+    partners: list[Place] = Field(default_factory=list, max_length=20, description="Co-organisers.")
     invitation_only: bool = Field(False, description="Registration only through invitations.")
 
     @model_validator(mode="after")
@@ -76,6 +77,7 @@ class EventUpdate(ApiInput):
     address: Place | None = None
     accessibility: str | None = Field(None, max_length=2000)
     language: Language | None = None
+    partners: list[Place] | None = Field(None, max_length=20)
     invitation_only: bool | None = None
     reason: str | None = Field(None, max_length=500, description="Why it moved, for registrants.")
 
@@ -120,6 +122,7 @@ class EventPublic(ApiOutput):
     address: str | None
     accessibility: str | None
     language: str
+    partners: list[str]
     invitation_only: bool
     status: EventStatus
     created_at: datetime

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -30,6 +40,7 @@ class Event(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     accessibility: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(2), default="da")
+    partners: Mapped[list[str]] = mapped_column(JSON, default=list)  # co-organisers' names
     # registration only through a personal invitation's link
     invitation_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20))

@@ -49,6 +49,7 @@ async def test_an_event_moves_and_is_cancelled_with_its_activity(
         audience=AudienceRef(id="dir", name="Kommunale direktører"),
         message=MessageRef(id="m", subject="Velfærd", body="Kom"),
         event=EventDetails(format="theme_day", capacity=300),
+        partners=["Mandag Morgen", "KL"],
     )
     moved_to = datetime(2016, 2, 3, 8, tzinfo=UTC)
     async with serving(app) as client:
@@ -60,7 +61,8 @@ async def test_an_event_moves_and_is_cancelled_with_its_activity(
             return page["items"][0] if page["items"] else {}
 
         await produce(broker.bootstrap, topics.ACTIVITIES, [(b"a-1", raw(approved))])
-        await eventually(the_event, lambda e: e.get("status") == "draft")
+        created = await eventually(the_event, lambda e: e.get("status") == "draft")
+        assert created["partners"] == ["Mandag Morgen", "KL"]  # co-organisers, from the plan
         await produce(
             broker.bootstrap,
             topics.ACTIVITIES,

@@ -36,9 +36,10 @@ async def count_registrations(app) -> int:  # type: ignore[no-untyped-def]
 async def test_the_page_names_its_language_and_ties_each_error_to_its_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
     app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db")
     async with serving(app) as client:
-        event_id = await published_event(client)
+        event_id = await published_event(client, partners=["Mandag Morgen", "KL"])
         page = await client.get(f"/events/{event_id}")
         assert page.status_code == 200
+        assert "Arrangeret med</dt><dd>Mandag Morgen, KL" in page.text
         assert page.headers["content-type"].startswith("text/html")
         assert '<html lang="da">' in page.text
         for field in ("name", "email", "organisation", "consent"):
