@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -19,6 +20,7 @@ from scripts.demo_data import (
     CHANNELS,
     EMPLOYMENT_CONFERENCE,
     GOALS,
+    INNOVATION_DAY_PROGRAMME,
     JOB_CENTRES,
     MESSAGES,
     PARTNERS,
@@ -277,6 +279,22 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
     for event in client.get(f"{events}/events", params={"plan_id": pid}).json()["items"]:
         if event["status"] == "draft":
             post("events", f"/events/{event['id']}/publish", {})
+        if (
+            event["title"] == "Velfærdens innovationsdag"
+            and not client.get(f"{events}/events/{event['id']}/programme").json()
+        ):
+            start = datetime.fromisoformat(event["starts_at"])
+            for offset, hours, session in INNOVATION_DAY_PROGRAMME:
+                post(
+                    "events",
+                    f"/events/{event['id']}/sessions",
+                    {
+                        **session,
+                        "starts_at": (start + timedelta(hours=offset)).isoformat(),
+                        "ends_at": (start + timedelta(hours=offset + hours)).isoformat(),
+                    },
+                )
+            print(f"Programme of '{event['title']}': {len(INNOVATION_DAY_PROGRAMME)} sessions")
     next_year = time.gmtime().tm_year + 1
     conference = post(
         "events",

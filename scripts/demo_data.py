@@ -316,3 +316,43 @@ ROUND_TABLE = {
     "venue": "Aarhus Rådhus",
     "address": "Rådhuspladsen 2, 8000 Aarhus C",
 }
+
+# Case A: Velfærdens innovationsdag (January 2016), organised by Mandag Morgen with partners:
+# a round table for selected municipal directors and workshops on the paper's dilemmas.
+# (hours after the start, length in hours, the session)
+INNOVATION_DAY_PROGRAMME = [
+    (
+        0,
+        1,
+        {
+            "title": "Kommune forfra – Aarhus gentænker velfærden",
+            "kind": "plenary",
+            "room": "Store sal",
+            "people": [
+                {"name": "Borgmesterens Afdeling, Aarhus Kommune", "role": "speaker"},
+                {"name": "Mandag Morgen", "role": "moderator"},
+            ],
+        },
+    ),
+    (
+        1.5,
+        1.5,
+        {
+            "title": "Rundbordssamtale for udvalgte kommunaldirektører",
+            "kind": "panel",
+            "room": "Mødelokale 1",
+            "capacity": 20,
+        },
+    ),
+    (
+        1.5,
+        1.5,
+        {
+            "title": "Workshop: Velfærdens dilemmaer",
+            "kind": "workshop",
+            "room": "Lokale 2",
+            "capacity": 40,
+            "description": "Dilemmaerne i debatoplægget, drøftet med fagpersoner og borgere.",
+        },
+    ),
+]

@@ -20,10 +20,11 @@ from services.events.tables import (
     Registration,
 )
 from shared.contracts.events import (
+    AudienceInvited,
     Invited,
     RsvpRecorded,
 )
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.uow import UnitOfWork
 
 Status = RegistrationStatus
@@ -115,3 +116,25 @@ async def rsvp(
         )
         await uow.commit()
     return invitation
+
+
+async def invite_audience(uow: UnitOfWork, event_id: str, audience_id: str, policy: Policy) -> None:
+    """Invite an audience to an open event: the notifications service writes to each of its
+    contacts who consented, with the event's page (by invitation only would need a
+    personal link per person, which it cannot sign)."""
+    async with uow:
+        event = await get_event(uow.session, event_id, lock=True)
+        takes_registrations(event.status, event.starts_at, uow.now())
+        if event.invitation_only:
+            raise Conflict("an event by invitation only invites named people, each with a link")
+        uow.publish(
+            AudienceInvited(
+                event_id=event.id,
+                plan_id=event.plan_id,
+                audience_id=audience_id,
+                language=event.language,
+                event=policy.summary(event),
+            ),
+            subject=event.id,
+        )
+        await uow.commit()

@@ -147,6 +147,20 @@ async def invite(
     return await invitations.invite(uow, event_id, cmd.people, access.policy)
 
 
+@router.post("/{event_id}/invitations/audience", status_code=202)
+async def invite_audience(
+    event_id: str,
+    cmd: schemas.AudienceInvitation,
+    uow: UnitOfWorkDep,
+    _: EventManager,
+    access: Access,
+) -> dict[str, str]:
+    """Invite an audience to an open event: each of its contacts who consented to e-mail
+    gets the event's page, once (the notifications service knows them)."""
+    await invitations.invite_audience(uow, event_id, cmd.audience_id, access.policy)
+    return {"status": "accepted"}
+
+
 @router.get("/{event_id}/invitations", response_model=Page[schemas.InvitationRow])
 async def list_invitations(
     event_id: str, uow: UnitOfWorkDep, _: EventManager, limit: Limit = 50, offset: Offset = 0

@@ -301,3 +301,7 @@ class Rsvp(ApiInput):
         if info.data.get("answer") == "yes" and not consent:
             raise ValueError("an answer of yes registers you, which needs your consent")
         return consent
+
+
+class AudienceInvitation(ApiInput):
+    audience_id: str = Field(min_length=1, max_length=36, description="Planning's audience.")

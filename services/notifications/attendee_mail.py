@@ -18,11 +18,13 @@ from icalendar import Event as CalendarEvent
 from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
-from services.notifications.tables import Delivery
+from services.notifications.tables import AudienceMember, Contact, Delivery
 from shared.contracts import Envelope
 from shared.contracts.events import (
+    Attendee,
     AttendeeErased,
     AttendeeTold,
+    AudienceInvited,
     EventSummary,
     Invited,
     InviteeErased,
@@ -251,6 +253,31 @@ async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> Non
     await _queue(uow, "invitation", "invitation", data)
 
 
+async def on_audience_invited(uow: UnitOfWork, _envelope: Envelope, data: AudienceInvited) -> None:
+    """One invitation per contact of the audience who consented to e-mail, with the event's
+    page: contacts are known here, not in the events service."""
+    contacts = await uow.session.scalars(
+        select(Contact)
+        .join(AudienceMember, AudienceMember.contact_id == Contact.id)
+        .where(AudienceMember.audience_id == data.audience_id, Contact.email_consent.is_(True))
+        .order_by(Contact.id)
+    )
+    for contact in contacts:
+        invitation = Invited(
+            invitation_id=contact.id,
+            event_id=data.event_id,
+            plan_id=data.plan_id,
+            attendee=Attendee(
+                name=contact.name,
+                email=contact.email,
+                language=data.language,
+                link=data.event.link,
+            ),
+            event=data.event,
+        )
+        await _queue(uow, "invitation", f"audience-invitation:{data.event_id}", invitation)
+
+
 async def on_erased(uow: UnitOfWork, _envelope: Envelope, data: AttendeeErased) -> None:
     """The person's data was erased in the events service: erase our copies — the address,
     the name, and the text that greeted them and held their link. The ledger keeps that a
@@ -280,6 +307,7 @@ HANDLERS = {
     AttendeeTold: on_told,
     ReminderDue: on_reminder,
     Invited: on_invited,
+    AudienceInvited: on_audience_invited,
     AttendeeErased: on_erased,
     InviteeErased: on_invitee_erased,
 }

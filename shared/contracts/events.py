@@ -265,3 +265,18 @@ class InviteeErased(EventData):
 
     invitation_id: str
     event_id: str
+
+
+@event
+class AudienceInvited(EventData):
+    """An audience (planning's, whose contacts the notifications service keeps) is invited
+    to an open event: each of its contacts who consented to e-mail gets the event's page."""
+
+    type = "event.audience_invited.v1"
+    topic = topics.REGISTRATIONS
+
+    event_id: str
+    plan_id: str | None
+    audience_id: str
+    language: Literal["da", "en"]
+    event: EventSummary

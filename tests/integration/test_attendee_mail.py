@@ -21,7 +21,15 @@ from services.notifications.app import create_app as notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery
 from shared import topics
-from tests.helpers import eventually, produce, read_topic, runtime_of, serving, settings_for
+from tests.helpers import (
+    auth,
+    eventually,
+    produce,
+    read_topic,
+    runtime_of,
+    serving,
+    settings_for,
+)
 from tests.integration.test_registration import INNOVATION_DAY, MANAGER, person
 
 pytestmark = pytest.mark.integration
@@ -157,3 +165,59 @@ async def _handled(app, event_id: str) -> bool:  # type: ignore[no-untyped-def]
         inbox = runtime.inbox
         found = await session.scalar(select(inbox.c.event_id).where(inbox.c.event_id == event_id))
     return found is not None
+
+
+async def test_an_audience_is_invited_through_its_consenting_contacts_once(
+    broker: Tansu, smtp_sink: SmtpSink, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    events = events_app(
+        settings_for(
+            EventsSettings,
+            f"sqlite+aiosqlite:///{tmp_path}/events.db",
+            broker.bootstrap,
+            public_url="https://events.aarhus.example",
+        )
+    )
+    notifications = notifications_app(
+        settings_for(
+            NotificationsSettings,
+            f"sqlite+aiosqlite:///{tmp_path}/notifications.db",
+            broker.bootstrap,
+            smtp_port=smtp_sink.port,
+            send_poll_interval_seconds=0.1,
+        )
+    )
+    runtime_of(events).clock = lambda: NOW
+    async with serving(events) as client, serving(notifications) as contacts:
+        for i, consent in enumerate([True, True, False]):
+            made = await contacts.post(
+                "/v1/contacts",
+                json={
+                    "email": f"leder{i}@jobcenter-aarhus.dk",
+                    "name": f"Jobcenterleder {i}",
+                    "email_consent": consent,
+                    "audience_ids": ["jobcenterledere"],
+                },
+                headers=auth("communicator"),
+            )
+            assert made.status_code == 201, made.text
+        event_id = (await client.post("/v1/events", json=INNOVATION_DAY, headers=MANAGER)).json()[
+            "id"
+        ]
+        await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)
+        for _ in range(2):  # invited twice: written to once
+            invited = await client.post(
+                f"/v1/events/{event_id}/invitations/audience",
+                json={"audience_id": "jobcenterledere"},
+                headers=MANAGER,
+            )
+            assert invited.status_code == 202, invited.text
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 2)
+        await asyncio.sleep(1.5)  # a second round of e-mails would have gone by now
+        assert sorted(m["To"].addresses[0].addr_spec for m in smtp_sink.messages) == [
+            "leder0@jobcenter-aarhus.dk",
+            "leder1@jobcenter-aarhus.dk",
+        ]
+        mail = smtp_sink.messages[0]
+        assert mail["Subject"] == "Invitation: Velfærdens innovationsdag"
+        assert f"https://events.aarhus.example/events/{event_id}" in body(mail)
