@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.events import schemas
 from services.events.domain import (
     ACTIVE,
-    RegistrationStatus,
     takes_registrations,
 )
 from services.events.policy import Policy
@@ -26,8 +25,6 @@ from shared.contracts.events import (
 )
 from shared.errors import Conflict, NotFound
 from shared.uow import UnitOfWork
-
-Status = RegistrationStatus
 
 
 async def invite(

@@ -12,7 +12,6 @@ from services.events import schemas
 from services.events.domain import (
     ACTIVE,
     EventStatus,
-    RegistrationStatus,
 )
 from services.events.seats import get_event, new_id
 from services.events.tables import (
@@ -24,8 +23,6 @@ from services.events.tables import (
 )
 from shared.errors import Conflict, RuleViolation
 from shared.uow import UnitOfWork
-
-Status = RegistrationStatus
 
 
 async def add_session(uow: UnitOfWork, event_id: str, cmd: schemas.SessionCreate) -> str:

@@ -39,7 +39,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-# --- events ---------------------------------------------------------------------------------
+# --- the event's row ---------------------------------------------------------------------
 
 
 async def get_event(session: AsyncSession, event_id: str, *, lock: bool = False) -> Event:
