@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -88,6 +89,32 @@ class _PrivateAccessLog(logging.Filter):
             _client, method, path, version, status = record.args
             record.args = ("-", method, self.LINK.sub(r"\1…", str(path)), version, status)
         return True
+
+
+class Throttle:
+    """Lets the first of a kind of message through, then at most one per `every` seconds,
+    saying how many were held back: an error that repeats 50 times a second writes a line
+    a minute, not 34 MB of log. The kind is the caller's key (e.g. consumer group, event
+    type and error class)."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: dict[Hashable, float] = {}
+        self._held: dict[Hashable, int] = {}
+
+    def let_through(self, key: Hashable) -> int | None:
+        """None to hold this one back; otherwise how many were held back since the last."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.every:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        if len(self._last) > 10_000:  # keys are bounded by the callers; this bounds them again
+            self._last.clear()
+            self._held.clear()
+        self._last[key] = now
+        return self._held.pop(key, 0)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

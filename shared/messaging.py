@@ -27,7 +27,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from shared import topics as topic_names
 from shared.contracts import Envelope, EventData, InvalidEvent, UnknownEventType, registry
-from shared.logging import correlation, get_logger
+from shared.logging import Throttle, correlation, get_logger
 from shared.metrics import (
     CONSUMER_DURATION,
     CONSUMER_FAILURES,
@@ -223,6 +223,7 @@ class EventConsumer:
         self.batch_wait_ms = batch_wait_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self._outage_attempts = 0
+        self._repeats = Throttle(every=60.0)  # the same failure over and over: a line a minute
 
     def register(self) -> None:
         # Create the label sets now, so the first failure shows as an increase() in alerts.
@@ -396,23 +397,29 @@ class EventConsumer:
             return
         self._outage_attempts += 1
         delay = backoff_delay(self._outage_attempts, base=0.5, cap=30.0)
-        log.warning(
-            "dependency unavailable; the batch will be redelivered",
-            group=self.sub.group_id,
-            error=repr(error),
-            retry_in=round(delay, 2),
-        )
+        if (held := self._repeats.let_through(("outage", type(error).__name__))) is not None:
+            log.warning(
+                "dependency unavailable; the batch will be redelivered",
+                group=self.sub.group_id,
+                error=repr(error),
+                retry_in=round(delay, 2),
+                repeated=held,
+            )
         await asyncio.sleep(delay)
         raise error
 
     def _log_failure(self, item: Incoming, error: Exception, *, attempt: int) -> None:
         assert item.envelope is not None
+        held = self._repeats.let_through(("failed", item.envelope.type, type(error).__name__))
+        if held is None:
+            return
         log.warning(
             "handler failed",
             event_id=item.envelope.id,
             event_type=item.envelope.type,
             attempt=attempt,
             error=repr(error),
+            repeated=held,  # the same failure, held back since the last line
         )
 
     async def dead_letter(self, record: ConsumerRecord, *, reason: str, kind: str) -> None:
@@ -434,7 +441,14 @@ class EventConsumer:
             headers |= {"dlq_truncated": "true", "dlq_original_size": str(len(value))}
             await self._publish_dead_letter(value[:DEAD_LETTER_MAX_VALUE], record.key, headers)
         DLQ_MESSAGES.labels(self.sub.group_id, kind).inc()
-        log.error("message dead-lettered", reason=reason, topic=record.topic, offset=record.offset)
+        if (held := self._repeats.let_through(("dead-lettered", kind, record.topic))) is not None:
+            log.error(
+                "message dead-lettered",
+                reason=reason,
+                topic=record.topic,
+                offset=record.offset,
+                repeated=held,
+            )
 
     async def _publish_dead_letter(self, value: bytes, key: bytes | None, headers: dict) -> None:
         await self.broker.publish(
