@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Exists, ScalarSelect, func, select, update
+from sqlalchemy import Exists, ScalarSelect, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events import schemas
@@ -37,6 +37,7 @@ from shared.contracts.events import (
     RegistrationPromoted,
     RegistrationWaitlisted,
 )
+from shared.db import UtcDateTime
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.uow import UnitOfWork
 
@@ -55,30 +56,38 @@ class Tally:
     last_position: int
 
 
+def _tally_statement() -> Select:
+    """Built once: registering is the hottest path there is, and a statement built anew
+    each time costs more than running it."""
+    r = Registration
+    event_id = bindparam("event_id")
+    now = bindparam("now", type_=UtcDateTime)
+
+    def count(*where) -> ScalarSelect:  # type: ignore[no-untyped-def]
+        return select(func.count()).where(r.event_id == event_id, *where).scalar_subquery()
+
+    def exists(*where) -> Exists:  # type: ignore[no-untyped-def]
+        return select(r.id).where(r.event_id == event_id, *where).exists()
+
+    return select(
+        count(r.status == Status.CONFIRMED),
+        count(r.status == Status.OFFERED, r.hold_expires_at > now),
+        exists(r.status == Status.WAITLISTED),
+        exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
+        exists(r.email == bindparam("email"), r.status.in_(ACTIVE)),
+        select(func.max(r.position)).where(r.event_id == event_id).scalar_subquery(),
+    )
+
+
+TALLY = _tally_statement()
+
+
 async def _tally(session: AsyncSession, event: Event, email: str, now: datetime) -> Tally:
     """Read after the event's row is locked, in a statement of its own: on PostgreSQL a
     statement that waited for the lock still sees what was there before it waited (a
     subquery next to the FOR UPDATE would count seats already taken as free)."""
-    r = Registration
-
-    def count(*where) -> ScalarSelect:  # type: ignore[no-untyped-def]
-        return select(func.count()).where(r.event_id == event.id, *where).scalar_subquery()
-
-    def exists(*where) -> Exists:  # type: ignore[no-untyped-def]
-        return select(r.id).where(r.event_id == event.id, *where).exists()
-
-    confirmed, held, waiting, expired, registered, last = (
-        await session.execute(
-            select(
-                count(r.status == Status.CONFIRMED),
-                count(r.status == Status.OFFERED, r.hold_expires_at > now),
-                exists(r.status == Status.WAITLISTED),
-                exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
-                exists(r.email == email, r.status.in_(ACTIVE)),
-                select(func.max(r.position)).where(r.event_id == event.id).scalar_subquery(),
-            )
-        )
-    ).one()
+    row = await session.execute(TALLY, {"event_id": event.id, "email": email, "now": now})
+    confirmed, held, waiting, expired, registered, last = row.one()
     return Tally(
         free=Seats(event.capacity, confirmed, held, 0).free,
         anyone_waiting=bool(waiting),

@@ -89,6 +89,7 @@ class EventUpdate(ApiInput):
             "starts_at",
             "capacity",
             "language",
+            "partners",
             "invitation_only",
         ):
             if name in self.model_fields_set and getattr(self, name) is None:

@@ -225,6 +225,13 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(database_url: s
             ),
             "body",
         )
+        for required in ("partners", "title", "capacity", "invitation_only"):  # not removable
+            assert_invalid(
+                await client.patch(
+                    f"/v1/events/{event_id}", json={required: None}, headers=MANAGER
+                ),
+                "body",
+            )
         # who may see and manage registrations
         assert_problem(await client.get(f"{url}", headers=auth("analyst")), 403)
         assert_problem(await client.post("/v1/events", json=INNOVATION_DAY), 401)
