@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 MIGRATION_LOCK_ID = 7_204_512  # any constant; the same in every replica of a service
+
+
+def new_id() -> str:
+    """A new row's id: a random UUID, as text (the same on every backend)."""
+    return str(uuid.uuid4())
 
 
 def is_sqlite(url: str) -> bool:

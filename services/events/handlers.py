@@ -3,8 +3,6 @@ are cancelled with them."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 
 from services.events import lifecycle
@@ -15,6 +13,7 @@ from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.events import EventCreated
 from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
+from shared.db import new_id
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
@@ -35,7 +34,7 @@ async def on_activity_approved(
         return  # the same activity approved again (a re-sent event with a new id)
     assert data.event is not None
     event = Event(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         activity_id=data.activity_id,
         plan_id=data.plan_id,
         title=data.title,

@@ -12,7 +12,7 @@ from services.events.domain import (
 )
 from services.events.policy import Policy
 from services.events.registrations import add_registration, withdraw
-from services.events.seats import get_event, new_id
+from services.events.seats import get_event
 from services.events.tables import (
     Event,
     Invitation,
@@ -23,6 +23,7 @@ from shared.contracts.events import (
     Invited,
     RsvpRecorded,
 )
+from shared.db import new_id
 from shared.errors import Conflict, NotFound
 from shared.uow import UnitOfWork
 

@@ -16,7 +16,7 @@ from services.events.domain import (
     next_status,
 )
 from services.events.policy import Policy
-from services.events.seats import get_event, new_id, pass_on_seats
+from services.events.seats import get_event, pass_on_seats
 from services.events.tables import (
     Event,
     EventTimer,
@@ -29,6 +29,7 @@ from shared.contracts.events import (
     EventPublished,
     EventRescheduled,
 )
+from shared.db import new_id
 from shared.errors import Conflict
 from shared.uow import UnitOfWork
 

@@ -13,7 +13,7 @@ from services.events.domain import (
     ACTIVE,
     EventStatus,
 )
-from services.events.seats import get_event, new_id
+from services.events.seats import get_event
 from services.events.tables import (
     Event,
     ProgrammeSession,
@@ -21,6 +21,7 @@ from services.events.tables import (
     SessionPerson,
     SessionSignup,
 )
+from shared.db import new_id
 from shared.errors import Conflict, RuleViolation
 from shared.uow import UnitOfWork
 

@@ -22,7 +22,7 @@ from services.events.domain import (
 )
 from services.events.policy import Policy
 from services.events.programme import sign_up
-from services.events.seats import get_event, new_id, pass_on_seats
+from services.events.seats import get_event, pass_on_seats
 from services.events.tables import (
     Event,
     Invitation,
@@ -37,7 +37,7 @@ from shared.contracts.events import (
     RegistrationPromoted,
     RegistrationWaitlisted,
 )
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, new_id
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.uow import UnitOfWork
 

@@ -7,7 +7,6 @@ take turns, and the second sees the first: nothing is ever overbooked.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -33,10 +32,6 @@ from shared.errors import NotFound
 from shared.uow import UnitOfWork
 
 Status = RegistrationStatus
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 # --- the event's row ---------------------------------------------------------------------

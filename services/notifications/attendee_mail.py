@@ -9,7 +9,6 @@ kind, in Danish and English; richer templates come with the notifications work.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -38,6 +37,7 @@ from shared.contracts.events import (
     ReminderDue,
 )
 from shared.contracts.vocabulary import ChannelKind
+from shared.db import new_id
 from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
@@ -200,7 +200,7 @@ async def _queue(
     now = uow.now()
     uow.session.add(
         Delivery(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             kind=kind,
             event_id=data.event_id,
             plan_id=data.plan_id,

@@ -4,7 +4,6 @@ its attendee (see attendee_mail)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -15,6 +14,7 @@ from services.notifications.tables import AudienceMember, Contact, Delivery
 from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
+from shared.db import new_id
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 
@@ -31,7 +31,7 @@ def _pending(
 ) -> Delivery:
     """An e-mail to send at `at` (at once if that is past), not tried yet."""
     return Delivery(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         activity_id=activity_id,
         plan_id=plan_id,
         contact_id=contact_id,

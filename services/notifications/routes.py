@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from services.notifications import schemas
 from services.notifications.tables import AudienceMember, Contact, Delivery
 from shared.auth import Principal, Role, require_roles
+from shared.db import new_id
 from shared.errors import Conflict, NotFound
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
@@ -46,7 +46,7 @@ async def create_contact(
         if await uow.session.scalar(select(Contact.id).where(Contact.email == email)):
             raise Conflict(f"a contact with e-mail {email} exists already")
         contact = Contact(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             email=email,
             name=body.name,
             email_consent=body.email_consent,

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.planning import domain
 from services.planning.plans import schemas
-from services.planning.plans.model import Edit, Plan, new_id
+from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity, Channel, Goal, Message, Schedule
 from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.tables import Audience, Partner, StrategyNode
 from shared.auth import Principal
+from shared.db import new_id
 from shared.errors import RuleViolation
 
 Expected = frozenset[int] | None  # the versions the caller saw (If-Match); None: any

@@ -10,7 +10,6 @@ are tested on plans built in memory.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,12 +31,8 @@ from services.planning.recurrence import next_occurrence
 from services.planning.tables import Audience, Base, Partner
 from shared.contracts import EventData
 from shared.contracts.planning import PlanActivated, PlanClosed
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, new_id
 from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-
 from services.planning import domain
 from services.planning.stakeholders import schemas
 from services.planning.stakeholders.queries import get_stakeholder
 from services.planning.tables import Dialogue, Stakeholder, StakeholderRelation
 from shared.auth import Principal
+from shared.db import new_id
 from shared.errors import RuleViolation
 from shared.uow import UnitOfWork
 
 
 async def create_stakeholder(uow: UnitOfWork, cmd: schemas.StakeholderCreate) -> Stakeholder:
     async with uow:
-        stakeholder = Stakeholder(id=str(uuid.uuid4()), created_at=uow.now(), **cmd.model_dump())
+        stakeholder = Stakeholder(id=new_id(), created_at=uow.now(), **cmd.model_dump())
         uow.session.add(stakeholder)
         await uow.commit()
     return stakeholder
@@ -52,7 +51,7 @@ async def log_dialogue(
     async with uow:
         await get_stakeholder(uow.session, stakeholder_id)
         dialogue = Dialogue(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             stakeholder_id=stakeholder_id,
             logged_by=by.subject,
             **cmd.model_dump(),

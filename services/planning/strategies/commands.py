@@ -3,8 +3,6 @@ sub-tracks, and its yearly action plan."""
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.planning import domain
@@ -13,12 +11,9 @@ from services.planning.strategies import schemas
 from services.planning.strategies.queries import get_strategy, latest_version
 from services.planning.tables import ActionPlanVersion, Strategy, StrategyNode
 from shared.auth import Principal
+from shared.db import new_id
 from shared.errors import PreconditionFailed, RuleViolation
 from shared.uow import UnitOfWork
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _add_tree(
@@ -41,7 +36,7 @@ def _add_tree(
                 errors=[{"field": where, "message": "sub-tracks cannot have children"}],
             ) from None
         node = StrategyNode(
-            id=_new_id(),
+            id=new_id(),
             strategy_id=strategy.id,
             parent_id=parent.id if parent else None,
             level=level,
@@ -60,7 +55,7 @@ async def create_strategy(uow: UnitOfWork, cmd: schemas.StrategyCreate) -> str:
     domain.check_period(cmd.period_start, cmd.period_end, max_years=domain.MAX_STRATEGY_YEARS)
     async with uow:
         strategy = Strategy(
-            id=_new_id(),
+            id=new_id(),
             created_at=uow.now(),
             **cmd.model_dump(exclude={"focus_areas"}),
         )
@@ -82,7 +77,7 @@ async def add_node(uow: UnitOfWork, strategy_id: str, cmd: schemas.NodeCreate) -
                     errors=[{"field": "parent_id", "message": "not part of this strategy"}],
                 )
         node = StrategyNode(
-            id=_new_id(),
+            id=new_id(),
             strategy_id=strategy.id,
             parent_id=cmd.parent_id,
             level=domain.child_level(NodeLevel(parent.level) if parent else None),
@@ -122,7 +117,7 @@ async def revise_action_plan(
                 " reload and retry"
             )
         revision = ActionPlanVersion(
-            id=_new_id(),
+            id=new_id(),
             strategy_id=strategy_id,
             version=latest + 1,
             year=cmd.year,
