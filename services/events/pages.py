@@ -7,7 +7,7 @@ that work without JavaScript; errors are listed at the top and tied to their fie
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import segno
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -25,6 +24,7 @@ from services.events import invitations, programme, registrations, schemas, seat
 from services.events.access import Access, EventsAccess
 from services.events.domain import EventStatus
 from services.events.tables import Event
+from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.errors import DomainError, NotFound
 from shared.http import Now, UnitOfWorkDep
 from shared.time import LOCAL_TIME
@@ -33,7 +33,6 @@ router = APIRouter(include_in_schema=False)  # pages for people; the API is unde
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 PUBLIC = (EventStatus.PUBLISHED, EventStatus.COMPLETED, EventStatus.CANCELLED)
-DEFAULT_LENGTH = timedelta(hours=3)  # a calendar entry for an event without an end time
 
 TEXT: dict[str, dict[str, str]] = {
     "da": {
@@ -165,11 +164,6 @@ def _language(request: Request, fallback: str = "da") -> str:
     return wanted if wanted in TEXT else fallback if fallback in TEXT else "da"
 
 
-def _local(when: datetime, language: str) -> str:
-    local = when.astimezone(LOCAL_TIME)
-    return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y, %H:%M")
-
-
 def _clock(when: datetime) -> str:
     return when.astimezone(LOCAL_TIME).strftime("%H:%M")
 
@@ -183,7 +177,7 @@ def _render(
         {
             "t": TEXT[language],
             "lang": language,
-            "local": lambda w: _local(w, language),
+            "local": lambda w: spoken_time(w, language),
             "clock": _clock,
             **context,
         },
@@ -425,31 +419,21 @@ ICS = "text/calendar; charset=utf-8"
 
 
 def _calendar_entry(event: Event, request: Request) -> CalendarEvent:
-    entry = CalendarEvent()
-    entry.add("uid", f"{event.id}@budskab")
-    entry.add("dtstamp", event.created_at)
-    entry.add("dtstart", event.starts_at.astimezone(LOCAL_TIME))
-    entry.add("dtend", (event.ends_at or event.starts_at + DEFAULT_LENGTH).astimezone(LOCAL_TIME))
-    entry.add("summary", event.title)
-    if event.description:
-        entry.add("description", event.description)
-    location = ", ".join(part for part in (event.venue, event.address) if part)
-    if location:
-        entry.add("location", location)
-    entry.add("status", "CANCELLED" if event.status == EventStatus.CANCELLED else "CONFIRMED")
-    entry.add("url", str(request.url_for("registration_form", event_id=event.id)))
-    return entry
+    return event_entry(
+        event_id=event.id,
+        title=event.title,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        places=(event.venue, event.address),
+        url=str(request.url_for("registration_form", event_id=event.id)),
+        stamp=event.created_at,
+        description=event.description,
+        cancelled=event.status == EventStatus.CANCELLED,
+    )
 
 
 def _calendar(entries: list[CalendarEvent]) -> Response:
-    calendar = Calendar()
-    calendar.add("prodid", "-//Budskab//events//DA")
-    calendar.add("version", "2.0")
-    calendar.add("x-wr-timezone", "Europe/Copenhagen")
-    for entry in entries:
-        calendar.add_component(entry)
-    calendar.add_missing_timezones()
-    return Response(calendar.to_ical(), media_type=ICS)
+    return Response(calendar_file(entries, "events"), media_type=ICS)
 
 
 @router.get("/events.ics")

@@ -10,14 +10,12 @@ kind, in Danish and English; richer templates come with the notifications work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
-from icalendar import Calendar
-from icalendar import Event as CalendarEvent
 from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
 from services.notifications.tables import AudienceMember, Contact, Delivery
+from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.contracts import Envelope
 from shared.contracts.events import (
     Attendee,
@@ -38,7 +36,6 @@ from shared.contracts.events import (
 )
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
-from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
 GREETING = {"da": "Kære {name}", "en": "Dear {name}"}
@@ -131,11 +128,6 @@ WITH_CALENDAR = {
 }  # these carry the event's .ics
 
 
-def _local(when: datetime, language: str) -> str:
-    local = when.astimezone(LOCAL_TIME)
-    return local.strftime("%d.%m.%Y kl. %H:%M" if language == "da" else "%d %B %Y at %H:%M")
-
-
 def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple[str, str]:
     """The subject and plain text of one kind of message, in the attendee's language."""
     assert data.attendee is not None and data.event is not None
@@ -144,7 +136,7 @@ def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple
     where = ", ".join(part for part in (event.venue, event.address) if part)
     fields = {
         "title": event.title,
-        "when": _local(event.starts_at, language),
+        "when": spoken_time(event.starts_at, language),
         "where": f", {where}" if where else "",
         "reason": "",
         **extra,
@@ -163,27 +155,18 @@ def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple
     return subject.format(**fields), body + "\n"
 
 
-def calendar_file(message: RegistrationEvent | Invited) -> str:
+def _calendar(message: RegistrationEvent | Invited) -> str:
     event: EventSummary = message.event  # type: ignore[assignment]
-    entry = CalendarEvent()
-    entry.add("uid", f"{message.event_id}@budskab")
-    entry.add("dtstamp", event.starts_at)
-    entry.add("dtstart", event.starts_at.astimezone(LOCAL_TIME))
-    entry.add(
-        "dtend", (event.ends_at or event.starts_at + timedelta(hours=3)).astimezone(LOCAL_TIME)
+    entry = event_entry(
+        event_id=message.event_id,
+        title=event.title,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        places=(event.venue, event.address),
+        url=event.link,
+        stamp=event.starts_at,
     )
-    entry.add("summary", event.title)
-    location = ", ".join(part for part in (event.venue, event.address) if part)
-    if location:
-        entry.add("location", location)
-    entry.add("url", event.link)
-    calendar = Calendar()
-    calendar.add("prodid", "-//Budskab//notifications//DA")
-    calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
-    calendar.add_component(entry)
-    calendar.add_missing_timezones()
-    return calendar.to_ical().decode()
+    return calendar_file([entry], "notifications").decode()
 
 
 async def _queue(
@@ -207,7 +190,7 @@ async def _queue(
             recipient_name=data.attendee.name,
             recipient_email=data.attendee.email,
             dedupe_key=key,
-            attachment=calendar_file(data) if kind in WITH_CALENDAR else None,
+            attachment=_calendar(data) if kind in WITH_CALENDAR else None,
             channel=ChannelKind.EMAIL,
             subject=subject[:300],
             body=body,
@@ -230,7 +213,7 @@ def _simple(kind: str) -> Callable:
 
 async def on_offered(uow: UnitOfWork, _envelope: Envelope, data: RegistrationOffered) -> None:
     language = data.attendee.language if data.attendee else "da"
-    until = _local(data.hold_expires_at, language)
+    until = spoken_time(data.hold_expires_at, language)
     await _queue(uow, "offered", f"offered:{data.hold_expires_at.isoformat()}", data, until=until)
 
 
