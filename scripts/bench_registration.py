@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from scripts.stack import Postgres, Tansu
+from scripts.bench import percentile
+from scripts.stack import Postgres, Tansu, free_port
 from shared.auth import issue_token
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
@@ -41,12 +41,6 @@ EVENT = {
     "capacity": 0,  # set per run
     "venue": "Aarhus Kongreshus",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @asynccontextmanager
@@ -115,11 +109,6 @@ async def rush(
         await asyncio.gather(*(one_client() for _ in range(clients)))
         elapsed = time.perf_counter() - started
     return answers, latencies, elapsed
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run_database(database_url: str, bare_url: str, bootstrap: str, args) -> dict:  # type: ignore[no-untyped-def]

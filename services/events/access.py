@@ -24,7 +24,8 @@ class RateLimit:
         self.item = parse(rule)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def check(self, client: str) -> None:
+    def check(self, request: Request) -> None:
+        client = request.client.host if request.client else "unknown"
         if not self.limiter.hit(self.item, client):
             reset_at, _remaining = self.limiter.get_window_stats(self.item, client)
             wait = max(1, math.ceil(reset_at - time.time()))
@@ -51,7 +52,7 @@ Access = Annotated[EventsAccess, Depends(get_access)]
 
 async def limit_registrations(request: Request, access: Access) -> None:
     """Dependency: count this registration attempt against its client's limit."""
-    access.rate_limit.check(request.client.host if request.client else "unknown")
+    access.rate_limit.check(request)
 
 
 RegistrationLimit = Depends(limit_registrations)

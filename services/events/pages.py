@@ -247,7 +247,7 @@ async def register(
     language = form.get("language") if form.get("language") in TEXT else _language(request)
     text = TEXT[language]
     try:
-        access.rate_limit.check(request.client.host if request.client else "unknown")
+        access.rate_limit.check(request)
     except HTTPException as exc:
         response = _message(request, language, 429, text["too_many"])
         response.headers.update(exc.headers or {})
