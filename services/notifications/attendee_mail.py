@@ -25,6 +25,7 @@ from shared.contracts.events import (
     EventSummary,
     Invited,
     InviteeErased,
+    PersonalMessage,
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationEvent,
@@ -128,7 +129,7 @@ WITH_CALENDAR = {
 }  # these carry the event's .ics
 
 
-def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple[str, str]:
+def compose(kind: str, data: PersonalMessage, **extra: str) -> tuple[str, str]:
     """The subject and plain text of one kind of message, in the attendee's language."""
     assert data.attendee is not None and data.event is not None
     language = data.attendee.language
@@ -155,7 +156,7 @@ def compose(kind: str, data: RegistrationEvent | Invited, **extra: str) -> tuple
     return subject.format(**fields), body + "\n"
 
 
-def _calendar(message: RegistrationEvent | Invited) -> str:
+def _calendar(message: PersonalMessage) -> str:
     event: EventSummary = message.event  # type: ignore[assignment]
     entry = event_entry(
         event_id=message.event_id,
@@ -170,13 +171,12 @@ def _calendar(message: RegistrationEvent | Invited) -> str:
 
 
 async def _queue(
-    uow: UnitOfWork, kind: str, dedupe: str, data: RegistrationEvent | Invited, **extra: str
+    uow: UnitOfWork, kind: str, dedupe: str, data: PersonalMessage, **extra: str
 ) -> None:
     """One pending message to the person, unless this one was queued before."""
     if data.attendee is None or data.event is None:
         return  # their data was erased: nobody to write to
-    person = data.invitation_id if isinstance(data, Invited) else data.registration_id
-    key = f"{dedupe}:{person}"
+    key = f"{dedupe}:{data.person_id}"
     if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
         return
     subject, body = compose(kind, data, **extra)

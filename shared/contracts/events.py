@@ -114,13 +114,27 @@ class EventSummary(BaseModel):
     link: str  # the event's public page
 
 
-class RegistrationEvent(EventData):
-    registration_id: str
+class PersonalMessage(EventData):
+    """Something to tell one person about one event: whom (absent once their data is
+    erased) and what about."""
+
     event_id: str
     plan_id: str | None
-    # for the e-mail to the person; absent once their data is erased
     attendee: Attendee | None = None
     event: EventSummary | None = None
+
+    @property
+    def person_id(self) -> str:
+        """The registration or invitation the message is about."""
+        raise NotImplementedError
+
+
+class RegistrationEvent(PersonalMessage):
+    registration_id: str
+
+    @property
+    def person_id(self) -> str:
+        return self.registration_id
 
 
 @event
@@ -227,17 +241,17 @@ class AttendeeErased(RegistrationEvent):
 
 
 @event
-class Invited(EventData):
+class Invited(PersonalMessage):
     """A named person was invited; `attendee.link` is their personal page to answer."""
 
     type = "attendee.invited.v1"
     topic = topics.REGISTRATIONS
 
     invitation_id: str
-    event_id: str
-    plan_id: str | None
-    attendee: Attendee | None = None
-    event: EventSummary | None = None
+
+    @property
+    def person_id(self) -> str:
+        return self.invitation_id
 
 
 @event
