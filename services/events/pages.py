@@ -148,6 +148,19 @@ TEXT: dict[str, dict[str, str]] = {
 FIELDS = ("name", "email", "organisation", "consent")
 
 
+def _form_context(
+    form: FormData | None, errors: dict[str, str] | None, language: str
+) -> dict[str, Any]:
+    """What a form page shows again: what was typed and chosen, what was wrong, the consent."""
+    form = form or FormData()
+    return {
+        "form": form,
+        "errors": errors or {},
+        "consent": schemas.consent_text(language),
+        "chosen": set(form.getlist("session")),
+    }
+
+
 def _field_errors(
     exc: ValidationError, fields: tuple[str, ...], text: dict[str, str]
 ) -> dict[str, str]:
@@ -224,11 +237,8 @@ async def _registration_page(
         seats=counted,
         open=open_ and not event.invitation_only,
         by_invitation=event.invitation_only,
-        form=form or FormData(),
-        errors=errors or {},
-        consent=schemas.consent_text(language),
         programme=sessions,
-        chosen=set(form.getlist("session")) if form is not None else set(),
+        **_form_context(form, errors, language),
     )
 
 
@@ -366,10 +376,7 @@ async def _invitation_page(
         invitation=invitation,
         token=token,
         programme=sessions,
-        form=form or FormData(),
-        errors=errors or {},
-        consent=schemas.consent_text(language),
-        chosen=set(form.getlist("session")) if form is not None else set(),
+        **_form_context(form, errors, language),
     )
 
 
