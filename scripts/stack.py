@@ -132,17 +132,21 @@ class Tansu:
 
 class SmtpSink:
     """A local SMTP server (aiosmtpd) that keeps every message, in memory and as .eml files;
-    it refuses the addresses in `refuse` for good (550, quoting the address, as servers do)."""
+    it refuses the addresses in `refuse` for good (550, quoting the address, as servers do)
+    and throttles each address `throttle` times first (451, try again later)."""
 
     def __init__(
         self,
         port: int | None = None,
         maildir: Path | None = None,
         refuse: frozenset[str] = frozenset(),
+        throttle: int = 0,
     ) -> None:
         self.port = port or free_port()
         self.maildir = maildir
         self.refuse = refuse
+        self.throttle = throttle
+        self.throttled: dict[str, int] = {}
         self.messages: list[Message] = []
         self.recipients: list[list[str]] = []  # the SMTP envelope's RCPT TO, per message
         self._lock = threading.Lock()
@@ -157,6 +161,9 @@ class SmtpSink:
             async def handle_RCPT(self, _server, _session, envelope, address, _options):  # noqa: N802
                 if address in sink.refuse:
                     return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+                if sink.throttled.get(address, 0) < sink.throttle:
+                    sink.throttled[address] = sink.throttled.get(address, 0) + 1
+                    return "451 4.7.1 Too many messages, slow down"
                 envelope.rcpt_tos.append(address)
                 return "250 OK"
 

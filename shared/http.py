@@ -217,7 +217,7 @@ class RequestContext:
 
 class RequestGuard:
     """Refuse, as problems, requests no route should try to read: a NUL in the path or query
-    (400), a body that is not JSON (415), a body over `max_bytes` (413) — whether or not
+    (400), a body under /v1 that is neither JSON nor an e-mail (415), a body over `max_bytes` (413) — whether or not
     Content-Length is sent."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -264,7 +264,8 @@ class RequestGuard:
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         api = scope["path"].startswith("/v1/")  # the pages for people take HTML forms
         if api and has_body and content_type and not _is_json(content_type):
-            return problem(415, "Unsupported media type", "send the body as application/json")
+            if content_type != b"message/rfc822":  # a whole e-mail (a bounce report)
+                return problem(415, "Unsupported media type", "send the body as application/json")
         return None
 
     def _too_large(self) -> HTTPException:

@@ -28,6 +28,12 @@ class ServiceSettings(BaseSettings):
         12 * 3600, gt=0, description="Tokens valid for longer than this from now are refused."
     )
 
+    link_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs people's personal links in e-mails (at least 32 bytes); "
+        "without it, the HS256 token key signs them, under a salt of their own.",
+    )
+
     log_level: str = "INFO"
     log_json: bool = True
     migrate_on_start: bool = True
@@ -68,4 +74,14 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("JWT_SECRET is a placeholder or shorter than 32 bytes")
             if secret == DEV_JWT_SECRET and not self.dev_mode:
                 raise ValueError("the built-in dev JWT secret is accepted only with DEV_MODE=true")
+        if self.link_secret is not None and len(self.link_secret.get_secret_value().encode()) < 32:
+            raise ValueError("LINK_SECRET is shorter than 32 bytes")
         return self
+
+    @property
+    def link_key(self) -> str:
+        """What signs personal links: LINK_SECRET, or else the HS256 token key."""
+        secret = self.link_secret or self.jwt_secret
+        if secret is None:
+            raise ValueError("set LINK_SECRET: there is no HS256 key to sign links with")
+        return secret.get_secret_value()

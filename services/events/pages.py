@@ -28,9 +28,10 @@ from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.errors import DomainError, NotFound
 from shared.http import Now, UnitOfWorkDep
 from shared.time import LOCAL_TIME
+from shared.web import SHARED_TEMPLATES
 
 router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = Jinja2Templates(directory=[Path(__file__).parent / "templates", SHARED_TEMPLATES])
 
 PUBLIC = (EventStatus.PUBLISHED, EventStatus.COMPLETED, EventStatus.CANCELLED)
 

@@ -26,7 +26,7 @@ class Policy:
     @classmethod
     def of(cls, settings: EventsSettings) -> Policy:
         return cls(
-            links=Links(settings.signing_key),
+            links=Links(settings.link_key),
             public_url=settings.public_url.rstrip("/"),
             offer_hold=timedelta(hours=settings.offer_hold_hours),
             reminder_days=tuple(sorted(set(settings.reminder_days), reverse=True)),

@@ -1,4 +1,4 @@
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,11 +10,6 @@ class EventsSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/events.db"
     http_port: int = 8002
     consumer_group: str = "events"
-    link_secret: SecretStr | None = Field(
-        None,
-        description="Key that signs attendees' personal links (at least 32 bytes); "
-        "without it, the HS256 token key signs them, under its own salt.",
-    )
     offer_hold_hours: float = Field(
         24, gt=0, description="How long a seat offered from the waitlist is held."
     )
@@ -31,18 +26,3 @@ class EventsSettings(ServiceSettings):
     registration_rate_limit: str = Field(
         "30/minute", description="Registrations one client (IP address) may send, per window."
     )
-
-    @model_validator(mode="after")
-    def _check_link_secret(self) -> "EventsSettings":
-        if self.link_secret is None:
-            if self.jwt_secret is None:
-                raise ValueError("set EVENTS_LINK_SECRET: there is no HS256 key to sign with")
-        elif len(self.link_secret.get_secret_value().encode()) < 32:
-            raise ValueError("EVENTS_LINK_SECRET is shorter than 32 bytes")
-        return self
-
-    @property
-    def signing_key(self) -> str:
-        secret = self.link_secret or self.jwt_secret
-        assert secret is not None  # checked above
-        return secret.get_secret_value()

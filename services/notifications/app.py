@@ -2,7 +2,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notifications import handlers, routes
+from services.notifications import handlers, pages, routes
+from services.notifications.fanout import run_fanout
 from services.notifications.sender import run_sender
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Base
@@ -15,10 +16,10 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         settings,
         name="notifications",
         title="Budskab notifications",
-        description="Contacts with consent, and e-mail deliveries of approved communication activities.",
+        description="Contacts with consent; sends to audiences (approved newsletter and e-mail activities, or made here) with a ledger per recipient; unsubscribe and bounces.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[routes.router],
+        routers=[routes.router, pages.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
-        workers=[run_sender],
+        workers=[run_fanout, run_sender],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -17,6 +19,26 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"  # the activity was cancelled before it was sent
+    SUPPRESSED = "suppressed"  # the address unsubscribed, bounced or complained: not mailed
+    BOUNCED = "bounced"  # accepted, then reported undeliverable for good
+
+
+class SendStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its time
+    SENDING = "sending"  # deliveries being written and sent
+    COMPLETED = "completed"  # none pending: every delivery sent, failed or suppressed
+    CANCELLED = "cancelled"
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"  # a hard bounce
+    COMPLAINED = "complained"  # marked as spam
+
+
+def address_hash(email: str) -> str:
+    """What suppressions are kept by: the same for any spelling of the address's case."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def sends_email(activity: ActivityApproved) -> bool:
@@ -34,6 +56,37 @@ def send_times(times: list[datetime], now: datetime, *, catch_up: bool = True) -
 def next_attempt(now: datetime, attempts: int, base_seconds: float) -> datetime:
     """Exponential backoff with jitter, capped at one hour."""
     return now + timedelta(seconds=backoff_delay(attempts, base=base_seconds, cap=3600.0))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt: the server's own words (`detail`, which may name the address: kept in
+    this database only, for those who may see contacts) and the `reason` fit to leave it.
+    `permanent`: a retry cannot mend it (a 5xx for this recipient or content)."""
+
+    detail: str
+    reason: str
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: DeliveryStatus
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None  # when still pending
+
+
+def outcome(
+    failure: Failure | None, attempts: int, now: datetime, *, max_attempts: int, base: float
+) -> Outcome:
+    """What an attempt leaves: sent; failed for good (a permanent refusal, or the attempts are
+    used up: with the default, about three days of hourly retries); or pending again after a
+    backoff, so a throttled (4xx) or unreachable server never drops anybody."""
+    if failure is None:
+        return Outcome(DeliveryStatus.SENT)
+    if failure.permanent or attempts >= max_attempts:
+        return Outcome(DeliveryStatus.FAILED, failure.detail)
+    return Outcome(DeliveryStatus.PENDING, failure.detail, next_attempt(now, attempts, base))
 
 
 def message_id(delivery_id: str) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
-from services.notifications.domain import DeliveryStatus
+from services.notifications.domain import DeliveryStatus, SendStatus
 from shared.contracts.vocabulary import ChannelKind
 from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
+from shared.time import PlanDatetime
 
 
 class ContactCreate(ApiInput):
@@ -33,15 +35,78 @@ class DeliveryPublic(ApiOutput):
 
     id: str
     kind: str
+    send_id: str | None
     activity_id: str | None
     plan_id: str | None
     contact_id: str | None
     event_id: str | None
     channel: ChannelKind
-    subject: str
+    subject: str | None = Field(description="An attendee's message's; a send's are the send's.")
     status: DeliveryStatus
     scheduled_for: datetime
     attempts: int
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+class SendCreate(ApiInput):
+    """A message to every consenting contact of an audience, now or at `scheduled_for`."""
+
+    audience_id: str = Field(min_length=1, max_length=36)
+    channel: Literal[ChannelKind.EMAIL, ChannelKind.NEWSLETTER] = ChannelKind.EMAIL
+    subject: SingleLine = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=100_000)
+    scheduled_for: PlanDatetime | None = Field(None, description="When to send; now if left out.")
+
+
+class SendCounts(ApiOutput):
+    pending: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    bounced: int = 0
+    cancelled: int = 0
+
+
+class SendPublic(ApiOutput):
+    """A send and its ledger in numbers. `recipients` is the audience's consenting contacts
+    (exact once the send is fanned out); `percent_done` the share no longer pending."""
+
+    id: str
+    activity_id: str | None
+    plan_id: str | None
+    audience_id: str | None
+    channel: ChannelKind
+    subject: str
+    status: SendStatus
+    scheduled_for: datetime
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    fanned_out: bool
+    recipients: int
+    counts: SendCounts
+    percent_done: float
+
+
+class Requeued(ApiOutput):
+    requeued: int = Field(description="Failed deliveries queued to be sent again.")
+
+
+class ProviderReport(ApiInput):
+    """A bounce or complaint as a mail provider's webhook posts it (Postmark's field names;
+    the many other fields such a webhook carries are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    record_type: Literal["Bounce", "SpamComplaint"] = Field(alias="RecordType")
+    type: str = Field("", alias="Type", max_length=60, description="e.g. HardBounce, SoftBounce")
+    email: MailAddress = Field(alias="Email")
+    message_id: str | None = Field(None, alias="MessageID", max_length=300)
+
+
+class BounceResult(ApiOutput):
+    reports: int = Field(description="Recipients reported.")
+    suppressed: int = Field(description="Addresses suppressed (hard bounces and complaints).")
+    bounced: int = Field(description="Sent deliveries now marked bounced.")

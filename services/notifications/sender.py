@@ -1,32 +1,42 @@
-"""The delivery sender: a background worker that e-mails pending deliveries over SMTP.
+"""The delivery sender: a background worker that e-mails pending deliveries.
 
-Deliveries are claimed with a lease (row locks + SKIP LOCKED on PostgreSQL; the lease
-outlasts a whole batch of sends), sent outside any transaction, then recorded with their
-event in one transaction — only by the sender that still holds the lease, so a delivery is
-recorded (and reported) once. A crash between send and record means one resend, with the
-same Message-ID, which lets a receiving system recognise the copy.
+A batch of due deliveries is claimed under a lease — a token of this sender's, held for
+`send_lease_seconds` and renewed while it works (row locks + SKIP LOCKED on PostgreSQL,
+so replicas take different batches) — and each claimed delivery counts an attempt *as it
+starts*. The messages go out concurrently over the transport's pooled connections, outside
+any transaction; their outcomes are recorded in groups as they finish, each group in one
+transaction with its events, only for the deliveries this sender still holds. A sender killed mid-batch leaves its
+deliveries leased for seconds; whoever takes them up counts a second attempt, the ledger's
+mark of a possible second copy (which carries the same Message-ID, so a receiving system
+can recognise it).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-import aiosmtplib
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
+from services.notifications import sends
 from services.notifications.domain import (
-    EMAIL_CHANNELS,
     DeliveryStatus,
+    Failure,
+    Outcome,
     message_id,
-    next_attempt,
+    outcome,
 )
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import Contact, Delivery
+from services.notifications.suppressions import unsubscribe_url
+from services.notifications.tables import Contact, Delivery, Send, Suppression
+from services.notifications.transport import Transport, failure_of, transport_for
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.db import new_id
 from shared.logging import get_logger
 from shared.metrics import DELIVERIES
 from shared.runtime import Runtime
@@ -37,114 +47,149 @@ log = get_logger(__name__)
 async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
     """Send what is due, forever (if the database is away, the runtime starts it again)."""
     settings = runtime.settings
-    for channel in EMAIL_CHANNELS:  # label sets exist from the start, for increase() in alerts
+    for channel in ("newsletter", "email"):  # label sets exist from the start, for alerts
         for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             DELIVERIES.labels(channel, status)
-    while True:
-        sent = await send_due(runtime, settings)
-        if sent < settings.send_batch_size:
-            await asyncio.sleep(settings.send_poll_interval_seconds)
-
-
-async def send_due(runtime: Runtime, settings: NotificationsSettings) -> int:
-    # the lease outlasts the batch even if every send runs into its timeout
-    lease = timedelta(seconds=settings.send_batch_size * settings.smtp_timeout_seconds + 60)
-    lease_until, batch = await _claim(runtime, settings.send_batch_size, lease)
-    for delivery, contact in batch:
-        try:
-            await _send(settings, delivery, contact)
-        except Exception as exc:  # one bad delivery must not stop the others
-            error = Failure(repr(exc), public_reason(exc), is_permanent(exc))
-        else:
-            error = None
-        await _record(runtime, settings, delivery.id, lease_until, error)
-    return len(batch)
+    transport = transport_for(settings)
+    try:
+        while True:
+            sent = await send_due(runtime, transport)
+            if sent < settings.send_batch_size:
+                await asyncio.sleep(settings.send_poll_interval_seconds)
+    finally:
+        await transport.close()
 
 
 @dataclass(frozen=True)
-class Failure:
-    """A failed attempt: the server's own words (`detail`, which may name the address: kept in
-    this database only, for those who may see contacts) and the `reason` fit to leave it."""
+class Claimed:
+    """A delivery as its sender needs it: the row, whom to write to and what."""
 
-    detail: str
-    reason: str
-    permanent: bool
-
-
-def public_reason(exc: Exception) -> str:
-    """Why a send failed, fit for events and logs: a category and the SMTP code, never the
-    server's text (a refusal quotes the address)."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        codes = ", ".join(str(code) for code in sorted({r.code for r in exc.recipients}))
-        return f"recipient refused (SMTP {codes})"
-    for kind, what in (
-        (aiosmtplib.SMTPRecipientRefused, "recipient refused"),
-        (aiosmtplib.SMTPSenderRefused, "sender refused"),
-        (aiosmtplib.SMTPDataError, "message refused"),
-        (aiosmtplib.SMTPResponseException, "refused"),
-    ):
-        if isinstance(exc, kind):
-            return f"{what} (SMTP {exc.code})"
-    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-        return "mail server timed out"
-    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
-        return f"mail server unreachable ({type(exc).__name__})"
-    return f"not sent ({type(exc).__name__})"
+    delivery: Delivery
+    name: str | None
+    address: str | None
+    subject: str
+    body: str
+    email_hash: str | None  # a contact's: the key of their unsubscribe link
+    suppressed: bool
 
 
-def is_permanent(exc: Exception) -> bool:
-    """Errors a retry cannot mend for this message: it cannot be built, or the server refused
-    this recipient or this content for good (5xx). A refused greeting, login or sender is the
-    server's or our configuration's fault: those are retried (and alerted on), not failed."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return all(500 <= r.code < 600 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
-        return 500 <= exc.code < 600
-    return isinstance(exc, ValueError | TypeError)
+async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport) -> int:
+    """Claim, send and record one batch; how many deliveries it held. Outcomes are recorded
+    as they come (whatever finished while the last group was being written goes in the
+    next): a crash re-sends no more than was in flight at the mail server."""
+    lease = new_id()
+    batch = await _claim(runtime, lease)
+    if not batch:
+        return 0
+
+    async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
+        return item, await _attempt(runtime.settings, transport, item)
+
+    async with _renewed(runtime, lease):
+        in_flight = {asyncio.create_task(attempt(item)) for item in batch}
+        try:
+            while in_flight:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                await _record(runtime, lease, [task.result() for task in done])
+        finally:
+            for task in in_flight:
+                task.cancel()
+    return len(batch)
 
 
-async def _claim(
-    runtime: Runtime, limit: int, lease: timedelta
-) -> tuple[datetime, list[tuple[Delivery, Contact | None]]]:
+async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Claimed]:
+    settings = runtime.settings
     now = runtime.clock()
-    lease_until = now + lease
+    due = (
+        select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(settings.send_batch_size)
+        .with_for_update(skip_locked=True)
+    )
     async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()))
+            .values(
+                lease=lease,
+                next_attempt_at=now + timedelta(seconds=settings.send_lease_seconds),
+                attempts=Delivery.attempts + 1,  # counted as it starts
+            )
+            .execution_options(synchronize_session=False)
+        )
         rows = (
             await session.execute(
-                select(Delivery, Contact)
+                select(Delivery, Contact, Send, Suppression.reason)
                 .outerjoin(Contact, Contact.id == Delivery.contact_id)
-                .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=Delivery)
+                .outerjoin(Send, Send.id == Delivery.send_id)
+                .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+                .where(Delivery.lease == lease, Delivery.status == DeliveryStatus.PENDING)
             )
         ).all()
-        if rows:
-            await session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_([d.id for d, _ in rows]))
-                .values(next_attempt_at=lease_until)
-            )
-    return lease_until, [(d, c) for d, c in rows]
+    return [
+        Claimed(
+            delivery=delivery,
+            name=contact.name if contact else delivery.recipient_name,
+            address=contact.email if contact else delivery.recipient_email,
+            subject=send.subject if send else delivery.subject or "",
+            body=send.body if send else delivery.body or "",
+            email_hash=contact.email_hash if contact else None,
+            suppressed=suppressed is not None,
+        )
+        for delivery, contact, send, suppressed in rows
+    ]
 
 
-async def _send(
-    settings: NotificationsSettings, delivery: Delivery, contact: Contact | None
-) -> None:
-    name, address = (
-        (contact.name, contact.email)
-        if contact is not None
-        else (delivery.recipient_name, delivery.recipient_email)
-    )
-    if not address:
-        raise ValueError("the delivery has no recipient (their data was erased)")
+@asynccontextmanager
+async def _renewed(runtime: Runtime[NotificationsSettings], lease: str) -> AsyncIterator[None]:
+    """Keep the lease while the batch is being sent, however long the mail server takes."""
+    seconds = runtime.settings.send_lease_seconds
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            async with runtime.sessions.begin() as session:
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.lease == lease, Delivery.status == DeliveryStatus.PENDING)
+                    .values(next_attempt_at=runtime.clock() + timedelta(seconds=seconds))
+                )
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _attempt(
+    settings: NotificationsSettings, transport: Transport, item: Claimed
+) -> Failure | None:
+    if item.suppressed:
+        return None  # recorded as suppressed, not sent
+    try:
+        if not item.address:
+            raise ValueError("the delivery has no recipient (their data was erased)")
+        await transport.send(build_message(settings, item), item.address)
+    except Exception as exc:  # one bad delivery must not stop the others
+        return failure_of(exc)
+    return None
+
+
+def build_message(settings: NotificationsSettings, item: Claimed) -> EmailMessage:
+    delivery = item.delivery
     mail = EmailMessage()
     mail["From"] = settings.mail_from
-    mail["To"] = Address(display_name=name or "", addr_spec=address)
-    mail["Subject"] = delivery.subject
+    mail["To"] = Address(display_name=item.name or "", addr_spec=item.address or "")
+    mail["Subject"] = item.subject
     mail["Message-ID"] = message_id(delivery.id)
     mail["X-Budskab-Delivery"] = delivery.id
-    mail.set_content(delivery.body)
+    if item.email_hash:  # a send to a list: one click takes the address off it (RFC 8058)
+        mail["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail.set_content(item.body)
     if delivery.attachment:
         mail.add_attachment(
             delivery.attachment,
@@ -152,66 +197,97 @@ async def _send(
             filename="event.ics",
             params={"method": "PUBLISH"},
         )
-    await aiosmtplib.send(
-        mail,
-        recipients=[address],  # never recipients parsed out of a display name
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        timeout=settings.smtp_timeout_seconds,
-    )
+    return mail
 
 
 async def _record(
-    runtime: Runtime,
-    settings: NotificationsSettings,
-    delivery_id: str,
-    lease_until: datetime,
-    error: Failure | None,
+    runtime: Runtime[NotificationsSettings],
+    lease: str,
+    results: list[tuple[Claimed, Failure | None]],
 ) -> None:
-    now = runtime.clock()
+    """The batch's outcomes in one transaction, for the deliveries this sender still holds."""
+    settings = runtime.settings
     async with runtime.uow() as uow:
-        delivery = await uow.session.get(Delivery, delivery_id, with_for_update=True)
-        assert delivery is not None
-        if delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at != lease_until:
-            log.warning("lease lost; another sender records this delivery", delivery_id=delivery_id)
-            return
-        delivery.attempts += 1
-        # an activity's deliveries are reported on the broker (metrics counts them); an
-        # attendee's message is kept in this ledger only
-        reported = delivery.activity_id is not None
-        about = {
-            "delivery_id": delivery.id,
-            "activity_id": delivery.activity_id,
-            "plan_id": delivery.plan_id,
-            "contact_id": delivery.contact_id,
-            "channel": delivery.channel,
-        }
-        if error is None:
-            delivery.status, delivery.sent_at, delivery.last_error = DeliveryStatus.SENT, now, None
-            if reported:
-                uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
-        elif error.permanent or delivery.attempts >= settings.send_max_attempts:
-            delivery.status, delivery.last_error = DeliveryStatus.FAILED, error.detail
-            if reported:
-                uow.publish(
-                    DeliveryFailed(**about, attempts=delivery.attempts, reason=error.reason),
-                    subject=delivery.id,
-                )
-        else:
-            delivery.last_error = error.detail
-            delivery.next_attempt_at = next_attempt(
-                now, delivery.attempts, settings.send_retry_base_seconds
-            )
-        await uow.commit()
-    if delivery.status != DeliveryStatus.PENDING:
-        DELIVERIES.labels(delivery.channel, delivery.status).inc()
-        log.info(
-            "delivery finished",
-            delivery_id=delivery.id,
-            status=delivery.status,
-            reason=error and error.reason,
+        now = uow.now()
+        # the sends first, as everything that changes their deliveries does (see sends.py)
+        touched = await sends.locked(
+            uow, [item.delivery.send_id for item, _ in results if item.delivery.send_id]
         )
-    else:
-        log.warning(
-            "delivery attempt failed", delivery_id=delivery.id, reason=error and error.reason
+        held = set(
+            await uow.session.scalars(
+                select(Delivery.id)
+                .where(
+                    Delivery.id.in_([item.delivery.id for item, _ in results]),
+                    Delivery.lease == lease,
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .with_for_update()
+            )
+        )
+        changes, finished = [], []
+        for item, failure in results:
+            delivery = item.delivery
+            if delivery.id not in held:
+                log.warning(
+                    "lease lost; another sender records this delivery", delivery_id=delivery.id
+                )
+                continue
+            result = (
+                Outcome(DeliveryStatus.SUPPRESSED)
+                if item.suppressed
+                else outcome(
+                    failure,
+                    delivery.attempts,
+                    now,
+                    max_attempts=settings.send_max_attempts,
+                    base=settings.send_retry_base_seconds,
+                )
+            )
+            changes.append(
+                {
+                    "b_id": delivery.id,
+                    "status": result.status,
+                    "last_error": result.last_error,
+                    "next_attempt_at": result.next_attempt_at or delivery.next_attempt_at,
+                    "sent_at": now if result.status == DeliveryStatus.SENT else delivery.sent_at,
+                    "lease": None,
+                }
+            )
+            _report(uow, delivery, result, failure, now)
+            if result.status != DeliveryStatus.PENDING:
+                finished.append((delivery, result.status, failure))
+        if changes:
+            table = Delivery.__table__
+            await uow.session.execute(update(table).where(table.c.id == bindparam("b_id")), changes)
+        for send in touched:
+            await sends.complete_if_done(uow, send)
+        await uow.commit()
+    for delivery, status, failure in finished:
+        DELIVERIES.labels(delivery.channel, status).inc()
+        log.debug("delivery finished", delivery_id=delivery.id, status=status)
+        if failure is not None:
+            log.info("delivery failed", delivery_id=delivery.id, reason=failure.reason)
+
+
+def _report(
+    uow, delivery: Delivery, result: Outcome, failure: Failure | None, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    """An activity's deliveries are reported on the broker, one event each (planning and
+    metrics count them); a send made through the API and an attendee's message are kept in
+    this ledger and in the send's completion."""
+    if delivery.activity_id is None or delivery.plan_id is None or delivery.contact_id is None:
+        return
+    about = {
+        "delivery_id": delivery.id,
+        "activity_id": delivery.activity_id,
+        "plan_id": delivery.plan_id,
+        "contact_id": delivery.contact_id,
+        "channel": delivery.channel,
+    }
+    if result.status == DeliveryStatus.SENT:
+        uow.publish(DeliverySent(**about, sent_at=now), subject=delivery.id)
+    elif result.status == DeliveryStatus.FAILED and failure is not None:
+        uow.publish(
+            DeliveryFailed(**about, attempts=delivery.attempts, reason=failure.reason),
+            subject=delivery.id,
         )

@@ -1,4 +1,6 @@
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,8 +16,24 @@ class NotificationsSettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(1025, ge=1, le=65535)
     smtp_timeout_seconds: float = Field(10.0, gt=0)
+    smtp_use_tls: bool = False  # TLS from the first byte (port 465)
+    smtp_start_tls: bool | None = None  # None: upgrade if the server offers it
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_pool_size: int = Field(4, ge=1, le=100)  # connections kept open, messages in flight
+    mail_transport: Literal["smtp", "null"] = "smtp"  # null: send nothing (benchmarks)
     mail_from: str = "Budskab <budskab@localhost>"
-    send_max_attempts: int = Field(5, ge=1)
+    # a throttled or unreachable server is retried this often (hourly at most), some three
+    # days with the default, before the delivery is failed
+    send_max_attempts: int = Field(80, ge=1)
     send_retry_base_seconds: float = Field(2.0, gt=0)
-    send_batch_size: int = Field(50, gt=0)
+    send_batch_size: int = Field(200, gt=0)
     send_poll_interval_seconds: float = Field(0.5, gt=0)
+    # a sender holds what it claimed this long, renewing while it works: a crashed sender's
+    # deliveries are taken up by another (or by itself, restarted) within this time
+    send_lease_seconds: float = Field(10.0, ge=1)
+    fanout_page_size: int = Field(1000, gt=0)  # deliveries written per transaction
+    public_url: str = Field(
+        "http://127.0.0.1:8003",
+        description="Where people reach this service's pages: the base of unsubscribe links.",
+    )

@@ -1,10 +1,11 @@
-"""The notifications database: contacts, audience membership, deliveries, outbox/inbox (see shared.tables)."""
+"""The notifications database: contacts, audience membership, sends and their deliveries
+(the per-recipient ledger), suppressed addresses, outbox/inbox (see shared.tables)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -18,6 +19,8 @@ class Contact(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # what suppressions are keyed on: a suppression outlives the contact and their address
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email_consent: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -32,22 +35,62 @@ class AudienceMember(Base):
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
 
 
+class Send(Base):
+    """One message to an audience: an issue of a communication activity, or one made through
+    the API. Its deliveries are written in pages as its time comes (`fanned_out_to` is the
+    last contact written, committed with the page), so a crash resumes where it stopped."""
+
+    __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("activity_id", "scheduled_for", name="uq_sends_occurrence"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    activity_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    plan_id: Mapped[str | None] = mapped_column(String(36))
+    audience_id: Mapped[str | None] = mapped_column(String(36))  # None: sent before sends were kept
+    channel: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    fanned_out_to: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Suppression(Base):
+    """An address no send may mail: unsubscribed, hard-bounced or complained. Keyed on the
+    address's hash, so it holds after the contact is erased or imported again."""
+
+    __tablename__ = "suppressions"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Delivery(Base):
-    """One message to one person: an issue of a communication activity to a contact, or a
-    message about an event to one of its attendees (`kind`; addressed by `recipient_*`).
-    The ledger of who was sent what, and whether it went."""
+    """One message to one person: a send's message to one of its contacts (its text is the
+    send's), or a message about an event to one of its attendees (`kind`; addressed by
+    `recipient_*`, its own text). The ledger of who was sent what, and whether it went.
+
+    `attempts` counts attempts as they start: a crash after handing a message to the mail
+    server shows as a second attempt, the mark of a possible second copy."""
 
     __tablename__ = "deliveries"
-    # one e-mail per contact and occurrence of the activity
     __table_args__ = (
-        UniqueConstraint(
-            "activity_id", "contact_id", "scheduled_for", name="uq_deliveries_occurrence"
-        ),
+        UniqueConstraint("send_id", "contact_id", "channel", name="uq_deliveries_recipient"),
         UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_send_status", "send_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), default="activity", server_default="activity")
+    send_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sends.id", name="fk_deliveries_send_id")
+    )
     activity_id: Mapped[str | None] = mapped_column(String(36), index=True)
     plan_id: Mapped[str | None] = mapped_column(String(36))
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
@@ -58,14 +101,13 @@ class Delivery(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     attachment: Mapped[str | None] = mapped_column(Text)  # an .ics for the person's calendar
     channel: Mapped[str] = mapped_column(String(40))
-    subject: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    subject: Mapped[str | None] = mapped_column(String(300))  # a send's deliveries: the send's
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    scheduled_for: Mapped[datetime] = mapped_column(
-        UtcDateTime
-    )  # the activity's (occurrence's) time
-    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)  # or the end of its lease
+    lease: Mapped[str | None] = mapped_column(String(36))  # the sender that holds it now
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+
 from shared import topics
 from shared.contracts.envelope import EventData, event
 from shared.contracts.vocabulary import ChannelKind
@@ -36,3 +38,31 @@ class DeliveryFailed(EventData):
     channel: ChannelKind
     attempts: int
     reason: str
+
+
+class SendCounts(BaseModel):
+    """A send's deliveries by status."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sent: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    bounced: int = 0
+    cancelled: int = 0
+
+
+@event
+class SendCompleted(EventData):
+    """Nothing of a send is pending any more: each of its deliveries was sent, failed or
+    suppressed. Again after a resend to the failed, with the new counts."""
+
+    type = "send.completed.v1"
+    topic = topics.DELIVERIES
+
+    send_id: str
+    activity_id: str | None
+    plan_id: str | None
+    channel: ChannelKind
+    counts: SendCounts
+    completed_at: datetime

@@ -76,9 +76,12 @@ async def test_planning_upgrades_a_database_that_holds_plans(database_url: str) 
     assert deviations == [("waiting",)]
 
 
-async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_url: str) -> None:
-    """The unique key of deliveries changes (SQLite: the table is copied); deliveries made
-    before keep their time, and a contact may now get one e-mail per occurrence."""
+async def test_notifications_upgrades_deliveries_into_sends(database_url: str) -> None:
+    """Deliveries made before sends were kept become sends, one per activity and time —
+    completed if nothing is pending, still sending if something is — and a contact's
+    address gets the hash suppressions are kept by; still one e-mail per send and contact."""
+    import hashlib
+
     package = importlib.import_module("services.notifications")
     migrations = Path(package.__file__).parent / "migrations"
     engine = create_engine(database_url)
@@ -93,7 +96,7 @@ async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_
         async with engine.begin() as conn:
             await conn.exec_driver_sql(
                 "INSERT INTO contacts (id, email, name, email_consent, created_at)"
-                f" VALUES ('c', 'mette@example.org', 'Mette', true, '{now}')"
+                f" VALUES ('c', 'Mette@example.org', 'Mette', true, '{now}')"
             )
             for id_, status, attempts, due in (
                 ("sent", "sent", 1, now),
@@ -114,38 +117,27 @@ async def test_notifications_upgrades_deliveries_to_one_per_occurrence(database_
         await migrate(engine, migrations)
         async with engine.begin() as conn:
             kept = (
-                await conn.exec_driver_sql("SELECT id, scheduled_for FROM deliveries ORDER BY id")
-            ).all()
-            await conn.exec_driver_sql(
-                delivery.format(  # the next issue to the same contact
-                    id="march",
-                    activity="waiting",
-                    status="pending",
-                    attempts=0,
-                    due=now,
-                    now=now,
-                    extra=", scheduled_for",
-                    value=", '2016-03-01 07:00:00+00:00'",
+                await conn.exec_driver_sql(
+                    "SELECT d.id, s.activity_id, s.status, s.subject, s.fanned_out"
+                    " FROM deliveries d JOIN sends s ON s.id = d.send_id ORDER BY d.id"
                 )
-            )
+            ).all()
+            [email_hash] = (await conn.exec_driver_sql("SELECT email_hash FROM contacts")).scalars()
+            send_id = (
+                await conn.exec_driver_sql("SELECT send_id FROM deliveries WHERE id = 'waiting'")
+            ).scalar()
         async with engine.begin() as conn:
             again = conn.exec_driver_sql(
-                delivery.format(
-                    id="twice",
-                    activity="waiting",
-                    status="pending",
-                    attempts=0,
-                    due=now,
-                    now=now,
-                    extra=", scheduled_for",
-                    value=", '2016-03-01 07:00:00+00:00'",
-                )
+                "INSERT INTO deliveries (id, send_id, contact_id, channel, status, attempts,"
+                " scheduled_for, next_attempt_at, created_at) VALUES ('twice', "
+                f"'{send_id}', 'c', 'newsletter', 'pending', 0, '{now}', '{now}', '{now}')"
             )
-            with pytest.raises(IntegrityError):  # but one e-mail per occurrence
+            with pytest.raises(IntegrityError):  # one e-mail per send and contact
                 await again
     finally:
         await engine.dispose()
-    assert [(id_, str(at)[:10]) for id_, at in kept] == [
-        ("sent", "2016-01-01"),
-        ("waiting", "2016-02-01"),
+    assert [tuple(row) for row in kept] == [
+        ("sent", "sent", "completed", "Tendens", True),
+        ("waiting", "waiting", "sending", "Tendens", True),
     ]
+    assert email_hash == hashlib.sha256(b"mette@example.org").hexdigest()

@@ -1,5 +1,6 @@
-"""The e-mail sender against a real SMTP server: sent once, retried while the server is
-away, given up after the bounded attempts with a delivery.failed event."""
+"""Sends and the e-mail sender against a real SMTP server: an approved newsletter becomes a
+send, fanned out to its audience and sent once to each contact; retried while the server is
+away or throttles, given up after the bounded attempts with a delivery.failed event."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from sqlalchemy import select, update
 
 from scripts.stack import SmtpSink, free_port
 from services.notifications.app import create_app
+from services.notifications.fanout import fan_out_page
 from services.notifications.handlers import on_activity_approved
 from services.notifications.sender import send_due
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import Delivery
+from services.notifications.tables import Delivery, Send
+from services.notifications.transport import SmtpPool
 from shared import topics
 from shared.contracts import new_envelope, registry
 from shared.contracts.planning import (
@@ -62,12 +65,19 @@ async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]
         )
 
 
+async def sends_of(app) -> list[Send]:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return list(await session.scalars(select(Send).order_by(Send.scheduled_for)))
+
+
 async def pending_delivery(runtime) -> None:  # type: ignore[no-untyped-def]
-    """The pending deliveries of Tendens no. 6, as the consumer writes them."""
+    """The pending deliveries of Tendens no. 6: the consumer's send, fanned out."""
     envelope, data = registry.parse(tendens_issue())
     async with runtime.uow() as uow:
         await on_activity_approved(uow, envelope, data)
         await uow.commit()
+    while await fan_out_page(runtime):
+        pass
 
 
 async def add_contacts(client, n: int) -> None:  # type: ignore[no-untyped-def]
@@ -98,11 +108,19 @@ async def test_deliveries_are_sent_once_each(
         await eventually(
             lambda: deliveries(app), lambda ds: len(ds) == 3 and all(d.status == "sent" for d in ds)
         )
-        assert await send_due(runtime_of(app), settings) == 0  # nothing left to send
+        [send] = await eventually(lambda: sends_of(app), lambda ss: ss[0].status == "completed")
+        assert await send_due(runtime_of(app), SmtpPool(settings)) == 0  # nothing left to send
         # read while the service runs: its shutdown may leave SQLite locked for a moment
-        assert await outbox_types(app) == ["delivery.sent.v1"] * 3
+        assert sorted(await outbox_types(app)) == ["delivery.sent.v1"] * 3 + ["send.completed.v1"]
+        progress = (await client.get(f"/v1/sends/{send.id}", headers=auth("analyst"))).json()
     assert len(smtp_sink.messages) == 3
     assert len({m["Message-ID"] for m in smtp_sink.messages}) == 3
+    assert progress["counts"]["sent"] == 3 and progress["percent_done"] == 100.0
+    assert progress["recipients"] == 3 and progress["status"] == "completed"
+    # each e-mail of a list carries its one-click unsubscribe link (RFC 8058)
+    for message in smtp_sink.messages:
+        assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:8003/unsubscribe/")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(database_url: str) -> None:
@@ -122,8 +140,9 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
         await add_contacts(client, 1)
         await pending_delivery(runtime)
 
+        transport = SmtpPool(settings)
         for attempt in range(1, 4):
-            assert await send_due(runtime, settings) == 1
+            assert await send_due(runtime, transport) == 1
             [delivery] = await deliveries(app)
             assert delivery.attempts == attempt and "SMTPConnectError" in (
                 delivery.last_error or ""
@@ -131,7 +150,7 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
             if attempt < 3:
                 assert delivery.status == "pending"
                 assert delivery.next_attempt_at > datetime.now(UTC)  # backed off
-                assert await send_due(runtime, settings) == 0  # not due yet
+                assert await send_due(runtime, transport) == 0  # not due yet
                 async with runtime.sessions.begin() as session:  # move the retry time to now
                     await session.execute(
                         update(Delivery).values(
@@ -140,7 +159,7 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
                     )
         [delivery] = await deliveries(app)
         assert delivery.status == "failed"
-        assert await outbox_types(app) == ["delivery.failed.v1"]
+        assert await outbox_types(app) == ["delivery.failed.v1", "send.completed.v1"]
 
 
 async def test_a_display_name_cannot_add_recipients(broker, smtp_sink: SmtpSink, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -174,8 +193,9 @@ async def test_a_display_name_cannot_add_recipients(broker, smtp_sink: SmtpSink,
 async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
     database_url: str,
 ) -> None:
-    """A slow sender whose lease ran out and was taken over may not record (and report) the
-    delivery a second time."""
+    """A sender whose lease ran out (it stalled, or was killed) may not record the delivery;
+    the sender that took it over counted a second attempt — the ledger's mark of a possible
+    second copy — and records it once."""
     from services.notifications import sender
 
     settings = settings_for(
@@ -187,16 +207,20 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
     async with serving(app) as client:
         await add_contacts(client, 1)
         await pending_delivery(runtime)
-        slow_lease, [(slow, _)] = await sender._claim(
-            runtime, 10, timedelta(seconds=-1)
-        )  # already expired
-        fresh_lease, [(fresh, _)] = await sender._claim(runtime, 10, timedelta(minutes=5))
-        assert slow.id == fresh.id
-        await sender._record(runtime, settings, slow.id, slow_lease, None)  # too late: ignored
-        await sender._record(runtime, settings, fresh.id, fresh_lease, None)
+        [slow] = await sender._claim(runtime, "slow")
+        assert await sender._claim(runtime, "other") == []  # leased: nobody else takes it
+        async with runtime.sessions.begin() as session:  # the slow sender's lease runs out
+            await session.execute(
+                update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        [fresh] = await sender._claim(runtime, "fresh")
+        assert slow.delivery.id == fresh.delivery.id
+        assert (slow.delivery.attempts, fresh.delivery.attempts) == (1, 2)
+        await sender._record(runtime, "slow", [(slow, None)])  # too late: ignored
+        await sender._record(runtime, "fresh", [(fresh, None)])
         [delivery] = await deliveries(app)
-        assert delivery.status == "sent" and delivery.attempts == 1
-        assert await outbox_types(app) == ["delivery.sent.v1"]
+        assert delivery.status == "sent" and delivery.attempts == 2
+        assert await outbox_types(app) == ["delivery.sent.v1", "send.completed.v1"]
 
 
 async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_and_analysts_view(
@@ -223,13 +247,17 @@ async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_a
             await pending_delivery(runtime)
             server_log.setLevel(logging.WARNING)  # the test SMTP server's own lines name it
             capsys.readouterr()
-            assert await send_due(runtime, settings) == 1
+            assert await send_due(runtime, SmtpPool(settings)) == 1
             logged = capsys.readouterr()
             [delivery] = await deliveries(app)
             assert delivery.status == "failed" and delivery.attempts == 1  # a 550 is final
             assert "leder0@jobcenter.example" in (delivery.last_error or "")
             async with runtime.sessions() as session:
-                [payload] = await session.scalars(select(runtime.outbox.c.payload))
+                payload = await session.scalar(
+                    select(runtime.outbox.c.payload).where(
+                        runtime.outbox.c.type == "delivery.failed.v1"
+                    )
+                )
             reason = json.loads(payload)["data"]["reason"]
             assert reason == "recipient refused (SMTP 550)"
             assert (
@@ -250,7 +278,7 @@ async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_a
 def test_failure_reasons_name_a_category_and_a_code_never_the_servers_text() -> None:
     import aiosmtplib
 
-    from services.notifications.sender import public_reason
+    from services.notifications.transport import public_reason
 
     refused = aiosmtplib.SMTPRecipientsRefused(
         [aiosmtplib.SMTPRecipientRefused(550, "<a@b.dk> unknown", "a@b.dk")]
@@ -268,7 +296,7 @@ def test_failure_reasons_name_a_category_and_a_code_never_the_servers_text() -> 
 def test_permanent_smtp_errors_are_not_retried() -> None:
     import aiosmtplib
 
-    from services.notifications.sender import is_permanent
+    from services.notifications.transport import is_permanent
 
     assert is_permanent(aiosmtplib.SMTPRecipientRefused(550, "mailbox unavailable", "x@example.dk"))
     assert is_permanent(aiosmtplib.SMTPDataError(554, "message refused"))
@@ -293,9 +321,10 @@ def envelope(data) -> bytes:  # type: ignore[no-untyped-def]
 async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with_its_activity(
     database_url: str, broker, smtp_sink: SmtpSink
 ) -> None:  # type: ignore[no-untyped-def]
-    """Tendens, six issues a year (DOMAIN.md, case E): of the issues already past only the
-    latest goes out; the others wait for their day, are planned again when the series moves
-    (here by one issue: each new time is an old one), and are not sent once it is cancelled."""
+    """Tendens, six issues a year (DOMAIN.md, case E): a send per issue. Of the issues already
+    past only the latest goes out; the others wait for their day, are planned again when the
+    series moves (here by one issue: each new time is an old one), and are not sent once it
+    is cancelled."""
     settings = settings_for(
         NotificationsSettings, database_url, broker.bootstrap, smtp_port=smtp_sink.port
     )
@@ -327,9 +356,9 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
             ],
         )
         first = await eventually(
-            lambda: deliveries(app), lambda ds: len(ds) == 3 and "sent" in {d.status for d in ds}
+            lambda: sends_of(app), lambda ss: len(ss) == 3 and "completed" in {s.status for s in ss}
         )
-        first = sorted((d.scheduled_for, d.status) for d in first)
+        first = [(s.scheduled_for, s.status) for s in first]
         await produce(
             broker.bootstrap,
             topics.ACTIVITIES,
@@ -349,26 +378,26 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
             ],
         )
         moved = await eventually(
-            lambda: deliveries(app),
-            lambda ds: max(d.scheduled_for for d in ds) == moved_to[-1],
+            lambda: sends_of(app),
+            lambda ss: max(s.scheduled_for for s in ss) == moved_to[-1],
         )
-        moved = sorted(d.scheduled_for for d in moved)
+        moved = [s.scheduled_for for s in moved]
         await produce(
             broker.bootstrap,
             topics.ACTIVITIES,
             [(b"tendens", envelope(ActivityCancelled(**about, reason="Nyhedsbrevet lukkes")))],
         )
         cancelled = await eventually(
-            lambda: deliveries(app), lambda ds: "pending" not in {d.status for d in ds}
+            lambda: sends_of(app), lambda ss: "scheduled" not in {s.status for s in ss}
         )
-        listed = (await client.get("/v1/deliveries", headers=auth("analyst"))).json()
-    assert first == [(issues[1], "sent"), (issues[2], "pending"), (issues[3], "pending")]
+        listed = (await client.get("/v1/sends", headers=auth("analyst"))).json()
+    assert first == [(issues[1], "completed"), (issues[2], "scheduled"), (issues[3], "scheduled")]
     # what went out stays; the issues still to come are at the new times only
     assert moved == [issues[1], moved_to[2], moved_to[3]]
-    assert sorted((d.scheduled_for, d.status) for d in cancelled) == [
-        (issues[1], "sent"),
+    assert [(s.scheduled_for, s.status) for s in cancelled] == [
+        (issues[1], "completed"),
         (moved_to[2], "cancelled"),
         (moved_to[3], "cancelled"),
     ]
     assert len(smtp_sink.messages) == 1
-    assert {d["status"] for d in listed["items"]} == {"sent", "cancelled"}
+    assert [item["status"] for item in listed["items"]] == ["completed", "cancelled", "cancelled"]

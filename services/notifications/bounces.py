@@ -1,0 +1,92 @@
+"""Bounce and complaint intake: what the mail provider reports after a message was accepted.
+
+Two shapes: a provider's webhook JSON (Postmark's field names: `RecordType`, `Type`, `Email`,
+`MessageID`), and a delivery status notification e-mail (RFC 3464, `multipart/report`) as
+the mail server returns it, parsed with the standard library. A hard bounce or a complaint
+suppresses the address for every later send; a bounce also marks the message's delivery
+bounced, found by the Message-ID we gave it. A soft bounce (4.x.x, "delayed") changes
+nothing: the mail server is still trying.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import Message
+
+from sqlalchemy import update
+
+from services.notifications.domain import DeliveryStatus, SuppressionReason, address_hash
+from services.notifications.suppressions import suppress
+from services.notifications.tables import Delivery
+from shared.uow import UnitOfWork
+
+_OUR_MESSAGE_ID = re.compile(r"<([0-9a-f-]{36})@budskab>")
+
+
+@dataclass(frozen=True)
+class Report:
+    """One recipient's fate as the provider tells it."""
+
+    address: str
+    reason: SuppressionReason | None  # None: soft, nothing to do
+    message_id: str | None = None
+
+
+def from_provider(record_type: str, kind: str, address: str, message_id: str | None) -> Report:
+    if record_type == "SpamComplaint":
+        return Report(address, SuppressionReason.COMPLAINED, message_id)
+    hard = record_type == "Bounce" and kind in {
+        "HardBounce",
+        "BadEmailAddress",
+        "ManuallyDeactivated",
+    }
+    return Report(address, SuppressionReason.BOUNCED if hard else None, message_id)
+
+
+def from_dsn(raw: bytes) -> list[Report]:
+    """Each recipient of a delivery status notification; [] if it is not one."""
+    report = message_from_bytes(raw, policy=policy.default)
+    message_id = None
+    statuses: list[Message] = []
+    for part in report.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/delivery-status":
+            # the per-message block first, then one block per recipient
+            statuses.extend(part.get_payload()[1:])  # type: ignore[union-attr]
+        elif content_type in ("text/rfc822-headers", "message/rfc822"):
+            original = part.get_payload()
+            text = original if isinstance(original, str) else str(original[0])  # type: ignore[index]
+            found = _OUR_MESSAGE_ID.search(text)
+            message_id = found.group(0) if found else message_id
+    reports = []
+    for block in statuses:
+        recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+        address = recipient.split(";", 1)[-1].strip()
+        action = str(block.get("Action", "")).strip().lower()
+        status = str(block.get("Status", "")).strip()
+        if not address:
+            continue
+        hard = action == "failed" and status.startswith("5")
+        reports.append(Report(address, SuppressionReason.BOUNCED if hard else None, message_id))
+    return reports
+
+
+async def take(uow: UnitOfWork, reports: list[Report]) -> dict[str, int]:
+    """Suppress what the reports call for and mark the bounced deliveries; the counts."""
+    suppressed = bounced = 0
+    for report in reports:
+        if report.reason is None:
+            continue
+        await suppress(uow, address_hash(report.address), report.reason)
+        suppressed += 1
+        found = _OUR_MESSAGE_ID.search(report.message_id or "")
+        if report.reason == SuppressionReason.BOUNCED and found:
+            result = await uow.session.execute(
+                update(Delivery)
+                .where(Delivery.id == found.group(1), Delivery.status == DeliveryStatus.SENT)
+                .values(status=DeliveryStatus.BOUNCED)
+            )
+            bounced += result.rowcount
+    return {"reports": len(reports), "suppressed": suppressed, "bounced": bounced}

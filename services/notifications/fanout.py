@@ -1,0 +1,94 @@
+"""Fan-out: a due send becomes one pending delivery per consenting contact of its audience.
+
+Contacts are read in keyset pages (by id, never all of them in memory) and each page's
+deliveries are inserted in bulk, in one transaction with the send's cursor — so a crash
+loses no page and writes none twice, and a restarted service goes on from the cursor.
+A contact whose address is suppressed gets a delivery marked suppressed: the send shows
+who was left out, and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import insert, select
+
+from services.notifications import sends
+from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import AudienceMember, Contact, Delivery, Send, Suppression
+from shared.db import new_id
+from shared.runtime import Runtime
+
+
+async def run_fanout(runtime: Runtime[NotificationsSettings]) -> None:
+    """Fan out what is due, forever (if the database is away, the runtime starts it again)."""
+    while True:
+        if not await fan_out_page(runtime):
+            await asyncio.sleep(runtime.settings.send_poll_interval_seconds)
+
+
+async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
+    """Write one page of one due send's deliveries; False if no send was due."""
+    page_size = runtime.settings.fanout_page_size
+    async with runtime.uow() as uow:
+        now = uow.now()
+        send = await uow.session.scalar(
+            select(Send)
+            .where(
+                Send.status.in_((SendStatus.SCHEDULED, SendStatus.SENDING)),
+                Send.fanned_out.is_(False),
+                Send.scheduled_for <= now,
+            )
+            .order_by(Send.scheduled_for, Send.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # replicas fan out different sends
+        )
+        if send is None:
+            return False
+        if send.status == SendStatus.SCHEDULED:
+            send.status, send.started_at = SendStatus.SENDING, now
+        page = (
+            await uow.session.execute(
+                select(Contact.id, Suppression.reason)
+                .join(AudienceMember, AudienceMember.contact_id == Contact.id)
+                .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+                .where(
+                    AudienceMember.audience_id == send.audience_id,
+                    Contact.email_consent.is_(True),
+                    AudienceMember.contact_id > (send.fanned_out_to or ""),
+                )
+                .order_by(AudienceMember.contact_id)  # the membership's primary key
+                .limit(page_size)
+            )
+        ).all()
+        if page:
+            await uow.session.execute(
+                insert(Delivery),
+                [
+                    {
+                        "id": new_id(),
+                        "kind": "activity" if send.activity_id else "send",
+                        "send_id": send.id,
+                        "activity_id": send.activity_id,
+                        "plan_id": send.plan_id,
+                        "contact_id": contact_id,
+                        "channel": send.channel,
+                        "status": DeliveryStatus.SUPPRESSED
+                        if suppressed
+                        else DeliveryStatus.PENDING,
+                        "attempts": 0,
+                        "scheduled_for": send.scheduled_for,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for contact_id, suppressed in page
+                ],
+            )
+            send.fanned_out_to = page[-1][0]
+        if len(page) < page_size:
+            send.fanned_out = True
+            await uow.session.flush()
+            await sends.complete_if_done(uow, send)  # an empty or all-suppressed audience
+        await uow.commit()
+    return True

@@ -1,0 +1,136 @@
+"""Sends: one message to an audience, and the per-recipient ledger of its deliveries.
+
+A send waits for its time, is fanned out to its audience in pages (fanout.py), is sent by
+the sender (sender.py) and completes when nothing of it is pending; `send.completed.v1`
+carries its counts. Whatever changes a send's deliveries locks the send row first, so
+that exactly one of them sees the last pending delivery go and completes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.tables import Delivery, Send
+from shared.contracts.notifications import SendCompleted, SendCounts
+from shared.db import new_id
+from shared.errors import Conflict, NotFound
+from shared.uow import UnitOfWork
+
+
+def new_send(
+    *,
+    audience_id: str,
+    channel: str,
+    subject: str,
+    body: str,
+    at: datetime,
+    now: datetime,
+    activity_id: str | None = None,
+    plan_id: str | None = None,
+) -> Send:
+    return Send(
+        id=new_id(),
+        activity_id=activity_id,
+        plan_id=plan_id,
+        audience_id=audience_id,
+        channel=channel,
+        subject=subject,
+        body=body,
+        status=SendStatus.SCHEDULED,
+        scheduled_for=at,
+        fanned_out=False,
+        created_at=now,
+    )
+
+
+async def locked(uow: UnitOfWork, send_ids: Sequence[str]) -> list[Send]:
+    """The sends, their rows locked until the transaction ends (in one order: no deadlock)."""
+    if not send_ids:
+        return []
+    return list(
+        await uow.session.scalars(
+            select(Send)
+            .where(Send.id.in_(sorted(set(send_ids))))
+            .order_by(Send.id)
+            .with_for_update()
+        )
+    )
+
+
+async def get_locked(uow: UnitOfWork, send_id: str) -> Send:
+    sends = await locked(uow, [send_id])
+    if not sends:
+        raise NotFound(f"no send with id {send_id}")
+    return sends[0]
+
+
+async def counts(uow: UnitOfWork, send_id: str) -> dict[str, int]:
+    rows = await uow.session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.send_id == send_id)
+        .group_by(Delivery.status)
+    )
+    return {status: n for status, n in rows}
+
+
+async def complete_if_done(uow: UnitOfWork, send: Send) -> bool:
+    """Complete a fanned-out send none of whose deliveries is pending (the caller holds its
+    lock), and say so on the broker with its counts."""
+    if send.status != SendStatus.SENDING or not send.fanned_out:
+        return False
+    pending = await uow.session.scalar(
+        select(Delivery.id)
+        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.PENDING)
+        .limit(1)
+    )
+    if pending is not None:
+        return False
+    now = uow.now()
+    send.status, send.completed_at = SendStatus.COMPLETED, now
+    by_status = await counts(uow, send.id)
+    uow.publish(
+        SendCompleted(
+            send_id=send.id,
+            activity_id=send.activity_id,
+            plan_id=send.plan_id,
+            channel=send.channel,
+            counts=SendCounts(
+                **{s: n for s, n in by_status.items() if s in SendCounts.model_fields}
+            ),
+            completed_at=now,
+        ),
+        subject=send.id,
+    )
+    return True
+
+
+async def cancel(uow: UnitOfWork, send: Send) -> None:
+    """Nothing more of the send goes out: what is pending is cancelled. (A message a sender
+    is handing to the mail server at this moment may still go; it stays marked cancelled.)"""
+    if send.status in (SendStatus.COMPLETED, SendStatus.CANCELLED):
+        return
+    send.status = SendStatus.CANCELLED
+    await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED, lease=None)
+    )
+
+
+async def resend_failed(uow: UnitOfWork, send: Send) -> int:
+    """Try the failed deliveries of a send again, now; the send runs until they are done.
+    Their attempts keep counting, so the ledger still shows the earlier ones."""
+    if send.status in (SendStatus.SCHEDULED, SendStatus.CANCELLED):
+        raise Conflict(f"a {send.status} send has no failed deliveries to send again")
+    result = await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=uow.now(), lease=None)
+    )
+    if result.rowcount:
+        send.status, send.completed_at = SendStatus.SENDING, None
+    return result.rowcount

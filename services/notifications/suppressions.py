@@ -1,0 +1,65 @@
+"""Suppressed addresses: unsubscribed (by the person), bounced or complained (reported by the
+mail provider). A suppressed address gets nothing from any later send; the send's ledger
+shows it as suppressed. Kept by the address's hash, with the personal link that lifts an
+unsubscription: the link names the hash, so it works after the contact is gone."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.notifications.domain import SuppressionReason
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Suppression
+from shared.links import Signer
+from shared.uow import UnitOfWork
+
+
+@lru_cache
+def _signer(key: str) -> Signer:
+    return Signer(key, "notifications.unsubscribe")
+
+
+def unsubscribe_url(settings: NotificationsSettings, email_hash: str) -> str:
+    token = _signer(settings.link_key).token(email_hash)
+    return f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def hash_of_link(settings: NotificationsSettings, token: str) -> str:
+    return _signer(settings.link_key).value(token)
+
+
+async def suppress(uow: UnitOfWork, email_hash: str, reason: SuppressionReason) -> None:
+    """Suppress the address; a bounce or complaint replaces an unsubscription (the person
+    may lift theirs, not the provider's report), never the reverse."""
+    dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Suppression).values(
+        email_hash=email_hash, reason=reason, created_at=uow.now()
+    )
+    if reason != SuppressionReason.UNSUBSCRIBED:
+        statement = statement.on_conflict_do_update(
+            index_elements=[Suppression.email_hash],
+            set_={"reason": reason, "created_at": uow.now()},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing()
+    await uow.session.execute(statement)
+
+
+async def reason_for(uow: UnitOfWork, email_hash: str) -> SuppressionReason | None:
+    reason = await uow.session.scalar(
+        select(Suppression.reason).where(Suppression.email_hash == email_hash)
+    )
+    return SuppressionReason(reason) if reason else None
+
+
+async def resubscribe(uow: UnitOfWork, email_hash: str) -> None:
+    """Lift the person's own unsubscription (a bounce or complaint stays)."""
+    await uow.session.execute(
+        delete(Suppression).where(
+            Suppression.email_hash == email_hash,
+            Suppression.reason == SuppressionReason.UNSUBSCRIBED,
+        )
+    )

@@ -1,0 +1,139 @@
+"""How an e-mail leaves: over a pool of long-lived SMTP connections, or nowhere (the null
+transport, for benchmarks). Both take a built message and one recipient; an exception is a
+failed attempt, which `failure_of` turns into what the ledger and the events may keep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+
+from services.notifications.domain import Failure
+from services.notifications.settings import NotificationsSettings
+
+
+class Transport(Protocol):
+    async def send(self, message: EmailMessage, recipient: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class NullTransport:
+    """Accepts everything and sends nothing: measures our path without a mail server's."""
+
+    async def send(self, message: EmailMessage, recipient: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class SmtpPool:
+    """`size` connections kept open between messages (a connection per message costs a TCP
+    and TLS handshake and a greeting each time). A connection that failed is dropped and
+    opened again on its next use; one idle for a while is checked with NOOP first."""
+
+    IDLE_CHECK_SECONDS = 30.0
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self._settings = settings
+        self._idle: asyncio.Queue[tuple[aiosmtplib.SMTP | None, float]] = asyncio.Queue()
+        for _ in range(settings.smtp_pool_size):
+            self._idle.put_nowait((None, 0.0))
+
+    def _connection(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        return aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout_seconds,
+            use_tls=s.smtp_use_tls,
+            start_tls=s.smtp_start_tls,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+        )
+
+    async def _ready(self, smtp: aiosmtplib.SMTP | None, idle_since: float) -> aiosmtplib.SMTP:
+        if smtp is not None and smtp.is_connected:
+            if time.monotonic() - idle_since < self.IDLE_CHECK_SECONDS:
+                return smtp
+            try:
+                await smtp.noop()
+                return smtp
+            except aiosmtplib.SMTPException:
+                smtp.close()
+        smtp = self._connection()
+        await smtp.connect()
+        return smtp
+
+    async def send(self, message: EmailMessage, recipient: str) -> None:
+        smtp, idle_since = await self._idle.get()
+        keep: aiosmtplib.SMTP | None = None
+        try:
+            smtp = await self._ready(smtp, idle_since)
+            # never recipients parsed out of a display name: exactly the one address
+            await smtp.send_message(message, recipients=[recipient])
+            keep = smtp
+        except aiosmtplib.SMTPResponseException:
+            keep = smtp  # the server answered: the connection is sound
+            raise
+        except aiosmtplib.SMTPRecipientsRefused:
+            keep = smtp
+            raise
+        finally:
+            if keep is None and smtp is not None:
+                smtp.close()
+            self._idle.put_nowait((keep, time.monotonic()))
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            smtp, _ = self._idle.get_nowait()
+            if smtp is not None and smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except aiosmtplib.SMTPException:
+                    smtp.close()
+
+
+def transport_for(settings: NotificationsSettings) -> Transport:
+    return NullTransport() if settings.mail_transport == "null" else SmtpPool(settings)
+
+
+def failure_of(exc: Exception) -> Failure:
+    return Failure(repr(exc), public_reason(exc), is_permanent(exc))
+
+
+def public_reason(exc: Exception) -> str:
+    """Why a send failed, fit for events and logs: a category and the SMTP code, never the
+    server's text (a refusal quotes the address)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = ", ".join(str(code) for code in sorted({r.code for r in exc.recipients}))
+        return f"recipient refused (SMTP {codes})"
+    for kind, what in (
+        (aiosmtplib.SMTPRecipientRefused, "recipient refused"),
+        (aiosmtplib.SMTPSenderRefused, "sender refused"),
+        (aiosmtplib.SMTPDataError, "message refused"),
+        (aiosmtplib.SMTPResponseException, "refused"),
+    ):
+        if isinstance(exc, kind):
+            return f"{what} (SMTP {exc.code})"
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return "mail server timed out"
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
+        return f"mail server unreachable ({type(exc).__name__})"
+    return f"not sent ({type(exc).__name__})"
+
+
+def is_permanent(exc: Exception) -> bool:
+    """Errors a retry cannot mend for this message: it cannot be built, or the server refused
+    this recipient or this content for good (5xx). A refused greeting, login or sender is the
+    server's or our configuration's fault: those are retried (and alerted on), not failed; a
+    4xx (throttling, greylisting) is retried."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(500 <= r.code < 600 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return 500 <= exc.code < 600
+    return isinstance(exc, ValueError | TypeError)
