@@ -1,15 +1,18 @@
-"""Real parts for the suite: a Tansu broker, a PostgreSQL 15 cluster, an SMTP sink.
+"""Real parts for the suite: a Tansu broker, a PostgreSQL 15 cluster, an SMTP sink, and a
+browser (Debian's chromium, driven by Playwright) for the pages people use.
 
 None of them is ever skipped: if one cannot start, the tests that need it fail.
 """
 
 from __future__ import annotations
 
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from scripts.stack import Postgres, SmtpSink, Tansu
 
@@ -43,3 +46,13 @@ def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
     sink = SmtpSink(maildir=tmp_path / "mail").start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed: run `make tools` (Debian package chromium)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable)
+        yield browser
+        await browser.close()

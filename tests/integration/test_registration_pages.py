@@ -4,28 +4,16 @@ through a real browser (Debian's chromium, driven by Playwright) as a person wou
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from services.events.tables import Registration
 from tests.helpers import listening, runtime_of, serving
 from tests.integration.test_registration import events_app, published_event
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "chromium is not installed: run `make tools` (Debian package chromium)"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable)
-        yield browser
-        await browser.close()
 
 
 async def count_registrations(app) -> int:  # type: ignore[no-untyped-def]

@@ -1,0 +1,277 @@
+"""Sends through the API against a real SMTP server: progress and counts, resend to the
+failed only, throttling retried (never dropped), one-click unsubscribe and bounces that
+suppress an address in every later send, and the preferences page in a real browser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+from sqlalchemy import select
+
+from scripts.stack import SmtpSink
+from services.notifications.app import create_app
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Delivery, Send, Suppression
+from tests.helpers import auth, eventually, listening, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+AUDIENCE = "tendens-readers"
+COMMUNICATOR = auth("communicator")
+
+
+def notifications(database_url: str, sink: SmtpSink, **extra: Any):  # type: ignore[no-untyped-def]
+    settings = settings_for(
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",  # no broker: sends need none, their events wait in the outbox
+        smtp_port=sink.port,
+        send_poll_interval_seconds=0.05,
+        send_retry_base_seconds=0.05,
+        **extra,
+    )
+    return create_app(settings)
+
+
+async def add_readers(client: httpx.AsyncClient, *names: str) -> None:
+    for name in names:
+        response = await client.post(
+            "/v1/contacts",
+            json={
+                "email": f"{name}@jobcenter.example",
+                "name": name.title(),
+                "email_consent": True,
+                "audience_ids": [AUDIENCE],
+            },
+            headers=COMMUNICATOR,
+        )
+        assert response.status_code == 201, response.text
+
+
+async def send_tendens(client: httpx.AsyncClient, subject: str = "Tendens nr. 6") -> str:
+    response = await client.post(
+        "/v1/sends",
+        json={"audience_id": AUDIENCE, "subject": subject, "body": "Ledigheden falder."},
+        headers=COMMUNICATOR,
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"/v1/sends/{response.json()['id']}"
+    return response.json()["id"]
+
+
+async def completed(client: httpx.AsyncClient, send_id: str) -> dict[str, Any]:
+    return await eventually(
+        lambda: _get(client, f"/v1/sends/{send_id}"), lambda s: s["status"] == "completed"
+    )
+
+
+async def _get(client: httpx.AsyncClient, path: str) -> dict[str, Any]:
+    return (await client.get(path, headers=auth("analyst"))).json()
+
+
+async def outbox(app) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(runtime.outbox.c.payload).order_by(runtime.outbox.c.position)
+        )
+        return [json.loads(row) for row in rows]
+
+
+async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
+    database_url: str,
+) -> None:
+    sink = SmtpSink(refuse=frozenset({"bo@jobcenter.example"})).start()
+    try:
+        app = notifications(database_url, sink)
+        async with serving(app) as client:
+            await add_readers(client, "anne", "bo", "carl")
+            send_id = await send_tendens(client)
+            first = await completed(client, send_id)
+            failed = await _get(client, f"/v1/deliveries?send_id={send_id}&status=failed")
+            events = [e for e in await outbox(app) if e["type"] == "send.completed.v1"]
+
+            sink.refuse = frozenset()  # the mailbox exists again
+            resend = await client.post(f"/v1/sends/{send_id}/resend-failed", headers=COMMUNICATOR)
+            second = await completed(client, send_id)
+            again = await client.post(f"/v1/sends/{send_id}/resend-failed", headers=COMMUNICATOR)
+            by_analyst = await client.post(
+                f"/v1/sends/{send_id}/resend-failed", headers=auth("analyst")
+            )
+            events = [e for e in await outbox(app) if e["type"] == "send.completed.v1"]
+    finally:
+        sink.stop()
+    assert first["counts"] | {"pending": 0} == {
+        "pending": 0, "sent": 2, "failed": 1, "suppressed": 0, "bounced": 0, "cancelled": 0,
+    }  # fmt: skip
+    assert (first["recipients"], first["percent_done"]) == (3, 100.0)
+    assert [d["contact_id"] is not None for d in failed["items"]] == [True]
+    assert resend.json() == {"requeued": 1}
+    assert second["counts"]["sent"] == 3 and second["counts"]["failed"] == 0
+    assert again.json() == {"requeued": 0} and by_analyst.status_code == 403
+    # each completion said so with its counts; the e-mails went once per contact
+    assert [e["data"]["counts"]["sent"] for e in events] == [2, 3]
+    assert sorted(r[0] for r in sink.recipients) == [
+        "anne@jobcenter.example", "bo@jobcenter.example", "carl@jobcenter.example",
+    ]  # fmt: skip
+
+
+async def test_a_throttled_recipient_is_retried_until_sent_never_dropped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sink = SmtpSink(throttle=3).start()  # 451 three times for each address, then accepted
+    try:
+        app = notifications(f"sqlite+aiosqlite:///{tmp_path}/n.db", sink)
+        async with serving(app) as client:
+            await add_readers(client, "anne", "bo")
+            send = await completed(client, await send_tendens(client))
+            listed = await _get(client, f"/v1/deliveries?send_id={send['id']}")
+    finally:
+        sink.stop()
+    assert send["counts"]["sent"] == 2
+    assert [d["attempts"] for d in listed["items"]] == [4, 4]
+    assert len(sink.messages) == 2
+
+
+async def test_bad_sends_are_refused_with_a_problem_and_change_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sink = SmtpSink()  # never started: nothing may be sent
+    app = notifications(f"sqlite+aiosqlite:///{tmp_path}/n.db", sink)
+    async with serving(app) as client:
+        bad = [
+            {"audience_id": AUDIENCE, "subject": "Two\nlines", "body": "x"},
+            {"audience_id": AUDIENCE, "subject": "", "body": "x"},
+            {"audience_id": AUDIENCE, "subject": "s", "body": "x", "channel": "sms"},
+            {"audience_id": AUDIENCE, "subject": "s", "body": "x", "scheduled_for": "2026-01-01"},
+            {"audience_id": AUDIENCE, "subject": "s", "body": "x", "unknown": 1},
+        ]
+        answers = [await client.post("/v1/sends", json=b, headers=COMMUNICATOR) for b in bad]
+        by_analyst = await client.post(
+            "/v1/sends", json={"audience_id": "a", "subject": "s", "body": "b"},
+            headers=auth("analyst"),
+        )  # fmt: skip
+        missing = await client.get("/v1/sends/nope", headers=COMMUNICATOR)
+        listed = await _get(client, "/v1/sends")
+    assert [a.status_code for a in answers] == [422] * len(bad)
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+    assert by_analyst.status_code == 403 and missing.status_code == 404
+    assert listed["total"] == 0
+
+
+async def test_one_click_unsubscribe_suppresses_the_address_in_the_next_send(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    app = notifications(database_url, smtp_sink)
+    async with serving(app) as client:
+        await add_readers(client, "anne", "bo")
+        await completed(client, await send_tendens(client))
+        [to_bo] = [m for m in smtp_sink.messages if m["To"].addresses[0].username == "bo"]
+        link = to_bo["List-Unsubscribe"].strip("<>").removeprefix("http://127.0.0.1:8003")
+        # what a mail client sends on one click (RFC 8058), with no cookie and no token
+        clicked = await client.post(
+            link,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        clicked_twice = await client.post(link, data={"List-Unsubscribe": "One-Click"})
+        forged = await client.post(link[:-3] + "abc", data={"List-Unsubscribe": "One-Click"})
+        second = await completed(client, await send_tendens(client, "Tendens nr. 1"))
+        suppressed = await _get(client, f"/v1/deliveries?send_id={second['id']}&status=suppressed")
+    assert clicked.status_code == 200 and clicked_twice.status_code == 200
+    assert forged.status_code == 404
+    assert second["counts"]["sent"] == 1 and second["counts"]["suppressed"] == 1
+    assert suppressed["total"] == 1
+    assert [m["Subject"] for m in smtp_sink.messages].count("Tendens nr. 1") == 1
+
+
+async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    app = notifications(database_url, smtp_sink)
+    async with serving(app) as client:
+        await add_readers(client, "anne", "bo", "carl", "dorte")
+        first = await completed(client, await send_tendens(client))
+        to_anne = next(m for m in smtp_sink.messages if m["To"].addresses[0].username == "anne")
+        reports = [
+            {"RecordType": "Bounce", "Type": "HardBounce", "Email": "anne@jobcenter.example",
+             "MessageID": to_anne["Message-ID"], "Description": "Unknown user", "ServerID": 1},
+            {"RecordType": "Bounce", "Type": "SoftBounce", "Email": "bo@jobcenter.example"},
+            {"RecordType": "SpamComplaint", "Type": "SpamComplaint",
+             "Email": "carl@jobcenter.example"},
+        ]  # fmt: skip
+        answers = [await client.post("/v1/bounces", json=r, headers=COMMUNICATOR) for r in reports]
+        dsn = await client.post(
+            "/v1/bounces/dsn",
+            content=delivery_status_notification("dorte@jobcenter.example", "5.1.1"),
+            headers={**COMMUNICATOR, "Content-Type": "message/rfc822"},
+        )
+        not_a_report = await client.post(
+            "/v1/bounces/dsn",
+            content=b"Subject: hello\r\n\r\nJust a letter.\r\n",
+            headers={**COMMUNICATOR, "Content-Type": "message/rfc822"},
+        )
+        bad = await client.post(
+            "/v1/bounces", json={"RecordType": "Bounce", "Email": "nope"}, headers=COMMUNICATOR
+        )
+        anonymous = await client.post("/v1/bounces", json=reports[0])
+        after = await _get(client, f"/v1/sends/{first['id']}")
+        second = await completed(client, await send_tendens(client, "Tendens nr. 1"))
+        async with runtime_of(app).sessions() as session:
+            reasons = sorted(await session.scalars(select(Suppression.reason)))
+    assert [a.json()["suppressed"] for a in answers] == [1, 0, 1]
+    assert answers[0].json()["bounced"] == 1
+    assert dsn.status_code == 200 and dsn.json() == {"reports": 1, "suppressed": 1, "bounced": 0}
+    assert not_a_report.status_code == 422 and bad.status_code == 422
+    assert anonymous.status_code == 401
+    assert after["counts"]["bounced"] == 1 and after["counts"]["sent"] == 3
+    assert reasons == ["bounced", "bounced", "complained"]
+    assert (second["counts"]["sent"], second["counts"]["suppressed"]) == (1, 3)
+
+
+def delivery_status_notification(recipient: str, status: str) -> bytes:
+    """A bounce as Postfix returns it (RFC 3464 multipart/report)."""
+    return (
+        "From: MAILER-DAEMON@mail.example\r\n"
+        "To: budskab@localhost\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mail.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        "Message-ID: <not-ours@elsewhere>\r\nSubject: Tendens\r\n\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
+async def test_the_preferences_page_unsubscribes_and_subscribes_again_in_a_browser(
+    tmp_path, smtp_sink: SmtpSink, browser: Browser
+) -> None:  # type: ignore[no-untyped-def]
+    app = notifications(f"sqlite+aiosqlite:///{tmp_path}/n.db", smtp_sink)
+    async with listening(app) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            await add_readers(client, "anne")
+            await completed(client, await send_tendens(client))
+        link = smtp_sink.messages[0]["List-Unsubscribe"].strip("<>")
+        link = link.replace("http://127.0.0.1:8003", url)
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(link)
+        await expect(page.locator("html")).to_have_attribute("lang", "da")
+        await page.get_by_role("button", name="Afmeld").press("Enter")  # by keyboard
+        await expect(page.get_by_role("status")).to_have_text("Du er nu afmeldt.")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await page.get_by_role("button", name="Subscribe again").click()
+        await expect(page.get_by_role("status")).to_have_text("You are subscribed again.")
+        await page.goto(link + "x")
+        await expect(page.get_by_role("alert")).to_contain_text("Brug linket")
+        await context.close()
+        async with runtime_of(app).sessions() as session:
+            assert list(await session.scalars(select(Suppression.reason))) == []
+            assert len(list(await session.scalars(select(Send.id)))) == 1
+            assert len(list(await session.scalars(select(Delivery.id)))) == 1
