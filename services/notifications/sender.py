@@ -18,12 +18,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
 
 from sqlalchemy import bindparam, select, update
 
 from services.notifications import sends
+from services.notifications.compose import Shared, personal, shared_part
 from services.notifications.domain import (
     DeliveryStatus,
     Failure,
@@ -53,8 +52,7 @@ async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
     transport = transport_for(settings)
     try:
         while True:
-            sent = await send_due(runtime, transport)
-            if sent < settings.send_batch_size:
+            if not await send_due(runtime, transport):
                 await asyncio.sleep(settings.send_poll_interval_seconds)
     finally:
         await transport.close()
@@ -82,10 +80,12 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
     if not batch:
         return 0
 
-    async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
-        return item, await _attempt(runtime.settings, transport, item)
+    shared: dict[str, Shared] = {}  # a send's common part, rendered once
 
-    async with _renewed(runtime, lease):
+    async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
+        return item, await _attempt(runtime.settings, transport, item, shared)
+
+    async with _renewed(runtime, lease, [item.delivery.id for item in batch]):
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
         try:
             while in_flight:
@@ -100,17 +100,21 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
 async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Claimed]:
     settings = runtime.settings
     now = runtime.clock()
-    due = (
-        select(Delivery.id)
-        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at)
-        .limit(settings.send_batch_size)
-        .with_for_update(skip_locked=True)
-    )
     async with runtime.sessions.begin() as session:
+        ids = list(
+            await session.scalars(
+                select(Delivery.id)
+                .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+                .order_by(Delivery.next_attempt_at)
+                .limit(settings.send_batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return []
         await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()))
+            .where(Delivery.id.in_(ids))
             .values(
                 lease=lease,
                 next_attempt_at=now + timedelta(seconds=settings.send_lease_seconds),
@@ -124,7 +128,7 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
                 .outerjoin(Contact, Contact.id == Delivery.contact_id)
                 .outerjoin(Send, Send.id == Delivery.send_id)
                 .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
-                .where(Delivery.lease == lease, Delivery.status == DeliveryStatus.PENDING)
+                .where(Delivery.id.in_(ids))
             )
         ).all()
     return [
@@ -142,7 +146,9 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
 
 
 @asynccontextmanager
-async def _renewed(runtime: Runtime[NotificationsSettings], lease: str) -> AsyncIterator[None]:
+async def _renewed(
+    runtime: Runtime[NotificationsSettings], lease: str, ids: list[str]
+) -> AsyncIterator[None]:
     """Keep the lease while the batch is being sent, however long the mail server takes."""
     seconds = runtime.settings.send_lease_seconds
 
@@ -152,7 +158,11 @@ async def _renewed(runtime: Runtime[NotificationsSettings], lease: str) -> Async
             async with runtime.sessions.begin() as session:
                 await session.execute(
                     update(Delivery)
-                    .where(Delivery.lease == lease, Delivery.status == DeliveryStatus.PENDING)
+                    .where(
+                        Delivery.id.in_(ids),
+                        Delivery.lease == lease,
+                        Delivery.status == DeliveryStatus.PENDING,
+                    )
                     .values(next_attempt_at=runtime.clock() + timedelta(seconds=seconds))
                 )
 
@@ -165,39 +175,40 @@ async def _renewed(runtime: Runtime[NotificationsSettings], lease: str) -> Async
 
 
 async def _attempt(
-    settings: NotificationsSettings, transport: Transport, item: Claimed
+    settings: NotificationsSettings,
+    transport: Transport,
+    item: Claimed,
+    shared: dict[str, Shared],
 ) -> Failure | None:
     if item.suppressed:
         return None  # recorded as suppressed, not sent
     try:
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
-        await transport.send(build_message(settings, item), item.address)
+        await transport.send(build_message(settings, item, shared), item.address)
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None
 
 
-def build_message(settings: NotificationsSettings, item: Claimed) -> EmailMessage:
+def build_message(
+    settings: NotificationsSettings, item: Claimed, shared: dict[str, Shared]
+) -> bytes:
     delivery = item.delivery
-    mail = EmailMessage()
-    mail["From"] = settings.mail_from
-    mail["To"] = Address(display_name=item.name or "", addr_spec=item.address or "")
-    mail["Subject"] = item.subject
-    mail["Message-ID"] = message_id(delivery.id)
-    mail["X-Budskab-Delivery"] = delivery.id
+    key = delivery.send_id or delivery.id
+    if key not in shared:
+        shared[key] = shared_part(settings.mail_from, item.subject, item.body, delivery.attachment)
+    headers = {"X-Budskab-Delivery": delivery.id}
     if item.email_hash:  # a send to a list: one click takes the address off it (RFC 8058)
-        mail["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    mail.set_content(item.body)
-    if delivery.attachment:
-        mail.add_attachment(
-            delivery.attachment,
-            subtype="calendar",
-            filename="event.ics",
-            params={"method": "PUBLISH"},
-        )
-    return mail
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return personal(
+        shared[key],
+        name=item.name or "",
+        address=item.address or "",
+        message_id=message_id(delivery.id),
+        headers=headers,
+    )
 
 
 async def _record(

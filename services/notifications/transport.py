@@ -1,12 +1,12 @@
 """How an e-mail leaves: over a pool of long-lived SMTP connections, or nowhere (the null
-transport, for benchmarks). Both take a built message and one recipient; an exception is a
+transport, for benchmarks). Both take a message's bytes and one recipient; an exception is a
 failed attempt, which `failure_of` turns into what the ledger and the events may keep."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Protocol
 
 import aiosmtplib
@@ -16,7 +16,7 @@ from services.notifications.settings import NotificationsSettings
 
 
 class Transport(Protocol):
-    async def send(self, message: EmailMessage, recipient: str) -> None: ...
+    async def send(self, message: bytes, recipient: str) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -24,7 +24,7 @@ class Transport(Protocol):
 class NullTransport:
     """Accepts everything and sends nothing: measures our path without a mail server's."""
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
+    async def send(self, message: bytes, recipient: str) -> None:
         return None
 
     async def close(self) -> None:
@@ -40,6 +40,7 @@ class SmtpPool:
 
     def __init__(self, settings: NotificationsSettings) -> None:
         self._settings = settings
+        self._envelope_from = parseaddr(settings.mail_from)[1]
         self._idle: asyncio.Queue[tuple[aiosmtplib.SMTP | None, float]] = asyncio.Queue()
         for _ in range(settings.smtp_pool_size):
             self._idle.put_nowait((None, 0.0))
@@ -69,13 +70,13 @@ class SmtpPool:
         await smtp.connect()
         return smtp
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
+    async def send(self, message: bytes, recipient: str) -> None:
         smtp, idle_since = await self._idle.get()
         keep: aiosmtplib.SMTP | None = None
         try:
             smtp = await self._ready(smtp, idle_since)
             # never recipients parsed out of a display name: exactly the one address
-            await smtp.send_message(message, recipients=[recipient])
+            await smtp.sendmail(self._envelope_from, [recipient], message)
             keep = smtp
         except aiosmtplib.SMTPResponseException:
             keep = smtp  # the server answered: the connection is sound
