@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo watch test test-unit test-integration bench bench-registration tools lint lock clean
+.PHONY: install run demo watch test test-unit test-integration bench bench-registration bench-sends tools lint lock clean
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ bench: install  ## our outbox→relay→broker→inbox path vs raw aiokafka on t
 
 bench-registration: install  ## a registration rush against the events service vs a bare endpoint
 	$(BIN)/python -m scripts.bench_registration
+
+bench-sends: install  ## a send to 100,000 contacts (null transport and SMTP sink) vs raw aiokafka
+	$(BIN)/python -m scripts.bench_sends
 
 lint: install
 	$(BIN)/ruff check shared services scripts tests

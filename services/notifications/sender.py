@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import func, select, update
 
 from services.notifications import sends
 from services.notifications.compose import Shared, personal, shared_part
@@ -60,9 +60,17 @@ async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery as its sender needs it: the row, whom to write to and what."""
+    """A claimed delivery as its sender needs it: the ledger's fields, whom to write to and
+    what (a send's deliveries: the send's text)."""
 
-    delivery: Delivery
+    id: str
+    send_id: str | None
+    activity_id: str | None
+    plan_id: str | None
+    contact_id: str | None
+    channel: str
+    attempts: int  # this one included
+    attachment: str | None
     name: str | None
     address: str | None
     subject: str
@@ -85,7 +93,7 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
         return item, await _attempt(runtime.settings, transport, item, shared)
 
-    async with _renewed(runtime, lease, [item.delivery.id for item in batch]):
+    async with _renewed(runtime, lease, [item.id for item in batch]):
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
         try:
             while in_flight:
@@ -122,27 +130,29 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
             )
             .execution_options(synchronize_session=False)
         )
-        rows = (
-            await session.execute(
-                select(Delivery, Contact, Send, Suppression.reason)
-                .outerjoin(Contact, Contact.id == Delivery.contact_id)
-                .outerjoin(Send, Send.id == Delivery.send_id)
-                .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
-                .where(Delivery.id.in_(ids))
+        rows = await session.execute(
+            select(
+                Delivery.id,
+                Delivery.send_id,
+                Delivery.activity_id,
+                Delivery.plan_id,
+                Delivery.contact_id,
+                Delivery.channel,
+                Delivery.attempts,
+                Delivery.attachment,
+                func.coalesce(Contact.name, Delivery.recipient_name),
+                func.coalesce(Contact.email, Delivery.recipient_email),
+                func.coalesce(Send.subject, Delivery.subject, ""),
+                func.coalesce(Send.body, Delivery.body, ""),
+                Contact.email_hash,
+                Suppression.reason.is_not(None),
             )
-        ).all()
-    return [
-        Claimed(
-            delivery=delivery,
-            name=contact.name if contact else delivery.recipient_name,
-            address=contact.email if contact else delivery.recipient_email,
-            subject=send.subject if send else delivery.subject or "",
-            body=send.body if send else delivery.body or "",
-            email_hash=contact.email_hash if contact else None,
-            suppressed=suppressed is not None,
+            .outerjoin(Contact, Contact.id == Delivery.contact_id)
+            .outerjoin(Send, Send.id == Delivery.send_id)
+            .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+            .where(Delivery.id.in_(ids))
         )
-        for delivery, contact, send, suppressed in rows
-    ]
+        return [Claimed(*row) for row in rows]
 
 
 @asynccontextmanager
@@ -194,11 +204,10 @@ async def _attempt(
 def build_message(
     settings: NotificationsSettings, item: Claimed, shared: dict[str, Shared]
 ) -> bytes:
-    delivery = item.delivery
-    key = delivery.send_id or delivery.id
+    key = item.send_id or item.id
     if key not in shared:
-        shared[key] = shared_part(settings.mail_from, item.subject, item.body, delivery.attachment)
-    headers = {"X-Budskab-Delivery": delivery.id}
+        shared[key] = shared_part(settings.mail_from, item.subject, item.body, item.attachment)
+    headers = {"X-Budskab-Delivery": item.id}
     if item.email_hash:  # a send to a list: one click takes the address off it (RFC 8058)
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -206,7 +215,7 @@ def build_message(
         shared[key],
         name=item.name or "",
         address=item.address or "",
-        message_id=message_id(delivery.id),
+        message_id=message_id(item.id),
         headers=headers,
     )
 
@@ -216,60 +225,52 @@ async def _record(
     lease: str,
     results: list[tuple[Claimed, Failure | None]],
 ) -> None:
-    """The batch's outcomes in one transaction, for the deliveries this sender still holds."""
+    """The outcomes in one transaction, for the deliveries this sender still holds: one
+    statement for all that went (or were suppressed), one per failure."""
     settings = runtime.settings
     async with runtime.uow() as uow:
         now = uow.now()
         # the sends first, as everything that changes their deliveries does (see sends.py)
-        touched = await sends.locked(
-            uow, [item.delivery.send_id for item, _ in results if item.delivery.send_id]
-        )
-        held = set(
-            await uow.session.scalars(
-                select(Delivery.id)
-                .where(
-                    Delivery.id.in_([item.delivery.id for item, _ in results]),
-                    Delivery.lease == lease,
-                    Delivery.status == DeliveryStatus.PENDING,
-                )
-                .with_for_update()
-            )
-        )
-        changes, finished = [], []
+        touched = await sends.locked(uow, [item.send_id for item, _ in results if item.send_id])
+        alike: dict[Outcome, list[tuple[Claimed, Failure | None]]] = {}
         for item, failure in results:
-            delivery = item.delivery
-            if delivery.id not in held:
-                log.warning(
-                    "lease lost; another sender records this delivery", delivery_id=delivery.id
-                )
-                continue
             result = (
                 Outcome(DeliveryStatus.SUPPRESSED)
                 if item.suppressed
                 else outcome(
                     failure,
-                    delivery.attempts,
+                    item.attempts,
                     now,
                     max_attempts=settings.send_max_attempts,
                     base=settings.send_retry_base_seconds,
                 )
             )
-            changes.append(
-                {
-                    "b_id": delivery.id,
-                    "status": result.status,
-                    "last_error": result.last_error,
-                    "next_attempt_at": result.next_attempt_at or delivery.next_attempt_at,
-                    "sent_at": now if result.status == DeliveryStatus.SENT else delivery.sent_at,
-                    "lease": None,
-                }
+            alike.setdefault(result, []).append((item, failure))
+        finished = []
+        for result, items in alike.items():
+            held = set(
+                await uow.session.scalars(
+                    update(Delivery)
+                    .where(
+                        Delivery.id.in_([item.id for item, _ in items]),
+                        Delivery.lease == lease,
+                        Delivery.status == DeliveryStatus.PENDING,
+                    )
+                    .values(_changes(result, now))
+                    .returning(Delivery.id)
+                    .execution_options(synchronize_session=False)
+                )
             )
-            _report(uow, delivery, result, failure, now)
-            if result.status != DeliveryStatus.PENDING:
-                finished.append((delivery, result.status, failure))
-        if changes:
-            table = Delivery.__table__
-            await uow.session.execute(update(table).where(table.c.id == bindparam("b_id")), changes)
+            for item, failure in items:
+                if item.id not in held:
+                    log.warning(
+                        "lease lost; another sender records this delivery",
+                        delivery_id=item.id,
+                    )
+                    continue
+                _report(uow, item, result, failure, now)
+                if result.status != DeliveryStatus.PENDING:
+                    finished.append((item, result.status, failure))
         for send in touched:
             await sends.complete_if_done(uow, send)
         await uow.commit()
@@ -280,8 +281,18 @@ async def _record(
             log.info("delivery failed", delivery_id=delivery.id, reason=failure.reason)
 
 
+def _changes(result: Outcome, now: datetime) -> dict[str, object]:
+    changes: dict[str, object] = {"status": result.status, "last_error": result.last_error}
+    changes["lease"] = None
+    if result.next_attempt_at is not None:
+        changes["next_attempt_at"] = result.next_attempt_at
+    if result.status == DeliveryStatus.SENT:
+        changes["sent_at"] = now
+    return changes
+
+
 def _report(
-    uow, delivery: Delivery, result: Outcome, failure: Failure | None, now: datetime
+    uow, delivery: Claimed, result: Outcome, failure: Failure | None, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     """An activity's deliveries are reported on the broker, one event each (planning and
     metrics count them); a send made through the API and an attendee's message are kept in

@@ -214,8 +214,8 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
                 update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
             )
         [fresh] = await sender._claim(runtime, "fresh")
-        assert slow.delivery.id == fresh.delivery.id
-        assert (slow.delivery.attempts, fresh.delivery.attempts) == (1, 2)
+        assert slow.id == fresh.id
+        assert (slow.attempts, fresh.attempts) == (1, 2)
         await sender._record(runtime, "slow", [(slow, None)])  # too late: ignored
         await sender._record(runtime, "fresh", [(fresh, None)])
         [delivery] = await deliveries(app)
