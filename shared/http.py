@@ -88,7 +88,11 @@ def create_app(
     _add_operational_routes(app, runtime)
     _add_problem_handlers(app)
     app.add_middleware(IdempotencyKeys)
-    app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        max_bytes=settings.max_body_bytes,
+        max_file_bytes=settings.max_file_bytes,
+    )
     app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app
 
@@ -215,19 +219,25 @@ class RequestContext:
                 HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)
 
 
+# what /v1 takes besides JSON: files (a CSV of contacts, a bounce report e-mail)
+FILE_TYPES = (b"text/csv", b"message/rfc822")
+
+
 class RequestGuard:
     """Refuse, as problems, requests no route should try to read: a NUL in the path or query
-    (400), a body under /v1 that is neither JSON nor an e-mail (415), a body over `max_bytes` (413) — whether or not
-    Content-Length is sent."""
+    (400), a body under /v1 that is neither JSON nor a file it takes (415), a body over
+    `max_bytes` (a file: `max_file_bytes`) (413) — whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_file_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_file_bytes = max_file_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        refusal = self._refusal(scope)
+        limit = self.max_file_bytes if _content_type(scope) in FILE_TYPES else self.max_bytes
+        refusal = self._refusal(scope, limit)
         if refusal is not None:
             return await refusal(scope, receive, send)
         received, started = 0, False
@@ -236,8 +246,8 @@ class RequestGuard:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise self._too_large()  # raised inside a route: answered as a problem there
+            if received > limit:
+                raise _too_large(limit)  # raised inside a route: answered as a problem there
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -253,23 +263,28 @@ class RequestGuard:
                 raise
             await problem(413, "Content too large", exc.detail)(scope, receive, send)
 
-    def _refusal(self, scope: Scope) -> JSONResponse | None:
+    def _refusal(self, scope: Scope, limit: int) -> JSONResponse | None:
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             return problem(400, "Bad request", "the path or query contains a NUL character")
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            return problem(413, "Content too large", self._too_large().detail)
+        if declared.isdigit() and int(declared) > limit:
+            return problem(413, "Content too large", _too_large(limit).detail)
         has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        content_type = _content_type(scope)
         api = scope["path"].startswith("/v1/")  # the pages for people take HTML forms
         if api and has_body and content_type and not _is_json(content_type):
-            if content_type != b"message/rfc822":  # a whole e-mail (a bounce report)
+            if content_type not in FILE_TYPES:
                 return problem(415, "Unsupported media type", "send the body as application/json")
         return None
 
-    def _too_large(self) -> HTTPException:
-        return HTTPException(413, f"request bodies are limited to {self.max_bytes} bytes")
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, f"request bodies are limited to {limit} bytes")
+
+
+def _content_type(scope: Scope) -> bytes:
+    return dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
 def _is_json(content_type: bytes) -> bool:

@@ -1,17 +1,28 @@
-"""The notifications service's HTTP API: contacts, sends and their deliveries."""
+"""The notifications service's HTTP API: contacts and their imports, sends and their
+deliveries, bounces."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 
-from services.notifications import bounces, schemas, sends
-from services.notifications.domain import DeliveryStatus, SendStatus, address_hash
-from services.notifications.tables import AudienceMember, Contact, Delivery, Send
+from services.notifications import bounces, contacts, schemas, sends
+from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.tables import (
+    AudienceMember,
+    ConsentRecord,
+    Contact,
+    ContactImport,
+    ContactImportError,
+    Delivery,
+    Send,
+)
 from shared.auth import Principal, Role, require_roles
-from shared.db import new_id
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.http import UnitOfWorkDep
 from shared.pagination import Limit, Offset, Page, fetch_page
@@ -28,11 +39,19 @@ async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
     audience_ids = await uow.session.scalars(
         select(AudienceMember.audience_id).where(AudienceMember.contact_id == contact.id)
     )
+    consents = await uow.session.scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.contact_id == contact.id)
+        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
+    )
     return schemas.ContactPublic(
         id=contact.id,
         email=contact.email,
         name=contact.name,
+        phone=contact.phone,
+        language=contact.language,
         email_consent=contact.email_consent,
+        consent_history=[schemas.ConsentPublic.model_validate(c) for c in consents],
         audience_ids=sorted(audience_ids),
         created_at=contact.created_at,
     )
@@ -40,28 +59,18 @@ async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
 
 @router.post("/contacts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContactPublic)
 async def create_contact(
-    body: schemas.ContactCreate, uow: UnitOfWorkDep, _: Communicator, response: Response
+    body: schemas.ContactCreate, uow: UnitOfWorkDep, who: Communicator, response: Response
 ) -> schemas.ContactPublic:
     async with uow:
         email = body.email.lower()
         if await uow.session.scalar(select(Contact.id).where(Contact.email == email)):
             raise Conflict(f"a contact with e-mail {email} exists already")
-        contact = Contact(
-            id=new_id(),
-            email=email,
-            email_hash=address_hash(email),
-            name=body.name,
-            email_consent=body.email_consent,
-            created_at=uow.now(),
-        )
-        uow.session.add(contact)
-        await uow.session.flush()  # the contact row first: memberships refer to it
-        uow.session.add_all(
-            AudienceMember(audience_id=a, contact_id=contact.id) for a in set(body.audience_ids)
+        [contact_id] = await contacts.save(
+            uow, [body], body.audience_ids, f"api: {who.subject}"[:80]
         )
         await uow.commit()
-        public = await _public(uow, contact)
-    response.headers["Location"] = f"/v1/contacts/{contact.id}"
+        public = await _public(uow, await uow.session.get_one(Contact, contact_id))
+    response.headers["Location"] = f"/v1/contacts/{contact_id}"
     return public
 
 
@@ -69,12 +78,87 @@ async def create_contact(
 async def get_contact(
     contact_id: str, uow: UnitOfWorkDep, _: Communicator
 ) -> schemas.ContactPublic:
-    """A contact's personal data: for communicators (and admins) only."""
+    """A contact's personal data and consent history: for communicators (and admins) only."""
     async with uow:
         contact = await uow.session.get(Contact, contact_id)
         if contact is None:
             raise NotFound(f"no contact with id {contact_id}")
         return await _public(uow, contact)
+
+
+def _import_public(job: ContactImport) -> schemas.ImportPublic:
+    return schemas.ImportPublic.model_validate(
+        {
+            **{k: getattr(job, k) for k in schemas.ImportPublic.model_fields if hasattr(job, k)},
+            "percent_done": contacts.progress(job),
+            "errors_url": f"/v1/contact-imports/{job.id}/errors.csv",
+        }
+    )
+
+
+@router.post(
+    "/contact-imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.ImportPublic,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def import_contacts(
+    request: Request,
+    uow: UnitOfWorkDep,
+    who: Communicator,
+    response: Response,
+    audience_id: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
+) -> schemas.ImportPublic:
+    """Import contacts from a CSV file (`text/csv`: UTF-8 or Windows-1252; comma, semicolon or
+    tab): columns email, name and consent (ja/nej, yes/no), optionally phone and language
+    (da/en), in Danish or English. The header is checked now; the rows are imported in the
+    background: follow `Location` for progress, and `errors_url` for each refused row's line
+    and reason. An existing address is updated; everyone joins the `audience_id`s."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
+        raise HTTPException(415, "post the file as text/csv")
+    async with uow:
+        job = await contacts.start_import(
+            uow, await request.body(), audience_id, f"import by {who.subject}"[:80]
+        )
+        await uow.commit()
+    response.headers["Location"] = f"/v1/contact-imports/{job.id}"
+    return _import_public(job)
+
+
+@router.get("/contact-imports/{import_id}", response_model=schemas.ImportPublic)
+async def get_import(import_id: str, uow: UnitOfWorkDep, _: Communicator) -> schemas.ImportPublic:
+    async with uow:
+        job = await uow.session.get(ContactImport, import_id)
+        if job is None:
+            raise NotFound(f"no contact import with id {import_id}")
+        return _import_public(job)
+
+
+@router.get("/contact-imports/{import_id}/errors.csv", response_class=PlainTextResponse)
+async def import_errors(import_id: str, uow: UnitOfWorkDep, _: Communicator) -> PlainTextResponse:
+    """Each refused row: its line in the file (the header is line 1) and why."""
+    async with uow:
+        if await uow.session.get(ContactImport, import_id) is None:
+            raise NotFound(f"no contact import with id {import_id}")
+        errors = await uow.session.execute(
+            select(ContactImportError.line, ContactImportError.reason)
+            .where(ContactImportError.import_id == import_id)
+            .order_by(ContactImportError.line)
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["line", "reason"])
+        writer.writerows(errors)
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+    )
 
 
 @router.get("/deliveries", response_model=Page[schemas.DeliveryPublic])
@@ -104,7 +188,16 @@ async def list_deliveries(
         query = query.where(Delivery.status == status)
     async with uow:
         rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
-    items = [schemas.DeliveryPublic.model_validate(d) for d in rows]
+        send_ids = {d.send_id for d in rows if d.send_id}
+        subjects = dict((await uow.session.execute(
+            select(Send.id, Send.subject).where(Send.id.in_(send_ids))
+        )).all())  # fmt: skip
+    items = [
+        schemas.DeliveryPublic.model_validate(d).model_copy(
+            update={"subject": subjects.get(d.send_id, d.subject)}
+        )
+        for d in rows
+    ]
     if not reader.roles & MAY_SEE_CONTACTS:
         for item in items:
             item.last_error = None

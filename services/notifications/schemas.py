@@ -5,28 +5,53 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field
 
+from services.notifications.contacts import ContactDetails
 from services.notifications.domain import DeliveryStatus, SendStatus
 from shared.contracts.vocabulary import ChannelKind
 from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 from shared.time import PlanDatetime
 
 
-class ContactCreate(ApiInput):
-    email: MailAddress
-    name: SingleLine = Field(min_length=1, max_length=200)
-    email_consent: StrictBool = Field(description="The contact agreed to receive e-mail.")
+class ContactCreate(ContactDetails):
     audience_ids: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ConsentPublic(ApiOutput):
+    channel: str
+    granted: bool
+    source: str
+    recorded_at: datetime
 
 
 class ContactPublic(ApiOutput):
     id: str
     email: str
     name: str
+    phone: str | None
+    language: str
     email_consent: bool
+    consent_history: list[ConsentPublic]
     audience_ids: list[str]
     created_at: datetime
+
+
+class ImportPublic(ApiOutput):
+    """A contact import: how far it has come, and how many rows it took or refused (each
+    refused row's line and reason: `errors_url`)."""
+
+    id: str
+    status: Literal["queued", "running", "completed"]
+    audience_ids: list[str]
+    total_rows: int
+    processed_rows: int
+    imported: int
+    rejected: int
+    percent_done: float
+    errors_url: str
+    created_at: datetime
+    completed_at: datetime | None
 
 
 class DeliveryPublic(ApiOutput):
@@ -41,7 +66,7 @@ class DeliveryPublic(ApiOutput):
     contact_id: str | None
     event_id: str | None
     channel: ChannelKind
-    subject: str | None = Field(description="An attendee's message's; a send's are the send's.")
+    subject: str | None
     status: DeliveryStatus
     scheduled_for: datetime
     attempts: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -22,8 +22,54 @@ class Contact(Base):
     # what suppressions are keyed on: a suppression outlives the contact and their address
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    email_consent: Mapped[bool] = mapped_column(Boolean)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
+    email_consent: Mapped[bool] = mapped_column(Boolean)  # now; its history: consent_records
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConsentRecord(Base):
+    """Each time a contact's consent to a channel was given or withdrawn, where it came from
+    (the API, an import, the unsubscribe page) and when: what GDPR art. 7(1) asks us to show."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContactImport(Base):
+    """A CSV of contacts, imported in chunks by a background job: `next_line` is where it
+    goes on (committed with each chunk), so a restart neither skips nor repeats rows."""
+
+    __tablename__ = "contact_imports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    audience_ids: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(80))
+    content: Mapped[str] = mapped_column(Text)  # the file, decoded
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    total_rows: Mapped[int] = mapped_column(Integer)
+    next_line: Mapped[int] = mapped_column(Integer)  # the file's line to read next (header: 1)
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ContactImportError(Base):
+    """A row an import could not take: its line in the file and why."""
+
+    __tablename__ = "contact_import_errors"
+
+    import_id: Mapped[str] = mapped_column(ForeignKey("contact_imports.id"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(300))
 
 
 class AudienceMember(Base):

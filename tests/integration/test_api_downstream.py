@@ -327,6 +327,7 @@ async def test_metrics_count_what_happened_to_each_plan(downstream: Downstream) 
         "activity.approved.v1": 6,
         "event.created.v1": 5,
         "delivery.sent.v1": len(EMPLOYEES),
+        "send.completed.v1": 1,  # the newsletter went to everyone
     }
 
     counts = await eventually(

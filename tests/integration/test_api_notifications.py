@@ -161,7 +161,9 @@ BAD_FIELDS = {
     "consent is prose": ({"email_consent": "måske"}, "email_consent"),
     "audiences is a string": ({"audience_ids": JOBCENTER_AUDIENCE}, "audience_ids"),
     "too many audiences": ({"audience_ids": [f"a{i}" for i in range(101)]}, "audience_ids"),
-    "unknown field": ({"phone": "+45 89 40 20 00"}, "phone"),
+    "unknown field": ({"fax": "+45 89 40 20 00"}, "fax"),
+    "phone is not a number": ({"phone": "ring efter kl. 10"}, "phone"),
+    "language is neither": ({"language": "de"}, "language"),
 }
 
 

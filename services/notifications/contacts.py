@@ -1,0 +1,304 @@
+"""Contacts: whom we may write to, in which language, with their consent and its history —
+one at a time through the API, or many from a CSV file imported by a background job.
+
+An import takes the good rows and reports every bad one with its line and reason. It runs in
+chunks, each in one transaction with the import's cursor (`next_line`), so a restart goes
+on where it stopped, and the import shows its progress as it goes. A contact that exists
+already (the same address) is updated, and joins the import's audiences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import csv
+import io
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.notifications.domain import address_hash
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import (
+    AudienceMember,
+    ConsentRecord,
+    Contact,
+    ContactImport,
+    ContactImportError,
+)
+from shared.db import new_id
+from shared.errors import RuleViolation
+from shared.runtime import Runtime
+from shared.schemas import ApiInput, MailAddress, SingleLine
+from shared.uow import UnitOfWork
+
+CHUNK = 1000  # rows per transaction
+
+
+def _phone(value: str | None) -> str | None:
+    """A phone number as E.164: '+45 12 34 56 78', '12345678' (Danish) → '+4512345678'."""
+    if value is None or not value.strip():
+        return None
+    digits = re.sub(r"[\s\-().]", "", value)
+    if re.fullmatch(r"\d{8}", digits):
+        digits = "+45" + digits
+    elif digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", digits):
+        raise ValueError("must be a phone number: 8 Danish digits, or + and the country code")
+    return digits
+
+
+def _yes_or_no(value: object) -> object:
+    """How people write yes and no in a spreadsheet, in Danish or English."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in {"ja", "yes", "true", "1", "x", "j", "y"}:
+            return True
+        if word in {"nej", "no", "false", "0", "", "n"}:
+            return False
+        raise ValueError("must be ja or nej (yes or no)")
+    return value
+
+
+PhoneNumber = Annotated[str | None, AfterValidator(_phone)]
+
+
+class ContactDetails(ApiInput):
+    """One contact, from the API or a row of an import."""
+
+    email: MailAddress
+    name: SingleLine = Field(min_length=1, max_length=200)
+    phone: PhoneNumber = Field(None, max_length=30)
+    language: Literal["da", "en"] = "da"
+    email_consent: StrictBool = Field(description="The contact agreed to receive e-mail.")
+
+
+class CsvRow(ContactDetails):
+    email_consent: Annotated[StrictBool, BeforeValidator(_yes_or_no)]
+    language: Annotated[Literal["da", "en"], BeforeValidator(lambda v: v or "da")] = "da"
+
+
+# what each column may be called in the file's header (any case), Danish or English
+COLUMNS = {
+    "email": {"email", "e-mail", "mail", "e-mailadresse", "email address"},
+    "name": {"name", "navn", "full name", "fulde navn"},
+    "phone": {"phone", "telefon", "mobil", "mobile", "tlf"},
+    "language": {"language", "sprog"},
+    "email_consent": {"consent", "email_consent", "samtykke", "e-mail samtykke"},
+}
+REQUIRED = ("email", "name", "email_consent")
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    text: str
+    rows: int
+
+
+def read_csv(raw: bytes) -> CsvFile:
+    """The file's text, checked to be a CSV with the columns we need; a clear refusal if not.
+    UTF-8 (with or without Excel's BOM) or Windows-1252; comma, semicolon or tab separated."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    if "\x00" in text:
+        raise RuleViolation("this is not a CSV file (it holds NUL bytes)")
+    records = _records(text)
+    header = next(records, None)
+    if header is None:
+        raise RuleViolation("the file is empty")
+    columns = _columns(header[1])
+    missing = [c for c in REQUIRED if c not in columns.values()]
+    if missing:
+        found = ", ".join(h for h in header[1] if h) or "nothing"
+        raise RuleViolation(
+            f"the header needs the columns email, name and consent (also: phone, language); "
+            f"missing: {', '.join('consent' if m == 'email_consent' else m for m in missing)}; "
+            f"found: {found}"
+        )
+    return CsvFile(text, sum(1 for _ in records))
+
+
+def _records(text: str):  # type: ignore[no-untyped-def]
+    """(line, fields) of each non-blank record; the line as a spreadsheet shows it."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=first_line.count)  # the header's separator is the file's
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    start = 1
+    for fields in reader:
+        if any(f.strip() for f in fields):
+            yield start, fields
+        start = reader.line_num + 1
+
+
+def _columns(header: list[str]) -> dict[int, str]:
+    names = {alias: field for field, aliases in COLUMNS.items() for alias in aliases}
+    return {i: names[h.strip().lower()] for i, h in enumerate(header) if h.strip().lower() in names}
+
+
+@lru_cache(maxsize=4)
+def _parsed(import_id: str, text: str) -> tuple[list[int], list[dict[str, str] | str]]:
+    """Each data row's line, and its fields by column (or why it cannot be read)."""
+    records = _records(text)
+    _, header = next(records)
+    columns = _columns(header)
+    lines, rows = [], []
+    for line, fields in records:
+        lines.append(line)
+        if len(fields) > len(header):
+            rows.append(f"{len(fields)} fields, the header has {len(header)}")
+        else:
+            rows.append({columns[i]: v.strip() for i, v in enumerate(fields) if i in columns})
+    return lines, rows
+
+
+def reason(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = "consent" if error["loc"][:1] == ("email_consent",) else str(error["loc"][0])
+        parts.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)[:300]
+
+
+async def save(
+    uow: UnitOfWork,
+    people: list[ContactDetails],
+    audience_ids: list[str],
+    source: str,
+) -> list[str]:
+    """Create or update the contacts (by address), record each change of consent, and add
+    them to the audiences; their ids, in order."""
+    now = uow.now()
+    emails = [p.email.lower() for p in people]
+    existing = {
+        c.email: c
+        for c in await uow.session.scalars(select(Contact).where(Contact.email.in_(emails)))
+    }
+    new, changed, consents, ids = [], [], [], []
+    for person, email in zip(people, emails, strict=True):
+        contact = existing.get(email)
+        fields = {
+            "name": person.name,
+            "phone": person.phone,
+            "language": person.language,
+            "email_consent": person.email_consent,
+        }
+        if contact is None:
+            contact_id = new_id()
+            new.append(
+                {"id": contact_id, "email": email, "email_hash": address_hash(email),
+                 "created_at": now, **fields}
+            )  # fmt: skip
+            existing[email] = Contact(id=contact_id, email_consent=person.email_consent)
+            consents.append((contact_id, person.email_consent))
+        else:
+            contact_id = contact.id
+            changed.append({"b_id": contact_id, **fields})
+            if contact.email_consent != person.email_consent:
+                consents.append((contact_id, person.email_consent))
+        ids.append(contact_id)
+    if new:
+        await uow.session.execute(insert(Contact), new)
+    if changed:
+        table = Contact.__table__
+        await uow.session.execute(update(table).where(table.c.id == bindparam("b_id")), changed)
+    if consents:
+        await uow.session.execute(
+            insert(ConsentRecord),
+            [
+                {"contact_id": c, "channel": "email", "granted": g, "source": source,
+                 "recorded_at": now}
+                for c, g in consents
+            ],
+        )  # fmt: skip
+    memberships = [
+        {"audience_id": a, "contact_id": c} for a in dict.fromkeys(audience_ids) for c in set(ids)
+    ]
+    if memberships:
+        dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
+        await uow.session.execute(
+            dialect.insert(AudienceMember).on_conflict_do_nothing(), memberships
+        )
+    return ids
+
+
+async def start_import(
+    uow: UnitOfWork, raw: bytes, audience_ids: list[str], source: str
+) -> ContactImport:
+    checked = read_csv(raw)
+    job = ContactImport(
+        id=new_id(),
+        audience_ids=audience_ids,
+        source=source,
+        content=checked.text,
+        status="queued",
+        total_rows=checked.rows,
+        next_line=2,
+        processed_rows=0,
+        imported=0,
+        rejected=0,
+        created_at=uow.now(),
+    )
+    uow.session.add(job)
+    return job
+
+
+async def run_imports(runtime: Runtime[NotificationsSettings]) -> None:
+    while True:
+        if not await import_chunk(runtime):
+            await asyncio.sleep(runtime.settings.send_poll_interval_seconds)
+
+
+async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
+    """Import the next chunk of the oldest unfinished import; False if there is none."""
+    async with runtime.uow() as uow:
+        job = await uow.session.scalar(
+            select(ContactImport)
+            .where(ContactImport.status.in_(("queued", "running")))
+            .order_by(ContactImport.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if job is None:
+            return False
+        lines, rows = _parsed(job.id, job.content)
+        start = bisect.bisect_left(lines, job.next_line)
+        good: list[CsvRow] = []
+        bad: list[dict[str, object]] = []
+        for line, row in zip(
+            lines[start : start + CHUNK], rows[start : start + CHUNK], strict=True
+        ):
+            try:
+                if isinstance(row, str):
+                    raise ValueError(row)
+                good.append(CsvRow.model_validate(row))
+            except ValidationError as exc:
+                bad.append({"import_id": job.id, "line": line, "reason": reason(exc)})
+            except ValueError as exc:
+                bad.append({"import_id": job.id, "line": line, "reason": str(exc)[:300]})
+        by_email = {row.email.lower(): row for row in good}  # a later row of an address wins
+        await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}")
+        if bad:
+            await uow.session.execute(insert(ContactImportError), bad)
+        end = start + CHUNK
+        job.status = "running" if end < len(lines) else "completed"
+        job.next_line = lines[end] if end < len(lines) else (lines[-1] + 1 if lines else 2)
+        job.processed_rows += len(good) + len(bad)
+        job.imported += len(good)
+        job.rejected += len(bad)
+        if job.status == "completed":
+            job.completed_at = uow.now()
+            job.content = ""  # the people's data lives in their contacts now
+        await uow.commit()
+    return True
+
+
+def progress(job: ContactImport) -> float:
+    return round(100 * job.processed_rows / job.total_rows, 1) if job.total_rows else 100.0
