@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -30,7 +30,10 @@ from scripts.demo_data import (
     SILKEBORG_PLAN,
     SILKEBORG_TRACK,
     STAFF_CONTACTS,
+    TENDENS_MESSAGE,
+    TENDENS_PLAN,
     action_plan,
+    tendens_readers,
 )
 from scripts.devstack import PORTS, jwt_secret
 from shared.auth import DEV_AUDIENCE, DEV_ISSUER, issue_token
@@ -183,7 +186,75 @@ def main() -> int:
     show_kpis(client, url, pid, post)
     load_silkeborg(client, url, post)
     load_events(client, url, post, pid)
+    load_tendens(client, url, post)
     return 0
+
+
+def load_tendens(client: httpx.Client, url: dict, post) -> None:  # type: ignore[no-untyped-def]
+    """The region's newsletter Tendens (case E): its readers imported from a spreadsheet with
+    a few broken rows, six issues a year, the first sent now; watch the send's progress."""
+    plan = post("planning", "/plans", TENDENS_PLAN)
+    readers = post(
+        "planning",
+        f"/plans/{plan['id']}/audiences",
+        {"name": "Tendens' læsere", "kind": "organisations", "needs": "Tal og tendenser."},
+    )["id"]
+    started = client.post(
+        f"{url['notifications']}/contact-imports",
+        params={"audience_id": readers},
+        content=tendens_readers(),
+        headers={"Content-Type": "text/csv"},
+    )
+    if started.status_code != 202:
+        raise SystemExit(f"import: {started.status_code} {started.text}")
+    done = started.json()
+    while done["status"] != "completed":
+        time.sleep(0.5)
+        done = client.get(f"{url['notifications']}/contact-imports/{done['id']}").json()
+    errors = client.get(url["notifications"].removesuffix("/v1") + done["errors_url"]).text
+    print(
+        f"Tendens' readers imported: {done['imported']} of {done['total_rows']} rows; "
+        f"{done['rejected']} refused:"
+    )
+    for line in errors.splitlines()[1:]:
+        print(f"  line {line}")
+    subject, body = TENDENS_MESSAGE
+    message = post(
+        "planning",
+        f"/plans/{plan['id']}/messages",
+        {"audience_id": readers, "subject": subject, "body": body},
+    )["id"]
+    channel = post(
+        "planning", f"/plans/{plan['id']}/channels", {"kind": "newsletter", "name": "Tendens"}
+    )
+    first_issue = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    activity = post(
+        "planning",
+        f"/plans/{plan['id']}/activities",
+        {
+            "title": "Tendens",
+            "kind": "communication",
+            "starts_at": first_issue.isoformat(),
+            "recurrence": "FREQ=MONTHLY;INTERVAL=2;COUNT=6",
+            "audience_id": readers,
+            "message_id": message,
+            "channel_id": channel["id"],
+        },
+    )
+    post("planning", f"/plans/{plan['id']}/approve", {})
+    send = None
+    for _ in range(240):
+        sends = client.get(
+            f"{url['notifications']}/sends", params={"activity_id": activity["id"]}
+        ).json()["items"]
+        send = next((s for s in sends if s["status"] in ("sending", "completed")), None)
+        if send:
+            print(f"  Tendens issue 1: {send['percent_done']:5.1f} % done", flush=True)
+            if send["status"] == "completed":
+                break
+        time.sleep(0.5)
+    if send:
+        print(f"Tendens issue 1 sent: {send['counts']}; five more issues scheduled")
 
 
 def show_kpis(client: httpx.Client, url: dict, pid: str, post) -> None:  # type: ignore[no-untyped-def]

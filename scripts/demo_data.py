@@ -356,3 +356,36 @@ INNOVATION_DAY_PROGRAMME = [
         },
     ),
 ]
+
+
+def tendens_readers(count: int = 1_000) -> bytes:
+    """Tendens' readers (DOMAIN.md, case E: almost 1,000, a third at job centres) as the
+    region would export them from Excel — semicolons, Danish headers — with the few broken
+    rows such a list always has."""
+    first = ["Mette", "Lars", "Sofie", "Jens", "Anne", "Peter", "Hanne", "Ole", "Karen", "Søren"]
+    last = ["Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Møller", "Kristensen"]
+    places = ["jobcenter-aarhus.dk", "jobcenter-silkeborg.dk", "jobcenter-herning.dk"]
+    others = ["a-kasse.dk", "viden.dk", "lbr-midt.dk", "virksomhed.dk", "uddannelse.dk", "ams.dk"]
+    lines = ["Navn;E-mail;Telefon;Sprog;Samtykke"]
+    for i in range(count):
+        name = f"{first[i % len(first)]} {last[i // len(first) % len(last)]}"
+        domain = places[i % 3] if i % 3 == 0 else others[i % len(others)]
+        language = "en" if i % 25 == 0 else "da"
+        lines.append(f"{name};læser{i:04d}@{domain};;{language};ja".replace("læser", "laeser"))
+    lines[101] = "Ole Bak;ole.bak(at)jobcenter-viborg.dk;;da;ja"  # no @-sign
+    lines[202] = ";kim@jobcenter-skive.dk;;da;ja"  # no name
+    lines[303] = "Lise Holm;lise@jobcenter-randers.dk;ring efter 10;da;ja"  # not a phone number
+    lines[404] = "Karen Dam;karen@jobcenter-horsens.dk;;de;måske"  # neither da/en nor ja/nej
+    return ("\r\n".join(lines) + "\r\n").encode("cp1252")
+
+
+TENDENS_PLAN = {
+    "title": "Tendens – nyhedsbrev om arbejdsmarkedet",
+    "owner": "Kommunikation",
+    "sender": "Beskæftigelsesregion Midtjylland",
+}
+TENDENS_MESSAGE = (
+    "Tendens: ledigheden falder i Midtjylland",
+    "Ledigheden i Midtjylland er faldet for tredje kvartal i træk. Læs om udviklingen i "
+    "jeres område, og om hvad jobcentrene gør for at få langtidsledige i arbejde.",
+)

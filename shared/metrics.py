@@ -49,6 +49,14 @@ TIMERS_FIRED = Counter("budskab_timers_fired_total", "Durable timers fired.")
 DELIVERIES = Counter(
     "budskab_deliveries_total", "Deliveries finished, by channel and status.", ["channel", "status"]
 )
+DELIVERIES_DUE = Gauge(
+    "budskab_deliveries_due", "Deliveries whose time has come, not sent yet (notifications)."
+)
+DELIVERY_QUEUE_AGE = Gauge(
+    "budskab_delivery_queue_age_seconds",
+    "How long the oldest due delivery has waited (0 when none waits).",
+)
+SENDS_RUNNING = Gauge("budskab_sends_running", "Sends being fanned out or sent (notifications).")
 PLAN_EVENTS = Gauge(
     "budskab_plan_events",
     "Events seen per plan and CloudEvents type (metrics service).",

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from services.notifications import handlers, pages, routes
 from services.notifications.contacts import run_imports
 from services.notifications.fanout import run_fanout
-from services.notifications.sender import run_sender
+from services.notifications.sender import run_queue_gauges, run_sender
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Base
 from shared.http import create_app as create_service_app
@@ -22,5 +22,5 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router, pages.router],
         subscriptions=[handlers.subscription(settings.consumer_group)],
-        workers=[run_imports, run_fanout, run_sender],
+        workers=[run_imports, run_fanout, run_sender, run_queue_gauges],
     )

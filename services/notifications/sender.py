@@ -21,12 +21,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from services.notifications import sends
-from services.notifications.compose import Shared, personal, shared_part
+from services.notifications import compose, sends
 from services.notifications.domain import (
+    EMAIL_CHANNELS,
     DeliveryStatus,
     Failure,
     Outcome,
+    SendStatus,
     message_id,
     outcome,
 )
@@ -37,7 +38,7 @@ from services.notifications.transport import Transport, failure_of, transport_fo
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.db import new_id
 from shared.logging import get_logger
-from shared.metrics import DELIVERIES
+from shared.metrics import DELIVERIES, DELIVERIES_DUE, DELIVERY_QUEUE_AGE, SENDS_RUNNING
 from shared.runtime import Runtime
 
 log = get_logger(__name__)
@@ -46,7 +47,7 @@ log = get_logger(__name__)
 async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
     """Send what is due, forever (if the database is away, the runtime starts it again)."""
     settings = runtime.settings
-    for channel in ("newsletter", "email"):  # label sets exist from the start, for alerts
+    for channel in EMAIL_CHANNELS:  # label sets exist from the start, for alerts
         for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             DELIVERIES.labels(channel, status)
     transport = transport_for(settings)
@@ -88,10 +89,8 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
     if not batch:
         return 0
 
-    shared: dict[str, Shared] = {}  # a send's common part, rendered once
-
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
-        return item, await _attempt(runtime.settings, transport, item, shared)
+        return item, await _attempt(runtime, transport, item)
 
     async with _renewed(runtime, lease, [item.id for item in batch]):
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
@@ -185,37 +184,34 @@ async def _renewed(
 
 
 async def _attempt(
-    settings: NotificationsSettings,
-    transport: Transport,
-    item: Claimed,
-    shared: dict[str, Shared],
+    runtime: Runtime[NotificationsSettings], transport: Transport, item: Claimed
 ) -> Failure | None:
     if item.suppressed:
         return None  # recorded as suppressed, not sent
     try:
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
-        await transport.send(build_message(settings, item, shared), item.address)
+        await transport.send(build_message(runtime, item), item.address)
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None
 
 
-def build_message(
-    settings: NotificationsSettings, item: Claimed, shared: dict[str, Shared]
-) -> bytes:
-    key = item.send_id or item.id
-    if key not in shared:
-        shared[key] = shared_part(settings.mail_from, item.subject, item.body, item.attachment)
+def build_message(runtime: Runtime[NotificationsSettings], item: Claimed) -> bytes:
+    settings = runtime.settings
     headers = {"X-Budskab-Delivery": item.id}
     if item.email_hash:  # a send to a list: one click takes the address off it (RFC 8058)
         headers["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return personal(
-        shared[key],
+    return compose.message(
+        sender=settings.mail_from,
         name=item.name or "",
         address=item.address or "",
+        subject=item.subject,
+        text=item.body,
+        calendar=item.attachment,
         message_id=message_id(item.id),
+        date=runtime.clock(),
         headers=headers,
     )
 
@@ -313,3 +309,25 @@ def _report(
             DeliveryFailed(**about, attempts=delivery.attempts, reason=failure.reason),
             subject=delivery.id,
         )
+
+
+async def run_queue_gauges(runtime: Runtime[NotificationsSettings]) -> None:
+    """The queue on /metrics: what is due and unsent, how long the oldest has waited, and
+    how many sends are running — an SMTP server that stalls shows as a growing age."""
+    while True:
+        now = runtime.clock()
+        async with runtime.sessions() as session:
+            due, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(Delivery.next_attempt_at)).where(
+                        Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now
+                    )
+                )
+            ).one()
+            running = await session.scalar(
+                select(func.count()).select_from(Send).where(Send.status == SendStatus.SENDING)
+            )
+        DELIVERIES_DUE.set(due)
+        DELIVERY_QUEUE_AGE.set((now - oldest).total_seconds() if oldest else 0.0)
+        SENDS_RUNNING.set(running or 0)
+        await asyncio.sleep(5.0)
