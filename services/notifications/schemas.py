@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -82,7 +82,40 @@ class SendCreate(ApiInput):
     channel: Literal[ChannelKind.EMAIL, ChannelKind.NEWSLETTER] = ChannelKind.EMAIL
     subject: SingleLine = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=100_000)
+    template: TemplateName = Field(
+        "standard", description="How the message reaches each contact, in their language."
+    )
     scheduled_for: PlanDatetime | None = Field(None, description="When to send; now if left out.")
+
+
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]
+
+
+class TemplateBody(ApiInput):
+    """Jinja2 for an e-mail's subject, plain text and (optionally) HTML. They may use
+    `contact.name`, `contact.language`, `message.subject`, `message.body` and
+    `unsubscribe_url`."""
+
+    subject: SingleLine = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=100_000)
+    html: str | None = Field(None, max_length=200_000)
+
+
+class TemplatePublic(ApiOutput):
+    name: str
+    language: Literal["da", "en"]
+    subject: str
+    text: str
+    html: str | None
+    built_in: bool
+
+
+class Preview(ApiOutput):
+    """A template rendered with sample data."""
+
+    subject: str
+    text: str
+    html: str | None
 
 
 class SendCounts(ApiOutput):
@@ -104,6 +137,7 @@ class SendPublic(ApiOutput):
     audience_id: str | None
     channel: ChannelKind
     subject: str
+    template: str
     status: SendStatus
     scheduled_for: datetime
     created_at: datetime

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from services.notifications import compose, sends
+from services.notifications import compose, sends, templates
 from services.notifications.domain import (
     EMAIL_CHANNELS,
     DeliveryStatus,
@@ -78,6 +78,8 @@ class Claimed:
     body: str
     email_hash: str | None  # a contact's: the key of their unsubscribe link
     suppressed: bool
+    language: str | None  # a contact's
+    template: str | None  # a send's: how its message reaches each contact
 
 
 async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport) -> int:
@@ -89,8 +91,12 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
     if not batch:
         return 0
 
+    wanted = {(i.template, lang) for i in batch if i.template for lang in (i.language, "da")}
+    async with runtime.sessions() as session:
+        found = await templates.catalogue(session, wanted)  # type: ignore[arg-type]
+
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
-        return item, await _attempt(runtime, transport, item)
+        return item, await _attempt(runtime, transport, item, found)
 
     async with _renewed(runtime, lease, [item.id for item in batch]):
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
@@ -145,6 +151,8 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
                 func.coalesce(Send.body, Delivery.body, ""),
                 Contact.email_hash,
                 Suppression.reason.is_not(None),
+                Contact.language,
+                Send.template,
             )
             .outerjoin(Contact, Contact.id == Delivery.contact_id)
             .outerjoin(Send, Send.id == Delivery.send_id)
@@ -184,31 +192,56 @@ async def _renewed(
 
 
 async def _attempt(
-    runtime: Runtime[NotificationsSettings], transport: Transport, item: Claimed
+    runtime: Runtime[NotificationsSettings],
+    transport: Transport,
+    item: Claimed,
+    found: dict[tuple[str, str], templates.Template],
 ) -> Failure | None:
     if item.suppressed:
         return None  # recorded as suppressed, not sent
     try:
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
-        await transport.send(build_message(runtime, item), item.address)
+        await transport.send(build_message(runtime, item, found), item.address)
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None
 
 
-def build_message(runtime: Runtime[NotificationsSettings], item: Claimed) -> bytes:
+def build_message(
+    runtime: Runtime[NotificationsSettings],
+    item: Claimed,
+    found: dict[tuple[str, str], templates.Template],
+) -> bytes:
+    """A send's message through its template, in the contact's language; an attendee's
+    message as it was written for them."""
     settings = runtime.settings
     headers = {"X-Budskab-Delivery": item.id}
+    subject, text, html = item.subject, item.body, None
     if item.email_hash:  # a send to a list: one click takes the address off it (RFC 8058)
-        headers["List-Unsubscribe"] = f"<{unsubscribe_url(settings, item.email_hash)}>"
+        link = unsubscribe_url(settings, item.email_hash)
+        headers["List-Unsubscribe"] = f"<{link}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if item.template:
+        template = templates.choose(found, item.template, item.language or "da")
+        if template is None:
+            raise ValueError(f"the send's template {item.template!r} is gone")
+        rendered = templates.render(
+            template,
+            {
+                "contact": {"name": item.name, "language": item.language},
+                "message": {"subject": item.subject, "body": item.body},
+                "unsubscribe_url": link if item.email_hash else "",
+            },
+        )
+        subject, text, html = rendered.subject, rendered.text, rendered.html
     return compose.message(
         sender=settings.mail_from,
         name=item.name or "",
         address=item.address or "",
-        subject=item.subject,
-        text=item.body,
+        subject=subject,
+        text=text,
+        html=html,
         calendar=item.attachment,
         message_id=message_id(item.id),
         date=runtime.clock(),

@@ -29,6 +29,7 @@ def new_send(
     body: str,
     at: datetime,
     now: datetime,
+    template: str = "standard",
     activity_id: str | None = None,
     plan_id: str | None = None,
 ) -> Send:
@@ -40,6 +41,7 @@ def new_send(
         channel=channel,
         subject=subject,
         body=body,
+        template=template,
         status=SendStatus.SCHEDULED,
         scheduled_for=at,
         fanned_out=False,

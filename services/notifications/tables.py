@@ -96,6 +96,7 @@ class Send(Base):
     channel: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(60), default="standard", server_default="standard")
     status: Mapped[str] = mapped_column(String(20), index=True)
     scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -103,6 +104,19 @@ class Send(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class MessageTemplate(Base):
+    """A template of the e-mails of sends, in one language (see templates.py)."""
+
+    __tablename__ = "templates"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    language: Mapped[str] = mapped_column(String(2), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Suppression(Base):

@@ -7,7 +7,8 @@ body) and `unsubscribe_url`. Every variable a template uses is checked before a 
 so a mistake is a 422 when the send is made, not a thousand failed deliveries.
 
 "standard" is built in, in Danish and English; a template saved under that name and
-language replaces it.
+language replaces it. A template needs its Danish version; a contact who reads English gets
+the English one where there is one, else the Danish.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications.tables import MessageTemplate
 from shared.errors import RuleViolation
 
 LANGUAGES = ("da", "en")
@@ -111,3 +115,33 @@ def _compiled(template: Template):  # type: ignore[no-untyped-def]
         _TEXT.from_string(template.text),
         _HTML.from_string(template.html) if template.html else None,
     )
+
+
+async def find(session: AsyncSession, name: str, language: str) -> Template | None:
+    """The template by that name in that language: saved, or built in."""
+    found = await catalogue(session, {(name, language)})
+    return found.get((name, language))
+
+
+async def catalogue(
+    session: AsyncSession, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], Template]:
+    """The templates wanted, by (name, language), that exist (saved, or built in)."""
+    found: dict[tuple[str, str], Template] = {}
+    if wanted:
+        rows = await session.execute(
+            select(MessageTemplate).where(
+                tuple_(MessageTemplate.name, MessageTemplate.language).in_(list(wanted))
+            )
+        )
+        for (row,) in rows:
+            found[(row.name, row.language)] = Template(row.subject, row.text, row.html)
+    for name, language in wanted:
+        if name == STANDARD and (name, language) not in found:
+            found[(name, language)] = BUILT_IN[language]
+    return found
+
+
+def choose(found: dict[tuple[str, str], Template], name: str, language: str) -> Template | None:
+    """The contact's language if the template has it, else Danish."""
+    return found.get((name, language)) or found.get((name, "da"))

@@ -275,3 +275,80 @@ async def test_the_preferences_page_unsubscribes_and_subscribes_again_in_a_brows
             assert list(await session.scalars(select(Suppression.reason))) == []
             assert len(list(await session.scalars(select(Send.id)))) == 1
             assert len(list(await session.scalars(select(Delivery.id)))) == 1
+
+
+async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused(
+    tmp_path, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    app = notifications(f"sqlite+aiosqlite:///{tmp_path}/n.db", smtp_sink)
+    async with serving(app) as client:
+        await add_readers(client, "anne")
+        english = await client.post(
+            "/v1/contacts",
+            json={"email": "erik@jobcenter.example", "name": "Erik <b>Berg</b>",
+                  "language": "en", "email_consent": True, "audience_ids": [AUDIENCE]},
+            headers=COMMUNICATOR,
+        )  # fmt: skip
+        assert english.status_code == 201, english.text
+        saved = {
+            language: await client.put(
+                f"/v1/templates/tendens/{language}",
+                json={
+                    "subject": f"{word}: {{{{ message.subject }}}}",
+                    "text": f"{greeting} {{{{ contact.name }}}}\n\n{{{{ message.body }}}}\n",
+                    "html": f"<p>{greeting} {{{{ contact.name }}}}</p><p>{{{{ message.body }}}}</p>"
+                    '<p><a href="{{ unsubscribe_url }}">x</a></p>',
+                },
+                headers=COMMUNICATOR,
+            )
+            for language, word, greeting in (("da", "Nyt", "Kære"), ("en", "News", "Dear"))
+        }
+        response = await client.post(
+            "/v1/sends",
+            json={"audience_id": AUDIENCE, "subject": "Tendens", "body": "Ledigheden falder.",
+                  "template": "tendens"},
+            headers=COMMUNICATOR,
+        )  # fmt: skip
+        await completed(client, response.json()["id"])
+        standard = await completed(client, await send_tendens(client, "Standard"))
+        unknown_variable = await client.put(
+            "/v1/templates/x/da",
+            json={"subject": "{{ message.subject }}", "text": "Hej {{ contact.age }} {{ navn }}"},
+            headers=COMMUNICATOR,
+        )
+        bad_syntax = await client.post(
+            "/v1/templates/preview",
+            json={"subject": "s", "text": "Hej\n{{ contact.name "},
+            headers=COMMUNICATOR,
+        )
+        preview = await client.post(
+            "/v1/templates/preview",
+            json={"subject": "{{ message.subject }}", "text": "Kære {{ contact.name }}"},
+            headers=auth("analyst"),
+        )
+        no_such_template = await client.post(
+            "/v1/sends",
+            json={"audience_id": AUDIENCE, "subject": "s", "body": "b", "template": "nope"},
+            headers=COMMUNICATOR,
+        )
+        listed = (await client.get("/v1/templates", headers=COMMUNICATOR)).json()
+    assert [r.status_code for r in saved.values()] == [200, 200]
+    assert standard["counts"]["sent"] == 2
+    by = {(m["Subject"], m["To"].addresses[0].username): m for m in smtp_sink.messages}
+    danish, english_mail = by[("Nyt: Tendens", "anne")], by[("News: Tendens", "erik")]
+    assert danish.get_body(("plain",)).get_content() == "Kære Anne\n\nLedigheden falder."
+    assert english_mail.get_body(("plain",)).get_content().startswith("Dear Erik <b>Berg</b>")
+    html = english_mail.get_body(("html",)).get_content()
+    assert "Erik &lt;b&gt;Berg&lt;/b&gt;" in html and "/unsubscribe/" in html  # escaped
+    # the built-in template, in each one's language, with the unsubscribe link in the text
+    assert by[("Standard", "anne")].get_body(("plain",)).get_content().startswith("Kære Anne")
+    erik_standard = by[("Standard", "erik")].get_body(("plain",)).get_content()
+    assert erik_standard.startswith("Dear Erik") and "/unsubscribe/" in erik_standard
+    assert unknown_variable.status_code == 422 and "navn" in unknown_variable.json()["detail"]
+    assert bad_syntax.status_code == 422 and "line 2" in bad_syntax.json()["detail"]
+    assert preview.json()["text"] == "Kære Mette Jensen"
+    assert no_such_template.status_code == 422
+    assert [(t["name"], t["language"], t["built_in"]) for t in listed] == [
+        ("standard", "da", True), ("standard", "en", True),
+        ("tendens", "da", False), ("tendens", "en", False),
+    ]  # fmt: skip
