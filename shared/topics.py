@@ -5,9 +5,10 @@ ACTIVITIES = "budskab.activities"
 EVENTS = "budskab.events"
 REGISTRATIONS = "budskab.registrations"  # keyed by event id: one event's seats in order
 DELIVERIES = "budskab.deliveries"
+CONTACTS = "budskab.contacts"  # keyed by the hash of the address: a person, not by name
 KPIS = "budskab.kpis"
 
-ALL = (PLANS, ACTIVITIES, EVENTS, REGISTRATIONS, DELIVERIES, KPIS)
+ALL = (PLANS, ACTIVITIES, EVENTS, REGISTRATIONS, DELIVERIES, CONTACTS, KPIS)
 
 
 def dead_letter_topic(group_id: str) -> str:

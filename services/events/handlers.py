@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.events import lifecycle
+from services.events import lifecycle, registrations
 from services.events.domain import EventStatus, becomes_event
 from services.events.policy import Policy
 from services.events.tables import Event
 from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.events import EventCreated
+from shared.contracts.notifications import ContactErased
 from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
 from shared.db import new_id
 from shared.messaging import Subscription
@@ -82,12 +83,19 @@ def subscription(group_id: str, policy: Policy) -> Subscription:
             return
         await lifecycle.cancel(uow, event, data.reason, policy)
 
+    async def on_contact_erased(uow: UnitOfWork, _envelope: Envelope, data: ContactErased) -> None:
+        """The person was erased in the notifications service: their registrations and
+        invitations here are erased too."""
+        for email in await registrations.addresses_with_hash(uow.session, data.email_hash):
+            await registrations.erase_in(uow, email, policy)
+
     return Subscription(
         group_id=group_id,
-        topics=(topics.ACTIVITIES,),
+        topics=(topics.ACTIVITIES, topics.CONTACTS),
         handlers={
             ActivityApproved: on_activity_approved,
             ActivityRescheduled: on_activity_rescheduled,
             ActivityCancelled: on_activity_cancelled,
+            ContactErased: on_contact_erased,
         },
     )

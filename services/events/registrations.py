@@ -3,6 +3,7 @@ checked in at the door; and what is kept about them, exported or erased."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -237,25 +238,43 @@ async def erase_attendee(uow: UnitOfWork, email: str, policy: Policy) -> int:
     invitations. The registrations stay, with their status and times, so every count stays
     as it was — but a place in line they can no longer be told about is given up."""
     async with uow:
-        found = await registrations_of(uow.session, email)
-        for event_id in sorted({event.id for _, event in found}):
-            await get_event(uow.session, event_id, lock=True)  # as every seat change does
-        for registration, event in found:
-            registration.name, registration.email, registration.organisation = "", "", None
-            registration.erased_at = uow.now()
-            uow.publish(AttendeeErased(**policy.about(registration, event)), subject=event.id)
-            if registration.status in (Status.WAITLISTED, Status.OFFERED):
-                await withdraw(uow, registration, event, policy)
-        for invitation in await uow.session.scalars(
-            select(Invitation).where(Invitation.email == email.lower())
-        ):
-            invitation.name, invitation.email = "", f"erased:{invitation.id}"
-            uow.publish(
-                InviteeErased(invitation_id=invitation.id, event_id=invitation.event_id),
-                subject=invitation.event_id,
-            )
+        erased = await erase_in(uow, email, policy)
         await uow.commit()
+    return erased
+
+
+async def erase_in(uow: UnitOfWork, email: str, policy: Policy) -> int:
+    """`erase_attendee` within a unit of work already open (a consumer's)."""
+    found = await registrations_of(uow.session, email)
+    for event_id in sorted({event.id for _, event in found}):
+        await get_event(uow.session, event_id, lock=True)  # as every seat change does
+    for registration, event in found:
+        registration.name, registration.email, registration.organisation = "", "", None
+        registration.erased_at = uow.now()
+        uow.publish(AttendeeErased(**policy.about(registration, event)), subject=event.id)
+        if registration.status in (Status.WAITLISTED, Status.OFFERED):
+            await withdraw(uow, registration, event, policy)
+    for invitation in await uow.session.scalars(
+        select(Invitation).where(Invitation.email == email.lower())
+    ):
+        invitation.name, invitation.email = "", f"erased:{invitation.id}"
+        uow.publish(
+            InviteeErased(invitation_id=invitation.id, event_id=invitation.event_id),
+            subject=invitation.event_id,
+        )
     return len(found)
+
+
+async def addresses_with_hash(session: AsyncSession, email_hash: str) -> list[str]:
+    """The addresses kept here whose SHA-256 is `email_hash` (as another service names a
+    person it has erased without repeating their address)."""
+    emails = set(await session.scalars(select(Registration.email).distinct()))
+    emails |= set(await session.scalars(select(Invitation.email).distinct()))
+    return [
+        e
+        for e in emails
+        if e and hashlib.sha256(e.strip().lower().encode()).hexdigest() == email_hash
+    ]
 
 
 # --- check-in -------------------------------------------------------------------------------

@@ -19,10 +19,10 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.notifications.domain import address_hash
+from services.notifications.domain import DeliveryStatus, address_hash
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
     AudienceMember,
@@ -30,7 +30,9 @@ from services.notifications.tables import (
     Contact,
     ContactImport,
     ContactImportError,
+    Delivery,
 )
+from shared.contracts.notifications import ContactErased
 from shared.db import new_id
 from shared.errors import RuleViolation
 from shared.runtime import Runtime
@@ -302,3 +304,34 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
 
 def progress(job: ContactImport) -> float:
     return round(100 * job.processed_rows / job.total_rows, 1) if job.total_rows else 100.0
+
+
+async def erase(uow: UnitOfWork, contact: Contact) -> int:
+    """Erase a person on their request (GDPR art. 17): the contact, their consent history
+    and memberships go; the ledger keeps that messages went, but not to whom (what was
+    still pending is cancelled); `contact.erased.v1` tells the other services, by the hash
+    of the address only. A suppression stays: it holds no address. How many deliveries
+    were kept."""
+    now = uow.now()
+    await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED)
+    )
+    kept = await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.contact_id == contact.id)
+        .values(contact_id=None, last_error=None)  # the server's words may quote the address
+    )
+    await uow.session.execute(
+        update(Delivery)
+        .where(Delivery.recipient_email == contact.email)  # their messages as an attendee
+        .values(recipient_name=None, recipient_email=None, body="", attachment=None)
+    )
+    await uow.session.execute(delete(ConsentRecord).where(ConsentRecord.contact_id == contact.id))
+    await uow.session.execute(delete(AudienceMember).where(AudienceMember.contact_id == contact.id))
+    await uow.session.delete(contact)
+    uow.publish(
+        ContactErased(email_hash=contact.email_hash, erased_at=now), subject=contact.email_hash
+    )
+    return kept.rowcount

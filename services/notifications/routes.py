@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 
-from services.notifications import bounces, contacts, schemas, sends, templates
+from services.notifications import bounces, contacts, schemas, sends, suppressions, templates
 from services.notifications.domain import DeliveryStatus, SendStatus
 from services.notifications.tables import (
     AudienceMember,
@@ -85,6 +85,52 @@ async def get_contact(
         if contact is None:
             raise NotFound(f"no contact with id {contact_id}")
         return await _public(uow, contact)
+
+
+@router.get("/contacts/{contact_id}/export", response_model=schemas.ContactExport)
+async def export_contact(
+    contact_id: str, uow: UnitOfWorkDep, _: Communicator
+) -> schemas.ContactExport:
+    """Everything kept about a person, for their access request (GDPR art. 15): their
+    details, consent history, audiences, each message sent or meant for them, and whether
+    their address is suppressed."""
+    async with uow:
+        contact = await uow.session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        rows = await uow.session.execute(
+            select(Delivery, Send.subject)
+            .outerjoin(Send, Send.id == Delivery.send_id)
+            .where(
+                (Delivery.contact_id == contact.id) | (Delivery.recipient_email == contact.email)
+            )
+            .order_by(Delivery.created_at, Delivery.id)
+        )
+        messages = [
+            schemas.DeliveryPublic.model_validate(d).model_copy(
+                update={"subject": subject or d.subject}
+            )
+            for d, subject in rows
+        ]
+        return schemas.ContactExport(
+            contact=await _public(uow, contact),
+            messages=messages,
+            suppressed=await suppressions.reason_for(uow, contact.email_hash),
+        )
+
+
+@router.delete("/contacts/{contact_id}", response_model=schemas.Erased)
+async def erase_contact(contact_id: str, uow: UnitOfWorkDep, _: Communicator) -> schemas.Erased:
+    """Erase a person (GDPR art. 17): their contact, consent history and memberships; the
+    ledger keeps that messages went, not to whom; the events service erases their
+    registrations too (told by `contact.erased.v1`, which names only a hash)."""
+    async with uow:
+        contact = await uow.session.get(Contact, contact_id, with_for_update=True)
+        if contact is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        kept = await contacts.erase(uow, contact)
+        await uow.commit()
+    return schemas.Erased(deliveries_kept_without_recipient=kept)
 
 
 def _import_public(job: ContactImport) -> schemas.ImportPublic:

@@ -169,3 +169,13 @@ class BounceResult(ApiOutput):
     reports: int = Field(description="Recipients reported.")
     suppressed: int = Field(description="Addresses suppressed (hard bounces and complaints).")
     bounced: int = Field(description="Sent deliveries now marked bounced.")
+
+
+class ContactExport(ApiOutput):
+    contact: ContactPublic
+    messages: list[DeliveryPublic]
+    suppressed: str | None = Field(description="unsubscribed, bounced or complained; or none")
+
+
+class Erased(ApiOutput):
+    deliveries_kept_without_recipient: int

@@ -66,3 +66,16 @@ class SendCompleted(EventData):
     channel: ChannelKind
     counts: SendCounts
     completed_at: datetime
+
+
+@event
+class ContactErased(EventData):
+    """A person's data was erased in the notifications service, on their request: every
+    service that keeps something about them erases it too. Carries only the SHA-256 of the
+    address (trimmed, lower case), never the address."""
+
+    type = "contact.erased.v1"
+    topic = topics.CONTACTS
+
+    email_hash: str
+    erased_at: datetime

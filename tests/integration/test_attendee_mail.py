@@ -221,3 +221,62 @@ async def test_an_audience_is_invited_through_its_consenting_contacts_once(
         mail = smtp_sink.messages[0]
         assert mail["Subject"] == "Invitation: Velfærdens innovationsdag"
         assert f"https://events.aarhus.example/events/{event_id}" in body(mail)
+
+
+async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash_only(
+    broker: Tansu, smtp_sink: SmtpSink, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """One call in the notifications service erases a person everywhere: their contact and
+    consent history there, their registration in the events service (told by
+    contact.erased.v1, which carries the address's hash, never the address)."""
+    events = events_app(
+        settings_for(EventsSettings, f"sqlite+aiosqlite:///{tmp_path}/e.db", broker.bootstrap)
+    )
+    notifications = notifications_app(
+        settings_for(
+            NotificationsSettings,
+            f"sqlite+aiosqlite:///{tmp_path}/n.db",
+            broker.bootstrap,
+            smtp_port=smtp_sink.port,
+            send_poll_interval_seconds=0.1,
+        )
+    )
+    runtime_of(events).clock = lambda: NOW
+    communicator = auth("communicator")
+    async with serving(events) as client, serving(notifications) as mail:
+        event_id = (await client.post("/v1/events", json=INNOVATION_DAY, headers=MANAGER)).json()[
+            "id"
+        ]
+        await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)
+        anne = person("Anne Holm")
+        registered = await client.post(f"/v1/events/{event_id}/registrations", json=anne)
+        contact = await mail.post(
+            "/v1/contacts",
+            json={"email": anne["email"], "name": "Anne Holm", "email_consent": True,
+                  "audience_ids": ["innovation"]},
+            headers=communicator,
+        )  # fmt: skip
+        contact_id = contact.json()["id"]
+        await eventually(lambda: asyncio.sleep(0, len(mails_to(smtp_sink, anne["email"]))), bool)
+        export = (await mail.get(f"/v1/contacts/{contact_id}/export", headers=communicator)).json()
+        erased = await mail.delete(f"/v1/contacts/{contact_id}", headers=communicator)
+        attendees = await eventually(
+            lambda: client.get(f"/v1/events/{event_id}/registrations", headers=MANAGER),
+            lambda r: all(i["email"] == "" for i in r.json()["items"]),
+        )
+        gone = await mail.get(f"/v1/contacts/{contact_id}", headers=communicator)
+        async with runtime_of(notifications).sessions() as session:
+            ledger = list(await session.scalars(select(Delivery)))
+        [erasure] = [
+            json.loads(record.value)
+            for record in await read_topic(broker.bootstrap, topics.CONTACTS, at_least=1)
+        ]
+    assert registered.status_code == 201 and contact.status_code == 201
+    assert export["contact"]["email"] == anne["email"]
+    assert [c["granted"] for c in export["contact"]["consent_history"]] == [True]
+    assert [m["kind"] for m in export["messages"]] == ["confirmed"]
+    assert erased.status_code == 200 and gone.status_code == 404
+    assert attendees.json()["items"][0]["name"] == ""
+    assert [(d.kind, d.recipient_email, d.body) for d in ledger] == [("confirmed", None, "")]
+    assert erasure["type"] == "contact.erased.v1"
+    assert "@" not in json.dumps(erasure["data"])
