@@ -73,6 +73,7 @@ def test_no_input_gets_a_server_error_or_takes_a_second(
             text=True,
             timeout=600,
             check=False,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks"},
         )
     finally:
         service.stop()
