@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
-from services.notifications.tables import AudienceMember, Contact, Delivery
+from services.notifications.tables import AudienceMember, Contact, Delivery, Suppression
 from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.contracts import Envelope
 from shared.contracts.events import (
@@ -242,7 +242,12 @@ async def on_audience_invited(uow: UnitOfWork, _envelope: Envelope, data: Audien
     contacts = await uow.session.scalars(
         select(Contact)
         .join(AudienceMember, AudienceMember.contact_id == Contact.id)
-        .where(AudienceMember.audience_id == data.audience_id, Contact.email_consent.is_(True))
+        .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+        .where(
+            AudienceMember.audience_id == data.audience_id,
+            Contact.email_consent.is_(True),
+            Suppression.email_hash.is_(None),  # unsubscribed, bounced or complained
+        )
         .order_by(Contact.id)
     )
     for contact in contacts:
@@ -276,7 +281,9 @@ async def _erase(uow: UnitOfWork, which: ColumnElement[bool], event_id: str) -> 
     await uow.session.execute(
         update(Delivery)
         .where(Delivery.event_id == event_id, which)
-        .values(recipient_name=None, recipient_email=None, body="", attachment=None)
+        .values(
+            recipient_name=None, recipient_email=None, body="", attachment=None, last_error=None
+        )
     )
 
 

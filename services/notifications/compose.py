@@ -17,17 +17,26 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=1024)
-def _encoded(text: str) -> str:
-    """Header text as ASCII: as it is if it is ASCII, else encoded words (folded)."""
-    return text if text.isascii() else Header(text, "utf-8").encode(linesep="\r\n")
+def _encoded(text: str, field: str = "Subject") -> str:
+    """Header text as ASCII, folded to lines of at most 78: as it is if it is short ASCII,
+    else (RFC 2047) encoded words."""
+    if text.isascii() and len(text) < 60:
+        return text
+    charset = "us-ascii" if text.isascii() else "utf-8"
+    return Header(text, charset, header_name=field).encode(linesep="\r\n")
+
+
+def _address(name: str, address: str) -> str:
+    """A mailbox whose display name can neither add an address nor a header."""
+    if not name or (name.isascii() and len(name) < 60):
+        return formataddr((name, address))  # quoted as needed
+    return f"{_encoded(name, 'To')} <{address}>"
 
 
 @lru_cache(maxsize=16)
 def _mailbox(header: str) -> str:
     """'Budskab <budskab@x>' with its name encoded if need be."""
-
-    name, address = parseaddr(header)
-    return formataddr((name, address), charset="utf-8")
+    return _address(*parseaddr(header))
 
 
 def _base64(data: bytes) -> bytes:
@@ -69,7 +78,7 @@ def message(
         body = _multipart("mixed", [body, attachment])
     lines = [
         f"From: {_mailbox(sender)}",
-        f"To: {formataddr((name, address), charset='utf-8')}",
+        f"To: {_address(name, address)}",
         f"Subject: {_encoded(subject)}",
         f"Date: {format_datetime(date)}",
         f"Message-ID: {message_id}",

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, Validat
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, address_hash
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
@@ -145,7 +146,11 @@ def _columns(header: list[str]) -> dict[int, str]:
     return {i: names[h.strip().lower()] for i, h in enumerate(header) if h.strip().lower() in names}
 
 
-@lru_cache(maxsize=4)
+def _header(text: str) -> list[str]:
+    return next(_records(text))[1]
+
+
+@lru_cache(maxsize=1)  # the import under way: parsed once, not per chunk
 def _parsed(import_id: str, text: str) -> tuple[list[int], list[dict[str, str] | str]]:
     """Each data row's line, and its fields by column (or why it cannot be read)."""
     records = _records(text)
@@ -174,9 +179,11 @@ async def save(
     people: list[ContactDetails],
     audience_ids: list[str],
     source: str,
+    given: frozenset[str] = frozenset(COLUMNS),
 ) -> list[str]:
     """Create or update the contacts (by address), record each change of consent, and add
-    them to the audiences; their ids, in order."""
+    them to the audiences; their ids, in order. An existing contact's details change only
+    where `given` (a file's columns) says they were given."""
     now = uow.now()
     emails = [p.email.lower() for p in people]
     existing = {
@@ -202,7 +209,7 @@ async def save(
             consents.append((contact_id, person.email_consent))
         else:
             contact_id = contact.id
-            changed.append({"b_id": contact_id, **fields})
+            changed.append({"b_id": contact_id, **{k: v for k, v in fields.items() if k in given}})
             if contact.email_consent != person.email_consent:
                 consents.append((contact_id, person.email_consent))
         ids.append(contact_id)
@@ -286,7 +293,8 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
             except ValueError as exc:
                 bad.append({"import_id": job.id, "line": line, "reason": str(exc)[:300]})
         by_email = {row.email.lower(): row for row in good}  # a later row of an address wins
-        await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}")
+        given = frozenset(_columns(_header(job.content)).values())
+        await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", given)
         if bad:
             await uow.session.execute(insert(ContactImportError), bad)
         end = start + CHUNK
@@ -313,10 +321,14 @@ async def erase(uow: UnitOfWork, contact: Contact) -> int:
     of the address only. A suppression stays: it holds no address. How many deliveries
     were kept."""
     now = uow.now()
+    pending = select(Delivery.send_id).where(
+        Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING
+    )
+    touched = await sends.locked(uow, [s for s in await uow.session.scalars(pending) if s])
     await uow.session.execute(
         update(Delivery)
         .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.CANCELLED)
+        .values(status=DeliveryStatus.CANCELLED, lease=None)
     )
     kept = await uow.session.execute(
         update(Delivery)
@@ -326,11 +338,16 @@ async def erase(uow: UnitOfWork, contact: Contact) -> int:
     await uow.session.execute(
         update(Delivery)
         .where(Delivery.recipient_email == contact.email)  # their messages as an attendee
-        .values(recipient_name=None, recipient_email=None, body="", attachment=None)
+        .values(
+            recipient_name=None, recipient_email=None, body="", attachment=None, last_error=None
+        )
     )
     await uow.session.execute(delete(ConsentRecord).where(ConsentRecord.contact_id == contact.id))
     await uow.session.execute(delete(AudienceMember).where(AudienceMember.contact_id == contact.id))
     await uow.session.delete(contact)
+    await uow.session.flush()
+    for send in touched:  # theirs may have been the last delivery pending
+        await sends.complete_if_done(uow, send)
     uow.publish(
         ContactErased(email_hash=contact.email_hash, erased_at=now), subject=contact.email_hash
     )

@@ -86,28 +86,89 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
     """Claim, send and record one batch; how many deliveries it held. Outcomes are recorded
     as they come (whatever finished while the last group was being written goes in the
     next): a crash re-sends no more than was in flight at the mail server."""
-    lease = new_id()
-    batch = await _claim(runtime, lease)
+    lease = Lease(runtime, new_id())
+    batch = await _claim(runtime, lease.token)
     if not batch:
         return 0
-
-    wanted = {(i.template, lang) for i in batch if i.template for lang in (i.language, "da")}
+    lease.hold([item.id for item in batch])
+    wanted = {
+        (i.template, language)
+        for i in batch
+        if i.template
+        for language in (i.language or "da", "da")
+    }
     async with runtime.sessions() as session:
-        found = await templates.catalogue(session, wanted)  # type: ignore[arg-type]
+        found = await templates.catalogue(session, wanted)
 
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
+        if item.id not in lease.ours:  # taken over, or cancelled: not ours to send
+            return item, None
         return item, await _attempt(runtime, transport, item, found)
 
-    async with _renewed(runtime, lease, [item.id for item in batch]):
+    async with lease.renewed():
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
         try:
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                await _record(runtime, lease, [task.result() for task in done])
+                async with lease.lock:  # never beside a renewal of the same rows
+                    await _record(runtime, lease.token, [task.result() for task in done])
+                    lease.ours -= {task.result()[0].id for task in done}
         finally:
             for task in in_flight:
                 task.cancel()
     return len(batch)
+
+
+class Lease:
+    """A sender's hold on the deliveries it claimed, renewed while it works. `ours` is what
+    it still holds: a delivery another sender took over (this one stalled past the lease)
+    or that was cancelled meanwhile is not sent."""
+
+    def __init__(self, runtime: Runtime[NotificationsSettings], token: str) -> None:
+        self.runtime = runtime
+        self.token = token
+        self.ours: set[str] = set()
+        self.lock = asyncio.Lock()
+
+    def hold(self, ids: list[str]) -> None:
+        self.ours = set(ids)
+
+    async def renew(self) -> None:
+        seconds = self.runtime.settings.send_lease_seconds
+        async with self.lock, self.runtime.sessions.begin() as session:
+            if not self.ours:
+                return
+            still = await session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(self.ours),
+                    Delivery.lease == self.token,
+                    Delivery.status == DeliveryStatus.PENDING,
+                )
+                .values(next_attempt_at=self.runtime.clock() + timedelta(seconds=seconds))
+                .returning(Delivery.id)
+                .execution_options(synchronize_session=False)
+            )
+            self.ours &= set(still)
+
+    @asynccontextmanager
+    async def renewed(self) -> AsyncIterator[None]:
+        """Keep the lease while the batch is being sent, however long the server takes."""
+
+        async def keep() -> None:
+            while True:
+                await asyncio.sleep(self.runtime.settings.send_lease_seconds / 3)
+                try:
+                    await self.renew()
+                except Exception as exc:  # the database away: try again at the next tick
+                    log.warning("lease not renewed", error=type(exc).__name__)
+
+        task = asyncio.create_task(keep())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Claimed]:
@@ -160,35 +221,6 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
             .where(Delivery.id.in_(ids))
         )
         return [Claimed(*row) for row in rows]
-
-
-@asynccontextmanager
-async def _renewed(
-    runtime: Runtime[NotificationsSettings], lease: str, ids: list[str]
-) -> AsyncIterator[None]:
-    """Keep the lease while the batch is being sent, however long the mail server takes."""
-    seconds = runtime.settings.send_lease_seconds
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(seconds / 3)
-            async with runtime.sessions.begin() as session:
-                await session.execute(
-                    update(Delivery)
-                    .where(
-                        Delivery.id.in_(ids),
-                        Delivery.lease == lease,
-                        Delivery.status == DeliveryStatus.PENDING,
-                    )
-                    .values(next_attempt_at=runtime.clock() + timedelta(seconds=seconds))
-                )
-
-    task = asyncio.create_task(renew())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _attempt(

@@ -130,7 +130,11 @@ async def resend_failed(uow: UnitOfWork, send: Send) -> int:
         raise Conflict(f"a {send.status} send has no failed deliveries to send again")
     result = await uow.session.execute(
         update(Delivery)
-        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.FAILED)
+        .where(
+            Delivery.send_id == send.id,
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.contact_id.is_not(None),  # not to a person since erased
+        )
         .values(status=DeliveryStatus.PENDING, next_attempt_at=uow.now(), lease=None)
     )
     if result.rowcount:

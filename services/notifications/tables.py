@@ -30,7 +30,7 @@ class Contact(Base):
 
 class ConsentRecord(Base):
     """Each time a contact's consent to a channel was given or withdrawn, where it came from
-    (the API, an import, the unsubscribe page) and when: what GDPR art. 7(1) asks us to show."""
+    (the API, an import) and when: what GDPR art. 7(1) asks us to show."""
 
     __tablename__ = "consent_records"
 

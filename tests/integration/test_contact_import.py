@@ -80,6 +80,14 @@ async def test_an_import_takes_the_good_rows_and_reports_each_bad_one(database_u
             )
             count = await session.scalar(select(func.count()).select_from(Contact))
         per_public = (await client.get(f"/v1/contacts/{per.id}", headers=COMMUNICATOR)).json()
+        # a file without phone and language columns leaves those as they were
+        await import_file(
+            client, b"navn,e-mail,samtykke\nAnna Lind,anna.lind@jobcenter-herning.dk,ja\n"
+        )
+        async with runtime_of(app).sessions() as session:
+            anna = await session.scalar(
+                select(Contact).where(Contact.email == "anna.lind@jobcenter-herning.dk")
+            )
     assert (done["total_rows"], done["imported"], done["rejected"]) == (9, 4, 5)
     assert done["percent_done"] == 100.0 and done["audience_ids"] == ["tendens-readers"]
     assert people == {
@@ -102,6 +110,7 @@ async def test_an_import_takes_the_good_rows_and_reports_each_bad_one(database_u
     )
     assert reported[11] == "6 fields, the header has 5"
     assert count == 4
+    assert (anna.language, anna.phone) == ("en", None)
     assert [(c["granted"], c["source"].split()[0]) for c in per_public["consent_history"]] == [
         (False, "import"),
         (True, "import"),

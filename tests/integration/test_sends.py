@@ -316,6 +316,11 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
             json={"subject": "{{ message.subject }}", "text": "Hej {{ contact.age }} {{ navn }}"},
             headers=COMMUNICATOR,
         )
+        stalling = await client.put(
+            "/v1/templates/x/da",
+            json={"subject": "s", "text": "{{ 9 ** 9 ** 9 ** 9 }} {{ 'x' * 1000000000 }}"},
+            headers=COMMUNICATOR,
+        )
         bad_syntax = await client.post(
             "/v1/templates/preview",
             json={"subject": "s", "text": "Hej\n{{ contact.name "},
@@ -346,6 +351,7 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
     assert erik_standard.startswith("Dear Erik") and "/unsubscribe/" in erik_standard
     assert unknown_variable.status_code == 422 and "navn" in unknown_variable.json()["detail"]
     assert bad_syntax.status_code == 422 and "line 2" in bad_syntax.json()["detail"]
+    assert stalling.status_code == 422 and "not allowed" in stalling.json()["detail"]
     assert preview.json()["text"] == "Kære Mette Jensen"
     assert no_such_template.status_code == 422
     assert [(t["name"], t["language"], t["built_in"]) for t in listed] == [
