@@ -2,7 +2,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.notifications import handlers, pages, routes
+from services.notifications import (
+    contact_routes,
+    handlers,
+    pages,
+    send_routes,
+    template_routes,
+)
 from services.notifications.contacts import run_imports
 from services.notifications.fanout import run_fanout
 from services.notifications.sender import run_queue_gauges, run_sender
@@ -20,7 +26,12 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         description="Contacts with consent; sends to audiences (approved newsletter and e-mail activities, or made here) with a ledger per recipient; unsubscribe and bounces.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
-        routers=[routes.router, pages.router],
+        routers=[
+            contact_routes.router,
+            send_routes.router,
+            template_routes.router,
+            pages.router,
+        ],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[run_imports, run_fanout, run_sender, run_queue_gauges],
     )
