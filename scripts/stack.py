@@ -290,7 +290,8 @@ class ServiceProcess:
         )
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, path: str = "/readyz") -> None:
+        """Until `path` answers 200: /readyz (database and broker), or /healthz (serving)."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -299,7 +300,7 @@ class ServiceProcess:
                     f"{self.name} exited ({self.process.returncode}); see {self.log_path}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                response = httpx.get(f"{self.url}{path}", timeout=2)
                 if response.status_code == 200:
                     return
                 last = response.text

@@ -287,13 +287,18 @@ async def check_in(
     scanned again is one check-in, at the time of its first recorded scan."""
     results = []
     async with uow:
-        await get_event(uow.session, event_id)
-        for scan in scans:
-            registration = await uow.session.scalar(
+        event = await get_event(uow.session, event_id)
+        by_code = {
+            r.code: r
+            for r in await uow.session.scalars(
                 select(Registration).where(
-                    Registration.event_id == event_id, Registration.code == scan.code
+                    Registration.event_id == event_id,
+                    Registration.code.in_({scan.code for scan in scans}),
                 )
             )
+        }  # one query for the whole batch: an offline upload may hold a thousand scans
+        for scan in scans:
+            registration = by_code.get(scan.code)
             if registration is None:
                 results.append(schemas.ScanResult(code=scan.code, result="unknown"))
                 continue
@@ -313,7 +318,6 @@ async def check_in(
                 .execution_options(synchronize_session=False)
             )
             if first.rowcount:
-                event = await get_event(uow.session, event_id)
                 uow.publish(
                     AttendeeCheckedIn(**policy.about(registration, event), checked_in_at=at),
                     subject=event_id,

@@ -43,6 +43,10 @@ from shared.runtime import Runtime
 
 log = get_logger(__name__)
 
+# how long outcomes gather before they are recorded: what a crash can send twice is what
+# was in flight at the mail server plus at most this much of sending
+GROUP_SECONDS = 0.02
+
 
 async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
     """Send what is due, forever (if the database is away, the runtime starts it again)."""
@@ -84,8 +88,9 @@ class Claimed:
 
 async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport) -> int:
     """Claim, send and record one batch; how many deliveries it held. Outcomes are recorded
-    as they come (whatever finished while the last group was being written goes in the
-    next): a crash re-sends no more than was in flight at the mail server."""
+    in groups as they come (what finishes within GROUP_SECONDS of the first, and whatever
+    finished while the last group was being written): a crash re-sends no more than was in
+    flight at the mail server and the last moment's sending."""
     lease = Lease(runtime, new_id())
     batch = await _claim(runtime, lease.token)
     if not batch:
@@ -110,6 +115,9 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
         try:
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                if in_flight:  # and what finishes meanwhile: a transaction per group, not each
+                    more, in_flight = await asyncio.wait(in_flight, timeout=GROUP_SECONDS)
+                    done |= more
                 async with lease.lock:  # never beside a renewal of the same rows
                     await _record(runtime, lease.token, [task.result() for task in done])
                     lease.ours -= {task.result()[0].id for task in done}
