@@ -15,12 +15,12 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
 
 from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, address_hash
@@ -146,13 +146,20 @@ def _columns(header: list[str]) -> dict[int, str]:
     return {i: names[h.strip().lower()] for i, h in enumerate(header) if h.strip().lower() in names}
 
 
-def _header(text: str) -> list[str]:
-    return next(_records(text))[1]
+@dataclass(frozen=True)
+class Parsed:
+    """An import's file, read: each data row's line, and its fields by column (or why it
+    cannot be read), and the columns the file has."""
+
+    lines: list[int]
+    rows: list[dict[str, str] | str]
+    given: frozenset[str]
 
 
-@lru_cache(maxsize=1)  # the import under way: parsed once, not per chunk
-def _parsed(import_id: str, text: str) -> tuple[list[int], list[dict[str, str] | str]]:
-    """Each data row's line, and its fields by column (or why it cannot be read)."""
+_parsed: dict[str, Parsed] = {}  # the import under way: read once, not per chunk
+
+
+def parse(text: str) -> Parsed:
     records = _records(text)
     _, header = next(records)
     columns = _columns(header)
@@ -163,7 +170,17 @@ def _parsed(import_id: str, text: str) -> tuple[list[int], list[dict[str, str] |
             rows.append(f"{len(fields)} fields, the header has {len(header)}")
         else:
             rows.append({columns[i]: v.strip() for i, v in enumerate(fields) if i in columns})
-    return lines, rows
+    return Parsed(lines, rows, frozenset(columns.values()))
+
+
+async def _file_of(uow: UnitOfWork, import_id: str) -> Parsed:
+    if import_id not in _parsed:
+        content = await uow.session.scalar(
+            select(ContactImport.content).where(ContactImport.id == import_id)
+        )
+        _parsed.clear()
+        _parsed[import_id] = parse(content or "")
+    return _parsed[import_id]
 
 
 def reason(exc: ValidationError) -> str:
@@ -270,6 +287,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
     async with runtime.uow() as uow:
         job = await uow.session.scalar(
             select(ContactImport)
+            .options(defer(ContactImport.content))  # read once, when the job is taken up
             .where(ContactImport.status.in_(("queued", "running")))
             .order_by(ContactImport.created_at)
             .limit(1)
@@ -277,7 +295,8 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         )
         if job is None:
             return False
-        lines, rows = _parsed(job.id, job.content)
+        parsed = await _file_of(uow, job.id)
+        lines, rows = parsed.lines, parsed.rows
         start = bisect.bisect_left(lines, job.next_line)
         good: list[CsvRow] = []
         bad: list[dict[str, object]] = []
@@ -293,8 +312,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
             except ValueError as exc:
                 bad.append({"import_id": job.id, "line": line, "reason": str(exc)[:300]})
         by_email = {row.email.lower(): row for row in good}  # a later row of an address wins
-        given = frozenset(_columns(_header(job.content)).values())
-        await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", given)
+        await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", parsed.given)
         if bad:
             await uow.session.execute(insert(ContactImportError), bad)
         end = start + CHUNK
@@ -306,6 +324,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         if job.status == "completed":
             job.completed_at = uow.now()
             job.content = ""  # the people's data lives in their contacts now
+            _parsed.pop(job.id, None)
         await uow.commit()
     return True
 

@@ -112,14 +112,31 @@ class Rendered:
 
 def render(template: Template, values: dict[str, Any]) -> Rendered:
     compiled = _compiled(template)
-    subject = compiled[0].render(values)
-    if any(c in subject for c in "\r\n"):  # a header: one line, whatever the values hold
-        subject = " ".join(subject.split())
+    if _personal(template.subject):
+        subject = _one_line(compiled[0].render(values))
+    else:  # the same for everyone of a send: rendered once
+        subject = _subject(template, values["message"]["subject"], values["message"]["body"])
     return Rendered(
         subject=subject,
         text=compiled[1].render(values),
         html=compiled[2].render(values) if compiled[2] is not None else None,
     )
+
+
+def _one_line(subject: str) -> str:
+    """A header: one line, whatever the values hold."""
+    return " ".join(subject.split()) if any(c in subject for c in "\r\n") else subject
+
+
+@lru_cache(maxsize=64)
+def _personal(source: str) -> bool:
+    """Whether a template part differs between people (it names the contact or their link)."""
+    return bool(meta.find_undeclared_variables(_TEXT.parse(source)) - {"message"})
+
+
+@lru_cache(maxsize=64)
+def _subject(template: Template, subject: str, body: str) -> str:
+    return _one_line(_compiled(template)[0].render(message={"subject": subject, "body": body}))
 
 
 @lru_cache(maxsize=64)
