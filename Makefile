@@ -42,7 +42,7 @@ bench: install  ## our outbox→relay→broker→inbox path vs raw aiokafka on t
 bench-registration: install  ## a registration rush against the events service vs a bare endpoint
 	$(BIN)/python -m scripts.bench_registration
 
-bench-sends: install  ## a send to 100,000 contacts (null transport and SMTP sink) vs raw aiokafka
+bench-sends: install  ## import 100,000 contacts, send to them (null transport and SMTP sink) vs raw aiokafka
 	$(BIN)/python -m scripts.bench_sends
 
 lint: install

@@ -30,6 +30,7 @@ from scripts.demo_data import (
     SILKEBORG_PLAN,
     SILKEBORG_TRACK,
     STAFF_CONTACTS,
+    TENDENS_GOAL,
     TENDENS_MESSAGE,
     TENDENS_PLAN,
     action_plan,
@@ -194,6 +195,7 @@ def load_tendens(client: httpx.Client, url: dict, post) -> None:  # type: ignore
     """The region's newsletter Tendens (case E): its readers imported from a spreadsheet with
     a few broken rows, six issues a year, the first sent now; watch the send's progress."""
     plan = post("planning", "/plans", TENDENS_PLAN)
+    post("planning", f"/plans/{plan['id']}/goals", TENDENS_GOAL)
     readers = post(
         "planning",
         f"/plans/{plan['id']}/audiences",

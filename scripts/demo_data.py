@@ -384,6 +384,12 @@ TENDENS_PLAN = {
     "owner": "Kommunikation",
     "sender": "Beskæftigelsesregion Midtjylland",
 }
+TENDENS_GOAL = {
+    "description": "Tendens når næsten 1.000 modtagere seks gange om året",
+    "metric": "deliveries_sent",
+    "target": 1000,
+    "unit": "recipients",
+}
 TENDENS_MESSAGE = (
     "Tendens: ledigheden falder i Midtjylland",
     "Ledigheden i Midtjylland er faldet for tredje kvartal i træk. Læs om udviklingen i "
