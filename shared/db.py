@@ -9,8 +9,14 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, TypeDecorator, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATION_LOCK_ID = 7_204_512  # any constant; the same in every replica of a service
 
@@ -128,3 +134,9 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def upsert(session: AsyncSession, table):  # type: ignore[no-untyped-def]
+    """The database's own INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

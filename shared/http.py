@@ -287,6 +287,12 @@ def _content_type(scope: Scope) -> bytes:
     return dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
+def require_media_type(request: Request, media_type: str) -> None:
+    """A route that takes a file (not JSON) refuses any other body with 415."""
+    if _content_type(request.scope) != media_type.encode():
+        raise HTTPException(415, f"post the body as {media_type}")
+
+
 def _is_json(content_type: bytes) -> bool:
     return content_type == b"application/json" or content_type.endswith(b"+json")
 

@@ -7,7 +7,7 @@ import csv
 import io
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
@@ -23,7 +23,7 @@ from services.notifications.tables import (
     Send,
 )
 from shared.errors import Conflict, NotFound
-from shared.http import UnitOfWorkDep
+from shared.http import UnitOfWorkDep, require_media_type
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -159,8 +159,7 @@ async def import_contacts(
     (da/en), in Danish or English. The header is checked now; the rows are imported in the
     background: follow `Location` for progress, and `errors_url` for each refused row's line
     and reason. An existing address is updated; everyone joins the `audience_id`s."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
-        raise HTTPException(415, "post the file as text/csv")
+    require_media_type(request, "text/csv")
     async with uow:
         job = await contacts.start_import(
             uow, await request.body(), audience_id, f"import by {who.subject}"[:80]

@@ -19,7 +19,6 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
 from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer
 
 from services.notifications import sends
@@ -34,7 +33,7 @@ from services.notifications.tables import (
     Delivery,
 )
 from shared.contracts.notifications import ContactErased
-from shared.db import new_id
+from shared.db import new_id, upsert
 from shared.errors import RuleViolation
 from shared.runtime import Runtime
 from shared.schemas import ApiInput, MailAddress, SingleLine
@@ -248,9 +247,8 @@ async def save(
         {"audience_id": a, "contact_id": c} for a in dict.fromkeys(audience_ids) for c in set(ids)
     ]
     if memberships:
-        dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
         await uow.session.execute(
-            dialect.insert(AudienceMember).on_conflict_do_nothing(), memberships
+            upsert(uow.session, AudienceMember).on_conflict_do_nothing(), memberships
         )
     return ids
 

@@ -3,7 +3,7 @@ failed, cancelling; and the bounce intake."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import func, select
 
 from services.notifications import bounces, schemas, sends, templates
@@ -17,7 +17,7 @@ from services.notifications.tables import (
 )
 from shared.auth import Role
 from shared.errors import Conflict, NotFound, RuleViolation
-from shared.http import UnitOfWorkDep
+from shared.http import UnitOfWorkDep, require_media_type
 from shared.pagination import Limit, Offset, Page, fetch_page
 from shared.uow import UnitOfWork
 
@@ -205,8 +205,7 @@ async def report_bounce(
 async def report_dsn(request: Request, uow: UnitOfWorkDep, _: Communicator) -> schemas.BounceResult:
     """A delivery status notification e-mail (RFC 3464) as the mail server returned it, posted
     as `message/rfc822`: each recipient it reports failed for good (5.x.x) is suppressed."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "message/rfc822":
-        raise HTTPException(415, "post the report e-mail as message/rfc822")
+    require_media_type(request, "message/rfc822")
     reports = bounces.from_dsn(await request.body())
     if not reports:
         raise RuleViolation("this e-mail is not a delivery status notification (RFC 3464)")

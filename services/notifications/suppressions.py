@@ -10,11 +10,11 @@ from functools import lru_cache
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from services.notifications.domain import SuppressionReason
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Suppression
+from shared.db import upsert
 from shared.errors import NotFound
 from shared.uow import UnitOfWork
 
@@ -45,8 +45,7 @@ def hash_of_link(settings: NotificationsSettings, token: str) -> str:
 async def suppress(uow: UnitOfWork, email_hash: str, reason: SuppressionReason) -> None:
     """Suppress the address; a bounce or complaint replaces an unsubscription (the person
     may lift theirs, not the provider's report), never the reverse."""
-    dialect = postgresql if uow.session.bind.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(Suppression).values(
+    statement = upsert(uow.session, Suppression).values(
         email_hash=email_hash, reason=reason, created_at=uow.now()
     )
     if reason != SuppressionReason.UNSUBSCRIBED:
