@@ -27,3 +27,19 @@ class Signer:
         if not isinstance(value, str):
             raise NotFound(f"no {self._kind} for this link")
         return value
+
+
+def survey_token(key: str, target: str, person: str) -> str:
+    """One person's single-use link to answer a survey: `target` is the event (its open
+    survey is answered) or the survey itself, `person` whom the link was made for (a
+    registration, or a reference the survey's owner chose). The notifications service makes
+    them for the survey e-mail, the metrics service reads them."""
+    return Signer(key, "survey").token(f"{target}/{person}")
+
+
+def survey_link_parts(key: str, token: str) -> tuple[str, str]:
+    """(target, person) of a survey token; NotFound for a token not signed here."""
+    target, slash, person = Signer(key, "survey").value(token).partition("/")
+    if not slash or not target or not person:
+        raise NotFound("no survey for this link")
+    return target, person

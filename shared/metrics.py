@@ -57,8 +57,3 @@ DELIVERY_QUEUE_AGE = Gauge(
     "How long the oldest due delivery has waited (0 when none waits).",
 )
 SENDS_RUNNING = Gauge("budskab_sends_running", "Sends being fanned out or sent (notifications).")
-PLAN_EVENTS = Gauge(
-    "budskab_plan_events",
-    "Events seen per plan and CloudEvents type (metrics service).",
-    ["plan_id", "type"],
-)

@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 
 from shared.contracts import EventData, registry
 from shared.contracts.events import EventCreated
-from shared.contracts.metrics import KpiMeasured, KpiSource, attained
-from shared.contracts.notifications import DeliverySent
+from shared.contracts.metrics import KpiMeasured, KpiSource, KpiThresholdCrossed, attained
 from shared.contracts.planning import ActivityDue, GoalRef
 from shared.errors import RuleViolation
 
-# The metrics a goal may name to be measured here, each the count per plan of one event type.
-# Only counts where more is better: a goal is attained when its value reaches the target.
+# The metrics a goal may name to be measured here, from the read models of the plan's
+# events. Only measures where more is better: a goal is attained when its value reaches the
+# target.
 COUNTED_METRICS: dict[str, str] = {
-    "deliveries_sent": DeliverySent.type,  # e-mails the mail server accepted
-    "events_created": EventCreated.type,  # events set up for the plan's event activities
-    "activities_due": ActivityDue.type,  # activities whose start time has come
+    "deliveries_sent": "messages of the plan's activities the mail server accepted",
+    "reach": "distinct contacts who got at least one of the plan's messages",
+    "events_created": "events set up for the plan's event activities",
+    "activities_due": "activities whose start time has come",
+    "registrations": "confirmed registrations for the plan's events",
+    "attendees": "attendees checked in at the plan's events",
+    "satisfaction": "per cent satisfied in the plan's surveys (4–5 of 5; NPS 9–10)",
+}
+# other ways planners write the same metric
+ALIASES = {
+    "attendance": "attendees",
+    "checked_in": "attendees",
+    "satisfied": "satisfaction",
+    "registered": "registrations",
+    "unique_reach": "reach",
+}
+# the metrics that are a plain count of one event type per plan (see PlanCount)
+EVENT_COUNTS: dict[str, str] = {
+    "events_created": EventCreated.type,
+    "activities_due": ActivityDue.type,
 }
 
 
@@ -41,21 +58,18 @@ def metric_key(metric: str) -> str:
 def counted_metric(metric: str) -> str | None:
     """The counted metric a goal's free-text metric names, or None if a person measures it."""
     key = metric_key(metric)
+    key = ALIASES.get(key, key)
     return key if key in COUNTED_METRICS else None
 
 
-def metrics_counted_from(event_type: str) -> list[str]:
-    return [metric for metric, counted in COUNTED_METRICS.items() if counted == event_type]
-
-
 def counted_measurement(
-    plan_id: str, goal: GoalRef, count: int, measured_at: datetime
+    plan_id: str, goal: GoalRef, value: float, measured_at: datetime
 ) -> KpiMeasured:
     return KpiMeasured(
         plan_id=plan_id,
         goal_id=goal.id,
         metric=goal.metric,
-        value=count,
+        value=value,
         target=goal.target,
         unit=goal.unit,
         measured_at=measured_at,
@@ -63,24 +77,43 @@ def counted_measurement(
     )
 
 
-def goals_to_announce(
-    previous: Mapping[str, GoalRef], goals: Iterable[GoalRef], counts: Mapping[str, int]
-) -> list[tuple[GoalRef, int]]:
-    """When a plan's goals arrive, the counted goals whose count is already there (its events
-    came first), each with that count: once per goal, so again only for a goal that is new or
-    whose metric, target or unit changed since the plan's last goals."""
-    announced = []
-    for goal in goals:
-        metric = counted_metric(goal.metric)
-        count = counts.get(COUNTED_METRICS[metric], 0) if metric else 0
-        before = previous.get(goal.id)
-        unchanged = before is not None and (
-            (metric_key(before.metric), before.target, before.unit)
-            == (metric_key(goal.metric), goal.target, goal.unit)
-        )
-        if count > 0 and not unchanged:
-            announced.append((goal, count))
-    return announced
+class Measured(Protocol):
+    value: float
+    metric: str
+    target: float
+    unit: str
+
+
+def is_news(goal: GoalRef, value: float, latest: Measured | None) -> bool:
+    """A counted goal is published when its value, or the goal itself (a revision changed its
+    metric, target or unit), differs from what was last published for it."""
+    if latest is None:
+        return value > 0  # nothing counted yet is not a measurement
+    return (value, metric_key(goal.metric), goal.target, goal.unit) != (
+        latest.value,
+        metric_key(latest.metric),
+        latest.target,
+        latest.unit,
+    )
+
+
+def crossing(
+    plan_id: str, goal: GoalRef, before: float | None, measured: KpiMeasured
+) -> KpiThresholdCrossed | None:
+    """The goal became attained, or fell behind after being attained."""
+    was, now = attained(before, goal.target), attained(measured.value, goal.target)
+    if now == was or (was is None and not now):
+        return None
+    return KpiThresholdCrossed(
+        plan_id=plan_id,
+        goal_id=goal.id,
+        metric=goal.metric,
+        value=measured.value,
+        target=goal.target,
+        unit=goal.unit,
+        attained=bool(now),
+        crossed_at=measured.measured_at,
+    )
 
 
 def reported_measurement(

@@ -1,4 +1,6 @@
-"""Prometheus gauges mirrored from the metrics database every few seconds."""
+"""Prometheus gauges mirrored from the metrics database every few seconds. Bounded labels
+only (state, status, format): per-plan figures belong to the API and the reports, never to
+a label."""
 
 from __future__ import annotations
 
@@ -6,13 +8,13 @@ import asyncio
 from collections import Counter
 
 from prometheus_client import Gauge
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.metrics.domain import GOAL_STATES, goal_state
 from services.metrics.kpis import goals_with_latest_values
+from services.metrics.measures import satisfaction_overall
 from services.metrics.settings import MetricsSettings
-from services.metrics.tables import PlanCount
-from shared.metrics import PLAN_EVENTS
+from services.metrics.tables import EventFact, RegistrationFact, Survey, SurveyResponse
 from shared.runtime import Runtime
 
 KPI_GOALS = Gauge(
@@ -20,18 +22,57 @@ KPI_GOALS = Gauge(
     "Goals of approved plans by state: latest value attained, below target, or unmeasured.",
     ["state"],
 )
+REGISTRATIONS = Gauge(
+    "budskab_registrations",
+    "Registrations by their latest status (confirmed, waitlisted, offered, expired, cancelled).",
+    ["status"],
+)
+ATTENDEES = Gauge("budskab_attendees_checked_in", "Attendees checked in at events, in all.")
+EVENTS = Gauge("budskab_events", "Events by format and status.", ["format", "status"])
+SURVEY_RESPONSES = Gauge("budskab_survey_responses", "Survey answers received, in all.")
+SURVEY_SATISFIED = Gauge(
+    "budskab_survey_satisfied_ratio",
+    "Share (0–1) of satisfied answers over every survey's satisfaction question.",
+)
+REGISTRATION_STATUSES = ("confirmed", "waitlisted", "offered", "expired", "cancelled")
 
 
 async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
-    """Mirror the committed counters and the goals' states into the gauges."""
+    """Mirror the goals' states and the read models' totals into the gauges."""
     while True:
         async with runtime.sessions() as session:
-            for row in await session.scalars(select(PlanCount)):
-                PLAN_EVENTS.labels(row.plan_id, row.event_type).set(row.count)
             states = Counter(
                 goal_state(None if measurement is None else measurement.value, goal.target)
                 for goal, measurement in await session.execute(goals_with_latest_values())
             )
+            registrations = dict(
+                (
+                    await session.execute(
+                        select(RegistrationFact.status, func.count()).group_by(
+                            RegistrationFact.status
+                        )
+                    )
+                ).all()
+            )
+            attendees = await session.scalar(
+                select(func.count()).where(RegistrationFact.checked_in_at.is_not(None))
+            )
+            events = (
+                await session.execute(
+                    select(EventFact.format, EventFact.status, func.count()).group_by(
+                        EventFact.format, EventFact.status
+                    )
+                )
+            ).all()
+            responses = await session.scalar(select(func.count()).select_from(SurveyResponse))
+            satisfied = await satisfaction_overall(session, select(Survey))
         for state in GOAL_STATES:
             KPI_GOALS.labels(state).set(states[state])
+        for status in REGISTRATION_STATUSES:
+            REGISTRATIONS.labels(status).set(registrations.get(status, 0))
+        ATTENDEES.set(attendees or 0)
+        for event_format, status, count in events:
+            EVENTS.labels(event_format, status).set(count)
+        SURVEY_RESPONSES.set(responses or 0)
+        SURVEY_SATISFIED.set((satisfied or 0) / 100)
         await asyncio.sleep(runtime.settings.gauge_refresh_seconds)

@@ -1,18 +1,40 @@
-"""The metrics service's consumer: it reads every topic and counts events per plan; it keeps
-each approved plan's goals, and measures the goals it can count (kpi.measured.v1)."""
+"""The metrics service's consumer: it reads every topic, counts events per plan and keeps the
+read models (activities, events, registrations, deliveries) its reports and goals are
+measured from. A change a counted goal may depend on marks its plan due for measuring.
+
+Every projection is an upsert of the latest state of one thing, keyed by its id: a
+redelivered or replayed message leaves the same rows.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import insert, update
 
 from services.metrics import kpis
-from services.metrics.domain import COUNTED_METRICS, counted_event_types, plan_of
-from services.metrics.tables import PlanCount
+from services.metrics.domain import counted_event_types, plan_of
+from services.metrics.tables import (
+    ActivityFact,
+    DeliveryFact,
+    EventFact,
+    PlanCount,
+    PlanFact,
+    RegistrationFact,
+    SurveyInvitee,
+)
 from shared import topics
-from shared.contracts import Envelope, EventData, registry
-from shared.contracts.planning import PlanApproved, PlanRevised
+from shared.contracts import Envelope, EventData
+from shared.contracts import events as ev
+from shared.contracts import planning as pl
+from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.db import upsert
 from shared.messaging import Handler, Subscription
 from shared.uow import UnitOfWork
+
+Projection = Callable[[UnitOfWork, Any], Awaitable[None]]
 
 
 async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
@@ -32,26 +54,181 @@ async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> N
         )
 
 
-async def count_and_measure(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
-    """An event a KPI is counted from: count it, then publish the plan's new count."""
-    await kpis.lock_plan(uow, data.plan_id)  # type: ignore[attr-defined]
+async def _save(uow: UnitOfWork, table: type, keys: list[str], **values: Any) -> None:
+    """Insert the row, or set these values on the one with the same key."""
+    statement = upsert(uow.session, table).values(**values)
+    changed = {k: v for k, v in values.items() if k not in keys}
+    await uow.session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
+
+
+async def _set(uow: UnitOfWork, table: type, key: Any, **values: Any) -> None:
+    """Change a row that is there (an update for an unknown id changes nothing)."""
+    column = table.__table__.primary_key.columns.values()[0]  # type: ignore[attr-defined]
+    await uow.session.execute(update(table).where(column == key).values(**values))
+
+
+async def on_activity(uow: UnitOfWork, data: pl.ActivityApproved) -> None:
+    await _save(
+        uow,
+        ActivityFact,
+        ["activity_id"],
+        activity_id=data.activity_id,
+        plan_id=data.plan_id,
+        title=data.title,
+        kind=data.kind,
+        channel=data.channel,
+        starts_at=data.starts_at,
+        cancelled=False,
+    )
+
+
+async def on_activity_moved(uow: UnitOfWork, data: pl.ActivityRescheduled) -> None:
+    await _set(uow, ActivityFact, data.activity_id, title=data.title, starts_at=data.starts_at)
+
+
+async def on_activity_cancelled(uow: UnitOfWork, data: pl.ActivityCancelled) -> None:
+    await _set(uow, ActivityFact, data.activity_id, cancelled=True)
+
+
+async def on_event(uow: UnitOfWork, data: ev.EventCreated | ev.EventPublished) -> None:
+    await _save(
+        uow,
+        EventFact,
+        ["event_id"],
+        event_id=data.event_id,
+        plan_id=data.plan_id,
+        activity_id=data.activity_id,
+        title=data.title,
+        format=data.format,
+        starts_at=data.starts_at,
+        capacity=data.capacity,
+        status="published" if isinstance(data, ev.EventPublished) else "created",
+    )
+
+
+async def on_event_moved(uow: UnitOfWork, data: ev.EventRescheduled) -> None:
+    await _set(uow, EventFact, data.event_id, starts_at=data.starts_at)
+
+
+async def on_event_cancelled(uow: UnitOfWork, data: ev.EventCancelled) -> None:
+    await _set(uow, EventFact, data.event_id, status="cancelled")
+
+
+async def on_event_completed(uow: UnitOfWork, data: ev.EventCompleted) -> None:
+    await _set(uow, EventFact, data.event_id, status="completed")
+
+
+def registration(status: str) -> Projection:
+    async def project(uow: UnitOfWork, data: ev.RegistrationEvent) -> None:
+        await _save(
+            uow,
+            RegistrationFact,
+            ["registration_id"],
+            registration_id=data.registration_id,
+            event_id=data.event_id,
+            plan_id=data.plan_id,
+            status=status,
+        )
+
+    return project
+
+
+async def on_checked_in(uow: UnitOfWork, data: ev.AttendeeCheckedIn) -> None:
+    await _save(
+        uow,
+        RegistrationFact,
+        ["registration_id"],
+        registration_id=data.registration_id,
+        event_id=data.event_id,
+        plan_id=data.plan_id,
+        status="confirmed",
+        checked_in_at=data.checked_in_at,
+    )
+
+
+async def on_survey_requested(uow: UnitOfWork, data: ev.SurveyRequested) -> None:
+    await uow.session.execute(
+        upsert(uow.session, SurveyInvitee)
+        .values(target=data.event_id, person_hash=person_hash(data.event_id, data.registration_id))
+        .on_conflict_do_nothing()
+    )
+
+
+def person_hash(target: str, person: str) -> str:
+    """Whom a survey link was made for, as a hash (see shared.links.survey_token)."""
+    return hashlib.sha256(f"{target}/{person}".encode()).hexdigest()
+
+
+def delivery(status: str) -> Projection:
+    async def project(uow: UnitOfWork, data: DeliverySent | DeliveryFailed) -> None:
+        row = upsert(uow.session, DeliveryFact).values(
+            delivery_id=data.delivery_id,
+            plan_id=data.plan_id,
+            activity_id=data.activity_id,
+            contact_id=data.contact_id,
+            channel=data.channel,
+            status=status,
+            at=getattr(data, "sent_at", None) or uow.now(),
+        )
+        # sent wins: a failure resent later is sent; a late copy of the failure changes nothing
+        keep_sent = DeliveryFact.status != "sent"
+        await uow.session.execute(
+            row.on_conflict_do_update(
+                index_elements=["delivery_id"],
+                set_={"status": row.excluded.status, "at": row.excluded.at},
+                where=keep_sent,
+            )
+        )
+
+    return project
+
+
+PROJECTIONS: dict[type[EventData], Projection] = {
+    pl.ActivityApproved: on_activity,
+    pl.ActivityRescheduled: on_activity_moved,
+    pl.ActivityCancelled: on_activity_cancelled,
+    ev.EventCreated: on_event,
+    ev.EventPublished: on_event,
+    ev.EventRescheduled: on_event_moved,
+    ev.EventCancelled: on_event_cancelled,
+    ev.EventCompleted: on_event_completed,
+    ev.RegistrationConfirmed: registration("confirmed"),
+    ev.RegistrationPromoted: registration("confirmed"),
+    ev.RegistrationWaitlisted: registration("waitlisted"),
+    ev.RegistrationOffered: registration("offered"),
+    ev.RegistrationOfferExpired: registration("expired"),
+    ev.RegistrationCancelled: registration("cancelled"),
+    ev.AttendeeCheckedIn: on_checked_in,
+    ev.SurveyRequested: on_survey_requested,
+    DeliverySent: delivery("sent"),
+    DeliveryFailed: delivery("failed"),
+}
+
+
+async def project(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
+    """Count the event for its plan, keep what it says, and mark the plan due for measuring."""
     await count_event(uow, envelope, data)
-    await kpis.measure_counted(uow, data.plan_id, envelope.type)  # type: ignore[attr-defined]
+    projection = PROJECTIONS.get(type(data))
+    if projection is not None:
+        await projection(uow, data)
+    plan_id = plan_of(data)
+    if plan_id is not None:
+        await kpis.mark_due(uow, plan_id)
 
 
-async def count_and_keep_goals(
-    uow: UnitOfWork, envelope: Envelope, data: PlanApproved | PlanRevised
-) -> None:
+async def keep_goals(uow: UnitOfWork, envelope: Envelope, data: pl.PlanApproved | pl.PlanRevised):
     """A plan approved or revised: count it, and its goals replace the ones it had."""
-    await kpis.lock_plan(uow, data.plan_id)
     await count_event(uow, envelope, data)
+    if isinstance(data, pl.PlanApproved):
+        await _save(uow, PlanFact, ["plan_id"], plan_id=data.plan_id, title=data.title)
     await kpis.replace_goals(uow, data.plan_id, data.goals)
 
 
 def subscription(group_id: str) -> Subscription:
-    handlers: dict[type[EventData], Handler] = dict.fromkeys(counted_event_types(), count_event)
-    handlers |= {registry.model(t): count_and_measure for t in COUNTED_METRICS.values()}
-    handlers |= {PlanApproved: count_and_keep_goals, PlanRevised: count_and_keep_goals}
-    # everything but its own kpi.measured.v1
+    handlers: dict[type[EventData], Handler] = dict.fromkeys(
+        [*counted_event_types(), *PROJECTIONS], project
+    )
+    handlers |= {pl.PlanApproved: keep_goals, pl.PlanRevised: keep_goals}
+    # everything but its own kpi events
     others = tuple(topic for topic in topics.ALL if topic != topics.KPIS)
     return Subscription(group_id=group_id, topics=others, handlers=handlers)

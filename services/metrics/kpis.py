@@ -1,32 +1,24 @@
-"""The KPI use cases: keep each plan's goals, record measured values and publish each one as
-kpi.measured.v1 in the same unit of work; and read a goal's latest value."""
+"""The KPI use cases: keep each plan's goals; measure the counted ones when what they count
+changed (coalesced: one round per interval) and record what people report, publishing each
+value as kpi.measured.v1 in the same unit of work; and read a goal's latest value."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
-from sqlalchemy import Select, delete, select, text
+from sqlalchemy import Select, delete, select
 
-from services.metrics import domain
-from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
+from services.metrics import domain, measures
+from services.metrics.settings import MetricsSettings
+from services.metrics.tables import KpiDue, KpiGoal, KpiMeasurement
 from shared.auth import Principal
 from shared.contracts.metrics import KpiMeasured
 from shared.contracts.planning import GoalRef
+from shared.db import upsert
 from shared.errors import NotFound
+from shared.runtime import Runtime
 from shared.uow import UnitOfWork
-
-PLAN_LOCK_CLASS = 4242  # PostgreSQL advisory locks of the metrics service, keyed by plan
-
-
-async def lock_plan(uow: UnitOfWork, plan_id: str) -> None:
-    """One handler at a time per plan, across replicas: storing goals reads the counts, and
-    counting reads the goals, so neither may miss what the other is committing. (SQLite's
-    write lock already does this.)"""
-    if uow.session.bind.dialect.name == "postgresql":
-        await uow.session.execute(
-            text("SELECT pg_advisory_xact_lock(:class, hashtext(:plan))"),
-            {"class": PLAN_LOCK_CLASS, "plan": plan_id},
-        )
 
 
 def record(
@@ -53,10 +45,7 @@ def record(
 
 
 async def replace_goals(uow: UnitOfWork, plan_id: str, goals: list[GoalRef]) -> None:
-    """The plan's goals are now `goals`; counted ones whose count is already known are
-    measured at once (their events may have come before the plan)."""
-    stored = await uow.session.scalars(select(KpiGoal).where(KpiGoal.plan_id == plan_id))
-    previous = {goal.goal_id: goal.ref() for goal in stored}
+    """The plan's goals are now `goals`; its counted ones are measured with the next round."""
     await uow.session.execute(delete(KpiGoal).where(KpiGoal.plan_id == plan_id))
     uow.session.add_all(
         KpiGoal(
@@ -71,32 +60,67 @@ async def replace_goals(uow: UnitOfWork, plan_id: str, goals: list[GoalRef]) -> 
         )
         for ordinal, goal in enumerate(goals)
     )
-    counts = await uow.session.execute(
-        select(PlanCount.event_type, PlanCount.count).where(PlanCount.plan_id == plan_id)
+    await mark_due(uow, plan_id)
+
+
+async def mark_due(uow: UnitOfWork, plan_id: str) -> None:
+    """Something the plan's counted goals are measured from changed (in this unit of work)."""
+    await uow.session.execute(
+        upsert(uow.session, KpiDue)
+        .values(plan_id=plan_id, since=uow.now())
+        .on_conflict_do_nothing(index_elements=[KpiDue.plan_id])
     )
-    now = uow.now()
-    for goal, count in domain.goals_to_announce(previous, goals, dict(counts.all())):
-        record(uow, domain.counted_measurement(plan_id, goal, count, now))
 
 
-async def measure_counted(uow: UnitOfWork, plan_id: str, event_type: str) -> None:
-    """The plan's count of `event_type` changed: publish it for each goal measured by it."""
-    metrics = domain.metrics_counted_from(event_type)
-    goals = list(
+async def measure_due(uow: UnitOfWork, limit: int = 100) -> int:
+    """Measure the counted goals of plans marked due, publishing kpi.measured.v1 for each
+    goal whose value changed (and kpi.threshold_crossed.v1 when it became attained or fell
+    behind): one value per goal per round, however many events were counted. How many plans."""
+    plans = list(
         await uow.session.scalars(
-            select(KpiGoal).where(KpiGoal.plan_id == plan_id, KpiGoal.counted_metric.in_(metrics))
+            select(KpiDue.plan_id)
+            .order_by(KpiDue.since)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
     )
-    if not goals:
-        return
-    count = await uow.session.scalar(
-        select(PlanCount.count).where(
-            PlanCount.plan_id == plan_id, PlanCount.event_type == event_type
+    for plan_id in plans:
+        await measure_plan(uow, plan_id)
+    await uow.session.execute(delete(KpiDue).where(KpiDue.plan_id.in_(plans)))
+    return len(plans)
+
+
+async def measure_plan(uow: UnitOfWork, plan_id: str) -> None:
+    goals = list(
+        await uow.session.scalars(
+            select(KpiGoal).where(KpiGoal.plan_id == plan_id, KpiGoal.counted_metric.is_not(None))
         )
     )
     now = uow.now()
     for goal in goals:
-        record(uow, domain.counted_measurement(plan_id, goal.ref(), count or 0, now))
+        value = await measures.value_of(uow.session, plan_id, goal.counted_metric or "")
+        if value is None:
+            continue
+        latest = await uow.session.scalar(measurements_of(plan_id, goal.goal_id).limit(1))
+        ref = goal.ref()
+        if not domain.is_news(ref, value, latest):
+            continue
+        measured = domain.counted_measurement(plan_id, ref, value, now)
+        record(uow, measured)
+        crossed = domain.crossing(plan_id, ref, None if latest is None else latest.value, measured)
+        if crossed is not None:
+            uow.publish(crossed, subject=plan_id)
+
+
+async def run_measurements(runtime: Runtime[MetricsSettings]) -> None:
+    """The worker that measures due plans every `kpi_interval_seconds` (a durable mark: a
+    crash measures them after the restart)."""
+    while True:
+        async with runtime.uow() as uow:
+            measured = await measure_due(uow)
+            await uow.commit()
+        if not measured:
+            await asyncio.sleep(runtime.settings.kpi_interval_seconds)
 
 
 async def report(

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from sqlalchemy import select
 
-from services.metrics import kpis, schemas
+from services.metrics import kpis, reports, schemas
+from services.metrics.settings import MetricsSettings
 from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.contracts.metrics import attained
 from shared.errors import NotFound
-from shared.http import UnitOfWorkDep
+from shared.http import UnitOfWorkDep, get_settings
 from shared.pagination import Limit, Offset, Page, fetch_page
 
 router = APIRouter(prefix="/v1/plans", tags=["metrics"])
 
 # planners set the goals; analysts run the surveys that measure them
 Reporter = Annotated[Principal, require_roles(Role.PLANNER, Role.ANALYST)]
+SettingsDep = Annotated[MetricsSettings, Depends(get_settings)]
 
 
 @router.get("/{plan_id}/counts", response_model=schemas.PlanCounts)
@@ -126,3 +128,31 @@ async def get_measurement(
         if measurement is None:
             raise NotFound(f"no measurement {measurement_id} of goal {goal_id}")
         return schemas.MeasurementPublic.model_validate(measurement)
+
+
+@router.get("/{plan_id}/report", response_model=schemas.PlanReport)
+async def plan_report(
+    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, settings: SettingsDep
+) -> schemas.PlanReport:
+    """The plan measured: each goal against its target; each activity's messages and reach;
+    each event's registrations, attendance, no-shows and satisfaction; messages sent per day;
+    satisfaction scores. `page` links to the same as a page with charts, to print or share."""
+    async with uow:
+        report = await reports.plan_report(uow, plan_id)
+    return report.model_copy(update={"page": reports.report_link(settings, plan_id)})
+
+
+@router.get(
+    "/{plan_id}/report.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def plan_report_csv(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> Response:
+    """The report as one table: a row per goal, activity and event."""
+    async with uow:
+        report = await reports.plan_report(uow, plan_id)
+    return Response(
+        "\ufeff" + reports.csv_rows(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}-report.csv"'},
+    )

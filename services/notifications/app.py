@@ -32,6 +32,6 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
             template_routes.router,
             pages.router,
         ],
-        subscriptions=[handlers.subscription(settings.consumer_group)],
+        subscriptions=[handlers.subscription(settings)],
         workers=[run_imports, run_fanout, run_sender, run_queue_gauges],
     )

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
+from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import AudienceMember, Contact, Delivery, Suppression
 from shared.calendar import calendar_file, event_entry, spoken_time
-from shared.contracts import Envelope
+from shared.contracts import Envelope, EventData
 from shared.contracts.events import (
     Attendee,
     AttendeeErased,
@@ -34,9 +35,11 @@ from shared.contracts.events import (
     RegistrationPromoted,
     RegistrationWaitlisted,
     ReminderDue,
+    SurveyRequested,
 )
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
+from shared.links import survey_token
 from shared.uow import UnitOfWork
 
 GREETING = {"da": "Kære {name}", "en": "Dear {name}"}
@@ -46,6 +49,11 @@ YOUR_PAGE = {
     "en": "Your page (check-in code, cancellation): {link}",
 }
 ANSWER_HERE = {"da": "Svar her: {link}", "en": "Answer here: {link}"}
+SURVEY_HERE = {
+    "da": "Svar her (linket er dit eget og virker én gang): {link}",
+    "en": "Answer here (the link is yours and works once): {link}",
+}
+LINK_LINE = {"invitation": ANSWER_HERE, "survey": SURVEY_HERE}
 
 # kind → language → (subject, body); {title}, {when}, {where}, {until}, {reason}, {days}
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
@@ -120,6 +128,18 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "da": ("Påmindelse: {title}", "Vi glæder os til at se dig til {title}, {when}{where}."),
         "en": ("Reminder: {title}", "We look forward to seeing you at {title}, {when}{where}."),
     },
+    "survey": {
+        "da": (
+            "Hvordan gik det? {title}",
+            "Tak fordi du deltog i {title}. Vil du bruge et par minutter på at fortælle os, "
+            "hvordan det gik? Dine svar hjælper os med at gøre det bedre.",
+        ),
+        "en": (
+            "How did it go? {title}",
+            "Thank you for taking part in {title}. Would you spend a few minutes telling us "
+            "how it went? Your answers help us do better.",
+        ),
+    },
 }
 WITH_CALENDAR = {
     "confirmed",
@@ -129,8 +149,11 @@ WITH_CALENDAR = {
 }  # these carry the event's .ics
 
 
-def compose(kind: str, data: PersonalMessage, **extra: str) -> tuple[str, str]:
-    """The subject and plain text of one kind of message, in the attendee's language."""
+def compose(
+    kind: str, data: PersonalMessage, link: str | None = None, **extra: str
+) -> tuple[str, str]:
+    """The subject and plain text of one kind of message, in the attendee's language; `link`
+    replaces the attendee's own page (the survey's link)."""
     assert data.attendee is not None and data.event is not None
     language = data.attendee.language
     event = data.event
@@ -147,9 +170,7 @@ def compose(kind: str, data: PersonalMessage, **extra: str) -> tuple[str, str]:
         [
             GREETING[language].format(name=data.attendee.name),
             text.format(**fields).strip(),
-            (ANSWER_HERE if kind == "invitation" else YOUR_PAGE)[language].format(
-                link=data.attendee.link
-            ),
+            LINK_LINE.get(kind, YOUR_PAGE)[language].format(link=link or data.attendee.link),
             SIGNATURE[language],
         ]
     )
@@ -171,7 +192,12 @@ def _calendar(message: PersonalMessage) -> str:
 
 
 async def _queue(
-    uow: UnitOfWork, kind: str, dedupe: str, data: PersonalMessage, **extra: str
+    uow: UnitOfWork,
+    kind: str,
+    dedupe: str,
+    data: PersonalMessage,
+    link: str | None = None,
+    **extra: str,
 ) -> None:
     """One pending message to the person, unless this one was queued before."""
     if data.attendee is None or data.event is None:
@@ -179,7 +205,7 @@ async def _queue(
     key = f"{dedupe}:{data.person_id}"
     if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
         return
-    subject, body = compose(kind, data, **extra)
+    subject, body = compose(kind, data, link, **extra)
     now = uow.now()
     uow.session.add(
         Delivery(
@@ -230,6 +256,18 @@ async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -
     # once per reminder and date: a moved event is reminded of again
     dedupe = f"reminder:{data.days_before}:{data.event.starts_at.isoformat()}"
     await _queue(uow, "reminder", dedupe, data)
+
+
+def on_survey_requested(settings: NotificationsSettings) -> Callable:
+    """The survey e-mail: a personal, single-use link to the metrics service's answer page
+    for the event's open survey."""
+
+    async def handle(uow: UnitOfWork, _envelope: Envelope, data: SurveyRequested) -> None:
+        token = survey_token(settings.link_key, data.event_id, data.registration_id)
+        link = f"{settings.survey_url.rstrip('/')}/survey/{token}"
+        await _queue(uow, "survey", "survey", data, link)
+
+    return handle
 
 
 async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> None:
@@ -287,7 +325,11 @@ async def _erase(uow: UnitOfWork, which: ColumnElement[bool], event_id: str) -> 
     )
 
 
-HANDLERS = {
+def handlers(settings: NotificationsSettings) -> dict[type[EventData], Callable]:
+    return {**HANDLERS, SurveyRequested: on_survey_requested(settings)}
+
+
+HANDLERS: dict[type[EventData], Callable] = {
     RegistrationConfirmed: _simple("confirmed"),
     RegistrationPromoted: _simple("confirmed"),
     RegistrationWaitlisted: _simple("waitlisted"),

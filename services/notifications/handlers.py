@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from services.notifications import attendee_mail, sends
 from services.notifications.domain import SendStatus, send_times, sends_email
+from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Send
 from shared import topics
 from shared.contracts import Envelope
@@ -91,14 +92,14 @@ async def on_activity_cancelled(
         await sends.cancel(uow, send)
 
 
-def subscription(group_id: str) -> Subscription:
+def subscription(settings: NotificationsSettings) -> Subscription:
     return Subscription(
-        group_id=group_id,
+        group_id=settings.consumer_group,
         topics=(topics.ACTIVITIES, topics.REGISTRATIONS),
         handlers={
             ActivityApproved: on_activity_approved,
             ActivityRescheduled: on_activity_rescheduled,
             ActivityCancelled: on_activity_cancelled,
-            **attendee_mail.HANDLERS,
+            **attendee_mail.handlers(settings),
         },
     )

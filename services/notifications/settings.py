@@ -37,3 +37,7 @@ class NotificationsSettings(ServiceSettings):
         "http://127.0.0.1:8003",
         description="Where people reach this service's pages: the base of unsubscribe links.",
     )
+    survey_url: str = Field(
+        "http://127.0.0.1:8004",
+        description="Where people reach the metrics service's pages: the base of survey links.",
+    )

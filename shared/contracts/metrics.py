@@ -29,6 +29,23 @@ class KpiMeasured(EventData):
     source: KpiSource
 
 
+@event
+class KpiThresholdCrossed(EventData):
+    """A goal became attained, or fell behind its target after being attained."""
+
+    type = "kpi.threshold_crossed.v1"
+    topic = topics.KPIS
+
+    plan_id: str
+    goal_id: str
+    metric: str
+    value: float
+    target: float
+    unit: str
+    attained: bool
+    crossed_at: datetime
+
+
 def attained(value: float | None, target: float) -> bool | None:
     """Whether a goal's measured value reached its target (more is better: the counted metrics
     are chosen so); None until it is measured."""

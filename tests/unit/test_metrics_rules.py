@@ -7,17 +7,18 @@ import pytest
 
 from services.metrics.domain import (
     COUNTED_METRICS,
+    EVENT_COUNTS,
     check_measured_on,
     counted_event_types,
     counted_measurement,
     counted_metric,
+    crossing,
     goal_state,
-    goals_to_announce,
-    metrics_counted_from,
+    is_news,
     reported_measurement,
 )
 from shared.contracts import registry
-from shared.contracts.metrics import KpiMeasured, KpiSource, attained
+from shared.contracts.metrics import KpiMeasured, KpiSource, KpiThresholdCrossed, attained
 from shared.contracts.planning import GoalRef
 from shared.errors import RuleViolation
 
@@ -25,6 +26,7 @@ NOW = datetime(2016, 1, 20, 12, tzinfo=UTC)
 NEWSLETTER = GoalRef(id="g-news", metric="deliveries_sent", target=3000, unit="recipients")
 INNOVATIONSDAG = GoalRef(id="g-day", metric="events_created", target=5, unit="events")
 SURVEY = GoalRef(id="g-survey", metric="user satisfaction", target=75, unit="%")
+SATISFIED = GoalRef(id="g-sat", metric="Satisfaction", target=70, unit="%")
 
 
 @pytest.mark.parametrize(
@@ -35,24 +37,26 @@ SURVEY = GoalRef(id="g-survey", metric="user satisfaction", target=75, unit="%")
         ("  deliveries-sent ", "deliveries_sent"),
         ("EVENTS  CREATED", "events_created"),
         ("activities_due", "activities_due"),
+        ("Reach", "reach"),
+        ("registrations", "registrations"),
+        ("Attendance", "attendees"),
+        ("satisfied", "satisfaction"),
         ("deliveries", None),  # close is not the same metric
         ("deliveries_failed", None),  # fewer is better: not a goal to reach
-        ("user satisfaction", None),
-        ("registrations", None),
+        ("user satisfaction", None),  # someone else's survey: reported
     ],
 )
 def test_a_goal_is_counted_when_its_metric_names_one_in_the_vocabulary(written, counted) -> None:  # type: ignore[no-untyped-def]
     assert counted_metric(written) == counted
 
 
-def test_every_counted_metric_is_the_count_of_an_event_type_counted_per_plan() -> None:
+def test_the_plain_event_counts_are_counted_per_plan() -> None:
     per_plan = {model.type for model in counted_event_types()}
-    for metric, event_type in COUNTED_METRICS.items():
+    for metric, event_type in EVENT_COUNTS.items():
+        assert metric in COUNTED_METRICS
         assert registry.model(event_type).type == event_type
         assert event_type in per_plan, metric
-        assert metrics_counted_from(event_type) == [metric]
-    assert metrics_counted_from("kpi.measured.v1") == []  # never counted from its own output
-    assert metrics_counted_from("delivery.failed.v1") == []
+    assert "kpi.measured.v1" not in EVENT_COUNTS.values()  # never counted from its own output
 
 
 def test_a_counted_value_carries_the_goal_and_the_plans_count() -> None:
@@ -70,29 +74,49 @@ def test_a_counted_value_carries_the_goal_and_the_plans_count() -> None:
     )
 
 
-def test_goals_arriving_after_their_events_are_measured_at_once_with_the_count() -> None:
-    counts = {"delivery.sent.v1": 120, "activity.approved.v1": 7}
+def test_a_goal_is_published_when_first_counted_and_then_only_when_it_changed() -> None:
+    published = counted_measurement("plan-1", NEWSLETTER, 120, NOW)
 
-    announced = goals_to_announce({}, [NEWSLETTER, INNOVATIONSDAG, SURVEY], counts)
+    assert not is_news(NEWSLETTER, 0, None)  # nothing counted yet
+    assert is_news(NEWSLETTER, 120, None)
+    assert not is_news(NEWSLETTER, 120, published)
+    assert not is_news(NEWSLETTER.model_copy(update={"metric": "Deliveries sent"}), 120, published)
+    assert is_news(NEWSLETTER, 121, published)
+    assert is_news(NEWSLETTER.model_copy(update={"target": 6000}), 120, published)
+    assert is_news(NEWSLETTER.model_copy(update={"unit": "contacts"}), 120, published)
 
-    assert announced == [(NEWSLETTER, 120)]  # no event created yet; the survey is reported
 
+@pytest.mark.parametrize(
+    ("before", "value", "expected"),
+    [
+        (None, 74.0, True),  # measured attained at once
+        (None, 60.0, None),  # first measured below target: not a crossing
+        (60.0, 74.0, True),
+        (74.0, 80.0, None),  # still attained
+        (74.0, 65.0, False),  # fell behind
+        (65.0, 60.0, None),
+    ],
+)
+def test_a_threshold_is_crossed_when_a_goal_becomes_attained_or_falls_behind(
+    before: float | None, value: float, expected: bool | None
+) -> None:
+    measured = counted_measurement("plan-1", SATISFIED, value, NOW)
 
-def test_goals_before_any_of_their_events_are_not_measured() -> None:
-    assert goals_to_announce({}, [NEWSLETTER, INNOVATIONSDAG], {}) == []
+    crossed = crossing("plan-1", SATISFIED, before, measured)
 
-
-def test_a_revision_measures_only_goals_that_are_new_or_changed() -> None:
-    counts = {"delivery.sent.v1": 120, "event.created.v1": 2}
-    previous = {NEWSLETTER.id: NEWSLETTER, INNOVATIONSDAG.id: INNOVATIONSDAG}
-    raised = INNOVATIONSDAG.model_copy(update={"target": 6})
-    renamed = NEWSLETTER.model_copy(update={"metric": "Deliveries sent"})  # the same metric
-    new = GoalRef(id="g-due", metric="activities due", target=10, unit="activities")
-    counts["activity.due.v1"] = 4
-
-    announced = goals_to_announce(previous, [renamed, raised, new], counts)
-
-    assert announced == [(raised, 2), (new, 4)]
+    if expected is None:
+        assert crossed is None
+    else:
+        assert crossed == KpiThresholdCrossed(
+            plan_id="plan-1",
+            goal_id="g-sat",
+            metric="Satisfaction",
+            value=value,
+            target=70,
+            unit="%",
+            attained=expected,
+            crossed_at=NOW,
+        )
 
 
 def test_a_reported_value_is_dated_midnight_utc_of_the_day_measured() -> None:

@@ -1,0 +1,65 @@
+"""What the read models say about a plan: the value of each counted metric (see
+domain.COUNTED_METRICS), and the figures per activity and event for its report."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.metrics import questionnaire
+from services.metrics.domain import EVENT_COUNTS
+from services.metrics.tables import (
+    DeliveryFact,
+    PlanCount,
+    RegistrationFact,
+    Survey,
+    SurveyResponse,
+)
+
+
+async def value_of(session: AsyncSession, plan_id: str, metric: str) -> float | None:
+    """A counted metric's value for the plan now; None when there is nothing to measure yet
+    (satisfaction before any answer)."""
+    if metric in EVENT_COUNTS:
+        count = await session.scalar(
+            select(PlanCount.count).where(
+                PlanCount.plan_id == plan_id, PlanCount.event_type == EVENT_COUNTS[metric]
+            )
+        )
+        return count or 0
+    if metric == "satisfaction":
+        return await satisfaction(session, plan_id)
+    return await session.scalar(QUERIES[metric].where(_of_plan(metric, plan_id))) or 0
+
+
+def _of_plan(metric: str, plan_id: str):  # type: ignore[no-untyped-def]
+    table = DeliveryFact if metric in ("deliveries_sent", "reach") else RegistrationFact
+    return table.plan_id == plan_id
+
+
+QUERIES = {
+    "deliveries_sent": select(func.count()).where(DeliveryFact.status == "sent"),
+    "reach": select(func.count(distinct(DeliveryFact.contact_id))).where(
+        DeliveryFact.status == "sent"
+    ),
+    "registrations": select(func.count()).where(RegistrationFact.status == "confirmed"),
+    "attendees": select(func.count()).where(RegistrationFact.checked_in_at.is_not(None)),
+}
+
+
+async def satisfaction(session: AsyncSession, plan_id: str) -> float | None:
+    """Per cent satisfied over the answers to the satisfaction questions of the plan's
+    surveys, pooled."""
+    return await satisfaction_overall(session, select(Survey).where(Survey.plan_id == plan_id))
+
+
+async def satisfaction_overall(session: AsyncSession, which: Select) -> float | None:
+    """Per cent satisfied over these surveys' satisfaction questions."""
+    happy = answered = 0
+    for survey in await session.scalars(which):
+        answers = await session.scalars(
+            select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey.id)
+        )
+        s, a = questionnaire.satisfied(survey.questions, list(answers))
+        happy, answered = happy + s, answered + a
+    return questionnaire.share(happy, answered)

@@ -1,0 +1,251 @@
+"""A plan's report: each goal against its target, each activity's reach, each event's
+registrations, attendance and satisfaction, reach over time — as JSON, CSV rows, and charts
+(SVG drawn on the server with pygal) for the page people print or save as PDF."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+import pygal
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pygal.style import Style
+from sqlalchemy import Date, case, cast, distinct, func, select
+
+from services.metrics import kpis, questionnaire, schemas
+from services.metrics.settings import MetricsSettings
+from services.metrics.tables import (
+    ActivityFact,
+    DeliveryFact,
+    EventFact,
+    KpiGoal,
+    PlanFact,
+    RegistrationFact,
+    Survey,
+    SurveyResponse,
+)
+from shared.contracts.metrics import attained
+from shared.errors import NotFound
+from shared.uow import UnitOfWork
+
+REPORT_LINK_DAYS = 30
+
+
+def _links(settings: MetricsSettings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.link_key, salt="budskab.report")
+
+
+def report_link(settings: MetricsSettings, plan_id: str) -> str:
+    """A link to the plan's report page for people without an API token (management, say);
+    it works for REPORT_LINK_DAYS."""
+    token = _links(settings).dumps(plan_id)
+    return f"{settings.public_url.rstrip('/')}/reports/plans/{token}"
+
+
+def plan_of_link(settings: MetricsSettings, token: str) -> str:
+    try:
+        plan_id = _links(settings).loads(token, max_age=REPORT_LINK_DAYS * 86400)
+    except BadSignature:  # also expired
+        raise NotFound("no report for this link (it may have expired)") from None
+    return str(plan_id)
+
+
+async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
+    session = uow.session
+    plan = await session.get(PlanFact, plan_id)
+    goals = [
+        schemas.ReportGoal(
+            goal_id=goal.goal_id,
+            metric=goal.metric,
+            target=goal.target,
+            unit=goal.unit,
+            deadline=goal.deadline,
+            value=None if m is None else m.value,
+            measured_at=None if m is None else m.measured_at,
+            attained=attained(None if m is None else m.value, goal.target),
+        )
+        for goal, m in await session.execute(
+            kpis.goals_with_latest_values().where(KpiGoal.plan_id == plan_id)
+        )
+    ]
+    if plan is None and not goals:
+        raise NotFound(f"no plan {plan_id} is known to the metrics service (approved plans are)")
+    sent = DeliveryFact.status == "sent"
+    deliveries = dict(
+        (row.activity_id, row)
+        for row in await session.execute(
+            select(
+                DeliveryFact.activity_id,
+                func.count().filter(sent).label("sent"),
+                func.count().filter(DeliveryFact.status == "failed").label("failed"),
+                func.count(distinct(case((sent, DeliveryFact.contact_id)))).label("reach"),
+            )
+            .where(DeliveryFact.plan_id == plan_id)
+            .group_by(DeliveryFact.activity_id)
+        )
+    )
+    activities = [
+        schemas.ReportActivity(
+            activity_id=a.activity_id,
+            title=a.title,
+            kind=a.kind,
+            channel=a.channel,
+            starts_at=a.starts_at,
+            cancelled=a.cancelled,
+            sent=getattr(deliveries.get(a.activity_id), "sent", 0),
+            failed=getattr(deliveries.get(a.activity_id), "failed", 0),
+            reach=getattr(deliveries.get(a.activity_id), "reach", 0),
+        )
+        for a in await session.scalars(
+            select(ActivityFact)
+            .where(ActivityFact.plan_id == plan_id)
+            .order_by(ActivityFact.starts_at, ActivityFact.activity_id)
+        )
+    ]
+    events = [
+        await _event(uow, event)
+        for event in await session.scalars(
+            select(EventFact).where(EventFact.plan_id == plan_id).order_by(EventFact.starts_at)
+        )
+    ]
+    by_day = await session.execute(
+        select(cast(DeliveryFact.at, Date).label("day"), func.count())
+        .where(DeliveryFact.plan_id == plan_id, sent)
+        .group_by("day")
+        .order_by("day")
+    )
+    scores: Counter[int] = Counter()
+    for survey in await session.scalars(select(Survey).where(Survey.plan_id == plan_id)):
+        scores.update(await _satisfaction_scores(uow, survey))
+    return schemas.PlanReport(
+        plan_id=plan_id,
+        title=plan.title if plan else None,
+        generated_at=uow.now(),
+        goals=goals,
+        activities=activities,
+        events=events,
+        sent_by_day=[schemas.DayCount(day=str(day), count=count) for day, count in by_day],
+        satisfaction_scores=dict(sorted(scores.items())),
+    )
+
+
+async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
+    counts = dict(
+        (
+            await uow.session.execute(
+                select(RegistrationFact.status, func.count())
+                .where(RegistrationFact.event_id == event.event_id)
+                .group_by(RegistrationFact.status)
+            )
+        ).all()
+    )
+    checked_in = await uow.session.scalar(
+        select(func.count()).where(
+            RegistrationFact.event_id == event.event_id, RegistrationFact.checked_in_at.is_not(None)
+        )
+    )
+    happy = answered = 0
+    anonymous = False
+    for survey in await uow.session.scalars(
+        select(Survey).where(Survey.event_id == event.event_id)
+    ):
+        s, a = questionnaire.satisfied(survey.questions, await _answers(uow, survey))
+        happy, answered, anonymous = happy + s, answered + a, anonymous or survey.anonymous
+    if anonymous and answered < questionnaire.MIN_BREAKDOWN:
+        happy = answered = 0  # too few to show without pointing to who answered
+    confirmed = counts.get("confirmed", 0)
+    held = event.status == "completed"
+    return schemas.ReportEvent(
+        event_id=event.event_id,
+        title=event.title,
+        format=event.format,
+        starts_at=event.starts_at,
+        status=event.status,
+        capacity=event.capacity,
+        registrations=confirmed,
+        waitlisted=counts.get("waitlisted", 0) + counts.get("offered", 0),
+        cancelled=counts.get("cancelled", 0),
+        checked_in=checked_in or 0,
+        no_show_rate=questionnaire.share(confirmed - (checked_in or 0), confirmed)
+        if held
+        else None,
+        satisfaction=questionnaire.share(happy, answered),
+        survey_answers=answered,
+    )
+
+
+async def _answers(uow: UnitOfWork, survey: Survey) -> list[dict]:
+    return list(
+        await uow.session.scalars(
+            select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey.id)
+        )
+    )
+
+
+async def _satisfaction_scores(uow: UnitOfWork, survey: Survey) -> Counter[int]:
+    question = next((q for q in survey.questions if q.get("satisfaction")), None)
+    if question is None or question["kind"] != "rating":
+        return Counter()
+    scores = [a[question["id"]] for a in await _answers(uow, survey) if question["id"] in a]
+    if survey.anonymous and len(scores) < questionnaire.MIN_BREAKDOWN:
+        return Counter()
+    return Counter(scores)
+
+
+def csv_rows(report: schemas.PlanReport) -> str:
+    """The report as one table: a row per goal, then per activity, then per event."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "id", "name", "target", "value", "attained", "sent", "reach",
+                     "registrations", "checked_in", "no_show_rate", "satisfaction"])  # fmt: skip
+    for g in report.goals:
+        writer.writerow(["goal", g.goal_id, g.metric, g.target, g.value, g.attained] + [""] * 6)
+    for a in report.activities:
+        writer.writerow(
+            ["activity", a.activity_id, a.title, "", "", "", a.sent, a.reach] + [""] * 4
+        )
+    for e in report.events:
+        writer.writerow(["event", e.event_id, e.title, "", "", "", "", "", e.registrations,
+                         e.checked_in, e.no_show_rate, e.satisfaction])  # fmt: skip
+    return out.getvalue()
+
+
+STYLE = Style(
+    background="white",
+    plot_background="white",
+    font_family="system-ui, sans-serif",
+    colors=("#0b5394", "#f9a825", "#2e7d32", "#b00020"),
+)
+
+
+def _chart(kind: type, title: str, **options) -> pygal.Graph:  # type: ignore[no-untyped-def]
+    # no script (no internet for pygal's tooltips, and the page works without JavaScript)
+    return kind(
+        title=title, style=STYLE, js=[], disable_xml_declaration=True, width=720, height=320,
+        print_values=True, **options,
+    )  # fmt: skip
+
+
+def charts(report: schemas.PlanReport) -> dict[str, str]:
+    """The report's charts as inline SVG, by name; a chart with nothing to show is left out."""
+    out = {}
+    measured = [g for g in report.goals if g.value is not None and g.target]
+    if measured:
+        chart = _chart(pygal.HorizontalBar, "Measured, per cent of target", range=(0, 100))
+        chart.x_labels = [g.metric for g in measured]
+        chart.add("Target", [100] * len(measured))
+        chart.add("Measured", [round(100 * (g.value or 0) / g.target, 1) for g in measured])
+        chart.range = (0, max(100, *(100 * (g.value or 0) / g.target for g in measured)))
+        out["goals"] = chart.render(is_unicode=True)
+    if report.sent_by_day:
+        chart = _chart(pygal.Bar, "Messages sent per day")
+        chart.x_labels = [d.day for d in report.sent_by_day]
+        chart.add("Sent", [d.count for d in report.sent_by_day])
+        out["reach"] = chart.render(is_unicode=True)
+    if report.satisfaction_scores:
+        chart = _chart(pygal.Bar, "Satisfaction, answers per score (1–5)")
+        chart.x_labels = [str(score) for score in range(1, 6)]
+        chart.add("Answers", [report.satisfaction_scores.get(score, 0) for score in range(1, 6)])
+        out["satisfaction"] = chart.render(is_unicode=True)
+    return out
