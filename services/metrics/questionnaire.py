@@ -69,10 +69,11 @@ def check_only_renamed(before: Sequence[Mapping[str, Any]], after: Sequence[Mapp
         )
 
 
-def label(item: Mapping[str, Any], key: str, language: str) -> str:
-    """A question's text or an option's label in the reader's language (Danish if there is
-    no English)."""
-    return (language == "en" and item.get(f"{key}_en")) or item[key]
+def label(item: Any, key: str, language: str) -> str:
+    """A survey's title, a question's text or an option's label in the reader's language
+    (Danish if there is no English)."""
+    fields = item if isinstance(item, Mapping) else vars(item)
+    return (language == "en" and fields.get(f"{key}_en")) or fields[key]
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 
 import pygal
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pygal.style import Style
-from sqlalchemy import Date, case, cast, distinct, func, select
+from sqlalchemy import case, distinct, func, select
 
 from services.metrics import kpis, questionnaire, schemas
 from services.metrics.settings import MetricsSettings
@@ -109,8 +110,14 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
             select(EventFact).where(EventFact.plan_id == plan_id).order_by(EventFact.starts_at)
         )
     ]
+    postgres = session.bind.dialect.name == "postgresql"
+    day = (
+        func.to_char(DeliveryFact.at, "YYYY-MM-DD")
+        if postgres
+        else func.substr(DeliveryFact.at, 1, 10)
+    )
     by_day = await session.execute(
-        select(cast(DeliveryFact.at, Date).label("day"), func.count())
+        select(day.label("day"), func.count())
         .where(DeliveryFact.plan_id == plan_id, sent)
         .group_by("day")
         .order_by("day")
@@ -227,6 +234,15 @@ def _chart(kind: type, title: str, **options) -> pygal.Graph:  # type: ignore[no
     )  # fmt: skip
 
 
+def _svg(chart: pygal.Graph) -> str:
+    # pygal writes its config (labels included) into a script element for its tooltips; the
+    # page has no script, and wants no text of ours inside one
+    return SCRIPT.sub("", chart.render(is_unicode=True))
+
+
+SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
+
+
 def charts(report: schemas.PlanReport) -> dict[str, str]:
     """The report's charts as inline SVG, by name; a chart with nothing to show is left out."""
     out = {}
@@ -237,15 +253,15 @@ def charts(report: schemas.PlanReport) -> dict[str, str]:
         chart.add("Target", [100] * len(measured))
         chart.add("Measured", [round(100 * (g.value or 0) / g.target, 1) for g in measured])
         chart.range = (0, max(100, *(100 * (g.value or 0) / g.target for g in measured)))
-        out["goals"] = chart.render(is_unicode=True)
+        out["goals"] = _svg(chart)
     if report.sent_by_day:
         chart = _chart(pygal.Bar, "Messages sent per day")
         chart.x_labels = [d.day for d in report.sent_by_day]
         chart.add("Sent", [d.count for d in report.sent_by_day])
-        out["reach"] = chart.render(is_unicode=True)
+        out["reach"] = _svg(chart)
     if report.satisfaction_scores:
         chart = _chart(pygal.Bar, "Satisfaction, answers per score (1–5)")
         chart.x_labels = [str(score) for score in range(1, 6)]
         chart.add("Answers", [report.satisfaction_scores.get(score, 0) for score in range(1, 6)])
-        out["satisfaction"] = chart.render(is_unicode=True)
+        out["satisfaction"] = _svg(chart)
     return out

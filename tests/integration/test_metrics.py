@@ -156,9 +156,7 @@ async def approve(m: Metrics, plan_id: str, goals: list[GoalRef]) -> dict:
     return await eventually(lambda: kpis(m, plan_id), lambda k: len(k["kpis"]) == len(goals))
 
 
-async def published_kpis(
-    m: Metrics, plan_id: str, kind: str = "kpi.measured.v1"
-) -> list[dict]:
+async def published_kpis(m: Metrics, plan_id: str, kind: str = "kpi.measured.v1") -> list[dict]:
     """Every envelope of `kind` of the plan on the topic, in publication order, once the
     outbox is empty. The topic holds exactly one record per outbox row."""
     runtime = runtime_of(m.app)

@@ -1,0 +1,341 @@
+"""Surveys and reports over the real broker, on SQLite and PostgreSQL: the metrics service
+keeps read models of what the other services publish, takes survey answers through personal
+single-use links, measures the plan's satisfaction goal from them, and reports the plan.
+
+The case: Beskæftigelsesregion Midtjylland's conference (case E) — registrations, check-in,
+a survey the day after to those who came, and the goal "70 % satisfied" (they reported 74 %).
+Planning's and events' contracts are produced as a foreign producer would.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from playwright.async_api import Browser, expect
+
+from shared import topics
+from shared.contracts import events as ev
+from shared.contracts.notifications import DeliverySent
+from shared.links import survey_token
+from tests.helpers import auth, eventually, listening, produce, runtime_of
+from tests.integration import test_metrics
+from tests.integration.test_metrics import Metrics, approve, envelope, goal, kpis
+
+pytestmark = pytest.mark.integration
+
+ANALYST = auth("analyst")
+metrics = test_metrics.metrics  # the same fixture: a metrics service on its broker, per backend
+HELD = datetime(2026, 11, 19, 8, tzinfo=UTC)
+QUESTIONS = [
+    {
+        "kind": "rating",
+        "text": "Hvor tilfreds var du med konferencen?",
+        "text_en": "How satisfied were you with the conference?",
+        "required": True,
+        "satisfaction": True,
+    },
+    {
+        "kind": "single_choice",
+        "text": "Hvad fik du mest ud af?",
+        "section": "Indhold",
+        "options": [{"label": "Oplæggene"}, {"label": "Netværket"}, {"label": "Workshops"}],
+    },
+    {"kind": "text", "text": "Hvad kan vi gøre bedre?"},
+]
+
+
+def path_of(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def link_key(m: Metrics) -> str:
+    return runtime_of(m.app).settings.link_key
+
+
+def token_path(m: Metrics, target: str, person: str) -> str:
+    return f"/survey/{survey_token(link_key(m), target, person)}"
+
+
+async def held_conference(
+    m: Metrics, plan_id: str, registered: int, came: int
+) -> tuple[str, list[str]]:
+    """The event of the plan, `registered` confirmed, `came` checked in and asked for the
+    survey, then completed; two invitations sent. Waits until the read models have it."""
+    event_id = str(uuid.uuid4())
+    common = {"event_id": event_id, "plan_id": plan_id}
+    people = [str(uuid.uuid4()) for _ in range(registered)]
+    messages: list[ev.EventData] = [
+        ev.EventPublished(
+            **common,
+            activity_id=None,
+            title="Fremtidens arbejdsmarked i Midtjylland",
+            format="conference",
+            starts_at=HELD,
+            ends_at=HELD + timedelta(hours=7),
+            capacity=300,
+            language="da",
+        ),
+        *(ev.RegistrationConfirmed(**common, registration_id=p) for p in people),
+        *(ev.AttendeeCheckedIn(**common, registration_id=p, checked_in_at=HELD) for p in people[:came]),
+        *(ev.SurveyRequested(**common, registration_id=p) for p in people[:came]),
+        ev.EventCompleted(**common, activity_id=None, confirmed=registered, checked_in=came),
+    ]  # fmt: skip
+    await produce(
+        m.bootstrap,
+        topics.REGISTRATIONS,
+        [(event_id.encode(), envelope(d, event_id)) for d in messages],
+    )
+    sent = [
+        DeliverySent(
+            delivery_id=str(uuid.uuid4()),
+            activity_id="invitation",
+            plan_id=plan_id,
+            contact_id=contact,
+            channel="email",
+            sent_at=HELD - timedelta(days=d),
+        )
+        for d, contact in ((30, "c-1"), (30, "c-2"), (14, "c-1"))
+    ]
+    await produce(
+        m.bootstrap,
+        topics.DELIVERIES,
+        [(d.delivery_id.encode(), envelope(d, d.delivery_id)) for d in sent],
+    )
+    await eventually(
+        lambda: report_of(m, plan_id),
+        lambda r: r["events"] and r["events"][0]["status"] == "completed",
+    )
+    return event_id, people
+
+
+async def report_of(m: Metrics, plan_id: str) -> dict:
+    response = await m.client.get(f"/v1/plans/{plan_id}/report", headers=ANALYST)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def new_survey(m: Metrics, **body: object) -> dict:
+    response = await m.client.post(
+        "/v1/surveys", json={"title": "Evaluering", "questions": QUESTIONS, **body}, headers=ANALYST
+    )
+    assert response.status_code == 201, response.text
+    opened = await m.client.post(f"/v1/surveys/{response.json()['id']}/open", headers=ANALYST)
+    assert opened.status_code == 200, opened.text
+    return opened.json()
+
+
+def form(survey: dict, rating: int, choice: int | None = None, text: str = "") -> dict:
+    rate, pick, free = (q["id"] for q in survey["questions"])
+    data = {f"q-{rate}": str(rating), f"q-{free}": text}
+    if choice is not None:
+        data[f"q-{pick}"] = survey["questions"][1]["options"][choice]["id"]
+    return data
+
+
+async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report_shows_it(
+    metrics: Metrics,
+) -> None:
+    plan_id = str(uuid.uuid4())
+    satisfied = goal("Satisfaction", 70, "%")
+    attendance = goal("attendees", 12, "people")
+    reach = goal("Reach", 2, "contacts")
+    await approve(metrics, plan_id, [satisfied, attendance, reach])
+    event_id, people = await held_conference(metrics, plan_id, registered=20, came=15)
+    survey = await new_survey(metrics, event_id=event_id, plan_id=plan_id, goal_id=satisfied.id)
+
+    # ten of the fifteen who came answer, seven of them satisfied (4 or 5)
+    for person, rating in zip(people[:10], [5, 4, 4, 5, 4, 4, 5, 3, 2, 1], strict=True):
+        answered = await metrics.client.post(
+            token_path(metrics, event_id, person), data=form(survey, rating, choice=rating % 3)
+        )
+        assert answered.status_code == 200, answered.text
+        assert "Tak for dine svar" in answered.text
+    again = await metrics.client.post(
+        token_path(metrics, event_id, people[0]), data=form(survey, 1)
+    )
+    assert again.status_code == 409 and "allerede svaret" in again.text
+    assert (
+        "allerede svaret"
+        in (await metrics.client.get(token_path(metrics, event_id, people[0]))).text
+    )
+
+    results = (
+        await metrics.client.get(f"/v1/surveys/{survey['id']}/results", headers=ANALYST)
+    ).json()
+    assert (results["invited"], results["responses"]) == (15, 10)
+    assert (results["response_rate"], results["satisfied_share"]) == (66.7, 70.0)
+    rating = results["questions"][0]
+    assert [o["count"] for o in rating["options"]] == [1, 1, 1, 4, 3] and rating["mean"] == 3.7
+    expected = {
+        "Satisfaction": (70.0, True),
+        "attendees": (15.0, True),
+        "Reach": (2.0, True),  # two contacts, one of them written to twice
+    }
+    await eventually(
+        lambda: kpis(metrics, plan_id),
+        lambda k: {g["metric"]: (g["value"], g["attained"]) for g in k["kpis"]} == expected,
+    )
+
+    report = await report_of(metrics, plan_id)
+    conference = report["events"][0]
+    assert conference | {"event_id": None, "starts_at": None} == {
+        "event_id": None,
+        "title": "Fremtidens arbejdsmarked i Midtjylland",
+        "format": "conference",
+        "starts_at": None,
+        "status": "completed",
+        "capacity": 300,
+        "registrations": 20,
+        "waitlisted": 0,
+        "cancelled": 0,
+        "checked_in": 15,
+        "no_show_rate": 25.0,
+        "satisfaction": 70.0,
+        "survey_answers": 10,
+    }
+    assert report["satisfaction_scores"] == {"1": 1, "2": 1, "3": 1, "4": 4, "5": 3}
+    assert [d["count"] for d in report["sent_by_day"]] == [2, 1]
+    assert [(g["metric"], g["attained"]) for g in report["goals"]][0] == ("Satisfaction", True)
+
+    page = await metrics.client.get(path_of(report["page"]))
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 3  # goals, messages per day, satisfaction
+    assert "Fremtidens arbejdsmarked i Midtjylland" in page.text and "70 %" in page.text
+    assert "<script" not in page.text
+    forged = await metrics.client.get("/reports/plans/" + "x" * 40)
+    assert forged.status_code == 404
+
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                (
+                    await metrics.client.get(f"/v1/plans/{plan_id}/report.csv", headers=ANALYST)
+                ).text.lstrip("\ufeff")
+            )
+        )
+    )
+    assert rows[0][:3] == ["section", "id", "name"] and [r[0] for r in rows[1:]].count("event") == 1
+    answers = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
+    table = list(csv.reader(io.StringIO(answers.text.lstrip("\ufeff"))))
+    assert len(table) == 11 and "respondent" not in table[0]  # anonymous: nobody named
+
+
+async def test_bad_survey_input_is_refused_and_changes_nothing(metrics: Metrics) -> None:
+    plan_id = str(uuid.uuid4())
+    counted = goal("registrations", 10, "people")
+    await approve(metrics, plan_id, [counted])
+
+    async def post(body: dict) -> httpx.Response:
+        return await metrics.client.post(
+            "/v1/surveys", json={"title": "T", **body}, headers=ANALYST
+        )
+
+    one_option = [{"kind": "single_choice", "text": "?", "options": [{"label": "a"}]}]
+    assert (await post({"questions": one_option})).status_code == 422
+    two = [{**QUESTIONS[0]}, {**QUESTIONS[0]}]
+    assert (await post({"questions": two})).status_code == 422  # two satisfaction questions
+    wrong_goal = await post({"questions": QUESTIONS, "plan_id": plan_id, "goal_id": counted.id})
+    assert wrong_goal.status_code == 422 and "satisfaction" in wrong_goal.text
+    unknown = await post({"questions": QUESTIONS, "plan_id": plan_id, "goal_id": "nope"})
+    assert unknown.status_code == 404
+    forbidden = await metrics.client.post(
+        "/v1/surveys", json={"title": "T", "questions": QUESTIONS}, headers=auth("communicator")
+    )
+    assert forbidden.status_code == 403
+    listed = await metrics.client.get("/v1/surveys", params={"plan_id": plan_id}, headers=ANALYST)
+    assert listed.json()["total"] == 0
+
+    survey = await new_survey(metrics)
+    again = await metrics.client.post(f"/v1/surveys/{survey['id']}/open", headers=ANALYST)
+    assert again.status_code == 409
+    # open: questions may be renamed, not added or changed in kind
+    renamed = [dict(q) for q in survey["questions"]]
+    renamed[1] = {
+        **renamed[1],
+        "options": [{**o, "label": o["label"].upper()} for o in renamed[1]["options"]],
+    }
+    for q in renamed:
+        for empty in [k for k, v in q.items() if v is None]:
+            del q[empty]
+    url = f"/v1/surveys/{survey['id']}/questions"
+    ok = await metrics.client.put(url, json={"questions": renamed}, headers=ANALYST)
+    assert ok.status_code == 200, ok.text
+    assert (
+        ok.json()["questions"][1]["options"][0]["id"] == survey["questions"][1]["options"][0]["id"]
+    )
+    added = await metrics.client.put(
+        url, json={"questions": [*renamed, {"kind": "text", "text": "Mere?"}]}, headers=ANALYST
+    )
+    assert added.status_code == 409
+
+    # a personal link issued for the survey: a bad answer is a 422 page tied to the question
+    links = await metrics.client.post(
+        f"/v1/surveys/{survey['id']}/links",
+        json={"references": ["k-1", "k-2", "k-1"]},
+        headers=ANALYST,
+    )
+    assert [link["reference"] for link in links.json()] == ["k-1", "k-2"]
+    path = path_of(links.json()[0]["link"])
+    bad = await metrics.client.post(path, data={f"q-{survey['questions'][0]['id']}": "9"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    assert 'aria-invalid="true"' in bad.text
+    assert (
+        await metrics.client.post(path, data=form(survey, 5, text="<script>x</script>"))
+    ).status_code == 200
+    results = (
+        await metrics.client.get(f"/v1/surveys/{survey['id']}/results", headers=ANALYST)
+    ).json()
+    assert (results["invited"], results["responses"]) == (2, 1)
+    # anonymous, one answer: nothing to break down, nothing to export
+    assert all(q["hidden"] for q in results["questions"]) and results["satisfied_share"] is None
+    export = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
+    assert export.status_code == 409
+
+    assert (await metrics.client.get("/survey/not-a-token")).status_code == 404
+    closed = await metrics.client.post(f"/v1/surveys/{survey['id']}/close", headers=ANALYST)
+    assert closed.json()["status"] == "closed"
+    late = await metrics.client.post(path_of(links.json()[1]["link"]), data=form(survey, 5))
+    assert late.status_code == 409 and "ikke åben" in late.text
+
+
+async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
+    metrics: Metrics, browser: Browser
+) -> None:
+    survey = await new_survey(metrics, anonymous=False)
+    links = await metrics.client.post(
+        f"/v1/surveys/{survey['id']}/links", json={"references": ["anne"]}, headers=ANALYST
+    )
+    path = path_of(links.json()[0]["link"])
+    async with listening(metrics.app) as base_url:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(base_url + path)
+        await expect(page.locator("html")).to_have_attribute("lang", "da")
+        await page.get_by_role("button", name="Send svar").click()
+        await expect(page.get_by_role("alert")).to_contain_text("Ret venligst")
+        rating = page.get_by_role("group", name=re.compile("Hvor tilfreds"))
+        await expect(rating).to_have_accessible_description(re.compile("Besvar spørgsmålet"))
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await (
+            page.get_by_role("group", name=re.compile("How satisfied"))
+            .get_by_role("radio", name="4", exact=True)
+            .check()
+        )
+        await page.get_by_label("Netværket").check()
+        await page.get_by_label("Hvad kan vi gøre bedre?").fill("Længere pauser")
+        await page.get_by_role("button", name="Send answers").click()
+        await expect(page.get_by_role("status")).to_contain_text("Thank you")
+        await page.goto(base_url + path)
+        await expect(page.get_by_text("allerede svaret")).to_be_visible()
+        await context.close()
+    export = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
+    (head, row) = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))
+    assert head[:3] == ["submitted_on", "language", "respondent"]  # not anonymous: who, hashed
+    assert row[1] == "en" and len(row[2]) == 64 and row[3:] == ["4", "Netværket", "Længere pauser"]
