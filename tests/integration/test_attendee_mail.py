@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -21,6 +22,9 @@ from services.notifications.app import create_app as notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery
 from shared import topics
+from shared.contracts import new_envelope
+from shared.contracts.events import Attendee, EventSummary, SurveyRequested
+from shared.links import survey_link_parts
 from tests.helpers import (
     auth,
     eventually,
@@ -280,3 +284,53 @@ async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash
     assert [(d.kind, d.recipient_email, d.body) for d in ledger] == [("confirmed", None, "")]
     assert erasure["type"] == "contact.erased.v1"
     assert "@" not in json.dumps(erasure["data"])
+
+
+async def test_those_who_came_get_one_personal_survey_link_by_e_mail(
+    broker: Tansu, smtp_sink: SmtpSink, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """survey.requested.v1 (the day after the event, for each checked-in attendee) becomes
+    one e-mail with the person's own link to the metrics service's survey page."""
+    settings = settings_for(
+        NotificationsSettings,
+        f"sqlite+aiosqlite:///{tmp_path}/notifications.db",
+        broker.bootstrap,
+        smtp_port=smtp_sink.port,
+        send_poll_interval_seconds=0.1,
+        survey_url="https://evaluering.bm.example/",
+    )
+    request = SurveyRequested(
+        event_id="br-midt-konference",
+        plan_id=None,
+        registration_id="reg-1",
+        attendee=Attendee(
+            name="Mette Bach",
+            email="mette.bach@jobcenter-herning.dk",
+            language="da",
+            link="https://events.example/registrations/x",
+        ),
+        event=EventSummary(
+            title="Fremtidens arbejdsmarked",
+            starts_at=NOW,
+            ends_at=None,
+            venue="Scandic Aarhus City",
+            address=None,
+            link="https://events.example/events/br-midt-konference",
+        ),
+    )
+    async with serving(notifications_app(settings)):
+        for copy in ("first", "second"):  # sent twice, written once
+            data = json.dumps(
+                new_envelope(
+                    request, source="/test", subject="br-midt-konference", correlation_id=copy
+                ).model_dump(mode="json")
+                | {"id": copy}
+            ).encode()
+            await produce(broker.bootstrap, topics.REGISTRATIONS, [(b"br-midt-konference", data)])
+        await eventually(lambda: _count(smtp_sink), lambda n: n >= 1)
+        await asyncio.sleep(1.0)  # a second e-mail would have gone by now
+    [mail] = mails_to(smtp_sink, "mette.bach@jobcenter-herning.dk")
+    assert mail["Subject"] == "Hvordan gik det? Fremtidens arbejdsmarked"
+    [link] = re.findall(r"https://evaluering\.bm\.example/survey/(\S+)", body(mail))
+    assert survey_link_parts(settings.link_key, link) == ("br-midt-konference", "reg-1")
+    assert "virker én gang" in body(mail)
