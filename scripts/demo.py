@@ -18,6 +18,10 @@ from scripts.demo_data import (
     ACTIVITY_DETAILS,
     AUDIENCES,
     CHANNELS,
+    CONFERENCE_GOALS,
+    CONFERENCE_PLAN,
+    CONFERENCE_RATINGS,
+    CONFERENCE_SURVEY_QUESTIONS,
     EMPLOYMENT_CONFERENCE,
     GOALS,
     INNOVATION_DAY_PROGRAMME,
@@ -188,6 +192,7 @@ def main() -> int:
     load_silkeborg(client, url, post)
     load_events(client, url, post, pid)
     load_tendens(client, url, post)
+    load_conference_survey(client, url, post)
     return 0
 
 
@@ -263,7 +268,7 @@ def show_kpis(client: httpx.Client, url: dict, pid: str, post) -> None:  # type:
     """Report the innovation day's attendance (a person measures it); the e-mails are counted
     by the metrics service. Planning shows both next to their targets."""
     goals = client.get(f"{url['planning']}/plans/{pid}").json()["goals"]
-    attendance = next(g for g in goals if g["metric"] == "registrations")
+    attendance = next(g for g in goals if g["metric"] == "participants")
     post(
         "metrics",
         f"/plans/{pid}/goals/{attendance['id']}/measurements",
@@ -434,6 +439,119 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
     attendance = client.get(f"{events}/events/{conference['id']}/attendance.csv").text
     came = sum(1 for line in attendance.splitlines()[1:] if line.endswith(",yes"))
     print(f"  checked in at the conference so far: {came} (one code scanned twice counts once)")
+
+
+def load_conference_survey(client: httpx.Client, url: dict, post) -> None:  # type: ignore[no-untyped-def]
+    """The employment conference (case E) measured: 300 register, 282 come, 200 answer the
+    survey through their personal links — 74 % satisfied against the plan's goal of 70 %; the
+    plan's report shows it with charts."""
+    plan = post("planning", "/plans", CONFERENCE_PLAN)
+    pid = plan["id"]
+    for goal in CONFERENCE_GOALS:
+        post("planning", f"/plans/{pid}/goals", goal)
+    centres = post(
+        "planning",
+        f"/plans/{pid}/audiences",
+        {"name": "Jobcentre, LBR og a-kasser i Midtjylland", "kind": "organisations", "needs": ""},
+    )["id"]
+    message = post(
+        "planning",
+        f"/plans/{pid}/messages",
+        {"audience_id": centres, "subject": "Tendens på arbejdsmarkedet", "body": "Kom og hør."},
+    )["id"]
+    channel = post(
+        "planning", f"/plans/{pid}/channels", {"kind": "conference", "name": "Konference"}
+    )
+    next_year = time.gmtime().tm_year + 1
+    post(
+        "planning",
+        f"/plans/{pid}/activities",
+        {
+            "title": "Beskæftigelseskonferencen",
+            "kind": "event",
+            "starts_at": f"{next_year}-06-10T08:30:00+02:00",
+            "audience_id": centres,
+            "message_id": message,
+            "channel_id": channel["id"],
+            "event": {"format": "conference", "capacity": 300, "venue": "Aarhus Kongreshus"},
+        },
+    )
+    post("planning", f"/plans/{pid}/approve", {})
+    event = goals = None
+    for _ in range(60):  # the events and metrics services take the approved plan up
+        found = client.get(f"{url['events']}/events", params={"plan_id": pid}).json()["items"]
+        goals = client.get(f"{url['metrics']}/plans/{pid}/kpis").json()["kpis"]
+        if found and goals:
+            event = found[0]
+            break
+        time.sleep(0.5)
+    if event is None or not goals:
+        raise SystemExit("the conference did not reach the events and metrics services")
+    post("events", f"/events/{event['id']}/publish", {})
+    public = httpx.Client(timeout=10)
+    registered = []
+    for i in range(300):
+        response = public.post(
+            f"{url['events']}/events/{event['id']}/registrations",
+            json={
+                "name": f"Deltager {i + 1}",
+                "email": f"konference{i + 1}@jobcenter-{JOB_CENTRES[i % 7].lower()}.dk",
+                "organisation": f"Jobcenter {JOB_CENTRES[i % 7]}",
+                "consent": True,
+            },
+        )
+        if response.status_code == 429:
+            raise SystemExit("registration rate limit reached: run the demo on a fresh `make run`")
+        response.raise_for_status()
+        registered.append(response.json())
+    came = registered[:282]
+    post(
+        "events",
+        f"/events/{event['id']}/check-ins",
+        {"scans": [{"code": r["code"]} for r in came]},
+    )
+    satisfaction = next(g for g in goals if g["metric"] == "satisfaction")
+    survey = post(
+        "metrics",
+        "/surveys",
+        {
+            "title": "Evaluering af Beskæftigelseskonferencen",
+            "title_en": "Evaluation of the employment conference",
+            "event_id": event["id"],
+            "plan_id": pid,
+            "goal_id": satisfaction["goal_id"],
+            "questions": CONFERENCE_SURVEY_QUESTIONS,
+        },
+    )
+    post("metrics", f"/surveys/{survey['id']}/open", {})
+    links = client.post(
+        f"{url['metrics']}/surveys/{survey['id']}/links",
+        json={"references": [r["id"] for r in came]},
+    ).json()
+    rating, favourite, nps, _ = survey["questions"]
+    for i, (link, score) in enumerate(zip(links, CONFERENCE_RATINGS, strict=False)):
+        form = {
+            f"q-{rating['id']}": str(score),
+            f"q-{favourite['id']}": favourite["options"][i % 3]["id"],
+            f"q-{nps['id']}": str(min(10, score * 2)),
+        }
+        public.post(link["link"], data=form).raise_for_status()  # as the page's form sends it
+    print(
+        f"Conference '{event['title']}': 300 registered, {len(came)} checked in, "
+        f"{len(CONFERENCE_RATINGS)} answered the survey"
+    )
+    print(f"  survey page (one of the personal links): {links[-1]['link']}")
+    for _ in range(60):
+        kpis = client.get(f"{url['metrics']}/plans/{pid}/kpis").json()["kpis"]
+        shown = next(k for k in kpis if k["goal_id"] == satisfaction["goal_id"])
+        if shown["value"] == 74:
+            break
+        time.sleep(0.5)
+    for k in kpis:
+        state = {True: "attained", False: "below target", None: "not measured yet"}[k["attained"]]
+        print(f"  {k['metric']}: {k['value']} {k['unit']} (target {k['target']:g}): {state}")
+    report = client.get(f"{url['metrics']}/plans/{pid}/report").json()
+    print(f"  report with charts (a link to share, 30 days): {report['page']}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ PLAN = {
 GOALS = [
     {
         "description": "Velfærdens innovationsdag samler 300 deltagere",
-        "metric": "registrations",
+        "metric": "participants",  # counted at the door, reported
         "target": 300,
         "unit": "participants",
         "deadline": "2016-01-20",
@@ -395,3 +395,52 @@ TENDENS_MESSAGE = (
     "Ledigheden i Midtjylland er faldet for tredje kvartal i træk. Læs om udviklingen i "
     "jeres område, og om hvad jobcentrene gør for at få langtidsledige i arbejde.",
 )
+
+# Case E: the yearly employment conference (about 300 participants) evaluated by a survey;
+# the region's 2010 user survey found 74 % satisfied and 3 % dissatisfied.
+CONFERENCE_PLAN = {
+    "title": "Beskæftigelseskonferencen – evaluering",
+    "owner": "Kommunikation",
+    "sender": "Det Regionale Beskæftigelsesråd Midtjylland",
+}
+CONFERENCE_GOALS = [
+    {
+        "description": "Mindst 70 % af deltagerne er tilfredse med konferencen",
+        "metric": "satisfaction",
+        "target": 70,
+        "unit": "%",
+    },
+    {
+        "description": "250 deltagere møder op",
+        "metric": "attendees",
+        "target": 250,
+        "unit": "deltagere",
+    },
+]
+CONFERENCE_SURVEY_QUESTIONS = [
+    {
+        "kind": "rating",
+        "text": "Hvor tilfreds var du med konferencen alt i alt?",
+        "text_en": "How satisfied were you with the conference overall?",
+        "required": True,
+        "satisfaction": True,
+    },
+    {
+        "kind": "single_choice",
+        "section": "Indhold",
+        "text": "Hvad fik du mest ud af?",
+        "text_en": "What did you get most out of?",
+        "options": [
+            {"label": "Oplæggene om tendenser", "label_en": "The talks on trends"},
+            {"label": "Netværket med andre jobcentre", "label_en": "Meeting other job centres"},
+            {"label": "Workshoppene", "label_en": "The workshops"},
+        ],
+    },
+    {
+        "kind": "nps",
+        "text": "Hvor sandsynligt er det, at du vil anbefale konferencen til en kollega?",
+    },
+    {"kind": "text", "text": "Hvad kan vi gøre bedre næste år?"},
+]
+# 200 answers: 74 % satisfied (4–5), 3 % dissatisfied (1–2), as the region measured
+CONFERENCE_RATINGS = [5] * 60 + [4] * 88 + [3] * 46 + [2] * 4 + [1] * 2

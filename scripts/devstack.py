@@ -63,9 +63,9 @@ def main() -> int:
                 ),
                 f"{name.upper()}_JWT_ISSUER": DEV_ISSUER,  # checked, as in production
                 f"{name.upper()}_JWT_AUDIENCE": DEV_AUDIENCE,
-                # everyone here is one address, and `make demo` registers a few dozen people
+                # everyone here is one address, and `make demo` registers some 350 people
                 "EVENTS_REGISTRATION_RATE_LIMIT": os.environ.get(
-                    "EVENTS_REGISTRATION_RATE_LIMIT", "300/minute"
+                    "EVENTS_REGISTRATION_RATE_LIMIT", "1000/minute"
                 ),
                 "EVENTS_TIMER_INTERVAL_SECONDS": "5",
             },

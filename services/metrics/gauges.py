@@ -71,6 +71,7 @@ async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
         for status in REGISTRATION_STATUSES:
             REGISTRATIONS.labels(status).set(registrations.get(status, 0))
         ATTENDEES.set(attendees or 0)
+        EVENTS.clear()  # an event that changed status leaves its old series
         for event_format, status, count in events:
             EVENTS.labels(event_format, status).set(count)
         SURVEY_RESPONSES.set(responses or 0)

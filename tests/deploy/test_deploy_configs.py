@@ -33,6 +33,8 @@ SERVICES = [
     ("metrics", 8004, "METRICS_"),
 ]
 SERVICE_NAMES = [name for name, _, _ in SERVICES]
+# Services with pages people reach from e-mails and reports: they read `<prefix>PUBLIC_URL`.
+PUBLIC_SERVICES = {"events", "notifications", "metrics"}
 
 # What the services export (shared/metrics.py and the business metrics), by series name.
 COUNTERS = {
@@ -42,14 +44,25 @@ COUNTERS = {
     "budskab_dlq_messages_total": {"group", "reason"},
     "budskab_outbox_published_total": set(),
     "budskab_outbox_publish_failures_total": set(),
+    "budskab_timers_fired_total": set(),
     "budskab_deliveries_total": {"channel", "status"},
 }
 GAUGES = {
     "budskab_consumer_lag": {"group", "topic", "partition"},
     "budskab_outbox_backlog": set(),
     "budskab_outbox_oldest_age_seconds": set(),
-    "budskab_plan_events": {"plan_id", "type"},
+    "budskab_timers_due": set(),
+    # notifications
+    "budskab_deliveries_due": set(),
+    "budskab_delivery_queue_age_seconds": set(),
+    "budskab_sends_running": set(),
+    # metrics (services/metrics/gauges.py): bounded labels only, never a plan id
     "budskab_kpi_goals": {"state"},
+    "budskab_registrations": {"status"},
+    "budskab_attendees_checked_in": set(),
+    "budskab_events": {"format", "status"},
+    "budskab_survey_responses": set(),
+    "budskab_survey_satisfied_ratio": set(),
 }
 HISTOGRAMS = {
     "budskab_http_request_duration_seconds": {"method", "route"},
@@ -191,6 +204,23 @@ def test_alert_rules_name_only_exported_metrics_and_carry_severity_and_annotatio
         assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
 
 
+def test_the_known_series_are_exactly_what_the_services_export():
+    """COUNTERS, GAUGES and HISTOGRAMS match the metric objects in shared/metrics.py and the
+    metrics service's gauges, names and label sets both."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    import services.metrics.gauges
+    import shared.metrics
+
+    exported: dict[str, dict[str, set[str]]] = {"counter": {}, "gauge": {}, "histogram": {}}
+    for module in (shared.metrics, services.metrics.gauges):
+        for metric in vars(module).values():
+            if isinstance(metric, MetricWrapperBase):
+                name = metric._name + ("_total" if metric._type == "counter" else "")
+                exported[metric._type][name] = set(metric._labelnames)
+    assert exported == {"counter": COUNTERS, "gauge": GAUGES, "histogram": HISTOGRAMS}
+
+
 # ---------------------------------------------------------------- Grafana
 
 
@@ -214,6 +244,27 @@ def test_dashboard_queries_name_only_exported_metrics_and_labels(path: Path):
         assert labels <= allowed_labels, f"{path.name}: unknown label(s) in {expr!r}"
         used = {v for v in re.findall(r"\$\{?(\w+)", expr) if not v.startswith("__")}
         assert used <= variables, f"{path.name}: undefined variable(s) {used - variables}"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_variables_query_only_exported_metrics_and_labels(path: Path):
+    dashboard = json.loads(path.read_text())
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "query":
+            continue
+        query = variable["query"]
+        query = query["query"] if isinstance(query, dict) else query
+        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\s*\)", query.strip(), re.S)
+        assert match, f"{path.name}: ${variable['name']}: unexpected query {query!r}"
+        selector, label = match.groups()
+        metrics, _ = referenced_names(selector)
+        assert metrics, f"{path.name}: ${variable['name']}: no metric in {query!r}"
+        unknown = metrics - set(KNOWN_SERIES)
+        assert not unknown, f"{path.name}: ${variable['name']}: unknown {sorted(unknown)}"
+        for metric in metrics:
+            assert label in KNOWN_SERIES[metric] | TARGET_LABELS, (
+                f"{path.name}: ${variable['name']}: {metric} has no label {label}"
+            )
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -306,6 +357,14 @@ def test_compose_service_is_configured_and_waits_for_its_dependencies(name, port
         assert str(env["NOTIFICATIONS_SMTP_PORT"]) == "1025"
         assert env["NOTIFICATIONS_MAIL_FROM"]
         assert depends["mailpit"]["condition"] == "service_healthy"
+    if name in PUBLIC_SERVICES:
+        assert f"localhost:{port}" in env[f"{prefix}PUBLIC_URL"], env[f"{prefix}PUBLIC_URL"]
+
+
+def test_compose_survey_links_point_at_the_metrics_service():
+    services = compose()["services"]
+    survey_url = services["notifications"]["environment"]["NOTIFICATIONS_SURVEY_URL"]
+    assert survey_url == services["metrics"]["environment"]["METRICS_PUBLIC_URL"]
 
 
 def test_compose_bind_mounts_exist_and_postgres_creates_every_service_database():
@@ -377,3 +436,8 @@ def test_kustomize_production_renders_a_probed_scraped_deployment_per_service():
         assert config_map["data"][f"{prefix}KAFKA_BOOTSTRAP_SERVERS"]
         assert config_map["data"][f"{prefix}HTTP_PORT"] == str(port)
         assert services[name]["spec"]["ports"][0]["port"] == port
+        if name in PUBLIC_SERVICES:
+            assert config_map["data"][f"{prefix}PUBLIC_URL"].startswith("https://")
+        if name == "notifications":
+            survey_url = config_map["data"]["NOTIFICATIONS_SURVEY_URL"]
+            assert survey_url == config_map["data"]["METRICS_PUBLIC_URL"]
