@@ -161,6 +161,8 @@ async def test_an_approved_plan_becomes_an_event_emails_and_counts(
         # /metrics has bounded labels only: the plan's figures are in the API, not in a label
         exposition = await eventually(
             lambda: get(f"{metrics}/metrics"),
-            lambda text: "budskab_events{" in text and 'budskab_kpi_goals{state="attained"}' in text,
+            lambda text: (
+                "budskab_events{" in text and 'budskab_kpi_goals{state="attained"}' in text
+            ),
         )
         assert plan_id not in exposition
