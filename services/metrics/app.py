@@ -23,6 +23,6 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router, survey_routes.router, pages.router],
-        subscriptions=[handlers.subscription(settings.consumer_group)],
+        subscriptions=[handlers.subscription(settings)],
         workers=[gauges.refresh_gauges, kpis.run_measurements],
     )

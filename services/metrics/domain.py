@@ -9,6 +9,7 @@ from typing import Protocol
 from shared.contracts import EventData, registry
 from shared.contracts.events import EventCreated
 from shared.contracts.metrics import KpiMeasured, KpiSource, KpiThresholdCrossed, attained
+from shared.contracts.notifications import DeliverySent
 from shared.contracts.planning import ActivityDue, GoalRef
 from shared.errors import RuleViolation
 
@@ -34,6 +35,7 @@ ALIASES = {
 }
 # the metrics that are a plain count of one event type per plan (see PlanCount)
 EVENT_COUNTS: dict[str, str] = {
+    "deliveries_sent": DeliverySent.type,  # (counted so since before the read models)
     "events_created": EventCreated.type,
     "activities_due": ActivityDue.type,
 }

@@ -9,6 +9,7 @@ redelivered or replayed message leaves the same rows.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import insert, update
 
 from services.metrics import kpis
 from services.metrics.domain import counted_event_types, plan_of
+from services.metrics.settings import MetricsSettings
 from services.metrics.tables import (
     ActivityFact,
     DeliveryFact,
@@ -146,17 +148,22 @@ async def on_checked_in(uow: UnitOfWork, data: ev.AttendeeCheckedIn) -> None:
     )
 
 
-async def on_survey_requested(uow: UnitOfWork, data: ev.SurveyRequested) -> None:
-    await uow.session.execute(
-        upsert(uow.session, SurveyInvitee)
-        .values(target=data.event_id, person_hash=person_hash(data.event_id, data.registration_id))
-        .on_conflict_do_nothing()
-    )
+def on_survey_requested(key: str) -> Projection:
+    async def project(uow: UnitOfWork, data: ev.SurveyRequested) -> None:
+        who = person_hash(key, data.event_id, data.registration_id)
+        await uow.session.execute(
+            upsert(uow.session, SurveyInvitee)
+            .values(target=data.event_id, person_hash=who)
+            .on_conflict_do_nothing()
+        )
+
+    return project
 
 
-def person_hash(target: str, person: str) -> str:
-    """Whom a survey link was made for, as a hash (see shared.links.survey_token)."""
-    return hashlib.sha256(f"{target}/{person}".encode()).hexdigest()
+def person_hash(key: str, target: str, person: str) -> str:
+    """Whom a survey link was made for (see shared.links.survey_token), keyed with the link
+    secret: the database alone (which knows the registrations) cannot tell who answered."""
+    return hmac.new(key.encode(), f"{target}/{person}".encode(), hashlib.sha256).hexdigest()
 
 
 def delivery(status: str) -> Projection:
@@ -199,21 +206,24 @@ PROJECTIONS: dict[type[EventData], Projection] = {
     ev.RegistrationOfferExpired: registration("expired"),
     ev.RegistrationCancelled: registration("cancelled"),
     ev.AttendeeCheckedIn: on_checked_in,
-    ev.SurveyRequested: on_survey_requested,
     DeliverySent: delivery("sent"),
     DeliveryFailed: delivery("failed"),
 }
 
 
-async def project(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
-    """Count the event for its plan, keep what it says, and mark the plan due for measuring."""
-    await count_event(uow, envelope, data)
-    projection = PROJECTIONS.get(type(data))
-    if projection is not None:
-        await projection(uow, data)
-    plan_id = plan_of(data)
-    if plan_id is not None:
-        await kpis.mark_due(uow, plan_id)
+def projecting(projections: dict[type[EventData], Projection]) -> Handler:
+    async def project(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
+        """Count the event for its plan, keep what it says, and mark the plan due for
+        measuring."""
+        await count_event(uow, envelope, data)
+        projection = projections.get(type(data))
+        if projection is not None:
+            await projection(uow, data)
+        plan_id = plan_of(data)
+        if plan_id is not None:
+            await kpis.mark_due(uow, plan_id)
+
+    return project
 
 
 async def keep_goals(uow: UnitOfWork, envelope: Envelope, data: pl.PlanApproved | pl.PlanRevised):
@@ -224,11 +234,12 @@ async def keep_goals(uow: UnitOfWork, envelope: Envelope, data: pl.PlanApproved 
     await kpis.replace_goals(uow, data.plan_id, data.goals)
 
 
-def subscription(group_id: str) -> Subscription:
+def subscription(settings: MetricsSettings) -> Subscription:
+    projections = PROJECTIONS | {ev.SurveyRequested: on_survey_requested(settings.link_key)}
     handlers: dict[type[EventData], Handler] = dict.fromkeys(
-        [*counted_event_types(), *PROJECTIONS], project
+        [*counted_event_types(), *projections], projecting(projections)
     )
     handlers |= {pl.PlanApproved: keep_goals, pl.PlanRevised: keep_goals}
     # everything but its own kpi events
     others = tuple(topic for topic in topics.ALL if topic != topics.KPIS)
-    return Subscription(group_id=group_id, topics=others, handlers=handlers)
+    return Subscription(group_id=settings.consumer_group, topics=others, handlers=handlers)

@@ -65,10 +65,14 @@ async def replace_goals(uow: UnitOfWork, plan_id: str, goals: list[GoalRef]) -> 
 
 async def mark_due(uow: UnitOfWork, plan_id: str) -> None:
     """Something the plan's counted goals are measured from changed (in this unit of work)."""
+    # an update, not "do nothing": it waits for a measuring round that holds the row, and
+    # marks again after it (a round that read the figures before this change was committed
+    # must not delete the mark of it)
+    statement = upsert(uow.session, KpiDue).values(plan_id=plan_id, since=uow.now())
     await uow.session.execute(
-        upsert(uow.session, KpiDue)
-        .values(plan_id=plan_id, since=uow.now())
-        .on_conflict_do_nothing(index_elements=[KpiDue.plan_id])
+        statement.on_conflict_do_update(
+            index_elements=[KpiDue.plan_id], set_={"since": statement.excluded.since}
+        )
     )
 
 
@@ -98,7 +102,9 @@ async def measure_plan(uow: UnitOfWork, plan_id: str) -> None:
     )
     now = uow.now()
     for goal in goals:
-        value = await measures.value_of(uow.session, plan_id, goal.counted_metric or "")
+        value = await measures.value_of(
+            uow.session, plan_id, goal.counted_metric or "", goal.goal_id
+        )
         if value is None:
             continue
         latest = await uow.session.scalar(measurements_of(plan_id, goal.goal_id).limit(1))
@@ -115,11 +121,12 @@ async def measure_plan(uow: UnitOfWork, plan_id: str) -> None:
 async def run_measurements(runtime: Runtime[MetricsSettings]) -> None:
     """The worker that measures due plans every `kpi_interval_seconds` (a durable mark: a
     crash measures them after the restart)."""
+    limit = 100
     while True:
         async with runtime.uow() as uow:
-            measured = await measure_due(uow)
+            measured = await measure_due(uow, limit)
             await uow.commit()
-        if not measured:
+        if measured < limit:  # caught up: the next round after an interval (that coalesces)
             await asyncio.sleep(runtime.settings.kpi_interval_seconds)
 
 

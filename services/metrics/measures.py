@@ -17,7 +17,7 @@ from services.metrics.tables import (
 )
 
 
-async def value_of(session: AsyncSession, plan_id: str, metric: str) -> float | None:
+async def value_of(session: AsyncSession, plan_id: str, metric: str, goal_id: str) -> float | None:
     """A counted metric's value for the plan now; None when there is nothing to measure yet
     (satisfaction before any answer)."""
     if metric in EVENT_COUNTS:
@@ -28,17 +28,16 @@ async def value_of(session: AsyncSession, plan_id: str, metric: str) -> float | 
         )
         return count or 0
     if metric == "satisfaction":
-        return await satisfaction(session, plan_id)
+        return await satisfaction(session, plan_id, goal_id)
     return await session.scalar(QUERIES[metric].where(_of_plan(metric, plan_id))) or 0
 
 
 def _of_plan(metric: str, plan_id: str):  # type: ignore[no-untyped-def]
-    table = DeliveryFact if metric in ("deliveries_sent", "reach") else RegistrationFact
+    table = DeliveryFact if metric == "reach" else RegistrationFact
     return table.plan_id == plan_id
 
 
 QUERIES = {
-    "deliveries_sent": select(func.count()).where(DeliveryFact.status == "sent"),
     "reach": select(func.count(distinct(DeliveryFact.contact_id))).where(
         DeliveryFact.status == "sent"
     ),
@@ -47,10 +46,13 @@ QUERIES = {
 }
 
 
-async def satisfaction(session: AsyncSession, plan_id: str) -> float | None:
+async def satisfaction(session: AsyncSession, plan_id: str, goal_id: str) -> float | None:
     """Per cent satisfied over the answers to the satisfaction questions of the plan's
-    surveys, pooled."""
-    return await satisfaction_overall(session, select(Survey).where(Survey.plan_id == plan_id))
+    surveys that measure this goal (or name no goal), pooled."""
+    surveys = select(Survey).where(
+        Survey.plan_id == plan_id, (Survey.goal_id == goal_id) | Survey.goal_id.is_(None)
+    )
+    return await satisfaction_overall(session, surveys)
 
 
 async def satisfaction_overall(session: AsyncSession, which: Select) -> float | None:
@@ -61,5 +63,7 @@ async def satisfaction_overall(session: AsyncSession, which: Select) -> float | 
             select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey.id)
         )
         s, a = questionnaire.satisfied(survey.questions, list(answers))
+        if survey.anonymous and a < questionnaire.MIN_BREAKDOWN:
+            continue  # a value that moves with each answer would show each answer
         happy, answered = happy + s, answered + a
     return questionnaire.share(happy, answered)

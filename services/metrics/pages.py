@@ -110,7 +110,7 @@ async def _survey_of(
 ) -> tuple[Survey, str]:
     """The survey a link opens and whom the link is for (as a hash)."""
     target, person = survey_link_parts(settings.link_key, token)
-    return await surveys.for_link(uow, target), person_hash(target, person)
+    return await surveys.for_link(uow, target), person_hash(settings.link_key, target, person)
 
 
 @router.get("/survey/{token}", response_class=HTMLResponse)

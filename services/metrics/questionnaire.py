@@ -59,7 +59,13 @@ def check_only_renamed(before: Sequence[Mapping[str, Any]], after: Sequence[Mapp
 
     def shape(questions: Sequence[Mapping[str, Any]]) -> list[tuple]:
         return [
-            (q["id"], q["kind"], tuple(o["id"] for o in q.get("options") or [])) for q in questions
+            (
+                q["id"],
+                q["kind"],
+                bool(q.get("satisfaction")),
+                tuple(o["id"] for o in q.get("options") or []),
+            )
+            for q in questions
         ]
 
     if shape(before) != shape(after):
@@ -116,7 +122,7 @@ def _value(question: Mapping[str, Any], values: list[str]) -> tuple[Any, str | N
     if kind is QuestionKind.YES_NO:
         return (values[0] == "yes", None) if values[0] in ("yes", "no") else (None, "err_choice")
     if kind in SCALES:
-        ok = values[0].isdigit() and int(values[0]) in SCALES[kind]
+        ok = values[0].isascii() and values[0].isdigit() and int(values[0]) in SCALES[kind]
         return (int(values[0]), None) if ok else (None, "err_choice")
     if kind is QuestionKind.SINGLE_CHOICE:
         return (values[0], None) if values[0] in option_ids else (None, "err_choice")
@@ -203,11 +209,15 @@ def as_text(question: Mapping[str, Any], value: Any) -> str:
         return ""
     labels = {option["id"]: option["label"] for option in question.get("options") or []}
     if isinstance(value, list):
-        return "; ".join(labels.get(v, v) for v in value)
+        return spreadsheet_safe("; ".join(labels.get(v, v) for v in value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if question["kind"] == QuestionKind.SINGLE_CHOICE:
-        return labels.get(value, value)
+        return spreadsheet_safe(labels.get(value, value))
     text = str(value)
-    formula = question["kind"] == QuestionKind.TEXT and text[:1] in ("=", "+", "-", "@")
-    return f"'{text}" if formula else text
+    return spreadsheet_safe(text) if question["kind"] == QuestionKind.TEXT else text
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR) is quoted."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -174,7 +174,7 @@ async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
         waitlisted=counts.get("waitlisted", 0) + counts.get("offered", 0),
         cancelled=counts.get("cancelled", 0),
         checked_in=checked_in or 0,
-        no_show_rate=questionnaire.share(confirmed - (checked_in or 0), confirmed)
+        no_show_rate=questionnaire.share(max(0, confirmed - (checked_in or 0)), confirmed)
         if held
         else None,
         satisfaction=questionnaire.share(happy, answered),
@@ -206,14 +206,17 @@ def csv_rows(report: schemas.PlanReport) -> str:
     writer = csv.writer(out)
     writer.writerow(["section", "id", "name", "target", "value", "attained", "sent", "reach",
                      "registrations", "checked_in", "no_show_rate", "satisfaction"])  # fmt: skip
+    safe = questionnaire.spreadsheet_safe  # titles are typed by people
     for g in report.goals:
-        writer.writerow(["goal", g.goal_id, g.metric, g.target, g.value, g.attained] + [""] * 6)
+        writer.writerow(
+            ["goal", g.goal_id, safe(g.metric), g.target, g.value, g.attained] + [""] * 6
+        )
     for a in report.activities:
         writer.writerow(
-            ["activity", a.activity_id, a.title, "", "", "", a.sent, a.reach] + [""] * 4
+            ["activity", a.activity_id, safe(a.title), "", "", "", a.sent, a.reach] + [""] * 4
         )
     for e in report.events:
-        writer.writerow(["event", e.event_id, e.title, "", "", "", "", "", e.registrations,
+        writer.writerow(["event", e.event_id, safe(e.title), "", "", "", "", "", e.registrations,
                          e.checked_in, e.no_show_rate, e.satisfaction])  # fmt: skip
     return out.getvalue()
 

@@ -21,6 +21,10 @@ router = APIRouter(prefix="/v1/plans", tags=["metrics"])
 # planners set the goals; analysts run the surveys that measure them
 Reporter = Annotated[Principal, require_roles(Role.PLANNER, Role.ANALYST)]
 SettingsDep = Annotated[MetricsSettings, Depends(get_settings)]
+# a report's link opens it to anyone who has the link: for those who plan and evaluate
+ReportReader = Annotated[
+    Principal, require_roles(Role.PLANNER, Role.ANALYST, Role.EVENT_MANAGER, Role.COMMUNICATOR)
+]
 
 
 @router.get("/{plan_id}/counts", response_model=schemas.PlanCounts)
@@ -132,7 +136,7 @@ async def get_measurement(
 
 @router.get("/{plan_id}/report", response_model=schemas.PlanReport)
 async def plan_report(
-    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, settings: SettingsDep
+    plan_id: str, uow: UnitOfWorkDep, _: ReportReader, settings: SettingsDep
 ) -> schemas.PlanReport:
     """The plan measured: each goal against its target; each activity's messages and reach;
     each event's registrations, attendance, no-shows and satisfaction; messages sent per day;
@@ -147,7 +151,7 @@ async def plan_report(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def plan_report_csv(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> Response:
+async def plan_report_csv(plan_id: str, uow: UnitOfWorkDep, _: ReportReader) -> Response:
     """The report as one table: a row per goal, activity and event."""
     async with uow:
         report = await reports.plan_report(uow, plan_id)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from services.metrics import schemas, surveys
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey
-from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.auth import Principal, Role, require_roles
 from shared.http import UnitOfWorkDep, get_settings
 from shared.pagination import Limit, Offset, Page, fetch_page
 
@@ -125,7 +125,7 @@ async def issue_links(
 
 @router.get("/{survey_id}/results", response_model=schemas.SurveyResults)
 async def survey_results(
-    survey_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
+    survey_id: str, uow: UnitOfWorkDep, _: SurveyOwner
 ) -> schemas.SurveyResults:
     """Per question: counts and shares, mean, texts; response rate; share satisfied. An
     anonymous survey hides what fewer than five people answered."""

@@ -110,7 +110,9 @@ async def issue_links(
     unique = list(dict.fromkeys(references))
     await uow.session.execute(
         upsert(uow.session, SurveyInvitee)
-        .values([{"target": survey.id, "person_hash": person_hash(survey.id, r)} for r in unique])
+        .values(
+            [{"target": survey.id, "person_hash": person_hash(key, survey.id, r)} for r in unique]
+        )
         .on_conflict_do_nothing()
     )
     return [
@@ -215,7 +217,7 @@ async def export_csv(uow: UnitOfWork, survey: Survey) -> str:
     writer = csv.writer(out)
     ids = [q["id"] for q in survey.questions]
     head = ["submitted_on", "language"] + ([] if survey.anonymous else ["respondent"])
-    writer.writerow(head + [q["text"] for q in survey.questions])
+    writer.writerow(head + [questionnaire.spreadsheet_safe(q["text"]) for q in survey.questions])
     for row in rows:
         who = [] if survey.anonymous else [row.respondent]
         cells = [

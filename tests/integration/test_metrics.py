@@ -256,6 +256,7 @@ async def test_goals_arriving_after_their_events_are_measured_once_and_again_whe
     reach = goal("Deliveries sent", 5, "recipients")  # as a planner may write it
 
     approved = await approve(metrics, plan_id, [reach])
+    await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 2)
     lowered = reach.model_copy(update={"target": 2})
     await produce(
         metrics.bootstrap,
