@@ -32,9 +32,13 @@ RUN pip install --no-deps /tmp/src \
     && pip check \
     && rm -rf /tmp/src
 
-# An empty, unprivileged working directory: nothing in it shadows the installed package,
-# and the embedded-SQLite default (var/) would be created here if no DATABASE_URL is set.
+# An unprivileged working directory: nothing in it shadows the installed package, and the
+# embedded-SQLite default (var/) would be created here if no DATABASE_URL is set. It holds
+# the two deploy commands the one-shot containers run from here, `python -m scripts.topics`
+# (create the Kafka topics) and `python -m scripts.migrate` (run migrations); they import
+# only the installed shared/ and services/.
 WORKDIR /app
+COPY scripts/__init__.py scripts/topics.py scripts/migrate.py /app/scripts/
 RUN chown budskab:budskab /app
 USER budskab:budskab
 

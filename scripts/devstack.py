@@ -1,19 +1,22 @@
 """`make run`: the whole stack on this machine on the embedded defaults.
 
-Tansu broker, SMTP sink and the four services on SQLite under var/. Prints the URLs,
-a token per role and where caught mail lands; a service that crashes is started again
-(with a growing pause while it keeps crashing); Ctrl-C stops everything. Data in var/
-survives restarts (the broker is memory-only: what it held is gone, the outbox isn't).
+Tansu broker (its topics created as `python -m scripts.topics` does), SMTP sink and the
+four services on SQLite under var/. Prints the URLs, a token per role and where caught mail
+lands; a service that crashes is started again (with a growing pause while it keeps
+crashing); Ctrl-C stops everything. Data in var/ survives restarts (the broker is
+memory-only: what it held is gone, the outbox isn't).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
 import sys
 import time
 
+from scripts import topics
 from scripts.stack import (
     ROOT,
     SERVICES,
@@ -37,6 +40,16 @@ def jwt_secret() -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def create_topics(bootstrap: str) -> None:
+    """What `python -m scripts.topics` does: every topic and dead-letter topic, with the
+    partitions and retention the TOPICS_* variables (or the defaults) say."""
+    settings = topics.TopicSettings(kafka_bootstrap_servers=bootstrap)
+    plan = asyncio.run(topics.create_topics(settings, report=lambda _line: None))
+    if lost := topics.missing(plan):
+        raise SystemExit(f"the broker did not create the topics {', '.join(lost)}")
+    print(f"{len(plan)} topics and dead-letter topics ready", flush=True)
 
 
 def main() -> int:
@@ -84,6 +97,7 @@ def main() -> int:
     with running(tansu, sink, *services):
         print(f"starting the Tansu broker on 127.0.0.1:{broker_port} …", flush=True)
         tansu.start()
+        create_topics(tansu.bootstrap)
         sink.start()
         for service in services:
             service.start()

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -129,9 +129,14 @@ class RelayProducer:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int = 3, replication_factor: int = 1
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int = 3,
+    replication_factor: int = 1,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
-    """Create topics that do not exist yet (Kafka in production may not auto-create)."""
+    """Create topics that do not exist yet (Kafka in production may not auto-create), with
+    the topic `configs` given (e.g. {"retention.ms": "604800000"}; none: the broker's)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
@@ -142,7 +147,10 @@ async def ensure_topics(
                 await admin.create_topics(
                     [
                         NewTopic(
-                            n, num_partitions=partitions, replication_factor=replication_factor
+                            n,
+                            num_partitions=partitions,
+                            replication_factor=replication_factor,
+                            topic_configs=dict(configs or {}),
                         )
                         for n in missing
                     ]

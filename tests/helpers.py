@@ -52,11 +52,13 @@ async def serving(
 
 
 @asynccontextmanager
-async def listening(app: FastAPI) -> AsyncIterator[str]:
+async def listening(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[str]:
     """Serve the app over real HTTP on a free port of 127.0.0.1 (uvicorn, in this event loop,
-    lifespan included); yields its base URL."""
+    lifespan included unless the app runs already, in `serving`); yields its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on" if lifespan else "off"
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -36,7 +36,7 @@ from shared.db import upsert
 from shared.messaging import Handler, Subscription
 from shared.uow import UnitOfWork
 
-Projection = Callable[[UnitOfWork, Any], Awaitable[None]]
+Projection = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
 
 
 async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
@@ -69,7 +69,7 @@ async def _set(uow: UnitOfWork, table: type, key: Any, **values: Any) -> None:
     await uow.session.execute(update(table).where(column == key).values(**values))
 
 
-async def on_activity(uow: UnitOfWork, data: pl.ActivityApproved) -> None:
+async def on_activity(uow: UnitOfWork, _envelope: Envelope, data: pl.ActivityApproved) -> None:
     await _save(
         uow,
         ActivityFact,
@@ -84,15 +84,21 @@ async def on_activity(uow: UnitOfWork, data: pl.ActivityApproved) -> None:
     )
 
 
-async def on_activity_moved(uow: UnitOfWork, data: pl.ActivityRescheduled) -> None:
+async def on_activity_moved(
+    uow: UnitOfWork, _envelope: Envelope, data: pl.ActivityRescheduled
+) -> None:
     await _set(uow, ActivityFact, data.activity_id, title=data.title, starts_at=data.starts_at)
 
 
-async def on_activity_cancelled(uow: UnitOfWork, data: pl.ActivityCancelled) -> None:
+async def on_activity_cancelled(
+    uow: UnitOfWork, _envelope: Envelope, data: pl.ActivityCancelled
+) -> None:
     await _set(uow, ActivityFact, data.activity_id, cancelled=True)
 
 
-async def on_event(uow: UnitOfWork, data: ev.EventCreated | ev.EventPublished) -> None:
+async def on_event(
+    uow: UnitOfWork, _envelope: Envelope, data: ev.EventCreated | ev.EventPublished
+) -> None:
     await _save(
         uow,
         EventFact,
@@ -108,20 +114,20 @@ async def on_event(uow: UnitOfWork, data: ev.EventCreated | ev.EventPublished) -
     )
 
 
-async def on_event_moved(uow: UnitOfWork, data: ev.EventRescheduled) -> None:
+async def on_event_moved(uow: UnitOfWork, _envelope: Envelope, data: ev.EventRescheduled) -> None:
     await _set(uow, EventFact, data.event_id, starts_at=data.starts_at)
 
 
-async def on_event_cancelled(uow: UnitOfWork, data: ev.EventCancelled) -> None:
+async def on_event_cancelled(uow: UnitOfWork, _envelope: Envelope, data: ev.EventCancelled) -> None:
     await _set(uow, EventFact, data.event_id, status="cancelled")
 
 
-async def on_event_completed(uow: UnitOfWork, data: ev.EventCompleted) -> None:
+async def on_event_completed(uow: UnitOfWork, _envelope: Envelope, data: ev.EventCompleted) -> None:
     await _set(uow, EventFact, data.event_id, status="completed")
 
 
 def registration(status: str) -> Projection:
-    async def project(uow: UnitOfWork, data: ev.RegistrationEvent) -> None:
+    async def project(uow: UnitOfWork, _envelope: Envelope, data: ev.RegistrationEvent) -> None:
         await _save(
             uow,
             RegistrationFact,
@@ -135,7 +141,7 @@ def registration(status: str) -> Projection:
     return project
 
 
-async def on_checked_in(uow: UnitOfWork, data: ev.AttendeeCheckedIn) -> None:
+async def on_checked_in(uow: UnitOfWork, _envelope: Envelope, data: ev.AttendeeCheckedIn) -> None:
     await _save(
         uow,
         RegistrationFact,
@@ -149,7 +155,7 @@ async def on_checked_in(uow: UnitOfWork, data: ev.AttendeeCheckedIn) -> None:
 
 
 def on_survey_requested(key: str) -> Projection:
-    async def project(uow: UnitOfWork, data: ev.SurveyRequested) -> None:
+    async def project(uow: UnitOfWork, _envelope: Envelope, data: ev.SurveyRequested) -> None:
         who = person_hash(key, data.event_id, data.registration_id)
         await uow.session.execute(
             upsert(uow.session, SurveyInvitee)
@@ -167,7 +173,9 @@ def person_hash(key: str, target: str, person: str) -> str:
 
 
 def delivery(status: str) -> Projection:
-    async def project(uow: UnitOfWork, data: DeliverySent | DeliveryFailed) -> None:
+    async def project(
+        uow: UnitOfWork, envelope: Envelope, data: DeliverySent | DeliveryFailed
+    ) -> None:
         row = upsert(uow.session, DeliveryFact).values(
             delivery_id=data.delivery_id,
             plan_id=data.plan_id,
@@ -175,7 +183,7 @@ def delivery(status: str) -> Projection:
             contact_id=data.contact_id,
             channel=data.channel,
             status=status,
-            at=getattr(data, "sent_at", None) or uow.now(),
+            at=getattr(data, "sent_at", None) or envelope.time,  # (a replay gives the same)
         )
         # sent wins: a failure resent later is sent; a late copy of the failure changes nothing
         keep_sent = DeliveryFact.status != "sent"
@@ -218,7 +226,7 @@ def projecting(projections: dict[type[EventData], Projection]) -> Handler:
         await count_event(uow, envelope, data)
         projection = projections.get(type(data))
         if projection is not None:
-            await projection(uow, data)
+            await projection(uow, envelope, data)
         plan_id = plan_of(data)
         if plan_id is not None:
             await kpis.mark_due(uow, plan_id)
