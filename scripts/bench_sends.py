@@ -8,6 +8,12 @@ and transport: `null` sends nothing (our path alone), `smtp` goes to a local SMT
 
     python -m scripts.bench_sends                    # 100,000 contacts, SQLite, both transports
     python -m scripts.bench_sends -n 1000000 --databases postgresql --transports null
+    python -m scripts.bench_sends --projection       # also the metrics service counting them
+
+With --projection the send is an approved newsletter activity (its deliveries are reported on
+the broker, one delivery.sent.v1 each) and the metrics service runs beside it: the run also
+prints how far its count of them lags behind, in seconds (at peak and after the last) — for
+each moment, how long ago the notifications service had sent what metrics has counted.
 """
 
 from __future__ import annotations
@@ -17,13 +23,18 @@ import asyncio
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from scripts.bench import raw_path
 from scripts.stack import Postgres, ServiceProcess, SmtpSink, Tansu, service_env
+from shared import topics
 from shared.auth import issue_token
+from shared.contracts import new_envelope
+from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
 AUDIENCE = "tendens-readers"
@@ -59,8 +70,49 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return 0.0
 
 
+PLAN = "bench-plan"
+
+
+def newsletter_activity() -> bytes:
+    """An approved newsletter to the imported audience, due now, as planning publishes it."""
+    data = ActivityApproved(
+        activity_id=f"tendens-{uuid.uuid4().hex[:6]}",
+        plan_id=PLAN,
+        title="Tendens",
+        kind="communication",
+        channel="newsletter",
+        starts_at=datetime.now(UTC),
+        audience=AudienceRef(id=AUDIENCE, name="Tendens' læsere"),
+        message=MessageRef(id="m", subject="Tendens", body="Nyt fra regionen."),
+    )
+    envelope = new_envelope(data, source="/bench", subject=data.activity_id, correlation_id="b")
+    return envelope.model_dump_json().encode()
+
+
+def metrics_service(database_url: str, bootstrap: str, workdir: Path) -> ServiceProcess:
+    env = service_env("metrics", database_url=database_url, bootstrap=bootstrap, jwt_secret=SECRET)
+    return ServiceProcess(
+        "metrics", env | {"METRICS_LOG_LEVEL": "WARNING"}, workdir / "metrics.log"
+    ).start()
+
+
+def lag_seconds(sent: list[tuple[float, int]], counted: list[tuple[float, int]]) -> list[float]:
+    """For each moment metrics was asked, how long ago notifications had sent as many as
+    metrics had counted by then."""
+    lags = []
+    for at, count in counted:
+        reached = next((t for t, n in sent if n >= count), at)
+        lags.append(max(0.0, at - reached))
+    return lags
+
+
 async def one_send(
-    database_url: str, bootstrap: str, transport: str, n: int, workdir: Path
+    database_url: str,
+    bootstrap: str,
+    transport: str,
+    n: int,
+    workdir: Path,
+    metrics: ServiceProcess | None = None,
 ) -> dict[str, float | list[float]]:
     sink = SmtpSink().start() if transport == "smtp" else None
     env = service_env(
@@ -81,23 +133,27 @@ async def one_send(
         async with httpx.AsyncClient(base_url=service.url, headers=headers, timeout=60) as client:
             import_seconds = await import_contacts(client, n)
             started = time.perf_counter()
-            response = await client.post(
-                "/v1/sends",
-                json={"audience_id": AUDIENCE, "subject": "Tendens", "body": "Nyt fra regionen."},
-            )
-            response.raise_for_status()
-            send_id = response.json()["id"]
+            send_id = await start_send(client, bootstrap, by_activity=metrics is not None)
             rss_by_quarter: list[float] = []
+            sent: list[tuple[float, int]] = []
+            counted: list[tuple[float, int]] = []
             while True:
                 send = (await client.get(f"/v1/sends/{send_id}")).json()
+                sent.append((time.perf_counter(), send["counts"]["sent"]))
                 done = send["percent_done"] if send["fanned_out"] else 0.0
                 while len(rss_by_quarter) < int(done // 25):
                     rss_by_quarter.append(rss_mb(pid))
+                if metrics is not None:
+                    counted.append((time.perf_counter(), await count_of(client, metrics)))
                 if send["status"] == "completed":
                     break
                 print(f"  {transport}: {done:5.1f} % done, RSS {rss_mb(pid):.0f} MB", flush=True)
-                await asyncio.sleep(2)
+                await asyncio.sleep(1)
             elapsed = time.perf_counter() - started
+            while metrics is not None and counted[-1][1] < send["counts"]["sent"]:
+                await asyncio.sleep(0.25)
+                counted.append((time.perf_counter(), await count_of(client, metrics)))
+        lags = lag_seconds(sent, counted) if metrics is not None else [0.0]
         return {
             "import_seconds": import_seconds,
             "seconds": elapsed,
@@ -105,11 +161,41 @@ async def one_send(
             "peak_rss": rss_mb(pid, "VmHWM"),
             "rss_by_quarter": rss_by_quarter,
             "sent": send["counts"]["sent"],
+            "peak_lag": max(lags),
+            "last_lag": lags[-1],
         }
     finally:
         service.stop()
         if sink:
             sink.stop()
+
+
+async def start_send(client: httpx.AsyncClient, bootstrap: str, by_activity: bool) -> str:
+    """A send to the audience: through the API, or as an approved activity on the broker
+    (whose deliveries are then reported one event each); its id."""
+    if not by_activity:
+        response = await client.post(
+            "/v1/sends",
+            json={"audience_id": AUDIENCE, "subject": "Tendens", "body": "Nyt fra regionen."},
+        )
+        response.raise_for_status()
+        return response.json()["id"]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ACTIVITIES, newsletter_activity(), key=b"tendens")
+    finally:
+        await producer.stop()
+    while True:
+        sends = (await client.get("/v1/sends", params={"plan_id": PLAN})).json()
+        if sends["items"]:
+            return sends["items"][0]["id"]
+        await asyncio.sleep(0.2)
+
+
+async def count_of(client: httpx.AsyncClient, metrics: ServiceProcess) -> int:
+    response = await client.get(f"{metrics.url}/v1/plans/{PLAN}/counts")
+    return response.json()["counts"].get("delivery.sent.v1", 0)
 
 
 async def main() -> None:
@@ -122,6 +208,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--transports", nargs="+", default=["null", "smtp"], choices=["null", "smtp"]
+    )
+    parser.add_argument(
+        "--projection",
+        action="store_true",
+        help="send an approved activity and run the metrics service: its projection lag",
     )
     args = parser.parse_args()
     tansu = Tansu().start()
@@ -138,7 +229,22 @@ async def main() -> None:
                         if database == "postgresql" and postgres
                         else f"sqlite+aiosqlite:///{workdir}/sends-{run}.db"
                     )
-                    ours = await one_send(url, tansu.bootstrap, transport, args.contacts, workdir)
+                    metrics = None
+                    if args.projection:
+                        metrics_url = (
+                            postgres.create_database(f"metrics_{run}")
+                            if database == "postgresql" and postgres
+                            else f"sqlite+aiosqlite:///{workdir}/metrics-{run}.db"
+                        )
+                        metrics = metrics_service(metrics_url, tansu.bootstrap, workdir)
+                        await asyncio.to_thread(metrics.wait_ready)
+                    try:
+                        ours = await one_send(
+                            url, tansu.bootstrap, transport, args.contacts, workdir, metrics
+                        )
+                    finally:
+                        if metrics:
+                            metrics.stop()
                     raw = await raw_path(tansu.bootstrap, args.contacts)
                     rows.append((database, transport, ours, raw))
                     print(
@@ -164,6 +270,13 @@ async def main() -> None:
             f"  {database:10} {transport:9} {ours['seconds']:8.1f} {ours['rate']:9.0f} {raw:8.0f} "
             f"{ours['rate'] / raw:8.3f} {ours['peak_rss']:7.0f}MB  {quarters} MB"
         )
+    if args.projection:
+        print("\nThe metrics service counting the delivery events (projection lag, seconds):")
+        for database, transport, ours, _ in rows:
+            print(
+                f"  {database:10} {transport:9} at peak {ours['peak_lag']:6.1f}  "
+                f"after the last {ours['last_lag']:6.1f}"
+            )
 
 
 if __name__ == "__main__":

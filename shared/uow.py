@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,6 +14,15 @@ from shared import inbox
 from shared.contracts import Envelope, EventData, new_envelope
 from shared.logging import current_correlation_id
 from shared.outbox import outbox_row
+
+
+class Pending(Protocol):
+    """Writes gathered over a unit of work, made at its commit (see UnitOfWork.pending)."""
+
+    async def write(self, uow: UnitOfWork) -> None: ...
+
+
+P = TypeVar("P", bound=Pending)
 
 
 class UnitOfWork:
@@ -44,6 +54,7 @@ class UnitOfWork:
         self.session = self._sessions()
         await self.session.begin()
         self._rows: list[dict[str, object]] = []
+        self._pending: dict[type, Pending] = {}
         return self
 
     async def __aexit__(
@@ -78,7 +89,18 @@ class UnitOfWork:
         )
         return set(claimed.scalars())
 
+    def pending(self, kind: type[P]) -> P:
+        """This unit of work's one `kind()`, made on first use and written just before the
+        commit: the handlers of a batch add to it (a count, say) and it costs one write for
+        all of them, not one each. Rolled back with everything else."""
+        if kind not in self._pending:
+            self._pending[kind] = kind()
+        return self._pending[kind]  # type: ignore[return-value]
+
     async def commit(self) -> None:
+        for gathered in self._pending.values():
+            await gathered.write(self)
+        self._pending.clear()
         await self.session.flush()
         if self._rows:
             await self.session.execute(insert(self._outbox), self._rows)

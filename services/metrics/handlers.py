@@ -13,20 +13,19 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from services.metrics import kpis
 from services.metrics.domain import counted_event_types, plan_of
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import (
     ActivityFact,
-    DeliveryFact,
     EventFact,
-    PlanCount,
     PlanFact,
     RegistrationFact,
     SurveyInvitee,
 )
+from services.metrics.tally import Tally
 from shared import topics
 from shared.contracts import Envelope, EventData
 from shared.contracts import events as ev
@@ -40,20 +39,10 @@ Projection = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
 
 
 async def count_event(uow: UnitOfWork, envelope: Envelope, data: EventData) -> None:
+    """One more of its type for its plan (written with the batch's other counts)."""
     plan_id = plan_of(data)
-    if plan_id is None:
-        return
-    # incremented in SQL: concurrent replicas never lose a count; a racing first insert fails
-    # on the key, and the consumer's retry then updates
-    updated = await uow.session.execute(
-        update(PlanCount)
-        .where(PlanCount.plan_id == plan_id, PlanCount.event_type == envelope.type)
-        .values(count=PlanCount.count + 1)
-    )
-    if updated.rowcount == 0:
-        await uow.session.execute(
-            insert(PlanCount).values(plan_id=plan_id, event_type=envelope.type, count=1)
-        )
+    if plan_id is not None:
+        uow.pending(Tally).counts[plan_id, envelope.type] += 1
 
 
 async def _save(uow: UnitOfWork, table: type, keys: list[str], **values: Any) -> None:
@@ -176,23 +165,16 @@ def delivery(status: str) -> Projection:
     async def project(
         uow: UnitOfWork, envelope: Envelope, data: DeliverySent | DeliveryFailed
     ) -> None:
-        row = upsert(uow.session, DeliveryFact).values(
-            delivery_id=data.delivery_id,
-            plan_id=data.plan_id,
-            activity_id=data.activity_id,
-            contact_id=data.contact_id,
-            channel=data.channel,
-            status=status,
-            at=getattr(data, "sent_at", None) or envelope.time,  # (a replay gives the same)
-        )
-        # sent wins: a failure resent later is sent; a late copy of the failure changes nothing
-        keep_sent = DeliveryFact.status != "sent"
-        await uow.session.execute(
-            row.on_conflict_do_update(
-                index_elements=["delivery_id"],
-                set_={"status": row.excluded.status, "at": row.excluded.at},
-                where=keep_sent,
-            )
+        uow.pending(Tally).delivery(
+            {
+                "delivery_id": data.delivery_id,
+                "plan_id": data.plan_id,
+                "activity_id": data.activity_id,
+                "contact_id": data.contact_id,
+                "channel": data.channel,
+                "status": status,
+                "at": getattr(data, "sent_at", None) or envelope.time,  # a replay: the same
+            }
         )
 
     return project
@@ -229,7 +211,7 @@ def projecting(projections: dict[type[EventData], Projection]) -> Handler:
             await projection(uow, envelope, data)
         plan_id = plan_of(data)
         if plan_id is not None:
-            await kpis.mark_due(uow, plan_id)
+            kpis.mark_due(uow, plan_id)
 
     return project
 

@@ -12,10 +12,10 @@ from sqlalchemy import Select, delete, select
 from services.metrics import domain, measures
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import KpiDue, KpiGoal, KpiMeasurement
+from services.metrics.tally import Tally
 from shared.auth import Principal
 from shared.contracts.metrics import KpiMeasured
 from shared.contracts.planning import GoalRef
-from shared.db import upsert
 from shared.errors import NotFound
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
@@ -60,20 +60,13 @@ async def replace_goals(uow: UnitOfWork, plan_id: str, goals: list[GoalRef]) -> 
         )
         for ordinal, goal in enumerate(goals)
     )
-    await mark_due(uow, plan_id)
+    mark_due(uow, plan_id)
 
 
-async def mark_due(uow: UnitOfWork, plan_id: str) -> None:
-    """Something the plan's counted goals are measured from changed (in this unit of work)."""
-    # an update, not "do nothing": it waits for a measuring round that holds the row, and
-    # marks again after it (a round that read the figures before this change was committed
-    # must not delete the mark of it)
-    statement = upsert(uow.session, KpiDue).values(plan_id=plan_id, since=uow.now())
-    await uow.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[KpiDue.plan_id], set_={"since": statement.excluded.since}
-        )
-    )
+def mark_due(uow: UnitOfWork, plan_id: str) -> None:
+    """Something the plan's counted goals are measured from changed (in this unit of work):
+    marked at its commit."""
+    uow.pending(Tally).due.add(plan_id)
 
 
 async def measure_due(uow: UnitOfWork, limit: int = 100) -> int:

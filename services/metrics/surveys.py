@@ -172,7 +172,7 @@ async def answer(
         )
     )
     if survey.plan_id:
-        await kpis.mark_due(uow, survey.plan_id)
+        kpis.mark_due(uow, survey.plan_id)
 
 
 async def responses(uow: UnitOfWork, survey: Survey) -> list[SurveyResponse]:
