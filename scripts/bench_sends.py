@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import statistics
 import tempfile
 import time
 import uuid
@@ -166,6 +167,9 @@ async def one_send(
             "rss_by_quarter": rss_by_quarter,
             "sent": send["counts"]["sent"],
             "peak_lag": max(lags),
+            "median_lag": statistics.median(lags),
+            "p95_lag": statistics.quantiles(lags, n=20)[-1] if len(lags) > 1 else lags[0],
+            "peak_at": counted[lags.index(max(lags))][1] / n if metrics else 0.0,
             "last_lag": lags[-1],
         }
     finally:
@@ -289,7 +293,9 @@ async def main() -> None:
         print("\nThe metrics service counting the delivery events (projection lag, seconds):")
         for database, transport, ours, _ in rows:
             print(
-                f"  {database:10} {transport:9} at peak {ours['peak_lag']:6.1f}  "
+                f"  {database:10} {transport:9} median {ours['median_lag']:6.1f}  "
+                f"p95 {ours['p95_lag']:6.1f}  at peak {ours['peak_lag']:6.1f} "
+                f"(when {100 * ours['peak_at']:.0f} % was counted)  "
                 f"after the last {ours['last_lag']:6.1f}"
             )
 
