@@ -112,7 +112,6 @@ async def test_a_strategy_tree_over_the_bound_is_refused_before_any_work(
     }
     refused = await planning.post("/v1/strategies", json=huge, headers=PLANNER)
     assert_422_naming(refused, "focus_areas")
-    assert refused.elapsed.total_seconds() < 1
     listed = (await planning.get("/v1/strategies", headers=PLANNER)).json()
     assert listed["total"] == 0
 
