@@ -3,6 +3,9 @@ unsubscribe) and is all a person needs to reach it. No account, nothing to guess
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from shared.errors import NotFound
@@ -35,6 +38,18 @@ def survey_token(key: str, target: str, person: str) -> str:
     registration, or a reference the survey's owner chose). The notifications service makes
     them for the survey e-mail, the metrics service reads them."""
     return Signer(key, "survey").token(f"{target}/{person}")
+
+
+def survey_link(base_url: str, key: str, target: str, person: str) -> str:
+    """The survey link itself: the metrics service's answer page (at `base_url`) for it."""
+    return f"{base_url.rstrip('/')}/survey/{survey_token(key, target, person)}"
+
+
+def survey_person(key: str, target: str, person: str) -> str:
+    """Whom a survey link was made for, as an HMAC keyed with the link secret: a database
+    that also knows the registrations cannot tell from it who answered."""
+    message = f"{target}/{person}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def survey_link_parts(key: str, token: str) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.errors import DomainError, NotFound
 from shared.http import Now, UnitOfWorkDep
 from shared.time import LOCAL_TIME
-from shared.web import SHARED_TEMPLATES
+from shared.web import SHARED_TEMPLATES, page_language
 
 router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
 templates = Jinja2Templates(directory=[Path(__file__).parent / "templates", SHARED_TEMPLATES])
@@ -173,11 +173,6 @@ def _field_errors(
     return errors
 
 
-def _language(request: Request, fallback: str = "da") -> str:
-    wanted = request.query_params.get("lang")
-    return wanted if wanted in TEXT else fallback if fallback in TEXT else "da"
-
-
 def _clock(when: datetime) -> str:
     return when.astimezone(LOCAL_TIME).strftime("%H:%M")
 
@@ -224,10 +219,12 @@ async def _registration_page(
         try:
             event = await _public_event(uow, event_id)
         except NotFound:
-            return _message(request, _language(request), 404, TEXT[_language(request)]["not_found"])
+            return _message(
+                request, page_language(request), 404, TEXT[page_language(request)]["not_found"]
+            )
         counted = (await seats.seats_of(uow.session, [event], now))[event.id]
         sessions = await programme.programme(uow.session, event.id)
-    language = _language(request, event.language)
+    language = page_language(request, event.language)
     open_ = event.status == EventStatus.PUBLISHED and event.starts_at > now
     return _render(
         request,
@@ -255,7 +252,7 @@ async def register(
     event_id: str, request: Request, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> Response:
     form = await request.form()
-    language = form.get("language") if form.get("language") in TEXT else _language(request)
+    language = form.get("language") if form.get("language") in TEXT else page_language(request)
     text = TEXT[language]
     try:
         access.rate_limit.check(request)
@@ -290,7 +287,7 @@ async def register(
 async def _own_page(
     request: Request, uow: UnitOfWorkDep, access: EventsAccess, token: str, now: datetime
 ) -> HTMLResponse:
-    language = _language(request)
+    language = page_language(request)
     try:
         registration_id = access.links.registration_id(token)
         async with uow:
@@ -298,7 +295,7 @@ async def _own_page(
             event = await seats.get_event(uow.session, registration.event_id)
     except NotFound:
         return _message(request, language, 404, TEXT[language]["not_found"])
-    language = _language(request, registration.language)
+    language = page_language(request, registration.language)
     status = registrations.shown_status(registration, now)
     qr = segno.make(registration.code, error="m").svg_inline(scale=5, omitsize=True)
     return _render(
@@ -333,7 +330,7 @@ async def accept(token: str, request: Request, uow: UnitOfWorkDep, access: Acces
 async def _act(
     request: Request, uow: UnitOfWorkDep, access: EventsAccess, token: str, action: str
 ) -> Response:
-    language = _language(request)
+    language = page_language(request)
     try:
         registration_id = access.links.registration_id(token)
         if action == "cancel":
@@ -358,7 +355,7 @@ async def _invitation_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    language = _language(request)
+    language = page_language(request)
     try:
         async with uow:
             invitation, event = await invitations.get_invitation(
@@ -367,7 +364,7 @@ async def _invitation_page(
             sessions = await programme.programme(uow.session, event.id)
     except NotFound:
         return _message(request, language, 404, TEXT[language]["not_found"])
-    language = _language(request, invitation.language)
+    language = page_language(request, invitation.language)
     return _render(
         request,
         "invitation.html",
@@ -393,7 +390,7 @@ async def answer_invitation(
     token: str, request: Request, uow: UnitOfWorkDep, access: Access
 ) -> Response:
     form = await request.form()
-    language = _language(request)
+    language = page_language(request)
     text = TEXT[language]
     try:
         cmd = schemas.Rsvp(

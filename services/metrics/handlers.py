@@ -8,8 +8,6 @@ redelivered or replayed message leaves the same rows.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +30,7 @@ from shared.contracts import events as ev
 from shared.contracts import planning as pl
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.db import upsert
+from shared.links import survey_person
 from shared.messaging import Handler, Subscription
 from shared.uow import UnitOfWork
 
@@ -145,7 +144,7 @@ async def on_checked_in(uow: UnitOfWork, _envelope: Envelope, data: ev.AttendeeC
 
 def on_survey_requested(key: str) -> Projection:
     async def project(uow: UnitOfWork, _envelope: Envelope, data: ev.SurveyRequested) -> None:
-        who = person_hash(key, data.event_id, data.registration_id)
+        who = survey_person(key, data.event_id, data.registration_id)
         await uow.session.execute(
             upsert(uow.session, SurveyInvitee)
             .values(target=data.event_id, person_hash=who)
@@ -153,12 +152,6 @@ def on_survey_requested(key: str) -> Projection:
         )
 
     return project
-
-
-def person_hash(key: str, target: str, person: str) -> str:
-    """Whom a survey link was made for (see shared.links.survey_token), keyed with the link
-    secret: the database alone (which knows the registrations) cannot tell who answered."""
-    return hmac.new(key.encode(), f"{target}/{person}".encode(), hashlib.sha256).hexdigest()
 
 
 def delivery(status: str) -> Projection:

@@ -57,13 +57,25 @@ async def satisfaction(session: AsyncSession, plan_id: str, goal_id: str) -> flo
 
 async def satisfaction_overall(session: AsyncSession, which: Select) -> float | None:
     """Per cent satisfied over these surveys' satisfaction questions."""
+    return questionnaire.share(*await satisfied_in(session, which))
+
+
+async def satisfied_in(session: AsyncSession, which: Select) -> tuple[int, int]:
+    """(satisfied, answered) over these surveys' satisfaction questions, pooled. An anonymous
+    survey counts only from MIN_BREAKDOWN answers on: a figure that moves with each answer
+    would show each answer."""
     happy = answered = 0
     for survey in await session.scalars(which):
-        answers = await session.scalars(
-            select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey.id)
+        s, a = questionnaire.satisfied(survey.questions, await answers_of(session, survey.id))
+        if not (survey.anonymous and a < questionnaire.MIN_BREAKDOWN):
+            happy, answered = happy + s, answered + a
+    return happy, answered
+
+
+async def answers_of(session: AsyncSession, survey_id: str) -> list[dict]:
+    """A survey's answers (question id → value), one dict per response."""
+    return list(
+        await session.scalars(
+            select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey_id)
         )
-        s, a = questionnaire.satisfied(survey.questions, list(answers))
-        if survey.anonymous and a < questionnaire.MIN_BREAKDOWN:
-            continue  # a value that moves with each answer would show each answer
-        happy, answered = happy + s, answered + a
-    return questionnaire.share(happy, answered)
+    )

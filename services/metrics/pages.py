@@ -15,13 +15,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from services.metrics import questionnaire, reports, surveys
-from services.metrics.handlers import person_hash
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey
 from shared.errors import Conflict, NotFound
 from shared.http import UnitOfWorkDep, get_settings
-from shared.links import survey_link_parts
-from shared.web import SHARED_TEMPLATES
+from shared.links import survey_link_parts, survey_person
+from shared.web import SHARED_TEMPLATES, language_context, page_language
 
 SettingsDep = Annotated[MetricsSettings, Depends(get_settings)]
 router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
@@ -79,22 +78,14 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _language(request: Request) -> str:
-    wanted = request.query_params.get("lang")
-    return wanted if wanted in TEXT else "da"
-
-
 def _render(
     request: Request, survey: Survey | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    language = _language(request)
     return templates.TemplateResponse(
         request,
         "survey.html",
         {
-            "t": TEXT[language],
-            "lang": language,
-            "other": "en" if language == "da" else "da",
+            **language_context(TEXT, page_language(request)),
             "survey": survey,
             "errors": {},
             "form": {},
@@ -110,7 +101,7 @@ async def _survey_of(
 ) -> tuple[Survey, str]:
     """The survey a link opens and whom the link is for (as a hash)."""
     target, person = survey_link_parts(settings.link_key, token)
-    return await surveys.for_link(uow, target), person_hash(settings.link_key, target, person)
+    return await surveys.for_link(uow, target), survey_person(settings.link_key, target, person)
 
 
 @router.get("/survey/{token}", response_class=HTMLResponse)
@@ -142,10 +133,10 @@ async def answer_survey(
             return _render(request, None, 404, state="not_found")
         filled = questionnaire.read_form(survey.questions, values)
         if filled.errors:
-            errors = {qid: TEXT[_language(request)][key] for qid, key in filled.errors.items()}
+            errors = {qid: TEXT[page_language(request)][key] for qid, key in filled.errors.items()}
             return _render(request, survey, 422, errors=errors, form=values)
         try:
-            await surveys.answer(uow, survey, who, filled.answers, _language(request))
+            await surveys.answer(uow, survey, who, filled.answers, page_language(request))
             await uow.commit()
         except Conflict:
             used = await surveys.used(uow, survey, who)

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pygal.style import Style
 from sqlalchemy import case, distinct, func, select
 
-from services.metrics import kpis, questionnaire, schemas
+from services.metrics import kpis, measures, questionnaire, schemas
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import (
     ActivityFact,
@@ -24,7 +24,6 @@ from services.metrics.tables import (
     PlanFact,
     RegistrationFact,
     Survey,
-    SurveyResponse,
 )
 from shared.contracts.metrics import attained
 from shared.errors import NotFound
@@ -152,15 +151,9 @@ async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
             RegistrationFact.event_id == event.event_id, RegistrationFact.checked_in_at.is_not(None)
         )
     )
-    happy = answered = 0
-    anonymous = False
-    for survey in await uow.session.scalars(
-        select(Survey).where(Survey.event_id == event.event_id)
-    ):
-        s, a = questionnaire.satisfied(survey.questions, await _answers(uow, survey))
-        happy, answered, anonymous = happy + s, answered + a, anonymous or survey.anonymous
-    if anonymous and answered < questionnaire.MIN_BREAKDOWN:
-        happy = answered = 0  # too few to show without pointing to who answered
+    happy, answered = await measures.satisfied_in(
+        uow.session, select(Survey).where(Survey.event_id == event.event_id)
+    )
     confirmed = counts.get("confirmed", 0)
     held = event.status == "completed"
     return schemas.ReportEvent(
@@ -182,19 +175,12 @@ async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
     )
 
 
-async def _answers(uow: UnitOfWork, survey: Survey) -> list[dict]:
-    return list(
-        await uow.session.scalars(
-            select(SurveyResponse.answers).where(SurveyResponse.survey_id == survey.id)
-        )
-    )
-
-
 async def _satisfaction_scores(uow: UnitOfWork, survey: Survey) -> Counter[int]:
     question = next((q for q in survey.questions if q.get("satisfaction")), None)
     if question is None or question["kind"] != "rating":
         return Counter()
-    scores = [a[question["id"]] for a in await _answers(uow, survey) if question["id"] in a]
+    answers = await measures.answers_of(uow.session, survey.id)
+    scores = [a[question["id"]] for a in answers if question["id"] in a]
     if survey.anonymous and len(scores) < questionnaire.MIN_BREAKDOWN:
         return Counter()
     return Counter(scores)

@@ -15,13 +15,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from services.metrics import kpis, questionnaire, schemas
-from services.metrics.handlers import person_hash
+from services.metrics import kpis, measures, questionnaire, schemas
 from services.metrics.tables import Survey, SurveyInvitee, SurveyLinkUse, SurveyResponse
 from shared.auth import Principal
 from shared.db import new_id, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
-from shared.links import survey_token
+from shared.links import survey_link, survey_person
 from shared.uow import UnitOfWork
 
 
@@ -111,18 +110,14 @@ async def issue_links(
     await uow.session.execute(
         upsert(uow.session, SurveyInvitee)
         .values(
-            [{"target": survey.id, "person_hash": person_hash(key, survey.id, r)} for r in unique]
+            [{"target": survey.id, "person_hash": survey_person(key, survey.id, r)} for r in unique]
         )
         .on_conflict_do_nothing()
     )
     return [
-        schemas.SurveyLink(reference=r, link=page_url(base_url, survey_token(key, survey.id, r)))
+        schemas.SurveyLink(reference=r, link=survey_link(base_url, key, survey.id, r))
         for r in unique
     ]
-
-
-def page_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/survey/{token}"
 
 
 async def for_link(uow: UnitOfWork, target: str) -> Survey:
@@ -186,7 +181,7 @@ async def responses(uow: UnitOfWork, survey: Survey) -> list[SurveyResponse]:
 
 
 async def results(uow: UnitOfWork, survey: Survey) -> schemas.SurveyResults:
-    answers = [r.answers for r in await responses(uow, survey)]
+    answers = await measures.answers_of(uow.session, survey.id)
     targets = [survey.id, *([survey.event_id] if survey.event_id else [])]
     invited = await uow.session.scalar(
         select(func.count()).select_from(SurveyInvitee).where(SurveyInvitee.target.in_(targets))

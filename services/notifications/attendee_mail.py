@@ -39,7 +39,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
-from shared.links import survey_token
+from shared.links import survey_link
 from shared.uow import UnitOfWork
 
 GREETING = {"da": "Kære {name}", "en": "Dear {name}"}
@@ -263,8 +263,9 @@ def on_survey_requested(settings: NotificationsSettings) -> Callable:
     for the event's open survey."""
 
     async def handle(uow: UnitOfWork, _envelope: Envelope, data: SurveyRequested) -> None:
-        token = survey_token(settings.link_key, data.event_id, data.registration_id)
-        link = f"{settings.survey_url.rstrip('/')}/survey/{token}"
+        link = survey_link(
+            settings.survey_url, settings.link_key, data.event_id, data.registration_id
+        )
         await _queue(uow, "survey", "survey", data, link)
 
     return handle

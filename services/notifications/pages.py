@@ -17,7 +17,7 @@ from services.notifications.domain import SuppressionReason
 from services.notifications.settings import NotificationsSettings
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep, get_settings
-from shared.web import SHARED_TEMPLATES
+from shared.web import SHARED_TEMPLATES, language_context, page_language
 
 SettingsDep = Annotated[NotificationsSettings, Depends(get_settings)]
 router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
@@ -53,11 +53,6 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _language(request: Request) -> str:
-    wanted = request.query_params.get("lang")
-    return wanted if wanted in TEXT else "da"
-
-
 async def _page(
     request: Request,
     uow: UnitOfWorkDep,
@@ -65,8 +60,7 @@ async def _page(
     token: str,
     done: str | None = None,
 ) -> HTMLResponse:
-    language = _language(request)
-    context = {"t": TEXT[language], "lang": language, "other": "en" if language == "da" else "da"}
+    context = language_context(TEXT, page_language(request))
     try:
         email_hash = suppressions.hash_of_link(settings, token)
     except NotFound:
