@@ -1,11 +1,13 @@
-"""Small helpers the tests share: running an app in-process, reading topics, waiting."""
+"""Small helpers the tests share: running an app in-process or the four services as
+processes, reading topics, waiting."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -14,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from scripts.stack import SERVICES, ServiceProcess, running, service_env
 from shared.auth import issue_token
 from shared.runtime import Runtime
 
@@ -71,6 +74,39 @@ async def listening(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[str
     finally:
         server.should_exit = True
         await task
+
+
+@contextmanager
+def four_services(
+    url_of: Callable[[str], str],
+    bootstrap: str,
+    smtp_port: int,
+    logs: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[dict[str, ServiceProcess]]:
+    """The four services as processes (database URL by `url_of(name)`), each ready; stopped
+    however the block ends."""
+    processes = {
+        name: ServiceProcess(
+            name,
+            service_env(
+                name,
+                database_url=url_of(name),
+                bootstrap=bootstrap,
+                jwt_secret=SECRET,
+                smtp_port=smtp_port,
+            )
+            | (extra_env or {}),
+            logs / f"{name}.log",
+        )
+        for name in SERVICES
+    }
+    with running(*processes.values()):
+        for process in processes.values():
+            process.start()
+        for process in processes.values():
+            process.wait_ready()
+        yield processes
 
 
 def runtime_of(app: FastAPI) -> Runtime:

@@ -24,15 +24,12 @@ import yaml
 from scripts.stack import (
     ROOT,
     SERVICES,
-    ServiceProcess,
     SmtpSink,
     Tansu,
     free_port,
-    running,
-    service_env,
 )
 from tests.factories import create_approvable_plan
-from tests.helpers import SECRET, auth, eventually
+from tests.helpers import auth, eventually, four_services
 
 pytestmark = pytest.mark.integration
 
@@ -43,26 +40,13 @@ METRIC = re.compile(r"\bbudskab_[a-z0-9_]+")
 
 @pytest.fixture
 def stack(broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[dict]:
-    processes = {
-        name: ServiceProcess(
-            name,
-            service_env(
-                name,
-                database_url=f"sqlite+aiosqlite:///{tmp_path}/{name}.db",
-                bootstrap=broker.bootstrap,
-                jwt_secret=SECRET,
-                smtp_port=smtp_sink.port,
-            )
-            | {"METRICS_KPI_INTERVAL_SECONDS": "0.5", "METRICS_GAUGE_REFRESH_SECONDS": "0.5"},
-            tmp_path / f"{name}.log",
-        )
-        for name in SERVICES
-    }
-    with running(*processes.values()):
-        for process in processes.values():
-            process.start()
-        for process in processes.values():
-            process.wait_ready()
+    with four_services(
+        lambda name: f"sqlite+aiosqlite:///{tmp_path}/{name}.db",
+        broker.bootstrap,
+        smtp_sink.port,
+        tmp_path,
+        {"METRICS_KPI_INTERVAL_SECONDS": "0.5", "METRICS_GAUGE_REFRESH_SECONDS": "0.5"},
+    ) as processes:
         yield processes
 
 

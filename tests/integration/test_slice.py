@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.stack import SERVICES, ServiceProcess, SmtpSink, Tansu, running, service_env
+from scripts.stack import SERVICES, SmtpSink, Tansu
 from tests.factories import create_approvable_plan
-from tests.helpers import SECRET, auth, eventually
+from tests.helpers import auth, eventually, four_services
 
 pytestmark = pytest.mark.integration
 
@@ -28,25 +28,7 @@ def stack(request, broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path):  # type:
             f"slice_{name}_{tmp_path.name[-8:]}"
         )
 
-    processes = {
-        name: ServiceProcess(
-            name,
-            service_env(
-                name,
-                database_url=url(name),
-                bootstrap=broker.bootstrap,
-                jwt_secret=SECRET,
-                smtp_port=smtp_sink.port,
-            ),
-            tmp_path / f"{name}.log",
-        )
-        for name in SERVICES
-    }
-    with running(*processes.values()):
-        for process in processes.values():
-            process.start()
-        for process in processes.values():
-            process.wait_ready()
+    with four_services(url, broker.bootstrap, smtp_sink.port, tmp_path) as processes:
         yield processes
 
 
