@@ -85,6 +85,14 @@ class RelayProducer:
             producer, self._producer = self._producer, None
             await producer.stop()
 
+    async def partition_of(self, topic: str, key: bytes) -> int:
+        """The partition a message with this key goes to (the same as `send` would pick)."""
+        producer = self._producer
+        if producer is None:
+            raise ConnectionError("the relay's producer is not connected")
+        every = sorted(await producer.partitions_for(topic))
+        return self._partitioner(key, every, every)
+
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send the messages, in order per partition; return once the broker has all of them.
 
@@ -482,7 +490,7 @@ async def _parse_tolerating_bad_headers(records: tuple[ConsumerRecord, ...], ori
 
 def _with_clean_headers(record: ConsumerRecord) -> ConsumerRecord:
     headers = record.headers or ()
-    if all(isinstance(v, bytes) and _is_utf8(v) for _k, v in headers):
+    if all(isinstance(v, bytes) and (v.isascii() or _is_utf8(v)) for _k, v in headers):
         return record
     cleaned = tuple((k, (v or b"").decode(errors="replace").encode()) for k, v in headers)
     return dataclasses.replace(record, headers=cleaned)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -68,11 +68,13 @@ class EventRegistry:
 
     def __init__(self) -> None:
         self._models: dict[str, type[EventData]] = {}
+        self._typed: TypeAdapter[Envelope] | None = None
 
     def register(self, model: type[EventData]) -> type[EventData]:
         if model.type in self._models:
             raise ValueError(f"event type {model.type} registered twice")
         self._models[model.type] = model
+        self._typed = None
         return model
 
     def model(self, type_name: str) -> type[EventData]:
@@ -85,7 +87,31 @@ class EventRegistry:
         return sorted(self._models.values(), key=lambda m: m.type)
 
     def parse(self, raw: bytes) -> tuple[Envelope, EventData]:
-        """Validate a raw Kafka value into its envelope and typed payload."""
+        """Validate a raw Kafka value into its envelope and typed payload.
+
+        One pass over the JSON for a valid event of a known type (the envelope's `type` picks
+        the payload model); anything else is parsed again in two steps, for the reason."""
+        try:
+            envelope = self._typed_envelopes().validate_json(raw)
+        except ValidationError:
+            return self._parse_in_two_steps(raw)
+        return envelope, envelope.data  # type: ignore[return-value]
+
+    def _typed_envelopes(self) -> TypeAdapter[Envelope]:
+        if self._typed is None:
+            typed = tuple(
+                create_model(
+                    f"{model.__name__}Envelope",
+                    __base__=Envelope,
+                    type=(Literal[model.type], ...),  # type: ignore[valid-type]
+                    data=(model, ...),
+                )
+                for model in self._models.values()
+            )
+            self._typed = TypeAdapter(Annotated[Union[typed], Field(discriminator="type")])  # noqa: UP007
+        return self._typed
+
+    def _parse_in_two_steps(self, raw: bytes) -> tuple[Envelope, EventData]:
         try:
             envelope = Envelope.model_validate_json(raw)
         except ValidationError as exc:
