@@ -78,10 +78,14 @@ def _check(parts: dict[str, str]) -> None:
         if match is None or match[2] not in _DAYS:
             raise _problem(f"BYDAY {day} is not a weekday (MO … SU, e.g. 2MO or -1FR)")
         if match[1] is not None:
-            highest = _MAX_ORDINAL.get(freq, 0)
+            # with BYMONTH a yearly rule counts weekdays within the month (RFC 5545 3.3.10)
+            within = "MONTHLY" if freq == "YEARLY" and "BYMONTH" in parts else freq
+            highest = _MAX_ORDINAL.get(within, 0)
             if not 1 <= abs(int(match[1])) <= highest:
                 where = (
-                    f"±1…{highest} with FREQ={freq}" if highest else "only with MONTHLY or YEARLY"
+                    f"±1…{highest} with FREQ={freq}{' and BYMONTH' if within != freq else ''}"
+                    if highest
+                    else "only with MONTHLY or YEARLY"
                 )
                 raise _problem(f"BYDAY {day}: a numbered weekday takes {where}")
     if parts.get("WKST", "MO") not in _DAYS:

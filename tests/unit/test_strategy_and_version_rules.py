@@ -154,6 +154,11 @@ def test_a_series_keeps_its_local_time_across_daylight_saving() -> None:
         ("FREQ=MONTHLY;COUNT=", "COUNT has no value"),
         ("FREQ=MONTHLY;BYDAY=60MO;COUNT=3", "BYDAY 60MO: a numbered weekday takes ±1…5"),
         ("FREQ=WEEKLY;BYDAY=1MO;COUNT=3", "only with MONTHLY or YEARLY"),
+        # found by the property test: dateutil's IndexError on the 53rd Monday of February
+        (
+            "FREQ=YEARLY;COUNT=3;BYDAY=53MO;BYMONTH=2",
+            "BYDAY 53MO: a numbered weekday takes ±1…5 with FREQ=YEARLY and BYMONTH",
+        ),
         ("FREQ=WEEKLY;BYDAY=XX;COUNT=3", "BYDAY XX is not a weekday"),
         ("FREQ=YEARLY;BYMONTH=13;COUNT=2", "BYMONTH takes numbers in 1…12"),
         ("FREQ=MONTHLY;BYMONTHDAY=0;COUNT=2", "BYMONTHDAY takes numbers in ±1…31"),
