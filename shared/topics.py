@@ -7,8 +7,9 @@ REGISTRATIONS = "budskab.registrations"  # keyed by event id: one event's seats 
 DELIVERIES = "budskab.deliveries"
 CONTACTS = "budskab.contacts"  # keyed by the hash of the address: a person, not by name
 KPIS = "budskab.kpis"
+SURVEYS = "budskab.surveys"  # keyed by event id (a survey of no event: its own id)
 
-ALL = (PLANS, ACTIVITIES, EVENTS, REGISTRATIONS, DELIVERIES, CONTACTS, KPIS)
+ALL = (PLANS, ACTIVITIES, EVENTS, REGISTRATIONS, DELIVERIES, CONTACTS, KPIS, SURVEYS)
 
 
 def dead_letter_topic(group_id: str) -> str:

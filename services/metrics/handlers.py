@@ -223,6 +223,6 @@ def subscription(settings: MetricsSettings) -> Subscription:
         [*counted_event_types(), *projections], projecting(projections)
     )
     handlers |= {pl.PlanApproved: keep_goals, pl.PlanRevised: keep_goals}
-    # everything but its own kpi events
-    others = tuple(topic for topic in topics.ALL if topic != topics.KPIS)
+    # everything but its own events
+    others = tuple(topic for topic in topics.ALL if topic not in (topics.KPIS, topics.SURVEYS))
     return Subscription(group_id=settings.consumer_group, topics=others, handlers=handlers)

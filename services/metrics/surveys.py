@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from services.metrics import kpis, measures, questionnaire, schemas
 from services.metrics.tables import Survey, SurveyInvitee, SurveyLinkUse, SurveyResponse
 from shared.auth import Principal
+from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.db import new_id, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.links import survey_link, survey_person
@@ -88,6 +89,10 @@ async def open_survey(uow: UnitOfWork, survey_id: str) -> Survey:
             raise Conflict(f"survey {other} of this event is open: an event has one at a time")
     survey.status = "open"
     survey.version += 1
+    uow.publish(
+        SurveyOpened(**_about(survey), opens_at=survey.opens_at, closes_at=survey.closes_at),
+        subject=survey.event_id or survey.id,  # an event's surveys in order
+    )
     return survey
 
 
@@ -97,7 +102,17 @@ async def close(uow: UnitOfWork, survey_id: str) -> Survey:
         raise Conflict(f"the survey is {survey.status}; only an open survey is closed")
     survey.status = "closed"
     survey.version += 1
+    uow.publish(SurveyClosed(**_about(survey)), subject=survey.event_id or survey.id)
     return survey
+
+
+def _about(survey: Survey) -> dict[str, str | None]:
+    return {
+        "survey_id": survey.id,
+        "event_id": survey.event_id,
+        "activity_id": survey.activity_id,
+        "plan_id": survey.plan_id,
+    }
 
 
 async def issue_links(

@@ -10,12 +10,19 @@ kind, in Danish and English; richer templates come with the notifications work.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, update
 
 from services.notifications.domain import DeliveryStatus
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import AudienceMember, Contact, Delivery, Suppression
+from services.notifications.tables import (
+    AudienceMember,
+    Contact,
+    Delivery,
+    OpenSurvey,
+    Suppression,
+)
 from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.contracts import Envelope, EventData
 from shared.contracts.events import (
@@ -37,8 +44,9 @@ from shared.contracts.events import (
     ReminderDue,
     SurveyRequested,
 )
+from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.contracts.vocabulary import ChannelKind
-from shared.db import new_id
+from shared.db import new_id, upsert
 from shared.links import survey_link
 from shared.uow import UnitOfWork
 
@@ -197,16 +205,20 @@ async def _queue(
     dedupe: str,
     data: PersonalMessage,
     link: str | None = None,
+    *,
+    status: DeliveryStatus = DeliveryStatus.PENDING,
+    at: datetime | None = None,
     **extra: str,
 ) -> None:
-    """One pending message to the person, unless this one was queued before."""
+    """One message to the person (pending, to go `at` a time or now), unless this one was
+    queued before."""
     if data.attendee is None or data.event is None:
         return  # their data was erased: nobody to write to
     key = f"{dedupe}:{data.person_id}"
     if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
         return
     subject, body = compose(kind, data, link, **extra)
-    now = uow.now()
+    now = max(uow.now(), at or uow.now())
     uow.session.add(
         Delivery(
             id=new_id(),
@@ -220,7 +232,7 @@ async def _queue(
             channel=ChannelKind.EMAIL,
             subject=subject[:300],
             body=body,
-            status=DeliveryStatus.PENDING,
+            status=status,
             attempts=0,
             scheduled_for=now,
             next_attempt_at=now,
@@ -260,15 +272,75 @@ async def on_reminder(uow: UnitOfWork, _envelope: Envelope, data: ReminderDue) -
 
 def on_survey_requested(settings: NotificationsSettings) -> Callable:
     """The survey e-mail: a personal, single-use link to the metrics service's answer page
-    for the event's open survey."""
+    for the event's open survey — sent once the event has one that takes answers, held
+    until then, never sent once it has closed."""
 
     async def handle(uow: UnitOfWork, _envelope: Envelope, data: SurveyRequested) -> None:
         link = survey_link(
             settings.survey_url, settings.link_key, data.event_id, data.registration_id
         )
-        await _queue(uow, "survey", "survey", data, link)
+        survey = await uow.session.get(OpenSurvey, data.event_id)
+        if survey is None:
+            await _queue(uow, "survey", "survey", data, link, status=DeliveryStatus.HELD)
+        elif survey.closes_at is not None and survey.closes_at <= uow.now():
+            await _queue(uow, "survey", "survey", data, link, status=DeliveryStatus.CANCELLED)
+        else:
+            await _queue(uow, "survey", "survey", data, link, at=survey.opens_at)
 
     return handle
+
+
+async def on_survey_opened(uow: UnitOfWork, _envelope: Envelope, data: SurveyOpened) -> None:
+    """The event's survey takes answers: its held survey e-mails go, at `opens_at` if later."""
+    if data.event_id is None:
+        return  # an activity's survey: its links are issued by whoever runs it
+    await uow.session.execute(
+        upsert(uow.session, OpenSurvey)
+        .values(
+            event_id=data.event_id,
+            survey_id=data.survey_id,
+            opens_at=data.opens_at,
+            closes_at=data.closes_at,
+        )
+        .on_conflict_do_update(
+            index_elements=["event_id"],
+            set_={
+                "survey_id": data.survey_id,
+                "opens_at": data.opens_at,
+                "closes_at": data.closes_at,
+            },
+        )
+    )
+    at = max(uow.now(), data.opens_at or uow.now())
+    await uow.session.execute(
+        update(Delivery)
+        .where(*_survey_mails(data.event_id, DeliveryStatus.HELD))
+        .values(status=DeliveryStatus.PENDING, scheduled_for=at, next_attempt_at=at)
+    )
+
+
+async def on_survey_closed(uow: UnitOfWork, _envelope: Envelope, data: SurveyClosed) -> None:
+    """The survey takes no more answers: its e-mails not yet sent are not sent."""
+    if data.event_id is None:
+        return
+    current = await uow.session.get(OpenSurvey, data.event_id)
+    if current is not None and current.survey_id != data.survey_id:
+        return  # the event has another survey open now: its e-mails stand
+    if current is not None:
+        await uow.session.delete(current)
+    await uow.session.execute(
+        update(Delivery)
+        .where(*_survey_mails(data.event_id, DeliveryStatus.HELD, DeliveryStatus.PENDING))
+        .values(status=DeliveryStatus.CANCELLED)
+    )
+
+
+def _survey_mails(event_id: str, *statuses: DeliveryStatus) -> list[ColumnElement[bool]]:
+    return [
+        Delivery.kind == "survey",
+        Delivery.event_id == event_id,
+        Delivery.status.in_(statuses),
+    ]
 
 
 async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> None:
@@ -327,7 +399,12 @@ async def _erase(uow: UnitOfWork, which: ColumnElement[bool], event_id: str) -> 
 
 
 def handlers(settings: NotificationsSettings) -> dict[type[EventData], Callable]:
-    return {**HANDLERS, SurveyRequested: on_survey_requested(settings)}
+    return {
+        **HANDLERS,
+        SurveyRequested: on_survey_requested(settings),
+        SurveyOpened: on_survey_opened,
+        SurveyClosed: on_survey_closed,
+    }
 
 
 HANDLERS: dict[type[EventData], Callable] = {

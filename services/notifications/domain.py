@@ -21,6 +21,7 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"  # the activity was cancelled before it was sent
     SUPPRESSED = "suppressed"  # the address unsubscribed, bounced or complained: not mailed
     BOUNCED = "bounced"  # accepted, then reported undeliverable for good
+    HELD = "held"  # a survey e-mail waiting for its event's survey to open
 
 
 class SendStatus(StrEnum):

@@ -95,7 +95,7 @@ async def on_activity_cancelled(
 def subscription(settings: NotificationsSettings) -> Subscription:
     return Subscription(
         group_id=settings.consumer_group,
-        topics=(topics.ACTIVITIES, topics.REGISTRATIONS),
+        topics=(topics.ACTIVITIES, topics.REGISTRATIONS, topics.SURVEYS),
         handlers={
             ActivityApproved: on_activity_approved,
             ActivityRescheduled: on_activity_rescheduled,

@@ -171,3 +171,15 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OpenSurvey(Base):
+    """An event's survey that takes answers (from survey.opened.v1 until survey.closed.v1):
+    the event's survey e-mails wait for one, so nobody is sent a link to no survey."""
+
+    __tablename__ = "open_surveys"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(36))
+    opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -46,6 +46,35 @@ class KpiThresholdCrossed(EventData):
     crossed_at: datetime
 
 
+@event
+class SurveyOpened(EventData):
+    """A survey takes answers (from `opens_at`, until `closes_at`, when they are set): the
+    survey e-mails to an event's attendees go out now, or at `opens_at` — not before."""
+
+    type = "survey.opened.v1"
+    topic = topics.SURVEYS
+
+    survey_id: str
+    event_id: str | None
+    activity_id: str | None
+    plan_id: str | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+
+@event
+class SurveyClosed(EventData):
+    """A survey takes no more answers: survey e-mails not yet sent for it are not sent."""
+
+    type = "survey.closed.v1"
+    topic = topics.SURVEYS
+
+    survey_id: str
+    event_id: str | None
+    activity_id: str | None
+    plan_id: str | None
+
+
 def attained(value: float | None, target: float) -> bool | None:
     """Whether a goal's measured value reached its target (more is better: the counted metrics
     are chosen so); None until it is measured."""

@@ -74,7 +74,7 @@ async def test_creates_every_topic_and_dead_letter_topic_and_a_second_run_change
         TOPICS_DLQ_RETENTION_HOURS="-1",
     )
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "11 of 11 topics ready, 11 created now" in first.stdout
+    assert "12 of 12 topics ready, 12 created now" in first.stdout
     found = await describe(broker.bootstrap)
     second = topics_command(
         "--bootstrap-servers",
@@ -87,7 +87,7 @@ async def test_creates_every_topic_and_dead_letter_topic_and_a_second_run_change
         "-1",
     )
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "11 of 11 topics ready, 0 created now" in second.stdout
+    assert "12 of 12 topics ready, 0 created now" in second.stdout
     assert "note:" not in second.stdout
     assert await describe(broker.bootstrap) == found
 
@@ -105,7 +105,7 @@ async def test_a_topic_a_service_created_first_is_left_as_it_is_and_reported(
     await ensure_topics(broker.bootstrap, [topics.PLANS], partitions=2)
     result = topics_command("--bootstrap-servers", broker.bootstrap, "--partitions", "3")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "11 of 11 topics ready, 10 created now" in result.stdout
+    assert "12 of 12 topics ready, 11 created now" in result.stdout
     assert "note: not 3 partitions" in result.stdout
     found = await describe(broker.bootstrap)
     assert found[topics.PLANS][0] == 2  # more partitions would move keys: not done

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
@@ -20,10 +20,11 @@ from services.events.settings import EventsSettings
 from services.events.timers import fire_due_messages
 from services.notifications.app import create_app as notifications_app
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import Delivery
+from services.notifications.tables import Delivery, OpenSurvey
 from shared import topics
-from shared.contracts import new_envelope
+from shared.contracts import EventData, new_envelope
 from shared.contracts.events import Attendee, EventSummary, SurveyRequested
+from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.links import survey_link_parts
 from tests.helpers import (
     auth,
@@ -286,11 +287,12 @@ async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash
     assert "@" not in json.dumps(erasure["data"])
 
 
-async def test_those_who_came_get_one_personal_survey_link_by_e_mail(
+async def test_those_who_came_get_one_personal_survey_link_by_e_mail_once_the_survey_opens(
     broker: Tansu, smtp_sink: SmtpSink, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     """survey.requested.v1 (the day after the event, for each checked-in attendee) becomes
-    one e-mail with the person's own link to the metrics service's survey page."""
+    one e-mail with the person's own link to the metrics service's survey page — held until
+    the event has a survey that takes answers (survey.opened.v1), never sent after it closed."""
     settings = settings_for(
         NotificationsSettings,
         f"sqlite+aiosqlite:///{tmp_path}/notifications.db",
@@ -299,38 +301,92 @@ async def test_those_who_came_get_one_personal_survey_link_by_e_mail(
         send_poll_interval_seconds=0.1,
         survey_url="https://evaluering.bm.example/",
     )
-    request = SurveyRequested(
-        event_id="br-midt-konference",
-        plan_id=None,
-        registration_id="reg-1",
-        attendee=Attendee(
-            name="Mette Bach",
-            email="mette.bach@jobcenter-herning.dk",
-            language="da",
-            link="https://events.example/registrations/x",
-        ),
-        event=EventSummary(
-            title="Fremtidens arbejdsmarked",
-            starts_at=NOW,
-            ends_at=None,
-            venue="Scandic Aarhus City",
-            address=None,
-            link="https://events.example/events/br-midt-konference",
-        ),
-    )
-    async with serving(notifications_app(settings)):
+    event_id = "br-midt-konference"
+
+    def requested(registration_id: str, email: str) -> SurveyRequested:
+        return SurveyRequested(
+            event_id=event_id,
+            plan_id=None,
+            registration_id=registration_id,
+            attendee=Attendee(
+                name="Mette Bach",
+                email=email,
+                language="da",
+                link="https://events.example/registrations/x",
+            ),
+            event=EventSummary(
+                title="Fremtidens arbejdsmarked",
+                starts_at=NOW,
+                ends_at=None,
+                venue="Scandic Aarhus City",
+                address=None,
+                link=f"https://events.example/events/{event_id}",
+            ),
+        )
+
+    async def tell(data: EventData, copy: str | None = None) -> None:
+        raw = new_envelope(data, source="/test", subject=event_id, correlation_id="c")
+        value = raw.model_dump(mode="json") | ({"id": copy} if copy else {})
+        await produce(
+            broker.bootstrap, data.topic, [(event_id.encode(), json.dumps(value).encode())]
+        )
+
+    def survey(survey_id: str, opens_at: datetime | None = None) -> SurveyOpened:
+        return SurveyOpened(
+            survey_id=survey_id,
+            event_id=event_id,
+            activity_id=None,
+            plan_id=None,
+            opens_at=opens_at,
+            closes_at=None,
+        )
+
+    def closed(survey_id: str) -> SurveyClosed:
+        return SurveyClosed(survey_id=survey_id, event_id=event_id, activity_id=None, plan_id=None)
+
+    app = notifications_app(settings)
+    async with serving(app):
         for copy in ("first", "second"):  # sent twice, written once
-            data = json.dumps(
-                new_envelope(
-                    request, source="/test", subject="br-midt-konference", correlation_id=copy
-                ).model_dump(mode="json")
-                | {"id": copy}
-            ).encode()
-            await produce(broker.bootstrap, topics.REGISTRATIONS, [(b"br-midt-konference", data)])
+            await tell(requested("reg-1", "mette.bach@jobcenter-herning.dk"), copy)
+        await eventually(lambda: _survey_mails(app), lambda m: m.get("reg-1", [None])[0] == "held")
+        await asyncio.sleep(1.0)
+        assert not smtp_sink.messages  # no survey yet: no link to nowhere
+        await tell(survey("evaluering-1"))
         await eventually(lambda: _count(smtp_sink), lambda n: n >= 1)
         await asyncio.sleep(1.0)  # a second e-mail would have gone by now
-    [mail] = mails_to(smtp_sink, "mette.bach@jobcenter-herning.dk")
+        [mail] = mails_to(smtp_sink, "mette.bach@jobcenter-herning.dk")
+
+        # the next survey opens in a week: its e-mail waits for that; closed first, it never goes
+        opens_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
+        await tell(closed("evaluering-1"))
+        await tell(survey("evaluering-2", opens_at))
+        await eventually(lambda: _open_survey(app, event_id), lambda s: s == "evaluering-2")
+        await tell(requested("reg-2", "jens.holm@jobcenter-herning.dk"))
+        await eventually(
+            lambda: _survey_mails(app), lambda m: m.get("reg-2") == ["pending", opens_at]
+        )
+        await tell(closed("evaluering-2"))
+        await eventually(lambda: _survey_mails(app), lambda m: m["reg-2"][0] == "cancelled")
+    assert len(smtp_sink.messages) == 1
     assert mail["Subject"] == "Hvordan gik det? Fremtidens arbejdsmarked"
     [link] = re.findall(r"https://evaluering\.bm\.example/survey/(\S+)", body(mail))
-    assert survey_link_parts(settings.link_key, link) == ("br-midt-konference", "reg-1")
+    assert survey_link_parts(settings.link_key, link) == (event_id, "reg-1")
     assert "virker én gang" in body(mail)
+
+
+async def _open_survey(app, event_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return await session.scalar(
+            select(OpenSurvey.survey_id).where(OpenSurvey.event_id == event_id)
+        )
+
+
+async def _survey_mails(app) -> dict[str, list]:  # type: ignore[no-untyped-def]
+    """Each registration's survey e-mail: [status, when it is to go]."""
+    async with runtime_of(app).sessions() as session:
+        rows = await session.execute(
+            select(Delivery.dedupe_key, Delivery.status, Delivery.scheduled_for).where(
+                Delivery.kind == "survey"
+            )
+        )
+        return {key.rsplit(":", 1)[1]: [status, at] for key, status, at in rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.contracts.planning import ActivityApproved, ActivityRescheduled, AudienceRef, MessageRef
 from shared.db import create_engine, create_sessions
 from shared.links import survey_token
-from tests.helpers import auth, eventually, listening, produce, runtime_of
+from tests.helpers import auth, eventually, listening, produce, read_topic, runtime_of
 from tests.integration import test_metrics
 from tests.integration.test_metrics import Metrics, approve, envelope, goal, kpis
 
@@ -317,6 +318,10 @@ async def test_bad_survey_input_is_refused_and_changes_nothing(metrics: Metrics)
     assert closed.json()["status"] == "closed"
     late = await metrics.client.post(path_of(links.json()[1]["link"]), data=form(survey, 5))
     assert late.status_code == 409 and "ikke åben" in late.text
+    # opening and closing are told to the notifications service, which sends the e-mails
+    told = await read_topic(metrics.bootstrap, topics.SURVEYS, at_least=2)
+    about = [e for r in told if (e := json.loads(r.value))["data"]["survey_id"] == survey["id"]]
+    assert [e["type"] for e in about] == ["survey.opened.v1", "survey.closed.v1"]
 
 
 async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
