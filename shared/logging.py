@@ -7,8 +7,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 
 import structlog
@@ -21,14 +20,21 @@ def current_correlation_id() -> str:
     return _correlation_id.get() or str(uuid.uuid4())
 
 
-@contextmanager
-def correlation(correlation_id: str | None) -> Iterator[str]:
-    value = correlation_id or str(uuid.uuid4())
-    token = _correlation_id.set(value)
-    try:
-        yield value
-    finally:
-        _correlation_id.reset(token)
+class correlation:  # noqa: N801  (used as a function: `with correlation(id) as value:`)
+    """The logs written inside carry this correlation id (a fresh one for None). A class, not
+    a generator: consumers enter it once per message."""
+
+    __slots__ = ("_token", "value")
+
+    def __init__(self, correlation_id: str | None) -> None:
+        self.value = correlation_id or str(uuid.uuid4())
+
+    def __enter__(self) -> str:
+        self._token = _correlation_id.set(self.value)
+        return self.value
+
+    def __exit__(self, *_exc: object) -> None:
+        _correlation_id.reset(self._token)
 
 
 def _add_correlation_id(_logger: object, _name: str, event_dict: dict) -> dict:

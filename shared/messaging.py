@@ -363,6 +363,7 @@ class EventConsumer:
                 new = await uow.claim_inbox(self.sub.group_id, [i.envelope for i in work])
             except Exception as exc:
                 raise BatchFailed(exc) from exc
+            session = uow.session.sync_session
             for index, item in enumerate(work):
                 if item.envelope.id not in new:
                     item.outcome = "duplicate"
@@ -370,7 +371,7 @@ class EventConsumer:
                 with correlation(item.envelope.correlationid):
                     try:
                         await item.handler(uow, item.envelope, item.data)
-                        if uow.session.new or uow.session.dirty or uow.session.deleted:
+                        if session.new or session.dirty or session.deleted:
                             await uow.session.flush()  # its constraint errors are its own
                     except Exception as exc:
                         raise BatchFailed(exc, culprit=index) from exc
@@ -482,26 +483,20 @@ DEAD_LETTER_MAX_VALUE = 512 * 1024  # what a dead letter keeps of a value too la
 
 async def _parse_tolerating_bad_headers(records: tuple[ConsumerRecord, ...], original):  # type: ignore[no-untyped-def]
     """FastStream decodes header values as UTF-8 and cannot even nack a batch in which one
-    message's headers are not (or are null): clean them so that such a message is handled or
-    dead-lettered like any other. (A header *key* that is not UTF-8 already fails inside
-    aiokafka: not covered.)"""
-    return await original(tuple(_with_clean_headers(record) for record in records))
+    message's headers are not (or are null): then clean them, so that such a message is
+    handled or dead-lettered like any other. (A header *key* that is not UTF-8 already fails
+    inside aiokafka: not covered.)"""
+    try:
+        return await original(records)
+    except (UnicodeDecodeError, AttributeError):  # AttributeError: a null value's .decode
+        return await original(tuple(_with_clean_headers(record) for record in records))
 
 
 def _with_clean_headers(record: ConsumerRecord) -> ConsumerRecord:
-    headers = record.headers or ()
-    if all(isinstance(v, bytes) and (v.isascii() or _is_utf8(v)) for _k, v in headers):
-        return record
-    cleaned = tuple((k, (v or b"").decode(errors="replace").encode()) for k, v in headers)
+    cleaned = tuple(
+        (k, (v or b"").decode(errors="replace").encode()) for k, v in record.headers or ()
+    )
     return dataclasses.replace(record, headers=cleaned)
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def _raw_bodies(message) -> list[bytes]:  # type: ignore[no-untyped-def]
