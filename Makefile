@@ -27,7 +27,7 @@ watch: install  ## print every event as it arrives, with a plain Kafka consumer
 tools:  ## promtool, kubectl (deploy/ checks) and chromium (browser tests): Debian packages
 	bash scripts/install-tools.sh
 
-test: install tools  ## the whole suite: unit, integration (real Tansu, PostgreSQL, SMTP), deploy
+test: install tools lint  ## lint and types, then the whole suite: unit, integration (real Tansu, PostgreSQL, SMTP), deploy
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -45,9 +45,10 @@ bench-registration: install  ## a registration rush against the events service v
 bench-sends: install  ## import 100,000 contacts, send to them (null transport and SMTP sink) vs raw aiokafka
 	$(BIN)/python -m scripts.bench_sends
 
-lint: install
+lint: install  ## ruff (style, format) and mypy (types)
 	$(BIN)/ruff check shared services scripts tests
 	$(BIN)/ruff format --check shared services scripts tests
+	$(BIN)/mypy shared services scripts
 
 lock:  ## re-resolve the pinned versions from pyproject.toml
 	rm -rf /tmp/budskab-lock && $(PYTHON) -m venv /tmp/budskab-lock

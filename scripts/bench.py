@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -219,7 +220,7 @@ async def our_latencies(bootstrap: str, count: int, workdir: Path) -> list[float
     from services.planning.settings import PlanningSettings
 
     run = uuid.uuid4().hex[:8]
-    common = {
+    common: dict[str, Any] = {
         "kafka_bootstrap_servers": bootstrap,
         "jwt_secret": SECRET,
         "log_json": False,

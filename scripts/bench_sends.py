@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -115,7 +116,7 @@ async def one_send(
     n: int,
     workdir: Path,
     metrics: ServiceProcess | None = None,
-) -> dict[str, float | list[float]]:
+) -> dict[str, Any]:
     sink = SmtpSink().start() if transport == "smtp" else None
     env = service_env(
         "notifications", database_url=database_url, bootstrap=bootstrap, jwt_secret=SECRET

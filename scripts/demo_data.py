@@ -3,6 +3,8 @@ and Silkeborg Kommune's strategy tree (case C). Used by `make demo` and by the t
 
 from __future__ import annotations
 
+from typing import Any
+
 PLAN = {
     "title": "Kommune forfra – Aarhus gentænker velfærden",
     "owner": "Borgmesterens Afdeling",
@@ -40,7 +42,7 @@ PARTNERS = {
     "a2017": ("Aarhus 2017", "European Capital of Culture"),
 }
 # owner, partners and recurrence of the activities below, by title
-ACTIVITY_DETAILS = {
+ACTIVITY_DETAILS: dict[str, dict[str, Any]] = {
     "Fælles kronik med Mandag Morgen": {"owner": "Borgmesteren", "partners": ["mm"]},
     "Nyhedsbrev: Rethink velfærd": {
         "owner": "Koncernkommunikation",
@@ -320,7 +322,7 @@ ROUND_TABLE = {
 # Case A: Velfærdens innovationsdag (January 2016), organised by Mandag Morgen with partners:
 # a round table for selected municipal directors and workshops on the paper's dilemmas.
 # (hours after the start, length in hours, the session)
-INNOVATION_DAY_PROGRAMME = [
+INNOVATION_DAY_PROGRAMME: list[tuple[float, float, dict[str, Any]]] = [
     (
         0,
         1,

@@ -53,7 +53,9 @@ def database_url(service: str) -> str:
 
 async def migrate_service(service: str) -> str:
     url = database_url(service)
-    migrations = Path(importlib.import_module(f"services.{service}").__file__).parent
+    package = importlib.import_module(f"services.{service}").__file__
+    assert package is not None, f"services.{service} is not a package"
+    migrations = Path(package).parent
     engine = create_engine(url)
     try:
         await migrate(engine, migrations / "migrations")

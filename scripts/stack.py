@@ -17,10 +17,14 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from shared.retry import backoff_delay
+
+if TYPE_CHECKING:
+    from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("planning", "events", "notifications", "metrics")
@@ -150,7 +154,7 @@ class SmtpSink:
         self.messages: list[Message] = []
         self.recipients: list[list[str]] = []  # the SMTP envelope's RCPT TO, per message
         self._lock = threading.Lock()
-        self._controller = None
+        self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
         from aiosmtpd.controller import Controller
@@ -201,7 +205,7 @@ class Postgres:
         self.dir = Path(tempfile.mkdtemp(prefix="budskab-pg-"))
         self.data = self.dir / "data"
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str | Path | int) -> None:
         command = [str(a) for a in args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]

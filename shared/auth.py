@@ -40,6 +40,7 @@ class TokenVerifier:
         self.audience = settings.jwt_audience
         self.max_lifetime = settings.jwt_max_lifetime_seconds
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._key: str | None
         if settings.jwt_public_key:
             self._key, self._algorithms = settings.jwt_public_key, ["RS256", "ES256"]
         elif settings.jwt_secret is not None:
@@ -49,6 +50,8 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Principal:
         key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+        if key is None:
+            raise jwt.InvalidTokenError("no key is configured to verify tokens")
         claims = jwt.decode(
             token,
             key,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, TypeDecorator, event
+from sqlalchemy import CursorResult, DateTime, Executable, TypeDecorator, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -138,5 +139,11 @@ class UtcDateTime(TypeDecorator):
 
 def upsert(session: AsyncSession, table):  # type: ignore[no-untyped-def]
     """The database's own INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+async def changed_rows(session: AsyncSession, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; the number of rows it changed."""
+    result = await session.execute(statement)
+    return cast(CursorResult, result).rowcount

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -41,7 +42,9 @@ from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-Handler = Callable[[UnitOfWork, Envelope, EventData], Awaitable[None]]
+# its third argument is the payload model the handler is registered for (a subclass of
+# EventData): Any, since a callable of a subclass is not a callable of EventData to mypy
+Handler = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
 
 
 def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
@@ -359,18 +362,20 @@ class EventConsumer:
         """One transaction: claim every event in the inbox with one statement, run the
         handlers of those that were new, commit."""
         async with self.new_uow() as uow:
+            envelopes = [item.envelope for item in work if item.envelope is not None]
             try:
-                new = await uow.claim_inbox(self.sub.group_id, [i.envelope for i in work])
+                new = await uow.claim_inbox(self.sub.group_id, envelopes)
             except Exception as exc:
                 raise BatchFailed(exc) from exc
             session = uow.session.sync_session
-            for index, item in enumerate(work):
-                if item.envelope.id not in new:
+            for index, (item, envelope) in enumerate(zip(work, envelopes, strict=True)):
+                if envelope.id not in new:
                     item.outcome = "duplicate"
                     continue
-                with correlation(item.envelope.correlationid):
+                assert item.handler is not None  # work is what has a handler (_to_handle)
+                with correlation(envelope.correlationid):
                     try:
-                        await item.handler(uow, item.envelope, item.data)
+                        await item.handler(uow, envelope, item.data)
                         if session.new or session.dirty or session.deleted:
                             await uow.session.flush()  # its constraint errors are its own
                     except Exception as exc:

@@ -21,7 +21,10 @@ def run_migrations(target_metadata: MetaData) -> None:
     if connection is not None:
         _run(connection, target_metadata)
     else:
-        asyncio.run(_run_with_own_engine(config.get_main_option("sqlalchemy.url"), target_metadata))
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no database: set sqlalchemy.url or pass a connection")
+        asyncio.run(_run_with_own_engine(url, target_metadata))
 
 
 def _run(connection: Connection, target_metadata: MetaData) -> None:

@@ -8,7 +8,7 @@ serves HTTP and accepts writes while Kafka is still unreachable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -120,7 +120,7 @@ class Runtime(Generic[S]):
         await self.relay_producer.stop()
         await self.engine.dispose()
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=f"{self.name}:{name}"))
 
     async def _supervised(self, worker: Worker) -> None:

@@ -83,7 +83,7 @@ class UnitOfWork:
         if not envelopes:
             return set()
         events = [(e.id, e.type) for e in envelopes]
-        dialect = self.session.bind.dialect.name
+        dialect = self.session.get_bind().dialect.name
         claimed = await self.session.execute(
             inbox.claim(dialect, consumer_group, events, self.now())
         )

@@ -80,9 +80,9 @@ async def rsvp(
             raise NotFound("no such invitation")
         event = await get_event(uow.session, invitation.event_id, lock=True)
         await uow.session.refresh(invitation)  # as it is now that we hold the event
-        registration = invitation.registration_id and await uow.session.get(
-            Registration, invitation.registration_id
-        )
+        registration = None
+        if invitation.registration_id:
+            registration = await uow.session.get(Registration, invitation.registration_id)
         if cmd.answer == "yes" and not (registration and registration.status in ACTIVE):
             registration = await add_registration(
                 uow,

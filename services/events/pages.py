@@ -252,7 +252,8 @@ async def register(
     event_id: str, request: Request, uow: UnitOfWorkDep, access: Access, now: Now
 ) -> Response:
     form = await request.form()
-    language = form.get("language") if form.get("language") in TEXT else page_language(request)
+    chosen = form.get("language")
+    language = chosen if isinstance(chosen, str) and chosen in TEXT else page_language(request)
     text = TEXT[language]
     try:
         access.rate_limit.check(request)

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Exists, ScalarSelect, Select, bindparam, func, select, update
+from sqlalchemy import BindParameter, Exists, ScalarSelect, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events import schemas
@@ -38,7 +38,7 @@ from shared.contracts.events import (
     RegistrationPromoted,
     RegistrationWaitlisted,
 )
-from shared.db import UtcDateTime, new_id
+from shared.db import UtcDateTime, changed_rows, new_id
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.uow import UnitOfWork
 
@@ -61,7 +61,7 @@ def _tally_statement() -> Select:
     """Built once: registering is the hottest path there is, and a statement built anew
     each time costs more than running it."""
     r = Registration
-    event_id = bindparam("event_id")
+    event_id: BindParameter[str] = bindparam("event_id")
     now = bindparam("now", type_=UtcDateTime)
 
     def count(*where) -> ScalarSelect:  # type: ignore[no-untyped-def]
@@ -311,13 +311,14 @@ async def check_in(
                 continue
             at = scan.scanned_at or uow.now()
             # one statement: a concurrent scan of the same code cannot also count as first
-            first = await uow.session.execute(
+            first = await changed_rows(
+                uow.session,
                 update(Registration)
                 .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
                 .values(checked_in_at=at)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            if first.rowcount:
+            if first:
                 uow.publish(
                     AttendeeCheckedIn(**policy.about(registration, event), checked_in_at=at),
                     subject=event_id,
@@ -326,7 +327,7 @@ async def check_in(
             results.append(
                 schemas.ScanResult(
                     code=scan.code,
-                    result="checked_in" if first.rowcount else "already_checked_in",
+                    result="checked_in" if first else "already_checked_in",
                     name=registration.name,
                     checked_in_at=registration.checked_in_at,
                 )

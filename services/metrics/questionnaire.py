@@ -207,9 +207,9 @@ def as_text(question: Mapping[str, Any], value: Any) -> str:
     a formula (=, +, -, @) is quoted."""
     if value is None:
         return ""
-    labels = {option["id"]: option["label"] for option in question.get("options") or []}
+    labels: dict[str, str] = {o["id"]: o["label"] for o in question.get("options") or []}
     if isinstance(value, list):
-        return spreadsheet_safe("; ".join(labels.get(v, v) for v in value))
+        return spreadsheet_safe("; ".join(str(labels.get(v, v)) for v in value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if question["kind"] == QuestionKind.SINGLE_CHOICE:

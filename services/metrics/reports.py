@@ -109,7 +109,7 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
             select(EventFact).where(EventFact.plan_id == plan_id).order_by(EventFact.starts_at)
         )
     ]
-    postgres = session.bind.dialect.name == "postgresql"
+    postgres = session.get_bind().dialect.name == "postgresql"
     day = (
         func.to_char(DeliveryFact.at, "YYYY-MM-DD")
         if postgres

@@ -8,13 +8,15 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts.planning import GoalRef
 from shared.db import UtcDateTime
-from shared.tables import service_base
+from shared.tables import service_metadata
 
-Base = service_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
 
 
 class PlanCount(Base):

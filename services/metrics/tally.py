@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import insert, update
 
 from services.metrics.tables import DeliveryFact, KpiDue, PlanCount
-from shared.db import upsert
+from shared.db import changed_rows, upsert
 from shared.uow import UnitOfWork
 
 
@@ -33,12 +33,13 @@ class Tally:
         for (plan_id, event_type), n in sorted(self.counts.items()):
             # incremented in SQL: concurrent replicas never lose a count; a racing first
             # insert fails on the key, and the batch's retry then updates
-            updated = await session.execute(
+            updated = await changed_rows(
+                session,
                 update(PlanCount)
                 .where(PlanCount.plan_id == plan_id, PlanCount.event_type == event_type)
-                .values(count=PlanCount.count + n)
+                .values(count=PlanCount.count + n),
             )
-            if updated.rowcount == 0:
+            if updated == 0:
                 await session.execute(
                     insert(PlanCount).values(plan_id=plan_id, event_type=event_type, count=n)
                 )

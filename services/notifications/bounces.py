@@ -20,6 +20,7 @@ from sqlalchemy import update
 from services.notifications.domain import DeliveryStatus, SuppressionReason, address_hash
 from services.notifications.suppressions import suppress
 from services.notifications.tables import Delivery
+from shared.db import changed_rows
 from shared.uow import UnitOfWork
 
 _OUR_MESSAGE_ID = re.compile(r"<([0-9a-f-]{36})@budskab>")
@@ -54,7 +55,7 @@ def from_dsn(raw: bytes) -> list[Report]:
         content_type = part.get_content_type()
         if content_type == "message/delivery-status":
             # the per-message block first, then one block per recipient
-            statuses.extend(part.get_payload()[1:])  # type: ignore[union-attr]
+            statuses.extend(part.get_payload()[1:])  # type: ignore[arg-type,index]
         elif content_type in ("text/rfc822-headers", "message/rfc822"):
             original = part.get_payload()
             text = original if isinstance(original, str) else str(original[0])  # type: ignore[index]
@@ -83,10 +84,10 @@ async def take(uow: UnitOfWork, reports: list[Report]) -> dict[str, int]:
         suppressed += 1
         found = _OUR_MESSAGE_ID.search(report.message_id or "")
         if report.reason == SuppressionReason.BOUNCED and found:
-            result = await uow.session.execute(
+            bounced += await changed_rows(
+                uow.session,
                 update(Delivery)
                 .where(Delivery.id == found.group(1), Delivery.status == DeliveryStatus.SENT)
-                .values(status=DeliveryStatus.BOUNCED)
+                .values(status=DeliveryStatus.BOUNCED),
             )
-            bounced += result.rowcount
     return {"reports": len(reports), "suppressed": suppressed, "bounced": bounced}

@@ -33,7 +33,7 @@ from services.notifications.tables import (
     Delivery,
 )
 from shared.contracts.notifications import ContactErased
-from shared.db import new_id, upsert
+from shared.db import changed_rows, new_id, upsert
 from shared.errors import RuleViolation
 from shared.runtime import Runtime
 from shared.schemas import ApiInput, MailAddress, SingleLine
@@ -162,7 +162,8 @@ def parse(text: str) -> Parsed:
     records = _records(text)
     _, header = next(records)
     columns = _columns(header)
-    lines, rows = [], []
+    lines: list[int] = []
+    rows: list[dict[str, str] | str] = []
     for line, fields in records:
         lines.append(line)
         if len(fields) > len(header):
@@ -232,8 +233,8 @@ async def save(
     if new:
         await uow.session.execute(insert(Contact), new)
     if changed:
-        table = Contact.__table__
-        await uow.session.execute(update(table).where(table.c.id == bindparam("b_id")), changed)
+        by_id = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("b_id"))  # type: ignore[arg-type]
+        await uow.session.execute(by_id, changed)
     if consents:
         await uow.session.execute(
             insert(ConsentRecord),
@@ -347,10 +348,11 @@ async def erase(uow: UnitOfWork, contact: Contact) -> int:
         .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.CANCELLED, lease=None)
     )
-    kept = await uow.session.execute(
+    kept = await changed_rows(
+        uow.session,
         update(Delivery)
         .where(Delivery.contact_id == contact.id)
-        .values(contact_id=None, last_error=None)  # the server's words may quote the address
+        .values(contact_id=None, last_error=None),  # the server's words may quote the address
     )
     await uow.session.execute(
         update(Delivery)
@@ -368,4 +370,4 @@ async def erase(uow: UnitOfWork, contact: Contact) -> int:
     uow.publish(
         ContactErased(email_hash=contact.email_hash, erased_at=now), subject=contact.email_hash
     )
-    return kept.rowcount
+    return kept

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from services.notifications.domain import DeliveryStatus, SendStatus
 from services.notifications.tables import Delivery, Send
 from shared.contracts.notifications import SendCompleted, SendCounts
-from shared.db import new_id
+from shared.db import changed_rows, new_id
 from shared.errors import Conflict, NotFound
 from shared.uow import UnitOfWork
 
@@ -128,15 +128,16 @@ async def resend_failed(uow: UnitOfWork, send: Send) -> int:
     Their attempts keep counting, so the ledger still shows the earlier ones."""
     if send.status in (SendStatus.SCHEDULED, SendStatus.CANCELLED):
         raise Conflict(f"a {send.status} send has no failed deliveries to send again")
-    result = await uow.session.execute(
+    resent = await changed_rows(
+        uow.session,
         update(Delivery)
         .where(
             Delivery.send_id == send.id,
             Delivery.status == DeliveryStatus.FAILED,
             Delivery.contact_id.is_not(None),  # not to a person since erased
         )
-        .values(status=DeliveryStatus.PENDING, next_attempt_at=uow.now(), lease=None)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=uow.now(), lease=None),
     )
-    if result.rowcount:
+    if resent:
         send.status, send.completed_at = SendStatus.SENDING, None
-    return result.rowcount
+    return resent

@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
-from shared.tables import service_base
+from shared.tables import service_metadata
 
-Base = service_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
 
 
 class Audience(Base):

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from services.planning import domain
 from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity
+from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.recurrence import next_occurrence
 from services.planning.settings import PlanningSettings
 from shared.contracts.planning import ActivityDue
@@ -86,6 +87,7 @@ async def activate_plans(runtime: Runtime, now: datetime) -> None:
         Activity.plan_id == Plan.id, Activity.due_fired_at.is_not(None)
     )
     async with runtime.uow() as uow:
+        assert isinstance(uow, PlanningUnitOfWork)  # planning's runtime makes this kind
         plan_ids = await uow.session.scalars(
             select(Plan.id)
             .where(Plan.status == domain.PlanStatus.APPROVED, fired.exists())

@@ -103,12 +103,13 @@ class EventRegistry:
                 create_model(
                     f"{model.__name__}Envelope",
                     __base__=Envelope,
-                    type=(Literal[model.type], ...),  # type: ignore[valid-type]
+                    type=(Literal[model.type], ...),  # type: ignore[arg-type,valid-type]
                     data=(model, ...),
                 )
                 for model in self._models.values()
             )
-            self._typed = TypeAdapter(Annotated[Union[typed], Field(discriminator="type")])  # noqa: UP007
+            union = Annotated[Union[typed], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+            self._typed = TypeAdapter(union)  # type: ignore[arg-type]
         return self._typed
 
     def _parse_in_two_steps(self, raw: bytes) -> tuple[Envelope, EventData]:

@@ -13,20 +13,25 @@ import httpx
 import pytest
 from fastapi import APIRouter, status
 from pydantic import Field
+from sqlalchemy.orm import DeclarativeBase
 
 from shared.auth import CurrentPrincipal, Planner
 from shared.db import create_engine
 from shared.http import create_app
 from shared.schemas import ApiInput
 from shared.settings import ServiceSettings
-from shared.tables import service_base
+from shared.tables import service_metadata
 from tests.api import chunks
 from tests.factories import PLANNER
 from tests.helpers import SECRET, serving
 
 pytestmark = pytest.mark.integration
 
-Base = service_base()
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
+
+
 router = APIRouter(prefix="/v1/things", tags=["things"])
 
 

@@ -31,7 +31,7 @@ def _edit(uow: PlanningUnitOfWork, by: Principal, cmd: schemas.AgreedChange | No
 
 def _fields(cmd: schemas.AgreedChange, *also: str) -> dict:
     """The command's fields for a new part, without the deviation's."""
-    return cmd.model_dump(exclude=schemas.DEVIATION_FIELDS | set(also))
+    return cmd.model_dump(exclude={*schemas.DEVIATION_FIELDS, *also})
 
 
 async def create_plan(uow: PlanningUnitOfWork, cmd: schemas.PlanCreate, by: Principal) -> Plan:

@@ -89,6 +89,7 @@ async def plan_overlaps(
     others = [
         domain.Scheduled(a.plan_id, title, a.id, a.title, a.audience_id, at)
         for a, title in rows.all()
+        if a.audience_id is not None  # always: the query asks for these audiences
         for at in a.times_between(earliest, until)
     ]
     return [

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from services.planning.domain import PlanStatus
 from services.planning.plans import commands, queries, schemas
 from services.planning.plans.model import Plan
+from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.settings import PlanningSettings
 from services.planning.tables import Audience, Partner
 from shared.auth import CurrentPrincipal, Planner
-from shared.http import UnitOfWorkDep, VersionNumber, get_settings, if_match_versions
+from shared.http import VersionNumber, get_settings, get_uow, if_match_versions
 from shared.pagination import Limit, Offset, Page, page_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -28,6 +29,7 @@ def _etag(plan: Plan) -> str:
     return f'"{plan.version}"'
 
 
+PlanningUow = Annotated[PlanningUnitOfWork, Depends(get_uow)]  # the runtime makes this kind
 IfMatch = Annotated[
     str | None, Header(description="The plan's ETag as you saw it; a stale one gets 412.")
 ]
@@ -35,7 +37,7 @@ IfMatch = Annotated[
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PlanSummary)
 async def create_plan(
-    body: schemas.PlanCreate, uow: UnitOfWorkDep, by: Planner, response: Response
+    body: schemas.PlanCreate, uow: PlanningUow, by: Planner, response: Response
 ) -> Plan:
     plan = await commands.create_plan(uow, body, by)
     response.headers["Location"] = f"/v1/plans/{plan.id}"
@@ -45,7 +47,7 @@ async def create_plan(
 
 @router.get("", response_model=Page[schemas.PlanSummary])
 async def list_plans(
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     _: CurrentPrincipal,
     status: PlanStatus | None = None,
     limit: Limit = 50,
@@ -65,7 +67,7 @@ async def list_plans(
 
 @router.get("/{plan_id}", response_model=schemas.PlanDetail)
 async def get_plan(
-    plan_id: str, uow: UnitOfWorkDep, settings: Settings, _: CurrentPrincipal, response: Response
+    plan_id: str, uow: PlanningUow, settings: Settings, _: CurrentPrincipal, response: Response
 ) -> schemas.PlanDetail:
     """The plan with its parts, what other services did with its activities, and its clashes
     with other plans that reach the same audiences in the same weeks."""
@@ -80,7 +82,7 @@ async def get_plan(
 async def update_plan(
     plan_id: str,
     body: schemas.PlanUpdate,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -94,7 +96,7 @@ async def update_plan(
 
 @router.get("/{plan_id}/versions", response_model=Page[schemas.PlanVersionSummary])
 async def plan_versions(
-    plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    plan_id: str, uow: PlanningUow, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.PlanVersionSummary]:
     """Every version of the plan, oldest first: what changed, who and when."""
     async with uow:
@@ -108,7 +110,7 @@ async def plan_versions(
 async def plan_version(
     plan_id: str,
     version: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     _: CurrentPrincipal,
 ) -> object:
     """The plan as it was at that version."""
@@ -121,7 +123,7 @@ async def plan_diff(
     plan_id: str,
     from_version: VersionNumber,
     to_version: VersionNumber,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     _: CurrentPrincipal,
 ) -> schemas.PlanVersionDiff:
     """What changed between two versions: the plan's fields, and its parts added, removed and
@@ -136,7 +138,7 @@ async def plan_diff(
 async def add_goal(
     plan_id: str,
     body: schemas.GoalCreate,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -154,7 +156,7 @@ async def add_goal(
 async def add_audience(
     plan_id: str,
     body: schemas.PlanAudienceAdd,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -172,7 +174,7 @@ async def add_audience(
 async def add_message(
     plan_id: str,
     body: schemas.MessageCreate,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     settings: Settings,
@@ -196,7 +198,7 @@ async def add_message(
 async def add_channel(
     plan_id: str,
     body: schemas.ChannelCreate,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -214,7 +216,7 @@ async def add_channel(
 async def add_activity(
     plan_id: str,
     body: schemas.ActivityCreate,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -235,7 +237,7 @@ async def reschedule_activity(
     plan_id: str,
     activity_id: str,
     body: schemas.Reschedule,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -253,7 +255,7 @@ async def cancel_activity(
     plan_id: str,
     activity_id: str,
     body: schemas.AgreedChange,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: IfMatch = None,
@@ -268,7 +270,7 @@ async def cancel_activity(
 
 @router.post("/{plan_id}/submit", response_model=schemas.PlanSummary)
 async def submit_plan(
-    plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
+    plan_id: str, uow: PlanningUow, by: Planner, response: Response, if_match: IfMatch = None
 ) -> Plan:
     """Send a draft to management for review (draft → in review)."""
     plan = await commands.submit_plan(uow, plan_id, by, if_match_versions(if_match))
@@ -278,7 +280,7 @@ async def submit_plan(
 
 @router.post("/{plan_id}/close", response_model=schemas.PlanSummary)
 async def close_plan(
-    plan_id: str, uow: UnitOfWorkDep, by: Planner, response: Response, if_match: IfMatch = None
+    plan_id: str, uow: PlanningUow, by: Planner, response: Response, if_match: IfMatch = None
 ) -> Plan:
     """Close an approved or active plan when its work is done."""
     plan = await commands.close_plan(uow, plan_id, by, if_match_versions(if_match))
@@ -289,7 +291,7 @@ async def close_plan(
 @router.post("/{plan_id}/approve", response_model=schemas.PlanSummary)
 async def approve_plan(
     plan_id: str,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     approver: Planner,
     response: Response,
     settings: Settings,
@@ -309,7 +311,7 @@ audiences = APIRouter(prefix="/v1/audiences", tags=["audiences"])
 
 @audiences.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.AudiencePublic)
 async def create_audience(
-    body: schemas.AudienceCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+    body: schemas.AudienceCreate, uow: PlanningUow, _: Planner, response: Response
 ) -> object:
     """An audience of the organisation, for plans to reach (and contacts to belong to)."""
     audience = await commands.create_audience(uow, body)
@@ -319,7 +321,7 @@ async def create_audience(
 
 @audiences.get("", response_model=Page[schemas.AudiencePublic])
 async def list_audiences(
-    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    uow: PlanningUow, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.AudiencePublic]:
     query = select(Audience).order_by(Audience.name, Audience.id)
     async with uow:
@@ -327,7 +329,7 @@ async def list_audiences(
 
 
 @audiences.get("/{audience_id}", response_model=schemas.AudiencePublic)
-async def get_audience(audience_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+async def get_audience(audience_id: str, uow: PlanningUow, _: CurrentPrincipal) -> object:
     async with uow:
         return await queries.get_one(uow.session, Audience, audience_id, "audience")
 
@@ -337,7 +339,7 @@ partners = APIRouter(prefix="/v1/partners", tags=["partners"])
 
 @partners.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.PartnerPublic)
 async def create_partner(
-    body: schemas.PartnerCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+    body: schemas.PartnerCreate, uow: PlanningUow, _: Planner, response: Response
 ) -> object:
     """A co-organiser (KL, a union, a university) that activities of any plan can name."""
     partner = await commands.create_partner(uow, body)
@@ -347,7 +349,7 @@ async def create_partner(
 
 @partners.get("", response_model=Page[schemas.PartnerPublic])
 async def list_partners(
-    uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
+    uow: PlanningUow, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.PartnerPublic]:
     query = select(Partner).order_by(Partner.name, Partner.id)
     async with uow:
@@ -355,6 +357,6 @@ async def list_partners(
 
 
 @partners.get("/{partner_id}", response_model=schemas.PartnerPublic)
-async def get_partner(partner_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> object:
+async def get_partner(partner_id: str, uow: PlanningUow, _: CurrentPrincipal) -> object:
     async with uow:
         return await queries.get_one(uow.session, Partner, partner_id, "partner")

@@ -302,8 +302,8 @@ class PlanDetail(PlanSnapshot):
     overlaps: list[Overlap] = Field(
         description="Clashes with other plans' activities (same audience, same weeks)."
     )
-    goals: list[GoalDetail]
-    activities: list[ActivityDetail]
+    goals: list[GoalDetail]  # type: ignore[assignment]  # a detail says more of each
+    activities: list[ActivityDetail]  # type: ignore[assignment]
     deviations: list[DeviationPublic]
 
 
