@@ -152,8 +152,93 @@ async def plan_report_page(
     plan_id = reports.plan_of_link(settings, token)
     async with uow:
         report = await reports.plan_report(uow, plan_id)
+    page = language_context(REPORT_TEXT, page_language(request))
     return templates.TemplateResponse(
         request,
         "report.html",
-        {"lang": "en", "report": report, "charts": reports.charts(report)},
+        {**page, "report": report, "charts": reports.charts(report, page["t"])},
     )
+
+
+def _number(value: float, language: str) -> str:
+    """74.5 as a reader of the page writes it: 74,5 in Danish."""
+    written = f"{value:g}"
+    return written.replace(".", ",") if language == "da" else written
+
+
+templates.env.filters["number"] = _number
+
+REPORT_TEXT: dict[str, dict[str, str]] = {
+    "da": {
+        "report": "Rapport",
+        "plan": "Plan",
+        "generated": "Lavet {at} (UTC).",
+        "goals": "Mål",
+        "goals_caption": "Hvert mål: målværdi, seneste målte værdi, og om det er nået",
+        "goal": "Mål",
+        "target": "Målværdi",
+        "measured": "Målt",
+        "state": "Status",
+        "attained": "nået",
+        "behind": "under målet",
+        "unmeasured": "ikke målt endnu",
+        "no_goals": "Planen har ingen mål.",
+        "goals_chart": "Mål: målt i procent af målværdien (tallene står i tabellen ovenfor)",
+        "goals_chart_title": "Målt, i procent af målværdien",
+        "activities": "Aktiviteter",
+        "activity": "Aktivitet",
+        "when": "Hvornår",
+        "sent": "Sendt",
+        "failed": "Fejlet",
+        "reach": "Nået (kontakter)",
+        "cancelled": "aflyst",
+        "sent_per_day": "Beskeder sendt pr. dag",
+        "events": "Arrangementer",
+        "event": "Arrangement",
+        "registered": "Tilmeldt",
+        "checked_in": "Tjekket ind",
+        "no_show": "Udeblev",
+        "satisfied": "Tilfredse",
+        "answers": "svar",
+        "satisfaction_chart": "Tilfredshed: svar pr. karakter, fra 1 (meget utilfreds) til 5 "
+        "(meget tilfreds)",
+        "satisfaction_chart_title": "Tilfredshed, svar pr. karakter (1–5)",
+        "other_language": "English",
+    },
+    "en": {
+        "report": "Report",
+        "plan": "Plan",
+        "generated": "Generated {at} UTC.",
+        "goals": "Goals",
+        "goals_caption": "Each goal: target, latest measured value, attained",
+        "goal": "Goal",
+        "target": "Target",
+        "measured": "Measured",
+        "state": "State",
+        "attained": "attained",
+        "behind": "below target",
+        "unmeasured": "not measured yet",
+        "no_goals": "The plan has no goals.",
+        "goals_chart": "Goals: measured as per cent of target (the table above has the figures)",
+        "goals_chart_title": "Measured, per cent of target",
+        "activities": "Activities",
+        "activity": "Activity",
+        "when": "When",
+        "sent": "Sent",
+        "failed": "Failed",
+        "reach": "Reach (contacts)",
+        "cancelled": "cancelled",
+        "sent_per_day": "Messages sent per day",
+        "events": "Events",
+        "event": "Event",
+        "registered": "Registered",
+        "checked_in": "Checked in",
+        "no_show": "No-show",
+        "satisfied": "Satisfied",
+        "answers": "answers",
+        "satisfaction_chart": "Satisfaction: answers per score, 1 (very dissatisfied) to 5 "
+        "(very satisfied)",
+        "satisfaction_chart_title": "Satisfaction, answers per score (1–5)",
+        "other_language": "Dansk",
+    },
+}

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 import pygal
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -232,25 +233,26 @@ def _svg(chart: pygal.Graph) -> str:
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 
 
-def charts(report: schemas.PlanReport) -> dict[str, str]:
-    """The report's charts as inline SVG, by name; a chart with nothing to show is left out."""
+def charts(report: schemas.PlanReport, text: Mapping[str, str]) -> dict[str, str]:
+    """The report's charts as inline SVG, by name, labelled in the page's `text`; a chart
+    with nothing to show is left out."""
     out = {}
     measured = [g for g in report.goals if g.value is not None and g.target]
     if measured:
-        chart = _chart(pygal.HorizontalBar, "Measured, per cent of target", range=(0, 100))
+        chart = _chart(pygal.HorizontalBar, text["goals_chart_title"], range=(0, 100))
         chart.x_labels = [g.metric for g in measured]
-        chart.add("Target", [100] * len(measured))
-        chart.add("Measured", [round(100 * (g.value or 0) / g.target, 1) for g in measured])
+        chart.add(text["target"], [100] * len(measured))
+        chart.add(text["measured"], [round(100 * (g.value or 0) / g.target, 1) for g in measured])
         chart.range = (0, max(100, *(100 * (g.value or 0) / g.target for g in measured)))
         out["goals"] = _svg(chart)
     if report.sent_by_day:
-        chart = _chart(pygal.Bar, "Messages sent per day")
+        chart = _chart(pygal.Bar, text["sent_per_day"])
         chart.x_labels = [d.day for d in report.sent_by_day]
-        chart.add("Sent", [d.count for d in report.sent_by_day])
+        chart.add(text["sent"], [d.count for d in report.sent_by_day])
         out["reach"] = _svg(chart)
     if report.satisfaction_scores:
-        chart = _chart(pygal.Bar, "Satisfaction, answers per score (1–5)")
+        chart = _chart(pygal.Bar, text["satisfaction_chart_title"])
         chart.x_labels = [str(score) for score in range(1, 6)]
-        chart.add("Answers", [report.satisfaction_scores.get(score, 0) for score in range(1, 6)])
+        chart.add(text["answers"], [report.satisfaction_scores.get(s, 0) for s in range(1, 6)])
         out["satisfaction"] = _svg(chart)
     return out

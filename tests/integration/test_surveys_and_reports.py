@@ -155,7 +155,7 @@ def form(survey: dict, rating: int, choice: int | None = None, text: str = "") -
 
 
 async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report_shows_it(
-    metrics: Metrics,
+    metrics: Metrics, browser: Browser
 ) -> None:
     plan_id = str(uuid.uuid4())
     satisfied = goal("Satisfaction", 70, "%")
@@ -224,6 +224,7 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     assert page.text.count("<svg") == 3  # goals, messages per day, satisfaction
     assert "Fremtidens arbejdsmarked i Midtjylland" in page.text and "70 %" in page.text
     assert "<script" not in page.text
+    await read_the_report_in_a_browser(metrics, browser, path_of(report["page"]))
     forged = await metrics.client.get("/reports/plans/" + "x" * 40)
     assert forged.status_code == 404
 
@@ -240,6 +241,27 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     answers = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
     table = list(csv.reader(io.StringIO(answers.text.lstrip("\ufeff"))))
     assert len(table) == 11 and "respondent" not in table[0]  # anonymous: nobody named
+
+
+async def read_the_report_in_a_browser(metrics: Metrics, browser: Browser, path: str) -> None:
+    """The shared report, as a communication team reads it: Danish first, then English; its
+    tables named by their headers, its charts drawn without JavaScript."""
+    async with listening(metrics.app, lifespan=False) as base_url:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(base_url + path)
+        await expect(page.locator("html")).to_have_attribute("lang", "da")
+        await expect(page.get_by_role("heading", name="Mål", exact=True)).to_be_visible()
+        goals = page.get_by_role("table").first
+        satisfied = goals.get_by_role("row", name=re.compile("^Satisfaction"))
+        await expect(satisfied).to_contain_text("nået")
+        await expect(page.get_by_role("columnheader", name="Tjekket ind")).to_be_visible()
+        await expect(page.get_by_text("Tilfredshed: svar pr. karakter")).to_be_visible()
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(satisfied).to_contain_text("attained")
+        await expect(page.get_by_role("columnheader", name="Checked in")).to_be_visible()
+        await context.close()
 
 
 async def test_bad_survey_input_is_refused_and_changes_nothing(metrics: Metrics) -> None:
