@@ -9,10 +9,12 @@ from collections import Counter
 
 from prometheus_client import Gauge
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.metrics import questionnaire
 from services.metrics.domain import GOAL_STATES, goal_state
 from services.metrics.kpis import goals_with_latest_values
-from services.metrics.measures import satisfaction_overall
+from services.metrics.measures import satisfied_in
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import EventFact, RegistrationFact, Survey, SurveyResponse
 from shared.runtime import Runtime
@@ -37,8 +39,43 @@ SURVEY_SATISFIED = Gauge(
 REGISTRATION_STATUSES = ("confirmed", "waitlisted", "offered", "expired", "cancelled")
 
 
+class SatisfiedShare:
+    """The satisfied share over every survey's satisfaction question, recounting at each
+    refresh only the surveys that got answers or changed since the last: an answer is never
+    changed once stored, so the others' counts stand (a refresh no longer reads every answer
+    ever given)."""
+
+    def __init__(self) -> None:
+        # survey id → ((version, answers), (satisfied, answered))
+        self._counted: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {}
+
+    async def refresh(self, session: AsyncSession) -> float | None:
+        answers = dict(
+            (
+                await session.execute(
+                    select(SurveyResponse.survey_id, func.count()).group_by(
+                        SurveyResponse.survey_id
+                    )
+                )
+            ).all()
+        )
+        versions = dict((await session.execute(select(Survey.id, Survey.version))).all())
+        for survey_id, version in versions.items():
+            seen = (version, answers.get(survey_id, 0))
+            if survey_id not in self._counted or self._counted[survey_id][0] != seen:
+                one = select(Survey).where(Survey.id == survey_id)
+                self._counted[survey_id] = (seen, await satisfied_in(session, one))
+        for gone in self._counted.keys() - versions.keys():
+            del self._counted[gone]
+        return questionnaire.share(
+            sum(s for _, (s, _) in self._counted.values()),
+            sum(a for _, (_, a) in self._counted.values()),
+        )
+
+
 async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
     """Mirror the goals' states and the read models' totals into the gauges."""
+    satisfied_share = SatisfiedShare()
     while True:
         async with runtime.sessions() as session:
             states = Counter(
@@ -65,7 +102,7 @@ async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
                 )
             ).all()
             responses = await session.scalar(select(func.count()).select_from(SurveyResponse))
-            satisfied = await satisfaction_overall(session, select(Survey))
+            satisfied = await satisfied_share.refresh(session)
         for state in GOAL_STATES:
             KPI_GOALS.labels(state).set(states[state])
         for status in REGISTRATION_STATUSES:

@@ -21,6 +21,8 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
+from services.metrics.gauges import SatisfiedShare
+from services.metrics.measures import satisfaction_overall
 from services.metrics.rebuild import rebuild
 from services.metrics.tables import (
     ActivityFact,
@@ -241,6 +243,31 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     answers = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
     table = list(csv.reader(io.StringIO(answers.text.lstrip("\ufeff"))))
     assert len(table) == 11 and "respondent" not in table[0]  # anonymous: nobody named
+
+
+async def test_the_satisfied_share_gauge_recounts_what_changed_and_agrees_with_a_full_count(
+    metrics: Metrics,
+) -> None:
+    survey = await new_survey(metrics)  # anonymous: counts from the fifth answer
+    links = await metrics.client.post(
+        f"/v1/surveys/{survey['id']}/links",
+        json={"references": [f"p-{i}" for i in range(6)]},
+        headers=ANALYST,
+    )
+    paths = [path_of(link["link"]) for link in links.json()]
+    gauge = SatisfiedShare()
+
+    async def both() -> tuple[float | None, float | None]:
+        async with runtime_of(metrics.app).sessions() as session:
+            return await gauge.refresh(session), await satisfaction_overall(session, select(Survey))
+
+    for path, rating in zip(paths[:5], [5, 4, 2, 5, 1], strict=True):
+        assert (await metrics.client.post(path, data=form(survey, rating))).status_code == 200
+    first, full = await both()
+    assert first == full
+    assert (await metrics.client.post(paths[5], data=form(survey, 4))).status_code == 200
+    second, full = await both()
+    assert second == full and second != first  # the survey's sixth answer is counted
 
 
 async def read_the_report_in_a_browser(metrics: Metrics, browser: Browser, path: str) -> None:
