@@ -111,9 +111,32 @@ async def measure_plan(uow: UnitOfWork, plan_id: str) -> None:
             uow.publish(crossed, subject=plan_id)
 
 
+async def recount_metrics(uow: UnitOfWork) -> int:
+    """Bring each goal's `counted_metric` in line with what this version counts: a goal stored
+    before its metric was counted here (or by a version that read its name differently) is
+    measured from now on — its plan marked due — without waiting for the plan's next
+    revision. How many goals changed."""
+    changed = 0
+    for metric in await uow.session.scalars(select(KpiGoal.metric).distinct()):
+        counted = domain.counted_metric(metric)
+        goals = await uow.session.scalars(
+            select(KpiGoal).where(
+                KpiGoal.metric == metric, KpiGoal.counted_metric.is_distinct_from(counted)
+            )
+        )
+        for goal in goals:
+            goal.counted_metric = counted
+            mark_due(uow, goal.plan_id)
+            changed += 1
+    return changed
+
+
 async def run_measurements(runtime: Runtime[MetricsSettings]) -> None:
     """The worker that measures due plans every `kpi_interval_seconds` (a durable mark: a
-    crash measures them after the restart)."""
+    crash measures them after the restart); it starts by recounting the goals' metrics."""
+    async with runtime.uow() as uow:
+        await recount_metrics(uow)
+        await uow.commit()
     limit = 100
     while True:
         async with runtime.uow() as uow:

@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from scripts.stack import Tansu
 from services.metrics.app import create_app
+from services.metrics.kpis import recount_metrics
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import KpiDue, KpiGoal, KpiMeasurement
 from shared import topics
@@ -242,6 +243,31 @@ async def test_three_deliveries_sent_reach_a_goal_of_three(metrics: Metrics) -> 
     assert [m["value"] for m in rest["items"]] == values[-2::-1]  # newest first
     # each value listed is the event published for it
     assert [m["id"] for m in page["items"] + rest["items"]] == [e["id"] for e in reversed(events)]
+
+
+async def test_a_goal_an_earlier_version_did_not_count_is_counted_after_a_restart(
+    metrics: Metrics,
+) -> None:
+    plan_id = str(uuid.uuid4())
+    sent = goal("Deliveries sent", 2, "recipients")
+    await approve(metrics, plan_id, [sent])
+    runtime = runtime_of(metrics.app)
+    async with runtime.sessions.begin() as session:  # as a version that did not count it left it
+        await session.execute(
+            update(KpiGoal).where(KpiGoal.plan_id == plan_id).values(counted_metric=None)
+        )
+    await produce(metrics.bootstrap, topics.DELIVERIES, [delivery_sent(plan_id) for _ in range(2)])
+    await eventually(
+        lambda: metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST),
+        lambda r: r.json()["counts"].get("delivery.sent.v1") == 2,
+    )
+    assert (await kpis(metrics, plan_id))["kpis"][0]["value"] is None  # not counted
+
+    async with runtime.uow() as uow:  # what the measuring worker does first when it starts
+        assert await recount_metrics(uow) == 1
+        await uow.commit()
+    shown = await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 2)
+    assert shown["kpis"][0]["counted"] is True and shown["kpis"][0]["attained"] is True
 
 
 async def test_goals_arriving_after_their_events_are_measured_once_and_again_when_revised(
