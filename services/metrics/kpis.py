@@ -5,7 +5,7 @@ value as kpi.measured.v1 in the same unit of work; and read a goal's latest valu
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select, delete, select
 
@@ -172,12 +172,17 @@ async def known_goal(uow: UnitOfWork, plan_id: str, goal_id: str) -> KpiGoal:
     return goal
 
 
-def goals_with_latest_values() -> Select:
+def goals_with_latest_values(measured_before: datetime | None = None) -> Select:
     """Each goal with its latest measurement (the last measured; of a day's, the last
-    recorded), or None."""
+    recorded) — of those measured before `measured_before`, if given — or None."""
+    before = [] if measured_before is None else [KpiMeasurement.measured_at < measured_before]
     latest = (
         select(KpiMeasurement.position)
-        .where(KpiMeasurement.plan_id == KpiGoal.plan_id, KpiMeasurement.goal_id == KpiGoal.goal_id)
+        .where(
+            KpiMeasurement.plan_id == KpiGoal.plan_id,
+            KpiMeasurement.goal_id == KpiGoal.goal_id,
+            *before,
+        )
         .order_by(KpiMeasurement.measured_at.desc(), KpiMeasurement.position.desc())
         .limit(1)
         .correlate(KpiGoal)

@@ -20,6 +20,7 @@ from services.metrics.tables import Survey
 from shared.errors import Conflict, NotFound
 from shared.http import UnitOfWorkDep, get_settings
 from shared.links import survey_link_parts, survey_person
+from shared.time import PlanDate
 from shared.web import SHARED_TEMPLATES, language_context, page_language
 
 SettingsDep = Annotated[MetricsSettings, Depends(get_settings)]
@@ -146,17 +147,28 @@ async def answer_survey(
 
 @router.get("/reports/plans/{token}", response_class=HTMLResponse)
 async def plan_report_page(
-    request: Request, token: str, uow: UnitOfWorkDep, settings: SettingsDep
+    request: Request,
+    token: str,
+    uow: UnitOfWorkDep,
+    settings: SettingsDep,
+    period_start: PlanDate | None = None,
+    period_end: PlanDate | None = None,
 ) -> HTMLResponse:
     """A plan's report behind the link `GET /v1/plans/{id}/report` gives (it expires)."""
     plan_id = reports.plan_of_link(settings, token)
+    period = reports.Period(period_start, period_end)
     async with uow:
-        report = await reports.plan_report(uow, plan_id)
+        report = await reports.plan_report(uow, plan_id, period)
     page = language_context(REPORT_TEXT, page_language(request))
     return templates.TemplateResponse(
         request,
         "report.html",
-        {**page, "report": report, "charts": reports.charts(report, page["t"])},
+        {
+            **page,
+            "report": report,
+            "charts": reports.charts(report, page["t"]),
+            "period_query": reports.period_query(period, first="&"),
+        },
     )
 
 
@@ -173,6 +185,9 @@ REPORT_TEXT: dict[str, dict[str, str]] = {
         "report": "Rapport",
         "plan": "Plan",
         "generated": "Lavet {at} (UTC).",
+        "period": "Periode: {start} – {end}.",
+        "open_start": "planens start",
+        "open_end": "i dag",
         "goals": "Mål",
         "goals_caption": "Hvert mål: målværdi, seneste målte værdi, og om det er nået",
         "goal": "Mål",
@@ -209,6 +224,9 @@ REPORT_TEXT: dict[str, dict[str, str]] = {
         "report": "Report",
         "plan": "Plan",
         "generated": "Generated {at} UTC.",
+        "period": "Period: {start} – {end}.",
+        "open_start": "the plan's start",
+        "open_end": "today",
         "goals": "Goals",
         "goals_caption": "Each goal: target, latest measured value, attained",
         "goal": "Goal",

@@ -9,11 +9,14 @@ import io
 import re
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 import pygal
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pygal.style import Style
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy.orm import QueryableAttribute
 
 from services.metrics import kpis, measures, questionnaire, schemas
 from services.metrics.settings import MetricsSettings
@@ -27,7 +30,8 @@ from services.metrics.tables import (
     Survey,
 )
 from shared.contracts.metrics import attained
-from shared.errors import NotFound
+from shared.errors import NotFound, RuleViolation
+from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
 REPORT_LINK_DAYS = 30
@@ -37,11 +41,56 @@ def _links(settings: MetricsSettings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.link_key, salt="budskab.report")
 
 
-def report_link(settings: MetricsSettings, plan_id: str) -> str:
+@dataclass(frozen=True)
+class Period:
+    """The days a report covers, both included, in Danish time; an open end covers
+    everything before or after."""
+
+    start: date | None = None
+    end: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.start and self.end and self.start > self.end:
+            raise RuleViolation(
+                "period_end is before period_start",
+                errors=[{"field": "period_end", "message": "must be on or after period_start"}],
+            )
+
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    @property
+    def ends_before(self) -> datetime | None:
+        """The first moment after the period."""
+        return None if self.end is None else _midnight(self.end + timedelta(days=1))
+
+    def holds(self, when: QueryableAttribute[datetime]) -> list[ColumnElement[bool]]:
+        """The conditions for `when` to fall in the period."""
+        conditions = []
+        if self.start is not None:
+            conditions.append(when >= _midnight(self.start))
+        if self.ends_before is not None:
+            conditions.append(when < self.ends_before)
+        return conditions
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), LOCAL_TIME)
+
+
+def report_link(settings: MetricsSettings, plan_id: str, period: Period = Period()) -> str:
     """A link to the plan's report page for people without an API token (management, say);
     it works for REPORT_LINK_DAYS."""
     token = _links(settings).dumps(plan_id)
-    return f"{settings.public_url.rstrip('/')}/reports/plans/{token}"
+    return f"{settings.public_url.rstrip('/')}/reports/plans/{token}{period_query(period)}"
+
+
+def period_query(period: Period, first: str = "?") -> str:
+    """The period as a link's query (`first` starts it), or nothing for all of it."""
+    given = {"period_start": period.start, "period_end": period.end}
+    parts = [f"{name}={day.isoformat()}" for name, day in given.items() if day is not None]
+    return first + "&".join(parts) if parts else ""
 
 
 def plan_of_link(settings: MetricsSettings, token: str) -> str:
@@ -52,7 +101,12 @@ def plan_of_link(settings: MetricsSettings, token: str) -> str:
     return str(plan_id)
 
 
-async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
+async def plan_report(
+    uow: UnitOfWork, plan_id: str, period: Period = Period()
+) -> schemas.PlanReport:
+    """The plan measured over `period` (all of it by default): goals as last measured by its
+    end; the activities, events and messages in it; the satisfaction of its events' and
+    activities' surveys."""
     session = uow.session
     plan = await session.get(PlanFact, plan_id)
     goals = [
@@ -67,7 +121,9 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
             attained=attained(None if m is None else m.value, goal.target),
         )
         for goal, m in await session.execute(
-            kpis.goals_with_latest_values().where(KpiGoal.plan_id == plan_id)
+            kpis.goals_with_latest_values(measured_before=period.ends_before).where(
+                KpiGoal.plan_id == plan_id
+            )
         )
     ]
     if plan is None and not goals:
@@ -82,7 +138,7 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
                 func.count().filter(DeliveryFact.status == "failed").label("failed"),
                 func.count(distinct(case((sent, DeliveryFact.contact_id)))).label("reach"),
             )
-            .where(DeliveryFact.plan_id == plan_id)
+            .where(DeliveryFact.plan_id == plan_id, *period.holds(DeliveryFact.at))
             .group_by(DeliveryFact.activity_id)
         )
     )
@@ -100,14 +156,16 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
         )
         for a in await session.scalars(
             select(ActivityFact)
-            .where(ActivityFact.plan_id == plan_id)
+            .where(ActivityFact.plan_id == plan_id, *period.holds(ActivityFact.starts_at))
             .order_by(ActivityFact.starts_at, ActivityFact.activity_id)
         )
     ]
     events = [
         await _event(uow, event)
         for event in await session.scalars(
-            select(EventFact).where(EventFact.plan_id == plan_id).order_by(EventFact.starts_at)
+            select(EventFact)
+            .where(EventFact.plan_id == plan_id, *period.holds(EventFact.starts_at))
+            .order_by(EventFact.starts_at)
         )
     ]
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -118,17 +176,25 @@ async def plan_report(uow: UnitOfWork, plan_id: str) -> schemas.PlanReport:
     )
     by_day = await session.execute(
         select(day.label("day"), func.count())
-        .where(DeliveryFact.plan_id == plan_id, sent)
+        .where(DeliveryFact.plan_id == plan_id, sent, *period.holds(DeliveryFact.at))
         .group_by("day")
         .order_by("day")
     )
+    surveys = select(Survey).where(Survey.plan_id == plan_id)
+    if period.bounded:  # those of the events and activities in the period
+        surveys = surveys.where(
+            Survey.event_id.in_([e.event_id for e in events])
+            | Survey.activity_id.in_([a.activity_id for a in activities])
+        )
     scores: Counter[int] = Counter()
-    for survey in await session.scalars(select(Survey).where(Survey.plan_id == plan_id)):
+    for survey in await session.scalars(surveys):
         scores.update(await _satisfaction_scores(uow, survey))
     return schemas.PlanReport(
         plan_id=plan_id,
         title=plan.title if plan else None,
         generated_at=uow.now(),
+        period_start=period.start,
+        period_end=period.end,
         goals=goals,
         activities=activities,
         events=events,

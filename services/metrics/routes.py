@@ -15,6 +15,7 @@ from shared.contracts.metrics import attained
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep, get_settings
 from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.time import PlanDate
 
 router = APIRouter(prefix="/v1/plans", tags=["metrics"])
 
@@ -134,16 +135,28 @@ async def get_measurement(
         return schemas.MeasurementPublic.model_validate(measurement)
 
 
+def _period(
+    period_start: PlanDate | None = None, period_end: PlanDate | None = None
+) -> reports.Period:
+    """A period of days, both included (for the yearly revision, say): none, the whole plan."""
+    return reports.Period(period_start, period_end)
+
+
+ReportPeriod = Annotated[reports.Period, Depends(_period)]
+
+
 @router.get("/{plan_id}/report", response_model=schemas.PlanReport)
 async def plan_report(
-    plan_id: str, uow: UnitOfWorkDep, _: ReportReader, settings: SettingsDep
+    plan_id: str, uow: UnitOfWorkDep, _: ReportReader, settings: SettingsDep, period: ReportPeriod
 ) -> schemas.PlanReport:
     """The plan measured: each goal against its target; each activity's messages and reach;
     each event's registrations, attendance, no-shows and satisfaction; messages sent per day;
-    satisfaction scores. `page` links to the same as a page with charts, to print or share."""
+    satisfaction scores — over the whole plan, or the days from `period_start` to `period_end`
+    (goals as last measured by its end). `page` links to the same as a page with charts, to
+    print or share."""
     async with uow:
-        report = await reports.plan_report(uow, plan_id)
-    return report.model_copy(update={"page": reports.report_link(settings, plan_id)})
+        report = await reports.plan_report(uow, plan_id, period)
+    return report.model_copy(update={"page": reports.report_link(settings, plan_id, period)})
 
 
 @router.get(
@@ -151,10 +164,12 @@ async def plan_report(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def plan_report_csv(plan_id: str, uow: UnitOfWorkDep, _: ReportReader) -> Response:
+async def plan_report_csv(
+    plan_id: str, uow: UnitOfWorkDep, _: ReportReader, period: ReportPeriod
+) -> Response:
     """The report as one table: a row per goal, activity and event."""
     async with uow:
-        report = await reports.plan_report(uow, plan_id)
+        report = await reports.plan_report(uow, plan_id, period)
     return Response(
         "\ufeff" + reports.csv_rows(report),
         media_type="text/csv; charset=utf-8",

@@ -245,6 +245,10 @@ class PlanReport(BaseModel):
     plan_id: str
     title: str | None
     generated_at: datetime
+    period_start: date | None = Field(
+        None, description="The first day covered; none: from the start."
+    )
+    period_end: date | None = Field(None, description="The last day covered; none: until now.")
     goals: list[ReportGoal]
     activities: list[ReportActivity]
     events: list[ReportEvent]

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -243,6 +243,49 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     answers = await metrics.client.get(f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST)
     table = list(csv.reader(io.StringIO(answers.text.lstrip("\ufeff"))))
     assert len(table) == 11 and "respondent" not in table[0]  # anonymous: nobody named
+
+
+async def test_a_report_over_a_period_covers_its_days_and_the_goals_as_they_stood(
+    metrics: Metrics,
+) -> None:
+    plan_id = str(uuid.uuid4())
+    reach = goal("Reach", 2, "contacts")
+    await approve(metrics, plan_id, [reach])
+    # two contacts written to 30 days before the conference, one again 14 days before
+    await held_conference(metrics, plan_id, registered=4, came=3)
+    await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 2)
+
+    async def report(**period: date) -> httpx.Response:
+        params = {name: day.isoformat() for name, day in period.items()}
+        url = f"/v1/plans/{plan_id}/report"
+        return await metrics.client.get(url, params=params, headers=ANALYST)
+
+    whole = (await report()).json()
+    assert len(whole["sent_by_day"]) == 2 and len(whole["events"]) == 1
+    assert (whole["period_start"], whole["period_end"]) == (None, None)
+
+    start, end = (HELD - timedelta(days=40)).date(), (HELD - timedelta(days=20)).date()
+    early = (await report(period_start=start, period_end=end)).json()
+    assert early["sent_by_day"] == [
+        {"day": (HELD - timedelta(days=30)).date().isoformat(), "count": 2}
+    ]
+    assert early["events"] == []
+    assert early["goals"][0]["value"] is None  # measured after the period, not in it
+    assert (early["period_start"], early["period_end"]) == (start.isoformat(), end.isoformat())
+
+    late = (await report(period_start=end)).json()  # open-ended: from its first day on
+    assert [d["count"] for d in late["sent_by_day"]] == [1] and len(late["events"]) == 1
+    assert late["goals"][0]["value"] == 2
+
+    page = await metrics.client.get(path_of(early["page"]))  # the link keeps the period
+    assert f"Periode: {start.isoformat()} – {end.isoformat()}" in page.text
+    assert "Fremtidens arbejdsmarked" not in page.text  # the event is after the period
+    assert f"period_start={start.isoformat()}" in page.text  # the language switch keeps it
+
+    backwards = await report(period_start=end, period_end=start)
+    assert backwards.status_code == 422 and "period_end" in backwards.text
+    too_early = await report(period_start=date(1800, 1, 1))
+    assert too_early.status_code == 422
 
 
 async def test_the_satisfied_share_gauge_recounts_what_changed_and_agrees_with_a_full_count(
