@@ -46,33 +46,33 @@ class KpiThresholdCrossed(EventData):
     crossed_at: datetime
 
 
-@event
-class SurveyOpened(EventData):
-    """A survey takes answers (from `opens_at`, until `closes_at`, when they are set): the
-    survey e-mails to an event's attendees go out now, or at `opens_at` — not before."""
+class SurveyEvent(EventData):
+    """About a survey: which, and the event or activity (and plan) it evaluates."""
 
-    type = "survey.opened.v1"
     topic = topics.SURVEYS
 
     survey_id: str
     event_id: str | None
     activity_id: str | None
     plan_id: str | None
+
+
+@event
+class SurveyOpened(SurveyEvent):
+    """A survey takes answers (from `opens_at`, until `closes_at`, when they are set): the
+    survey e-mails to an event's attendees go out now, or at `opens_at` — not before."""
+
+    type = "survey.opened.v1"
+
     opens_at: datetime | None
     closes_at: datetime | None
 
 
 @event
-class SurveyClosed(EventData):
+class SurveyClosed(SurveyEvent):
     """A survey takes no more answers: survey e-mails not yet sent for it are not sent."""
 
     type = "survey.closed.v1"
-    topic = topics.SURVEYS
-
-    survey_id: str
-    event_id: str | None
-    activity_id: str | None
-    plan_id: str | None
 
 
 def attained(value: float | None, target: float) -> bool | None:
