@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from shared.contracts.planning import ActivityApproved
 from shared.contracts.vocabulary import ActivityKind, ChannelKind
 from shared.retry import backoff_delay
+from shared.time import LOCAL_TIME
 
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
 
@@ -94,3 +95,32 @@ def message_id(delivery_id: str) -> str:
     """The delivery's Message-ID, the same on every attempt: a resend after a crash can be
     recognised as a copy by the receiving side."""
     return f"<{delivery_id}@budskab>"
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Hours of the day, Danish time, in which no send goes out (e.g. 21:00–08:00, across
+    midnight): its deliveries wait for the end, none is dropped. A person's own messages
+    about an event (a confirmation, an offer) are not a send and go at any hour."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """ "21:00-08:00" (HH:MM-HH:MM)."""
+        try:
+            start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
+        except ValueError:
+            raise ValueError(
+                f"quiet hours {text!r}: write them as HH:MM-HH:MM, e.g. 21:00-08:00"
+            ) from None
+        if start == end:
+            raise ValueError(f"quiet hours {text!r}: the start and the end are the same")
+        return cls(start, end)
+
+    def holds(self, when: datetime) -> bool:
+        local = when.astimezone(LOCAL_TIME).time()
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # across midnight

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from aiolimiter import AsyncLimiter
 from sqlalchemy import func, select, update
 
 from services.notifications import compose, sends, templates
@@ -55,12 +56,22 @@ async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
         for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
             DELIVERIES.labels(channel, status)
     transport = transport_for(settings)
+    limiter = rate_limiter(settings.smtp_rate_per_second)
     try:
         while True:
-            if not await send_due(runtime, transport):
+            if not await send_due(runtime, transport, limiter):
                 await asyncio.sleep(settings.send_poll_interval_seconds)
     finally:
         await transport.close()
+
+
+def rate_limiter(per_second: float | None) -> AsyncLimiter | None:
+    """At most `per_second` messages a second, in bursts of at most one second's worth (of
+    one message, when that is less than one)."""
+    if per_second is None:
+        return None
+    burst = max(1.0, per_second)
+    return AsyncLimiter(burst, burst / per_second)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,11 @@ class Claimed:
     template: str | None  # a send's: how its message reaches each contact
 
 
-async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport) -> int:
+async def send_due(
+    runtime: Runtime[NotificationsSettings],
+    transport: Transport,
+    limiter: AsyncLimiter | None = None,
+) -> int:
     """Claim, send and record one batch; how many deliveries it held. Outcomes are recorded
     in groups as they come (what finishes within GROUP_SECONDS of the first, and whatever
     finished while the last group was being written): a crash re-sends no more than was in
@@ -106,6 +121,8 @@ async def send_due(runtime: Runtime[NotificationsSettings], transport: Transport
         found = await templates.catalogue(session, wanted)
 
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
+        if limiter is not None and not item.suppressed:
+            await limiter.acquire()  # the server's pace: the lease is renewed meanwhile
         if item.id not in lease.ours:  # taken over, or cancelled: not ours to send
             return item, None
         return item, await _attempt(runtime, transport, item, found)
@@ -182,11 +199,14 @@ class Lease:
 async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Claimed]:
     settings = runtime.settings
     now = runtime.clock()
+    due = [Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now]
+    if settings.send_quiet_hours is not None and settings.send_quiet_hours.holds(now):
+        due.append(Delivery.send_id.is_(None))  # only a person's own messages go now
     async with runtime.sessions.begin() as session:
         ids = list(
             await session.scalars(
                 select(Delivery.id)
-                .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+                .where(*due)
                 .order_by(Delivery.next_attempt_at)
                 .limit(settings.send_batch_size)
                 .with_for_update(skip_locked=True)

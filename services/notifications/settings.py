@@ -1,8 +1,9 @@
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.notifications.domain import QuietHours
 from shared.settings import ServiceSettings
 
 
@@ -21,6 +22,10 @@ class NotificationsSettings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_pool_size: int = Field(4, ge=1, le=100)  # connections kept open, messages in flight
+    # the mail server's (or relay's) limit: messages a second at most; none: as the pool goes
+    smtp_rate_per_second: float | None = Field(None, gt=0)
+    # e.g. "21:00-08:00", Danish time: sends wait them out; a person's own messages do not
+    send_quiet_hours: QuietHours | None = None
     mail_transport: Literal["smtp", "null"] = "smtp"  # null: send nothing (benchmarks)
     mail_from: str = "Budskab <budskab@localhost>"
     # a throttled or unreachable server is retried this often (hourly at most), some three
@@ -41,3 +46,8 @@ class NotificationsSettings(ServiceSettings):
         "http://127.0.0.1:8004",
         description="Where people reach the metrics service's pages: the base of survey links.",
     )
+
+    @field_validator("send_quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        return QuietHours.parse(value) if isinstance(value, str) and value else value or None

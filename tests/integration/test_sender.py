@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from scripts.stack import SmtpSink, free_port
 from services.notifications.app import create_app
 from services.notifications.fanout import fan_out_page
 from services.notifications.handlers import on_activity_approved
-from services.notifications.sender import send_due
+from services.notifications.sender import rate_limiter, send_due
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery, Send
 from services.notifications.transport import SmtpPool
@@ -401,3 +402,62 @@ async def test_a_recurring_newsletter_is_sent_per_issue_moved_and_cancelled_with
     ]
     assert len(smtp_sink.messages) == 1
     assert [item["status"] for item in listed["items"]] == ["completed", "cancelled", "cancelled"]
+
+
+async def test_a_send_waits_out_quiet_hours_and_keeps_the_mail_servers_pace(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    """No newsletter at night (quiet hours 21:00–08:00, Danish time), while a person's own
+    message about an event still goes; in the morning the send goes out at no more than the
+    mail server's 10 messages a second."""
+    settings = settings_for(
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",
+        smtp_port=smtp_sink.port,
+        send_quiet_hours="21:00-08:00",
+        smtp_rate_per_second=10,
+    )
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()  # this test is the sender
+    evening = datetime(2026, 12, 2, 21, 30, tzinfo=UTC)  # 22:30 in Copenhagen
+    runtime.clock = lambda: evening
+    async with serving(app) as client:
+        await add_contacts(client, 25)
+        await pending_delivery(runtime)
+        async with runtime.sessions.begin() as session:  # a registration's confirmation
+            session.add(
+                Delivery(
+                    id="confirmation-1",
+                    kind="confirmed",
+                    event_id="e-1",
+                    recipient_name="Mette Bach",
+                    recipient_email="mette.bach@jobcenter-herning.dk",
+                    dedupe_key="confirmed:reg-1",
+                    channel="email",
+                    subject="Du er tilmeldt",
+                    body="Velkommen.",
+                    status="pending",
+                    attempts=0,
+                    scheduled_for=evening,
+                    next_attempt_at=evening,
+                    created_at=evening,
+                )
+            )
+        transport, limiter = SmtpPool(settings), rate_limiter(settings.smtp_rate_per_second)
+        assert await send_due(runtime, transport, limiter) == 1  # only the confirmation
+        assert await send_due(runtime, transport, limiter) == 0  # the newsletter waits
+        assert [m["To"] for m in smtp_sink.messages] == [
+            "Mette Bach <mette.bach@jobcenter-herning.dk>"
+        ]
+
+        runtime.clock = lambda: datetime(2026, 12, 3, 7, 0, tzinfo=UTC)  # 08:00 in Copenhagen
+        started = time.monotonic()
+        assert await send_due(runtime, transport, limiter) == 25
+        took = time.monotonic() - started
+        await transport.close()
+    assert len(smtp_sink.messages) == 26
+    assert all(d.status == "sent" for d in await deliveries(app))
+    # a burst of a second's worth (10), then 15 more at 10 a second: 1.5 s at the least
+    assert took >= 1.4, took

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.domain import next_attempt, send_times, sends_email
+from services.notifications.domain import QuietHours, next_attempt, send_times, sends_email
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -55,3 +55,27 @@ def test_of_the_past_issues_only_the_latest_is_sent() -> None:
     assert send_times(issues, now, catch_up=False) == issues[3:]  # had an issue already
     future = now + timedelta(days=1)
     assert send_times([future], now) == [future]
+
+
+@pytest.mark.parametrize(
+    ("utc", "quiet"),
+    [
+        (datetime(2026, 12, 2, 19, 59, tzinfo=UTC), False),  # 20:59 in Copenhagen (winter)
+        (datetime(2026, 12, 2, 20, 0, tzinfo=UTC), True),  # 21:00
+        (datetime(2026, 12, 3, 3, 0, tzinfo=UTC), True),  # 04:00, past midnight
+        (datetime(2026, 12, 3, 7, 0, tzinfo=UTC), False),  # 08:00: the end is not quiet
+        (datetime(2026, 7, 1, 19, 0, tzinfo=UTC), True),  # 21:00 in summer time
+        (datetime(2026, 7, 1, 6, 0, tzinfo=UTC), False),  # 08:00 in summer time
+    ],
+)
+def test_quiet_hours_are_danish_time_across_midnight(utc: datetime, quiet: bool) -> None:
+    assert QuietHours.parse("21:00-08:00").holds(utc) is quiet
+
+
+def test_quiet_hours_within_a_day_and_badly_written_ones() -> None:
+    lunch = QuietHours.parse("12:00 - 13:00")
+    assert lunch.holds(datetime(2026, 12, 2, 11, 30, tzinfo=UTC))  # 12:30
+    assert not lunch.holds(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # 13:00
+    for bad in ("9pm", "21:00", "21:00-25:00", "08:00-08:00"):
+        with pytest.raises(ValueError, match="quiet hours"):
+            QuietHours.parse(bad)
