@@ -94,6 +94,8 @@ async def test_prometheus_scrapes_every_service_and_sees_the_business_and_the_al
                 response = await client.get(f"{prometheus}/api/v1/{path}", params=params)
             except httpx.TransportError:
                 return None  # not listening yet
+            if response.status_code == 503:
+                return None  # listening, but its storage is not ready yet
             return response.json()["data"]
 
         async def value(query: str) -> float | None:
