@@ -2,7 +2,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.metrics import gauges, handlers, kpis, pages, routes, survey_routes
+from services.metrics import gauges, handlers, kpis, pages, routes, survey_routes, surveys
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Base
 from shared.http import create_app as create_service_app
@@ -24,5 +24,5 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router, survey_routes.router, pages.router],
         subscriptions=[handlers.subscription(settings)],
-        workers=[gauges.refresh_gauges, kpis.run_measurements],
+        workers=[gauges.refresh_gauges, kpis.run_measurements, surveys.announce_open],
     )

@@ -16,12 +16,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.metrics import kpis, measures, questionnaire, schemas
+from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey, SurveyInvitee, SurveyLinkUse, SurveyResponse
 from shared.auth import Principal
 from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.db import new_id, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.links import survey_link, survey_person
+from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 
 
@@ -89,11 +91,28 @@ async def open_survey(uow: UnitOfWork, survey_id: str) -> Survey:
             raise Conflict(f"survey {other} of this event is open: an event has one at a time")
     survey.status = "open"
     survey.version += 1
+    _announce_opened(uow, survey)
+    return survey
+
+
+async def announce_open(runtime: Runtime[MetricsSettings]) -> None:
+    """At start, say again which of the events' surveys are open: a subscriber that missed
+    the first word (started after it, or restored from a backup) learns it; for one that
+    did not, the second changes nothing."""
+    async with runtime.uow() as uow:
+        opened = await uow.session.scalars(
+            select(Survey).where(Survey.status == "open", Survey.event_id.is_not(None))
+        )
+        for survey in opened:
+            _announce_opened(uow, survey)
+        await uow.commit()
+
+
+def _announce_opened(uow: UnitOfWork, survey: Survey) -> None:
     uow.publish(
         SurveyOpened(**_about(survey), opens_at=survey.opens_at, closes_at=survey.closes_at),
         subject=survey.event_id or survey.id,  # an event's surveys in order
     )
-    return survey
 
 
 async def close(uow: UnitOfWork, survey_id: str) -> Survey:

@@ -20,8 +20,8 @@ from services.notifications.tables import (
     AudienceMember,
     Contact,
     Delivery,
-    OpenSurvey,
     Suppression,
+    SurveyGate,
 )
 from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.contracts import Envelope, EventData
@@ -218,7 +218,7 @@ async def _queue(
     if await uow.session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key)):
         return
     subject, body = compose(kind, data, link, **extra)
-    now = max(uow.now(), at or uow.now())
+    when = _not_before(uow, at)
     uow.session.add(
         Delivery(
             id=new_id(),
@@ -234,11 +234,17 @@ async def _queue(
             body=body,
             status=status,
             attempts=0,
-            scheduled_for=now,
-            next_attempt_at=now,
-            created_at=now,
+            scheduled_for=when,
+            next_attempt_at=when,
+            created_at=uow.now(),
         )
     )
+
+
+def _not_before(uow: UnitOfWork, at: datetime | None) -> datetime:
+    """Now, or `at` if that is later."""
+    now = uow.now()
+    return max(now, at) if at is not None else now
 
 
 def _simple(kind: str) -> Callable:
@@ -279,39 +285,25 @@ def on_survey_requested(settings: NotificationsSettings) -> Callable:
         link = survey_link(
             settings.survey_url, settings.link_key, data.event_id, data.registration_id
         )
-        survey = await uow.session.get(OpenSurvey, data.event_id)
-        if survey is None:
+        gate = await _gate(uow, data.event_id)
+        if gate.survey_id is None:
             await _queue(uow, "survey", "survey", data, link, status=DeliveryStatus.HELD)
-        elif survey.closes_at is not None and survey.closes_at <= uow.now():
+        elif gate.closes_at is not None and gate.closes_at <= uow.now():
             await _queue(uow, "survey", "survey", data, link, status=DeliveryStatus.CANCELLED)
         else:
-            await _queue(uow, "survey", "survey", data, link, at=survey.opens_at)
+            await _queue(uow, "survey", "survey", data, link, at=gate.opens_at)
 
     return handle
 
 
 async def on_survey_opened(uow: UnitOfWork, _envelope: Envelope, data: SurveyOpened) -> None:
-    """The event's survey takes answers: its held survey e-mails go, at `opens_at` if later."""
+    """The event's survey takes answers: its held survey e-mails go, at `opens_at` if later.
+    (Metrics restates its open surveys at every start: a second copy changes nothing.)"""
     if data.event_id is None:
         return  # an activity's survey: its links are issued by whoever runs it
-    await uow.session.execute(
-        upsert(uow.session, OpenSurvey)
-        .values(
-            event_id=data.event_id,
-            survey_id=data.survey_id,
-            opens_at=data.opens_at,
-            closes_at=data.closes_at,
-        )
-        .on_conflict_do_update(
-            index_elements=["event_id"],
-            set_={
-                "survey_id": data.survey_id,
-                "opens_at": data.opens_at,
-                "closes_at": data.closes_at,
-            },
-        )
-    )
-    at = max(uow.now(), data.opens_at or uow.now())
+    gate = await _gate(uow, data.event_id)
+    gate.survey_id, gate.opens_at, gate.closes_at = data.survey_id, data.opens_at, data.closes_at
+    at = _not_before(uow, data.opens_at)
     await uow.session.execute(
         update(Delivery)
         .where(*_survey_mails(data.event_id, DeliveryStatus.HELD))
@@ -323,16 +315,31 @@ async def on_survey_closed(uow: UnitOfWork, _envelope: Envelope, data: SurveyClo
     """The survey takes no more answers: its e-mails not yet sent are not sent."""
     if data.event_id is None:
         return
-    current = await uow.session.get(OpenSurvey, data.event_id)
-    if current is not None and current.survey_id != data.survey_id:
+    gate = await _gate(uow, data.event_id)
+    if gate.survey_id not in (None, data.survey_id):
         return  # the event has another survey open now: its e-mails stand
-    if current is not None:
-        await uow.session.delete(current)
+    gate.survey_id = gate.opens_at = gate.closes_at = None
     await uow.session.execute(
         update(Delivery)
         .where(*_survey_mails(data.event_id, DeliveryStatus.HELD, DeliveryStatus.PENDING))
-        .values(status=DeliveryStatus.CANCELLED)
+        .values(status=DeliveryStatus.CANCELLED, lease=None)
     )
+
+
+async def _gate(uow: UnitOfWork, event_id: str) -> SurveyGate:
+    """The event's survey gate, made if new and locked (the insert takes SQLite's write lock,
+    FOR UPDATE PostgreSQL's row lock): the survey's request, opening and closing take turns."""
+    await uow.session.execute(
+        upsert(uow.session, SurveyGate).values(event_id=event_id).on_conflict_do_nothing()
+    )
+    gate = await uow.session.scalar(
+        select(SurveyGate)
+        .where(SurveyGate.event_id == event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert gate is not None
+    return gate
 
 
 def _survey_mails(event_id: str, *statuses: DeliveryStatus) -> list[ColumnElement[bool]]:
@@ -389,6 +396,17 @@ async def on_invitee_erased(uow: UnitOfWork, _envelope: Envelope, data: InviteeE
 
 
 async def _erase(uow: UnitOfWork, which: ColumnElement[bool], event_id: str) -> None:
+    """Their copies erased; what was still to go to them (pending, or held for a survey)
+    is cancelled, as there is nobody left to send it to."""
+    await uow.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.event_id == event_id,
+            which,
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.HELD]),
+        )
+        .values(status=DeliveryStatus.CANCELLED, lease=None)
+    )
     await uow.session.execute(
         update(Delivery)
         .where(Delivery.event_id == event_id, which)

@@ -175,13 +175,15 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class OpenSurvey(Base):
-    """An event's survey that takes answers (from survey.opened.v1 until survey.closed.v1):
-    the event's survey e-mails wait for one, so nobody is sent a link to no survey."""
+class SurveyGate(Base):
+    """Which survey of an event takes answers (from survey.opened.v1 until survey.closed.v1;
+    none: `survey_id` is null): the event's survey e-mails wait for one, so nobody is sent a
+    link to no survey. Each request, opening and closing locks the event's row first, so
+    they take turns even on different replicas and none misses another's e-mails."""
 
-    __tablename__ = "open_surveys"
+    __tablename__ = "survey_gates"
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    survey_id: Mapped[str] = mapped_column(String(36))
+    survey_id: Mapped[str | None] = mapped_column(String(36))
     opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

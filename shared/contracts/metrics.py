@@ -60,7 +60,9 @@ class SurveyEvent(EventData):
 @event
 class SurveyOpened(SurveyEvent):
     """A survey takes answers (from `opens_at`, until `closes_at`, when they are set): the
-    survey e-mails to an event's attendees go out now, or at `opens_at` — not before."""
+    survey e-mails to an event's attendees go out now, or at `opens_at` — not before.
+    Metrics says it again for each open survey of an event at every start (for subscribers
+    that missed it), so it may come more than once for one survey."""
 
     type = "survey.opened.v1"
 

@@ -19,13 +19,16 @@ from services.events.app import create_app as events_app
 from services.events.settings import EventsSettings
 from services.events.timers import fire_due_messages
 from services.notifications.app import create_app as notifications_app
+from services.notifications.attendee_mail import handlers
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import Delivery, OpenSurvey
+from services.notifications.tables import Base, Delivery, SurveyGate
 from shared import topics
 from shared.contracts import EventData, new_envelope
-from shared.contracts.events import Attendee, EventSummary, SurveyRequested
+from shared.contracts.events import Attendee, AttendeeErased, EventSummary, SurveyRequested
 from shared.contracts.metrics import SurveyClosed, SurveyOpened
+from shared.db import create_engine, create_sessions
 from shared.links import survey_link_parts
+from shared.uow import UnitOfWork
 from tests.helpers import (
     auth,
     eventually,
@@ -303,27 +306,6 @@ async def test_those_who_came_get_one_personal_survey_link_by_e_mail_once_the_su
     )
     event_id = "br-midt-konference"
 
-    def requested(registration_id: str, email: str) -> SurveyRequested:
-        return SurveyRequested(
-            event_id=event_id,
-            plan_id=None,
-            registration_id=registration_id,
-            attendee=Attendee(
-                name="Mette Bach",
-                email=email,
-                language="da",
-                link="https://events.example/registrations/x",
-            ),
-            event=EventSummary(
-                title="Fremtidens arbejdsmarked",
-                starts_at=NOW,
-                ends_at=None,
-                venue="Scandic Aarhus City",
-                address=None,
-                link=f"https://events.example/events/{event_id}",
-            ),
-        )
-
     async def tell(data: EventData, copy: str | None = None) -> None:
         raw = new_envelope(data, source="/test", subject=event_id, correlation_id="c")
         value = raw.model_dump(mode="json") | ({"id": copy} if copy else {})
@@ -331,41 +313,28 @@ async def test_those_who_came_get_one_personal_survey_link_by_e_mail_once_the_su
             broker.bootstrap, data.topic, [(event_id.encode(), json.dumps(value).encode())]
         )
 
-    def survey(survey_id: str, opens_at: datetime | None = None) -> SurveyOpened:
-        return SurveyOpened(
-            survey_id=survey_id,
-            event_id=event_id,
-            activity_id=None,
-            plan_id=None,
-            opens_at=opens_at,
-            closes_at=None,
-        )
-
-    def closed(survey_id: str) -> SurveyClosed:
-        return SurveyClosed(survey_id=survey_id, event_id=event_id, activity_id=None, plan_id=None)
-
     app = notifications_app(settings)
     async with serving(app):
         for copy in ("first", "second"):  # sent twice, written once
-            await tell(requested("reg-1", "mette.bach@jobcenter-herning.dk"), copy)
+            await tell(requested(event_id, "reg-1", "mette.bach@jobcenter-herning.dk"), copy)
         await eventually(lambda: _survey_mails(app), lambda m: m.get("reg-1", [None])[0] == "held")
         await asyncio.sleep(1.0)
         assert not smtp_sink.messages  # no survey yet: no link to nowhere
-        await tell(survey("evaluering-1"))
+        await tell(opened(event_id, "evaluering-1"))
         await eventually(lambda: _count(smtp_sink), lambda n: n >= 1)
         await asyncio.sleep(1.0)  # a second e-mail would have gone by now
         [mail] = mails_to(smtp_sink, "mette.bach@jobcenter-herning.dk")
 
         # the next survey opens in a week: its e-mail waits for that; closed first, it never goes
         opens_at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=7)
-        await tell(closed("evaluering-1"))
-        await tell(survey("evaluering-2", opens_at))
+        await tell(closed(event_id, "evaluering-1"))
+        await tell(opened(event_id, "evaluering-2", opens_at))
         await eventually(lambda: _open_survey(app, event_id), lambda s: s == "evaluering-2")
-        await tell(requested("reg-2", "jens.holm@jobcenter-herning.dk"))
+        await tell(requested(event_id, "reg-2", "jens.holm@jobcenter-herning.dk"))
         await eventually(
             lambda: _survey_mails(app), lambda m: m.get("reg-2") == ["pending", opens_at]
         )
-        await tell(closed("evaluering-2"))
+        await tell(closed(event_id, "evaluering-2"))
         await eventually(lambda: _survey_mails(app), lambda m: m["reg-2"][0] == "cancelled")
     assert len(smtp_sink.messages) == 1
     assert mail["Subject"] == "Hvordan gik det? Fremtidens arbejdsmarked"
@@ -374,10 +343,47 @@ async def test_those_who_came_get_one_personal_survey_link_by_e_mail_once_the_su
     assert "virker én gang" in body(mail)
 
 
+def requested(event_id: str, registration_id: str, email: str) -> SurveyRequested:
+    return SurveyRequested(
+        event_id=event_id,
+        plan_id=None,
+        registration_id=registration_id,
+        attendee=Attendee(
+            name="Mette Bach",
+            email=email,
+            language="da",
+            link="https://events.example/registrations/x",
+        ),
+        event=EventSummary(
+            title="Fremtidens arbejdsmarked",
+            starts_at=NOW,
+            ends_at=None,
+            venue="Scandic Aarhus City",
+            address=None,
+            link=f"https://events.example/events/{event_id}",
+        ),
+    )
+
+
+def opened(event_id: str, survey_id: str, opens_at: datetime | None = None) -> SurveyOpened:
+    return SurveyOpened(
+        survey_id=survey_id,
+        event_id=event_id,
+        activity_id=None,
+        plan_id=None,
+        opens_at=opens_at,
+        closes_at=None,
+    )
+
+
+def closed(event_id: str, survey_id: str) -> SurveyClosed:
+    return SurveyClosed(survey_id=survey_id, event_id=event_id, activity_id=None, plan_id=None)
+
+
 async def _open_survey(app, event_id: str) -> str | None:  # type: ignore[no-untyped-def]
     async with runtime_of(app).sessions() as session:
         return await session.scalar(
-            select(OpenSurvey.survey_id).where(OpenSurvey.event_id == event_id)
+            select(SurveyGate.survey_id).where(SurveyGate.event_id == event_id)
         )
 
 
@@ -390,3 +396,74 @@ async def _survey_mails(app) -> dict[str, list]:  # type: ignore[no-untyped-def]
             )
         )
         return {key.rsplit(":", 1)[1]: [status, at] for key, status, at in rows}
+
+
+async def test_a_survey_request_waits_its_turn_beside_the_surveys_opening_and_closing(
+    database_url: str,
+) -> None:
+    """Requests and openings come on different topics, so two replicas may handle them at
+    the same moment: each locks the event's survey gate first, so the one that comes second
+    sees what the first did — no e-mail held for good, none sent after its survey closed.
+    Also: a person erased before their survey opens is not written to."""
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    sessions = create_sessions(engine)
+    tables = Base.metadata.tables
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(sessions, outbox=tables["outbox"], inbox=tables["inbox"], source="/t")
+
+    settings = settings_for(NotificationsSettings, database_url, "", survey_url="https://x.dk/")
+    handle = handlers(settings)
+    event_id = "br-midt-konference"
+
+    async def apply(data: EventData, then: asyncio.Event | None = None) -> None:
+        """`data` handled in a transaction of its own; held open until `then` is set."""
+        async with uow() as work:
+            envelope = new_envelope(data, source="/t", subject=event_id, correlation_id="c")
+            await handle[type(data)](work, envelope, data)
+            if then is not None:
+                await then.wait()
+            await work.commit()
+
+    async def side_by_side(first: EventData, second: EventData) -> None:
+        release = asyncio.Event()
+        holding = asyncio.create_task(apply(first, release))
+        await asyncio.sleep(0.3)  # the first holds the gate
+        waiting = asyncio.create_task(apply(second))
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "the second went ahead without waiting for the first"
+        release.set()
+        await asyncio.gather(holding, waiting)
+
+    async def ledger() -> dict[str, tuple[str, datetime, datetime]]:
+        async with sessions() as session:
+            rows = await session.execute(
+                select(Delivery.dedupe_key, Delivery.status, Delivery.created_at, Delivery.scheduled_for)
+            )  # fmt: skip
+            return {key.rsplit(":", 1)[1]: (status, made, at) for key, status, made, at in rows}
+
+    try:
+        await side_by_side(requested(event_id, "reg-1", "a@x.dk"), opened(event_id, "s-1"))
+        assert (await ledger())["reg-1"][0] == "pending"  # held, then released
+
+        await side_by_side(requested(event_id, "reg-2", "b@x.dk"), closed(event_id, "s-1"))
+        assert (await ledger())["reg-2"][0] == "cancelled"  # queued, then cancelled
+
+        # queued now to go in a week: made now, not in the future
+        later = datetime.now(UTC) + timedelta(days=7)
+        await apply(opened(event_id, "s-2", later))
+        before = datetime.now(UTC)
+        await apply(requested(event_id, "reg-3", "c@x.dk"))
+        status, made, at = (await ledger())["reg-3"]
+        assert (status, at) == ("pending", later) and before <= made <= datetime.now(UTC)
+
+        # erased while held: nobody to write to, so it is not released
+        await apply(closed(event_id, "s-2"))
+        await apply(requested(event_id, "reg-4", "d@x.dk"))
+        await apply(AttendeeErased(event_id=event_id, plan_id=None, registration_id="reg-4"))
+        await apply(opened(event_id, "s-3"))
+        assert (await ledger())["reg-4"][0] == "cancelled"
+    finally:
+        await engine.dispose()

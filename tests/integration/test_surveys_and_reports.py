@@ -21,6 +21,7 @@ import pytest
 from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
+from services.metrics import surveys
 from services.metrics.gauges import SatisfiedShare
 from services.metrics.measures import satisfaction_overall
 from services.metrics.rebuild import rebuild
@@ -414,6 +415,22 @@ async def test_bad_survey_input_is_refused_and_changes_nothing(metrics: Metrics)
     told = await read_topic(metrics.bootstrap, topics.SURVEYS, at_least=2)
     about = [e for r in told if (e := json.loads(r.value))["data"]["survey_id"] == survey["id"]]
     assert [e["type"] for e in about] == ["survey.opened.v1", "survey.closed.v1"]
+
+
+async def test_at_start_metrics_says_again_which_event_surveys_are_open(metrics: Metrics) -> None:
+    """A subscriber that missed survey.opened.v1 (started after it, restored from a backup)
+    would hold the event's survey e-mails for good: so each start says it again."""
+    still_open = await new_survey(metrics, event_id=str(uuid.uuid4()))
+    ended = await new_survey(metrics, event_id=str(uuid.uuid4()))
+    await metrics.client.post(f"/v1/surveys/{ended['id']}/close", headers=ANALYST)
+    of_activity = await new_survey(metrics, activity_id=str(uuid.uuid4()))
+
+    # the worker each start runs once (this service's own start may run it too, late)
+    await surveys.announce_open(runtime_of(metrics.app))
+    told = await read_topic(metrics.bootstrap, topics.SURVEYS, at_least=5)
+    opened = [e["data"]["survey_id"] for r in told if (e := json.loads(r.value))["type"] == "survey.opened.v1"]  # fmt: skip
+    assert opened.count(still_open["id"]) >= 2
+    assert [opened.count(s["id"]) for s in (ended, of_activity)] == [1, 1]
 
 
 async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
