@@ -47,7 +47,7 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("scope", String(200), primary_key=True),
         Column("key", String(200), primary_key=True),
         Column("fingerprint", String(64), nullable=False),
-        Column("created_at", UtcDateTime, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False, index=True),  # pruned by age
         Column("status_code", Integer, nullable=True),  # null while in progress
         Column("response_headers", Text, nullable=True),
         Column("response_body", Text, nullable=True),

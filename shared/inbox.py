@@ -22,7 +22,7 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("consumer_group", String(200), primary_key=True),
         Column("event_id", String(64), primary_key=True),
         Column("event_type", String(200), nullable=False),
-        Column("processed_at", UtcDateTime, nullable=False),
+        Column("processed_at", UtcDateTime, nullable=False, index=True),  # pruned by age
     )
 
 

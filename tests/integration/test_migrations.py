@@ -6,10 +6,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy.exc import IntegrityError
 
 from scripts.stack import SERVICES
+from shared import plumbing_migrations
 from shared.db import create_engine, migrate
+from shared.tables import service_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +144,22 @@ async def test_notifications_upgrades_deliveries_into_sends(database_url: str) -
         ("waiting", "waiting", "sending", "Tendens", True),
     ]
     assert email_hash == hashlib.sha256(b"mette@example.org").hexdigest()
+
+
+async def test_the_shared_bookkeeping_steps_build_what_shared_declares(database_url: str) -> None:
+    """A new service's migrations call shared.plumbing_migrations' steps in order: together
+    they build the outbox, inbox and idempotency keys exactly as shared/ declares them."""
+    engine = create_engine(database_url)
+
+    def build_then_diff(connection):  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(connection)
+        with Operations.context(context):
+            plumbing_migrations.create_bookkeeping_tables()
+            plumbing_migrations.index_bookkeeping_by_age()
+        return compare_metadata(context, service_metadata())
+
+    try:
+        async with engine.begin() as conn:
+            assert await conn.run_sync(build_then_diff) == []
+    finally:
+        await engine.dispose()

@@ -1,0 +1,23 @@
+"""bookkeeping indexed by age: pruning old inbox rows and idempotency keys reads an index
+
+Revision ID: d2b5f8c01d32
+Revises: 9cb5d854e66c
+Create Date: 2026-12-06 17:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+from shared import plumbing_migrations
+
+revision: str = "d2b5f8c01d32"
+down_revision: str | None = "9cb5d854e66c"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    plumbing_migrations.index_bookkeeping_by_age()
+
+
+def downgrade() -> None:
+    plumbing_migrations.drop_bookkeeping_indexes_by_age()

@@ -1,0 +1,23 @@
+"""bookkeeping indexed by age: pruning old inbox rows and idempotency keys reads an index
+
+Revision ID: d4d7b0e23f54
+Revises: e3e4a12abef0
+Create Date: 2026-12-06 17:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+from shared import plumbing_migrations
+
+revision: str = "d4d7b0e23f54"
+down_revision: str | None = "e3e4a12abef0"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    plumbing_migrations.index_bookkeeping_by_age()
+
+
+def downgrade() -> None:
+    plumbing_migrations.drop_bookkeeping_indexes_by_age()
