@@ -21,11 +21,8 @@ import httpx
 import jwt
 import pytest
 
-from services.planning.app import create_app
-from services.planning.settings import PlanningSettings
 from tests.api import (
     BAD_CREDENTIALS,
-    UNREACHABLE_BROKER,
     assert_invalid,
     assert_problem,
     assert_route_counted,
@@ -39,7 +36,8 @@ from tests.api import (
     sqlite_url,
 )
 from tests.factories import PLANNER, create_approvable_plan, create_plan
-from tests.helpers import SECRET, auth, serving, settings_for
+from tests.helpers import SECRET, auth, serving
+from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
 
@@ -52,19 +50,7 @@ KOMMUNE_FORFRA = {
 }
 
 
-# --- shared checks (the other test_api_* modules import these) -----------------------------
-
-
 # --- fixtures --------------------------------------------------------------------------------
-
-
-def planning_app(database_url: str, **extra: Any):  # type: ignore[no-untyped-def]
-    """Planning without its due timer: the factory plan's activities (in 2016) fall due as
-    soon as it is approved, and a timer round that comes late (its first one waits for the
-    SQLite write lock behind the test's requests) would make an approved plan active."""
-    app = create_app(settings_for(PlanningSettings, database_url, UNREACHABLE_BROKER, **extra))
-    app.state.runtime.workers.clear()
-    return app
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from tests.api import (
 )
 from tests.factories import PLANNER, create_approvable_plan, create_plan
 from tests.helpers import auth, serving, token
-from tests.integration.test_api_behaviour import planning_app
+from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ from tests.helpers import (
     serving,
     settings_for,
 )
-from tests.integration.test_registration import INNOVATION_DAY, MANAGER, person
+from tests.services import INNOVATION_DAY, MANAGER, person
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from shared.inbox import inbox_table
 from shared.messaging import EventConsumer, Subscription, create_broker
 from shared.outbox import outbox_table
 from shared.uow import UnitOfWork
-from tests.integration.test_consumers import delivery_sent
+from tests.services import delivery_sent_value
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ async def publish(routed: Routed, value: bytes) -> None:
 async def test_an_event_reaches_its_handler_typed_once_however_often_it_comes(
     routed: Routed,
 ) -> None:
-    event = delivery_sent("plan-routing")
+    event = delivery_sent_value("plan-routing")
     await publish(routed, event)
     await publish(routed, event)  # the same event again: the inbox has it
     [(envelope, data)] = routed.handled
@@ -110,7 +110,7 @@ async def test_events_this_group_does_not_handle_or_know_are_passed_over(
         subject="e-1",
         correlation_id="c",
     )
-    newer = json.loads(delivery_sent("plan-newer")) | {"type": "delivery.sent.v9"}
+    newer = json.loads(delivery_sent_value("plan-newer")) | {"type": "delivery.sent.v9"}
     await publish(routed, other.model_dump_json().encode())
     await publish(routed, json.dumps(newer).encode())
     assert routed.handled == [] and routed.dead == []
@@ -120,10 +120,10 @@ async def test_events_this_group_does_not_handle_or_know_are_passed_over(
 async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_origin(
     routed: Routed,
 ) -> None:
-    missing_field = delivery_sent("plan-bad").replace(b'"contact_id":"c-1",', b"")
+    missing_field = delivery_sent_value("plan-bad").replace(b'"contact_id":"c-1",', b"")
     await publish(routed, b"this is not json")
     await publish(routed, missing_field)
-    await publish(routed, delivery_sent("plan-ok"))
+    await publish(routed, delivery_sent_value("plan-ok"))
     assert [data.plan_id for _, data in routed.handled] == ["plan-ok"]
     (first, first_headers), (second, second_headers) = routed.dead
     assert first == b"this is not json"  # the original, untouched, for replay
@@ -137,10 +137,10 @@ async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_origin(
 async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered_alone(
     routed: Routed,
 ) -> None:
-    failing = delivery_sent("plan-failing").replace(b'"d-1"', b'"d-failing"')
+    failing = delivery_sent_value("plan-failing").replace(b'"d-1"', b'"d-failing"')
     routed.failing.add("d-failing")
     await publish(routed, failing)
-    await publish(routed, delivery_sent("plan-after"))
+    await publish(routed, delivery_sent_value("plan-after"))
     [(body, headers)] = routed.dead
     assert body == failing
     assert headers["dlq_reason"].startswith("handler failed 3 times: RuntimeError")

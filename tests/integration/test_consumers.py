@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,27 +15,13 @@ from scripts.stack import Postgres, Tansu
 from services.metrics.app import create_app
 from services.metrics.settings import MetricsSettings
 from shared import topics
-from shared.contracts import new_envelope
-from shared.contracts.notifications import DeliverySent
 from shared.topics import dead_letter_topic
 from tests.helpers import auth, eventually, produce, read_topic, runtime_of, serving, settings_for
+from tests.services import delivery_sent_value
 
 pytestmark = pytest.mark.integration
 
 ANALYST = auth("analyst")
-
-
-def delivery_sent(plan_id: str) -> bytes:
-    data = DeliverySent(
-        delivery_id="d-1",
-        activity_id="a-1",
-        plan_id=plan_id,
-        contact_id="c-1",
-        channel="newsletter",
-        sent_at=datetime.now(UTC),
-    )
-    envelope = new_envelope(data, source="/tests", subject="d-1", correlation_id="corr-1")
-    return envelope.model_dump_json().encode()
 
 
 async def counts(client, plan_id: str) -> dict:  # type: ignore[no-untyped-def]
@@ -47,8 +32,9 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     database_url: str, broker: Tansu
 ) -> None:
     app = create_app(settings_for(MetricsSettings, database_url, broker.bootstrap))
-    event = delivery_sent("plan-twice")
-    marker = delivery_sent("plan-marker")  # sent after both copies: once it counts, they were seen
+    event = delivery_sent_value("plan-twice")
+    # sent after both copies: once it counts, they were seen
+    marker = delivery_sent_value("plan-marker")
     async with serving(app) as client:
         await produce(
             broker.bootstrap,
@@ -67,7 +53,7 @@ async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next
     database_url: str, broker: Tansu
 ) -> None:
     app = create_app(settings_for(MetricsSettings, database_url, broker.bootstrap))
-    missing_field = delivery_sent("plan-bad").replace(b'"contact_id":"c-1",', b"")
+    missing_field = delivery_sent_value("plan-bad").replace(b'"contact_id":"c-1",', b"")
     async with serving(app) as client:
         await produce(
             broker.bootstrap,
@@ -75,7 +61,7 @@ async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next
             [
                 (b"d-1", b"this is not json"),
                 (b"d-1", missing_field),
-                (b"d-1", delivery_sent("plan-ok")),
+                (b"d-1", delivery_sent_value("plan-ok")),
             ],
         )
         await eventually(lambda: counts(client, "plan-ok"), lambda c: c["total"] == 1)
@@ -102,7 +88,7 @@ async def test_a_message_too_large_to_copy_whole_is_dead_lettered_truncated_and_
         await produce(
             broker.bootstrap,
             topics.DELIVERIES,
-            [(b"d-1", huge), (b"d-1", delivery_sent("plan-ok"))],
+            [(b"d-1", huge), (b"d-1", delivery_sent_value("plan-ok"))],
             max_request_size=2 * 1024 * 1024,
         )
         await eventually(lambda: counts(client, "plan-ok"), lambda c: c["total"] == 1)
@@ -145,8 +131,8 @@ async def test_a_partition_that_makes_no_progress_shows_as_lag(
         )
 
     async with serving(app) as client:
-        messages = [(b"d-1", delivery_sent("plan-stuck"))]
-        messages += [(b"d-1", delivery_sent("plan-ok")) for _ in range(5)]  # five events
+        messages = [(b"d-1", delivery_sent_value("plan-stuck"))]
+        messages += [(b"d-1", delivery_sent_value("plan-ok")) for _ in range(5)]  # five events
         await produce(broker.bootstrap, topics.DELIVERIES, messages)
         await asyncio.wait_for(stuck.wait(), 30)
         for consumer in runtime.consumers:
@@ -186,7 +172,10 @@ async def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered(
         await produce(
             broker.bootstrap,
             topics.DELIVERIES,
-            [(b"d-1", delivery_sent("plan-poison")), (b"d-1", delivery_sent("plan-after"))],
+            [
+                (b"d-1", delivery_sent_value("plan-poison")),
+                (b"d-1", delivery_sent_value("plan-after")),
+            ],
         )
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
         await asyncio.sleep(0.2)
@@ -209,9 +198,13 @@ async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
             topics.DELIVERIES,
             [
                 (b"d-1", b"{not json", [("content-type", b"application/json")]),
-                (b"d-1", delivery_sent("plan-latin1"), [("sender", "Århus".encode("latin-1"))]),
-                (b"d-1", delivery_sent("plan-null-header"), [("trace", None)]),
-                (b"d-1", delivery_sent("plan-after"), []),
+                (
+                    b"d-1",
+                    delivery_sent_value("plan-latin1"),
+                    [("sender", "Århus".encode("latin-1"))],
+                ),
+                (b"d-1", delivery_sent_value("plan-null-header"), [("trace", None)]),
+                (b"d-1", delivery_sent_value("plan-after"), []),
             ],
         )
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
@@ -228,9 +221,9 @@ async def test_newer_types_and_added_fields_are_tolerated_not_dead_lettered(
     app = create_app(
         settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
     )
-    newer = json.loads(delivery_sent("plan-v2"))
+    newer = json.loads(delivery_sent_value("plan-v2"))
     newer["type"] = "delivery.sent.v2"  # published side by side with v1 during a migration
-    extended = json.loads(delivery_sent("plan-extended"))
+    extended = json.loads(delivery_sent_value("plan-extended"))
     extended["data"]["campaign"] = "Kommune forfra"  # an optional field added later
     extended["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     async with serving(app) as client:
@@ -255,14 +248,16 @@ async def test_a_database_outage_delays_events_but_dead_letters_none(broker: Tan
         )
         async with serving(app) as client:
             await produce(
-                broker.bootstrap, topics.DELIVERIES, [(b"d", delivery_sent("plan-before"), [])]
+                broker.bootstrap,
+                topics.DELIVERIES,
+                [(b"d", delivery_sent_value("plan-before"), [])],
             )
             await eventually(lambda: counts(client, "plan-before"), lambda c: c["total"] == 1)
             server.stop_server()
             await produce(
                 broker.bootstrap,
                 topics.DELIVERIES,
-                [(b"d", delivery_sent("plan-during"), []) for _ in range(3)],
+                [(b"d", delivery_sent_value("plan-during"), []) for _ in range(3)],
             )
             await asyncio.sleep(3)
             server.start_server()
@@ -304,13 +299,13 @@ async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
 
     monkeypatch.setattr(EventConsumer, "handle", recording)
     settings = settings_for(MetricsSettings, database_url, broker.bootstrap)
-    earlier = delivery_sent("plan-earlier")
+    earlier = delivery_sent_value("plan-earlier")
     async with serving(create_app(settings)) as client:  # handles `earlier` once
         await produce(broker.bootstrap, topics.DELIVERIES, [(b"d-1", earlier)])
         await eventually(lambda: counts(client, "plan-earlier"), lambda c: c["total"] == 1)
 
-    good, failing = delivery_sent("plan-good"), delivery_sent("plan-failing")
-    newer = json.loads(delivery_sent("plan-newer"))
+    good, failing = delivery_sent_value("plan-good"), delivery_sent_value("plan-failing")
+    newer = json.loads(delivery_sent_value("plan-newer"))
     newer["type"] = "delivery.sent.v2"
     await produce(
         broker.bootstrap,
@@ -322,8 +317,8 @@ async def test_each_message_of_a_mixed_batch_meets_its_own_fate(
             (b"d-1", b"not json"),
             (b"d-1", json.dumps(newer).encode()),
             (b"d-1", failing),
-            (b"d-1", delivery_sent("plan-flaky")),
-            (b"d-1", delivery_sent("plan-good")),
+            (b"d-1", delivery_sent_value("plan-flaky")),
+            (b"d-1", delivery_sent_value("plan-good")),
         ],
     )
     batch_sizes.clear()

@@ -12,30 +12,21 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
-from scripts.stack import Tansu
-from services.metrics.app import create_app
 from services.metrics.kpis import recount_metrics
-from services.metrics.settings import MetricsSettings
 from services.metrics.tables import KpiDue, KpiGoal, KpiMeasurement
 from shared import topics
-from shared.contracts import EventData, new_envelope
 from shared.contracts.notifications import DeliverySent
-from shared.contracts.planning import GoalRef, PlanApproved, PlanRevised
 from tests.api import (
     BAD_CREDENTIALS,
     assert_invalid,
     assert_problem,
     assert_unauthorized,
-    backend_url,
     bearer,
 )
 from tests.helpers import (
@@ -44,89 +35,26 @@ from tests.helpers import (
     produce,
     read_topic,
     runtime_of,
-    serving,
-    settings_for,
     token,
+)
+from tests.services import (
+    ANALYST,
+    METRICS_NOW,
+    Metrics,
+    approve,
+    envelope,
+    goal,
+    kpis,
+    plan_revised,
 )
 
 pytestmark = pytest.mark.integration
 
-ANALYST = auth("analyst")
 PLANNER = auth("planner")
 ADMIN = auth("admin")
 
-NOW = datetime.now(UTC)
 
-
-@dataclass
-class Metrics:
-    app: FastAPI
-    client: httpx.AsyncClient
-    bootstrap: str
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-async def metrics(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Metrics]:
-    """One metrics service on its own broker per backend; each test uses its own plans."""
-    broker = Tansu(log_path=tmp_path_factory.mktemp("metrics") / "tansu.log").start()
-    try:
-        url = backend_url(request, tmp_path_factory)
-        app = create_app(
-            settings_for(
-                MetricsSettings,
-                url,
-                broker.bootstrap,
-                gauge_refresh_seconds=0.2,
-                kpi_interval_seconds=0.2,
-            )
-        )
-        async with serving(app) as client:
-            yield Metrics(app, client, broker.bootstrap)
-    finally:
-        broker.stop()
-
-
-# --- what planning and notifications publish -----------------------------------------------
-
-
-def envelope(data: EventData, subject: str) -> bytes:
-    made = new_envelope(data, source="/tests", subject=subject, correlation_id=f"corr-{subject}")
-    return made.model_dump_json().encode()
-
-
-def goal(metric: str, target: float, unit: str, **extra) -> GoalRef:  # type: ignore[no-untyped-def]
-    return GoalRef(id=str(uuid.uuid4()), metric=metric, target=target, unit=unit, **extra)
-
-
-def plan_approved(plan_id: str, goals: list[GoalRef]) -> tuple[bytes, bytes]:
-    data = PlanApproved(
-        plan_id=plan_id,
-        title="Tendens 2015",
-        owner="Beskæftigelsesregion Midtjylland",
-        sender="Regionen",
-        approved_by="planner",
-        approved_at=NOW,
-        activity_ids=[],
-        goals=goals,
-    )
-    return plan_id.encode(), envelope(data, plan_id)
-
-
-def plan_revised(plan_id: str, version: int, goals: list[GoalRef]) -> tuple[bytes, bytes]:
-    data = PlanRevised(
-        plan_id=plan_id,
-        version=version,
-        change="goal changed",
-        reason="the council asked",
-        agreed_by="direktionen",
-        revised_by="planner",
-        revised_at=NOW,
-        activity_ids=[],
-        goals=goals,
-    )
-    return plan_id.encode(), envelope(data, plan_id)
+# --- what notifications publish -------------------------------------------------------------
 
 
 def delivery_sent(plan_id: str) -> tuple[bytes, bytes]:
@@ -137,24 +65,12 @@ def delivery_sent(plan_id: str) -> tuple[bytes, bytes]:
         plan_id=plan_id,
         contact_id=str(uuid.uuid4()),
         channel="newsletter",
-        sent_at=NOW,
+        sent_at=METRICS_NOW,
     )
     return delivery_id.encode(), envelope(data, delivery_id)
 
 
 # --- reading what the service did ------------------------------------------------------------
-
-
-async def kpis(m: Metrics, plan_id: str) -> dict:
-    response = await m.client.get(f"/v1/plans/{plan_id}/kpis", headers=ANALYST)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def approve(m: Metrics, plan_id: str, goals: list[GoalRef]) -> dict:
-    """Produce plan.approved and wait until the service keeps the goals."""
-    await produce(m.bootstrap, topics.PLANS, [plan_approved(plan_id, goals)])
-    return await eventually(lambda: kpis(m, plan_id), lambda k: len(k["kpis"]) == len(goals))
 
 
 async def published_kpis(m: Metrics, plan_id: str, kind: str = "kpi.measured.v1") -> list[dict]:

@@ -14,55 +14,14 @@ import pytest
 import vobject
 from sqlalchemy import select
 
-from services.events.app import create_app
-from services.events.settings import EventsSettings
 from services.events.tables import Registration
 from services.events.timers import pass_on_expired_offers
-from tests.api import UNREACHABLE_BROKER, assert_invalid, assert_problem
-from tests.helpers import auth, listening, runtime_of, serving, settings_for
+from tests.api import assert_invalid, assert_problem
+from tests.helpers import auth, listening, runtime_of, serving
+from tests.services import EVENTS_NOW as NOW
+from tests.services import INNOVATION_DAY, MANAGER, events_app, person, published_event
 
 pytestmark = pytest.mark.integration
-
-MANAGER = auth("event_manager")
-NOW = datetime(2016, 1, 4, 9, tzinfo=UTC)
-INNOVATION_DAY = {
-    "title": "Velfærdens innovationsdag",
-    "description": "Nye måder at skabe velfærd på – med oplæg og workshops.",
-    "format": "theme_day",
-    "starts_at": "2016-01-20T08:00:00+00:00",
-    "ends_at": "2016-01-20T15:00:00+00:00",
-    "capacity": 2,
-    "venue": "Aarhus Rådhus",
-    "address": "Rådhuspladsen 2, 8000 Aarhus C",
-    "accessibility": "Niveaufri adgang og teleslynge i salen.",
-}
-
-
-def person(name: str, **extra: object) -> dict[str, object]:
-    email = name.lower().replace(" ", ".") + "@aarhus.dk"
-    return {"name": name, "email": email, "consent": True, **extra}
-
-
-def events_app(database_url: str, **settings: object):  # type: ignore[no-untyped-def]
-    app = create_app(
-        settings_for(
-            EventsSettings,
-            database_url,
-            UNREACHABLE_BROKER,
-            registration_rate_limit=settings.pop("registration_rate_limit", "10000/minute"),
-            **settings,
-        )
-    )
-    runtime_of(app).clock = lambda: NOW
-    return app
-
-
-async def published_event(client: httpx.AsyncClient, **changes: object) -> str:
-    created = await client.post("/v1/events", json={**INNOVATION_DAY, **changes}, headers=MANAGER)
-    assert created.status_code == 201, created.text
-    event_id = created.json()["id"]
-    assert (await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)).status_code == 200
-    return event_id
 
 
 async def outbox_types(app) -> list[str]:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from services.events.tables import Registration
 from tests.helpers import listening, runtime_of, serving
-from tests.integration.test_registration import events_app, published_event
+from tests.services import events_app, published_event
 
 pytestmark = pytest.mark.integration
 

@@ -43,13 +43,11 @@ from shared.contracts.planning import ActivityApproved, ActivityRescheduled, Aud
 from shared.db import create_engine, create_sessions
 from shared.links import survey_token
 from tests.helpers import auth, eventually, listening, produce, read_topic, runtime_of
-from tests.integration import test_metrics
-from tests.integration.test_metrics import Metrics, approve, envelope, goal, kpis
+from tests.services import Metrics, approve, envelope, goal, kpis
 
 pytestmark = pytest.mark.integration
 
 ANALYST = auth("analyst")
-metrics = test_metrics.metrics  # the same fixture: a metrics service on its broker, per backend
 HELD = datetime(2026, 11, 19, 8, tzinfo=UTC)
 QUESTIONS = [
     {
