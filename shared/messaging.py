@@ -20,7 +20,6 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -37,6 +36,7 @@ from shared.metrics import (
     DLQ_MESSAGES,
 )
 from shared.outbox import Outgoing
+from shared.partitioning import partition_for
 from shared.retry import backoff_delay, is_transient
 from shared.uow import UnitOfWork
 
@@ -75,7 +75,6 @@ class RelayProducer:
             "max_batch_size": 256 * 1024,  # a relay round of 1,000 rows in a few requests
         }
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()  # what `send` uses: the same key, same partition
 
     async def start(self) -> None:
         """Connect a new producer (an aiokafka producer cannot be started twice)."""
@@ -94,7 +93,7 @@ class RelayProducer:
         if producer is None:
             raise ConnectionError("the relay's producer is not connected")
         every = sorted(await producer.partitions_for(topic))
-        return self._partitioner(key, every, every)
+        return partition_for(key, every)
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send the messages, in order per partition; return once the broker has all of them.
@@ -116,8 +115,7 @@ class RelayProducer:
             for topic, key, value, headers in messages:
                 if topic not in partitions:
                     partitions[topic] = sorted(await producer.partitions_for(topic))
-                every = partitions[topic]
-                partition = self._partitioner(key, every, every)
+                partition = partition_for(key, partitions[topic])
                 encoded = [(name, text.encode()) for name, text in headers.items()]
                 batch = open_batches.get((topic, partition))
                 if batch is None or (
@@ -264,7 +262,7 @@ class EventConsumer:
             max_records=self.batch_size,
             batch_timeout_ms=self.batch_wait_ms,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
-            parser=_parse_tolerating_bad_headers,
+            parser=_parse_batch,
             decoder=_raw_bodies,
         )
         self._subscriber(self.consume)
@@ -486,15 +484,21 @@ OUTCOMES = ("processed", "duplicate", "ignored", "dead_lettered")
 DEAD_LETTER_MAX_VALUE = 512 * 1024  # what a dead letter keeps of a value too large to copy
 
 
-async def _parse_tolerating_bad_headers(records: tuple[ConsumerRecord, ...], original):  # type: ignore[no-untyped-def]
-    """FastStream decodes header values as UTF-8 and cannot even nack a batch in which one
-    message's headers are not (or are null): then clean them, so that such a message is
-    handled or dead-lettered like any other. (A header *key* that is not UTF-8 already fails
-    inside aiokafka: not covered.)"""
+async def _parse_batch(records: tuple[ConsumerRecord, ...], original):  # type: ignore[no-untyped-def]
+    """FastStream's batch parser decodes every header of every record into dicts, which
+    `consume` never reads (it reads the records): let it parse the first record alone and
+    give it the whole batch as the raw message, which its nack rewinds.
+
+    It decodes header values as UTF-8 and cannot even nack a batch whose first record's
+    are not (or are null): then it parses a cleaned copy, and the record itself is handled
+    or dead-lettered like any other. (A header *key* that is not UTF-8 already fails inside
+    aiokafka: not covered.)"""
     try:
-        return await original(records)
+        message = await original(records[:1])
     except (UnicodeDecodeError, AttributeError):  # AttributeError: a null value's .decode
-        return await original(tuple(_with_clean_headers(record) for record in records))
+        message = await original((_with_clean_headers(records[0]),))
+    message.raw_message = records
+    return message
 
 
 def _with_clean_headers(record: ConsumerRecord) -> ConsumerRecord:

@@ -56,14 +56,25 @@ def create_bookkeeping_tables() -> None:
     op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
 
 
-def index_bookkeeping_by_age() -> None:
-    """Step 2: the hourly pruning finds old inbox rows and expired idempotency keys by an
-    index, not by reading the whole table (an inbox grows by a row per event consumed)."""
+def index_bookkeeping() -> None:
+    """Step 2: the relay finds the oldest unsent outbox rows, and the hourly pruning old
+    inbox rows and expired idempotency keys, by an index instead of reading whole tables
+    (an outbox's backlog can be a newsletter's 100,000 rows; an inbox grows by a row per
+    event consumed)."""
+    unsent = sa.text("sent_at IS NULL")
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["position"],
+        postgresql_where=unsent,
+        sqlite_where=unsent,
+    )
     op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
 
 
-def drop_bookkeeping_indexes_by_age() -> None:
+def drop_bookkeeping_indexes() -> None:
     """Step 2 undone."""
     op.drop_index("ix_idempotency_keys_created_at", "idempotency_keys")
     op.drop_index("ix_inbox_processed_at", "inbox")
+    op.drop_index("ix_outbox_unsent", "outbox")

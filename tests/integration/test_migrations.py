@@ -155,7 +155,7 @@ async def test_the_shared_bookkeeping_steps_build_what_shared_declares(database_
         context = MigrationContext.configure(connection)
         with Operations.context(context):
             plumbing_migrations.create_bookkeeping_tables()
-            plumbing_migrations.index_bookkeeping_by_age()
+            plumbing_migrations.index_bookkeeping()
         return compare_metadata(context, service_metadata())
 
     try:

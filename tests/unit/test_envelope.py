@@ -96,3 +96,14 @@ def test_every_event_type_is_versioned_and_has_a_topic() -> None:
 def test_a_type_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         registry.register(EventCreated)
+
+
+def test_event_ids_sort_in_the_order_the_events_were_made() -> None:
+    """Inboxes are keyed by event id: ids made later sort later (UUIDv7), so a consumer's
+    inbox grows at its end instead of on a random page of its index."""
+    ids = [
+        new_envelope(event_created(), source="/s", subject="e-1", correlation_id="c").id
+        for _ in range(2000)
+    ]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)

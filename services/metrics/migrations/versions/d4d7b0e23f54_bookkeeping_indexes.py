@@ -1,4 +1,4 @@
-"""bookkeeping indexed by age: pruning old inbox rows and idempotency keys reads an index
+"""bookkeeping indexes: the relay's unsent rows, and what pruning deletes, found by index
 
 Revision ID: d4d7b0e23f54
 Revises: e3e4a12abef0
@@ -16,8 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    plumbing_migrations.index_bookkeeping_by_age()
+    plumbing_migrations.index_bookkeeping()
 
 
 def downgrade() -> None:
-    plumbing_migrations.drop_bookkeeping_indexes_by_age()
+    plumbing_migrations.drop_bookkeeping_indexes()
