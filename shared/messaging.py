@@ -25,6 +25,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from shared import kafka_records
 from shared import topics as topic_names
 from shared.contracts import Envelope, EventData, InvalidEvent, UnknownEventType, registry
 from shared.logging import Throttle, correlation, get_logger
@@ -48,6 +49,7 @@ Handler = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
 
 
 def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    kafka_records.install()  # a header key aiokafka cannot decode stops no partition
     # No idempotent producer: the embedded broker rejects it; outbox + inbox give the effect.
     return KafkaBroker(
         bootstrap_servers,
@@ -491,8 +493,8 @@ async def _parse_batch(records: tuple[ConsumerRecord, ...], original):  # type: 
 
     It decodes header values as UTF-8 and cannot even nack a batch whose first record's
     are not (or are null): then it parses a cleaned copy, and the record itself is handled
-    or dead-lettered like any other. (A header *key* that is not UTF-8 already fails inside
-    aiokafka: not covered.)"""
+    or dead-lettered like any other. (A header *key* that is not UTF-8 is aiokafka's to
+    read: see shared.kafka_records.)"""
     try:
         message = await original(records[:1])
     except (UnicodeDecodeError, AttributeError):  # AttributeError: a null value's .decode

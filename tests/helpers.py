@@ -13,6 +13,7 @@ from typing import TypeVar
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -173,5 +174,45 @@ async def produce(
             await producer.send_and_wait(
                 topic, value, key=key, headers=headers[0] if headers else None
             )
+    finally:
+        await producer.stop()
+
+
+class RawHeaderKey(str):
+    """A header key written as these bytes, UTF-8 or not, as a foreign producer may: aiokafka's
+    Python batch builder writes a key as its `.encode()`."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawHeaderKey:
+        key = super().__new__(cls, raw.decode("latin-1"))
+        key.raw = raw
+        return key
+
+    def encode(self, *_args: object, **_kwargs: object) -> bytes:
+        return self.raw
+
+
+async def produce_one_batch(
+    bootstrap: str, topic: str, partition: int, messages: list[tuple]
+) -> None:
+    """Publish (key, value, headers) tuples as one record batch, header keys as given."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        batch._builder = _DefaultRecordBatchBuilderPy(  # the C builder only takes UTF-8 keys
+            magic=2,
+            compression_type=0,
+            is_transactional=0,
+            producer_id=-1,
+            producer_epoch=-1,
+            base_sequence=0,
+            batch_size=1_000_000,
+        )
+        for key, value, headers in messages:
+            batch.append(timestamp=None, key=key, value=value, headers=headers)
+        batch.close()
+        await (await producer.send_batch(batch, topic, partition=partition))
     finally:
         await producer.stop()

@@ -16,7 +16,17 @@ from services.metrics.app import create_app
 from services.metrics.settings import MetricsSettings
 from shared import topics
 from shared.topics import dead_letter_topic
-from tests.helpers import auth, eventually, produce, read_topic, runtime_of, serving, settings_for
+from tests.helpers import (
+    RawHeaderKey,
+    auth,
+    eventually,
+    produce,
+    produce_one_batch,
+    read_topic,
+    runtime_of,
+    serving,
+    settings_for,
+)
 from tests.services import delivery_sent_value
 
 pytestmark = pytest.mark.integration
@@ -213,6 +223,35 @@ async def test_messages_faststream_cannot_decode_still_reach_the_dlq(
     dead = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
     assert [r.value for r in dead] == [b"{not json"]
     assert dict(dead[0].headers)["dlq_reason"].decode().startswith("invalid envelope")
+
+
+async def test_a_header_key_that_is_not_utf8_stops_nothing(broker: Tansu, tmp_path) -> None:
+    """aiokafka cannot decode such a key and, left alone, stops the partition at it for good
+    (dropping what its fetch had read before it): the record, those beside it in its batch
+    and those after it are all handled."""
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    async with serving(app) as client:
+        await produce_one_batch(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            0,
+            [
+                (b"d-1", delivery_sent_value("plan-before"), [("sender", b"ok")]),
+                (b"d-1", delivery_sent_value("plan-bad-key"), [(RawHeaderKey(b"\xff\xfe"), b"x")]),
+                (b"d-1", delivery_sent_value("plan-beside"), []),
+            ],
+        )
+        await produce_one_batch(
+            broker.bootstrap,
+            topics.DELIVERIES,
+            0,
+            [(b"d-1", delivery_sent_value("plan-after"), [])],
+        )
+        await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
+        for plan in ("plan-before", "plan-bad-key", "plan-beside"):
+            assert (await counts(client, plan))["total"] == 1, plan
 
 
 async def test_newer_types_and_added_fields_are_tolerated_not_dead_lettered(
