@@ -314,6 +314,7 @@ async def main() -> None:
     parser.add_argument("--latency-events", type=int, default=200, help="0 skips latency")
     args = parser.parse_args()
     configure_logging("bench", "WARNING", json=False)
+    gc.freeze()  # as the services do once started (shared/http.py): both sides alike
     tansu = Tansu().start()
     postgres = Postgres().start() if "postgresql" in args.databases else None
     results: list[tuple[str, int, float, float]] = []
