@@ -9,7 +9,7 @@ import asyncio
 import statistics
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
@@ -23,8 +23,6 @@ from tests.helpers import auth, listening, settings_for
 from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
-
-BODY_LIMIT = 1_000_000  # ServiceSettings.max_body_bytes
 
 
 @asynccontextmanager
@@ -104,46 +102,43 @@ async def test_planning_answers_healthz_while_it_stores_the_largest_strategies(t
     assert_answered_promptly(waits)
 
 
-def largest_contact_file() -> bytes:
+def largest_contact_file(limit: int) -> bytes:
     rows = ["email,navn,samtykke"]
     size, i = len(rows[0]), 0
-    while size < BODY_LIMIT - 100:
+    while size < limit - 100:
         rows.append(f"borger{i}@aarhus.example,Borger Nummer {i} Aarhusen,ja")
         size += len(rows[-1]) + 1
         i += 1
     return "\n".join(rows).encode()
 
 
-async def eventually_completed(poll: Callable[[], Awaitable[dict]], timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := await poll())["status"] != "completed":
-        assert time.monotonic() < deadline, job
-        await asyncio.sleep(0.1)
-    return job
-
-
-async def test_notifications_answers_healthz_while_it_imports_the_largest_contact_file(
+async def test_notifications_answers_healthz_while_it_takes_the_largest_contact_file(
     tmp_path,
 ) -> None:
+    """The request reads and checks the whole file (20 MB, some 360,000 rows); the import's
+    first round parses it; each later round is a chunk like any other. Watched until the
+    first 2,000 rows are in (the rest would take minutes and is more of the same). Its
+    progress can be read meanwhile: the import's rounds once kept SQLite's one connection
+    from every reader until the import was done."""
     settings = settings_for(
         NotificationsSettings, f"sqlite+aiosqlite:///{tmp_path}/n.db", UNREACHABLE_BROKER
     )
     communicator = auth("communicator")
+    content = largest_contact_file(settings.max_file_bytes)
     async with listening(notifications_app(settings)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             async with healthz_watched(url) as waits:
                 started = await client.post(
                     "/v1/contact-imports",
-                    content=largest_contact_file(),
+                    content=content,
                     headers={**communicator, "Content-Type": "text/csv"},
                 )
                 assert started.status_code == 202, started.text
-
-                async def poll() -> dict:
-                    return (
-                        await client.get(started.headers["Location"], headers=communicator)
-                    ).json()
-
-                job = await eventually_completed(poll)
-    assert job["imported"] == job["total_rows"] > 15_000
+                deadline = time.monotonic() + 120
+                while (await client.get(started.headers["Location"], headers=communicator)).json()[
+                    "imported"
+                ] < 2000:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.1)
+    assert started.json()["total_rows"] > 300_000
     assert_answered_promptly(waits)
