@@ -73,6 +73,9 @@ class _BatchReadAgainOnBadKeys:
 class _MemoryRecords(_MemoryRecordsPy):
     """aiokafka's Python splitting of a fetch into record batches (a few per fetch)."""
 
+    def __init__(self, bytes_data: bytes | None) -> None:
+        super().__init__(bytes_data or b"")  # an empty fetch's records may be null
+
     def next_batch(self, *args: Any) -> Any:
         raw = self._next_slice
         batch = super().next_batch(*args)

@@ -35,3 +35,12 @@ def test_every_record_of_a_batch_is_read_around_a_bad_header_key(compression: in
         (2, b"after", []),
     ]
     assert not records.has_next()
+
+
+def test_an_empty_fetch_has_no_batches() -> None:
+    # a broker may send a null record set for a partition with nothing new (Tansu does);
+    # aiokafka's own Python splitter fails on it, and the fetcher then waits a retry backoff
+    for empty in (None, b""):
+        records = _MemoryRecords(empty)
+        assert not records.has_next()
+        assert records.size_in_bytes() == 0
