@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 
 from sqlalchemy import Select, select
@@ -63,20 +64,31 @@ async def calendar(
         *(await session.execute(query.where(Activity.recurrence.is_(None)).limit(limit))).all(),
         *(await session.execute(query.where(Activity.recurrence.is_not(None)))).all(),
     ]
-    entries = [
-        schemas.CalendarEntry(
-            activity_id=a.id,
-            title=a.title,
-            kind=a.kind,
-            starts_at=at,
-            recurring=a.recurrence is not None,
-            plan_id=p.id,
-            plan_title=p.title,
-            plan_status=p.status,
-            audience=audience,
-            channel=channel_kind,
+    # the first `limit` times of them all, before any entry is made: a year of weekly series
+    # across every plan is tens of thousands of times, and the page shows at most 1,000
+    firsts = heapq.nsmallest(
+        limit,
+        (
+            (at, activity.id, index)
+            for index, (activity, *_) in enumerate(rows)
+            for at in activity.times_between(starts_from, starts_before)
+        ),
+    )
+    entries = []
+    for at, _, index in firsts:
+        activity, plan, audience, channel_kind = rows[index]
+        entries.append(
+            schemas.CalendarEntry(
+                activity_id=activity.id,
+                title=activity.title,
+                kind=activity.kind,
+                starts_at=at,
+                recurring=activity.recurrence is not None,
+                plan_id=plan.id,
+                plan_title=plan.title,
+                plan_status=plan.status,
+                audience=audience,
+                channel=channel_kind,
+            )
         )
-        for a, p, audience, channel_kind in rows
-        for at in a.times_between(starts_from, starts_before)
-    ]
-    return sorted(entries, key=lambda e: (e.starts_at, e.activity_id))[:limit]
+    return entries
