@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ def create_engine(url: str) -> AsyncEngine:
     # One connection: SQLite has one writer at a time and every transaction here takes the
     # write lock (below), so a second connection adds no concurrency — only SQLite's busy
     # handler, which makes a waiting writer sleep and poll (up to 100 ms at a time) where
-    # the pool hands the connection straight to the next in line.
+    # the pool hands the connection to the next in line (see _TakingTurnsSession).
     engine = create_async_engine(
         url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
     )
@@ -70,8 +71,18 @@ def _serialise_sqlite_writers(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class _TakingTurnsSession(AsyncSession):
+    async def close(self) -> None:
+        await super().close()
+        # Whoever waits for the connection takes it before this task can ask again: the pool
+        # (an asyncio.Queue) gives a returned connection to the first to ask, not the first to
+        # wait, so a worker going from one transaction to the next would keep SQLite's only
+        # connection for as long as it has work (a 20 MB import: a minute, and readers a 500).
+        await asyncio.sleep(0)
+
+
 def create_sessions(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=_TakingTurnsSession, expire_on_commit=False)
 
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:

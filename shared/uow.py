@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -65,11 +64,6 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         await self.session.close()  # rolls back whatever was not committed
-        # Whoever waits for the connection takes it before this task can ask again: the pool
-        # (an asyncio.Queue) gives a returned connection to the first to ask, not the first to
-        # wait, so a worker going from one transaction to the next would keep SQLite's only
-        # connection for as long as it has work (a 20 MB import: a minute, and readers a 500).
-        await asyncio.sleep(0)
 
     def publish(self, data: EventData, *, subject: str) -> Envelope:
         """Record an event; it reaches Kafka only if this unit of work commits."""
