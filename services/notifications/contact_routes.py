@@ -22,7 +22,7 @@ from services.notifications.tables import (
     Delivery,
     Send,
 )
-from shared.errors import Conflict, NotFound
+from shared.errors import NotFound
 from shared.http import UnitOfWorkDep, require_media_type
 from shared.uow import UnitOfWork
 
@@ -56,11 +56,8 @@ async def create_contact(
     body: schemas.ContactCreate, uow: UnitOfWorkDep, who: Communicator, response: Response
 ) -> schemas.ContactPublic:
     async with uow:
-        email = body.email.lower()
-        if await uow.session.scalar(select(Contact.id).where(Contact.email == email)):
-            raise Conflict(f"a contact with e-mail {email} exists already")
         [contact_id] = await contacts.save(
-            uow, [body], body.audience_ids, f"api: {who.subject}"[:80]
+            uow, [body], body.audience_ids, f"api: {who.subject}"[:80], new_only=True
         )
         await uow.commit()
         public = await _public(uow, await uow.session.get_one(Contact, contact_id))

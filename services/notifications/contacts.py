@@ -34,7 +34,7 @@ from services.notifications.tables import (
 )
 from shared.contracts.notifications import ContactErased
 from shared.db import changed_rows, new_id, upsert
-from shared.errors import RuleViolation
+from shared.errors import Conflict, RuleViolation
 from shared.runtime import Runtime
 from shared.schemas import ApiInput, MailAddress, SingleLine
 from shared.uow import UnitOfWork
@@ -198,16 +198,22 @@ async def save(
     audience_ids: list[str],
     source: str,
     given: frozenset[str] = frozenset(COLUMNS),
+    *,
+    new_only: bool = False,
 ) -> list[str]:
     """Create or update the contacts (by address), record each change of consent, and add
     them to the audiences; their ids, in order. An existing contact's details change only
-    where `given` (a file's columns) says they were given."""
+    where `given` (a file's columns) says they were given. `new_only`: an existing address is
+    a conflict (one made meanwhile by a concurrent twin fails on the unique address: a 409
+    too)."""
     now = uow.now()
     emails = [p.email.lower() for p in people]
     existing = {
         c.email: c
         for c in await uow.session.scalars(select(Contact).where(Contact.email.in_(emails)))
     }
+    if new_only and existing:
+        raise Conflict(f"a contact with e-mail {next(iter(existing))} exists already")
     new, changed, consents, ids = [], [], [], []
     for person, email in zip(people, emails, strict=True):
         contact = existing.get(email)
