@@ -6,10 +6,10 @@ a second copy, and it commits in the same transaction as the handler's effect.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
+import orjson
 from sqlalchemy import Column, MetaData, String, Table, TextClause, bindparam, text
 
 from shared.db import UtcDateTime
@@ -50,5 +50,5 @@ def claim(
     processed_at = bindparam("now", now, type_=UtcDateTime)
     statement = text(_CLAIM[dialect]).bindparams(processed_at, group=consumer_group)
     if dialect == "sqlite":
-        return statement.bindparams(events=json.dumps(events))
+        return statement.bindparams(events=orjson.dumps(events).decode())
     return statement.bindparams(ids=[i for i, _ in events], types=[t for _, t in events])

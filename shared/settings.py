@@ -41,7 +41,7 @@ class ServiceSettings(BaseSettings):
     max_file_bytes: int = Field(
         20_000_000, gt=0, description="Larger files (a CSV of contacts, an e-mail) get 413."
     )
-    outbox_batch_size: int = Field(1000, gt=0, description="Rows the relay publishes at once.")
+    outbox_batch_size: int = Field(3000, gt=0, description="Rows the relay publishes at once.")
     outbox_poll_interval_seconds: float = Field(
         0.1, gt=0, description="How often the relay looks for rows other processes wrote."
     )

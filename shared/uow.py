@@ -87,7 +87,7 @@ class UnitOfWork:
         claimed = await self.session.execute(
             inbox.claim(dialect, consumer_group, events, self.now())
         )
-        return set(claimed.scalars())
+        return set(claimed.scalars().all())
 
     def pending(self, kind: type[P]) -> P:
         """This unit of work's one `kind()`, made on first use and written just before the
