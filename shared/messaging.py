@@ -315,7 +315,7 @@ class EventConsumer:
         except UnknownEventType:
             item.outcome = "ignored"  # a newer type (or version) than this service knows
         except InvalidEvent as exc:
-            item.dead_letter("invalid", str(exc))
+            item.dead_letter("invalid", _unreadable_reason(record) or str(exc))
         else:
             item.handler = self.sub.handlers.get(type(item.data))
             if item.handler is None:
@@ -500,6 +500,14 @@ async def _parse_batch(records: tuple[ConsumerRecord, ...], original):  # type: 
         message = await original((_with_clean_headers(records[0]),))
     message.raw_message = records
     return message
+
+
+def _unreadable_reason(record: ConsumerRecord) -> str | None:
+    """Why the client could not read the batch this record stands for (shared.kafka_records)."""
+    for key, value in record.headers or ():
+        if key == kafka_records.UNREADABLE:
+            return (value or b"").decode(errors="replace")
+    return None
 
 
 def _with_clean_headers(record: ConsumerRecord) -> ConsumerRecord:

@@ -193,10 +193,22 @@ class RawHeaderKey(str):
         return self.raw
 
 
+def corrupt_crc(batch: bytearray) -> bytearray:
+    """The record batch with its CRC (bytes 17-20 of a v2 batch) no longer matching."""
+    batch[17] ^= 0xFF
+    return batch
+
+
 async def produce_one_batch(
-    bootstrap: str, topic: str, partition: int, messages: list[tuple]
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    messages: list[tuple],
+    *,
+    damage: Callable[[bytearray], bytearray] | None = None,
 ) -> None:
-    """Publish (key, value, headers) tuples as one record batch, header keys as given."""
+    """Publish (key, value, headers) tuples as one record batch, header keys as given;
+    `damage` changes the batch's bytes before they are sent (the broker may not check)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
@@ -213,6 +225,8 @@ async def produce_one_batch(
         for key, value, headers in messages:
             batch.append(timestamp=None, key=key, value=value, headers=headers)
         batch.close()
+        if damage is not None:
+            batch._buffer = damage(bytearray(batch._build()))
         await (await producer.send_batch(batch, topic, partition=partition))
     finally:
         await producer.stop()

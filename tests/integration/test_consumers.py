@@ -19,6 +19,7 @@ from shared.topics import dead_letter_topic
 from tests.helpers import (
     RawHeaderKey,
     auth,
+    corrupt_crc,
     eventually,
     produce,
     produce_one_batch,
@@ -252,6 +253,43 @@ async def test_a_header_key_that_is_not_utf8_stops_nothing(broker: Tansu, tmp_pa
         await eventually(lambda: counts(client, "plan-after"), lambda c: c["total"] == 1)
         for plan in ("plan-before", "plan-bad-key", "plan-beside"):
             assert (await counts(client, plan))["total"] == 1, plan
+
+
+async def test_a_corrupt_batch_stops_nothing(broker: Tansu, tmp_path) -> None:
+    """The broker stores a batch whose CRC does not match (Tansu does not check); aiokafka
+    refuses it at every poll and, left alone, the partition stops there for good. It is
+    dead-lettered with its reason and coordinates, and what follows it is handled."""
+    app = create_app(
+        settings_for(MetricsSettings, f"sqlite+aiosqlite:///{tmp_path}/m.db", broker.bootstrap)
+    )
+    dlq_before = REGISTRY.get_sample_value(
+        "budskab_dlq_messages_total", {"group": "metrics", "reason": "invalid"}
+    )
+    async with serving(app) as client:
+        for plan, damage in (
+            ("plan-sound", None),
+            ("plan-corrupt", corrupt_crc),
+            ("plan-next", None),
+        ):
+            await produce_one_batch(
+                broker.bootstrap,
+                topics.DELIVERIES,
+                1,
+                [(b"d-1", delivery_sent_value(plan), [])],
+                damage=damage,
+            )
+        await eventually(lambda: counts(client, "plan-next"), lambda c: c["total"] == 1)
+        assert (await counts(client, "plan-sound"))["total"] == 1
+        assert (await counts(client, "plan-corrupt"))["total"] == 0
+        [dead] = await read_topic(broker.bootstrap, dead_letter_topic("metrics"), at_least=1)
+        headers = {k: v.decode() for k, v in dead.headers}
+        assert headers["dlq_reason"] == "record batch failed its CRC check"
+        assert headers["dlq_original_partition"] == "1"
+        assert b"plan-corrupt" in dead.value  # the batch's bytes, for whoever looks into it
+    dlq_after = REGISTRY.get_sample_value(
+        "budskab_dlq_messages_total", {"group": "metrics", "reason": "invalid"}
+    )
+    assert (dlq_after or 0) - (dlq_before or 0) == 1
 
 
 async def test_newer_types_and_added_fields_are_tolerated_not_dead_lettered(
