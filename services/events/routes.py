@@ -3,20 +3,22 @@ for anyone (rate-limited), personal links for registrants, check-in at the door.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.events import invitations, lifecycle, programme, registrations, schemas, seats
 from services.events.access import Access, EventManager, EventsAccess, RegistrationLimit
 from services.events.domain import RegistrationStatus
 from services.events.tables import Event, Invitation, Registration
 from shared.auth import CurrentPrincipal
-from shared.http import Now, UnitOfWorkDep
+from shared.downloads import ROWS_PER_READ, streamed_csv
+from shared.http import Now, UnitOfWorkDep, get_runtime
 from shared.pagination import Limit, Offset, Page, fetch_page, page_of
+from shared.spreadsheets import spreadsheet_text
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -255,47 +257,53 @@ async def check_in(
 
 @router.get(
     "/{event_id}/attendance.csv",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "One row per confirmed seat."}},
 )
-async def attendance(event_id: str, uow: UnitOfWorkDep, _: EventManager) -> Response:
+async def attendance(
+    event_id: str, request: Request, uow: UnitOfWorkDep, _: EventManager
+) -> StreamingResponse:
     """The confirmed attendees and whether each came (no-shows have no check-in time)."""
     async with uow:
-        event = await seats.get_event(uow.session, event_id)
-        rows = await uow.session.scalars(
-            select(Registration)
+        await seats.get_event(uow.session, event_id)
+
+    async def read_after(session: AsyncSession, after: int | None) -> list:
+        rows = await session.execute(
+            select(
+                Registration.position,
+                Registration.name,
+                Registration.email,
+                Registration.organisation,
+                Registration.checked_in_at,
+            )
             .where(
                 Registration.event_id == event_id,
                 Registration.status == RegistrationStatus.CONFIRMED,
+                Registration.position > (after if after is not None else -1),
             )
             .order_by(Registration.position)
+            .limit(ROWS_PER_READ)
         )
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["name", "email", "organisation", "checked_in_at", "attended"])
-        for r in rows:
-            checked = r.checked_in_at.isoformat() if r.checked_in_at else ""
-            writer.writerow(
-                [
-                    _cell(r.name),
-                    _cell(r.email),
-                    _cell(r.organisation or ""),
-                    checked,
-                    "yes" if checked else "no",
-                ]
+        return [
+            (
+                position,
+                (
+                    spreadsheet_text(name),
+                    spreadsheet_text(email),
+                    spreadsheet_text(organisation or ""),
+                    checked_in_at.isoformat() if checked_in_at else "",
+                    "yes" if checked_in_at else "no",
+                ),
             )
-    filename = f"attendance-{event.id}.csv"
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            for position, name, email, organisation, checked_in_at in rows
+        ]
+
+    return streamed_csv(
+        f"attendance-{event_id}.csv",
+        ("name", "email", "organisation", "checked_in_at", "attended"),
+        get_runtime(request).sessions,
+        read_after,
     )
-
-
-def _cell(text: str) -> str:
-    """A cell a spreadsheet shows as text: one starting with = + - @ would run as a formula
-    (CSV injection), so it is quoted with a leading apostrophe."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # --- the registrant's own, through their personal link ---------------------------------------

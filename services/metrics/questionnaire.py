@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.errors import Conflict
+from shared.spreadsheets import spreadsheet_text
 
 MIN_BREAKDOWN = 5  # an anonymous survey shows no result drawn from fewer answers
 TEXT_MAX = 5000  # characters of a free-text answer
@@ -209,15 +210,10 @@ def as_text(question: Mapping[str, Any], value: Any) -> str:
         return ""
     labels: dict[str, str] = {o["id"]: o["label"] for o in question.get("options") or []}
     if isinstance(value, list):
-        return spreadsheet_safe("; ".join(str(labels.get(v, v)) for v in value))
+        return spreadsheet_text("; ".join(str(labels.get(v, v)) for v in value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if question["kind"] == QuestionKind.SINGLE_CHOICE:
-        return spreadsheet_safe(labels.get(value, value))
+        return spreadsheet_text(labels.get(value, value))
     text = str(value)
-    return spreadsheet_safe(text) if question["kind"] == QuestionKind.TEXT else text
-
-
-def spreadsheet_safe(text: str) -> str:
-    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR) is quoted."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return spreadsheet_text(text) if question["kind"] == QuestionKind.TEXT else text

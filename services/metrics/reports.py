@@ -31,6 +31,7 @@ from services.metrics.tables import (
 )
 from shared.contracts.metrics import attained
 from shared.errors import NotFound, RuleViolation
+from shared.spreadsheets import spreadsheet_text
 from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
@@ -259,7 +260,7 @@ def csv_rows(report: schemas.PlanReport) -> str:
     writer = csv.writer(out)
     writer.writerow(["section", "id", "name", "target", "value", "attained", "sent", "reach",
                      "registrations", "checked_in", "no_show_rate", "satisfaction"])  # fmt: skip
-    safe = questionnaire.spreadsheet_safe  # titles are typed by people
+    safe = spreadsheet_text  # titles are typed by people
     for g in report.goals:
         writer.writerow(
             ["goal", g.goal_id, safe(g.metric), g.target, g.value, g.attained] + [""] * 6

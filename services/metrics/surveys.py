@@ -24,6 +24,7 @@ from shared.db import new_id, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.links import survey_link, survey_person
 from shared.runtime import Runtime
+from shared.spreadsheets import spreadsheet_text
 from shared.uow import UnitOfWork
 
 
@@ -246,7 +247,7 @@ async def export_csv(uow: UnitOfWork, survey: Survey) -> str:
     writer = csv.writer(out)
     ids = [q["id"] for q in survey.questions]
     head = ["submitted_on", "language"] + ([] if survey.anonymous else ["respondent"])
-    writer.writerow(head + [questionnaire.spreadsheet_safe(q["text"]) for q in survey.questions])
+    writer.writerow(head + [spreadsheet_text(q["text"]) for q in survey.questions])
     for row in rows:
         who = [] if survey.anonymous else [row.respondent]
         cells = [

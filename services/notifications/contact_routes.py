@@ -3,15 +3,12 @@ exported or erased."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import contacts, schemas, suppressions
 from services.notifications.access import Communicator
@@ -24,8 +21,10 @@ from services.notifications.tables import (
     Delivery,
     Send,
 )
+from shared.downloads import ROWS_PER_READ, streamed_csv
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep, get_runtime, require_media_type
+from shared.spreadsheets import spreadsheet_text
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -189,40 +188,20 @@ async def import_errors(
     async with uow:
         if await uow.session.get(ContactImport, import_id) is None:
             raise NotFound(f"no contact import with id {import_id}")
-    return StreamingResponse(
-        _error_rows_csv(get_runtime(request).sessions, import_id),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+
+    async def read_after(session: AsyncSession, after: int | None) -> list:
+        rows = await session.execute(
+            select(ContactImportError.line, ContactImportError.reason)
+            .where(ContactImportError.import_id == import_id)
+            .where(ContactImportError.line > (after or 0))
+            .order_by(ContactImportError.line)
+            .limit(ROWS_PER_READ)
+        )
+        return [(line, (line, spreadsheet_text(reason))) for line, reason in rows]
+
+    return streamed_csv(
+        f"import-{import_id}-errors.csv",
+        ("line", "reason"),
+        get_runtime(request).sessions,
+        read_after,
     )
-
-
-ERRORS_PER_READ = 5000
-
-
-async def _error_rows_csv(sessions: async_sessionmaker, import_id: str) -> AsyncIterator[str]:
-    """The CSV, a few thousand rows at a time, each read in a short session of its own: a
-    file of 360,000 refused rows (32 MB) holds neither the event loop nor a connection for
-    as long as its download takes."""
-    yield _csv([("line", "reason")])
-    after = 0
-    while True:
-        async with sessions() as session:
-            rows = (
-                await session.execute(
-                    select(ContactImportError.line, ContactImportError.reason)
-                    .where(ContactImportError.import_id == import_id)
-                    .where(ContactImportError.line > after)
-                    .order_by(ContactImportError.line)
-                    .limit(ERRORS_PER_READ)
-                )
-            ).all()
-        if not rows:
-            return
-        yield _csv(rows)
-        after = rows[-1].line
-
-
-def _csv(rows: Iterable[Sequence[object]]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    return out.getvalue()
