@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.events.domain import EventStatus, RegistrationStatus
 from services.events.policy import Policy
@@ -26,7 +26,7 @@ from services.events.seats import pass_on_seats
 from services.events.settings import EventsSettings
 from services.events.tables import Event, EventTimer, Registration
 from shared.contracts.events import ReminderDue, SurveyRequested
-from shared.metrics import TIMERS_FIRED
+from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime
 
 BATCH = 50  # events (or timers) per transaction
@@ -98,7 +98,13 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
                     days = int(timer.kind.split(":")[1])
                     uow.publish(ReminderDue(**about, days_before=days), subject=event.id)
         await uow.commit()
+        waiting = await uow.session.scalar(
+            select(func.count())
+            .select_from(EventTimer)
+            .where(EventTimer.fired_at.is_(None), EventTimer.due_at <= now)
+        )
     TIMERS_FIRED.inc(len(due))
+    TIMERS_DUE.set(waiting or 0)
     return len(due)
 
 

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import vobject
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from services.events import timers
 from services.events.tables import Registration
 from services.events.timers import pass_on_expired_offers
 from tests.api import assert_invalid, assert_problem
@@ -534,3 +536,21 @@ async def test_a_cancelled_event_takes_no_offer_and_is_not_completed_before_it_s
         assert cancelled.json()["status"] == "cancelled"
         late = await client.post(f"/v1/registrations/{bo['token']}/accept")
         assert "cancelled" in assert_problem(late, 409)["detail"]
+
+
+async def test_timers_whose_time_has_come_show_until_they_fire(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`budskab_timers_due` is what an alert on stuck timers reads: three events' reminders
+    due at once, fired one per round, are counted down to none."""
+    monkeypatch.setattr(timers, "BATCH", 1)
+    # the service's own timer loop looks only after an hour: this test fires the rounds
+    app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db", timer_interval_seconds=3600)
+    async with serving(app) as client:
+        for _ in range(3):
+            await published_event(client)
+        runtime = runtime_of(app)
+        runtime.clock = lambda: datetime(2016, 1, 19, 9, tzinfo=UTC)  # 1-day reminders are due
+        waiting = []
+        while await timers.fire_due_messages(runtime):
+            waiting.append(REGISTRY.get_sample_value("budskab_timers_due"))
+    # each event has its 7-day and its 1-day reminder due (the survey's is the day after)
+    assert waiting == [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
