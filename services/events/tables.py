@@ -106,7 +106,9 @@ class Registration(Base):
 
 class EventTimer(Base):
     """A message of an event that falls due at a time: a reminder, the survey request. Kept
-    in the database so it survives restarts; fired once (`fired_at`), by one replica."""
+    in the database so it survives restarts; fired once (`fired_at`), by one replica, in
+    rounds for a big event: `sent_through` is the position of the last registration whose
+    message is out (committed with it, so a restart neither skips nor repeats anyone)."""
 
     __tablename__ = "event_timers"
 
@@ -114,6 +116,7 @@ class EventTimer(Base):
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)  # reminder:7, survey
     due_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_through: Mapped[int | None] = mapped_column(Integer)
 
 
 class ProgrammeSession(Base):

@@ -30,6 +30,9 @@ from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime
 
 BATCH = 50  # events (or timers) per transaction
+# messages per transaction: a reminder to a big event's every attendee goes out in rounds,
+# between which the event loop and SQLite's write lock are free
+MESSAGES_PER_ROUND = 1000
 
 
 async def pass_on_expired_offers(runtime: Runtime[EventsSettings]) -> int:
@@ -56,7 +59,8 @@ async def pass_on_expired_offers(runtime: Runtime[EventsSettings]) -> int:
 
 
 async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
-    """Publish the reminders and survey requests whose time has come; how many timers fired."""
+    """Publish the reminders and survey requests whose time has come, at most
+    MESSAGES_PER_ROUND of them; how many timers were worked on (fired, or moved on)."""
     policy = Policy.of(runtime.settings)
     async with runtime.uow() as uow:
         now = uow.now()
@@ -70,42 +74,60 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
                 .with_for_update(skip_locked=True, of=EventTimer)
             )
         ).all()
+        room, worked = MESSAGES_PER_ROUND, 0
         for timer, event in due:
-            timer.fired_at = now
+            if room == 0:
+                break
+            worked += 1
             survey = timer.kind == "survey"
             if event.status not in (
                 (EventStatus.PUBLISHED, EventStatus.COMPLETED)
                 if survey
                 else (EventStatus.PUBLISHED,)
-            ):
+            ) or not (survey or _in_time(timer.kind, event, now)):
+                timer.fired_at = now
                 continue
             who = (
                 Registration.checked_in_at.is_not(None) if survey else Registration.id.is_not(None)
             )
-            for registration in await uow.session.scalars(
-                select(Registration)
-                .where(
-                    Registration.event_id == event.id,
-                    Registration.status == RegistrationStatus.CONFIRMED,
-                    who,
+            registrations = (
+                await uow.session.scalars(
+                    select(Registration)
+                    .where(
+                        Registration.event_id == event.id,
+                        Registration.status == RegistrationStatus.CONFIRMED,
+                        Registration.position > _or_before_all(timer.sent_through),
+                        who,
+                    )
+                    .order_by(Registration.position)
+                    .limit(room)
                 )
-                .order_by(Registration.position)
-            ):
+            ).all()
+            for registration in registrations:
                 about = policy.about(registration, event)
                 if survey:
                     uow.publish(SurveyRequested(**about), subject=event.id)
-                elif _in_time(timer.kind, event, now):
+                else:
                     days = int(timer.kind.split(":")[1])
                     uow.publish(ReminderDue(**about, days_before=days), subject=event.id)
+            if len(registrations) < room:
+                timer.fired_at = now
+            else:  # there may be more: the next round goes on after the last one
+                timer.sent_through = registrations[-1].position
+            room -= len(registrations)
         await uow.commit()
         waiting = await uow.session.scalar(
             select(func.count())
             .select_from(EventTimer)
             .where(EventTimer.fired_at.is_(None), EventTimer.due_at <= now)
         )
-    TIMERS_FIRED.inc(len(due))
+    TIMERS_FIRED.inc(sum(1 for timer, _ in due if timer.fired_at is not None))
     TIMERS_DUE.set(waiting or 0)
-    return len(due)
+    return worked
+
+
+def _or_before_all(position: int | None) -> int:
+    return -1 if position is None else position
 
 
 def _in_time(kind: str, event: Event, now: datetime) -> bool:
@@ -118,6 +140,6 @@ def _in_time(kind: str, event: Event, now: datetime) -> bool:
 async def run_timers(runtime: Runtime[EventsSettings]) -> None:
     while True:
         busy = await pass_on_expired_offers(runtime) == BATCH
-        busy = await fire_due_messages(runtime) == BATCH or busy
+        busy = await fire_due_messages(runtime) > 0 or busy
         if not busy:  # a full batch: more may be waiting
             await asyncio.sleep(runtime.settings.timer_interval_seconds)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -554,3 +555,29 @@ async def test_timers_whose_time_has_come_show_until_they_fire(tmp_path, monkeyp
             waiting.append(REGISTRY.get_sample_value("budskab_timers_due"))
     # each event has its 7-day and its 1-day reminder due (the survey's is the day after)
     assert waiting == [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+
+
+async def test_a_reminder_to_many_goes_out_in_rounds_to_each_attendee_once(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A big event's reminder is several transactions (a round's worth each, here 2), each
+    committing where it stopped: everyone with a seat is reminded, once."""
+    monkeypatch.setattr(timers, "MESSAGES_PER_ROUND", 2)
+    app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db", timer_interval_seconds=3600)
+    async with serving(app) as client:
+        event_id = await published_event(client, capacity=5)
+        for name in ("Anne Holm", "Bo Lund", "Carl Berg", "Dorte Juul", "Eva Munk", "Finn Krogh"):
+            await client.post(f"/v1/events/{event_id}/registrations", json=person(name))
+        runtime = runtime_of(app)
+        runtime.clock = lambda: datetime(2016, 1, 19, 9, tzinfo=UTC)  # the 1-day reminder
+        reminded = []
+        while await timers.fire_due_messages(runtime):
+            reminded.append((await outbox_types(app)).count("reminder.due.v1"))
+        async with runtime.sessions() as session:
+            payloads = await session.scalars(
+                select(runtime.outbox.c.payload).where(runtime.outbox.c.type == "reminder.due.v1")
+            )
+            people = sorted(json.loads(p)["data"]["attendee"]["name"] for p in payloads)
+    # the 7-day reminder's moment has passed (not sent late); 5 seats, Finn waits
+    assert reminded == [2, 4, 5]
+    assert people == ["Anne Holm", "Bo Lund", "Carl Berg", "Dorte Juul", "Eva Munk"]
