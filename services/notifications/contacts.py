@@ -105,13 +105,15 @@ class CsvFile:
 
 def read_csv(raw: bytes) -> CsvFile:
     """The file's text, checked to be a CSV with the columns we need; a clear refusal if not.
-    UTF-8 (with or without Excel's BOM) or Windows-1252; comma, semicolon or tab separated."""
+    UTF-8 (with or without Excel's BOM) or Windows-1252; comma, semicolon or tab separated;
+    lines ending in CRLF, LF or CR alone (Excel's "CSV (Macintosh)")."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
     if "\x00" in text:
         raise RuleViolation("this is not a CSV file (it holds NUL bytes)")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     records = _records(text)
     header = next(records, None)
     if header is None:
@@ -119,13 +121,23 @@ def read_csv(raw: bytes) -> CsvFile:
     columns = _columns(header[1])
     missing = [c for c in REQUIRED if c not in columns.values()]
     if missing:
-        found = ", ".join(h for h in header[1] if h) or "nothing"
         raise RuleViolation(
             f"the header needs the columns email, name and consent (also: phone, language); "
             f"missing: {', '.join('consent' if m == 'email_consent' else m for m in missing)}; "
-            f"found: {found}"
+            f"found: {_as_found(header[1])}"
         )
     return CsvFile(text, sum(1 for _ in records))
+
+
+def _as_found(header: list[str]) -> str:
+    """The header's cells for the refusal, except those that look like a person's data (a
+    file without a header starts with someone's address and name, and an error is logged
+    and shown where personal data should not be)."""
+    cells = [c.strip() for c in header if c.strip()]
+    names = [c for c in cells if len(c) <= 40 and not any(ch in c for ch in "@0123456789")]
+    if len(names) < len(cells) and not set(_columns(cells).values()):
+        return f"{len(cells)} fields, the first line does not look like a header"
+    return ", ".join(names) or "nothing"
 
 
 def _records(text: str):  # type: ignore[no-untyped-def]
@@ -134,10 +146,13 @@ def _records(text: str):  # type: ignore[no-untyped-def]
     delimiter = max(",;\t", key=first_line.count)  # the header's separator is the file's
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     start = 1
-    for fields in reader:
-        if any(f.strip() for f in fields):
-            yield start, fields
-        start = reader.line_num + 1
+    try:
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                yield start, fields
+            start = reader.line_num + 1
+    except csv.Error as exc:  # e.g. a field over csv's limit of 131,072 characters
+        raise RuleViolation(f"line {start}: the file cannot be read as CSV ({exc})") from None
 
 
 def _columns(header: list[str]) -> dict[int, str]:

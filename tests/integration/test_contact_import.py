@@ -126,6 +126,7 @@ async def test_a_file_that_is_not_a_contact_list_is_refused_at_once_and_stores_n
             "/v1/contact-imports", content=content, headers={**COMMUNICATOR, "Content-Type": kind}
         )
         no_consent = await post(b"name,email\nMette,mette@aarhus.dk\n")
+        no_header = await post(b"per@aarhus.dk,Per Hansen,ja,+4512345678\n")
         empty = await post(b"")
         json_body = await post(b'{"email": "x"}', "application/json")
         too_big = await post(b"name,email,consent\n" + b"a,b@c.dk,ja\n" * 500)
@@ -140,6 +141,30 @@ async def test_a_file_that_is_not_a_contact_list_is_refused_at_once_and_stores_n
     assert no_consent.status_code == 422
     assert "missing: consent" in no_consent.json()["detail"]
     assert "found: name, email" in no_consent.json()["detail"]
+    # the first line is someone's data: the refusal does not repeat it (it is logged, shown)
+    assert no_header.status_code == 422
+    assert "does not look like a header" in no_header.json()["detail"]
+    assert "per@aarhus.dk" not in no_header.text and "Hansen" not in no_header.text
     assert empty.status_code == 422 and json_body.status_code == 415
     assert too_big.status_code == 413 and as_analyst.status_code == 403
     assert missing.status_code == 404 and contacts == 0
+
+
+async def test_a_file_saved_with_mac_line_ends_imports_and_an_unreadable_one_is_a_422(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Excel's "CSV (Macintosh)" ends lines with CR alone; a field over csv's limit (128 KiB)
+    is no contact. Both once answered 500."""
+    app = app_for(f"sqlite+aiosqlite:///{tmp_path}/n.db")
+    async with serving(app) as client:
+        done = await import_file(
+            client, b"email,navn,samtykke\rmette@aarhus.dk,Mette,ja\rjens@aarhus.dk,Jens,ja\r"
+        )
+        huge = await client.post(
+            "/v1/contact-imports",
+            content=b'email,navn,samtykke\nmette@aarhus.dk,"' + b"x" * 140_000 + b'",ja\n',
+            headers={**COMMUNICATOR, "Content-Type": "text/csv"},
+        )
+    assert (done.json()["imported"], done.json()["rejected"]) == (2, 0)
+    assert huge.status_code == 422
+    assert huge.json()["detail"].startswith("line 2: the file cannot be read as CSV")
