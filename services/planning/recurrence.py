@@ -105,8 +105,9 @@ def expand_recurrence(
     check_in_range(starts_at, "starts_at")
     text = rule.strip().upper().removeprefix("RRULE:")
     _check(_parts(text))
+    local_start = starts_at.astimezone(LOCAL_TIME)
     try:
-        series = rrulestr(text, dtstart=starts_at.astimezone(LOCAL_TIME))
+        series = rrulestr(text, dtstart=local_start)
     except (ValueError, TypeError, OverflowError) as error:
         raise _problem(str(error)) from None
     horizon = starts_at + relativedelta(years=HORIZON_YEARS)
@@ -116,8 +117,15 @@ def expand_recurrence(
             raise _problem(f"the series must end within {HORIZON_YEARS} years")
         if len(found) == MAX_OCCURRENCES:
             raise _problem(f"at most {MAX_OCCURRENCES} occurrences")
+        if not found:
+            # compared by the clock on the wall: the engine reads an hour that comes twice
+            # (02:00-03:00 on the last Sunday of October) as its first time, starts_at may be
+            # the second
+            if when.replace(tzinfo=None) != local_start.replace(tzinfo=None):
+                raise _problem("starts_at must be the first occurrence of the rule")
+            when = starts_at
         found.append(when.astimezone(UTC))
-    if not found or found[0] != starts_at:
+    if not found:
         raise _problem("starts_at must be the first occurrence of the rule")
     return text, found
 

@@ -1,6 +1,6 @@
 """Planning's rules for strategies, versions and recurrence, without I/O."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -22,6 +22,7 @@ from services.planning.recurrence import expand_recurrence, next_occurrence
 from shared.contracts.metrics import attained
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import RuleViolation
+from shared.time import LOCAL_TIME
 
 MONDAY = datetime(2016, 1, 4, 8, tzinfo=UTC)
 
@@ -135,6 +136,18 @@ def test_a_series_keeps_its_local_time_across_daylight_saving() -> None:
     nine_in_copenhagen = datetime(2016, 1, 4, 8, tzinfo=UTC)  # 09:00 CET
     hours = [d.hour for d in expand("FREQ=MONTHLY;COUNT=5", nine_in_copenhagen)]
     assert hours == [8, 8, 8, 7, 7]  # 09:00 CET until March, 09:00 CEST from April
+
+
+@pytest.mark.parametrize("rule", ["FREQ=DAILY;COUNT=3", "FREQ=WEEKLY;COUNT=3"])
+def test_a_series_may_start_in_the_hour_that_comes_twice(rule: str) -> None:
+    """On the last Sunday of October 02:30 comes twice in Copenhagen: at 00:30 and at 01:30
+    UTC. Both are the start of a series at 02:30 (the second was once refused as "not the
+    first occurrence")."""
+    for first_time, second_time in ((0, 30), (1, 30)):
+        start = datetime(2027, 10, 31, first_time, second_time, tzinfo=UTC)
+        series = expand(rule, start)
+        assert series[0] == start
+        assert all(d.astimezone(LOCAL_TIME).time() == time(2, 30) for d in series)
 
 
 @pytest.mark.parametrize(
