@@ -26,7 +26,7 @@ from services.events.domain import EventStatus
 from services.events.tables import Event
 from shared.calendar import calendar_file, event_entry, spoken_time
 from shared.errors import DomainError, NotFound
-from shared.http import Now, UnitOfWorkDep
+from shared.http import Now, UnitOfWorkDep, get_runtime
 from shared.time import LOCAL_TIME
 from shared.web import SHARED_TEMPLATES, page_language
 
@@ -425,13 +425,16 @@ ICS = "text/calendar; charset=utf-8"
 
 
 def _calendar_entry(event: Event, request: Request) -> CalendarEvent:
+    # the configured address, not the request's Host header: a feed a cache keeps must not
+    # send subscribers to whatever host a client named
+    public_url = get_runtime(request).settings.public_url.rstrip("/")
     return event_entry(
         event_id=event.id,
         title=event.title,
         starts_at=event.starts_at,
         ends_at=event.ends_at,
         places=(event.venue, event.address),
-        url=str(request.url_for("registration_form", event_id=event.id)),
+        url=f"{public_url}/events/{event.id}",
         stamp=event.created_at,
         description=event.description,
         cancelled=event.status == EventStatus.CANCELLED,

@@ -283,9 +283,14 @@ async def test_the_calendar_files_read_back_with_another_parser(tmp_path) -> Non
         assert entry.dtstart.value == datetime(2016, 1, 20, 8, tzinfo=UTC)
         assert entry.dtend.value == datetime(2016, 1, 20, 15, tzinfo=UTC)
         assert entry.location.value == "Aarhus Rådhus, Rådhuspladsen 2, 8000 Aarhus C"
-        assert entry.url.value.endswith(f"/events/{event_id}")
-        feed = vobject.readOne((await client.get("/events.ics")).text)
+        public_url = runtime_of(app).settings.public_url.rstrip("/")
+        assert entry.url.value == f"{public_url}/events/{event_id}"
+        # the feed's links are the configured address's, whatever Host a client sends
+        feed = vobject.readOne(
+            (await client.get("/events.ics", headers={"Host": "evil.example"})).text
+        )
         assert [e.summary.value for e in feed.vevent_list] == ["Velfærdens innovationsdag"]
+        assert feed.vevent.url.value == f"{public_url}/events/{event_id}"
         assert (await client.get(f"/events/{draft.json()['id']}/calendar.ics")).status_code == 404
 
 
