@@ -103,7 +103,8 @@ async def change(
     async with uow:
         if wanted == "unsubscribe":
             await suppressions.suppress(uow, email_hash, SuppressionReason.UNSUBSCRIBED)
-        else:
-            await suppressions.resubscribe(uow, email_hash)
+            done: str | None = wanted
+        else:  # said only if it happened: a bounce or a complaint is not lifted by the person
+            done = wanted if await suppressions.resubscribe(uow, email_hash) else None
         await uow.commit()
-    return await _page(request, uow, settings, token, done=wanted)
+    return await _page(request, uow, settings, token, done=done)

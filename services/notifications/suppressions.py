@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from services.notifications.domain import SuppressionReason
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Suppression
-from shared.db import upsert
+from shared.db import changed_rows, upsert
 from shared.errors import NotFound
 from shared.uow import UnitOfWork
 
@@ -65,11 +65,14 @@ async def reason_for(uow: UnitOfWork, email_hash: str) -> SuppressionReason | No
     return SuppressionReason(reason) if reason else None
 
 
-async def resubscribe(uow: UnitOfWork, email_hash: str) -> None:
-    """Lift the person's own unsubscription (a bounce or complaint stays)."""
-    await uow.session.execute(
+async def resubscribe(uow: UnitOfWork, email_hash: str) -> bool:
+    """Lift the person's own unsubscription (a bounce or complaint stays); whether there was
+    one to lift."""
+    lifted = await changed_rows(
+        uow.session,
         delete(Suppression).where(
             Suppression.email_hash == email_hash,
             Suppression.reason == SuppressionReason.UNSUBSCRIBED,
-        )
+        ),
     )
+    return lifted > 0

@@ -358,3 +358,23 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
         ("standard", "da", True), ("standard", "en", True),
         ("tendens", "da", False), ("tendens", "en", False),
     ]  # fmt: skip
+
+
+async def test_subscribing_again_does_not_lift_a_bounce_nor_say_it_did(
+    tmp_path, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    app = notifications(f"sqlite+aiosqlite:///{tmp_path}/n.db", smtp_sink)
+    async with serving(app) as client:
+        await add_readers(client, "anne")
+        await completed(client, await send_tendens(client))
+        link = smtp_sink.messages[0]["List-Unsubscribe"].strip("<>")
+        link = link.removeprefix("http://127.0.0.1:8003")
+        bounce = {"RecordType": "Bounce", "Type": "HardBounce", "Email": "anne@jobcenter.example"}
+        await client.post("/v1/bounces", json=bounce, headers=COMMUNICATOR)
+        page = await client.post(link, data={"action": "resubscribe"})
+        async with runtime_of(app).sessions() as session:
+            reasons = list(await session.scalars(select(Suppression.reason)))
+    assert page.status_code == 200
+    assert "tilmeldt igen" not in page.text  # "Du er tilmeldt igen": it did not happen
+    assert "kom retur" in page.text  # why nothing is sent to the address
+    assert reasons == ["bounced"]
