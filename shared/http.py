@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import TokenVerifier
@@ -98,6 +98,7 @@ def create_app(
         RequestGuard,
         max_bytes=settings.max_body_bytes,
         max_file_bytes=settings.max_file_bytes,
+        routes=[route for router in routers for route in router.routes],
     )
     app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app
@@ -232,17 +233,30 @@ FILE_TYPES = (b"text/csv", b"message/rfc822")
 class RequestGuard:
     """Refuse, as problems, requests no route should try to read: a NUL in the path or query
     (400), a body under /v1 that is neither JSON nor a file it takes (415), a body over
-    `max_bytes` (a file: `max_file_bytes`) (413) — whether or not Content-Length is sent."""
+    `max_bytes` (413) — whether or not Content-Length is sent, and whatever the Content-Type.
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_file_bytes: int) -> None:
+    Only a route that takes a file gets `max_file_bytes` instead, for the file's media type:
+    the one it declares as its request body (see `require_media_type`). The client's
+    Content-Type alone buys nothing: a JSON route sent "text/csv" keeps the body limit.
+    The guard runs before routing: it is given the service's `routes` and finds the one a
+    request is for as the router will (the first whose path and method match)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        max_file_bytes: int,
+        routes: Sequence[BaseRoute] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_file_bytes = max_file_bytes
+        self.routes = [(route, _declared_file_types(route)) for route in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_file_bytes if _content_type(scope) in FILE_TYPES else self.max_bytes
+        limit = self.max_file_bytes if self._takes_file(scope) else self.max_bytes
         refusal = self._refusal(scope, limit)
         if refusal is not None:
             return await refusal(scope, receive, send)
@@ -269,6 +283,16 @@ class RequestGuard:
                 raise
             await problem(413, "Content too large", exc.detail)(scope, receive, send)
 
+    def _takes_file(self, scope: Scope) -> bool:
+        """Whether the body is a file of a type the route it is for takes."""
+        content_type = _content_type(scope)
+        if content_type not in FILE_TYPES:  # JSON, a form, no body: the common case, at once
+            return False
+        for route, file_types in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return content_type in file_types
+        return False
+
     def _refusal(self, scope: Scope, limit: int) -> JSONResponse | None:
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             return problem(400, "Bad request", "the path or query contains a NUL character")
@@ -293,8 +317,21 @@ def _content_type(scope: Scope) -> bytes:
     return dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
 
 
+def _declared_file_types(route: BaseRoute) -> frozenset[bytes]:
+    """The file types a route declares it takes: its OpenAPI request body's media types
+    (`openapi_extra={"requestBody": {"content": {"text/csv": ...}}}`) that are FILE_TYPES."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    content = (extra.get("requestBody") or {}).get("content") or {}
+    return frozenset(media_type.lower().encode() for media_type in content) & set(FILE_TYPES)
+
+
 def require_media_type(request: Request, media_type: str) -> None:
-    """A route that takes a file (not JSON) refuses any other body with 415."""
+    """A route that takes a file (not JSON) refuses any other body with 415.
+
+    Such a route declares the file as its request body, which documents it and is what gives
+    it `max_file_bytes` (every other route has `max_body_bytes`, whatever is sent):
+    `openapi_extra={"requestBody": {"content": {media_type: {...}}}}` (and `media_type` must
+    be one of FILE_TYPES)."""
     if _content_type(request.scope) != media_type.encode():
         raise HTTPException(415, f"post the body as {media_type}")
 

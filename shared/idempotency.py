@@ -1,11 +1,20 @@
 """`Idempotency-Key` on POST: a retried create returns the first answer instead of
 creating twice (after the IETF httpapi Idempotency-Key draft).
 
-The key is scoped to the caller (token subject). The first request with a key is recorded
-as in progress, then with its response; a retry with the same request gets that response
-again (`Idempotent-Replayed: true`); the same key with a different request is 422; a retry
-while the first is still running is 409. 5xx answers are not kept, so a retry runs again.
-A record left in progress by a crash is given up after ABANDONED_AFTER; keys live for KEEP.
+The key is scoped to the caller (token subject), so it holds only for callers with a valid
+bearer token: a request without one (a public route's, such as a registration for an event)
+is neither recorded nor answered from a record, whatever key it sends. Callers without a
+token cannot be told apart (an address is shared and spoofable): kept under one "anonymous"
+scope, one caller's answer — a personal link in it, say — would be replayed to anyone who
+sent the same body and key. Such a retry runs again; the route's own rules make that safe
+(the same e-mail registered twice is a 409).
+
+The first request with a key is recorded as in progress, then with its response; a retry
+with the same request — path, query string and body — gets that response again
+(`Idempotent-Replayed: true`); the same key with a different request (another query string
+too) is 422; a retry while the first is still running is 409. 5xx answers are not kept, so a
+retry runs again. A record left in progress by a crash is given up after ABANDONED_AFTER;
+keys live for KEEP.
 """
 
 from __future__ import annotations
@@ -70,15 +79,14 @@ class IdempotencyKeys:
             return await problem(400, "Invalid Idempotency-Key", "it must be 1 to 200 characters")(
                 scope, receive, send
             )
-        body = await _read_body(receive)
         app_state = scope["app"].state
+        caller = _caller(scope, app_state.token_verifier)
+        if caller is None:  # no one to keep the answer for: run it as if no key were sent
+            return await self.app(scope, receive, send)
+        body = await _read_body(receive)
         table: Table = app_state.runtime.metadata.tables["idempotency_keys"]
         sessions = app_state.runtime.sessions
-        record = {
-            "scope": _caller(scope, app_state.token_verifier),
-            "key": key,
-            "fingerprint": hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest(),
-        }
+        record = {"scope": caller, "key": key, "fingerprint": _fingerprint(scope, body)}
         earlier = await _claim(sessions, table, record, app_state.runtime.clock())
         if earlier is not None:
             return await _answer_from(earlier, record)(scope, receive, send)
@@ -99,12 +107,20 @@ class IdempotencyKeys:
             await _store(sessions, table, record, status, headers, b"".join(chunks))
 
 
-def _caller(scope: Scope, verifier) -> str:  # type: ignore[no-untyped-def]
+def _caller(scope: Scope, verifier) -> str | None:  # type: ignore[no-untyped-def]
+    """The token's subject; None without a valid token (the route answers as it would)."""
     authorization = header(scope, "Authorization")
     try:
         return verifier.verify(authorization.removeprefix("Bearer ").strip()).subject
     except (jwt.PyJWTError, ValueError):
-        return "anonymous"  # the route refuses it; 4xx answers are kept all the same
+        return None
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    """What makes two requests the same one: path, query string and body. The first line is
+    JSON, so no path or query can pass for another split between them."""
+    target = json.dumps([scope["path"], scope["query_string"].decode("latin-1")])
+    return hashlib.sha256(target.encode() + b"\n" + body).hexdigest()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -5,7 +5,9 @@ Every error is an RFC 9457 problem (`application/problem+json`); a body that is 
 400, one declared as something else a 415, one of the wrong shape a 422; unknown routes and
 methods are problems; bodies are bounded, whether or not Content-Length is sent or true;
 bearer tokens are checked before roles and roles before the body; correlation ids go in and
-out; an `Idempotency-Key` makes a retried POST answer once; `/healthz`, `/readyz` and
+out; an `Idempotency-Key` makes a retried POST answer once (an authenticated caller's: no
+anonymous caller is answered another's response); a file is taken only by a route that declares
+its media type, up to the file limit, every other body is held to the body limit; `/healthz`, `/readyz` and
 `/metrics` need no token, and metrics count by route template; the OpenAPI document names the
 problems. What a service makes of its own routes (planning's: tests/integration/
 test_api_behaviour.py) is tested with that service.
@@ -29,7 +31,7 @@ from pydantic import Field
 from shared.auth import CurrentPrincipal, Planner
 from shared.db import create_engine, new_id
 from shared.errors import NotFound
-from shared.http import create_app
+from shared.http import create_app, require_media_type
 from shared.schemas import ApiInput
 from shared.settings import ServiceSettings
 from shared.tables import service_metadata
@@ -68,6 +70,10 @@ class PartCreate(ApiInput):
     name: str = Field(min_length=1, max_length=100)
 
 
+class VoteCreate(ApiInput):
+    choice: str = Field(min_length=1, max_length=20)
+
+
 def _things(request: Request) -> dict[str, dict[str, Any]]:
     return request.app.state.things
 
@@ -86,7 +92,7 @@ def _thing(things: dict[str, dict[str, Any]], thing_id: str) -> dict[str, Any]:
 async def create_thing(
     body: ThingCreate, things: Things, _: Planner, response: Response
 ) -> dict[str, Any]:
-    thing = {"id": new_id(), **body.model_dump(), "parts": []}
+    thing = {"id": new_id(), **body.model_dump(), "parts": [], "inventories": [], "votes": []}
     things[thing["id"]] = thing
     response.headers["Location"] = f"/v1/things/{thing['id']}"
     return thing
@@ -108,6 +114,36 @@ async def add_part(thing_id: str, body: PartCreate, things: Things, _: Planner) 
     part = {"id": new_id(), **body.model_dump()}
     thing["parts"].append(part)
     return part
+
+
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+# a route that takes a file, declared as the services declare theirs (its body's media type)
+@router.post("/{thing_id}/inventory", status_code=status.HTTP_202_ACCEPTED, openapi_extra=CSV_BODY)
+async def take_inventory(
+    thing_id: str, request: Request, things: Things, _: Planner, shelf: str = "main"
+) -> dict[str, Any]:
+    """A stock count as a CSV file, for one shelf (`?shelf=`)."""
+    require_media_type(request, "text/csv")
+    thing = _thing(things, thing_id)
+    inventory = {"id": new_id(), "shelf": shelf, "bytes": len(await request.body())}
+    thing["inventories"].append(inventory)
+    return inventory
+
+
+# a public write, no token (as a registration for an event): each answer holds a secret
+@router.post("/{thing_id}/votes", status_code=status.HTTP_201_CREATED)
+async def vote(thing_id: str, body: VoteCreate, things: Things) -> dict[str, Any]:
+    thing = _thing(things, thing_id)
+    cast = {"id": new_id(), **body.model_dump(), "link_token": uuid.uuid4().hex}
+    thing["votes"].append(cast)
+    return cast
 
 
 class ThingsSettings(ServiceSettings):
@@ -321,6 +357,85 @@ async def test_a_content_length_that_understates_the_body_does_not_get_past_the_
     assert await thing_total(bounded) == 0
 
 
+# --- files: the file limit is for the routes that take files --------------------------------
+
+FILE_LIMIT = 16 * LIMIT
+
+
+class CountedBody:
+    """A chunked body that counts how much of it the service read."""
+
+    def __init__(self, payload: bytes, size: int = 512) -> None:
+        self.payload, self.size, self.read = payload, size, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.payload), self.size):
+            chunk = self.payload[start : start + self.size]
+            self.read += len(chunk)
+            yield chunk
+
+
+def csv_of(size: int) -> bytes:
+    """A CSV file of exactly `size` bytes."""
+    header = b"sku;count\n"
+    row = b"VF-2015;300\n"
+    rows = row * ((size - len(header)) // len(row))
+    return header + rows + b"x" * (size - len(header) - len(rows))
+
+
+@pytest.fixture
+async def bounded_files(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = await things_app(
+        sqlite_url(tmp_path, "things"), max_body_bytes=LIMIT, max_file_bytes=FILE_LIMIT
+    )
+    async with serving(app) as client:
+        yield client
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_json_route_holds_a_body_declared_as_a_file_to_the_body_limit(
+    bounded_files: httpx.AsyncClient, declared: bool
+) -> None:
+    """The Content-Type is the client's to choose: declaring text/csv to a route that takes
+    JSON must not buy a body the file limit (read in full, then refused: memory for nothing)."""
+    payload = CountedBody(csv_of(FILE_LIMIT // 2))
+    headers = {**WRITER, "Content-Type": "text/csv", "X-Correlation-ID": "c-csv-413"}
+    if declared:
+        headers["Content-Length"] = str(len(payload.payload))
+
+    response = await bounded_files.post("/v1/things", content=payload, headers=headers)
+
+    assert_problem(response, 413)
+    assert response.headers.get("x-correlation-id") == "c-csv-413"
+    assert payload.read <= (0 if declared else LIMIT + payload.size), payload.read
+    assert await thing_total(bounded_files) == 0
+
+
+async def test_a_route_that_takes_a_file_takes_its_type_up_to_the_file_limit_and_no_more(
+    bounded_files: httpx.AsyncClient,
+) -> None:
+    """The file route gets the file limit for the media type it declares (text/csv), with or
+    without Content-Length; a file of another type is held to the body limit there too."""
+    thing = await create_thing_via(bounded_files)
+    url = f"/v1/things/{thing['id']}/inventory"
+    as_csv = {**WRITER, "Content-Type": "text/csv"}
+
+    for content in (csv_of(FILE_LIMIT), chunks(csv_of(FILE_LIMIT))):
+        taken = await bounded_files.post(url, content=content, headers=as_csv)
+        assert taken.status_code == 202, taken.text
+        assert taken.json()["bytes"] == FILE_LIMIT
+    for content in (csv_of(FILE_LIMIT + 1), chunks(csv_of(FILE_LIMIT + 1))):
+        assert_problem(await bounded_files.post(url, content=content, headers=as_csv), 413)
+    as_email = {**WRITER, "Content-Type": "message/rfc822"}
+    other_type = await bounded_files.post(url, content=csv_of(FILE_LIMIT // 2), headers=as_email)
+    assert_problem(other_type, 413)  # refused before it is read (a 415 would read it first)
+    email = CountedBody(csv_of(FILE_LIMIT // 2))
+    streamed = await bounded_files.post(url, content=email, headers=as_email)
+    assert streamed.status_code in (413, 415), streamed.text
+    assert email.read <= LIMIT + email.size, email.read
+    assert len((await thing_state(bounded_files, thing["id"]))["inventories"]) == 2
+
+
 # --- authentication and roles -----------------------------------------------------------------
 
 ROUTES = [
@@ -448,6 +563,58 @@ async def test_an_idempotency_key_reused_for_a_different_thing_is_refused(
     assert await thing_total(things) == 1
 
 
+async def test_an_idempotency_key_reused_with_another_query_string_is_refused(
+    things_db: httpx.AsyncClient,
+) -> None:
+    """The same file under the same key, for another shelf, is another request: not an
+    answer about the first shelf (which would leave the second never counted)."""
+    thing = await create_thing_via(things_db)
+    url = f"/v1/things/{thing['id']}/inventory"
+    headers = {**WRITER, "Content-Type": "text/csv", "Idempotency-Key": str(uuid.uuid4())}
+    stock = csv_of(200)
+
+    first = await things_db.post(url, params={"shelf": "A"}, content=stock, headers=headers)
+    other = await things_db.post(url, params={"shelf": "B"}, content=stock, headers=headers)
+    retry = await things_db.post(url, params={"shelf": "A"}, content=stock, headers=headers)
+
+    assert first.status_code == 202, first.text
+    assert "reused" in assert_problem(other, 422)["title"].lower()
+    assert "idempotent-replayed" not in other.headers
+    assert retry.headers.get("idempotent-replayed") == "true"
+    assert retry.json() == first.json()
+    shown = await thing_state(things_db, thing["id"])
+    assert [i["shelf"] for i in shown["inventories"]] == ["A"]
+
+
+async def test_an_anonymous_request_is_never_answered_with_another_callers_response(
+    things_db: httpx.AsyncClient,
+) -> None:
+    """Callers without a token cannot be told apart: two of them choosing the same key (and
+    body) must each get their own answer, never the other's secret link. Keys hold for callers
+    with a token, on a public route too."""
+    thing = await create_thing_via(things_db)
+    url = f"/v1/things/{thing['id']}/votes"
+    ballot = {"choice": "yes"}
+
+    first = await things_db.post(url, json=ballot, headers={"Idempotency-Key": "1"})
+    second = await things_db.post(url, json=ballot, headers={"Idempotency-Key": "1"})
+    bad_token = {"Authorization": "Bearer not-a-token", "Idempotency-Key": "1"}
+    third = await things_db.post(url, json=ballot, headers=bad_token)
+
+    answers = [first, second, third]
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+    assert not any(a.headers.get("idempotent-replayed") for a in answers)
+    assert len({a.json()["link_token"] for a in answers}) == 3
+
+    signed = {**WRITER, "Idempotency-Key": "1"}
+    mine = await things_db.post(url, json=ballot, headers=signed)
+    again = await things_db.post(url, json=ballot, headers=signed)
+    assert mine.status_code == 201, mine.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json()["link_token"] == mine.json()["link_token"]
+    assert len((await thing_state(things_db, thing["id"]))["votes"]) == 4
+
+
 # --- correlation id ---------------------------------------------------------------------------
 
 
@@ -541,5 +708,11 @@ async def test_openapi_documents_the_error_responses_users_will_meet(
             if missing := expected - set(operation["responses"]):
                 gaps[f"{method.upper()} {path}"] = sorted(missing)
     documented = {path for path in paths if path.startswith("/v1")}
-    assert documented == {"/v1/things", "/v1/things/{thing_id}", "/v1/things/{thing_id}/parts"}
+    assert documented == {
+        "/v1/things",
+        "/v1/things/{thing_id}",
+        "/v1/things/{thing_id}/parts",
+        "/v1/things/{thing_id}/inventory",
+        "/v1/things/{thing_id}/votes",
+    }
     assert not gaps, f"responses missing from the OpenAPI document: {gaps}"
