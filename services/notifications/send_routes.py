@@ -3,6 +3,8 @@ failed, cancelling; and the bounce intake."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import func, select
 
@@ -206,7 +208,7 @@ async def report_dsn(request: Request, uow: UnitOfWorkDep, _: Communicator) -> s
     """A delivery status notification e-mail (RFC 3464) as the mail server returned it, posted
     as `message/rfc822`: each recipient it reports failed for good (5.x.x) is suppressed."""
     require_media_type(request, "message/rfc822")
-    reports = bounces.from_dsn(await request.body())
+    reports = await asyncio.to_thread(bounces.from_dsn, await request.body())
     if not reports:
         raise RuleViolation("this e-mail is not a delivery status notification (RFC 3464)")
     async with uow:

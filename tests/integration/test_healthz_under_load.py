@@ -202,3 +202,52 @@ async def test_notifications_answers_healthz_while_it_sends_the_largest_error_re
     assert read[0] == ["line", "reason"]
     assert read[1:] == [[str(line), reason] for line in range(2, rows + 2)]
     assert_answered_promptly(waits)
+
+
+def bounce_report(recipients: int, attached_bytes: int) -> bytes:
+    """An RFC 3464 report of `recipients` failed recipients, with the original message (of
+    about `attached_bytes`) returned in it, as mail servers do."""
+    blocks = "".join(
+        f"Final-Recipient: rfc822; borger{i}@aarhus.example\r\nAction: failed\r\n"
+        f"Status: 5.1.1\r\n\r\n"
+        for i in range(recipients)
+    )
+    original = "Subject: Tendens\r\n\r\n" + ("Nyt fra jobcentrene. " * 3 + "\r\n") * (
+        attached_bytes // 65
+    )
+    return (
+        "From: MAILER-DAEMON@mail.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example"
+        f"\r\n\r\n{blocks}--B\r\nContent-Type: message/rfc822\r\n\r\n{original}\r\n--B--\r\n"
+    ).encode()
+
+
+async def test_notifications_answers_healthz_while_it_reads_the_largest_bounce_reports(
+    tmp_path,
+) -> None:
+    """A report as big as a file may be (the original message returned in it) is read off
+    the event loop; one listing 150,000 recipients (34 s of parsing once) is refused before
+    it is read."""
+    settings = settings_for(
+        NotificationsSettings, f"sqlite+aiosqlite:///{tmp_path}/n.db", UNREACHABLE_BROKER
+    )
+    headers = {**auth("communicator"), "Content-Type": "message/rfc822"}
+    largest = bounce_report(100, settings.max_file_bytes - 20_000)
+    assert len(largest) <= settings.max_file_bytes
+    async with listening(notifications_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            async with healthz_watched(url) as waits:
+                for _ in range(3):
+                    taken = await client.post("/v1/bounces/dsn", content=largest, headers=headers)
+                    assert taken.json() == {"reports": 100, "suppressed": 100, "bounced": 0}
+                started = time.perf_counter()
+                refused = await client.post(
+                    "/v1/bounces/dsn", content=bounce_report(150_000, 0), headers=headers
+                )
+                refused_in = time.perf_counter() - started
+    assert refused.status_code == 422, refused.text
+    assert "at most 100 recipients" in refused.json()["detail"]
+    assert refused_in < 1, refused_in
+    assert_answered_promptly(waits)
