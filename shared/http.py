@@ -7,6 +7,7 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -364,19 +365,21 @@ Now = Annotated[datetime, Depends(get_now)]
 
 
 def if_match_versions(if_match: str | None) -> frozenset[int] | None:
-    """The versions an If-Match header accepts (RFC 9110: "*", or a list of strong ETags);
-    None for any."""
+    """The versions an If-Match header accepts (RFC 9110: "*", or a list of ETags; ours are
+    strong, a version number in quotes); None for any. Anything else is no ETag of ours:
+    `"1_0"` is not version 10, nor `1`, `"+1"` or `"1 "` version 1."""
     if if_match is None or if_match.strip() == "*":
         return None
     tags = [tag.strip() for tag in if_match.split(",")]
-    try:
-        # a weak ETag never matches in a strong comparison
-        versions = frozenset(int(tag.strip('"')) for tag in tags if not tag.startswith("W/"))
-    except ValueError:
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag of this API") from None
-    if not versions:
-        raise PreconditionFailed("If-Match needs the strong ETag the plan was served with")
-    return versions
+    strong = [tag for tag in tags if not tag.startswith("W/")]  # weak: never a strong match
+    if not all(_ETAG.fullmatch(tag) for tag in strong):
+        raise PreconditionFailed(f"If-Match {if_match[:100]!r} is not an ETag of this API")
+    if not strong:
+        raise PreconditionFailed("If-Match needs the strong ETag the resource was served with")
+    return frozenset(int(tag.strip('"')) for tag in strong)
+
+
+_ETAG = re.compile(r'"[1-9][0-9]{0,9}"')
 
 
 # a version in a path or query: 1 up to what the database's integer holds

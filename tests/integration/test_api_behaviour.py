@@ -678,8 +678,25 @@ async def test_approval_against_the_current_etag_succeeds_and_returns_the_new_et
 
 @pytest.mark.parametrize(
     "if_match",
-    [lambda etag: '"999"', lambda etag: '"not-a-version"', lambda etag: f"W/{etag}"],
-    ids=["future version", "garbage", "weak form of the current"],
+    [
+        lambda etag: '"999"',
+        lambda etag: '"not-a-version"',
+        lambda etag: f"W/{etag}",
+        # the current version written in ways int() reads but no ETag of ours is
+        lambda etag: etag.strip('"'),
+        lambda etag: f'"+{etag.strip(chr(34))}"',
+        lambda etag: f'"0{etag.strip(chr(34))}"',
+        lambda etag: f'"{etag.strip(chr(34))} "',
+    ],
+    ids=[
+        "future version",
+        "garbage",
+        "weak form of the current",
+        "unquoted",
+        "plus sign",
+        "leading zero",
+        "space inside",
+    ],
 )
 async def test_approval_against_an_etag_that_is_not_the_current_one_is_refused(
     planning: httpx.AsyncClient, if_match: Callable[[str], str]
