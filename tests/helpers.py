@@ -4,6 +4,7 @@ processes, reading topics, waiting."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -230,3 +231,32 @@ async def produce_one_batch(
         await (await producer.send_batch(batch, topic, partition=partition))
     finally:
         await producer.stop()
+
+
+@asynccontextmanager
+async def healthz_watched(url: str) -> AsyncIterator[list[float]]:
+    """Seconds each `/healthz` took while the block ran (each answered 200: checked here, as
+    an assertion inside the asking thread would end only that thread)."""
+    waits: list[float] = []
+    statuses: list[int | str] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    statuses.append(client.get(f"{url}/healthz").status_code)
+                except httpx.HTTPError as exc:  # no answer within 10 s
+                    statuses.append(repr(exc))
+                waits.append(time.perf_counter() - started)
+                time.sleep(0.01)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        yield waits
+    finally:
+        stop.set()
+        await asyncio.to_thread(asker.join)
+    assert set(statuses) == {200}, statuses

@@ -51,7 +51,7 @@ async def save_template(
 ) -> schemas.TemplatePublic:
     """Save a template in one language (a new one, or a new version); it is checked first:
     it must parse and use only the variables a message has."""
-    templates.check(templates.Template(body.subject, body.text, body.html))
+    await templates.checked(templates.Template(body.subject, body.text, body.html))
     async with uow:
         row = await uow.session.get(MessageTemplate, (name, language))
         if row is None:
@@ -71,7 +71,5 @@ async def save_template(
 async def preview_template(body: schemas.TemplateBody, _: DeliveryReader) -> schemas.Preview:
     """A template rendered with sample data (a contact, a message, an unsubscribe link), as
     it would be sent; a template that cannot be sent is a 422 saying why."""
-    template = templates.Template(body.subject, body.text, body.html)
-    templates.check(template)
-    rendered = templates.render(template, templates.SAMPLE)
+    rendered = await templates.checked(templates.Template(body.subject, body.text, body.html))
     return schemas.Preview(subject=rendered.subject, text=rendered.text, html=rendered.html)

@@ -1,8 +1,9 @@
 """Message templates: how a send's message reaches each person, in their language.
 
 A template is Jinja2 for the subject, the plain text and (optionally) the HTML of an e-mail,
-one per language, rendered in a sandbox (a template cannot reach Python) with strict
-undefined variables. It sees `contact` (name, language), `message` (the send's subject and
+one per language, rendered in a sandbox (`template_sandbox`: a template cannot reach Python,
+nor change the values it is given, nor do more work than a rendering's bounds allow) with
+strict undefined variables. It sees `contact` (name, language), `message` (the send's subject and
 body) and `unsubscribe_url`. Every variable a template uses is checked before a send starts,
 so a mistake is a 422 when the send is made, not a thousand failed deliveries.
 
@@ -13,40 +14,23 @@ the English one where there is one, else the Danish.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateSyntaxError, meta
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.tables import MessageTemplate
+from services.notifications.template_sandbox import HTML, TEXT, metered
 from shared.errors import RuleViolation
 
 LANGUAGES = ("da", "en")
 VARIABLES = {"contact", "message", "unsubscribe_url"}
 STANDARD = "standard"
-
-
-class _Sandbox(SandboxedEnvironment):
-    """No Python, and no arithmetic that could stall the service: 9**99999 or 'x' * 10**9
-    are refused (intercepted operators are not folded at compile time either)."""
-
-    intercepted_binops = frozenset({"**", "*"})
-
-    def call_binop(self, context, operator, left, right):  # type: ignore[no-untyped-def]
-        if operator == "**":
-            raise SecurityError("** is not allowed in a template")
-        if any(isinstance(v, int) and abs(v) > 1000 for v in (left, right)):
-            raise SecurityError("* is allowed with small numbers only")
-        return super().call_binop(context, operator, left, right)
-
-
-_TEXT = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_HTML = _Sandbox(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -79,12 +63,13 @@ SAMPLE = {
 }
 
 
-def check(template: Template) -> None:
-    """Refuse a template that does not parse or uses a variable no message provides."""
+def check(template: Template) -> Rendered:
+    """Refuse a template that does not parse, uses a variable no message provides, or cannot
+    be rendered within the bounds; the template rendered with the sample data."""
     for part, source, env in (
-        ("subject", template.subject, _TEXT),
-        ("text", template.text, _TEXT),
-        ("html", template.html, _HTML),
+        ("subject", template.subject, TEXT),
+        ("text", template.text, TEXT),
+        ("html", template.html, HTML),
     ):
         if source is None:
             continue
@@ -92,15 +77,23 @@ def check(template: Template) -> None:
             unknown = meta.find_undeclared_variables(env.parse(source)) - VARIABLES
         except TemplateSyntaxError as exc:
             raise RuleViolation(f"{part}, line {exc.lineno}: {exc.message}") from None
+        except RecursionError:
+            raise RuleViolation(f"{part} is nested too deeply") from None
         if unknown:
             raise RuleViolation(
                 f"{part} uses {', '.join(sorted(unknown))}, which no message has; "
                 f"use {', '.join(sorted(VARIABLES))}"
             )
-    try:
-        render(template, SAMPLE)  # an attribute no contact or message has: contact.age
+    try:  # each rendering its own sample: nothing a template does reaches the next one
+        return render(template, copy.deepcopy(SAMPLE))  # contact.age: no contact has one
     except Exception as exc:  # noqa: BLE001 - whatever the sandbox raises is the author's to fix
         raise RuleViolation(f"the template cannot be rendered: {exc}") from None
+
+
+async def checked(template: Template) -> Rendered:
+    """check(), away from the event loop: a template that goes to the bounds takes a fraction
+    of a second of a worker thread, while the service goes on answering."""
+    return await asyncio.to_thread(check, template)
 
 
 @dataclass(frozen=True)
@@ -111,16 +104,19 @@ class Rendered:
 
 
 def render(template: Template, values: dict[str, Any]) -> Rendered:
-    compiled = _compiled(template)
-    if _personal(template.subject):
-        subject = _one_line(compiled[0].render(values))
-    else:  # the same for everyone of a send: rendered once
-        subject = _subject(template, values["message"]["subject"], values["message"]["body"])
-    return Rendered(
-        subject=subject,
-        text=compiled[1].render(values),
-        html=compiled[2].render(values) if compiled[2] is not None else None,
-    )
+    """The template with these values, within the bounds of one rendering (TooCostly if it
+    goes over them; each part's other errors as Jinja raises them)."""
+    with metered():
+        compiled = _compiled(template)
+        if _personal(template.subject):
+            subject = _one_line(compiled[0].render(values))
+        else:  # the same for everyone of a send: rendered once
+            subject = _subject(template, values["message"]["subject"], values["message"]["body"])
+        return Rendered(
+            subject=subject,
+            text=compiled[1].render(values),
+            html=compiled[2].render(values) if compiled[2] is not None else None,
+        )
 
 
 def _one_line(subject: str) -> str:
@@ -131,7 +127,7 @@ def _one_line(subject: str) -> str:
 @lru_cache(maxsize=64)
 def _personal(source: str) -> bool:
     """Whether a template part differs between people (it names the contact or their link)."""
-    return bool(meta.find_undeclared_variables(_TEXT.parse(source)) - {"message"})
+    return bool(meta.find_undeclared_variables(TEXT.parse(source)) - {"message"})
 
 
 @lru_cache(maxsize=64)
@@ -142,9 +138,9 @@ def _subject(template: Template, subject: str, body: str) -> str:
 @lru_cache(maxsize=64)
 def _compiled(template: Template):  # type: ignore[no-untyped-def]
     return (
-        _TEXT.from_string(template.subject),
-        _TEXT.from_string(template.text),
-        _HTML.from_string(template.html) if template.html else None,
+        TEXT.compile_template(template.subject),
+        TEXT.compile_template(template.text),
+        HTML.compile_template(template.html) if template.html else None,
     )
 
 

@@ -9,10 +9,7 @@ import asyncio
 import csv
 import io
 import statistics
-import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -24,39 +21,10 @@ from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import ContactImport, ContactImportError
 from services.planning.strategies.schemas import MAX_TREE_NODES
 from tests.api import UNREACHABLE_BROKER
-from tests.helpers import auth, listening, runtime_of, settings_for
+from tests.helpers import auth, healthz_watched, listening, runtime_of, settings_for
 from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def healthz_watched(url: str) -> AsyncIterator[list[float]]:
-    """Seconds each `/healthz` took while the block ran (each answered 200: checked here, as
-    an assertion inside the asking thread would end only that thread)."""
-    waits: list[float] = []
-    statuses: list[int | str] = []
-    stop = threading.Event()
-
-    def ask() -> None:
-        with httpx.Client(timeout=10) as client:
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    statuses.append(client.get(f"{url}/healthz").status_code)
-                except httpx.HTTPError as exc:  # no answer within 10 s
-                    statuses.append(repr(exc))
-                waits.append(time.perf_counter() - started)
-                time.sleep(0.01)
-
-    asker = threading.Thread(target=ask)
-    asker.start()
-    try:
-        yield waits
-    finally:
-        stop.set()
-        await asyncio.to_thread(asker.join)
-    assert set(statuses) == {200}, statuses
 
 
 def assert_answered_promptly(waits: list[float]) -> None:
