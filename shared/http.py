@@ -379,7 +379,7 @@ def if_match_versions(if_match: str | None) -> frozenset[int] | None:
     return frozenset(int(tag.strip('"')) for tag in strong)
 
 
-_ETAG = re.compile(r'"[1-9][0-9]{0,9}"')
+_ETAG = re.compile(r'"(0|[1-9][0-9]{0,9})"')  # no sign, no leading zero, no space
 
 
 # a version in a path or query: 1 up to what the database's integer holds
