@@ -15,6 +15,10 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 
+from pydantic import TypeAdapter, ValidationError
+
+from shared.schemas import MailAddress
+
 
 @lru_cache(maxsize=1024)
 def _encoded(text: str, field: str = "Subject") -> str:
@@ -66,6 +70,7 @@ def message(
     quoted as needed, so neither can add a header or an address; `headers` are our own."""
     if any(c in "\r\n" for c in name + address + subject):
         raise ValueError("a name, address or subject with a line break cannot be a header")
+    _deliverable(name, address)
     body = _part('text/plain; charset="utf-8"', text.encode())
     if html is not None:
         body = _multipart("alternative", [body, _part('text/html; charset="utf-8"', html.encode())])
@@ -86,6 +91,24 @@ def message(
         *(f"{key}: {value}" for key, value in (headers or {}).items()),
     ]
     return "\r\n".join(lines).encode("ascii") + b"\r\n" + body
+
+
+MAX_NAME = 200  # as a contact's or an attendee's name may be
+
+
+def _deliverable(name: str, address: str) -> None:
+    """What a message is sent to may come from another service's event: an address a mail
+    server cannot take, or a name too long for a header line, fails here, before a server
+    is asked (once `not-an-address` was handed over, a 100,000-character name refused)."""
+    try:
+        _MAIL_ADDRESS.validate_python(address)
+    except ValidationError:
+        raise ValueError("the address is not one a mail server takes") from None
+    if len(name) > MAX_NAME:
+        raise ValueError(f"the name is longer than {MAX_NAME} characters")
+
+
+_MAIL_ADDRESS: TypeAdapter[str] = TypeAdapter(MailAddress)
 
 
 def _multipart(kind: str, parts: list[bytes]) -> bytes:

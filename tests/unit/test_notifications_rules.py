@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.notifications import compose
 from services.notifications.domain import QuietHours, next_attempt, send_times, sends_email
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
@@ -79,3 +80,39 @@ def test_quiet_hours_within_a_day_and_badly_written_ones() -> None:
     for bad in ("9pm", "21:00", "21:00-25:00", "08:00-08:00"):
         with pytest.raises(ValueError, match="quiet hours"):
             QuietHours.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "address", "why"),
+    [
+        ("Anne", "not-an-address", "not one a mail server takes"),
+        ("Anne", "anne@", "not one a mail server takes"),
+        ("Anne", "anné@aarhus.dk", "not one a mail server takes"),  # no SMTPUTF8
+        ("A" * 201, "anne@aarhus.dk", "longer than 200 characters"),
+    ],
+)
+def test_a_message_is_not_made_for_whom_no_mail_server_takes(
+    name: str, address: str, why: str
+) -> None:
+    """An attendee's name and address arrive in another service's event: what no mail server
+    takes fails when the message is made, not at the server (or, worse, is handed over)."""
+    with pytest.raises(ValueError, match=why):
+        compose.message(
+            sender="Aarhus Kommune <noreply@aarhus.dk>",
+            name=name,
+            address=address,
+            subject="Velfærdens innovationsdag",
+            text="Vi ses.",
+            message_id="<x@budskab>",
+            date=datetime(2016, 1, 19, 9, tzinfo=UTC),
+        )
+    made = compose.message(
+        sender="Aarhus Kommune <noreply@aarhus.dk>",
+        name="Anne Holm",
+        address="anne.holm@aarhus.dk",
+        subject="Velfærdens innovationsdag",
+        text="Vi ses.",
+        message_id="<x@budskab>",
+        date=datetime(2016, 1, 19, 9, tzinfo=UTC),
+    )
+    assert b"anne.holm@aarhus.dk" in made
