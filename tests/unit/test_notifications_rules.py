@@ -96,8 +96,9 @@ def test_a_message_is_not_made_for_whom_no_mail_server_takes(
 ) -> None:
     """An attendee's name and address arrive in another service's event: what no mail server
     takes fails when the message is made, not at the server (or, worse, is handed over)."""
-    with pytest.raises(ValueError, match=why):
-        compose.message(
+
+    def made_for(name: str, address: str) -> bytes:
+        return compose.message(
             sender="Aarhus Kommune <noreply@aarhus.dk>",
             name=name,
             address=address,
@@ -106,13 +107,8 @@ def test_a_message_is_not_made_for_whom_no_mail_server_takes(
             message_id="<x@budskab>",
             date=datetime(2016, 1, 19, 9, tzinfo=UTC),
         )
-    made = compose.message(
-        sender="Aarhus Kommune <noreply@aarhus.dk>",
-        name="Anne Holm",
-        address="anne.holm@aarhus.dk",
-        subject="Velfærdens innovationsdag",
-        text="Vi ses.",
-        message_id="<x@budskab>",
-        date=datetime(2016, 1, 19, 9, tzinfo=UTC),
-    )
+
+    with pytest.raises(ValueError, match=why):
+        made_for(name, address)
+    made = made_for("Anne Holm", "anne.holm@aarhus.dk")
     assert b"anne.holm@aarhus.dk" in made
