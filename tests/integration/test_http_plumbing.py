@@ -353,7 +353,7 @@ async def test_a_content_length_that_understates_the_body_does_not_get_past_the_
         headers={**WRITER, "Content-Type": "application/json", "Content-Length": "100"},
     )
 
-    assert response.status_code in (400, 413), response.text
+    assert_problem(response, 413)
     assert await thing_total(bounded) == 0
 
 
@@ -431,7 +431,7 @@ async def test_a_route_that_takes_a_file_takes_its_type_up_to_the_file_limit_and
     assert_problem(other_type, 413)  # refused before it is read (a 415 would read it first)
     email = CountedBody(csv_of(FILE_LIMIT // 2))
     streamed = await bounded_files.post(url, content=email, headers=as_email)
-    assert streamed.status_code in (413, 415), streamed.text
+    assert_problem(streamed, 415)  # no length announced: read (bounded) until the type is refused
     assert email.read <= LIMIT + email.size, email.read
     assert len((await thing_state(bounded_files, thing["id"]))["inventories"]) == 2
 
@@ -469,7 +469,7 @@ async def test_health_readiness_metrics_and_openapi_need_no_token(
     things: httpx.AsyncClient,
 ) -> None:
     assert (await things.get("/healthz")).status_code == 200
-    assert (await things.get("/readyz")).status_code in (200, 503)
+    assert (await things.get("/readyz")).status_code == 503  # its broker is unreachable
     assert (await things.get("/metrics")).status_code == 200
     assert (await things.get("/openapi.json")).status_code == 200
 
@@ -484,10 +484,16 @@ async def test_credentials_are_checked_before_the_body_is_validated(
     assert_problem(await things.post("/v1/things", json=bad_body, headers=READER), 403)
 
 
-async def test_a_token_without_roles_may_not_write(things: httpx.AsyncClient) -> None:
-    response = await things.post("/v1/things", json=THING, headers=auth())
-    assert_problem(response, 403)
-    assert await thing_total(things) == 0
+@pytest.mark.parametrize(
+    "claims", [{}, {"roles": None}, {"roles": []}], ids=["none", "null", "empty"]
+)
+async def test_a_token_without_roles_may_not_write(tmp_path: Path, claims: dict) -> None:
+    token = jwt.encode(
+        {"sub": "tester", "exp": int(time.time()) + 600, **claims}, SECRET, algorithm="HS256"
+    )
+    async with serving_over_http(await things_app(sqlite_url(tmp_path, "things"))) as client:
+        assert_problem(await client.post("/v1/things", json=THING, headers=bearer(token)), 403)
+        assert await thing_total(client) == 0
 
 
 @pytest.mark.parametrize(
@@ -495,10 +501,9 @@ async def test_a_token_without_roles_may_not_write(things: httpx.AsyncClient) ->
     [
         {"roles": [["planner"]]},
         {"roles": [{"name": "planner"}]},
-        {"roles": None},
         {"roles": 42},
     ],
-    ids=["nested list", "list of objects", "null", "number"],
+    ids=["nested list", "list of objects", "number"],
 )
 async def test_a_signed_token_with_malformed_roles_is_refused_not_a_crash(
     tmp_path: Path, claims: dict
@@ -509,8 +514,7 @@ async def test_a_signed_token_with_malformed_roles_is_refused_not_a_crash(
     async with serving_over_http(await things_app(sqlite_url(tmp_path, "things"))) as client:
         response = await client.post("/v1/things", json=THING, headers=bearer(token))
 
-        assert response.status_code in (401, 403), response.text
-        assert_problem(response, response.status_code)
+        assert_unauthorized(response)
         assert await thing_total(client) == 0
 
 
@@ -526,7 +530,7 @@ async def test_a_retried_create_with_the_same_idempotency_key_creates_one_thing(
     retry = await things_db.post("/v1/things", json=THING, headers=headers)
 
     assert first.status_code == 201, first.text
-    assert retry.status_code in (200, 201), retry.text
+    assert retry.status_code == 201, retry.text  # the first answer, again
     assert retry.json()["id"] == first.json()["id"]
     assert await thing_total(things_db) == 1
 
@@ -558,8 +562,7 @@ async def test_an_idempotency_key_reused_for_a_different_thing_is_refused(
     other = {**THING, "name": "Folkemødet 2016"}
     response = await things.post("/v1/things", json=other, headers=headers)
 
-    assert response.status_code in (409, 422), response.text
-    assert_problem(response, response.status_code)
+    assert_problem(response, 422)
     assert await thing_total(things) == 1
 
 

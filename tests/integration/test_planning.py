@@ -20,6 +20,7 @@ from shared.contracts.metrics import KpiMeasured
 from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan, create_plan
 from tests.helpers import eventually, produce, runtime_of, serving, settings_for
+from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +30,8 @@ OFFICIALESE = (
 )
 
 
-def planning(database_url: str):  # type: ignore[no-untyped-def]
-    return create_app(
-        settings_for(PlanningSettings, database_url, "127.0.0.1:1", due_check_interval_seconds=3600)
-    )
-
-
 async def test_a_plan_without_a_goal_is_not_approved(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         plan = await create_plan(client)
         response = await client.post(f"/v1/plans/{plan['id']}/approve", headers=PLANNER)
     assert response.status_code == 422
@@ -47,7 +42,7 @@ async def test_a_plan_without_a_goal_is_not_approved(database_url: str) -> None:
 
 
 async def test_messages_to_citizens_are_checked_for_plain_language(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         plan = await create_plan(client)
         url = f"/v1/plans/{plan['id']}"
         citizens = (
@@ -82,9 +77,8 @@ async def test_messages_to_citizens_are_checked_for_plain_language(database_url:
 
 
 async def test_activities_of_approved_plans_fall_due_once_as_time_moves(database_url: str) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     runtime = runtime_of(app)
-    runtime.workers.clear()  # the test is the timer: the worker on the real clock would race it
     async with serving(app) as client:
         made = await create_approvable_plan(client)  # activities on 5 and 20 January 2016
         draft = await create_approvable_plan(
@@ -154,7 +148,7 @@ async def test_the_timer_runs_on_the_runtime_clock(database_url: str) -> None:
 
 
 async def test_a_plan_goes_from_draft_to_review_to_approved_to_closed(database_url: str) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         url = f"/v1/plans/{made['plan']['id']}"
@@ -191,7 +185,7 @@ async def test_the_calendar_shows_activities_across_plans_as_json_and_ical(
 ) -> None:
     from icalendar import Calendar
 
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         first = await create_approvable_plan(client)
         second = await create_approvable_plan(client)
         january = {
@@ -238,7 +232,7 @@ async def test_the_calendar_shows_activities_across_plans_as_json_and_ical(
 
 async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: str) -> None:
     """Aarhus's relationship work on climate adaptation (DOMAIN.md, case D)."""
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
 
         async def stakeholder(body: dict) -> dict:
             response = await client.post("/v1/stakeholders", json=body, headers=PLANNER)
@@ -314,7 +308,7 @@ async def test_stakeholders_who_knows_whom_and_the_dialogue_log(database_url: st
 async def test_a_second_plan_reaching_the_same_audience_in_the_same_weeks_shows_the_clash(
     database_url: str,
 ) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         first = await create_approvable_plan(client)  # newsletter 5 Jan 2016, theme day 20 Jan
         staff = first["audience"]
         second = await create_plan(client)
@@ -387,9 +381,8 @@ async def test_a_second_plan_reaching_the_same_audience_in_the_same_weeks_shows_
 
 
 async def test_changing_an_approved_plan_is_a_recorded_deviation(database_url: str) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     runtime = runtime_of(app)
-    runtime.workers.clear()  # no due timer: this test counts the events it causes
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         url = f"/v1/plans/{made['plan']['id']}"
@@ -490,7 +483,7 @@ async def published(runtime, event_type: str) -> list[dict]:  # type: ignore[no-
 async def test_every_change_is_a_version_and_two_versions_can_be_compared(
     database_url: str,
 ) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         plan = await create_plan(client)
         url = f"/v1/plans/{plan['id']}"
         await client.post(
@@ -559,9 +552,8 @@ async def test_every_change_is_a_version_and_two_versions_can_be_compared(
 async def test_an_approved_plan_revised_with_agreement_is_published_as_revised(
     database_url: str,
 ) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     runtime = runtime_of(app)
-    runtime.workers.clear()
     async with serving(app) as client:
         made = await create_approvable_plan(client)
         url = f"/v1/plans/{made['plan']['id']}"
@@ -624,9 +616,8 @@ async def test_an_approved_plan_revised_with_agreement_is_published_as_revised(
 
 
 async def test_activities_have_an_owner_partners_and_may_recur(database_url: str) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     runtime = runtime_of(app)
-    runtime.workers.clear()
     async with serving(app) as client:
         partners = [
             (await client.post("/v1/partners", json=body, headers=PLANNER)).json()
@@ -749,7 +740,7 @@ async def test_measured_kpis_show_next_to_their_goals(database_url: str, broker:
 async def test_an_activity_through_a_channel_its_audience_does_not_prefer_is_flagged(
     database_url: str,
 ) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         plan = await create_plan(client)
         url = f"/v1/plans/{plan['id']}"
 
@@ -816,9 +807,8 @@ async def test_an_activity_through_a_channel_its_audience_does_not_prefer_is_fla
 async def test_a_plan_made_before_versions_were_kept_starts_its_history_at_its_next_change(
     database_url: str,
 ) -> None:
-    app = planning(database_url)
+    app = planning_app(database_url)
     runtime = runtime_of(app)
-    runtime.workers.clear()
     async with serving(app) as client:
         draft, approved = await create_plan(client), await create_approvable_plan(client)
         url = f"/v1/plans/{draft['id']}"

@@ -4,7 +4,6 @@ readable."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,15 +17,6 @@ from tests.helpers import serving, settings_for, token
 pytestmark = pytest.mark.integration
 
 EDGES = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "1899-12-31T23:00:00+00:00"]
-
-
-@pytest.fixture
-async def planning(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(PlanningSettings, f"sqlite+aiosqlite:///{tmp_path}/p.db", "127.0.0.1:1")
-    app = create_app(settings)
-    app.state.runtime.workers.clear()  # no due timer: nothing but these requests changes plans
-    async with serving(app, raise_app_exceptions=False) as client:
-        yield client
 
 
 def assert_422_naming(response: httpx.Response, field: str) -> None:

@@ -7,19 +7,12 @@ import httpx
 import pytest
 
 from scripts.demo_data import ACTION_PLAN_2013, ACTION_PLAN_2014, SILKEBORG, action_plan
-from services.planning.app import create_app
-from services.planning.settings import PlanningSettings
 from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan
-from tests.helpers import auth, serving, settings_for
+from tests.helpers import auth, serving
+from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
-
-
-def planning(database_url: str):  # type: ignore[no-untyped-def]
-    return create_app(
-        settings_for(PlanningSettings, database_url, "127.0.0.1:1", due_check_interval_seconds=3600)
-    )
 
 
 def node(strategy: dict, name: str) -> dict:
@@ -39,7 +32,7 @@ async def create_silkeborg(client: httpx.AsyncClient) -> dict:
 
 
 async def test_a_strategy_holds_focus_areas_tracks_and_sub_tracks(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         created = await create_silkeborg(client)
         fetched = (await client.get(f"/v1/strategies/{created['id']}", headers=PLANNER)).json()
         listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
@@ -59,7 +52,7 @@ async def test_a_strategy_holds_focus_areas_tracks_and_sub_tracks(database_url: 
 
 
 async def test_nodes_are_added_under_their_parent_down_to_sub_tracks(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         strategy = await create_silkeborg(client)
         url = f"/v1/strategies/{strategy['id']}/nodes"
         branding = node(strategy, "Organisatorisk branding")
@@ -110,7 +103,7 @@ async def test_nodes_are_added_under_their_parent_down_to_sub_tracks(database_ur
 async def test_a_strategy_period_must_make_sense(
     database_url: str, start: str, end: str, message: str
 ) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         response = await client.post(
             "/v1/strategies",
             headers=PLANNER,
@@ -123,7 +116,7 @@ async def test_a_strategy_period_must_make_sense(
 
 
 async def test_each_action_plan_revision_is_a_version_with_a_diff(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         strategy = await create_silkeborg(client)
         url = f"/v1/strategies/{strategy['id']}/action-plan"
         first = await client.post(
@@ -181,7 +174,7 @@ async def test_each_action_plan_revision_is_a_version_with_a_diff(database_url: 
 
 
 async def test_an_action_plan_names_only_its_own_tracks_and_years(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         strategy = await create_silkeborg(client)
         url = f"/v1/strategies/{strategy['id']}/action-plan/versions"
         revision = action_plan(strategy, 2013, ACTION_PLAN_2013, "")
@@ -209,7 +202,7 @@ async def test_an_action_plan_names_only_its_own_tracks_and_years(database_url: 
 
 
 async def test_plans_serve_a_track_and_the_calendar_filters_by_it(database_url: str) -> None:
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         strategy = await create_silkeborg(client)
         dialogue = node(strategy, "Borgerdialog og borgerinddragelse")
         concepts = node(
@@ -270,7 +263,7 @@ async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
             }
         ],
     }
-    async with serving(planning(database_url)) as client:
+    async with serving(planning_app(database_url)) as client:
         response = await client.post("/v1/strategies", json=deep, headers=PLANNER)
         listed = (await client.get("/v1/strategies", headers=PLANNER)).json()
     assert_problem(response, 422)

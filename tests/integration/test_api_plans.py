@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,8 +29,6 @@ from tests.api import (
     assert_unauthorized,
     backend_url,
     names_field,
-    serving_over_http,
-    sqlite_url,
 )
 from tests.factories import PLANNER, create_approvable_plan, create_plan
 from tests.helpers import auth, serving
@@ -49,28 +46,6 @@ KOMMUNE_FORFRA = {
 
 
 # --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def planning(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """A fresh planning service on SQLite, broker unreachable: for tests where storage is
-    not the point."""
-    async with serving(planning_app(sqlite_url(tmp_path))) as client:
-        yield client
-
-
-@pytest.fixture
-async def planning_db(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A fresh planning service on each backend, for writes and "changes nothing"."""
-    async with serving(planning_app(database_url)) as client:
-        yield client
-
-
-@pytest.fixture
-async def planning_http(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Each backend, seen as a real client sees it (a crash is a 500 response)."""
-    async with serving_over_http(planning_app(database_url)) as client:
-        yield client
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
