@@ -101,6 +101,7 @@ def create_app(
         max_file_bytes=settings.max_file_bytes,
         routes=[route for router in routers for route in router.routes],
     )
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestContext)  # outermost: sees every response, 413s included
     return app
 
@@ -162,7 +163,10 @@ def _add_problem_handlers(app: FastAPI) -> None:
         response = problem(exc.status_code, _reason(exc.status_code), str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # the router names one route's methods; the path has more
-            response.headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+            allowed = ", ".join(_allowed_methods(app, request.scope))
+            if request.method == "OPTIONS":  # what may I do here? (RFC 9110 §9.3.7)
+                return Response(status_code=204, headers={"Allow": allowed})
+            response.headers["Allow"] = allowed
         return response
 
     @app.exception_handler(Exception)
@@ -172,8 +176,9 @@ def _add_problem_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method some route of this path answers (RFC 9110: Allow lists them all)."""
-    return [
+    """Every method some route of this path answers (RFC 9110: Allow lists them all); HEAD
+    wherever GET is (`HeadAsGet`), OPTIONS everywhere."""
+    allowed = [
         method
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
         if any(
@@ -181,6 +186,9 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
             for route in app.router.routes
         )
     ]
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")
+    return [*allowed, "OPTIONS"]
 
 
 def _reason(status: int) -> str:
@@ -225,6 +233,26 @@ class RequestContext:
                 method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
                 HTTP_REQUESTS.labels(method, template, str(status)).inc()
                 HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)
+
+
+class HeadAsGet:
+    """HEAD answers what GET would, without the body (RFC 9110 §9.3.2): link checkers and
+    uptime monitors ask so. FastAPI's routes answer only the methods they are declared for,
+    and declaring HEAD on each would double every operation in the OpenAPI document."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 # what /v1 takes besides JSON: files (a CSV of contacts, a bounce report e-mail)

@@ -270,8 +270,38 @@ async def test_an_unknown_route_and_a_wrong_method_are_problems(
     assert_problem(await things.get("/v1/no-such-collection", headers=WRITER), 404)
     not_allowed = await things.delete(f"/v1/things/{thing['id']}", headers=WRITER)
     assert_problem(not_allowed, 405)
-    assert "GET" in not_allowed.headers.get("allow", ""), not_allowed.headers
+    assert not_allowed.headers["allow"] == "GET, HEAD, OPTIONS"
     assert (await things.get(f"/v1/things/{thing['id']}", headers=WRITER)).status_code == 200
+
+
+async def test_head_answers_what_get_would_without_the_body(things: httpx.AsyncClient) -> None:
+    thing = await create_thing_via(things)
+    url = f"/v1/things/{thing['id']}"
+
+    got = await things.get(url, headers=WRITER)
+    head = await things.head(url, headers=WRITER)
+
+    assert (head.status_code, head.content) == (200, b"")
+    for name in ("content-type", "content-length"):
+        assert head.headers[name] == got.headers[name]
+    missing = await things.head("/v1/no-such-collection", headers=WRITER)
+    assert (missing.status_code, missing.content) == (404, b"")
+    unauthorized = await things.head(url)  # the same token check as GET
+    assert (unauthorized.status_code, unauthorized.content) == (401, b"")
+    only_post = await things.head(f"{url}/parts", headers=WRITER)
+    assert (only_post.status_code, only_post.headers["allow"]) == (405, "POST, OPTIONS")
+
+
+async def test_options_lists_the_methods_of_a_path(things: httpx.AsyncClient) -> None:
+    thing = await create_thing_via(things)
+    for path, allowed in [
+        ("/v1/things", "GET, HEAD, POST, OPTIONS"),
+        (f"/v1/things/{thing['id']}", "GET, HEAD, OPTIONS"),
+        (f"/v1/things/{thing['id']}/votes", "POST, OPTIONS"),
+    ]:
+        response = await things.options(path)
+        assert (response.status_code, response.headers["allow"]) == (204, allowed), path
+    assert_problem(await things.options("/v1/no-such-collection"), 404)
 
 
 # --- bounded request bodies -------------------------------------------------------------------
