@@ -159,7 +159,7 @@ def _add_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         response = problem(exc.status_code, _reason(exc.status_code), str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # the router names one route's methods; the path has more
