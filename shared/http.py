@@ -16,6 +16,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -414,9 +415,21 @@ _ETAG = re.compile(r'"(0|[1-9][0-9]{0,9})"')  # no sign, no leading zero, no spa
 VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
-def serve(app: FastAPI) -> None:
-    """Run one service with uvicorn, on the host and port of its settings."""
-    import uvicorn
-
+def server_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's settings for a service: its host and port, our logging, and the client's
+    address taken from X-Forwarded-For only when a trusted proxy sent it (the registration
+    rate limit counts per client: behind an untrusted proxy everyone is one client)."""
     settings = app.state.runtime.settings
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    config: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.http_trusted_proxies,
+    }
+    return uvicorn.Config(app, **(config | overrides))
+
+
+def serve(app: FastAPI) -> None:
+    """Run one service with uvicorn, as `server_config` says."""
+    uvicorn.Server(server_config(app)).run()

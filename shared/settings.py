@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+import ipaddress
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "budskab-dev-only-secret-do-not-use-in-production"
@@ -16,6 +18,11 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     http_host: str = "127.0.0.1"
     http_port: int = Field(ge=1, le=65535)
+    http_trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Addresses or networks (comma-separated) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; '*' believes every peer.",
+    )
     consumer_group: str
 
     dev_mode: bool = Field(False, description="Accept the built-in dev JWT secret.")
@@ -61,6 +68,20 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(3, ge=1)
     topic_partitions: int = Field(3, ge=1)
     topic_replication_factor: int = Field(1, ge=1, description="3 on a production cluster.")
+
+    @field_validator("http_trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        # uvicorn would take a mistyped entry as a name no peer ever has, and say nothing
+        if value.strip() == "*":
+            return "*"
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _check_auth(self) -> ServiceSettings:

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from scripts.stack import SERVICES, ServiceProcess, running, service_env
 from shared.auth import issue_token
+from shared.http import server_config
 from shared.runtime import Runtime
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -60,11 +61,10 @@ async def serving(
 async def listening(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[str]:
     """Serve the app over real HTTP on a free port of 127.0.0.1 (uvicorn, in this event loop,
     lifespan included unless the app runs already, in `serving`); yields its base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on" if lifespan else "off"
-        )
+    config = server_config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on" if lifespan else "off"
     )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -222,6 +222,33 @@ async def test_registrations_are_rate_limited_per_client(tmp_path) -> None:  # t
         assert listed["total"] == 3
 
 
+@pytest.mark.parametrize(
+    ("trusted_proxies", "apart"),
+    [("127.0.0.1", True), ("10.0.0.0/8, 192.168.1.1", False)],
+    ids=["from a trusted proxy", "from an untrusted peer"],
+)
+async def test_the_rate_limit_counts_the_client_a_trusted_proxy_forwards_for(
+    tmp_path, trusted_proxies: str, apart: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Behind a proxy every request comes from the proxy: only X-Forwarded-For tells people
+    apart, and only a trusted proxy's is believed (else anyone could name a new client)."""
+    app = events_app(
+        f"sqlite+aiosqlite:///{tmp_path}/events.db",
+        registration_rate_limit="2/minute",
+        http_trusted_proxies=trusted_proxies,
+    )
+    async with listening(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        url = f"/v1/events/{await published_event(client)}/registrations"
+        first = {"X-Forwarded-For": "198.51.100.7"}
+        for i in range(2):
+            response = await client.post(url, json=person(f"P {i}"), headers=first)
+            assert response.status_code == 201, response.text
+        assert_problem(await client.post(url, json=person("P 3"), headers=first), 429)
+        second = {"X-Forwarded-For": "203.0.113.9"}
+        other = await client.post(url, json=person("Other"), headers=second)
+        assert other.status_code == (201 if apart else 429), other.text
+
+
 async def test_check_in_counts_once_and_takes_scans_made_offline(database_url: str) -> None:
     app = events_app(database_url)
     async with serving(app) as client:

@@ -41,6 +41,16 @@ def test_settings_come_from_the_service_prefix(monkeypatch: pytest.MonkeyPatch) 
     assert settings().http_port == 9101
 
 
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    given = settings(jwt_secret=SECRET, http_trusted_proxies=" 10.0.0.0/8, ::1 ,192.168.1.1")
+    assert given.http_trusted_proxies == "10.0.0.0/8,::1,192.168.1.1"
+    assert settings(jwt_secret=SECRET, http_trusted_proxies="*").http_trusted_proxies == "*"
+    assert settings(jwt_secret=SECRET, http_trusted_proxies="").http_trusted_proxies == ""
+    for wrong in ["ingress.local", "10.0.0.0/33", "10.0.0.1, *"]:
+        with pytest.raises(ValidationError, match="not an IP address or network"):
+            settings(jwt_secret=SECRET, http_trusted_proxies=wrong)
+
+
 def test_a_token_yields_the_principal_and_roles() -> None:
     verifier = TokenVerifier(settings(jwt_secret=SECRET))
     principal = verifier.verify(issue_token(SECRET, subject="ann", roles=["planner"], name="Ann"))
