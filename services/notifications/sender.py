@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -95,6 +96,12 @@ class Claimed:
     suppressed: bool
     language: str | None  # a contact's
     template: str | None  # a send's: how its message reaches each contact
+
+
+# One thread renders the sends' templates: a costly one (up to its bound of CPU) then shares
+# the GIL with the event loop instead of holding it, and renders never queue in front of the
+# default executor's work (imports, template checks).
+RENDERING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="templates")
 
 
 async def send_due(
@@ -262,7 +269,12 @@ async def _attempt(
     try:
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
-        await transport.send(build_message(runtime, item, found), item.address)
+        if item.template:  # its author's code: beside the event loop, which goes on answering
+            loop = asyncio.get_running_loop()
+            message = await loop.run_in_executor(RENDERING, build_message, runtime, item, found)
+        else:
+            message = build_message(runtime, item, found)
+        await transport.send(message, item.address)
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
+from scripts.stack import SmtpSink
 from services.notifications.app import create_app as notifications_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import ContactImport, ContactImportError
@@ -218,4 +219,61 @@ async def test_notifications_answers_healthz_while_it_reads_the_largest_bounce_r
     assert refused.status_code == 422, refused.text
     assert "at most 100 recipients" in refused.json()["detail"]
     assert refused_in < 1, refused_in
+    assert_answered_promptly(waits)
+
+
+async def test_notifications_answers_healthz_while_it_sends_through_a_costly_template(
+    tmp_path, smtp_sink: SmtpSink
+) -> None:
+    """A template is its author's code: one that costs a tenth of a second a message (within
+    its bounds, so it is saved) is rendered beside the event loop, not on it, for each of a
+    send's recipients."""
+    settings = settings_for(
+        NotificationsSettings,
+        f"sqlite+aiosqlite:///{tmp_path}/n.db",
+        UNREACHABLE_BROKER,
+        smtp_port=smtp_sink.port,
+        send_poll_interval_seconds=0.05,
+    )
+    communicator = auth("communicator")
+    async with listening(notifications_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            for i in range(12):
+                contact = {
+                    "email": f"leder{i}@jobcenter.example",
+                    "name": f"Jobcenterleder {i}",
+                    "email_consent": True,
+                    "audience_ids": ["job-centres"],
+                }
+                created = await client.post("/v1/contacts", json=contact, headers=communicator)
+                assert created.status_code == 201, created.text
+            saved = await client.put(
+                "/v1/templates/costly/da",
+                json={
+                    "subject": "{{ message.subject }}",
+                    "text": "{% for i in range(40000) %}{{ i % 10 }}{% endfor %}",
+                },
+                headers=communicator,
+            )
+            assert saved.status_code == 200, saved.text
+            async with healthz_watched(url) as waits:
+                send = await client.post(
+                    "/v1/sends",
+                    json={
+                        "audience_id": "job-centres",
+                        "subject": "Tendens",
+                        "body": "Nyt.",
+                        "template": "costly",
+                    },
+                    headers=communicator,
+                )
+                assert send.status_code == 201, send.text
+                deadline = time.monotonic() + 60
+                while (
+                    shown := (await client.get(send.headers["Location"], headers=communicator))
+                ).json()["status"] != "completed":
+                    assert time.monotonic() < deadline, shown.text
+                    await asyncio.sleep(0.1)
+    assert shown.json()["counts"]["sent"] == 12, shown.text
+    assert len(smtp_sink.messages) == 12
     assert_answered_promptly(waits)
