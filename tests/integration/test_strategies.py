@@ -10,19 +10,10 @@ from scripts.demo_data import ACTION_PLAN_2013, ACTION_PLAN_2014, SILKEBORG, act
 from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan
 from tests.helpers import auth, serving
+from tests.planning_world import node
 from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
-
-
-def node(strategy: dict, name: str) -> dict:
-    stack = list(strategy["focus_areas"])
-    while stack:
-        found = stack.pop()
-        if found["name"] == name:
-            return found
-        stack += found["children"]
-    raise KeyError(name)
 
 
 async def create_silkeborg(client: httpx.AsyncClient) -> dict:
