@@ -85,10 +85,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
 
 class _PrivateAccessLog(logging.Filter):
     """uvicorn's access lines without personal data: no client address, and no personal
-    link (`/registrations/<token>`, `/invitations/<token>`: whoever holds one may cancel that
-    registration or answer that invitation)."""
+    link's token. Whoever holds one may cancel that registration, answer that invitation,
+    unsubscribe that address or read that report; a survey link's names its reference, and
+    the order of the logged answers would undo an anonymous survey's anonymity."""
 
-    LINK = re.compile(r"(/(?:registrations|invitations)/)[^/?\s]+")
+    LINK = re.compile(r"(/(?:registrations|invitations|survey|unsubscribe|reports/plans)/)[^/?\s]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 
 from services.metrics import kpis, measures, questionnaire, schemas
@@ -206,13 +207,24 @@ async def answer(
 
 
 async def responses(uow: UnitOfWork, survey: Survey) -> list[SurveyResponse]:
-    return list(
+    """In the order they came in; an anonymous survey's by day and content instead: the order
+    of arrival, beside anything that saw who answered when, would say who gave which answer."""
+    rows = list(
         await uow.session.scalars(
             select(SurveyResponse)
             .where(SurveyResponse.survey_id == survey.id)
             .order_by(SurveyResponse.position)
         )
     )
+    if survey.anonymous:
+        rows.sort(
+            key=lambda r: (
+                r.submitted_on,
+                r.language,
+                orjson.dumps(r.answers, option=orjson.OPT_SORT_KEYS),
+            )
+        )
+    return rows
 
 
 async def results(uow: UnitOfWork, survey: Survey) -> schemas.SurveyResults:

@@ -550,3 +550,27 @@ async def test_the_read_models_rebuilt_from_the_stream_equal_the_live_ones(
         assert await rows_of(rebuilt, table) == live_rows, table
     with pytest.raises(SystemExit, match="not empty"):
         await rebuild(settings, report=progress.append)
+
+
+async def test_an_anonymous_surveys_export_does_not_follow_the_order_of_its_answers(
+    metrics: Metrics,
+) -> None:
+    """The same answers, given in two orders, export alike: the order in which they came in,
+    beside anything that saw who answered when, would say who gave which answer."""
+    exported = []
+    for ratings in ([5, 1, 4, 2, 3, 5], [3, 5, 2, 5, 4, 1]):
+        survey = await new_survey(metrics)
+        links = await metrics.client.post(
+            f"/v1/surveys/{survey['id']}/links",
+            json={"references": [f"p-{i}" for i in range(6)]},
+            headers=ANALYST,
+        )
+        for link, rating in zip(links.json(), ratings, strict=True):
+            answered = await metrics.client.post(path_of(link["link"]), data=form(survey, rating))
+            assert answered.status_code == 200, answered.text
+        csv_file = await metrics.client.get(
+            f"/v1/surveys/{survey['id']}/answers.csv", headers=ANALYST
+        )
+        exported.append(list(csv.reader(io.StringIO(csv_file.text.lstrip("\ufeff"))))[1:])
+    assert len(exported[0]) == 6
+    assert exported[0] == exported[1]

@@ -139,3 +139,48 @@ def test_access_log_lines_carry_no_client_address_nor_personal_link() -> None:
     )
     _PrivateAccessLog().filter(record)
     assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=da HTTP/1.1" 200'
+
+
+def route_paths(routes: list, prefix: str = "") -> list[str]:
+    """Every route's path, through the routers FastAPI includes (lazily, as _IncludedRouter)."""
+    found = []
+    for route in routes:
+        if (router := getattr(route, "original_router", None)) is not None:
+            found += route_paths(router.routes, prefix + route.include_context.prefix)
+        elif hasattr(route, "path"):
+            found.append(prefix + route.path)
+    return found
+
+
+def test_no_personal_link_of_any_service_reaches_the_access_log() -> None:
+    """Every route of the four services that takes a link's token, as it would be logged."""
+    import logging
+
+    from services.events.app import create_app as events
+    from services.events.settings import EventsSettings
+    from services.metrics.app import create_app as metrics
+    from services.metrics.settings import MetricsSettings
+    from services.notifications.app import create_app as notifications
+    from services.notifications.settings import NotificationsSettings
+    from services.planning.app import create_app as planning
+    from services.planning.settings import PlanningSettings
+    from shared.logging import _PrivateAccessLog
+
+    token = "IjA0ODEzMzQ1L2FsaWNlQGV4YW1wbGUub3JnIg.94PBgs"
+    linked = []
+    for create, settings_class in [
+        (planning, PlanningSettings),
+        (events, EventsSettings),
+        (notifications, NotificationsSettings),
+        (metrics, MetricsSettings),
+    ]:
+        app = create(settings_class(_env_file=None, jwt_secret=SECRET))
+        linked += [path for path in route_paths(app.routes) if "{token}" in path]
+    assert len(linked) >= 6, linked  # registrations, invitations, survey, unsubscribe, reports
+    for path in linked:
+        args = ("10.1.2.3:5555", "GET", path.replace("{token}", token) + "?lang=en", "1.1", 200)
+        record = logging.LogRecord(
+            "uvicorn.access", logging.INFO, __file__, 1, "%s %s %s %s %d", args, None
+        )
+        _PrivateAccessLog().filter(record)
+        assert token not in record.getMessage(), path
