@@ -300,6 +300,15 @@ def _svg(chart: pygal.Graph) -> str:
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 
 
+CHART_MAX_PERCENT = 1000.0  # a goal's bar ends here (10× its target); the table has its value
+
+
+def _share_of_target(value: float, target: float) -> float:
+    """Per cent of the target reached, within the chart's scale: a value of 1e300 against a
+    target of 1 is infinite per cent, on which the chart's scale once failed (a 500)."""
+    return min(max(100 * value / target, 0.0), CHART_MAX_PERCENT)
+
+
 def charts(report: schemas.PlanReport, text: Mapping[str, str]) -> dict[str, str]:
     """The report's charts as inline SVG, by name, labelled in the page's `text`; a chart
     with nothing to show is left out."""
@@ -309,8 +318,9 @@ def charts(report: schemas.PlanReport, text: Mapping[str, str]) -> dict[str, str
         chart = _chart(pygal.HorizontalBar, text["goals_chart_title"], range=(0, 100))
         chart.x_labels = [g.metric for g in measured]
         chart.add(text["target"], [100] * len(measured))
-        chart.add(text["measured"], [round(100 * (g.value or 0) / g.target, 1) for g in measured])
-        chart.range = (0, max(100, *(100 * (g.value or 0) / g.target for g in measured)))
+        reached = [_share_of_target(g.value or 0, g.target) for g in measured]
+        chart.add(text["measured"], [round(r, 1) for r in reached])
+        chart.range = (0, max(100, *reached))
         out["goals"] = _svg(chart)
     if report.sent_by_day:
         chart = _chart(pygal.Bar, text["sent_per_day"])

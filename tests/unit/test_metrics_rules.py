@@ -168,3 +168,30 @@ def test_nothing_is_measured_in_the_future(measured_on: date, allowed: bool) -> 
 def test_a_goal_is_attained_when_its_value_reaches_the_target(value, expected, state) -> None:  # type: ignore[no-untyped-def]
     assert attained(value, 75) is expected
     assert goal_state(value, 75) == state
+
+
+@pytest.mark.parametrize(
+    ("value", "target"),
+    [(1e300, 1.0), (1e300, 1e-300), (-1e308, 1.0), (1.7e308, -1e-308), (0.0, 70.0)],
+)
+def test_the_goals_chart_is_drawn_whatever_the_values(value: float, target: float) -> None:
+    """A value beyond the chart's scale (10× its target, or below nothing) draws its bar to
+    the edge; the table beside it gives the value (1e300 against 1 was a 500 on the page)."""
+    from services.metrics import reports, schemas
+    from services.metrics.pages import REPORT_TEXT
+
+    goal = {"goal_id": "g", "metric": "Tilfredshed", "target": target, "unit": "%"}
+    report = schemas.PlanReport(
+        plan_id="p",
+        title="Tendens",
+        generated_at=datetime(2015, 11, 1, tzinfo=UTC),
+        goals=[
+            schemas.ReportGoal(**goal, deadline=None, value=value, measured_at=None, attained=None)
+        ],
+        activities=[],
+        events=[],
+        sent_by_day=[],
+        satisfaction_scores={},
+    )
+    svg = reports.charts(report, REPORT_TEXT["da"])["goals"]
+    assert svg.startswith("<svg") and "inf" not in svg.lower()
