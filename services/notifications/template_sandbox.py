@@ -403,7 +403,9 @@ class _BoundedEscapeFormatter(_BoundedFormatter, EscapeFormatter):
 
 # str (and bytes) methods whose arguments decide how much they make
 _PADDING = {"center", "ljust", "rjust", "zfill"}
-_REFUSED = {"translate", "maketrans"}
+# a template writes text: it has no use for codecs, and one call of some (punycode) costs
+# seconds before any bound is checked again
+_REFUSED = {"translate", "maketrans", "encode", "decode"}
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):

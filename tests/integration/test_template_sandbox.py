@@ -54,6 +54,9 @@ STALLING = {
     "{% endset %}{{ s|length }}",
     "exponential macro": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
     "{% endmacro %}{{ f(22) }}",
+    # one call, quadratic in the distinct characters: 5,000 took 3.5 s (found by a probe)
+    "punycode": '{{ "' + "".join(chr(0x4E00 + i) for i in range(5000)) + '".encode("punycode") }}',
+    "decoding": '{{ (1).to_bytes(1000, "big").decode("punycode") }}',
 }
 
 
