@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
+from shared.contracts.planning import MAX_OCCURRENCES
 from shared.contracts.vocabulary import ActivityKind
 from shared.errors import RuleViolation
 from shared.time import LOCAL_TIME, check_in_range
 
-MAX_OCCURRENCES = 1000
 HORIZON_YEARS = 10
 MAX_INTERVAL = 1000
 _FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")

@@ -8,6 +8,10 @@ from shared import topics
 from shared.contracts.envelope import EventData, event
 from shared.contracts.vocabulary import ActivityKind, ChannelKind, EventFormat
 
+# a recurring activity's occurrences, at most (planning's rule; a consumer refuses more, so
+# no one message can make a service create a send per one of 100,000 occurrences)
+MAX_OCCURRENCES = 1000
+
 
 class _Ref(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -131,7 +135,9 @@ class ActivityApproved(EventData):
     owner: str | None = None
     recurrence: str | None = Field(None, description="RFC 5545 RRULE from starts_at")
     occurrences: list[datetime] = Field(
-        default_factory=list, description="a recurring activity's every occurrence, in order"
+        default_factory=list,
+        max_length=MAX_OCCURRENCES,
+        description="a recurring activity's every occurrence, in order",
     )
     partners: list[str] = Field(default_factory=list, description="co-organisers' names")
 
@@ -165,7 +171,9 @@ class ActivityRescheduled(EventData):
     starts_at: datetime
     reason: str
     occurrences: list[datetime] = Field(  # added later: optional, so still v1
-        default_factory=list, description="a recurring activity's new occurrences, in order"
+        default_factory=list,
+        max_length=MAX_OCCURRENCES,
+        description="a recurring activity's new occurrences, in order",
     )
 
 

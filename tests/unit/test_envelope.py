@@ -107,3 +107,29 @@ def test_event_ids_sort_in_the_order_the_events_were_made() -> None:
     ]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_a_recurring_activity_with_more_occurrences_than_planning_makes_is_invalid() -> None:
+    """One such message made notifications create 120,000 sends and held it for 7 s."""
+    from datetime import timedelta
+
+    from shared.contracts.planning import MAX_OCCURRENCES, ActivityApproved
+
+    start = datetime(2040, 1, 1, tzinfo=UTC)
+    approved = ActivityApproved(
+        activity_id="a",
+        plan_id="p",
+        title="Nyt fra direktionen",
+        kind="communication",
+        channel="newsletter",
+        starts_at=start,
+        audience={"id": "staff", "name": "Medarbejdere"},
+        message={"id": "m", "subject": "s", "body": "b"},
+        occurrences=[start + timedelta(hours=i) for i in range(MAX_OCCURRENCES)],
+    )
+    raw = new_envelope(approved, source="/probe", subject="a", correlation_id="c")
+    assert registry.parse(raw.model_dump_json().encode())[1] == approved
+    data = json.loads(raw.model_dump_json())
+    data["data"]["occurrences"].append("2041-01-01T00:00:00Z")
+    with pytest.raises(InvalidEvent, match="occurrences"):
+        registry.parse(json.dumps(data).encode())
