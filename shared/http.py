@@ -7,6 +7,7 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 from __future__ import annotations
 
 import gc
+import html
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
@@ -128,13 +129,16 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
 
 def _add_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         broken = next((e for e in exc.errors() if e["type"] == "json_invalid"), None)
         if broken is not None:  # not JSON at all: a syntax error is 400, not 422
             where = broken["loc"][-1]
             reason = broken.get("ctx", {}).get("error", "")
-            return problem(
-                400, "Malformed JSON", f"the body is not valid JSON ({reason} at position {where})"
+            return _problem_for(
+                request,
+                400,
+                "Malformed JSON",
+                f"the body is not valid JSON ({reason} at position {where})",
             )
         found = exc.errors()
         errors = [
@@ -144,24 +148,27 @@ def _add_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         if len(found) > MAX_LISTED_ERRORS:  # the answer stays small, whatever was sent
             detail += f"; and {len(found) - MAX_LISTED_ERRORS} more"
-        return problem(422, "Invalid request", detail, errors=errors)
+        return _problem_for(request, 422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(DomainError)
-    async def on_domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    async def on_domain_error(request: Request, exc: DomainError) -> Response:
         extra = {"errors": exc.errors} if exc.errors else {}
-        return problem(exc.status, exc.title, exc.detail, **extra)
+        return _problem_for(request, exc.status, exc.title, exc.detail, **extra)
 
     @app.exception_handler(IntegrityError)
-    async def on_integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+    async def on_integrity_error(request: Request, exc: IntegrityError) -> Response:
         # a concurrent twin won a unique key between our check and our write
         log.warning("write refused by a database constraint", error=str(exc.orig)[:300])
-        return problem(
-            409, "Conflict", "the change conflicts with data written meanwhile; reload and retry"
+        return _problem_for(
+            request,
+            409,
+            "Conflict",
+            "the change conflicts with data written meanwhile; reload and retry",
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        response = problem(exc.status_code, _reason(exc.status_code), str(exc.detail))
+        response = _problem_for(request, exc.status_code, _reason(exc.status_code), str(exc.detail))
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # the router names one route's methods; the path has more
             allowed = ", ".join(_allowed_methods(app, request.scope))
@@ -171,9 +178,32 @@ def _add_problem_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(Exception)
-    async def on_crash(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", error=repr(exc))
-        return problem(500, "Internal server error", "the error was logged; retry later")
+        return _problem_for(
+            request, 500, "Internal server error", "the error was logged; retry later"
+        )
+
+
+def _problem_for(request: Request, status: int, title: str, detail: str, **extra: Any) -> Response:
+    """The problem, as problem+json for API clients, or as a plain page for a person whose
+    browser asked for one outside /v1 (a report link that expired, a form the browser sent
+    broken): a page route's own errors are its own pages; these are what reach no page."""
+    if request.url.path.startswith("/v1/") or "text/html" not in request.headers.get("accept", ""):
+        return problem(status, title, detail, **extra)
+    return HTMLResponse(
+        ERROR_PAGE.format(title=html.escape(title), detail=html.escape(detail)),
+        status_code=status,
+    )
+
+
+ERROR_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title></head>
+<body><main><h1>{title}</h1><p>{detail}</p></main></body>
+</html>
+"""
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

@@ -274,6 +274,20 @@ async def test_an_unknown_route_and_a_wrong_method_are_problems(
     assert (await things.get(f"/v1/things/{thing['id']}", headers=WRITER)).status_code == 200
 
 
+async def test_a_browser_outside_v1_gets_a_page_an_api_client_a_problem(
+    things: httpx.AsyncClient,
+) -> None:
+    """A person following an expired link (or sending a form the browser broke) reads a
+    page; what asks for JSON, or anything under /v1, gets problem+json."""
+    as_browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await things.get("/reports/<script>", headers=as_browser)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not Found</h1>" in page.text and "<script>" not in page.text
+    assert_problem(await things.get("/reports/<script>"), 404)
+    assert_problem(await things.get("/v1/no-such-collection", headers=as_browser), 404)
+
+
 async def test_head_answers_what_get_would_without_the_body(things: httpx.AsyncClient) -> None:
     thing = await create_thing_via(things)
     url = f"/v1/things/{thing['id']}"

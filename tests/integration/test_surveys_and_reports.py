@@ -226,8 +226,9 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     assert "Fremtidens arbejdsmarked i Midtjylland" in page.text and "70 %" in page.text
     assert "<script" not in page.text
     await read_the_report_in_a_browser(metrics, browser, path_of(report["page"]))
-    forged = await metrics.client.get("/reports/plans/" + "x" * 40)
-    assert forged.status_code == 404
+    forged = await metrics.client.get("/reports/plans/" + "x" * 40, headers={"Accept": "text/html"})
+    assert forged.status_code == 404 and forged.headers["content-type"].startswith("text/html")
+    assert "expired" in forged.text  # a page saying why, for the person who followed the link
 
     rows = list(
         csv.reader(
