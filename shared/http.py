@@ -135,7 +135,7 @@ def _add_problem_handlers(app: FastAPI) -> None:
             where = broken["loc"][-1]
             reason = broken.get("ctx", {}).get("error", "")
             return _problem_for(
-                request,
+                request.scope,
                 400,
                 "Malformed JSON",
                 f"the body is not valid JSON ({reason} at position {where})",
@@ -148,19 +148,19 @@ def _add_problem_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         if len(found) > MAX_LISTED_ERRORS:  # the answer stays small, whatever was sent
             detail += f"; and {len(found) - MAX_LISTED_ERRORS} more"
-        return _problem_for(request, 422, "Invalid request", detail, errors=errors)
+        return _problem_for(request.scope, 422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> Response:
         extra = {"errors": exc.errors} if exc.errors else {}
-        return _problem_for(request, exc.status, exc.title, exc.detail, **extra)
+        return _problem_for(request.scope, exc.status, exc.title, exc.detail, **extra)
 
     @app.exception_handler(IntegrityError)
     async def on_integrity_error(request: Request, exc: IntegrityError) -> Response:
         # a concurrent twin won a unique key between our check and our write
         log.warning("write refused by a database constraint", error=str(exc.orig)[:300])
         return _problem_for(
-            request,
+            request.scope,
             409,
             "Conflict",
             "the change conflicts with data written meanwhile; reload and retry",
@@ -168,7 +168,9 @@ def _add_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        response = _problem_for(request, exc.status_code, _reason(exc.status_code), str(exc.detail))
+        response = _problem_for(
+            request.scope, exc.status_code, _reason(exc.status_code), str(exc.detail)
+        )
         response.headers.update(exc.headers or {})
         if exc.status_code == 405:  # the router names one route's methods; the path has more
             allowed = ", ".join(_allowed_methods(app, request.scope))
@@ -181,15 +183,15 @@ def _add_problem_handlers(app: FastAPI) -> None:
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", error=repr(exc))
         return _problem_for(
-            request, 500, "Internal server error", "the error was logged; retry later"
+            request.scope, 500, "Internal server error", "the error was logged; retry later"
         )
 
 
-def _problem_for(request: Request, status: int, title: str, detail: str, **extra: Any) -> Response:
+def _problem_for(scope: Scope, status: int, title: str, detail: str, **extra: Any) -> Response:
     """The problem, as problem+json for API clients, or as a plain page for a person whose
     browser asked for one outside /v1 (a report link that expired, a form the browser sent
-    broken): a page route's own errors are its own pages; these are what reach no page."""
-    if request.url.path.startswith("/v1/") or "text/html" not in request.headers.get("accept", ""):
+    broken or too big): a page route's own errors are its own pages; these reach no page."""
+    if scope["path"].startswith("/v1/") or "text/html" not in header(scope, "accept"):
         return problem(status, title, detail, **extra)
     return HTMLResponse(
         ERROR_PAGE.format(title=html.escape(title), detail=html.escape(detail)),
@@ -341,7 +343,7 @@ class RequestGuard:
             # raised where no route answers it (the idempotency layer reads bodies first)
             if started or exc.status_code != 413:
                 raise
-            await problem(413, "Content too large", exc.detail)(scope, receive, send)
+            await _problem_for(scope, 413, "Content too large", exc.detail)(scope, receive, send)
 
     def _takes_file(self, scope: Scope) -> bool:
         """Whether the body is a file of a type the route it is for takes."""
@@ -353,13 +355,15 @@ class RequestGuard:
                 return content_type in file_types
         return False
 
-    def _refusal(self, scope: Scope, limit: int) -> JSONResponse | None:
+    def _refusal(self, scope: Scope, limit: int) -> Response | None:
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-            return problem(400, "Bad request", "the path or query contains a NUL character")
+            return _problem_for(
+                scope, 400, "Bad request", "the path or query contains a NUL character"
+            )
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return problem(413, "Content too large", _too_large(limit).detail)
+            return _problem_for(scope, 413, "Content too large", _too_large(limit).detail)
         has_body = (declared.isdigit() and int(declared) > 0) or b"transfer-encoding" in headers
         content_type = _content_type(scope)
         api = scope["path"].startswith("/v1/")  # the pages for people take HTML forms

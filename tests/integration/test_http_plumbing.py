@@ -288,6 +288,16 @@ async def test_a_browser_outside_v1_gets_a_page_an_api_client_a_problem(
     assert_problem(await things.get("/v1/no-such-collection", headers=as_browser), 404)
 
 
+async def test_a_form_too_big_for_a_page_is_refused_as_a_page(bounded: httpx.AsyncClient) -> None:
+    """Refused before any route reads it (the request guard), but still shown to a person."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = b"answer=" + b"x" * LIMIT
+    page = await bounded.post("/survey/t", content=body, headers={**form, "Accept": "text/html"})
+    assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>Content too large</h1>" in page.text
+    assert_problem(await bounded.post("/survey/t", content=body, headers=form), 413)
+
+
 async def test_head_answers_what_get_would_without_the_body(things: httpx.AsyncClient) -> None:
     thing = await create_thing_via(things)
     url = f"/v1/things/{thing['id']}"
