@@ -28,11 +28,8 @@ from jinja2.utils import Namespace, generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 from markupsafe import EscapeFormatter, Markup, soft_str
 
-# What one rendering (subject, text and HTML of one message) may do. A template is its
-# author's code run by the service (in a worker thread): without bounds
-# three nested loops, `"x"|center(50000000)` or `"x"*1000*1000*30` held the whole service
-# for seconds. A message's body is at most 100,000 characters and an HTML template 200,000:
-# real templates stay far inside these.
+# What one rendering (subject, text and HTML of one message) may do. A message's body is at
+# most 100,000 characters and an HTML template 200,000: real templates stay far inside these.
 MAX_STEPS = 200_000  # loop rounds, calls, filters, operators and look-ups: a loop over each
 # character of the longest body (100,000) fits
 MAX_VALUE = 300_000  # characters (and items, of lists) of any one value
