@@ -279,7 +279,7 @@ async def attendance(
             .where(
                 Registration.event_id == event_id,
                 Registration.status == RegistrationStatus.CONFIRMED,
-                Registration.position > (after if after is not None else -1),
+                Registration.position > (after or 0),  # positions start at 1
             )
             .order_by(Registration.position)
             .limit(ROWS_PER_READ)

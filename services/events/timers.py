@@ -96,7 +96,7 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
                     .where(
                         Registration.event_id == event.id,
                         Registration.status == RegistrationStatus.CONFIRMED,
-                        Registration.position > _or_before_all(timer.sent_through),
+                        Registration.position > (timer.sent_through or 0),  # from 1
                         who,
                     )
                     .order_by(Registration.position)
@@ -124,10 +124,6 @@ async def fire_due_messages(runtime: Runtime[EventsSettings]) -> int:
     TIMERS_FIRED.inc(sum(1 for timer, _ in due if timer.fired_at is not None))
     TIMERS_DUE.set(waiting or 0)
     return worked
-
-
-def _or_before_all(position: int | None) -> int:
-    return -1 if position is None else position
 
 
 def _in_time(kind: str, event: Event, now: datetime) -> bool:
