@@ -258,8 +258,22 @@ def csv_rows(report: schemas.PlanReport) -> str:
     """The report as one table: a row per goal, then per activity, then per event."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "id", "name", "target", "value", "attained", "sent", "reach",
-                     "registrations", "checked_in", "no_show_rate", "satisfaction"])  # fmt: skip
+    writer.writerow(
+        [
+            "section",
+            "id",
+            "name",
+            "target",
+            "value",
+            "attained",
+            "sent",
+            "reach",
+            "registrations",
+            "checked_in",
+            "no_show_rate",
+            "satisfaction",
+        ]
+    )
     safe = spreadsheet_text  # titles are typed by people
     for g in report.goals:
         writer.writerow(
@@ -270,8 +284,22 @@ def csv_rows(report: schemas.PlanReport) -> str:
             ["activity", a.activity_id, safe(a.title), "", "", "", a.sent, a.reach] + [""] * 4
         )
     for e in report.events:
-        writer.writerow(["event", e.event_id, safe(e.title), "", "", "", "", "", e.registrations,
-                         e.checked_in, e.no_show_rate, e.satisfaction])  # fmt: skip
+        writer.writerow(
+            [
+                "event",
+                e.event_id,
+                safe(e.title),
+                "",
+                "",
+                "",
+                "",
+                "",
+                e.registrations,
+                e.checked_in,
+                e.no_show_rate,
+                e.satisfaction,
+            ]
+        )
     return out.getvalue()
 
 
@@ -286,9 +314,15 @@ STYLE = Style(
 def _chart(kind: type, title: str, **options) -> pygal.Graph:  # type: ignore[no-untyped-def]
     # no script (no internet for pygal's tooltips, and the page works without JavaScript)
     return kind(
-        title=title, style=STYLE, js=[], disable_xml_declaration=True, width=720, height=320,
-        print_values=True, **options,
-    )  # fmt: skip
+        title=title,
+        style=STYLE,
+        js=[],
+        disable_xml_declaration=True,
+        width=720,
+        height=320,
+        print_values=True,
+        **options,
+    )
 
 
 def _svg(chart: pygal.Graph) -> str:

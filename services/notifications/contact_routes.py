@@ -7,49 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import contacts, schemas, suppressions
+from services.notifications import contacts, queries, schemas
 from services.notifications.access import Communicator
-from services.notifications.tables import (
-    AudienceMember,
-    ConsentRecord,
-    Contact,
-    ContactImport,
-    ContactImportError,
-    Delivery,
-    Send,
-)
-from shared.downloads import ROWS_PER_READ, streamed_csv
-from shared.errors import NotFound
+from shared.downloads import streamed_csv
 from shared.http import UnitOfWorkDep, get_runtime, require_media_type
-from shared.spreadsheets import spreadsheet_text
-from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
-
-
-async def _public(uow: UnitOfWork, contact: Contact) -> schemas.ContactPublic:
-    audience_ids = await uow.session.scalars(
-        select(AudienceMember.audience_id).where(AudienceMember.contact_id == contact.id)
-    )
-    consents = await uow.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.contact_id == contact.id)
-        .order_by(ConsentRecord.recorded_at, ConsentRecord.id)
-    )
-    return schemas.ContactPublic(
-        id=contact.id,
-        email=contact.email,
-        name=contact.name,
-        phone=contact.phone,
-        language=contact.language,
-        email_consent=contact.email_consent,
-        consent_history=[schemas.ConsentPublic.model_validate(c) for c in consents],
-        audience_ids=sorted(audience_ids),
-        created_at=contact.created_at,
-    )
 
 
 @router.post("/contacts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContactPublic)
@@ -61,7 +25,7 @@ async def create_contact(
             uow, [body], body.audience_ids, f"api: {who.subject}"[:80], new_only=True
         )
         await uow.commit()
-        public = await _public(uow, await uow.session.get_one(Contact, contact_id))
+        public = await queries.contact(uow.session, contact_id)
     response.headers["Location"] = f"/v1/contacts/{contact_id}"
     return public
 
@@ -72,10 +36,7 @@ async def get_contact(
 ) -> schemas.ContactPublic:
     """A contact's personal data and consent history: for communicators (and admins) only."""
     async with uow:
-        contact = await uow.session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"no contact with id {contact_id}")
-        return await _public(uow, contact)
+        return await queries.contact(uow.session, contact_id)
 
 
 @router.get("/contacts/{contact_id}/export", response_model=schemas.ContactExport)
@@ -86,28 +47,7 @@ async def export_contact(
     details, consent history, audiences, each message sent or meant for them, and whether
     their address is suppressed."""
     async with uow:
-        contact = await uow.session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFound(f"no contact with id {contact_id}")
-        rows = await uow.session.execute(
-            select(Delivery, Send.subject)
-            .outerjoin(Send, Send.id == Delivery.send_id)
-            .where(
-                (Delivery.contact_id == contact.id) | (Delivery.recipient_email == contact.email)
-            )
-            .order_by(Delivery.created_at, Delivery.id)
-        )
-        messages = [
-            schemas.DeliveryPublic.model_validate(d).model_copy(
-                update={"subject": subject or d.subject}
-            )
-            for d, subject in rows
-        ]
-        return schemas.ContactExport(
-            contact=await _public(uow, contact),
-            messages=messages,
-            suppressed=await suppressions.reason_for(uow, contact.email_hash),
-        )
+        return await queries.contact_export(uow, contact_id)
 
 
 @router.delete("/contacts/{contact_id}", response_model=schemas.Erased)
@@ -116,22 +56,9 @@ async def erase_contact(contact_id: str, uow: UnitOfWorkDep, _: Communicator) ->
     ledger keeps that messages went, not to whom; the events service erases their
     registrations too (told by `contact.erased.v1`, which names only a hash)."""
     async with uow:
-        contact = await uow.session.get(Contact, contact_id, with_for_update=True)
-        if contact is None:
-            raise NotFound(f"no contact with id {contact_id}")
-        kept = await contacts.erase(uow, contact)
+        kept = await contacts.erase(uow, contact_id)
         await uow.commit()
     return schemas.Erased(deliveries_kept_without_recipient=kept)
-
-
-def _import_public(job: ContactImport) -> schemas.ImportPublic:
-    return schemas.ImportPublic.model_validate(
-        {
-            **{k: getattr(job, k) for k in schemas.ImportPublic.model_fields if hasattr(job, k)},
-            "percent_done": contacts.progress(job),
-            "errors_url": f"/v1/contact-imports/{job.id}/errors.csv",
-        }
-    )
 
 
 @router.post(
@@ -164,16 +91,13 @@ async def import_contacts(
         )
         await uow.commit()
     response.headers["Location"] = f"/v1/contact-imports/{job.id}"
-    return _import_public(job)
+    return queries.import_public(job)
 
 
 @router.get("/contact-imports/{import_id}", response_model=schemas.ImportPublic)
 async def get_import(import_id: str, uow: UnitOfWorkDep, _: Communicator) -> schemas.ImportPublic:
     async with uow:
-        job = await uow.session.get(ContactImport, import_id)
-        if job is None:
-            raise NotFound(f"no contact import with id {import_id}")
-        return _import_public(job)
+        return queries.import_public(await queries.get_import(uow.session, import_id))
 
 
 @router.get(
@@ -186,22 +110,10 @@ async def import_errors(
 ) -> StreamingResponse:
     """Each refused row: its line in the file (the header is line 1) and why."""
     async with uow:
-        if await uow.session.get(ContactImport, import_id) is None:
-            raise NotFound(f"no contact import with id {import_id}")
-
-    async def read_after(session: AsyncSession, after: int | None) -> list:
-        rows = await session.execute(
-            select(ContactImportError.line, ContactImportError.reason)
-            .where(ContactImportError.import_id == import_id)
-            .where(ContactImportError.line > (after or 0))
-            .order_by(ContactImportError.line)
-            .limit(ROWS_PER_READ)
-        )
-        return [(line, (line, spreadsheet_text(reason))) for line, reason in rows]
-
+        await queries.get_import(uow.session, import_id)
     return streamed_csv(
         f"import-{import_id}-errors.csv",
         ("line", "reason"),
         get_runtime(request).sessions,
-        read_after,
+        queries.import_errors_after(import_id),
     )

@@ -34,7 +34,7 @@ from services.notifications.tables import (
 )
 from shared.contracts.notifications import ContactErased
 from shared.db import changed_rows, new_id, upsert
-from shared.errors import Conflict, RuleViolation
+from shared.errors import Conflict, NotFound, RuleViolation
 from shared.runtime import Runtime
 from shared.schemas import ApiInput, MailAddress, SingleLine
 from shared.uow import UnitOfWork
@@ -241,9 +241,14 @@ async def save(
         if contact is None:
             contact_id = new_id()
             new.append(
-                {"id": contact_id, "email": email, "email_hash": address_hash(email),
-                 "created_at": now, **fields}
-            )  # fmt: skip
+                {
+                    "id": contact_id,
+                    "email": email,
+                    "email_hash": address_hash(email),
+                    "created_at": now,
+                    **fields,
+                }
+            )
             existing[email] = Contact(id=contact_id, email_consent=person.email_consent)
             consents.append((contact_id, person.email_consent))
         else:
@@ -261,11 +266,16 @@ async def save(
         await uow.session.execute(
             insert(ConsentRecord),
             [
-                {"contact_id": c, "channel": "email", "granted": g, "source": source,
-                 "recorded_at": now}
+                {
+                    "contact_id": c,
+                    "channel": "email",
+                    "granted": g,
+                    "source": source,
+                    "recorded_at": now,
+                }
                 for c, g in consents
             ],
-        )  # fmt: skip
+        )
     memberships = [
         {"audience_id": a, "contact_id": c} for a in dict.fromkeys(audience_ids) for c in set(ids)
     ]
@@ -364,12 +374,15 @@ def progress(job: ContactImport) -> float:
     return round(100 * job.processed_rows / job.total_rows, 1) if job.total_rows else 100.0
 
 
-async def erase(uow: UnitOfWork, contact: Contact) -> int:
+async def erase(uow: UnitOfWork, contact_id: str) -> int:
     """Erase a person on their request (GDPR art. 17): the contact, their consent history
     and memberships go; the ledger keeps that messages went, but not to whom (what was
     still pending is cancelled); `contact.erased.v1` tells the other services, by the hash
     of the address only. A suppression stays: it holds no address. How many deliveries
     were kept."""
+    contact = await uow.session.get(Contact, contact_id, with_for_update=True)
+    if contact is None:
+        raise NotFound(f"no contact with id {contact_id}")
     now = uow.now()
     pending = select(Delivery.send_id).where(
         Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING

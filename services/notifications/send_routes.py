@@ -6,22 +6,14 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import func, select
 
-from services.notifications import bounces, schemas, sends, templates
+from services.notifications import bounces, queries, schemas, sends
 from services.notifications.access import Communicator, DeliveryReader
 from services.notifications.domain import DeliveryStatus, SendStatus
-from services.notifications.tables import (
-    AudienceMember,
-    Contact,
-    Delivery,
-    Send,
-)
 from shared.auth import Role
-from shared.errors import Conflict, NotFound, RuleViolation
+from shared.errors import Conflict, RuleViolation
 from shared.http import UnitOfWorkDep, require_media_type
-from shared.pagination import Limit, Offset, Page, fetch_page
-from shared.uow import UnitOfWork
+from shared.pagination import Limit, Offset, Page
 
 MAY_SEE_CONTACTS = {Role.COMMUNICATOR.value, Role.ADMIN.value}
 
@@ -42,62 +34,15 @@ async def list_deliveries(
 ) -> Page[schemas.DeliveryPublic]:
     """Deliveries, for communicators and analysts. Why an attempt failed is in the mail
     server's own words, which may name the address: only communicators (and admins) see it."""
-    query = select(Delivery).order_by(Delivery.created_at, Delivery.id)
-    if activity_id is not None:
-        query = query.where(Delivery.activity_id == activity_id)
-    if plan_id is not None:
-        query = query.where(Delivery.plan_id == plan_id)
-    if event_id is not None:
-        query = query.where(Delivery.event_id == event_id)
-    if send_id is not None:
-        query = query.where(Delivery.send_id == send_id)
-    if status is not None:
-        query = query.where(Delivery.status == status)
+    which = queries.DeliveryFilter(activity_id, plan_id, event_id, send_id, status)
     async with uow:
-        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
-        send_ids = {d.send_id for d in rows if d.send_id}
-        subjects = dict((await uow.session.execute(
-            select(Send.id, Send.subject).where(Send.id.in_(send_ids))
-        )).all())  # fmt: skip
-    items = [
-        schemas.DeliveryPublic.model_validate(d).model_copy(
-            update={"subject": subjects.get(d.send_id, d.subject)}
+        return await queries.deliveries_page(
+            uow.session,
+            which,
+            with_errors=bool(reader.roles & MAY_SEE_CONTACTS),
+            limit=limit,
+            offset=offset,
         )
-        for d in rows
-    ]
-    if not reader.roles & MAY_SEE_CONTACTS:
-        for item in items:
-            item.last_error = None
-    return Page[schemas.DeliveryPublic](items=items, total=total, limit=limit, offset=offset)
-
-
-async def _send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
-    counts = schemas.SendCounts(**await sends.counts(uow, send.id))
-    written = sum(counts.model_dump().values())
-    recipients = written
-    if not send.fanned_out and send.status != SendStatus.CANCELLED:
-        recipients = max(written, await _audience_size(uow, send.audience_id))
-    done = written - counts.pending
-    return schemas.SendPublic.model_validate(
-        {
-            **{k: getattr(send, k) for k in schemas.SendPublic.model_fields if hasattr(send, k)},
-            "recipients": recipients,
-            "counts": counts,
-            "percent_done": round(100 * done / recipients, 1) if recipients else 100.0,
-        }
-    )
-
-
-async def _audience_size(uow: UnitOfWork, audience_id: str | None) -> int:
-    return (
-        await uow.session.scalar(
-            select(func.count())
-            .select_from(AudienceMember)
-            .join(Contact, Contact.id == AudienceMember.contact_id)
-            .where(AudienceMember.audience_id == audience_id, Contact.email_consent.is_(True))
-        )
-        or 0
-    )
 
 
 @router.post("/sends", status_code=status.HTTP_201_CREATED, response_model=schemas.SendPublic)
@@ -107,21 +52,17 @@ async def create_send(
     """Send a message to an audience's consenting contacts, now or at `scheduled_for`; watch
     its progress at the send's address."""
     async with uow:
-        if await templates.find(uow.session, body.template, "da") is None:
-            raise RuleViolation(f"there is no template {body.template!r} in Danish")
-        now = uow.now()
-        send = sends.new_send(
+        send = await sends.create(
+            uow,
             audience_id=body.audience_id,
             channel=body.channel,
             subject=body.subject,
             body=body.body,
             template=body.template,
-            at=body.scheduled_for or now,
-            now=now,
+            at=body.scheduled_for,
         )
-        uow.session.add(send)
         await uow.commit()
-        public = await _send_public(uow, send)
+        public = await queries.send_public(uow, send)
     response.headers["Location"] = f"/v1/sends/{send.id}"
     return public
 
@@ -136,27 +77,22 @@ async def list_sends(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.SendPublic]:
-    query = select(Send).order_by(Send.scheduled_for, Send.id)
-    if activity_id is not None:
-        query = query.where(Send.activity_id == activity_id)
-    if plan_id is not None:
-        query = query.where(Send.plan_id == plan_id)
-    if status is not None:
-        query = query.where(Send.status == status)
     async with uow:
-        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
-        items = [await _send_public(uow, send) for send in rows]
-    return Page[schemas.SendPublic](items=items, total=total, limit=limit, offset=offset)
+        return await queries.sends_page(
+            uow,
+            activity_id=activity_id,
+            plan_id=plan_id,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.get("/sends/{send_id}", response_model=schemas.SendPublic)
 async def get_send(send_id: str, uow: UnitOfWorkDep, _: DeliveryReader) -> schemas.SendPublic:
     """A send with its deliveries counted by status, and how far it has come."""
     async with uow:
-        send = await uow.session.get(Send, send_id)
-        if send is None:
-            raise NotFound(f"no send with id {send_id}")
-        return await _send_public(uow, send)
+        return await queries.get_send(uow, send_id)
 
 
 @router.post("/sends/{send_id}/resend-failed", response_model=schemas.Requeued)
@@ -178,7 +114,7 @@ async def cancel_send(send_id: str, uow: UnitOfWorkDep, _: Communicator) -> sche
             raise Conflict("the send is completed: there is nothing left to cancel")
         await sends.cancel(uow, send)
         await uow.commit()
-        return await _send_public(uow, send)
+        return await queries.send_public(uow, send)
 
 
 @router.post("/bounces", response_model=schemas.BounceResult)

@@ -13,11 +13,12 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from services.notifications import templates
 from services.notifications.domain import DeliveryStatus, SendStatus
 from services.notifications.tables import Delivery, Send
 from shared.contracts.notifications import SendCompleted, SendCounts
 from shared.db import changed_rows, new_id
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, RuleViolation
 from shared.uow import UnitOfWork
 
 
@@ -47,6 +48,33 @@ def new_send(
         fanned_out=False,
         created_at=now,
     )
+
+
+async def create(
+    uow: UnitOfWork,
+    *,
+    audience_id: str,
+    channel: str,
+    subject: str,
+    body: str,
+    template: str,
+    at: datetime | None,
+) -> Send:
+    """A send made through the API: to the audience's consenting contacts, now or `at`."""
+    if await templates.find(uow.session, template, "da") is None:
+        raise RuleViolation(f"there is no template {template!r} in Danish")
+    now = uow.now()
+    send = new_send(
+        audience_id=audience_id,
+        channel=channel,
+        subject=subject,
+        body=body,
+        template=template,
+        at=at or now,
+        now=now,
+    )
+    uow.session.add(send)
+    return send
 
 
 async def locked(uow: UnitOfWork, send_ids: Sequence[str]) -> list[Send]:

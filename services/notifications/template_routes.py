@@ -5,13 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
-from services.notifications import schemas, templates
+from services.notifications import queries, schemas, templates
 from services.notifications.access import Communicator, DeliveryReader
-from services.notifications.tables import (
-    MessageTemplate,
-)
 from shared.http import UnitOfWorkDep
 
 router = APIRouter(prefix="/v1", tags=["templates"])
@@ -21,24 +17,7 @@ router = APIRouter(prefix="/v1", tags=["templates"])
 async def list_templates(uow: UnitOfWorkDep, _: DeliveryReader) -> list[schemas.TemplatePublic]:
     """The saved templates, and the built-in ones no saved one replaces."""
     async with uow:
-        saved = list(await uow.session.scalars(select(MessageTemplate)))
-    listed = [
-        schemas.TemplatePublic(
-            name=t.name, language=t.language, subject=t.subject, text=t.text, html=t.html,
-            built_in=False,
-        )
-        for t in saved
-    ]  # fmt: skip
-    replaced = {(t.name, t.language) for t in saved}
-    for language, t in templates.BUILT_IN.items():
-        if (templates.STANDARD, language) not in replaced:
-            listed.append(
-                schemas.TemplatePublic(
-                    name=templates.STANDARD, language=language, subject=t.subject, text=t.text,
-                    html=t.html, built_in=True,
-                )
-            )  # fmt: skip
-    return sorted(listed, key=lambda t: (t.name, t.language))
+        return await queries.templates_listed(uow.session)
 
 
 @router.put("/templates/{name}/{language}", response_model=schemas.TemplatePublic)
@@ -51,20 +30,11 @@ async def save_template(
 ) -> schemas.TemplatePublic:
     """Save a template in one language (a new one, or a new version); it is checked first:
     it must parse and use only the variables a message has."""
-    await templates.checked(templates.Template(body.subject, body.text, body.html))
+    template = templates.Template(body.subject, body.text, body.html)
     async with uow:
-        row = await uow.session.get(MessageTemplate, (name, language))
-        if row is None:
-            row = MessageTemplate(name=name, language=language)
-            uow.session.add(row)
-        row.subject, row.text, row.html, row.updated_at = (
-            body.subject, body.text, body.html, uow.now(),
-        )  # fmt: skip
+        await templates.save(uow, name, language, template)
         await uow.commit()
-    return schemas.TemplatePublic(
-        name=name, language=language, subject=body.subject, text=body.text, html=body.html,
-        built_in=False,
-    )  # fmt: skip
+    return queries.template_public(name, language, template, built_in=False)
 
 
 @router.post("/templates/preview", response_model=schemas.Preview)

@@ -195,8 +195,13 @@ def _format_args(*args: Any, **kwargs: Any) -> Args:
 
 
 def _wordwrap_args(*args: Any, **kwargs: Any) -> Args:
-    def check(s: Any, width: Any = 79, break_long_words: Any = True, wrapstring: Any = None,
-              break_on_hyphens: Any = True) -> None:  # fmt: skip
+    def check(
+        s: Any,
+        width: Any = 79,
+        break_long_words: Any = True,
+        wrapstring: Any = None,
+        break_on_hyphens: Any = True,
+    ) -> None:
         if isinstance(width, int) and len(soft_str(s)) > 20_000 * max(width, 1):
             raise TooCostly("the text would be wrapped into too many lines (over 20,000)")
         if wrapstring is not None:
@@ -416,9 +421,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         super().__init__(finalize=_metered_output, **options)
         self.filters = {name: _metered_filter(name, f) for name, f in self.filters.items()}
         self.filters.update(
-            _metered_loop=_metered_loop, _metered_concat=_metered_concat,
+            _metered_loop=_metered_loop,
+            _metered_concat=_metered_concat,
             _metered_text=_metered_text,
-        )  # fmt: skip
+        )
         tests: dict[str, Any] = dict(self.tests)
         self.tests = {name: _metered_filter(name, t) for name, t in tests.items()}
         self.globals["lipsum"] = _lipsum

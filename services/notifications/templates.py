@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications.tables import MessageTemplate
 from services.notifications.template_sandbox import HTML, TEXT, metered
 from shared.errors import RuleViolation
+from shared.uow import UnitOfWork
 
 LANGUAGES = ("da", "en")
 VARIABLES = {"contact", "message", "unsubscribe_url"}
@@ -142,6 +143,17 @@ def _compiled(template: Template):  # type: ignore[no-untyped-def]
         TEXT.compile_template(template.text),
         HTML.compile_template(template.html) if template.html else None,
     )
+
+
+async def save(uow: UnitOfWork, name: str, language: str, template: Template) -> None:
+    """Save a template in one language (a new one, or a new version), checked first."""
+    await checked(template)
+    row = await uow.session.get(MessageTemplate, (name, language))
+    if row is None:
+        row = MessageTemplate(name=name, language=language)
+        uow.session.add(row)
+    row.subject, row.text, row.html = template.subject, template.text, template.html
+    row.updated_at = uow.now()
 
 
 async def find(session: AsyncSession, name: str, language: str) -> Template | None:
