@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
-from sqlalchemy import select
 
-from services.metrics import kpis, reports, schemas
+from services.metrics import kpis, queries, reports, schemas
 from services.metrics.settings import MetricsSettings
-from services.metrics.tables import KpiGoal, KpiMeasurement, PlanCount
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
-from shared.contracts.metrics import attained
-from shared.errors import NotFound
 from shared.http import UnitOfWorkDep, get_settings
-from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.pagination import Limit, Offset, Page
 from shared.time import PlanDate
 
 router = APIRouter(prefix="/v1/plans", tags=["metrics"])
@@ -32,9 +28,7 @@ ReportReader = Annotated[
 async def plan_counts(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> schemas.PlanCounts:
     """How many events of each type were seen for the plan (zero counts for an unknown plan)."""
     async with uow:
-        rows = await uow.session.scalars(select(PlanCount).where(PlanCount.plan_id == plan_id))
-        counts = {row.event_type: row.count for row in rows}
-    return schemas.PlanCounts(plan_id=plan_id, counts=counts, total=sum(counts.values()))
+        return await queries.plan_counts(uow.session, plan_id)
 
 
 @router.get("/{plan_id}/kpis", response_model=schemas.PlanKpis)
@@ -42,27 +36,7 @@ async def plan_kpis(plan_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal) -> sc
     """Each goal of the plan with its latest measured value (no goals: the plan is not
     approved yet, or unknown)."""
     async with uow:
-        rows = await uow.session.execute(
-            kpis.goals_with_latest_values().where(KpiGoal.plan_id == plan_id)
-        )
-        items = [_kpi(goal, measurement) for goal, measurement in rows]
-    return schemas.PlanKpis(plan_id=plan_id, kpis=items)
-
-
-def _kpi(goal: KpiGoal, measurement) -> schemas.Kpi:  # type: ignore[no-untyped-def]
-    value = None if measurement is None else measurement.value
-    return schemas.Kpi(
-        goal_id=goal.goal_id,
-        metric=goal.metric,
-        counted=goal.counted_metric is not None,
-        target=goal.target,
-        unit=goal.unit,
-        deadline=goal.deadline,
-        value=value,
-        measured_at=None if measurement is None else measurement.measured_at,
-        source=None if measurement is None else measurement.source,
-        attained=attained(value, goal.target),
-    )
+        return await queries.plan_kpis(uow.session, plan_id)
 
 
 @router.post(
@@ -110,13 +84,7 @@ async def list_measurements(
 ) -> Page[schemas.MeasurementPublic]:
     """The goal's measured values, newest first (kept for a goal a revision removed)."""
     async with uow:
-        rows, total = await fetch_page(
-            uow.session, kpis.measurements_of(plan_id, goal_id), limit=limit, offset=offset
-        )
-        if total == 0:
-            await kpis.known_goal(uow, plan_id, goal_id)
-    items = [schemas.MeasurementPublic.model_validate(m) for m in rows]
-    return Page[schemas.MeasurementPublic](items=items, total=total, limit=limit, offset=offset)
+        return await queries.measurements_page(uow, plan_id, goal_id, limit=limit, offset=offset)
 
 
 @router.get(
@@ -127,12 +95,7 @@ async def get_measurement(
     plan_id: str, goal_id: str, measurement_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal
 ) -> schemas.MeasurementPublic:
     async with uow:
-        measurement = await uow.session.scalar(
-            kpis.measurements_of(plan_id, goal_id).where(KpiMeasurement.id == measurement_id)
-        )
-        if measurement is None:
-            raise NotFound(f"no measurement {measurement_id} of goal {goal_id}")
-        return schemas.MeasurementPublic.model_validate(measurement)
+        return await queries.measurement(uow.session, plan_id, goal_id, measurement_id)
 
 
 def _period(

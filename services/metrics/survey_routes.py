@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
 
-from services.metrics import schemas, surveys
+from services.metrics import queries, schemas, surveys
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey
 from shared.auth import Principal, Role, require_roles
 from shared.http import UnitOfWorkDep, get_settings
-from shared.pagination import Limit, Offset, Page, fetch_page
+from shared.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/v1/surveys", tags=["surveys"])
 
@@ -22,9 +21,8 @@ SurveyOwner = Annotated[Principal, require_roles(Role.ANALYST, Role.EVENT_MANAGE
 SettingsDep = Annotated[MetricsSettings, Depends(get_settings)]
 
 
-def _public(survey: Survey, response: Response | None = None) -> schemas.SurveyPublic:
-    if response is not None:
-        response.headers["ETag"] = f'"{survey.version}"'
+def _public(survey: Survey, response: Response) -> schemas.SurveyPublic:
+    response.headers["ETag"] = f'"{survey.version}"'
     return schemas.SurveyPublic.model_validate(survey)
 
 
@@ -49,15 +47,10 @@ async def list_surveys(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.SurveyPublic]:
-    query = select(Survey).order_by(Survey.created_at.desc(), Survey.id)
-    if event_id:
-        query = query.where(Survey.event_id == event_id)
-    if plan_id:
-        query = query.where(Survey.plan_id == plan_id)
     async with uow:
-        rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
-        items = [_public(s) for s in rows]
-    return Page[schemas.SurveyPublic](items=items, total=total, limit=limit, offset=offset)
+        return await queries.surveys_page(
+            uow.session, event_id=event_id, plan_id=plan_id, limit=limit, offset=offset
+        )
 
 
 @router.get("/{survey_id}", response_model=schemas.SurveyPublic)
