@@ -17,10 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from icalendar import Event as CalendarEvent
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from services.events import invitations, programme, registrations, schemas, seats
+from services.events import invitations, programme, queries, registrations, schemas, seats
 from services.events.access import Access, EventsAccess
 from services.events.domain import EventStatus
 from services.events.tables import Event
@@ -33,7 +32,6 @@ from shared.web import SHARED_TEMPLATES, page_language
 router = APIRouter(include_in_schema=False)  # pages for people; the API is under /v1
 templates = Jinja2Templates(directory=[Path(__file__).parent / "templates", SHARED_TEMPLATES])
 
-PUBLIC = (EventStatus.PUBLISHED, EventStatus.COMPLETED, EventStatus.CANCELLED)
 
 TEXT: dict[str, dict[str, str]] = {
     "da": {
@@ -198,13 +196,6 @@ def _message(request: Request, language: str, status: int, text: str) -> HTMLRes
     return _render(request, "message.html", language, http_status=status, message=text)
 
 
-async def _public_event(uow: UnitOfWorkDep, event_id: str) -> Event:
-    event = await uow.session.get(Event, event_id)
-    if event is None or event.status not in PUBLIC:
-        raise NotFound("no such event")
-    return event
-
-
 async def _registration_page(
     request: Request,
     uow: UnitOfWorkDep,
@@ -217,7 +208,7 @@ async def _registration_page(
 ) -> HTMLResponse:
     async with uow:
         try:
-            event = await _public_event(uow, event_id)
+            event = await queries.public_event(uow.session, event_id)
         except NotFound:
             return _message(
                 request, page_language(request), 404, TEXT[page_language(request)]["not_found"]
@@ -449,9 +440,7 @@ def _calendar(entries: list[CalendarEvent]) -> Response:
 async def calendar_feed(request: Request, uow: UnitOfWorkDep) -> Response:
     """Every published event, for a calendar to subscribe to."""
     async with uow:
-        events = await uow.session.scalars(
-            select(Event).where(Event.status.in_(PUBLIC)).order_by(Event.starts_at)
-        )
+        events = await queries.public_events(uow.session)
         entries = [_calendar_entry(event, request) for event in events]
     return _calendar(entries)
 
@@ -459,5 +448,5 @@ async def calendar_feed(request: Request, uow: UnitOfWorkDep) -> Response:
 @router.get("/events/{event_id}/calendar.ics")
 async def event_calendar(event_id: str, request: Request, uow: UnitOfWorkDep) -> Response:
     async with uow:
-        event = await _public_event(uow, event_id)
+        event = await queries.public_event(uow.session, event_id)
     return _calendar([_calendar_entry(event, request)])

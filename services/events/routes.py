@@ -7,36 +7,29 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.events import invitations, lifecycle, programme, registrations, schemas, seats
+from services.events import (
+    invitations,
+    lifecycle,
+    programme,
+    queries,
+    registrations,
+    schemas,
+    seats,
+)
 from services.events.access import Access, EventManager, EventsAccess, RegistrationLimit
 from services.events.domain import RegistrationStatus
-from services.events.tables import Event, Invitation, Registration
+from services.events.tables import Invitation, Registration
 from shared.auth import CurrentPrincipal
-from shared.downloads import ROWS_PER_READ, streamed_csv
+from shared.downloads import streamed_csv
 from shared.http import Now, UnitOfWorkDep, get_runtime
-from shared.pagination import Limit, Offset, Page, fetch_page, page_of
-from shared.spreadsheets import spreadsheet_text
+from shared.pagination import Limit, Offset, Page
 from shared.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 own_registrations = APIRouter(prefix="/v1/registrations", tags=["registrations"])
 personal_data = APIRouter(prefix="/v1/attendees", tags=["personal data"])
 invitation_answers = APIRouter(prefix="/v1/invitations", tags=["invitations"])
-
-
-async def _with_seats(
-    uow: UnitOfWork, events: list[Event], now: datetime
-) -> list[schemas.EventPublic]:
-    counted = await seats.seats_of(uow.session, events, now)
-    return [
-        schemas.EventPublic.model_validate(event).model_copy(
-            update={"seats": schemas.SeatsPublic.model_validate(counted[event.id])}
-        )
-        for event in events
-    ]
 
 
 @router.get("", response_model=Page[schemas.EventPublic])
@@ -48,15 +41,10 @@ async def list_events(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.EventPublic]:
-    query = select(Event)
-    if plan_id is not None:
-        query = query.where(Event.plan_id == plan_id)
     async with uow:
-        events, total = await fetch_page(
-            uow.session, query.order_by(Event.starts_at, Event.id), limit=limit, offset=offset
+        return await queries.events_page(
+            uow.session, now, plan_id=plan_id, limit=limit, offset=offset
         )
-        items = await _with_seats(uow, events, now)
-    return Page[schemas.EventPublic](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("", status_code=201, response_model=schemas.EventPublic)
@@ -69,8 +57,7 @@ async def create_event(
 
 async def _read_event(uow: UnitOfWork, event_id: str, now: datetime) -> schemas.EventPublic:
     async with uow:
-        event = await seats.get_event(uow.session, event_id)
-        return (await _with_seats(uow, [event], now))[0]
+        return await queries.event(uow.session, event_id, now)
 
 
 @router.get("/{event_id}", response_model=schemas.EventPublic)
@@ -169,15 +156,7 @@ async def list_invitations(
 ) -> Page[schemas.InvitationRow]:
     """Who was invited, and what they answered."""
     async with uow:
-        await seats.get_event(uow.session, event_id)
-        query = select(Invitation).where(Invitation.event_id == event_id)
-        return await page_of(
-            uow.session,
-            query.order_by(Invitation.created_at, Invitation.id),
-            schemas.InvitationRow,
-            limit=limit,
-            offset=offset,
-        )
+        return await queries.invitations_page(uow.session, event_id, limit=limit, offset=offset)
 
 
 @router.get("/{event_id}/programme", response_model=list[schemas.SessionPublic])
@@ -231,17 +210,9 @@ async def list_registrations(
     offset: Offset = 0,
 ) -> Page[schemas.RegistrationRow]:
     """The event's registrations in the order they came (the waitlist's order)."""
-    query = select(Registration).where(Registration.event_id == event_id)
-    if status is not None:
-        query = query.where(Registration.status == status)
     async with uow:
-        await seats.get_event(uow.session, event_id)
-        return await page_of(
-            uow.session,
-            query.order_by(Registration.position),
-            schemas.RegistrationRow,
-            limit=limit,
-            offset=offset,
+        return await queries.registrations_page(
+            uow.session, event_id, status=status, limit=limit, offset=offset
         )
 
 
@@ -267,42 +238,11 @@ async def attendance(
     async with uow:
         await seats.get_event(uow.session, event_id)
 
-    async def read_after(session: AsyncSession, after: int | None) -> list:
-        rows = await session.execute(
-            select(
-                Registration.position,
-                Registration.name,
-                Registration.email,
-                Registration.organisation,
-                Registration.checked_in_at,
-            )
-            .where(
-                Registration.event_id == event_id,
-                Registration.status == RegistrationStatus.CONFIRMED,
-                Registration.position > (after or 0),  # positions start at 1
-            )
-            .order_by(Registration.position)
-            .limit(ROWS_PER_READ)
-        )
-        return [
-            (
-                position,
-                (
-                    spreadsheet_text(name),
-                    spreadsheet_text(email),
-                    spreadsheet_text(organisation or ""),
-                    checked_in_at.isoformat() if checked_in_at else "",
-                    "yes" if checked_in_at else "no",
-                ),
-            )
-            for position, name, email, organisation, checked_in_at in rows
-        ]
-
     return streamed_csv(
         f"attendance-{event_id}.csv",
         ("name", "email", "organisation", "checked_in_at", "attended"),
         get_runtime(request).sessions,
-        read_after,
+        queries.attendance_after(event_id),
     )
 
 
@@ -350,25 +290,7 @@ async def export_attendee(
 ) -> list[schemas.AttendeeRecord]:
     """Every registration kept about a person, with the consent they gave and when."""
     async with uow:
-        found = await registrations.registrations_of(uow.session, cmd.email)
-    return [
-        schemas.AttendeeRecord(
-            registration_id=r.id,
-            event_id=e.id,
-            event_title=e.title,
-            event_starts_at=e.starts_at,
-            name=r.name,
-            email=r.email,
-            organisation=r.organisation,
-            language=r.language,
-            status=r.status,
-            consent_text=r.consent_text,
-            consented_at=r.consented_at,
-            created_at=r.created_at,
-            checked_in_at=r.checked_in_at,
-        )
-        for r, e in found
-    ]
+        return await queries.attendee_records(uow.session, cmd.email)
 
 
 @personal_data.post("/erase", response_model=schemas.Erased)
