@@ -44,9 +44,10 @@ from shared.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-# its third argument is the payload model the handler is registered for (a subclass of
-# EventData): Any, since a callable of a subclass is not a callable of EventData to mypy
-Handler = Callable[[UnitOfWork, Envelope, Any], Awaitable[None]]
+# Its first argument is the runtime's unit of work (a service's own subclass, with its
+# repositories), its third the payload model the handler is registered for (a subclass of
+# EventData): both Any, since a callable of a subclass is not a callable of the base to mypy.
+Handler = Callable[[Any, Envelope, Any], Awaitable[None]]
 
 
 def create_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:

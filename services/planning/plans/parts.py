@@ -73,6 +73,14 @@ class Goal(_PlanPart, Base):
     measured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     measured_source: Mapped[str | None] = mapped_column(String(20))
 
+    def measure(self, value: float, at: datetime, source: str) -> bool:
+        """Show the metrics service's value next to the target; one measured earlier that
+        arrives late does not replace a newer one. Whether it was taken."""
+        if self.measured_at is not None and at < self.measured_at:
+            return False
+        self.measured_value, self.measured_at, self.measured_source = value, at, source
+        return True
+
 
 class PlanAudience(Base):
     """The audiences a plan addresses, in the order they were added to it."""

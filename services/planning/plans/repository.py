@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from services.planning.outcomes import ActivityOutcomes
 from services.planning.plans.history import snapshot
 from services.planning.plans.model import Plan
-from services.planning.plans.parts import Activity, PlanAudience
+from services.planning.plans.parts import Activity, Goal, PlanAudience
 from services.planning.tables import PlanVersion
 from shared.errors import NotFound
 from shared.uow import UnitOfWork
@@ -57,6 +58,13 @@ class Plans:
         await self._keep_baseline(plan)
         self.seen.append(plan)
         return plan
+
+    async def goal(self, plan_id: str, goal_id: str) -> Goal | None:
+        """A goal of the plan, locked until the transaction ends: for its measured value,
+        which is not part of the plan's versions."""
+        return await self.session.scalar(
+            select(Goal).where(Goal.id == goal_id, Goal.plan_id == plan_id).with_for_update()
+        )
 
     def add(self, plan: Plan) -> None:
         self.session.add(plan)
@@ -103,13 +111,15 @@ class Plans:
 
 
 class PlanningUnitOfWork(UnitOfWork):
-    """The unit of work of planning's commands: `uow.plans` besides the session."""
+    """Planning's unit of work: `uow.plans` and `uow.outcomes` besides the session."""
 
     plans: Plans
+    outcomes: ActivityOutcomes
 
     async def __aenter__(self) -> PlanningUnitOfWork:
         await super().__aenter__()
         self.plans = Plans(self.session)
+        self.outcomes = ActivityOutcomes(self.session)
         return self
 
     async def commit(self) -> None:
