@@ -16,8 +16,15 @@ from services.planning.plans import commands, schemas
 from services.planning.plans.model import Edit, Plan
 from services.planning.tables import Audience
 from shared.auth import Principal
-from shared.contracts.planning import ActivityApproved, PlanApproved, PlanRevised
-from shared.errors import NotFound, PreconditionFailed
+from shared.contracts.planning import (
+    ActivityApproved,
+    ActivityCancelled,
+    DeviationRecorded,
+    PlanApproved,
+    PlanClosed,
+    PlanRevised,
+)
+from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
 
 NOW = datetime(2015, 8, 17, 9, tzinfo=UTC)
 PLANNER = Principal(subject="planner@brmj.dk", name="Planner", roles=frozenset({"planner"}))
@@ -177,3 +184,69 @@ async def test_approval_then_a_revision_publish_through_the_unit_of_work() -> No
     assert type(uow.outbox[-1][0]) is PlanRevised
     assert plan.deviations[0].agreed_by == "Magistraten"
     assert uow.history[-1][2].startswith("activity rescheduled: Velfærdens innovationsdag")
+
+
+async def approved_tendens(uow: FakeUnitOfWork) -> tuple[Plan, str]:
+    """Tendens approved, with its six issues as one series; the series' activity id."""
+    plan = await tendens_plan(uow)
+    job_centres = Audience(
+        id="job-centres",
+        name="Jobcentre i Midtjylland",
+        kind="organisations",
+        needs="",
+        preferred_channels=[],
+        created_at=NOW,
+    )
+    plan.add_audience(job_centres, Edit("seed", NOW))  # as if linked earlier
+    await uow.commit()
+    message = schemas.MessageCreate(
+        audience_id=job_centres.id, subject="Ledigheden falder", body="Tredje kvartal i træk."
+    )
+    await commands.add_message(uow, plan.id, message, PLANNER, lix_threshold=55)
+    channel, _ = await commands.add_channel(
+        uow, plan.id, schemas.ChannelCreate(kind="newsletter", name="Tendens"), PLANNER
+    )
+    issues = schemas.ActivityCreate(
+        title="Tendens",
+        kind="communication",
+        audience_id=job_centres.id,
+        message_id=plan.messages[0].id,
+        channel_id=channel.id,
+        starts_at=datetime(2015, 9, 1, 8, tzinfo=UTC),
+        recurrence="FREQ=MONTHLY;INTERVAL=2;COUNT=6",
+    )
+    activity, _ = await commands.add_activity(uow, plan.id, issues, PLANNER)
+    await commands.approve_plan(uow, plan.id, PLANNER, None)
+    uow.outbox.clear()
+    return plan, activity.id
+
+
+async def test_an_approved_plans_change_needs_a_reason_and_becomes_a_deviation() -> None:
+    uow = FakeUnitOfWork()
+    plan, _ = await approved_tendens(uow)
+    commits = uow.commits
+    with pytest.raises(RuleViolation):
+        await commands.update_plan(uow, plan.id, schemas.PlanUpdate(title="Tendens 2016"), PLANNER)
+    assert plan.title == "Tendens 2015" and uow.commits == commits
+    change = schemas.PlanUpdate(title="Tendens 2016", reason="a new year", agreed_by="Rådet")
+    await commands.update_plan(uow, plan.id, change, PLANNER, frozenset({plan.version}))
+    assert plan.title == "Tendens 2016" and plan.owner == "BRMJ"  # what was left out stays
+    assert [(d.reason, d.agreed_by) for d in plan.deviations] == [("a new year", "Rådet")]
+    assert [type(data) for data, _ in uow.outbox] == [PlanRevised]
+
+
+async def test_cancelling_an_activity_tells_the_other_services_then_closing_ends_the_plan() -> None:
+    uow = FakeUnitOfWork()
+    plan, activity_id = await approved_tendens(uow)
+    why = schemas.AgreedChange(reason="the region merged", agreed_by="Rådet")
+    activity, _ = await commands.cancel_activity(uow, plan.id, activity_id, why, PLANNER, None)
+    assert activity.cancelled_at == NOW
+    # a deviation that concerns an activity is published on its own; the plan's revision too
+    published = [type(data) for data, _ in uow.outbox]
+    assert published == [DeviationRecorded, ActivityCancelled, PlanRevised]
+    assert uow.outbox[1][1] == activity_id  # keyed by the activity: after its approval
+    with pytest.raises(Conflict):
+        await commands.cancel_activity(uow, plan.id, activity_id, why, PLANNER, None)
+    await commands.close_plan(uow, plan.id, PLANNER, frozenset({plan.version}))
+    assert plan.status == "closed" and type(uow.outbox[-1][0]) is PlanClosed
+    assert uow.history[-1][0:2] == (plan.id, plan.version)
