@@ -216,11 +216,13 @@ async def sends_page(
     offset: int,
 ) -> Page[schemas.SendPublic]:
     query = select(Send).order_by(Send.scheduled_for, Send.id)
-    for column, value in ((Send.activity_id, activity_id), (Send.plan_id, plan_id)):
+    for column, value in (
+        (Send.activity_id, activity_id),
+        (Send.plan_id, plan_id),
+        (Send.status, status),
+    ):
         if value is not None:
             query = query.where(column == value)
-    if status is not None:
-        query = query.where(Send.status == status)
     rows, total = await fetch_page(uow.session, query, limit=limit, offset=offset)
     items = [await send_public(uow, send) for send in rows]
     return Page[schemas.SendPublic](items=items, total=total, limit=limit, offset=offset)

@@ -31,9 +31,7 @@ async def save_template(
     """Save a template in one language (a new one, or a new version); it is checked first:
     it must parse and use only the variables a message has."""
     template = templates.Template(body.subject, body.text, body.html)
-    async with uow:
-        await templates.save(uow, name, language, template)
-        await uow.commit()
+    await templates.save(uow, name, language, template)
     return queries.template_public(name, language, template, built_in=False)
 
 

@@ -146,14 +146,17 @@ def _compiled(template: Template):  # type: ignore[no-untyped-def]
 
 
 async def save(uow: UnitOfWork, name: str, language: str, template: Template) -> None:
-    """Save a template in one language (a new one, or a new version), checked first."""
+    """Save a template in one language (a new one, or a new version). It is checked first,
+    outside the transaction: a check may take a rendering's bound of time."""
     await checked(template)
-    row = await uow.session.get(MessageTemplate, (name, language))
-    if row is None:
-        row = MessageTemplate(name=name, language=language)
-        uow.session.add(row)
-    row.subject, row.text, row.html = template.subject, template.text, template.html
-    row.updated_at = uow.now()
+    async with uow:
+        row = await uow.session.get(MessageTemplate, (name, language))
+        if row is None:
+            row = MessageTemplate(name=name, language=language)
+            uow.session.add(row)
+        row.subject, row.text, row.html = template.subject, template.text, template.html
+        row.updated_at = uow.now()
+        await uow.commit()
 
 
 async def find(session: AsyncSession, name: str, language: str) -> Template | None:

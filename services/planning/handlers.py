@@ -3,19 +3,13 @@ of its goals, shown on the plan."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 from services.planning.outcomes import Report, outcome_of
 from services.planning.plans.repository import PlanningUnitOfWork
 from shared import topics
 from shared.contracts import Envelope
-from shared.contracts.events import (
-    EventCancelled,
-    EventCompleted,
-    EventCreated,
-    EventPublished,
-    EventRescheduled,
-)
 from shared.contracts.metrics import KpiMeasured
-from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.messaging import Subscription
 
 
@@ -34,17 +28,8 @@ async def on_kpi_measured(uow: PlanningUnitOfWork, _envelope: Envelope, data: Kp
 
 
 def subscription(group_id: str) -> Subscription:
-    reports = (
-        EventCreated,
-        EventPublished,
-        EventRescheduled,
-        EventCancelled,
-        EventCompleted,
-        DeliverySent,
-        DeliveryFailed,
-    )
     return Subscription(
         group_id=group_id,
         topics=(topics.EVENTS, topics.DELIVERIES, topics.KPIS),
-        handlers={**dict.fromkeys(reports, on_outcome), KpiMeasured: on_kpi_measured},
+        handlers={**dict.fromkeys(get_args(Report), on_outcome), KpiMeasured: on_kpi_measured},
     )

@@ -8,7 +8,7 @@ to the activity's outcome row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,7 @@ Report = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class OutcomeChange:
     """A change to one activity's outcome: figures set, and a counter one up."""
 
@@ -48,38 +48,35 @@ class OutcomeChange:
 def outcome_of(report: Report) -> OutcomeChange | None:
     """The change a report makes on its activity's outcome; none for an organiser's own
     event, which belongs to no plan."""
+    if not (report.activity_id and report.plan_id):
+        return None
+    activity_id, plan_id = report.activity_id, report.plan_id
     match report:
         case EventCreated():
-            return OutcomeChange(
-                report.activity_id,
-                report.plan_id,
-                {
-                    "event_id": report.event_id,
-                    "event_status": "draft",
-                    "event_starts_at": report.starts_at,
-                },
-            )
-        case DeliverySent():
-            return OutcomeChange(report.activity_id, report.plan_id, count="deliveries_sent")
-        case DeliveryFailed():
-            return OutcomeChange(report.activity_id, report.plan_id, count="deliveries_failed")
-        case _ if not (report.activity_id and report.plan_id):
-            return None
+            values = {
+                "event_id": report.event_id,
+                "event_status": "draft",
+                "event_starts_at": report.starts_at,
+            }
         case EventPublished():
-            return OutcomeChange(report.activity_id, report.plan_id, {"event_status": "published"})
+            values = {"event_status": "published"}
         case EventRescheduled():  # the organiser moved it: the plan shows where it went
-            return OutcomeChange(
-                report.activity_id, report.plan_id, {"event_starts_at": report.starts_at}
-            )
+            values = {"event_starts_at": report.starts_at}
         case EventCancelled():
-            return OutcomeChange(report.activity_id, report.plan_id, {"event_status": "cancelled"})
+            values = {"event_status": "cancelled"}
         case EventCompleted():
             values = {
                 "event_status": "completed",
                 "event_confirmed": report.confirmed,
                 "event_checked_in": report.checked_in,
             }
-            return OutcomeChange(report.activity_id, report.plan_id, values)
+        case DeliverySent():
+            return OutcomeChange(activity_id, plan_id, count="deliveries_sent")
+        case DeliveryFailed():
+            return OutcomeChange(activity_id, plan_id, count="deliveries_failed")
+        case _:
+            assert_never(report)
+    return OutcomeChange(activity_id, plan_id, values)
 
 
 class ActivityOutcomes:

@@ -198,6 +198,7 @@ async def approved_tendens(uow: FakeUnitOfWork) -> tuple[Plan, str]:
         created_at=NOW,
     )
     plan.add_audience(job_centres, Edit("seed", NOW))  # as if linked earlier
+    uow.plans.seen.append(plan)
     await uow.commit()
     message = schemas.MessageCreate(
         audience_id=job_centres.id, subject="Ledigheden falder", body="Tredje kvartal i træk."

@@ -203,5 +203,7 @@ async def test_a_value_measured_earlier_that_arrives_late_does_not_replace_a_new
 
 
 async def test_a_value_for_a_goal_the_plan_no_longer_has_changes_nothing() -> None:
-    uow = await handled(measured(74.0, NOW), FakeUnitOfWork([]))
-    assert uow.outcomes.applied == []
+    elsewhere = goal()
+    elsewhere.plan_id = "plan-of-another-year"  # the same goal id under another plan
+    await handled(measured(74.0, NOW), FakeUnitOfWork([elsewhere]))
+    assert elsewhere.measured_value is None and elsewhere.measured_at is None

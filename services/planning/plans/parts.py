@@ -73,13 +73,11 @@ class Goal(_PlanPart, Base):
     measured_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     measured_source: Mapped[str | None] = mapped_column(String(20))
 
-    def measure(self, value: float, at: datetime, source: str) -> bool:
+    def measure(self, value: float, at: datetime, source: str) -> None:
         """Show the metrics service's value next to the target; one measured earlier that
-        arrives late does not replace a newer one. Whether it was taken."""
-        if self.measured_at is not None and at < self.measured_at:
-            return False
-        self.measured_value, self.measured_at, self.measured_source = value, at, source
-        return True
+        arrives late does not replace a newer one."""
+        if self.measured_at is None or at >= self.measured_at:
+            self.measured_value, self.measured_at, self.measured_source = value, at, source
 
 
 class PlanAudience(Base):
