@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.events import registrations, schemas, seats
 from services.events.domain import EventStatus, RegistrationStatus
 from services.events.tables import Event, Invitation, Registration
-from shared.downloads import ROWS_PER_READ
+from shared.downloads import ROWS_PER_READ, ReadAfter
 from shared.errors import NotFound
 from shared.pagination import Page, fetch_page, page_of
 from shared.spreadsheets import spreadsheet_text
@@ -97,7 +97,7 @@ async def registrations_page(
     )
 
 
-def attendance_after(event_id: str):  # type: ignore[no-untyped-def]
+def attendance_after(event_id: str) -> ReadAfter:
     """A reader of the event's confirmed attendees (name, address, organisation, check-in),
     a page after a position at a time, for `shared.downloads.streamed_csv`."""
 

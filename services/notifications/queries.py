@@ -20,7 +20,7 @@ from services.notifications.tables import (
     MessageTemplate,
     Send,
 )
-from shared.downloads import ROWS_PER_READ
+from shared.downloads import ROWS_PER_READ, ReadAfter
 from shared.errors import NotFound
 from shared.pagination import Page, fetch_page
 from shared.spreadsheets import spreadsheet_text
@@ -99,7 +99,7 @@ async def get_import(session: AsyncSession, import_id: str) -> ContactImport:
     return job
 
 
-def import_errors_after(import_id: str):  # type: ignore[no-untyped-def]
+def import_errors_after(import_id: str) -> ReadAfter:
     """A reader of the import's refused rows (line, reason), a page after a line at a time,
     for `shared.downloads.streamed_csv`."""
 
