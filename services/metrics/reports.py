@@ -4,11 +4,9 @@ registrations, attendance and satisfaction, reach over time — as JSON, CSV row
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -31,7 +29,7 @@ from services.metrics.tables import (
 )
 from shared.contracts.metrics import attained
 from shared.errors import NotFound, RuleViolation
-from shared.spreadsheets import spreadsheet_text
+from shared.spreadsheets import csv_text, spreadsheet_text
 from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
@@ -256,51 +254,23 @@ async def _satisfaction_scores(uow: UnitOfWork, survey: Survey) -> Counter[int]:
 
 def csv_rows(report: schemas.PlanReport) -> str:
     """The report as one table: a row per goal, then per activity, then per event."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "section",
-            "id",
-            "name",
-            "target",
-            "value",
-            "attained",
-            "sent",
-            "reach",
-            "registrations",
-            "checked_in",
-            "no_show_rate",
-            "satisfaction",
-        ]
-    )
     safe = spreadsheet_text  # titles are typed by people
+    header = ["section", "id", "name", "target", "value", "attained", "sent", "reach"]
+    header += ["registrations", "checked_in", "no_show_rate", "satisfaction"]
+    rows: list[Sequence[object]] = [header]
     for g in report.goals:
-        writer.writerow(
-            ["goal", g.goal_id, safe(g.metric), g.target, g.value, g.attained] + [""] * 6
-        )
+        rows.append(["goal", g.goal_id, safe(g.metric), g.target, g.value, g.attained] + [""] * 6)
     for a in report.activities:
-        writer.writerow(
+        rows.append(
             ["activity", a.activity_id, safe(a.title), "", "", "", a.sent, a.reach] + [""] * 4
         )
     for e in report.events:
-        writer.writerow(
-            [
-                "event",
-                e.event_id,
-                safe(e.title),
-                "",
-                "",
-                "",
-                "",
-                "",
-                e.registrations,
-                e.checked_in,
-                e.no_show_rate,
-                e.satisfaction,
-            ]
+        rows.append(
+            ["event", e.event_id, safe(e.title)]
+            + [""] * 5
+            + [e.registrations, e.checked_in, e.no_show_rate, e.satisfaction]
         )
-    return out.getvalue()
+    return csv_text(rows)
 
 
 STYLE = Style(

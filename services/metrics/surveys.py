@@ -7,8 +7,6 @@ and the registration (shared.links.survey_token): the event's open survey answer
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,7 +23,7 @@ from shared.db import new_id, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
 from shared.links import survey_link, survey_person
 from shared.runtime import Runtime
-from shared.spreadsheets import spreadsheet_text
+from shared.spreadsheets import csv_text, spreadsheet_text
 from shared.uow import UnitOfWork
 
 
@@ -255,16 +253,14 @@ async def export_csv(uow: UnitOfWork, survey: Survey) -> str:
             f"an anonymous survey is exported from {questionnaire.MIN_BREAKDOWN} answers on "
             f"(it has {len(rows)}): fewer could point to who answered"
         )
-    out = io.StringIO()
-    writer = csv.writer(out)
     ids = [q["id"] for q in survey.questions]
     head = ["submitted_on", "language"] + ([] if survey.anonymous else ["respondent"])
-    writer.writerow(head + [spreadsheet_text(q["text"]) for q in survey.questions])
+    table: list[Sequence[object]] = [head + [spreadsheet_text(q["text"]) for q in survey.questions]]
     for row in rows:
         who = [] if survey.anonymous else [row.respondent]
         cells = [
             questionnaire.as_text(q, row.answers.get(i))
             for q, i in zip(survey.questions, ids, strict=True)
         ]
-        writer.writerow([row.submitted_on.isoformat(), row.language, *who, *cells])
-    return out.getvalue()
+        table.append([row.submitted_on.isoformat(), row.language, *who, *cells])
+    return csv_text(table)
