@@ -260,10 +260,14 @@ async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash
         registered = await client.post(f"/v1/events/{event_id}/registrations", json=anne)
         contact = await mail.post(
             "/v1/contacts",
-            json={"email": anne["email"], "name": "Anne Holm", "email_consent": True,
-                  "audience_ids": ["innovation"]},
+            json={
+                "email": anne["email"],
+                "name": "Anne Holm",
+                "email_consent": True,
+                "audience_ids": ["innovation"],
+            },
             headers=communicator,
-        )  # fmt: skip
+        )
         contact_id = contact.json()["id"]
         await eventually(lambda: asyncio.sleep(0, len(mails_to(smtp_sink, anne["email"]))), bool)
         export = (await mail.get(f"/v1/contacts/{contact_id}/export", headers=communicator)).json()
@@ -440,8 +444,13 @@ async def test_a_survey_request_waits_its_turn_beside_the_surveys_opening_and_cl
     async def ledger() -> dict[str, tuple[str, datetime, datetime]]:
         async with sessions() as session:
             rows = await session.execute(
-                select(Delivery.dedupe_key, Delivery.status, Delivery.created_at, Delivery.scheduled_for)
-            )  # fmt: skip
+                select(
+                    Delivery.dedupe_key,
+                    Delivery.status,
+                    Delivery.created_at,
+                    Delivery.scheduled_for,
+                )
+            )
             return {key.rsplit(":", 1)[1]: (status, made, at) for key, status, made, at in rows}
 
     try:

@@ -57,7 +57,11 @@ def prometheus(stack: dict, tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("prometheus")
     assert binary, "prometheus is not installed: run `make tools` (Debian package prometheus)"
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"] |= {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}  # fmt: skip
+    config["global"] |= {
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "evaluation_interval": "1s",
+    }
     config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
     for job in config["scrape_configs"]:
         for group in job["static_configs"]:

@@ -106,8 +106,13 @@ async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
     finally:
         sink.stop()
     assert first["counts"] | {"pending": 0} == {
-        "pending": 0, "sent": 2, "failed": 1, "suppressed": 0, "bounced": 0, "cancelled": 0,
-    }  # fmt: skip
+        "pending": 0,
+        "sent": 2,
+        "failed": 1,
+        "suppressed": 0,
+        "bounced": 0,
+        "cancelled": 0,
+    }
     assert (first["recipients"], first["percent_done"]) == (3, 100.0)
     assert [d["contact_id"] is not None for d in failed["items"]] == [True]
     assert resend.json() == {"requeued": 1}
@@ -116,8 +121,10 @@ async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
     # each completion said so with its counts; the e-mails went once per contact
     assert [e["data"]["counts"]["sent"] for e in events] == [2, 3]
     assert sorted(r[0] for r in sink.recipients) == [
-        "anne@jobcenter.example", "bo@jobcenter.example", "carl@jobcenter.example",
-    ]  # fmt: skip
+        "anne@jobcenter.example",
+        "bo@jobcenter.example",
+        "carl@jobcenter.example",
+    ]
 
 
 async def test_a_throttled_recipient_is_retried_until_sent_never_dropped(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -148,9 +155,10 @@ async def test_bad_sends_are_refused_with_a_problem_and_change_nothing(tmp_path)
         ]
         answers = [await client.post("/v1/sends", json=b, headers=COMMUNICATOR) for b in bad]
         by_analyst = await client.post(
-            "/v1/sends", json={"audience_id": "a", "subject": "s", "body": "b"},
+            "/v1/sends",
+            json={"audience_id": "a", "subject": "s", "body": "b"},
             headers=auth("analyst"),
-        )  # fmt: skip
+        )
         missing = await client.get("/v1/sends/nope", headers=COMMUNICATOR)
         listed = await _get(client, "/v1/sends")
     assert [a.status_code for a in answers] == [422] * len(bad)
@@ -194,12 +202,21 @@ async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
         first = await completed(client, await send_tendens(client))
         to_anne = next(m for m in smtp_sink.messages if m["To"].addresses[0].username == "anne")
         reports = [
-            {"RecordType": "Bounce", "Type": "HardBounce", "Email": "anne@jobcenter.example",
-             "MessageID": to_anne["Message-ID"], "Description": "Unknown user", "ServerID": 1},
+            {
+                "RecordType": "Bounce",
+                "Type": "HardBounce",
+                "Email": "anne@jobcenter.example",
+                "MessageID": to_anne["Message-ID"],
+                "Description": "Unknown user",
+                "ServerID": 1,
+            },
             {"RecordType": "Bounce", "Type": "SoftBounce", "Email": "bo@jobcenter.example"},
-            {"RecordType": "SpamComplaint", "Type": "SpamComplaint",
-             "Email": "carl@jobcenter.example"},
-        ]  # fmt: skip
+            {
+                "RecordType": "SpamComplaint",
+                "Type": "SpamComplaint",
+                "Email": "carl@jobcenter.example",
+            },
+        ]
         answers = [await client.post("/v1/bounces", json=r, headers=COMMUNICATOR) for r in reports]
         dsn = await client.post(
             "/v1/bounces/dsn",
@@ -285,10 +302,15 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
         await add_readers(client, "anne")
         english = await client.post(
             "/v1/contacts",
-            json={"email": "erik@jobcenter.example", "name": "Erik <b>Berg</b>",
-                  "language": "en", "email_consent": True, "audience_ids": [AUDIENCE]},
+            json={
+                "email": "erik@jobcenter.example",
+                "name": "Erik <b>Berg</b>",
+                "language": "en",
+                "email_consent": True,
+                "audience_ids": [AUDIENCE],
+            },
             headers=COMMUNICATOR,
-        )  # fmt: skip
+        )
         assert english.status_code == 201, english.text
         saved = {
             language: await client.put(
@@ -305,10 +327,14 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
         }
         response = await client.post(
             "/v1/sends",
-            json={"audience_id": AUDIENCE, "subject": "Tendens", "body": "Ledigheden falder.",
-                  "template": "tendens"},
+            json={
+                "audience_id": AUDIENCE,
+                "subject": "Tendens",
+                "body": "Ledigheden falder.",
+                "template": "tendens",
+            },
             headers=COMMUNICATOR,
-        )  # fmt: skip
+        )
         await completed(client, response.json()["id"])
         standard = await completed(client, await send_tendens(client, "Standard"))
         unknown_variable = await client.put(
@@ -355,9 +381,11 @@ async def test_a_template_speaks_each_contacts_language_and_bad_ones_are_refused
     assert preview.json()["text"] == "Kære Mette Jensen"
     assert no_such_template.status_code == 422
     assert [(t["name"], t["language"], t["built_in"]) for t in listed] == [
-        ("standard", "da", True), ("standard", "en", True),
-        ("tendens", "da", False), ("tendens", "en", False),
-    ]  # fmt: skip
+        ("standard", "da", True),
+        ("standard", "en", True),
+        ("tendens", "da", False),
+        ("tendens", "en", False),
+    ]
 
 
 async def test_subscribing_again_does_not_lift_a_bounce_nor_say_it_did(

@@ -99,10 +99,13 @@ async def held_conference(
             language="da",
         ),
         *(ev.RegistrationConfirmed(**common, registration_id=p) for p in people),
-        *(ev.AttendeeCheckedIn(**common, registration_id=p, checked_in_at=HELD) for p in people[:came]),
+        *(
+            ev.AttendeeCheckedIn(**common, registration_id=p, checked_in_at=HELD)
+            for p in people[:came]
+        ),
         *(ev.SurveyRequested(**common, registration_id=p) for p in people[:came]),
         ev.EventCompleted(**common, activity_id=None, confirmed=registered, checked_in=came),
-    ]  # fmt: skip
+    ]
     await produce(
         m.bootstrap,
         topics.REGISTRATIONS,
@@ -427,7 +430,11 @@ async def test_at_start_metrics_says_again_which_event_surveys_are_open(metrics:
     # the worker each start runs once (this service's own start may run it too, late)
     await surveys.announce_open(runtime_of(metrics.app))
     told = await read_topic(metrics.bootstrap, topics.SURVEYS, at_least=5)
-    opened = [e["data"]["survey_id"] for r in told if (e := json.loads(r.value))["type"] == "survey.opened.v1"]  # fmt: skip
+    opened = [
+        e["data"]["survey_id"]
+        for r in told
+        if (e := json.loads(r.value))["type"] == "survey.opened.v1"
+    ]
     assert opened.count(still_open["id"]) >= 2
     assert [opened.count(s["id"]) for s in (ended, of_activity)] == [1, 1]
 
@@ -469,7 +476,16 @@ async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
     assert row[1] == "en" and len(row[2]) == 64 and row[3:] == ["4", "Netværket", "Længere pauser"]
 
 
-READ_MODELS = [PlanCount, PlanFact, KpiGoal, ActivityFact, EventFact, RegistrationFact, DeliveryFact, SurveyInvitee]  # fmt: skip
+READ_MODELS = [
+    PlanCount,
+    PlanFact,
+    KpiGoal,
+    ActivityFact,
+    EventFact,
+    RegistrationFact,
+    DeliveryFact,
+    SurveyInvitee,
+]
 
 
 async def rows_of(sessions, table) -> list[tuple]:  # type: ignore[no-untyped-def]

@@ -111,8 +111,11 @@ async def test_a_preview_cannot_change_the_sample_data_others_preview_with(servi
     assert "unsafe" in problem["detail"], problem
     assert_problem(mutating_html, 422)
     assert after.status_code == 200, after.text
-    assert after.json() == {"subject": "Tendens: ledigheden falder", "text": "hi Mette Jensen",
-                            "html": None}  # fmt: skip
+    assert after.json() == {
+        "subject": "Tendens: ledigheden falder",
+        "text": "hi Mette Jensen",
+        "html": None,
+    }
     assert saved.status_code == 200, saved.text
     assert again.json()["text"] == (
         "Tendens: ledigheden falder: Ledigheden i Midtjylland er faldet for tredje kvartal i træk."

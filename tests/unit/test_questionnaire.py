@@ -76,7 +76,10 @@ def test_results_count_and_share_and_hide_small_anonymous_groups() -> None:
 
 def test_an_open_survey_may_rename_but_not_reshape() -> None:
     renamed = [dict(q) for q in QUESTIONS]
-    renamed[1] = {**renamed[1], "options": [{**o, "label": o["label"] + "!"} for o in renamed[1]["options"]]}  # fmt: skip
+    renamed[1] = {
+        **renamed[1],
+        "options": [{**o, "label": o["label"] + "!"} for o in renamed[1]["options"]],
+    }
     check_only_renamed(QUESTIONS, renamed)
     for changed in (
         QUESTIONS[:-1],
