@@ -5,11 +5,11 @@ from fastapi import FastAPI
 from services.planning import handlers, timers
 from services.planning.calendar import routes as calendar
 from services.planning.plans import routes as plans
-from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.settings import PlanningSettings
 from services.planning.stakeholders import routes as stakeholders
 from services.planning.strategies import routes as strategies
 from services.planning.tables import Base
+from services.planning.unit_of_work import PlanningUnitOfWork
 from shared.http import create_app as create_service_app
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import get_args
 
 from services.planning.outcomes import Report, outcome_of
-from services.planning.plans.repository import PlanningUnitOfWork
+from services.planning.unit_of_work import PlanningUnitOfWork
 from shared import topics
 from shared.contracts import Envelope
 from shared.contracts.metrics import KpiMeasured

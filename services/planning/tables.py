@@ -1,13 +1,14 @@
 """The planning database: the organisation's audiences and partners, plan versions,
-strategies, stakeholders, projections of other services' events, and the outbox/inbox (see
-shared.tables). The plan and its parts are mapped with their rules, in `plans`."""
+stakeholders, projections of other services' events, and the outbox/inbox (see
+shared.tables). The plan and the strategy are mapped with their rules, in `plans.model` and
+`strategies.model`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UtcDateTime
 from shared.tables import service_metadata
@@ -55,55 +56,6 @@ class PlanVersion(Base):
     changed_by: Mapped[str] = mapped_column(String(200))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     snapshot: Mapped[dict] = mapped_column(JSON)
-
-
-class Strategy(Base):
-    """A communication strategy: vision, values, a period of a few years, and its tree of
-    focus areas, tracks and sub-tracks (DOMAIN.md, case C)."""
-
-    __tablename__ = "strategies"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(300))
-    organisation: Mapped[str] = mapped_column(String(200))
-    vision: Mapped[str] = mapped_column(Text)
-    values: Mapped[list] = mapped_column(JSON)
-    period_start: Mapped[date] = mapped_column(Date)
-    period_end: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    nodes: Mapped[list[StrategyNode]] = relationship(order_by="StrategyNode.position")
-
-
-class StrategyNode(Base):
-    """A focus area, track or sub-track of a strategy."""
-
-    __tablename__ = "strategy_nodes"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    strategy_id: Mapped[str] = mapped_column(ForeignKey("strategies.id"), index=True)
-    parent_id: Mapped[str | None] = mapped_column(ForeignKey("strategy_nodes.id"))
-    level: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(300))
-    description: Mapped[str] = mapped_column(Text, default="")
-    position: Mapped[int] = mapped_column(Integer)
-
-
-class ActionPlanVersion(Base):
-    """One revision of a strategy's action plan: the year it is for and its initiatives per
-    track. Revisions are never changed; the next one gets the next version number."""
-
-    __tablename__ = "action_plan_versions"
-    __table_args__ = (UniqueConstraint("strategy_id", "version"),)
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    strategy_id: Mapped[str] = mapped_column(ForeignKey("strategies.id"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    year: Mapped[int] = mapped_column(Integer)
-    note: Mapped[str] = mapped_column(Text, default="")
-    items: Mapped[list] = mapped_column(JSON)
-    revised_by: Mapped[str] = mapped_column(String(200))
-    revised_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ActivityOutcome(Base):

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from services.planning import domain
 from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity
-from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.recurrence import next_occurrence
 from services.planning.settings import PlanningSettings
+from services.planning.unit_of_work import PlanningUnitOfWork
 from shared.contracts.planning import ActivityDue
 from shared.metrics import TIMERS_DUE, TIMERS_FIRED
 from shared.runtime import Runtime

@@ -79,6 +79,42 @@ async def test_planning_upgrades_a_database_that_holds_plans(database_url: str) 
     assert deviations == [("waiting",)]
 
 
+async def test_a_strategy_upgrades_knowing_its_latest_action_plan_version(
+    database_url: str,
+) -> None:
+    """The strategy keeps the number of its action plan's latest version since 2026-12: the
+    upgrade fills it in from the versions stored before, 0 where there are none."""
+    migrations = Path(importlib.import_module("services.planning").__file__).parent / "migrations"
+    engine = create_engine(database_url)
+    now = "2013-01-01 00:00:00+00:00"
+    strategy = (
+        'INSERT INTO strategies (id, name, organisation, vision, "values", period_start,'
+        " period_end, created_at) VALUES ('{id}', 'Strategiplan 2013–2014', 'Silkeborg Kommune',"
+        f" 'Synlig, kompetent og innovativ', '[]', '2013-01-01', '2014-12-31', '{now}')"
+    )
+    revision = (
+        "INSERT INTO action_plan_versions (id, strategy_id, version, year, note, items,"
+        f" revised_by, revised_at) VALUES ('{{id}}', 's', {{version}}, 2013, '', '[]', 'k', '{now}')"
+    )
+    try:
+        await migrate(engine, migrations, "d1a4e7b90c21")  # the head before the count
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(strategy.format(id="s"))
+            await conn.exec_driver_sql(strategy.format(id="new"))
+            for version in (1, 2):
+                await conn.exec_driver_sql(revision.format(id=f"v{version}", version=version))
+        await migrate(engine, migrations)
+        async with engine.connect() as conn:
+            counted = (
+                await conn.exec_driver_sql(
+                    "SELECT id, action_plan_version FROM strategies ORDER BY id"
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert counted == [("new", 0), ("s", 2)]
+
+
 async def test_notifications_upgrades_deliveries_into_sends(database_url: str) -> None:
     """Deliveries made before sends were kept become sends, one per activity and time —
     completed if nothing is pending, still sending if something is — and a contact's

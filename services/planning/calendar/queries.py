@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.planning.calendar import schemas
 from services.planning.plans.model import Plan
 from services.planning.plans.parts import Activity, Channel
-from services.planning.tables import Audience, StrategyNode
+from services.planning.strategies.model import StrategyNode
+from services.planning.tables import Audience
 
 
 async def _under(session: AsyncSession, node_id: str) -> list[str]:

@@ -13,8 +13,9 @@ from services.planning import domain
 from services.planning.plans import schemas
 from services.planning.plans.model import Edit, Plan
 from services.planning.plans.parts import Activity, Channel, Goal, Message, Schedule
-from services.planning.plans.repository import PlanningUnitOfWork
-from services.planning.tables import Audience, Partner, StrategyNode
+from services.planning.strategies.model import StrategyNode
+from services.planning.tables import Audience, Partner
+from services.planning.unit_of_work import PlanningUnitOfWork
 from shared.auth import Principal
 from shared.db import new_id
 from shared.errors import RuleViolation

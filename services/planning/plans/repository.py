@@ -1,8 +1,8 @@
 """Plans in the database: read whole, locked for a change, and kept with their history.
 
-`PlanningUnitOfWork` gives commands `uow.plans`; when it commits, every plan changed in it
-has its new version kept (a snapshot, for the history and its diffs) and its events moved
-into the outbox, in the same transaction.
+`uow.plans` (`services.planning.unit_of_work`); when the unit of work commits, every plan
+changed in it has its new version kept (a snapshot, for the history and its diffs) and its
+events moved into the outbox, in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from services.planning.outcomes import ActivityOutcomes
 from services.planning.plans.history import snapshot
 from services.planning.plans.model import Plan
 from services.planning.plans.parts import Activity, Goal, PlanAudience
@@ -108,20 +107,3 @@ class Plans:
                     snapshot=snapshot(plan),
                 )
             )
-
-
-class PlanningUnitOfWork(UnitOfWork):
-    """Planning's unit of work: `uow.plans` and `uow.outcomes` besides the session."""
-
-    plans: Plans
-    outcomes: ActivityOutcomes
-
-    async def __aenter__(self) -> PlanningUnitOfWork:
-        await super().__aenter__()
-        self.plans = Plans(self.session)
-        self.outcomes = ActivityOutcomes(self.session)
-        return self
-
-    async def commit(self) -> None:
-        await self.plans.save(self)
-        await super().commit()

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from services.planning.domain import PlanStatus
 from services.planning.plans import commands, queries, schemas
 from services.planning.plans.model import Plan
-from services.planning.plans.repository import PlanningUnitOfWork
 from services.planning.settings import PlanningSettings
 from services.planning.tables import Audience, Partner
+from services.planning.unit_of_work import PlanningUow
 from shared.auth import CurrentPrincipal, Planner
-from shared.http import VersionNumber, get_settings, get_uow, if_match_versions
+from shared.http import VersionNumber, get_settings, if_match_versions
 from shared.pagination import Limit, Offset, Page, page_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
@@ -29,7 +29,6 @@ def _etag(plan: Plan) -> str:
     return f'"{plan.version}"'
 
 
-PlanningUow = Annotated[PlanningUnitOfWork, Depends(get_uow)]  # the runtime makes this kind
 IfMatch = Annotated[
     str | None, Header(description="The plan's ETag as you saw it; a stale one gets 412.")
 ]

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from services.planning import domain
 from services.planning.strategies import schemas
-from services.planning.tables import ActionPlanVersion, Strategy, StrategyNode
+from services.planning.strategies.model import ActionPlanVersion, Strategy, StrategyNode
+from services.planning.strategies.repository import load_strategy
 from shared.errors import NotFound
+from shared.pagination import Page, page_of
 
 
-async def get_strategy(
-    session: AsyncSession, strategy_id: str, *, for_update: bool = False
-) -> Strategy:
-    """The strategy with its tree; `for_update` locks it until the transaction ends, so that
-    revisions of its action plan take turns (and a stale one gets 412, not a clash)."""
-    strategy = await session.get(
-        Strategy,
-        strategy_id,
-        with_for_update=for_update,
-        options=[selectinload(Strategy.nodes)],
-    )
-    if strategy is None:
-        raise NotFound(f"no strategy with id {strategy_id}")
-    return strategy
+async def strategies_page(
+    session: AsyncSession, *, limit: int, offset: int
+) -> Page[schemas.StrategySummary]:
+    query = select(Strategy).order_by(Strategy.period_start, Strategy.id)
+    return await page_of(session, query, schemas.StrategySummary, limit=limit, offset=offset)
 
 
 async def strategy_detail(session: AsyncSession, strategy_id: str) -> schemas.StrategyDetail:
-    strategy = await get_strategy(session, strategy_id)
+    strategy = await load_strategy(session, strategy_id)
     children: dict[str | None, list[StrategyNode]] = {}
     for node in strategy.nodes:
         children.setdefault(node.parent_id, []).append(node)
@@ -43,15 +35,7 @@ async def strategy_detail(session: AsyncSession, strategy_id: str) -> schemas.St
     return schemas.StrategyDetail(
         **schemas.StrategySummary.model_validate(strategy).model_dump(),
         focus_areas=[tree(node) for node in children.get(None, [])],
-        action_plan_version=await latest_version(session, strategy_id),
-    )
-
-
-async def latest_version(session: AsyncSession, strategy_id: str) -> int | None:
-    return await session.scalar(
-        select(func.max(ActionPlanVersion.version)).where(
-            ActionPlanVersion.strategy_id == strategy_id
-        )
+        action_plan_version=strategy.action_plan_version or None,
     )
 
 
@@ -59,9 +43,9 @@ async def action_plan_version(
     session: AsyncSession, strategy_id: str, version: int | None = None
 ) -> ActionPlanVersion:
     """One version of the action plan; the latest when `version` is None."""
-    await get_strategy(session, strategy_id)
-    version = version or await latest_version(session, strategy_id)
-    if version is None:
+    strategy = await load_strategy(session, strategy_id)
+    version = version or strategy.action_plan_version
+    if not version:
         raise NotFound("the strategy has no action plan yet")
     found = await session.scalar(
         select(ActionPlanVersion).where(
@@ -74,7 +58,7 @@ async def action_plan_version(
 
 
 async def action_plan_versions(session: AsyncSession, strategy_id: str) -> list[ActionPlanVersion]:
-    await get_strategy(session, strategy_id)
+    await load_strategy(session, strategy_id)
     return list(
         await session.scalars(
             select(ActionPlanVersion)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response, status
-from sqlalchemy import select
 
 from services.planning.strategies import commands, queries, schemas
-from services.planning.tables import Strategy
+from services.planning.unit_of_work import PlanningUow
 from shared.auth import CurrentPrincipal, Planner
 from shared.http import UnitOfWorkDep, VersionNumber, if_match_versions
-from shared.pagination import Limit, Offset, Page, page_of
+from shared.pagination import Limit, Offset, Page
 
 router = APIRouter(prefix="/v1/strategies", tags=["strategies"])
 
@@ -24,7 +23,7 @@ ActionPlanIfMatch = Annotated[
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.StrategyDetail)
 async def create_strategy(
-    body: schemas.StrategyCreate, uow: UnitOfWorkDep, _: Planner, response: Response
+    body: schemas.StrategyCreate, uow: PlanningUow, _: Planner, response: Response
 ) -> schemas.StrategyDetail:
     """A strategy, optionally with its tree: `focus_areas`, their `children` (tracks) and
     theirs (sub-tracks)."""
@@ -38,11 +37,8 @@ async def create_strategy(
 async def list_strategies(
     uow: UnitOfWorkDep, _: CurrentPrincipal, limit: Limit = 50, offset: Offset = 0
 ) -> Page[schemas.StrategySummary]:
-    query = select(Strategy).order_by(Strategy.period_start, Strategy.id)
     async with uow:
-        return await page_of(
-            uow.session, query, schemas.StrategySummary, limit=limit, offset=offset
-        )
+        return await queries.strategies_page(uow.session, limit=limit, offset=offset)
 
 
 @router.get("/{strategy_id}", response_model=schemas.StrategyDetail)
@@ -58,7 +54,7 @@ async def get_strategy(
     "/{strategy_id}/nodes", status_code=status.HTTP_201_CREATED, response_model=schemas.NodePublic
 )
 async def add_node(
-    strategy_id: str, body: schemas.NodeCreate, uow: UnitOfWorkDep, _: Planner
+    strategy_id: str, body: schemas.NodeCreate, uow: PlanningUow, _: Planner
 ) -> object:
     """Add a focus area (no `parent_id`), a track (under a focus area) or a sub-track."""
     return await commands.add_node(uow, strategy_id, body)
@@ -72,7 +68,7 @@ async def add_node(
 async def revise_action_plan(
     strategy_id: str,
     body: schemas.ActionPlanRevise,
-    uow: UnitOfWorkDep,
+    uow: PlanningUow,
     by: Planner,
     response: Response,
     if_match: ActionPlanIfMatch = None,
