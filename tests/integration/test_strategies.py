@@ -3,14 +3,30 @@ SQLite and PostgreSQL: the tree, the versioned action plan and its diff, and pla
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
-from scripts.demo_data import ACTION_PLAN_2013, ACTION_PLAN_2014, SILKEBORG, action_plan
+from scripts.demo_data import (
+    ACTION_PLAN_2013,
+    ACTION_PLAN_2014,
+    SILKEBORG,
+    SILKEBORG_TRACK,
+    action_plan,
+)
+from scripts.stack import Tansu
+from services.planning.app import create_app
+from services.planning.settings import PlanningSettings
+from shared import topics
+from shared.contracts import new_envelope
+from shared.contracts.metrics import KpiMeasured
 from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan
-from tests.helpers import auth, serving
-from tests.planning_world import node
+from tests.helpers import auth, eventually, produce, serving, settings_for
+from tests.planning_world import all_nodes, node
 from tests.services import planning_app
 
 pytestmark = pytest.mark.integration
@@ -265,3 +281,98 @@ async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
         }
     ]
     assert listed["total"] == 0
+
+
+async def test_a_year_of_the_strategy_is_reported_track_by_track(
+    database_url: str, broker: Tansu
+) -> None:
+    """The yearly revision starts from what was measured: the year's initiatives per track,
+    the plans that served it with their goals as measured, and the tracks no plan served."""
+    app = create_app(settings_for(PlanningSettings, database_url, broker.bootstrap))
+    app.state.runtime.workers.clear()  # no due timer: the plan stays as the test leaves it
+    body = {**SILKEBORG, "period_start": "2015-01-01", "period_end": "2017-12-31"}
+    async with serving(app) as client:
+        strategy = (await client.post("/v1/strategies", json=body, headers=PLANNER)).json()
+        concepts = node(strategy, SILKEBORG_TRACK)
+        revision = action_plan(strategy, 2016, ACTION_PLAN_2013, "Første år")
+        await client.post(
+            f"/v1/strategies/{strategy['id']}/action-plan/versions", json=revision, headers=PLANNER
+        )
+        made, later = await create_approvable_plan(client), await create_approvable_plan(client)
+        for plan, year in ((made, 2016), (later, 2017)):
+            linked = await client.patch(
+                f"/v1/plans/{plan['plan']['id']}",
+                headers=PLANNER,
+                json={
+                    "track_id": concepts["id"],
+                    "period_start": f"{year}-01-01",
+                    "period_end": f"{year}-06-30",
+                    "title": '=HYPERLINK("http://x")' if year == 2017 else "Dialogmøder",
+                },
+            )
+            assert linked.status_code == 200, linked.text
+        goal = made["goal"]
+        measured = KpiMeasured(
+            plan_id=made["plan"]["id"],
+            goal_id=goal["id"],
+            metric=goal["metric"],
+            value=312,
+            target=goal["target"],
+            unit=goal["unit"],
+            measured_at=datetime(2016, 1, 21, tzinfo=UTC),
+            source="counted",
+        )
+        envelope = new_envelope(
+            measured, source="/budskab/metrics", subject="p", correlation_id="c"
+        )
+        await produce(broker.bootstrap, topics.KPIS, [(b"p", envelope.model_dump_json().encode())])
+        url = f"/v1/strategies/{strategy['id']}/report"
+
+        async def report_2016() -> dict:
+            return (await client.get(url, params={"year": 2016}, headers=PLANNER)).json()
+
+        report = await eventually(report_2016, until=lambda r: r["summary"]["goals_attained"])
+        by_default = (await client.get(url, headers=PLANNER)).json()
+        table = await client.get(f"{url}.csv", params={"year": 2017}, headers=PLANNER)
+        outside = await client.get(url, params={"year": 2018}, headers=PLANNER)
+        unknown = await client.get("/v1/strategies/nope/report", headers=PLANNER)
+    track = next(t for t in report["tracks"] if t["id"] == concepts["id"])
+    assert (report["year"], report["action_plan_version"]) == (2016, 1)
+    assert track["focus_area"] == "Strategisk kommunikation"
+    assert [i["initiative"] for i in track["initiatives"]] == [
+        "Koncept for dialogmøder med borgere"
+    ]
+    assert [p["id"] for p in track["plans"]] == [made["plan"]["id"]]  # not the 2017 plan
+    [plan] = track["plans"]
+    assert [(g["measured_value"], g["target"], g["attained"]) for g in plan["goals"]] == [
+        (312, 300, True)
+    ]
+    assert [a["title"] for a in plan["activities"]] == [
+        "Velfærdens innovationsdag",
+        "Nyhedsbrev januar",
+    ]
+    assert report["summary"] | {"tracks_without_plans": None} == {
+        "plans": 1,
+        "goals": 1,
+        "goals_attained": 1,
+        "goals_behind": 0,
+        "goals_not_measured": 0,
+        "activities": 2,
+        "activities_cancelled": 0,
+        "tracks_without_plans": None,
+    }
+    linkable = [n for n in all_nodes(strategy) if n["level"] != "focus_area"]
+    assert len(report["summary"]["tracks_without_plans"]) == len(linkable) - 1
+    # today (2026) is after the strategy: the report is of its last year, where the later
+    # plan's activities (in 2016) do not fall
+    assert by_default["year"] == 2017 and by_default["action_plan_version"] is None
+    assert [len(p["activities"]) for t in by_default["tracks"] for p in t["plans"]] == [0]
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(table.text.removeprefix("\ufeff"))))
+    assert rows[0][:6] == ["focus_area", "track", "plan", "status", "row", "name"]
+    assert [r[2] for r in rows[1:]] == ['\'=HYPERLINK("http://x")']  # a formula stays text
+    assert_problem(outside, 422)
+    assert outside.json()["errors"] == [
+        {"field": "year", "message": "outside the strategy's period"}
+    ]
+    assert_problem(unknown, 404)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from services.planning.strategies import commands, queries, schemas
+from services.planning.strategies import commands, queries, report, schemas
 from services.planning.unit_of_work import PlanningUow
 from shared.auth import CurrentPrincipal, Planner
 from shared.http import UnitOfWorkDep, VersionNumber, if_match_versions
@@ -15,6 +15,14 @@ from shared.pagination import Limit, Offset, Page
 router = APIRouter(prefix="/v1/strategies", tags=["strategies"])
 
 
+ReportYear = Annotated[
+    int | None,
+    Query(
+        ge=1900,
+        le=2200,
+        description="A year of the strategy's period; by default this year, or the nearest one.",
+    ),
+]
 ActionPlanIfMatch = Annotated[
     str | None,
     Header(description='The latest version you saw, e.g. "2" ("0" for the first); else 412.'),
@@ -131,3 +139,35 @@ async def action_plan_diff(
     removed, and changed (matched by track and initiative), field by field."""
     async with uow:
         return await queries.action_plan_diff(uow.session, strategy_id, from_version, to_version)
+
+
+@router.get("/{strategy_id}/report", response_model=schemas.StrategyReport)
+async def strategy_report(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, year: ReportYear = None
+) -> schemas.StrategyReport:
+    """What a year of the strategy achieved, track by track — where its yearly revision
+    starts: the year's initiatives from the action plan, and the plans on the track with each
+    goal against its target and each activity with what was sent and who came."""
+    async with uow:
+        return await report.strategy_report(uow.session, strategy_id, year, uow.now())
+
+
+@router.get(
+    "/{strategy_id}/report.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def strategy_report_csv(
+    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, year: ReportYear = None
+) -> Response:
+    """The report as one table: per track its initiatives, then each plan's goals and
+    activities."""
+    async with uow:
+        found = await report.strategy_report(uow.session, strategy_id, year, uow.now())
+    return Response(
+        "\ufeff" + report.csv_rows(found),  # the mark tells Excel it is UTF-8 (æ, ø, å)
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="strategy-{strategy_id}-{found.year}.csv"'
+        },
+    )

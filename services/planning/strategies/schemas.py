@@ -126,3 +126,75 @@ class ActionPlanDiff(BaseModel):
     added: list[dict]
     removed: list[dict]
     changed: list[dict] = Field(description="Items in both, with each changed field before/after.")
+
+
+# --- the yearly report ----------------------------------------------------------------------
+
+
+class GoalResult(_Out):
+    description: str
+    metric: str
+    target: float
+    unit: str
+    measured_value: float | None
+    measured_at: datetime | None
+    attained: bool | None = Field(description="Null: not measured yet.")
+
+
+class ActivityResult(_Out):
+    """An activity taking place in the year, with what the other services reported of it."""
+
+    id: str
+    title: str
+    kind: str
+    starts_at: datetime = Field(description="Its first time in the year.")
+    cancelled: bool
+    deliveries_sent: int = 0
+    deliveries_failed: int = 0
+    event_confirmed: int | None = Field(None, description="Registrations, once the event was held.")
+    event_checked_in: int | None = None
+
+
+class PlanResult(_Out):
+    id: str
+    title: str
+    status: str
+    period_start: date | None
+    period_end: date | None
+    goals: list[GoalResult]
+    activities: list[ActivityResult]
+
+
+class TrackResult(_Out):
+    """A track or sub-track: the year's initiatives under it and the plans that served it."""
+
+    id: str
+    name: str
+    level: NodeLevel
+    focus_area: str = Field(description="The focus area it belongs to.")
+    initiatives: list[dict] = Field(description="The year's action plan under this node.")
+    plans: list[PlanResult]
+
+
+class ReportSummary(BaseModel):
+    plans: int
+    goals: int
+    goals_attained: int
+    goals_behind: int = Field(description="Measured, and short of the target.")
+    goals_not_measured: int
+    activities: int
+    activities_cancelled: int
+    tracks_without_plans: list[str] = Field(description="Tracks no plan served this year.")
+
+
+class StrategyReport(BaseModel):
+    """What a year of the strategy achieved, track by track: the starting point of the yearly
+    revision of its action plan."""
+
+    strategy: StrategySummary
+    year: int
+    action_plan_version: int | None = Field(
+        description="The latest revision of the action plan for the year (null: none)."
+    )
+    summary: ReportSummary
+    tracks: list[TrackResult]
