@@ -346,6 +346,14 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
         f"Plan '{plan['title']}' on the track '{SILKEBORG_TRACK}': "
         f"{len(on_track)} activity in /v1/calendar?track_id={track['id']}"
     )
+    report_url = f"{url['planning']}/strategies/{strategy['id']}/report"
+    report = client.get(report_url, params={"year": 2013}).json()
+    summary = report["summary"]
+    print(
+        f"2013 for the yearly revision: {summary['plans']} plan, {summary['activities']} "
+        f"activity, {len(summary['tracks_without_plans'])} tracks without a plan "
+        f"({report_url}?year=2013, or report.csv)"
+    )
 
 
 def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # type: ignore[no-untyped-def]

@@ -181,4 +181,4 @@ def csv_rows(report: schemas.StrategyReport) -> str:
                     + [a.deliveries_sent, a.deliveries_failed, a.event_confirmed]
                     + [a.event_checked_in, a.cancelled]
                 )
-    return csv_text(rows)
+    return csv_text([*row, *[""] * (len(rows[0]) - len(row))] for row in rows)  # all as wide
