@@ -350,9 +350,9 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
     report = client.get(report_url, params={"year": 2013}).json()
     summary = report["summary"]
     print(
-        f"2013 for the yearly revision: {summary['plans']} plan, {summary['activities']} "
-        f"activity, {len(summary['tracks_without_plans'])} tracks without a plan "
-        f"({report_url}?year=2013, or report.csv)"
+        f"2013 for the yearly revision — plans: {summary['plans']}, activities: "
+        f"{summary['activities']}, tracks without a plan: {len(summary['tracks_without_plans'])}"
+        f" ({report_url}?year=2013, or report.csv)"
     )
 
 

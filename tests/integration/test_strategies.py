@@ -283,23 +283,25 @@ async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
     assert listed["total"] == 0
 
 
-async def test_a_year_of_the_strategy_is_reported_track_by_track(
+async def test_a_year_of_the_strategy_is_reported_node_by_node(
     database_url: str, broker: Tansu
 ) -> None:
-    """The yearly revision starts from what was measured: the year's initiatives per track,
+    """The yearly revision starts from what was measured: the year's initiatives per node,
     the plans that served it with their goals as measured, and the tracks no plan served."""
     app = create_app(settings_for(PlanningSettings, database_url, broker.bootstrap))
     app.state.runtime.workers.clear()  # no due timer: the plan stays as the test leaves it
     body = {**SILKEBORG, "period_start": "2015-01-01", "period_end": "2017-12-31"}
+    formula = '=HYPERLINK("http://x")'
     async with serving(app) as client:
         strategy = (await client.post("/v1/strategies", json=body, headers=PLANNER)).json()
         concepts = node(strategy, SILKEBORG_TRACK)
         revision = action_plan(strategy, 2016, ACTION_PLAN_2013, "Første år")
+        revision["items"].append({"track_id": concepts["id"], "initiative": "=SUM(A1)"})
         await client.post(
             f"/v1/strategies/{strategy['id']}/action-plan/versions", json=revision, headers=PLANNER
         )
         made, later = await create_approvable_plan(client), await create_approvable_plan(client)
-        for plan, year in ((made, 2016), (later, 2017)):
+        for plan, year, title in ((made, 2016, formula), (later, 2017, "Dialogmøder")):
             linked = await client.patch(
                 f"/v1/plans/{plan['plan']['id']}",
                 headers=PLANNER,
@@ -307,10 +309,16 @@ async def test_a_year_of_the_strategy_is_reported_track_by_track(
                     "track_id": concepts["id"],
                     "period_start": f"{year}-01-01",
                     "period_end": f"{year}-06-30",
-                    "title": '=HYPERLINK("http://x")' if year == 2017 else "Dialogmøder",
+                    "title": title,
                 },
             )
             assert linked.status_code == 200, linked.text
+        new_year = {"title": "Nytårskur", "kind": "communication"}  # 00:30 in Denmark: 2017
+        await client.post(
+            f"/v1/plans/{later['plan']['id']}/activities",
+            json={**new_year, "starts_at": "2016-12-31T23:30:00Z"},
+            headers=PLANNER,
+        )
         goal = made["goal"]
         measured = KpiMeasured(
             plan_id=made["plan"]["id"],
@@ -332,18 +340,22 @@ async def test_a_year_of_the_strategy_is_reported_track_by_track(
             return (await client.get(url, params={"year": 2016}, headers=PLANNER)).json()
 
         report = await eventually(report_2016, until=lambda r: r["summary"]["goals_attained"])
-        by_default = (await client.get(url, headers=PLANNER)).json()
-        table = await client.get(f"{url}.csv", params={"year": 2017}, headers=PLANNER)
+        after_the_strategy = (await client.get(url, headers=PLANNER)).json()  # no year given
+        table = await client.get(f"{url}.csv", params={"year": 2016}, headers=PLANNER)
         outside = await client.get(url, params={"year": 2018}, headers=PLANNER)
         unknown = await client.get("/v1/strategies/nope/report", headers=PLANNER)
-    track = next(t for t in report["tracks"] if t["id"] == concepts["id"])
+    by_name = {n["name"]: n for n in report["nodes"]}
+    served = by_name[SILKEBORG_TRACK]
     assert (report["year"], report["action_plan_version"]) == (2016, 1)
-    assert track["focus_area"] == "Strategisk kommunikation"
-    assert [i["initiative"] for i in track["initiatives"]] == [
-        "Koncept for dialogmøder med borgere"
+    assert sorted(n["id"] for n in report["nodes"]) == sorted(n["id"] for n in all_nodes(strategy))
+    assert report["nodes"][0]["id"] == strategy["focus_areas"][0]["id"]  # in the tree's order
+    assert served["focus_area"] == "Strategisk kommunikation"
+    assert [i["initiative"] for i in served["initiatives"]] == [
+        "Koncept for dialogmøder med borgere",
+        "=SUM(A1)",
     ]
-    assert [p["id"] for p in track["plans"]] == [made["plan"]["id"]]  # not the 2017 plan
-    [plan] = track["plans"]
+    assert [p["id"] for p in served["plans"]] == [made["plan"]["id"]]  # not the 2017 plan
+    [plan] = served["plans"]
     assert [(g["measured_value"], g["target"], g["attained"]) for g in plan["goals"]] == [
         (312, 300, True)
     ]
@@ -353,6 +365,7 @@ async def test_a_year_of_the_strategy_is_reported_track_by_track(
     ]
     assert report["summary"] | {"tracks_without_plans": None} == {
         "plans": 1,
+        "plans_approved": 0,  # a draft: listed, with its status
         "goals": 1,
         "goals_attained": 1,
         "goals_behind": 0,
@@ -361,16 +374,32 @@ async def test_a_year_of_the_strategy_is_reported_track_by_track(
         "activities_cancelled": 0,
         "tracks_without_plans": None,
     }
-    linkable = [n for n in all_nodes(strategy) if n["level"] != "focus_area"]
-    assert len(report["summary"]["tracks_without_plans"]) == len(linkable) - 1
-    # today (2026) is after the strategy: the report is of its last year, where the later
-    # plan's activities (in 2016) do not fall
-    assert by_default["year"] == 2017 and by_default["action_plan_version"] is None
-    assert [len(p["activities"]) for t in by_default["tracks"] for p in t["plans"]] == [0]
+    unserved = {n["name"] for n in report["summary"]["tracks_without_plans"]}
+    assert SILKEBORG_TRACK not in unserved
+    assert "Borgerdialog og borgerinddragelse" not in unserved  # served by its sub-track
+    assert "Strategisk kommunikation" not in unserved  # a focus area: no plan serves one
+    assert "Videndeling" in unserved
+    # without a year, today (after 2017) gives the strategy's last year: the later plan and
+    # its activity at 00:30 on New Year's Day in Denmark
+    assert after_the_strategy["year"] == 2017 and after_the_strategy["action_plan_version"] is None
+    assert [
+        [a["title"] for a in p["activities"]]
+        for n in after_the_strategy["nodes"]
+        for p in n["plans"]
+    ] == [["Nytårskur"]]
     assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(table.text.removeprefix("\ufeff"))))
-    assert rows[0][:6] == ["focus_area", "track", "plan", "status", "row", "name"]
-    assert [r[2] for r in rows[1:]] == ['\'=HYPERLINK("http://x")']  # a formula stays text
+    header, *rows = csv.reader(io.StringIO(table.text.removeprefix("\ufeff")))
+    assert header[:7] == ["focus_area", "node", "plan", "status", "row", "name", "detail"]
+    assert {len(row) for row in rows} == {len(header)}
+    assert {r[2] for r in rows if r[4] != "initiative"} == {"'" + formula}  # text, not formula
+    assert "'=SUM(A1)" in [r[5] for r in rows if r[4] == "initiative"]
+    [goal_row] = [dict(zip(header, r, strict=True)) for r in rows if r[4] == "goal"]
+    assert [goal_row[k] for k in ("target", "unit", "measured", "attained")] == [
+        "300.0",
+        "participants",
+        "312.0",
+        "True",
+    ]
     assert_problem(outside, 422)
     assert outside.json()["errors"] == [
         {"field": "year", "message": "outside the strategy's period"}

@@ -240,8 +240,13 @@ async def test_commands_change_the_stored_strategy_and_commit_once_each() -> Non
     assert uow.commits == 2
 
 
-async def test_a_command_on_an_unknown_strategy_is_not_found_and_commits_nothing() -> None:
+async def test_a_refused_revision_commits_nothing() -> None:
     uow = FakeUnitOfWork()
-    with pytest.raises(NotFound):
-        await commands.add_node(uow, "nope", schemas.NodeCreate(name="X"))  # type: ignore[arg-type]
-    assert uow.commits == 0
+    strategy = silkeborg()
+    uow.strategies.stored[strategy.id] = strategy
+    stale = schemas.ActionPlanRevise.model_validate(
+        {"year": 2013, "items": items(strategy, ACTION_PLAN_2013)}
+    )
+    with pytest.raises(PreconditionFailed):
+        await commands.revise_action_plan(uow, strategy.id, stale, PLANNER, frozenset({3}))  # type: ignore[arg-type]
+    assert (uow.commits, strategy.action_plan_version) == (0, 0)

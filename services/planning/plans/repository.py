@@ -1,7 +1,7 @@
 """Plans in the database: read whole, locked for a change, and kept with their history.
 
-`uow.plans` (`services.planning.unit_of_work`); when the unit of work commits, every plan
-changed in it has its new version kept (a snapshot, for the history and its diffs) and its
+Commands reach them as `uow.plans` (`services.planning.unit_of_work`). When the unit of work
+commits, every plan changed in it has its new version kept (a snapshot, for the history and its diffs) and its
 events moved into the outbox, in the same transaction.
 """
 

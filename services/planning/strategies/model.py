@@ -80,7 +80,7 @@ class Strategy(Base):
     action_plan_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     nodes: Mapped[list[StrategyNode]] = relationship(order_by="StrategyNode.position")
-    # written, never read whole: the versions are read one at a time (`queries`)
+    # only added to here: the versions are read by queries, never loaded with the strategy
     action_plans: WriteOnlyMapped[ActionPlanVersion] = relationship()
 
     @classmethod

@@ -11,14 +11,13 @@ from shared.errors import NotFound
 
 
 async def load_strategy(session: AsyncSession, strategy_id: str, *, lock: bool = False) -> Strategy:
-    """The strategy with its tree, read afresh; `lock` holds its row until the transaction
+    """The strategy with its tree; `lock` holds its row until the transaction
     ends, so that revisions of its action plan take turns (and a stale one gets 412, not a
     clash)."""
     strategy = await session.get(
         Strategy,
         strategy_id,
         with_for_update=lock,
-        populate_existing=True,
         options=[selectinload(Strategy.nodes)],
     )
     if strategy is None:
@@ -36,8 +35,7 @@ class Strategies:
         return await load_strategy(self.session, strategy_id, lock=True)
 
     async def add(self, strategy: Strategy, tree: list[dict]) -> None:
-        """A new strategy and the rows of its tree (`Strategy.plant`), in one statement."""
+        """A new strategy, and the rows of its tree (`Strategy.plant`) in one statement."""
         self.session.add(strategy)
-        await self.session.flush()  # the strategy first: its nodes refer to it
-        if tree:
+        if tree:  # (the statement flushes the strategy first)
             await self.session.execute(insert(StrategyNode), tree)

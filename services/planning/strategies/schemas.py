@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, computed_field, field_validator
 
-from services.planning.domain import NodeLevel
+from services.planning.domain import NodeLevel, PlanStatus
+from shared.contracts.metrics import attained
 from shared.schemas import ApiInput
 from shared.schemas import ApiOutput as _Out
 from shared.time import PlanDate
@@ -136,13 +137,18 @@ class GoalResult(_Out):
     metric: str
     target: float
     unit: str
-    measured_value: float | None
+    measured_value: float | None = Field(description="As last measured, whatever the year.")
     measured_at: datetime | None
-    attained: bool | None = Field(description="Null: not measured yet.")
+
+    @computed_field(description="Null: not measured yet.")  # type: ignore[prop-decorator]
+    @property
+    def attained(self) -> bool | None:
+        return attained(self.measured_value, self.target)
 
 
 class ActivityResult(_Out):
-    """An activity taking place in the year, with what the other services reported of it."""
+    """An activity taking place in the year, with what the other services reported of it
+    (for the activity as a whole: a series' sends in other years count too)."""
 
     id: str
     title: str
@@ -158,38 +164,47 @@ class ActivityResult(_Out):
 class PlanResult(_Out):
     id: str
     title: str
-    status: str
+    status: PlanStatus
     period_start: date | None
     period_end: date | None
     goals: list[GoalResult]
     activities: list[ActivityResult]
 
 
-class TrackResult(_Out):
-    """A track or sub-track: the year's initiatives under it and the plans that served it."""
+class NodeRef(BaseModel):
+    id: str
+    name: str
+
+
+class NodeResult(_Out):
+    """A node of the tree: the year's initiatives on it, and the plans on it (a track or
+    sub-track) that touch the year, drafts included, each with its status."""
 
     id: str
     name: str
     level: NodeLevel
-    focus_area: str = Field(description="The focus area it belongs to.")
-    initiatives: list[dict] = Field(description="The year's action plan under this node.")
+    focus_area: str = Field(description="The focus area it is, or belongs to.")
+    initiatives: list[dict] = Field(description="The year's action plan items on this node.")
     plans: list[PlanResult]
 
 
 class ReportSummary(BaseModel):
     plans: int
+    plans_approved: int = Field(description="Approved, active or closed: carried out.")
     goals: int
     goals_attained: int
     goals_behind: int = Field(description="Measured, and short of the target.")
     goals_not_measured: int
     activities: int
     activities_cancelled: int
-    tracks_without_plans: list[str] = Field(description="Tracks no plan served this year.")
+    tracks_without_plans: list[NodeRef] = Field(
+        description="Tracks and sub-tracks with no plan in the year, on them or below them."
+    )
 
 
 class StrategyReport(BaseModel):
-    """What a year of the strategy achieved, track by track: the starting point of the yearly
-    revision of its action plan."""
+    """What a year of the strategy achieved, node by node in the tree's order: the starting
+    point of the yearly revision of its action plan."""
 
     strategy: StrategySummary
     year: int
@@ -197,4 +212,4 @@ class StrategyReport(BaseModel):
         description="The latest revision of the action plan for the year (null: none)."
     )
     summary: ReportSummary
-    tracks: list[TrackResult]
+    nodes: list[NodeResult]
