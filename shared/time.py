@@ -7,7 +7,7 @@ overflow Python's range, which ends at the year 9999.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,11 @@ def check_in_range(value: date | datetime, field: str) -> None:
             f"{field} must be within {_YEARS}",
             errors=[{"field": field, "message": f"must be within {_YEARS}"}],
         )
+
+
+def local_midnight(day: date) -> datetime:
+    """The moment `day` begins in Denmark: where a report's days and years start and end."""
+    return datetime.combine(day, time(), LOCAL_TIME)
 
 
 def shifted(when: datetime, by: timedelta) -> datetime:

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import pygal
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -30,7 +30,7 @@ from services.metrics.tables import (
 from shared.contracts.metrics import attained
 from shared.errors import NotFound, RuleViolation
 from shared.spreadsheets import csv_text, spreadsheet_text
-from shared.time import LOCAL_TIME
+from shared.time import local_midnight
 from shared.uow import UnitOfWork
 
 REPORT_LINK_DAYS = 30
@@ -62,20 +62,16 @@ class Period:
     @property
     def ends_before(self) -> datetime | None:
         """The first moment after the period."""
-        return None if self.end is None else _midnight(self.end + timedelta(days=1))
+        return None if self.end is None else local_midnight(self.end + timedelta(days=1))
 
     def holds(self, when: QueryableAttribute[datetime]) -> list[ColumnElement[bool]]:
         """The conditions for `when` to fall in the period."""
         conditions = []
         if self.start is not None:
-            conditions.append(when >= _midnight(self.start))
+            conditions.append(when >= local_midnight(self.start))
         if self.ends_before is not None:
             conditions.append(when < self.ends_before)
         return conditions
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), LOCAL_TIME)
 
 
 def report_link(settings: MetricsSettings, plan_id: str, period: Period = Period()) -> str:

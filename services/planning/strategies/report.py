@@ -9,8 +9,8 @@ spreadsheet.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime, time
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from services.planning.strategies.model import ActionPlanVersion, Strategy, Stra
 from services.planning.strategies.repository import load_strategy
 from services.planning.tables import ActivityOutcome
 from shared.spreadsheets import csv_text, spreadsheet_text
-from shared.time import LOCAL_TIME
+from shared.time import LOCAL_TIME, local_midnight
 
 
 def default_year(strategy: Strategy, now: datetime) -> int:
@@ -53,8 +53,7 @@ async def strategy_report(
             select(ActivityOutcome).where(ActivityOutcome.plan_id.in_([p.id for p in plans]))
         )
     }
-    first = datetime.combine(date(year, 1, 1), time(), LOCAL_TIME)
-    after = datetime.combine(date(year + 1, 1, 1), time(), LOCAL_TIME)
+    first, after = local_midnight(date(year, 1, 1)), local_midnight(date(year + 1, 1, 1))
 
     def activity_result(activity: Activity, times: list[datetime]) -> schemas.ActivityResult:
         outcome = outcomes.get(activity.id)
@@ -91,7 +90,7 @@ async def strategy_report(
             id=node.id,
             name=node.name,
             level=domain.NodeLevel(node.level),
-            focus_area=_focus_area(node, by_id).name,
+            focus_area=list(_up_from(node, by_id))[-1].name,
             initiatives=[item for item in items if item["track_id"] == node.id],
             plans=[plan_result(p) for p in plans if p.track_id == node.id],
         )
@@ -122,10 +121,12 @@ async def _plans_in(session: AsyncSession, node_ids: list[str], year: int) -> Se
     ).all()
 
 
-def _focus_area(node: StrategyNode, by_id: dict[str, StrategyNode]) -> StrategyNode:
+def _up_from(node: StrategyNode, by_id: dict[str, StrategyNode]) -> Iterator[StrategyNode]:
+    """The node, its parent, and so on up to its focus area."""
+    yield node
     while node.parent_id is not None:
         node = by_id[node.parent_id]
-    return node
+        yield node
 
 
 def _summary(
@@ -134,12 +135,7 @@ def _summary(
     plans = [p for n in nodes for p in n.plans]
     goals = [g for p in plans for g in p.goals]
     activities = [a for p in plans for a in p.activities]
-    served = set()  # a node with a plan, and every node above it
-    for node in nodes:
-        parent_id: str | None = node.id if node.plans else None
-        while parent_id is not None:
-            served.add(parent_id)
-            parent_id = by_id[parent_id].parent_id
+    served = {up.id for n in nodes if n.plans for up in _up_from(by_id[n.id], by_id)}
     carried_out = domain.PUBLISHED | {domain.PlanStatus.CLOSED}
     return schemas.ReportSummary(
         plans=len(plans),
