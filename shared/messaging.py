@@ -231,7 +231,7 @@ class EventConsumer:
         *,
         max_attempts: int = 3,
         retry_delay: float = 0.2,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         batch_wait_ms: int = 10,
         fetch_max_wait_ms: int = 50,
     ) -> None:
@@ -259,9 +259,7 @@ class EventConsumer:
             group_id=self.sub.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,  # a nack rewinds every partition of the batch
             auto_offset_reset="earliest",
-            # a batch whose every message keeps failing spends up to ~0.6 s a message in
-            # retries (5 min for 500): the group must not take the consumer for dead meanwhile
-            max_poll_interval_ms=15 * 60 * 1000,
+            max_poll_interval_ms=self._longest_batch_ms(),
             batch=True,
             max_records=self.batch_size,
             batch_timeout_ms=self.batch_wait_ms,
@@ -270,6 +268,13 @@ class EventConsumer:
             decoder=_raw_bodies,
         )
         self._subscriber(self.consume)
+
+    def _longest_batch_ms(self) -> int:
+        """How long a batch whose every message keeps failing can take: each message's retry
+        pauses (0.6 s by default) and attempts, in turn — 33 min for 2,000. The group must not
+        take the consumer for dead meanwhile."""
+        pauses = sum(min(5.0, self.retry_delay * 2**a) for a in range(self.max_attempts - 1))
+        return int(max(300.0, self.batch_size * (pauses + 0.4)) * 1000)
 
     async def refresh_lag(self) -> None:
         """Each assigned partition's lag as a gauge: it shows a partition that makes no

@@ -53,6 +53,7 @@ Publish = Callable[[list[Outgoing]], Awaitable[None]]
 
 RELAY_LOCK_ID = 7_204_513  # PostgreSQL advisory lock: the one relay of this database
 _sqlite_relays: dict[str, asyncio.Lock] = {}  # one relay per SQLite file in this process
+ROUNDS = 10  # rounds of `batch_size` one `publish_batch` runs (on PostgreSQL, in one transaction)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -135,39 +136,84 @@ class OutboxRelay:
                 self._woken.clear()
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unsent rows and mark them sent; 0 if another relay is at it."""
+        """Publish the oldest unsent rows, up to `ROUNDS` rounds of `batch_size`, and mark them
+        sent; return how many (0 if another relay is at it)."""
         try:
             if self._postgres:
-                return await self._publish_batch_holding_the_lock()
-            async with self._sqlite_lock:
-                return await self._publish_batch_in_short_transactions()
+                published, failure = await self._publish_holding_the_lock()
+            else:
+                async with self._sqlite_lock:
+                    published, failure = await self._publish_rounds(
+                        self._read_in_own_transaction, self._mark_in_own_transaction
+                    )
+            if failure is not None:
+                raise failure
         except Exception as exc:
             await self._record_failure(repr(exc))
             raise
+        return published
 
-    async def _publish_batch_holding_the_lock(self) -> int:
-        # One transaction around publish: other replicas skip while it runs; HTTP writes only
-        # insert, so they never wait for it.
+    async def _publish_holding_the_lock(self) -> tuple[int, Exception | None]:
+        # One transaction around the rounds: other replicas skip while it runs; HTTP writes
+        # only insert, so they never wait for it. A refused round ends it, and the rounds the
+        # broker acknowledged before it stay marked.
         async with self.sessions.begin() as session:
             if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
-                return 0
-            rows = await self._oldest_unsent(session)
-            await self._publish(rows)
-            await self._mark_sent(session, rows)
-        return len(rows)
+                return 0, None
+            return await self._publish_rounds(
+                lambda after: self._oldest_unsent(session, after),
+                lambda rows: self._mark_sent(session, rows),
+            )
 
-    async def _publish_batch_in_short_transactions(self) -> int:
-        # SQLite's write lock would stop every HTTP write while the broker is slow: never hold
-        # a transaction around the publish.
+    # SQLite's write lock would stop every HTTP write while the broker is slow: never hold a
+    # transaction around a publish.
+    async def _read_in_own_transaction(self, after: int | None) -> list:
         async with self.sessions.begin() as session:
-            rows = await self._oldest_unsent(session)
-        if rows:
-            await self._publish(rows)
-            async with self.sessions.begin() as session:
-                await self._mark_sent(session, rows)
-        return len(rows)
+            return await self._oldest_unsent(session, after)
 
-    async def _oldest_unsent(self, session: AsyncSession) -> list:
+    async def _mark_in_own_transaction(self, rows: list) -> None:
+        async with self.sessions.begin() as session:
+            await self._mark_sent(session, rows)
+
+    async def _publish_rounds(
+        self,
+        read: Callable[[int | None], Awaitable[list]],
+        mark: Callable[[list], Awaitable[None]],
+    ) -> tuple[int, Exception | None]:
+        """Publish rounds of rows, each handed to the broker only once the one before it was
+        acknowledged (so they arrive in order). While a round is on its way, the one before is
+        marked sent and the next one read: the database and the broker work at the same time.
+
+        Returns how many rows were published and marked, and the broker's error if it refused
+        a round (then nothing after that round is published)."""
+        rows, acknowledged, published = await read(None), [], 0
+        for round_ in range(ROUNDS):
+            if not rows:
+                break
+            sending = asyncio.ensure_future(self._publish(rows))
+            try:
+                if acknowledged:
+                    await mark(acknowledged)
+                    published += len(acknowledged)
+                last = len(rows) < self.batch_size or round_ == ROUNDS - 1
+                following = [] if last else await read(rows[-1].position)
+            except asyncio.CancelledError:
+                sending.cancel()  # shutting down: the producer's stop settles what it was handed
+                raise
+            except Exception:
+                await asyncio.gather(sending, return_exceptions=True)  # no late send overtakes
+                raise  # the retry
+            try:
+                await sending
+            except Exception as exc:
+                return published, exc
+            acknowledged, rows = rows, following
+        if acknowledged:
+            await mark(acknowledged)
+            published += len(acknowledged)
+        return published, None
+
+    async def _oldest_unsent(self, session: AsyncSession, after: int | None = None) -> list:
         t = self.table
         query = (
             select(t.c.position, t.c.topic, t.c.key, t.c.payload, t.c.headers)
@@ -175,6 +221,8 @@ class OutboxRelay:
             .order_by(t.c.position)
             .limit(self.batch_size)
         )
+        if after is not None:  # the rounds before are not marked yet, or not committed
+            query = query.where(t.c.position > after)
         return list((await session.execute(query)).all())
 
     async def _publish(self, rows: list) -> None:

@@ -172,6 +172,39 @@ async def test_a_publish_that_fails_marks_nothing_sent(database_url: str) -> Non
         assert (await relay.refresh_gauges())[0] == 3  # nothing marked sent
 
 
+async def test_a_round_the_broker_refuses_keeps_the_rounds_before_it_sent(
+    database_url: str,
+) -> None:
+    """The relay publishes a round while it marks the one before and reads the next: when the
+    broker refuses the second round, the first stays marked (on PostgreSQL, its transaction
+    still commits), nothing after it goes out, and the retry starts at the refused round."""
+    app = planning_app(database_url, "127.0.0.1:1")
+    runtime = runtime_of(app)
+    async with serving(app) as client:
+        made = await create_approvable_plan(client)
+        approved = await client.post(f"/v1/plans/{made['plan']['id']}/approve", headers=PLANNER)
+        assert approved.status_code == 200
+        published: list[list[str]] = []
+
+        async def refuse_the_second_round(messages):  # type: ignore[no-untyped-def]
+            if len(published) == 1:
+                published.append([])
+                raise ConnectionError("the producer lost the broker")
+            published.append([json.loads(value)["id"] for _t, _k, value, _h in messages])
+
+        relay = OutboxRelay(runtime.outbox, runtime.sessions, refuse_the_second_round, batch_size=1)
+        with pytest.raises(ConnectionError):
+            await relay.publish_batch()
+        assert (await relay.refresh_gauges())[0] == 2  # the first is sent, the other two not
+
+        assert await relay.publish_batch() == 2  # the retry: the refused round, then the third
+        async with runtime.sessions() as session:
+            first, second, third = await session.scalars(
+                select(runtime.outbox.c.event_id).order_by(runtime.outbox.c.position)
+            )
+    assert published == [[first], [], [second], [third]]
+
+
 async def test_a_batch_refused_midway_raises_only_after_the_batches_handed_over_settle(
     broker: Tansu,
 ) -> None:
