@@ -52,9 +52,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_seconds: float = Field(
         0.1, gt=0, description="How often the relay looks for rows other processes wrote."
     )
-    consumer_batch_size: int = Field(
-        2000, gt=0, description="Messages handled in one transaction."
-    )
+    consumer_batch_size: int = Field(2000, gt=0, description="Messages handled in one transaction.")
     consumer_batch_wait_ms: int = Field(
         10,
         gt=0,
