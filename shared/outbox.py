@@ -186,7 +186,8 @@ class OutboxRelay:
 
         Returns how many rows were published and marked, and the broker's error if it refused
         a round (then nothing after that round is published)."""
-        rows, acknowledged, published = await read(None), [], 0
+        rows, published = await read(None), 0
+        acknowledged: list = []
         for round_ in range(ROUNDS):
             if not rows:
                 break
