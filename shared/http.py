@@ -7,7 +7,6 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 from __future__ import annotations
 
 import gc
-import html
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -20,7 +19,7 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +38,7 @@ from shared.problems import PROBLEM_RESPONSES, problem
 from shared.runtime import Runtime, Worker
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
+from shared.web import error_page
 
 log = get_logger(__name__)
 
@@ -193,19 +193,7 @@ def _problem_for(scope: Scope, status: int, title: str, detail: str, **extra: An
     broken or too big): a page route's own errors are its own pages; these reach no page."""
     if scope["path"].startswith("/v1/") or "text/html" not in header(scope, "accept"):
         return problem(status, title, detail, **extra)
-    return HTMLResponse(
-        ERROR_PAGE.format(title=html.escape(title), detail=html.escape(detail)),
-        status_code=status,
-    )
-
-
-ERROR_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title></head>
-<body><main><h1>{title}</h1><p>{detail}</p></main></body>
-</html>
-"""
+    return error_page(Request(scope), status, detail)
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

@@ -283,7 +283,11 @@ async def test_a_browser_outside_v1_gets_a_page_an_api_client_a_problem(
     page = await things.get("/reports/<script>", headers=as_browser)
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
-    assert "<h1>Not Found</h1>" in page.text and "<script>" not in page.text
+    assert '<html lang="da">' in page.text and "<h1>Siden findes ikke</h1>" in page.text
+    assert "<script>" not in page.text
+    in_english = await things.get("/reports/x?lang=en", headers=as_browser)
+    assert '<html lang="en">' in in_english.text
+    assert "<h1>This page does not exist</h1>" in in_english.text
     assert_problem(await things.get("/reports/<script>"), 404)
     assert_problem(await things.get("/v1/no-such-collection", headers=as_browser), 404)
 
@@ -294,7 +298,8 @@ async def test_a_form_too_big_for_a_page_is_refused_as_a_page(bounded: httpx.Asy
     body = b"answer=" + b"x" * LIMIT
     page = await bounded.post("/survey/t", content=body, headers={**form, "Accept": "text/html"})
     assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
-    assert "<h1>Content too large</h1>" in page.text
+    assert "<h1>Det sendte var for stort</h1>" in page.text
+    assert '<p lang="en">' in page.text  # the service's own reason, marked as English
     assert_problem(await bounded.post("/survey/t", content=body, headers=form), 413)
 
 
