@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from shared.errors import NotFound
 
@@ -30,6 +30,25 @@ class Signer:
         if not isinstance(value, str):
             raise NotFound(f"no {self._kind} for this link")
         return value
+
+
+class ExpiringSigner:
+    """Tokens that open one kind of record for `days` (a report shared with management):
+    a link forwarded once does not open it for ever."""
+
+    def __init__(self, key: str, kind: str, days: int) -> None:
+        self._serializer = URLSafeTimedSerializer(key, salt=f"budskab.{kind}")
+        self._kind, self._seconds = kind, days * 86400
+
+    def token(self, value: str) -> str:
+        return self._serializer.dumps(value)
+
+    def value(self, token: str) -> str:
+        try:
+            value = self._serializer.loads(token, max_age=self._seconds)
+        except BadSignature:  # also expired
+            raise NotFound(f"no {self._kind} for this link (it may have expired)") from None
+        return str(value)
 
 
 def survey_token(key: str, target: str, person: str) -> str:

@@ -89,7 +89,9 @@ class _PrivateAccessLog(logging.Filter):
     unsubscribe that address or read that report; a survey link's names its reference, and
     the order of the logged answers would undo an anonymous survey's anonymity."""
 
-    LINK = re.compile(r"(/(?:registrations|invitations|survey|unsubscribe|reports/plans)/)[^/?\s]+")
+    LINK = re.compile(
+        r"(/(?:registrations|invitations|survey|unsubscribe|reports/plans|reports/strategies)/)[^/?\s]+"
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:

@@ -78,6 +78,11 @@ async def listening(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[str
         await task
 
 
+def path_of(url: str) -> str:
+    """A link's path and query, to follow it on a test's own server."""
+    return "/" + url.split("/", 3)[3]
+
+
 @contextmanager
 def four_services(
     url_of: Callable[[str], str],

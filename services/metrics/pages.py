@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from services.metrics import questionnaire, reports, surveys
 from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey
+from shared.charts import number
 from shared.errors import Conflict, NotFound
 from shared.http import UnitOfWorkDep, get_settings
 from shared.links import survey_link_parts, survey_person
@@ -172,13 +173,7 @@ async def plan_report_page(
     )
 
 
-def _number(value: float, language: str) -> str:
-    """74.5 as a reader of the page writes it: 74,5 in Danish."""
-    written = f"{value:g}"
-    return written.replace(".", ",") if language == "da" else written
-
-
-templates.env.filters["number"] = _number
+templates.env.filters["number"] = number
 
 REPORT_TEXT: dict[str, dict[str, str]] = {
     "da": {

@@ -4,15 +4,12 @@ registrations, attendance and satisfaction, reach over time — as JSON, CSV row
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pygal
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from pygal.style import Style
 from sqlalchemy import ColumnElement, case, distinct, func, select
 from sqlalchemy.orm import QueryableAttribute
 
@@ -27,8 +24,10 @@ from services.metrics.tables import (
     RegistrationFact,
     Survey,
 )
+from shared.charts import chart, goals_chart, svg
 from shared.contracts.metrics import attained
 from shared.errors import NotFound, RuleViolation
+from shared.links import ExpiringSigner
 from shared.spreadsheets import csv_text, spreadsheet_text
 from shared.time import local_midnight
 from shared.uow import UnitOfWork
@@ -36,8 +35,8 @@ from shared.uow import UnitOfWork
 REPORT_LINK_DAYS = 30
 
 
-def _links(settings: MetricsSettings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.link_key, salt="budskab.report")
+def _links(settings: MetricsSettings) -> ExpiringSigner:
+    return ExpiringSigner(settings.link_key, "report", days=REPORT_LINK_DAYS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Period:
 def report_link(settings: MetricsSettings, plan_id: str, period: Period = Period()) -> str:
     """A link to the plan's report page for people without an API token (management, say);
     it works for REPORT_LINK_DAYS."""
-    token = _links(settings).dumps(plan_id)
+    token = _links(settings).token(plan_id)
     return f"{settings.public_url.rstrip('/')}/reports/plans/{token}{period_query(period)}"
 
 
@@ -89,11 +88,7 @@ def period_query(period: Period, first: str = "?") -> str:
 
 
 def plan_of_link(settings: MetricsSettings, token: str) -> str:
-    try:
-        plan_id = _links(settings).loads(token, max_age=REPORT_LINK_DAYS * 86400)
-    except BadSignature:  # also expired
-        raise NotFound("no report for this link (it may have expired)") from None
-    return str(plan_id)
+    return _links(settings).value(token)
 
 
 async def plan_report(
@@ -269,67 +264,23 @@ def csv_rows(report: schemas.PlanReport) -> str:
     return csv_text(rows)
 
 
-STYLE = Style(
-    background="white",
-    plot_background="white",
-    font_family="system-ui, sans-serif",
-    colors=("#0b5394", "#f9a825", "#2e7d32", "#b00020"),
-)
-
-
-def _chart(kind: type, title: str, **options) -> pygal.Graph:  # type: ignore[no-untyped-def]
-    # no script (no internet for pygal's tooltips, and the page works without JavaScript)
-    return kind(
-        title=title,
-        style=STYLE,
-        js=[],
-        disable_xml_declaration=True,
-        width=720,
-        height=320,
-        print_values=True,
-        **options,
-    )
-
-
-def _svg(chart: pygal.Graph) -> str:
-    # pygal writes its config (labels included) into a script element for its tooltips; the
-    # page has no script, and wants no text of ours inside one
-    return SCRIPT.sub("", chart.render(is_unicode=True))
-
-
-SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
-
-
-CHART_MAX_PERCENT = 1000.0  # a goal's bar ends here (10× its target); the table has its value
-
-
-def _share_of_target(value: float, target: float) -> float:
-    """Per cent of the target reached, within the chart's scale: a value of 1e300 against a
-    target of 1 is infinite per cent, on which the chart's scale once failed (a 500)."""
-    return min(max(100 * value / target, 0.0), CHART_MAX_PERCENT)
-
-
 def charts(report: schemas.PlanReport, text: Mapping[str, str]) -> dict[str, str]:
     """The report's charts as inline SVG, by name, labelled in the page's `text`; a chart
     with nothing to show is left out."""
     out = {}
-    measured = [g for g in report.goals if g.value is not None and g.target]
+    goals = report.goals
+    measured = [(g.metric, g.value, g.target) for g in goals if g.value is not None and g.target]
     if measured:
-        chart = _chart(pygal.HorizontalBar, text["goals_chart_title"], range=(0, 100))
-        chart.x_labels = [g.metric for g in measured]
-        chart.add(text["target"], [100] * len(measured))
-        reached = [_share_of_target(g.value or 0, g.target) for g in measured]
-        chart.add(text["measured"], [round(r, 1) for r in reached])
-        chart.range = (0, max(100, *reached))
-        out["goals"] = _svg(chart)
+        labels = (text["target"], text["measured"])
+        out["goals"] = goals_chart(text["goals_chart_title"], labels, measured)
     if report.sent_by_day:
-        chart = _chart(pygal.Bar, text["sent_per_day"])
-        chart.x_labels = [d.day for d in report.sent_by_day]
-        chart.add(text["sent"], [d.count for d in report.sent_by_day])
-        out["reach"] = _svg(chart)
+        drawn = chart(pygal.Bar, text["sent_per_day"])
+        drawn.x_labels = [d.day for d in report.sent_by_day]
+        drawn.add(text["sent"], [d.count for d in report.sent_by_day])
+        out["reach"] = svg(drawn)
     if report.satisfaction_scores:
-        chart = _chart(pygal.Bar, text["satisfaction_chart_title"])
-        chart.x_labels = [str(score) for score in range(1, 6)]
-        chart.add(text["answers"], [report.satisfaction_scores.get(s, 0) for s in range(1, 6)])
-        out["satisfaction"] = _svg(chart)
+        drawn = chart(pygal.Bar, text["satisfaction_chart_title"])
+        drawn.x_labels = [str(score) for score in range(1, 6)]
+        drawn.add(text["answers"], [report.satisfaction_scores.get(s, 0) for s in range(1, 6)])
+        out["satisfaction"] = svg(drawn)
     return out

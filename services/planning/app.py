@@ -7,6 +7,7 @@ from services.planning.calendar import routes as calendar
 from services.planning.plans import routes as plans
 from services.planning.settings import PlanningSettings
 from services.planning.stakeholders import routes as stakeholders
+from services.planning.strategies import pages as strategy_pages
 from services.planning.strategies import routes as strategies
 from services.planning.tables import Base
 from services.planning.unit_of_work import PlanningUnitOfWork
@@ -29,6 +30,7 @@ def create_app(settings: PlanningSettings | None = None) -> FastAPI:
             strategies.router,
             calendar.router,
             stakeholders.router,
+            strategy_pages.router,
         ],
         subscriptions=[handlers.subscription(settings.consumer_group)],
         workers=[timers.run_due_timer],

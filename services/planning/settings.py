@@ -1,6 +1,10 @@
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.http import get_settings
 from shared.settings import ServiceSettings
 
 
@@ -9,6 +13,10 @@ class PlanningSettings(ServiceSettings):
 
     database_url: str = "sqlite+aiosqlite:///var/planning.db"
     http_port: int = 8001
+    public_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="Where people reach this service's pages: the base of strategy report links.",
+    )
     consumer_group: str = "planning"
     lix_warning_threshold: float = Field(
         40.0, gt=0, description="Messages to citizens above it get a warning."
@@ -20,3 +28,6 @@ class PlanningSettings(ServiceSettings):
     overlap_window_days: float = Field(
         14, ge=0, description="Activities to one audience this close clash."
     )
+
+
+Settings = Annotated[PlanningSettings, Depends(get_settings)]  # a route's own service's settings

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from scripts.demo_data import (
     ACTION_PLAN_2013,
@@ -25,7 +27,15 @@ from shared.contracts import new_envelope
 from shared.contracts.metrics import KpiMeasured
 from tests.api import assert_problem
 from tests.factories import PLANNER, create_approvable_plan
-from tests.helpers import auth, eventually, produce, serving, settings_for
+from tests.helpers import (
+    auth,
+    eventually,
+    listening,
+    path_of,
+    produce,
+    serving,
+    settings_for,
+)
 from tests.planning_world import all_nodes, node
 from tests.services import planning_app
 
@@ -284,10 +294,11 @@ async def test_a_tree_too_deep_names_the_node(database_url: str) -> None:
 
 
 async def test_a_year_of_the_strategy_is_reported_node_by_node(
-    database_url: str, broker: Tansu
+    database_url: str, broker: Tansu, browser: Browser
 ) -> None:
     """The yearly revision starts from what was measured: the year's initiatives per node,
-    the plans that served it with their goals as measured, and the tracks no plan served."""
+    the plans that served it with their goals as measured, and the tracks no plan served —
+    as JSON, as a table, and as a page with charts for people without a token."""
     app = create_app(settings_for(PlanningSettings, database_url, broker.bootstrap))
     app.state.runtime.workers.clear()  # no due timer: the plan stays as the test leaves it
     body = {**SILKEBORG, "period_start": "2015-01-01", "period_end": "2017-12-31"}
@@ -344,6 +355,10 @@ async def test_a_year_of_the_strategy_is_reported_node_by_node(
         table = await client.get(f"{url}.csv", params={"year": 2016}, headers=PLANNER)
         outside = await client.get(url, params={"year": 2018}, headers=PLANNER)
         unknown = await client.get("/v1/strategies/nope/report", headers=PLANNER)
+        page = await client.get(path_of(report["page"]))
+        as_browser = {"Accept": "text/html"}
+        forged = await client.get("/reports/strategies/" + "x" * 40, headers=as_browser)
+        await read_the_strategy_report_in_a_browser(app, browser, path_of(report["page"]), goal)
     by_name = {n["name"]: n for n in report["nodes"]}
     served = by_name[SILKEBORG_TRACK]
     assert (report["year"], report["action_plan_version"]) == (2016, 1)
@@ -405,3 +420,35 @@ async def test_a_year_of_the_strategy_is_reported_node_by_node(
         {"field": "year", "message": "outside the strategy's period"}
     ]
     assert_problem(unknown, 404)
+    assert report["page"].startswith("http://127.0.0.1:8001/reports/strategies/")
+    assert report["page"].endswith("?year=2016")
+    assert page.status_code == 200 and '<html lang="da">' in page.text
+    assert "1 nået, 0 under målet, 0 ikke målt" in page.text
+    assert "Koncept for dialogmøder med borgere" in page.text
+    assert page.text.count("<svg") == 2  # goals against targets; goals per focus area
+    assert "<script" not in page.text and "=HYPERLINK(&#34;http://x&#34;)" in page.text
+    assert forged.status_code == 404 and "expired" in forged.text
+
+
+async def read_the_strategy_report_in_a_browser(
+    app, browser: Browser, path: str, goal: dict
+) -> None:  # type: ignore[no-untyped-def]
+    """As the committee reads it: Danish, its tree as headings, each plan's goals in a table
+    named by its caption; then English."""
+    async with listening(app, lifespan=False) as base_url:
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        await page.goto(base_url + path)
+        await expect(page.locator("html")).to_have_attribute("lang", "da")
+        area = page.get_by_role("heading", name="Strategisk kommunikation", level=3)
+        await expect(area).to_be_visible()
+        await expect(page.get_by_role("heading", name=SILKEBORG_TRACK)).to_be_visible()
+        goals = page.get_by_role("table", name=re.compile("HYPERLINK"))
+        row = goals.get_by_role("row", name=re.compile("^" + goal["metric"]))
+        await expect(goals).to_have_accessible_name(re.compile(r"\(kladde\)"))
+        await expect(row).to_contain_text("nået")
+        await page.get_by_role("link", name="English").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(row).to_contain_text("attained")
+        await expect(goals).to_have_accessible_name(re.compile(r"\(draft\)"))
+        await context.close()

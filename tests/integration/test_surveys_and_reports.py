@@ -42,7 +42,15 @@ from shared.contracts.notifications import DeliveryFailed, DeliverySent
 from shared.contracts.planning import ActivityApproved, ActivityRescheduled, AudienceRef, MessageRef
 from shared.db import create_engine, create_sessions
 from shared.links import survey_token
-from tests.helpers import auth, eventually, listening, produce, read_topic, runtime_of
+from tests.helpers import (
+    auth,
+    eventually,
+    listening,
+    path_of,
+    produce,
+    read_topic,
+    runtime_of,
+)
 from tests.services import Metrics, approve, envelope, goal, kpis
 
 pytestmark = pytest.mark.integration
@@ -65,10 +73,6 @@ QUESTIONS = [
     },
     {"kind": "text", "text": "Hvad kan vi gøre bedre?"},
 ]
-
-
-def path_of(url: str) -> str:
-    return "/" + url.split("/", 3)[3]
 
 
 def link_key(m: Metrics) -> str:

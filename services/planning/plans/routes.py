@@ -6,23 +6,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Response, status
+from fastapi import APIRouter, Header, Path, Response, status
 from sqlalchemy import select
 
 from services.planning.domain import PlanStatus
 from services.planning.plans import commands, queries, schemas
 from services.planning.plans.model import Plan
-from services.planning.settings import PlanningSettings
+from services.planning.settings import Settings
 from services.planning.tables import Audience, Partner
 from services.planning.unit_of_work import PlanningUow
 from shared.auth import CurrentPrincipal, Planner
-from shared.http import VersionNumber, get_settings, if_match_versions
+from shared.http import VersionNumber, if_match_versions
 from shared.pagination import Limit, Offset, Page, page_of
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
-
-
-Settings = Annotated[PlanningSettings, Depends(get_settings)]
 
 
 def _etag(plan: Plan) -> str:

@@ -3,15 +3,17 @@
 Node by node in the tree's order: the year's initiatives from its action plan, and the plans
 on the node whose period touches the year, with each goal against its target (as the metrics
 service last measured it) and each activity of the year with what the other services
-reported doing (planning's projection of their events). As JSON, and as one table for a
-spreadsheet.
+reported doing (planning's projection of their events). As JSON, as one table for a
+spreadsheet, and as a page with charts behind a link that expires.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 
+import pygal
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -19,12 +21,30 @@ from sqlalchemy.orm import selectinload
 from services.planning import domain
 from services.planning.plans.model import Plan
 from services.planning.plans.parts import Activity
+from services.planning.settings import PlanningSettings
 from services.planning.strategies import schemas
 from services.planning.strategies.model import ActionPlanVersion, Strategy, StrategyNode
 from services.planning.strategies.repository import load_strategy
 from services.planning.tables import ActivityOutcome
+from shared.charts import chart, goals_chart, svg
+from shared.links import ExpiringSigner
 from shared.spreadsheets import csv_text, spreadsheet_text
 from shared.time import LOCAL_TIME, local_midnight
+
+REPORT_LINK_DAYS = 30
+
+
+def _links(settings: PlanningSettings) -> ExpiringSigner:
+    return ExpiringSigner(settings.link_key, "strategy report", days=REPORT_LINK_DAYS)
+
+
+def report_link(settings: PlanningSettings, strategy_id: str, year: int) -> str:
+    token = _links(settings).token(strategy_id)
+    return f"{settings.public_url.rstrip('/')}/reports/strategies/{token}?year={year}"
+
+
+def strategy_of_link(settings: PlanningSettings, token: str) -> str:
+    return _links(settings).value(token)
 
 
 def default_year(strategy: Strategy, now: datetime) -> int:
@@ -177,3 +197,38 @@ def csv_rows(report: schemas.StrategyReport) -> str:
                 row: list[object] = [*plan, "activity", safe(a.title), *[""] * 5, *counts]
                 rows.append([*row, a.event_checked_in, a.cancelled])
     return csv_text([header] + [row + [""] * (len(header) - len(row)) for row in rows])
+
+
+def charts(report: schemas.StrategyReport, text: Mapping[str, str]) -> dict[str, str]:
+    """The page's charts as inline SVG, labelled in its `text`: each measured goal against
+    its target, and the goals' state per focus area (where the year fell behind)."""
+    out = {}
+    goals = [(plan, goal) for node in report.nodes for plan in node.plans for goal in plan.goals]
+    measured = [
+        (f"{plan.title}: {goal.metric}", goal.measured_value, goal.target)
+        for plan, goal in goals
+        if goal.measured_value is not None and goal.target
+    ]
+    if measured:
+        labels = (text["target"], text["measured"])
+        out["goals"] = goals_chart(text["goals_chart_title"], labels, measured)
+    if goals:
+        states: dict[bool | None, Counter[str]] = {
+            True: Counter(),
+            False: Counter(),
+            None: Counter(),
+        }
+        for node in report.nodes:
+            for plan in node.plans:
+                for goal in plan.goals:
+                    states[goal.attained][node.focus_area] += 1
+        areas = [n.focus_area for n in report.nodes if n.level == "focus_area"]
+        areas = [a for a in areas if any(counted[a] for counted in states.values())]
+        most = max(sum(counted[a] for counted in states.values()) for a in areas)
+        drawn = chart(pygal.HorizontalStackedBar, text["areas_chart_title"], truncate_label=-1)
+        drawn.x_labels = areas
+        drawn.y_labels = list(range(0, most + 1, -(-most // 10)))  # whole goals, ten at most
+        for state, label in ((True, "attained"), (False, "behind"), (None, "unmeasured")):
+            drawn.add(text[label], [states[state][area] or None for area in areas])
+        out["areas"] = svg(drawn)
+    return out

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
+from services.planning.settings import Settings
 from services.planning.strategies import commands, queries, report, schemas
 from services.planning.unit_of_work import PlanningUow
 from shared.auth import CurrentPrincipal, Planner
@@ -143,13 +144,18 @@ async def action_plan_diff(
 
 @router.get("/{strategy_id}/report", response_model=schemas.StrategyReport)
 async def strategy_report(
-    strategy_id: str, uow: UnitOfWorkDep, _: CurrentPrincipal, year: ReportYear = None
+    strategy_id: str,
+    uow: UnitOfWorkDep,
+    settings: Settings,
+    _: CurrentPrincipal,
+    year: ReportYear = None,
 ) -> schemas.StrategyReport:
     """What a year of the strategy achieved, track by track — where its yearly revision
     starts: the year's initiatives from the action plan, and the plans on the track with each
     goal against its target and each activity with what was sent and who came."""
     async with uow:
-        return await report.strategy_report(uow.session, strategy_id, year, uow.now())
+        found = await report.strategy_report(uow.session, strategy_id, year, uow.now())
+    return found.model_copy(update={"page": report.report_link(settings, strategy_id, found.year)})
 
 
 @router.get(

@@ -213,3 +213,8 @@ class StrategyReport(BaseModel):
     )
     summary: ReportSummary
     nodes: list[NodeResult]
+    page: str | None = Field(
+        None,
+        description="The report as a page with charts, for people without an API token "
+        "(management, say); the link works for 30 days.",
+    )
