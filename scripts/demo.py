@@ -354,6 +354,7 @@ def load_silkeborg(client: httpx.Client, url: dict, post) -> None:  # type: igno
         f"{summary['activities']}, tracks without a plan: {len(summary['tracks_without_plans'])}"
         f" ({report_url}?year=2013, or report.csv)"
     )
+    print(f"  as a page for the committee: {report['page']}")
 
 
 def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # type: ignore[no-untyped-def]
