@@ -130,7 +130,7 @@ class OutboxRelay:
         Idle, it waits for `wake()` or, for rows other processes wrote, the poll interval."""
         while True:
             published = await retry_forever(self.publish_batch, on_failure=_publish_failed)
-            if published < self.batch_size:
+            if published < ROUNDS * self.batch_size:  # drained (or another relay is at it)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), self.poll_interval)
                 self._woken.clear()
@@ -156,7 +156,9 @@ class OutboxRelay:
     async def _publish_holding_the_lock(self) -> tuple[int, Exception | None]:
         # One transaction around the rounds: other replicas skip while it runs; HTTP writes
         # only insert, so they never wait for it. A refused round ends it, and the rounds the
-        # broker acknowledged before it stay marked.
+        # broker acknowledged before it stay marked. Killed or stopped midway, the transaction
+        # rolls back and its rounds (up to ROUNDS × batch_size rows) go out again: copies the
+        # consumers' inbox absorbs.
         async with self.sessions.begin() as session:
             if not await session.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_ID))):
                 return 0, None
@@ -200,6 +202,7 @@ class OutboxRelay:
                 following = [] if last else await read(rows[-1].position)
             except asyncio.CancelledError:
                 sending.cancel()  # shutting down: the producer's stop settles what it was handed
+                await asyncio.gather(sending, return_exceptions=True)
                 raise
             except Exception:
                 await asyncio.gather(sending, return_exceptions=True)  # no late send overtakes
@@ -222,7 +225,7 @@ class OutboxRelay:
             .order_by(t.c.position)
             .limit(self.batch_size)
         )
-        if after is not None:  # the rounds before are not marked yet, or not committed
+        if after is not None:  # past the round on its way, which is not marked sent yet
             query = query.where(t.c.position > after)
         return list((await session.execute(query)).all())
 
