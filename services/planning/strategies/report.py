@@ -203,10 +203,10 @@ def charts(report: schemas.StrategyReport, text: Mapping[str, str]) -> dict[str,
     """The page's charts as inline SVG, labelled in its `text`: each measured goal against
     its target, and the goals' state per focus area (where the year fell behind)."""
     out = {}
-    goals = [(plan, goal) for node in report.nodes for plan in node.plans for goal in plan.goals]
+    goals = [(n.focus_area, p, g) for n in report.nodes for p in n.plans for g in p.goals]
     measured = [
         (f"{plan.title}: {goal.metric}", goal.measured_value, goal.target)
-        for plan, goal in goals
+        for _, plan, goal in goals
         if goal.measured_value is not None and goal.target
     ]
     if measured:
@@ -218,13 +218,10 @@ def charts(report: schemas.StrategyReport, text: Mapping[str, str]) -> dict[str,
             False: Counter(),
             None: Counter(),
         }
-        for node in report.nodes:
-            for plan in node.plans:
-                for goal in plan.goals:
-                    states[goal.attained][node.focus_area] += 1
-        areas = [n.focus_area for n in report.nodes if n.level == "focus_area"]
-        areas = [a for a in areas if any(counted[a] for counted in states.values())]
-        most = max(sum(counted[a] for counted in states.values()) for a in areas)
+        for area, _, goal in goals:
+            states[goal.attained][area] += 1
+        per_area = Counter(area for area, _, _ in goals)  # in the tree's order
+        areas, most = list(per_area), max(per_area.values())
         drawn = chart(pygal.HorizontalStackedBar, text["areas_chart_title"], truncate_label=-1)
         drawn.x_labels = areas
         drawn.y_labels = list(range(0, most + 1, -(-most // 10)))  # whole goals, ten at most
