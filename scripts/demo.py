@@ -41,6 +41,7 @@ from scripts.demo_data import (
     tendens_readers,
 )
 from scripts.devstack import PORTS, jwt_secret
+from services.events.links import Links
 from shared.auth import DEV_AUDIENCE, DEV_ISSUER, issue_token
 
 
@@ -397,21 +398,6 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
     )
     for event in (conference, table):
         post("events", f"/events/{event['id']}/publish", {})
-    # the public registration endpoint (no token), as the registration page sends it
-    public = httpx.Client(timeout=10)
-
-    def register(event: dict, name: str, email: str, organisation: str) -> dict:
-        response = public.post(
-            f"{events}/events/{event['id']}/registrations",
-            json={"name": name, "email": email, "organisation": organisation, "consent": True},
-        )
-        if response.status_code == 409:  # an earlier demo run registered them
-            return {}
-        if response.status_code == 429:
-            raise SystemExit("registration rate limit reached: run the demo on a fresh `make run`")
-        response.raise_for_status()
-        return response.json()
-
     people = [
         (
             f"Jobcentermedarbejder {i}",
@@ -420,22 +406,23 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
         )
         for i in range(1, 13)
     ]
-    registered = [register(conference, *p) for p in people]
-    codes = [r["code"] for r in registered[:5] if r]
-    if codes:
-        post(
-            "events",
-            f"/events/{conference['id']}/check-ins",
-            {"scans": [{"code": code} for code in codes] + [{"code": codes[0]}]},  # one twice
-        )
+    for person in people:
+        register(events, conference, *person)
+    codes = [registrant(events, r)["code"] for r in registrations(client, events, conference)[:5]]
+    post(
+        "events",
+        f"/events/{conference['id']}/check-ins",
+        {"scans": [{"code": code} for code in codes] + [{"code": codes[0]}]},  # one twice
+    )
     directors = [
         (f"Kommunaldirektør {i}", f"direktoer{i}@kommune{i}.dk", f"Kommune {i}")
         for i in range(1, 24)
     ]
-    seats = [register(table, *d) for d in directors]
-    first = next((s for s in seats if s.get("status") == "confirmed"), None)
-    if first:
-        public.post(f"{events}/registrations/{first['token']}/cancel")
+    for director in directors:
+        register(events, table, *director)
+    seats = registrations(client, events, table)
+    if seats[0]["status"] == "confirmed":  # the first director cancels through their link
+        PUBLIC.post(f"{events}/registrations/{LINKS.token(seats[0]['id'])}/cancel")
     for event in (conference, table):
         detail = client.get(f"{events}/events/{event['id']}").json()
         seats_now = detail["seats"]
@@ -448,6 +435,41 @@ def load_events(client: httpx.Client, url: dict, post, pid: str) -> None:  # typ
     attendance = client.get(f"{events}/events/{conference['id']}/attendance.csv").text
     came = sum(1 for line in attendance.splitlines()[1:] if line.endswith(",yes"))
     print(f"  checked in at the conference so far: {came} (one code scanned twice counts once)")
+
+
+# The public, without a token. The people open the personal links in their e-mails: the demo
+# makes the same links, with the key `make run` signs them with.
+PUBLIC = httpx.Client(timeout=10)
+LINKS = Links(jwt_secret())
+
+
+def register(events: str, event: dict, name: str, email: str, organisation: str) -> None:
+    """Register as the registration page does; the outcome goes to the person by e-mail."""
+    response = PUBLIC.post(
+        f"{events}/events/{event['id']}/registrations",
+        json={"name": name, "email": email, "organisation": organisation, "consent": True},
+    )
+    if response.status_code == 429:
+        raise SystemExit("registration rate limit reached: run the demo on a fresh `make run`")
+    response.raise_for_status()
+
+
+def registrations(client: httpx.Client, events: str, event: dict) -> list[dict]:
+    """The event's registrations in the order they came, as its organiser lists them."""
+    rows: list[dict] = []
+    while True:
+        page = client.get(
+            f"{events}/events/{event['id']}/registrations",
+            params={"limit": 200, "offset": len(rows)},
+        ).json()
+        rows += page["items"]
+        if not page["items"] or len(rows) >= page["total"]:
+            return rows
+
+
+def registrant(events: str, row: dict) -> dict:
+    """A registration as its owner sees it through their personal link (the check-in code)."""
+    return PUBLIC.get(f"{events}/registrations/{LINKS.token(row['id'])}").json()
 
 
 def load_conference_survey(client: httpx.Client, url: dict, post) -> None:  # type: ignore[no-untyped-def]
@@ -497,27 +519,19 @@ def load_conference_survey(client: httpx.Client, url: dict, post) -> None:  # ty
     if event is None or not goals:
         raise SystemExit("the conference did not reach the events and metrics services")
     post("events", f"/events/{event['id']}/publish", {})
-    public = httpx.Client(timeout=10)
-    registered = []
     for i in range(300):
-        response = public.post(
-            f"{url['events']}/events/{event['id']}/registrations",
-            json={
-                "name": f"Deltager {i + 1}",
-                "email": f"konference{i + 1}@jobcenter-{JOB_CENTRES[i % 7].lower()}.dk",
-                "organisation": f"Jobcenter {JOB_CENTRES[i % 7]}",
-                "consent": True,
-            },
+        register(
+            url["events"],
+            event,
+            f"Deltager {i + 1}",
+            f"konference{i + 1}@jobcenter-{JOB_CENTRES[i % 7].lower()}.dk",
+            f"Jobcenter {JOB_CENTRES[i % 7]}",
         )
-        if response.status_code == 429:
-            raise SystemExit("registration rate limit reached: run the demo on a fresh `make run`")
-        response.raise_for_status()
-        registered.append(response.json())
-    came = registered[:282]
+    came = registrations(client, url["events"], event)[:282]
     post(
         "events",
         f"/events/{event['id']}/check-ins",
-        {"scans": [{"code": r["code"]} for r in came]},
+        {"scans": [{"code": registrant(url["events"], r)["code"]} for r in came]},
     )
     satisfaction = next(g for g in goals if g["metric"] == "satisfaction")
     survey = post(
@@ -544,7 +558,7 @@ def load_conference_survey(client: httpx.Client, url: dict, post) -> None:  # ty
             f"q-{favourite['id']}": favourite["options"][i % 3]["id"],
             f"q-{nps['id']}": str(min(10, score * 2)),
         }
-        public.post(link["link"], data=form).raise_for_status()  # as the page's form sends it
+        PUBLIC.post(link["link"], data=form).raise_for_status()  # as the page's form sends it
     print(
         f"Conference '{event['title']}': 300 registered, {len(came)} checked in, "
         f"{len(CONFERENCE_RATINGS)} answered the survey"

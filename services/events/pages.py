@@ -267,13 +267,19 @@ async def register(
             request, uow, event_id, now, form=form, errors=errors, status=422
         )
     try:
-        registration = await registrations.register(uow, event_id, cmd, access.policy)
+        await registrations.register(uow, event_id, cmd, access.policy)
     except DomainError as exc:
         return await _registration_page(
             request, uow, event_id, now, form=form, errors={"form": exc.detail}, status=exc.status
         )
-    token = access.links.token(registration.id)
-    return RedirectResponse(f"/registrations/{token}?lang={language}", status_code=303)
+    # the outcome goes by e-mail only: the page is the same for an address new to the event
+    return RedirectResponse(f"/events/{event_id}/registered?lang={language}", status_code=303)
+
+
+@router.get("/events/{event_id}/registered", response_class=HTMLResponse)
+async def registered(event_id: str, request: Request) -> HTMLResponse:
+    language = page_language(request)
+    return _message(request, language, 200, schemas.RECEIVED[language])
 
 
 async def _own_page(

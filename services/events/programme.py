@@ -95,13 +95,13 @@ async def signups(session: AsyncSession, session_ids: list[str]) -> dict[str, in
     return dict(rows.all())
 
 
-async def sign_up(
-    uow: UnitOfWork, event: Event, registration: Registration, session_ids: list[str]
-) -> None:
-    """Sign a registration up for sessions of its event: each must exist, none may overlap
-    another, and none may be full. Runs under the event's lock, like the seats."""
+async def sessions_to_join(
+    uow: UnitOfWork, event: Event, session_ids: list[str]
+) -> list[ProgrammeSession]:
+    """The sessions of its event a registration may sign up for: each must exist, none may
+    overlap another, and none may be full. Runs under the event's lock, like the seats."""
     if not session_ids:
-        return
+        return []
     chosen = list(
         await uow.session.scalars(
             select(ProgrammeSession).where(
@@ -125,4 +125,9 @@ async def sign_up(
     for s in chosen:
         if s.capacity is not None and taken.get(s.id, 0) >= s.capacity:
             raise Conflict(f"the session {s.title!r} is full")
+    return chosen
+
+
+def sign_up(uow: UnitOfWork, registration: Registration, chosen: list[ProgrammeSession]) -> None:
+    for s in chosen:
         uow.session.add(SessionSignup(session_id=s.id, registration_id=registration.id))

@@ -22,7 +22,7 @@ from services.events.domain import (
     takes_registrations,
 )
 from services.events.policy import Policy
-from services.events.programme import sign_up
+from services.events.programme import sessions_to_join, sign_up
 from services.events.seats import get_event, pass_on_seats
 from services.events.tables import (
     Event,
@@ -36,6 +36,7 @@ from shared.contracts.events import (
     RegistrationCancelled,
     RegistrationConfirmed,
     RegistrationPromoted,
+    RegistrationRepeated,
     RegistrationWaitlisted,
 )
 from shared.db import UtcDateTime, changed_rows, new_id
@@ -98,18 +99,38 @@ async def _tally(session: AsyncSession, event: Event, email: str, now: datetime)
     )
 
 
+class AlreadyRegistered(Conflict):
+    def __init__(self) -> None:
+        super().__init__("this e-mail address is already registered for the event")
+
+
 async def register(
     uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, policy: Policy
-) -> Registration:
+) -> None:
     """A seat if one is free and nobody is waiting; otherwise a place on the waitlist. An
-    event by invitation takes registrations only through its invitations (`rsvp`)."""
+    event by invitation takes registrations only through its invitations (`rsvp`).
+
+    The registrant learns the outcome from the e-mail with their personal link, never from
+    the answer: an address already registered gets its link again, and the caller cannot
+    tell that apart from a new registration (else registering would tell anyone whether
+    someone else has)."""
     async with uow:
         event = await get_event(uow.session, event_id, lock=True)
         if event.invitation_only:
             raise Forbidden("this event is by invitation: answer through your invitation's link")
-        registration = await add_registration(uow, event, cmd, policy)
+        try:
+            await add_registration(uow, event, cmd, policy)
+        except AlreadyRegistered:
+            registration = await uow.session.scalar(
+                select(Registration).where(
+                    Registration.event_id == event.id,
+                    Registration.email == cmd.email.lower(),
+                    Registration.status.in_(ACTIVE),
+                )
+            )
+            assert registration is not None  # the event's row is locked since the tally
+            uow.publish(RegistrationRepeated(**policy.about(registration, event)), subject=event.id)
         await uow.commit()
-    return registration
 
 
 async def add_registration(
@@ -120,8 +141,10 @@ async def add_registration(
     now = uow.now()
     takes_registrations(event.status, event.starts_at, now)
     tally = await _tally(uow.session, event, email, now)
+    # the sessions are checked first: a full one is refused alike to a new and a known address
+    sessions = await sessions_to_join(uow, event, cmd.session_ids)
     if tally.already_registered:
-        raise Conflict("this e-mail address is already registered for the event")
+        raise AlreadyRegistered
     if tally.offers_expired or (tally.free and tally.anyone_waiting):
         await pass_on_seats(uow, event, policy)  # the line moves first
         await uow.session.flush()
@@ -143,7 +166,7 @@ async def add_registration(
         position=tally.last_position + 1,
     )
     uow.session.add(registration)
-    await sign_up(uow, event, registration, cmd.session_ids)
+    sign_up(uow, registration, sessions)
     about = policy.about(registration, event)
     if status == Status.CONFIRMED:
         uow.publish(RegistrationConfirmed(**about), subject=event.id)

@@ -170,18 +170,20 @@ async def get_programme(
 
 @router.post(
     "/{event_id}/registrations",
-    status_code=201,
-    response_model=schemas.RegistrationPublic,
+    status_code=202,
+    response_model=schemas.RegistrationReceived,
     dependencies=[RegistrationLimit],
 )
 async def register(
-    event_id: str, cmd: schemas.RegistrationCreate, uow: UnitOfWorkDep, access: Access, now: Now
-) -> schemas.RegistrationPublic:
+    event_id: str, cmd: schemas.RegistrationCreate, uow: UnitOfWorkDep, access: Access
+) -> schemas.RegistrationReceived:
     """Register for a published event — no account needed. A free seat is confirmed at
-    once; a full event puts the registration on its waitlist. The answer carries the
-    personal link's token and the check-in code."""
-    registration = await registrations.register(uow, event_id, cmd, access.policy)
-    return _own_view(registration, access, now)
+    once; a full event puts the registration on its waitlist. Either way the person is
+    e-mailed their personal link (their status, check-in code, cancellation); an address
+    already registered is sent its link again. The answer is the same in every case, so it
+    tells nobody whether an address was registered before."""
+    await registrations.register(uow, event_id, cmd, access.policy)
+    return schemas.RegistrationReceived(event_id=event_id, message=schemas.RECEIVED[cmd.language])
 
 
 def _own_view(

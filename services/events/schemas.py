@@ -28,6 +28,16 @@ CONSENT = {
 }
 
 
+RECEIVED = {
+    "da": "Tak. Vi sender dig nu en e-mail med et link til din tilmelding: der kan du se, om "
+    "du har fået en plads eller er på ventelisten, og finde din kode til indtjekning. Var "
+    "adressen allerede tilmeldt, sender vi linket igen.",
+    "en": "Thank you. We are sending you an e-mail with a link to your registration: there you "
+    "can see whether you have a seat or a place on the waitlist, and find your check-in code. "
+    "If the address was already registered, we send its link again.",
+}
+
+
 def consent_text(language: str) -> str:
     """The consent a registrant gives, recorded word for word with their registration."""
     return CONSENT[language]
@@ -142,6 +152,14 @@ class RegistrationCreate(ApiInput):
     session_ids: list[Annotated[str, Field(max_length=36)]] = Field(
         default_factory=list, max_length=20
     )
+
+
+class RegistrationReceived(ApiOutput):
+    """The answer to a registration: the same whether the address is new to the event or
+    not. The outcome is in the e-mail sent to the address."""
+
+    event_id: str
+    message: str
 
 
 class RegistrationPublic(ApiOutput):

@@ -40,6 +40,7 @@ from shared.contracts.events import (
     RegistrationOffered,
     RegistrationOfferExpired,
     RegistrationPromoted,
+    RegistrationRepeated,
     RegistrationWaitlisted,
     ReminderDue,
     SurveyRequested,
@@ -79,6 +80,20 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Waitlist: {title}",
             "{title} is fully booked, so you are on the waitlist. If a seat comes free, "
             "we will write to you.",
+        ),
+    },
+    "repeated": {
+        "da": (
+            "Din tilmelding: {title}",
+            "Der er netop sendt en tilmelding til {title}, {when}, med denne e-mailadresse, "
+            "men den var allerede tilmeldt. Du skal ikke gøre noget: din side viser din "
+            "tilmelding. Var det ikke dig, kan du se bort fra denne e-mail.",
+        ),
+        "en": (
+            "Your registration: {title}",
+            "Someone has just registered this e-mail address for {title}, {when}, but it was "
+            "already registered. There is nothing you need to do: your page shows your "
+            "registration. If it was not you, you can ignore this e-mail.",
         ),
     },
     "offered": {
@@ -261,6 +276,11 @@ async def on_offered(uow: UnitOfWork, _envelope: Envelope, data: RegistrationOff
     await _queue(uow, "offered", f"offered:{data.hold_expires_at.isoformat()}", data, until=until)
 
 
+async def on_repeated(uow: UnitOfWork, envelope: Envelope, data: RegistrationRepeated) -> None:
+    # at most once a day: registering someone's address over and over cannot flood them
+    await _queue(uow, "repeated", f"repeated:{envelope.time.date().isoformat()}", data)
+
+
 async def on_told(uow: UnitOfWork, _envelope: Envelope, data: AttendeeTold) -> None:
     kind = "rescheduled" if data.change == "rescheduled" else "event_cancelled"
     assert data.event is not None
@@ -429,6 +449,7 @@ HANDLERS: dict[type[EventData], Callable] = {
     RegistrationConfirmed: _simple("confirmed"),
     RegistrationPromoted: _simple("confirmed"),
     RegistrationWaitlisted: _simple("waitlisted"),
+    RegistrationRepeated: on_repeated,
     RegistrationOffered: on_offered,
     RegistrationOfferExpired: _simple("offer_expired"),
     RegistrationCancelled: _simple("cancelled"),

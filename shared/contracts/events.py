@@ -154,6 +154,17 @@ class RegistrationWaitlisted(RegistrationEvent):
 
 
 @event
+class RegistrationRepeated(RegistrationEvent):
+    """Someone registered again with an address already registered for the event (with a
+    seat, an offer or a place in line): its owner is sent their page's link again. Nothing
+    else changes, and the public answer is the same as to a new registration, so that
+    registering never tells anyone who else has registered."""
+
+    type = "registration.repeated.v1"
+    topic = topics.REGISTRATIONS
+
+
+@event
 class RegistrationOffered(RegistrationEvent):
     """A seat came free and is held for the first in line until `hold_expires_at`."""
 

@@ -51,6 +51,14 @@ def body(message: EmailMessage) -> str:
     return part.get_content()
 
 
+def personal_token(message: EmailMessage) -> str:
+    """The token of the personal link in an e-mail to a registrant (on the events service's
+    public address)."""
+    found = re.search(r"https://events\.aarhus\.example/registrations/([^?\s]+)", body(message))
+    assert found, body(message)
+    return found.group(1)
+
+
 def mails_to(sink: SmtpSink, address: str) -> list[EmailMessage]:
     return [m for m in sink.messages if m["To"].addresses[0].addr_spec == address]
 
@@ -83,29 +91,39 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
         ).json()["id"]
         await client.post(f"/v1/events/{event_id}/publish", headers=MANAGER)
         url = f"/v1/events/{event_id}/registrations"
-        anne = (await client.post(url, json=person("Anne Holm"))).json()
-        bo = (await client.post(url, json=person("Bo Lund", language="en"))).json()
+        for registrant in (person("Anne Holm"), person("Bo Lund", language="en")):
+            assert (await client.post(url, json=registrant)).status_code == 202
 
         await eventually(lambda: _count(smtp_sink), lambda n: n == 2)
         [confirmed] = mails_to(smtp_sink, "anne.holm@aarhus.dk")
         assert confirmed["Subject"] == "Du er tilmeldt: Velfærdens innovationsdag"
         assert "20.01.2016 kl. 09:00" in body(confirmed)  # Danish time
-        assert f"https://events.aarhus.example/registrations/{anne['token']}" in body(confirmed)
+        anne = {"token": personal_token(confirmed)}
+        bo = {"token": personal_token(mails_to(smtp_sink, "bo.lund@aarhus.dk")[0])}
         [ics] = [p for p in confirmed.iter_attachments() if p.get_content_type() == "text/calendar"]
         entry = vobject.readOne(ics.get_content()).vevent
         assert entry.summary.value == "Velfærdens innovationsdag"
         [waiting] = mails_to(smtp_sink, "bo.lund@aarhus.dk")
         assert waiting["Subject"] == "Waitlist: Velfærdens innovationsdag"
 
+        # Anne registers again (twice): she is sent her link again, once that day
+        for _ in range(2):
+            assert (await client.post(url, json=person("Anne Holm"))).status_code == 202
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 3)
+        repeated = mails_to(smtp_sink, "anne.holm@aarhus.dk")[-1]
+        assert repeated["Subject"] == "Din tilmelding: Velfærdens innovationsdag"
+        assert "allerede tilmeldt" in body(repeated)
+        assert personal_token(repeated) == anne["token"]
+
         # Anne cancels: Bo is offered her seat by e-mail, and accepts through his link
         await client.post(f"/v1/registrations/{anne['token']}/cancel")
-        await eventually(lambda: _count(smtp_sink), lambda n: n == 4)
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 5)
         offer = mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]
         assert offer["Subject"] == "A seat is free for you: Velfærdens innovationsdag"
         assert "05 January 2016 at 10:00" in body(offer)  # held 24 hours, in Danish time
         assert bo["token"] in body(offer)
         await client.post(f"/v1/registrations/{bo['token']}/accept")
-        await eventually(lambda: _count(smtp_sink), lambda n: n == 5)
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 6)
         assert mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]["Subject"] == (
             "You are registered: Velfærdens innovationsdag"
         )
@@ -121,7 +139,7 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
             headers=MANAGER,
         )
         assert moved.status_code == 200, moved.text
-        await eventually(lambda: _count(smtp_sink), lambda n: n == 6)
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 7)
         told = mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]
         assert told["Subject"] == "New time: Velfærdens innovationsdag"
         assert "03 February 2016 at 09:00" in body(told) and "Salen er optaget" in body(told)
@@ -131,7 +149,7 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
         runtime_of(events).clock = lambda: datetime(2016, 2, 2, 9, tzinfo=UTC)
         assert await fire_due_messages(runtime_of(events)) == 2
         assert await fire_due_messages(runtime_of(events)) == 0
-        await eventually(lambda: _count(smtp_sink), lambda n: n == 7)
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 8)
         assert mails_to(smtp_sink, "bo.lund@aarhus.dk")[-1]["Subject"] == (
             "Reminder: Velfærdens innovationsdag"
         )
@@ -145,7 +163,7 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
         )
         await eventually(lambda: _handled(notifications, "a-copy-with-a-new-id"), bool)
         await asyncio.sleep(1.0)  # the sender's turn, had it anything to send
-        assert await _count(smtp_sink) == 7
+        assert await _count(smtp_sink) == 8
 
         # Bo's data is erased in the events service: the notifications ledger forgets it too
         erased = await client.post(
@@ -155,7 +173,7 @@ async def test_registrants_are_written_to_when_they_get_a_seat_wait_are_offered_
         await eventually(
             lambda: _addresses(notifications), lambda a: a == {"anne.holm@aarhus.dk", None}
         )
-    assert len({m["Message-ID"] for m in smtp_sink.messages}) == 7
+    assert len({m["Message-ID"] for m in smtp_sink.messages}) == 8
 
 
 async def _count(sink: SmtpSink) -> int:
@@ -283,7 +301,7 @@ async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash
             json.loads(record.value)
             for record in await read_topic(broker.bootstrap, topics.CONTACTS, at_least=1)
         ]
-    assert registered.status_code == 201 and contact.status_code == 201
+    assert registered.status_code == 202 and contact.status_code == 201
     assert export["contact"]["email"] == anne["email"]
     assert [c["granted"] for c in export["contact"]["consent_history"]] == [True]
     assert [m["kind"] for m in export["messages"]] == ["confirmed"]

@@ -22,7 +22,15 @@ from services.events.timers import pass_on_expired_offers
 from tests.api import assert_invalid, assert_problem
 from tests.helpers import auth, listening, runtime_of, serving
 from tests.services import EVENTS_NOW as NOW
-from tests.services import INNOVATION_DAY, MANAGER, events_app, person, published_event
+from tests.services import (
+    INNOVATION_DAY,
+    MANAGER,
+    events_app,
+    mailed_link,
+    person,
+    published_event,
+    register,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +51,9 @@ async def test_seats_fill_the_waitlist_takes_over_and_a_freed_seat_is_offered_in
     async with serving(app) as client:
         event_id = await published_event(client)
 
-        async def register(name: str) -> dict:
-            response = await client.post(f"/v1/events/{event_id}/registrations", json=person(name))
-            assert response.status_code == 201, response.text
-            return response.json()
-
         anne, bo, carl, dorte = [
-            await register(n) for n in ("Anne Holm", "Bo Lund", "Carl Berg", "Dorte Juul")
+            await register(client, app, event_id, n)
+            for n in ("Anne Holm", "Bo Lund", "Carl Berg", "Dorte Juul")
         ]
         assert [r["status"] for r in (anne, bo, carl, dorte)] == [
             "confirmed",
@@ -69,7 +73,7 @@ async def test_seats_fill_the_waitlist_takes_over_and_a_freed_seat_is_offered_in
             "+00:00", "Z"
         )
         # a newcomer does not jump the line while the seat is held
-        assert (await register("Erik Dahl"))["status"] == "waitlisted"
+        assert (await register(client, app, event_id, "Erik Dahl"))["status"] == "waitlisted"
         erik = (
             await client.get(
                 f"/v1/events/{event_id}/registrations",
@@ -102,10 +106,9 @@ async def test_seats_fill_the_waitlist_takes_over_and_a_freed_seat_is_offered_in
 
         # the timer passes the seat on to the next in line
         assert await pass_on_expired_offers(runtime_of(app)) == 1
-        erik_token = await client.post(
-            f"/v1/events/{event_id}/registrations", json=person("Erik Dahl")
-        )
-        assert_problem(erik_token, 409)  # already registered (and still in line)
+        # Erik registers again: no second place, and he is sent his link again
+        again = await client.post(f"/v1/events/{event_id}/registrations", json=person("Erik Dahl"))
+        assert again.status_code == 202, again.text
         offered = (
             await client.get(
                 f"/v1/events/{event_id}/registrations",
@@ -129,7 +132,57 @@ async def test_seats_fill_the_waitlist_takes_over_and_a_freed_seat_is_offered_in
         "registration.offered.v1",
         "registration.offer_expired.v1",
         "registration.offered.v1",
+        "registration.repeated.v1",
     ]
+
+
+async def test_registering_an_address_again_answers_as_a_first_registration_does(
+    database_url: str,
+) -> None:
+    """Who has registered for an event is nobody else's business: registering a known
+    address gets the very answer a new one gets, on the API and the page, and changes
+    nothing but sending the address's owner their link again."""
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(client)
+        url = f"/v1/events/{event_id}/registrations"
+        first = await client.post(url, json=person("Anne Holm"))
+        again = await client.post(url, json=person("Anne Holm", email="Anne.Holm@Aarhus.dk"))
+        newcomer = await client.post(url, json=person("Bo Lund"))
+        assert first.status_code == again.status_code == newcomer.status_code == 202
+        assert first.json() == again.json() == newcomer.json()
+        assert "e-mail" in first.json()["message"]
+
+        form = {"name": "Anne Holm", "email": "anne.holm@aarhus.dk", "consent": "yes"}
+        page_again = await client.post(f"/events/{event_id}", data=form)
+        page_new = await client.post(
+            f"/events/{event_id}", data={**form, "name": "Carl", "email": "carl@aarhus.dk"}
+        )
+        assert page_again.status_code == page_new.status_code == 303
+        assert page_again.headers["location"] == page_new.headers["location"]
+        told = await client.get(page_new.headers["location"])
+        assert "Vi sender dig nu en e-mail" in told.text
+
+        listed = (await client.get(url, headers=MANAGER)).json()
+        assert [r["name"] for r in listed["items"]] == ["Anne Holm", "Bo Lund", "Carl"]
+        confirmed_link = await mailed_link(app, "anne.holm@aarhus.dk")
+    assert await outbox_types(app) == [
+        "event.published.v1",
+        "registration.confirmed.v1",
+        "registration.repeated.v1",
+        "registration.confirmed.v1",
+        "registration.repeated.v1",
+        "registration.waitlisted.v1",
+    ]
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        payloads = await session.scalars(
+            select(runtime.outbox.c.payload).where(
+                runtime.outbox.c.type == "registration.repeated.v1"
+            )
+        )
+        links = {json.loads(p)["data"]["attendee"]["link"] for p in payloads}
+    assert links == {confirmed_link}  # the link of her one registration, both times
 
 
 async def test_a_rush_of_registrations_at_the_last_seats_never_overbooks(
@@ -148,10 +201,7 @@ async def test_a_rush_of_registrations_at_the_last_seats_never_overbooks(
                     for i in range(120)
                 )
             )
-            assert {r.status_code for r in responses} == {201}, {r.text for r in responses}
-            statuses = [r.json()["status"] for r in responses]
-            assert statuses.count("confirmed") == 10
-            assert statuses.count("waitlisted") == 110
+            assert {r.status_code for r in responses} == {202}, {r.text for r in responses}
             seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
             assert seats == {"capacity": 15, "confirmed": 15, "held": 0, "waiting": 110, "free": 0}
     runtime = runtime_of(app)
@@ -214,7 +264,7 @@ async def test_registrations_are_rate_limited_per_client(tmp_path) -> None:  # t
         event_id = await published_event(client)
         url = f"/v1/events/{event_id}/registrations"
         for i in range(3):
-            assert (await client.post(url, json=person(f"P {i}"))).status_code == 201
+            assert (await client.post(url, json=person(f"P {i}"))).status_code == 202
         refused = await client.post(url, json=person("P 4"))
         assert_problem(refused, 429)
         assert 1 <= int(refused.headers["retry-after"]) <= 60
@@ -242,21 +292,20 @@ async def test_the_rate_limit_counts_the_client_a_trusted_proxy_forwards_for(
         first = {"X-Forwarded-For": "198.51.100.7"}
         for i in range(2):
             response = await client.post(url, json=person(f"P {i}"), headers=first)
-            assert response.status_code == 201, response.text
+            assert response.status_code == 202, response.text
         assert_problem(await client.post(url, json=person("P 3"), headers=first), 429)
         second = {"X-Forwarded-For": "203.0.113.9"}
         other = await client.post(url, json=person("Other"), headers=second)
-        assert other.status_code == (201 if apart else 429), other.text
+        assert other.status_code == (202 if apart else 429), other.text
 
 
 async def test_check_in_counts_once_and_takes_scans_made_offline(database_url: str) -> None:
     app = events_app(database_url)
     async with serving(app) as client:
         event_id = await published_event(client, capacity=2)
-        url = f"/v1/events/{event_id}/registrations"
-        anne = (await client.post(url, json=person("Anne Holm"))).json()
-        bo = (await client.post(url, json=person("=Bo Lund", organisation="+Aarhus"))).json()
-        waiting = (await client.post(url, json=person("Carl Berg"))).json()
+        anne = await register(client, app, event_id, "Anne Holm")
+        bo = await register(client, app, event_id, "=Bo Lund", organisation="+Aarhus")
+        waiting = await register(client, app, event_id, "Carl Berg")
         check_ins = f"/v1/events/{event_id}/check-ins"
         door = NOW + timedelta(days=16)
         runtime_of(app).clock = lambda: door
@@ -326,9 +375,7 @@ async def test_a_persons_data_is_exported_and_erased_and_the_counts_stay(databas
     async with serving(app) as client:
         first = await published_event(client)
         second = await published_event(client, title="Folkemødet: debat om velfærd")
-        anne = (
-            await client.post(f"/v1/events/{first}/registrations", json=person("Anne Holm"))
-        ).json()
+        anne = await register(client, app, first, "Anne Holm")
         await client.post(
             f"/v1/events/{second}/registrations",
             json=person("Anne Holm", email="Anne.Holm@Aarhus.dk", organisation="Aarhus Kommune"),
@@ -420,10 +467,12 @@ async def test_the_programme_takes_sign_ups_up_to_each_sessions_cap(database_url
         assert_invalid(outside, "starts_at")  # after the event ends
 
         url = f"/v1/events/{event_id}/registrations"
-        anne = await client.post(url, json=person("Anne Holm", session_ids=[workshop["id"]]))
-        assert anne.status_code == 201
+        anne = await register(client, app, event_id, "Anne Holm", session_ids=[workshop["id"]])
         full = await client.post(url, json=person("Bo Lund", session_ids=[workshop["id"]]))
         assert "full" in assert_problem(full, 409)["detail"]
+        # Anne, already registered, is refused the full session alike: no tell-tale 202
+        again = await client.post(url, json=person("Anne Holm", session_ids=[workshop["id"]]))
+        assert again.status_code == 409 and again.json() == full.json()
         both = await client.post(
             url, json=person("Bo Lund", session_ids=[workshop["id"], clash["id"]])
         )
@@ -433,7 +482,7 @@ async def test_the_programme_takes_sign_ups_up_to_each_sessions_cap(database_url
         )
         assert (
             await client.post(url, json=person("Bo Lund", session_ids=[clash["id"]]))
-        ).status_code == 201
+        ).status_code == 202
 
         shown = (await client.get(f"/v1/events/{event_id}/programme", headers=MANAGER)).json()
         assert [(s["title"], s["signed_up"]) for s in shown] == [
@@ -449,7 +498,7 @@ async def test_the_programme_takes_sign_ups_up_to_each_sessions_cap(database_url
         assert keynote["capacity"] is None
 
         # Anne cancels: her place in the workshop comes free
-        await client.post(f"/v1/registrations/{anne.json()['token']}/cancel")
+        await client.post(f"/v1/registrations/{anne['token']}/cancel")
         shown = (await client.get(f"/v1/events/{event_id}/programme", headers=MANAGER)).json()
         assert shown[1]["signed_up"] == 0
         page = (await client.get(f"/events/{event_id}")).text
@@ -557,9 +606,8 @@ async def test_a_cancelled_event_takes_no_offer_and_is_not_completed_before_it_s
     app = events_app(f"sqlite+aiosqlite:///{tmp_path}/events.db")
     async with serving(app) as client:
         event_id = await published_event(client, capacity=1)
-        url = f"/v1/events/{event_id}/registrations"
-        anne = (await client.post(url, json=person("Anne Holm"))).json()
-        bo = (await client.post(url, json=person("Bo Lund"))).json()
+        anne = await register(client, app, event_id, "Anne Holm")
+        bo = await register(client, app, event_id, "Bo Lund")
         await client.post(f"/v1/registrations/{anne['token']}/cancel")  # Bo is offered the seat
         early = await client.post(f"/v1/events/{event_id}/complete", headers=MANAGER)
         assert "not before" in assert_problem(early, 409)["detail"]

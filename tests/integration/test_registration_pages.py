@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from services.events.tables import Registration
-from tests.helpers import listening, runtime_of, serving
-from tests.services import events_app, published_event
+from tests.helpers import listening, path_of, runtime_of, serving
+from tests.services import events_app, mailed_link, published_event
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,9 @@ async def test_the_page_names_its_language_and_ties_each_error_to_its_field(tmp_
             },
         )
         assert ok.status_code == 303
-        own = await client.get(ok.headers["location"])
+        told = await client.get(ok.headers["location"])
+        assert '<html lang="da">' in told.text and "Vi sender dig nu en e-mail" in told.text
+        own = await client.get(path_of(await mailed_link(app, "anne@aarhus.dk")))
         assert "Du er tilmeldt" in own.text and "<svg" in own.text
         assert await count_registrations(app) == 1
 
@@ -103,15 +105,19 @@ async def test_a_person_registers_in_a_browser_until_the_event_is_full_and_moves
         )
 
         await register_in_browser(page, base_url, event_id, "Anne Holm")
+        await expect(page.get_by_role("alert")).to_contain_text("Vi sender dig nu en e-mail")
+        # the link in her e-mail
+        anne_page = base_url + path_of(await mailed_link(app, "anne@silkeborg.dk"))
+        await page.goto(anne_page)
         await expect(page.get_by_role("status")).to_contain_text("Du er tilmeldt")
         await expect(page.get_by_role("img", name=re.compile("QR-kode"))).to_be_visible()
-        anne_page = page.url
 
         await page.goto(f"{base_url}/events/{event_id}")
         await expect(page.get_by_text("Arrangementet er fuldt")).to_be_visible()
         await register_in_browser(page, base_url, event_id, "Bo Lund")
+        bo_page = base_url + path_of(await mailed_link(app, "bo@silkeborg.dk"))
+        await page.goto(bo_page)
         await expect(page.get_by_role("status")).to_contain_text("ventelisten")
-        bo_page = page.url
 
         await page.goto(anne_page)
         await page.get_by_role("button", name="Annullér min tilmelding").click()
