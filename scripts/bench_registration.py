@@ -32,6 +32,7 @@ import httpx
 from scripts.bench import percentile
 from scripts.stack import Postgres, Tansu, free_port
 from shared.auth import issue_token
+from shared.settings import KEEP_ALIVE_SECONDS
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
 EVENT = {
@@ -208,7 +209,14 @@ def serve(mode: str, database_url: str, port: int) -> None:
     import uvicorn
 
     app = events_app(database_url) if mode == "events" else bare_app(database_url)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as the services keep theirs
+    )
 
 
 def events_app(database_url: str):  # type: ignore[no-untyped-def]

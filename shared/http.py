@@ -438,9 +438,10 @@ VersionNumber = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 def server_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
-    """uvicorn's settings for a service: its host and port, our logging, and the client's
+    """uvicorn's settings for a service: its host and port, our logging, the client's
     address taken from X-Forwarded-For only when a trusted proxy sent it (the registration
-    rate limit counts per client: behind an untrusted proxy everyone is one client)."""
+    rate limit counts per client: behind an untrusted proxy everyone is one client), and
+    idle connections kept longer than clients and proxies keep theirs."""
     settings = app.state.runtime.settings
     config: dict[str, Any] = {
         "host": settings.http_host,
@@ -448,6 +449,7 @@ def server_config(app: FastAPI, **overrides: Any) -> uvicorn.Config:
         "log_config": None,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.http_trusted_proxies,
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
     }
     return uvicorn.Config(app, **(config | overrides))
 

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "budskab-dev-only-secret-do-not-use-in-production"
+KEEP_ALIVE_SECONDS = 75  # uvicorn's own 5 s races every client that keeps connections 5 s or more
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "change-me-please-at-least-32-bytes-long"}
 
 
@@ -22,6 +23,14 @@ class ServiceSettings(BaseSettings):
         "127.0.0.1",
         description="Addresses or networks (comma-separated) of the reverse proxies whose "
         "X-Forwarded-For and X-Forwarded-Proto are believed; '*' believes every peer.",
+    )
+    http_keep_alive_seconds: int = Field(
+        KEEP_ALIVE_SECONDS,
+        ge=1,
+        le=3600,
+        description="How long an idle HTTP connection stays open. Longer than any client's or "
+        "proxy's own (nginx keeps its upstream connections 60 s): a client that reuses a "
+        "connection the service is closing gets a reset (a proxy answers 502).",
     )
     consumer_group: str
 

@@ -84,15 +84,26 @@ async def published_event(client: httpx.AsyncClient, **changes: object) -> str:
     return event_id
 
 
-async def mailed_link(app: FastAPI, email: str) -> str:
-    """The personal link in the latest message the events service has for `email`: its
-    events on the outbox, which the notifications service turns into e-mails."""
+async def mailed_link(app: FastAPI, email: str, event_id: str | None = None) -> str:
+    """The personal link in the latest message about a registration (for `event_id`, or
+    any event) the events service has for `email`: its events on the outbox, which the
+    notifications service turns into e-mails."""
     runtime = runtime_of(app)
     outbox = runtime.outbox
     async with runtime.sessions() as session:
-        payloads = await session.scalars(select(outbox.c.payload).order_by(outbox.c.position))
-        attendees = [json.loads(p)["data"].get("attendee") for p in payloads]
-    links = [a["link"] for a in attendees if a and a["email"] == email.lower()]
+        payloads = await session.scalars(
+            select(outbox.c.payload)
+            .where(outbox.c.type.startswith("registration."))
+            .order_by(outbox.c.position)
+        )
+        messages = [json.loads(p)["data"] for p in payloads]
+    links = [
+        m["attendee"]["link"]
+        for m in messages
+        if m.get("attendee")
+        and m["attendee"]["email"] == email.lower()
+        and event_id in (None, m["event_id"])
+    ]
     assert links, f"no message to {email}"
     return links[-1]
 
@@ -106,7 +117,7 @@ async def register(
     details = person(name, **extra)
     response = await client.post(f"/v1/events/{event_id}/registrations", json=details)
     assert response.status_code == 202, response.text
-    link = await mailed_link(app, str(details["email"]))
+    link = await mailed_link(app, str(details["email"]), event_id)
     token = urlsplit(link).path.rsplit("/", 1)[1]
     own = await client.get(f"/v1/registrations/{token}")
     assert own.status_code == 200, own.text

@@ -48,6 +48,7 @@ TEXT: dict[str, dict[str, str]] = {
         "programme": "Program",
         "sessions": "Sessioner med begrænset plads (valgfrit)",
         "places_free": "ledige pladser",
+        "session_full": "fuldt",
         "role_speaker": "oplægsholder",
         "role_panellist": "paneldeltager",
         "role_moderator": "ordstyrer",
@@ -56,7 +57,7 @@ TEXT: dict[str, dict[str, str]] = {
         "organisation": "Organisation (valgfri)",
         "consent": "Samtykke",
         "submit": "Tilmeld mig",
-        "seats_free": "ledige pladser",
+        "seats_free": "Der er ledige pladser.",
         "full": "Arrangementet er fuldt. Tilmelder du dig, kommer du på ventelisten, og vi "
         "skriver til dig, hvis en plads bliver ledig.",
         "closed": "Der er ikke åbent for tilmelding.",
@@ -103,6 +104,7 @@ TEXT: dict[str, dict[str, str]] = {
         "programme": "Programme",
         "sessions": "Sessions with limited places (optional)",
         "places_free": "places free",
+        "session_full": "full",
         "role_speaker": "speaker",
         "role_panellist": "panellist",
         "role_moderator": "moderator",
@@ -111,7 +113,7 @@ TEXT: dict[str, dict[str, str]] = {
         "organisation": "Organisation (optional)",
         "consent": "Consent",
         "submit": "Register",
-        "seats_free": "seats free",
+        "seats_free": "Seats are free.",
         "full": "The event is full. If you register, you join the waitlist, and we will "
         "write to you if a seat comes free.",
         "closed": "Registration is not open.",

@@ -54,7 +54,7 @@ class Tally:
     free: int
     anyone_waiting: bool
     offers_expired: bool
-    already_registered: bool
+    registered_as: str | None  # the address's own registration, if it holds a seat or a place
     last_position: int
 
 
@@ -76,7 +76,10 @@ def _tally_statement() -> Select:
         count(r.status == Status.OFFERED, r.hold_expires_at > now),
         exists(r.status == Status.WAITLISTED),
         exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
-        exists(r.email == bindparam("email"), r.status.in_(ACTIVE)),
+        select(r.id)
+        .where(r.event_id == event_id, r.email == bindparam("email"), r.status.in_(ACTIVE))
+        .limit(1)
+        .scalar_subquery(),
         select(func.max(r.position)).where(r.event_id == event_id).scalar_subquery(),
     )
 
@@ -89,19 +92,20 @@ async def _tally(session: AsyncSession, event: Event, email: str, now: datetime)
     statement that waited for the lock still sees what was there before it waited (a
     subquery next to the FOR UPDATE would count seats already taken as free)."""
     row = await session.execute(TALLY, {"event_id": event.id, "email": email, "now": now})
-    confirmed, held, waiting, expired, registered, last = row.one()
+    confirmed, held, waiting, expired, registered_as, last = row.one()
     return Tally(
         free=Seats(event.capacity, confirmed, held, 0).free,
         anyone_waiting=bool(waiting),
         offers_expired=bool(expired),
-        already_registered=bool(registered),
+        registered_as=registered_as,
         last_position=last or 0,
     )
 
 
 class AlreadyRegistered(Conflict):
-    def __init__(self) -> None:
+    def __init__(self, registration_id: str) -> None:
         super().__init__("this e-mail address is already registered for the event")
+        self.registration_id = registration_id
 
 
 async def register(
@@ -120,15 +124,8 @@ async def register(
             raise Forbidden("this event is by invitation: answer through your invitation's link")
         try:
             await add_registration(uow, event, cmd, policy)
-        except AlreadyRegistered:
-            registration = await uow.session.scalar(
-                select(Registration).where(
-                    Registration.event_id == event.id,
-                    Registration.email == cmd.email.lower(),
-                    Registration.status.in_(ACTIVE),
-                )
-            )
-            assert registration is not None  # the event's row is locked since the tally
+        except AlreadyRegistered as known:
+            registration = await get_registration(uow.session, known.registration_id)
             uow.publish(RegistrationRepeated(**policy.about(registration, event)), subject=event.id)
         await uow.commit()
 
@@ -141,14 +138,15 @@ async def add_registration(
     now = uow.now()
     takes_registrations(event.status, event.starts_at, now)
     tally = await _tally(uow.session, event, email, now)
-    # the sessions are checked first: a full one is refused alike to a new and a known address
-    sessions = await sessions_to_join(uow, event, cmd.session_ids)
-    if tally.already_registered:
-        raise AlreadyRegistered
     if tally.offers_expired or (tally.free and tally.anyone_waiting):
         await pass_on_seats(uow, event, policy)  # the line moves first
         await uow.session.flush()
         tally = await _tally(uow.session, event, email, now)
+    # all that a new registration would check or change, a known address goes through too:
+    # the line has moved, and a full session is refused alike
+    sessions = await sessions_to_join(uow, event, cmd.session_ids)
+    if tally.registered_as is not None:
+        raise AlreadyRegistered(tally.registered_as)
     status = place(tally.free, tally.anyone_waiting)
     registration = Registration(
         id=new_id(),

@@ -49,6 +49,7 @@ from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id, upsert
 from shared.links import survey_link
+from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork
 
 GREETING = {"da": "Kære {name}", "en": "Dear {name}"}
@@ -277,8 +278,10 @@ async def on_offered(uow: UnitOfWork, _envelope: Envelope, data: RegistrationOff
 
 
 async def on_repeated(uow: UnitOfWork, envelope: Envelope, data: RegistrationRepeated) -> None:
-    # at most once a day: registering someone's address over and over cannot flood them
-    await _queue(uow, "repeated", f"repeated:{envelope.time.date().isoformat()}", data)
+    # at most once a (Danish) day: registering someone's address over and over cannot flood
+    # them; their session choices, if any, are those of their registration
+    day = envelope.time.astimezone(LOCAL_TIME).date().isoformat()
+    await _queue(uow, "repeated", f"repeated:{day}", data)
 
 
 async def on_told(uow: UnitOfWork, _envelope: Envelope, data: AttendeeTold) -> None:

@@ -15,6 +15,7 @@ test_api_behaviour.py) is tested with that service.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -47,7 +48,7 @@ from tests.api import (
     serving_over_http,
     sqlite_url,
 )
-from tests.helpers import SECRET, auth, serving, settings_for
+from tests.helpers import SECRET, auth, listening, serving, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -707,6 +708,33 @@ async def test_a_correlation_id_is_generated_when_none_is_sent(
     generated = [r.headers.get("x-correlation-id") for r in (first, second)]
     assert all(generated), generated
     assert generated[0] != generated[1]
+
+
+# --- connections ------------------------------------------------------------------------------
+
+
+async def test_an_idle_connection_stays_open_as_long_as_the_service_says(tmp_path: Path) -> None:
+    """A client or proxy that reuses a connection the service is closing gets a reset (a
+    proxy answers 502): the service keeps idle connections `HTTP_KEEP_ALIVE_SECONDS`, longer
+    than nginx's 60 s by default. uvicorn's own 5 s raced the registration benchmark's client,
+    whose keep-alive is 5 s too (a few ReadErrors a run)."""
+    assert ServiceSettings.model_fields["http_keep_alive_seconds"].default > 60
+    app = await things_app(sqlite_url(tmp_path), http_keep_alive_seconds=2)
+    async with listening(app) as base_url:
+        host, port = base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+        async def ask() -> bytes:
+            writer.write(request)
+            return await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 5)
+
+        assert (await ask()).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(1.0)  # idle, within the keep-alive: the same connection answers
+        assert (await ask()).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(3.0)  # idle past it: the service has closed the connection
+        assert await asyncio.wait_for(reader.read(), 1) == b""
+        writer.close()
 
 
 # --- health, readiness, metrics, the OpenAPI document -----------------------------------------
