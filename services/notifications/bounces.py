@@ -11,16 +11,17 @@ nothing: the mail server is still trying.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message
 
 from sqlalchemy import update
 
+from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, SuppressionReason, address_hash
 from services.notifications.suppressions import suppress
 from services.notifications.tables import Delivery
-from shared.db import changed_rows
 from shared.errors import RuleViolation
 from shared.uow import UnitOfWork
 
@@ -102,10 +103,15 @@ async def take(uow: UnitOfWork, reports: list[Report]) -> dict[str, int]:
         suppressed += 1
         found = _OUR_MESSAGE_ID.search(report.message_id or "")
         if report.reason == SuppressionReason.BOUNCED and found:
-            bounced += await changed_rows(
-                uow.session,
-                update(Delivery)
-                .where(Delivery.id == found.group(1), Delivery.status == DeliveryStatus.SENT)
-                .values(status=DeliveryStatus.BOUNCED),
+            of_sends = list(
+                await uow.session.scalars(
+                    update(Delivery)
+                    .where(Delivery.id == found.group(1), Delivery.status == DeliveryStatus.SENT)
+                    .values(status=DeliveryStatus.BOUNCED)
+                    .returning(Delivery.send_id)
+                    .execution_options(synchronize_session=False)
+                )
             )
+            bounced += len(of_sends)
+            await sends.moved(uow, Counter(of_sends), DeliveryStatus.BOUNCED, DeliveryStatus.SENT)
     return {"reports": len(reports), "suppressed": suppressed, "bounced": bounced}

@@ -14,6 +14,7 @@ import bisect
 import csv
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -388,11 +389,14 @@ async def erase(uow: UnitOfWork, contact_id: str) -> int:
         Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING
     )
     touched = await sends.locked(uow, [s for s in await uow.session.scalars(pending) if s])
-    await uow.session.execute(
+    cancelled = await uow.session.scalars(
         update(Delivery)
         .where(Delivery.contact_id == contact.id, Delivery.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.CANCELLED, lease=None)
+        .returning(Delivery.send_id)
+        .execution_options(synchronize_session=False)
     )
+    await sends.moved(uow, Counter(cancelled), DeliveryStatus.CANCELLED, DeliveryStatus.PENDING)
     kept = await changed_rows(
         uow.session,
         update(Delivery)

@@ -86,6 +86,9 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
                 ],
             )
             send.fanned_out_to = page[-1][0]
+            suppressed = sum(1 for _, reason in page if reason)
+            await sends.moved(uow, {send.id: len(page) - suppressed}, DeliveryStatus.PENDING)
+            await sends.moved(uow, {send.id: suppressed}, DeliveryStatus.SUPPRESSED)
         if len(page) < page_size:
             send.fanned_out = True
             await uow.session.flush()

@@ -14,6 +14,7 @@ can recognise it).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -362,6 +363,9 @@ async def _record(
                     .execution_options(synchronize_session=False)
                 )
             )
+            if result.status != DeliveryStatus.PENDING:  # else: to be tried again
+                per_send = Counter(item.send_id for item, _ in items if item.id in held)
+                await sends.moved(uow, per_send, result.status, DeliveryStatus.PENDING)
             for item, failure in items:
                 if item.id not in held:
                     log.warning(

@@ -8,10 +8,11 @@ that exactly one of them sees the last pending delivery go and completes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from services.notifications import templates
 from services.notifications.domain import DeliveryStatus, SendStatus
@@ -98,13 +99,45 @@ async def get_locked(uow: UnitOfWork, send_id: str) -> Send:
     return sends[0]
 
 
+COUNTED = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.BOUNCED,
+    DeliveryStatus.CANCELLED,
+)
+
+
+def _count_of(status: str) -> InstrumentedAttribute[int]:
+    return getattr(Send, f"count_{status}")
+
+
+async def moved(
+    uow: UnitOfWork, per_send: Mapping[str | None, int], to: str, before: str | None = None
+) -> None:
+    """Keep the sends' counts with their ledger: `per_send[send_id]` of a send's deliveries
+    went from `before` (None: they are new) to `to`, in this transaction. (A person's own
+    messages belong to no send: their None is passed over.)"""
+    for send_id, n in sorted((k, v) for k, v in per_send.items() if k is not None and v):
+        changes = {_count_of(to): _count_of(to) + n}
+        if before is not None:
+            changes[_count_of(before)] = _count_of(before) - n
+        await uow.session.execute(
+            update(Send)
+            .where(Send.id == send_id)
+            .values(changes)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def counts(uow: UnitOfWork, send_id: str) -> dict[str, int]:
-    rows = await uow.session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.send_id == send_id)
-        .group_by(Delivery.status)
-    )
-    return {status: n for status, n in rows}
+    row = (
+        await uow.session.execute(
+            select(*(_count_of(status) for status in COUNTED)).where(Send.id == send_id)
+        )
+    ).one()
+    return dict(zip(COUNTED, row, strict=True))
 
 
 async def complete_if_done(uow: UnitOfWork, send: Send) -> bool:
@@ -112,16 +145,11 @@ async def complete_if_done(uow: UnitOfWork, send: Send) -> bool:
     lock), and say so on the broker with its counts."""
     if send.status != SendStatus.SENDING or not send.fanned_out:
         return False
-    pending = await uow.session.scalar(
-        select(Delivery.id)
-        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.PENDING)
-        .limit(1)
-    )
-    if pending is not None:
+    by_status = await counts(uow, send.id)
+    if by_status[DeliveryStatus.PENDING]:
         return False
     now = uow.now()
     send.status, send.completed_at = SendStatus.COMPLETED, now
-    by_status = await counts(uow, send.id)
     uow.publish(
         SendCompleted(
             send_id=send.id,
@@ -144,11 +172,13 @@ async def cancel(uow: UnitOfWork, send: Send) -> None:
     if send.status in (SendStatus.COMPLETED, SendStatus.CANCELLED):
         return
     send.status = SendStatus.CANCELLED
-    await uow.session.execute(
+    cancelled = await changed_rows(
+        uow.session,
         update(Delivery)
         .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.CANCELLED, lease=None)
+        .values(status=DeliveryStatus.CANCELLED, lease=None),
     )
+    await moved(uow, {send.id: cancelled}, DeliveryStatus.CANCELLED, DeliveryStatus.PENDING)
 
 
 async def resend_failed(uow: UnitOfWork, send: Send) -> int:
@@ -168,4 +198,5 @@ async def resend_failed(uow: UnitOfWork, send: Send) -> int:
     )
     if resent:
         send.status, send.completed_at = SendStatus.SENDING, None
+    await moved(uow, {send.id: resent}, DeliveryStatus.PENDING, DeliveryStatus.FAILED)
     return resent

@@ -5,14 +5,16 @@ suppress an address in every later send, and the preferences page in a real brow
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from scripts.stack import SmtpSink
+from services.notifications import sends
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery, Send, Suppression
@@ -98,6 +100,7 @@ async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
             sink.refuse = frozenset()  # the mailbox exists again
             resend = await client.post(f"/v1/sends/{send_id}/resend-failed", headers=COMMUNICATOR)
             second = await completed(client, send_id)
+            assert first["counts"] != second["counts"] == await ledger_counts(app, send_id)
             again = await client.post(f"/v1/sends/{send_id}/resend-failed", headers=COMMUNICATOR)
             by_analyst = await client.post(
                 f"/v1/sends/{send_id}/resend-failed", headers=auth("analyst")
@@ -125,6 +128,61 @@ async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
         "bo@jobcenter.example",
         "carl@jobcenter.example",
     ]
+
+
+async def ledger_counts(app, send_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The send's deliveries counted in its ledger, by status (every status named)."""
+    async with runtime_of(app).sessions() as session:
+        rows = await session.execute(
+            select(Delivery.status, func.count())
+            .where(Delivery.send_id == send_id)
+            .group_by(Delivery.status)
+        )
+        counted = dict(rows.all())
+    return {s: counted.get(s, 0) for s in sends.COUNTED}
+
+
+async def test_a_sends_counts_are_its_ledger_through_suppression_erasure_and_cancel(
+    database_url: str, smtp_sink: SmtpSink
+) -> None:
+    """A send keeps its counts with its deliveries (counting a million-row ledger at each
+    look took seconds): after each change they are what the ledger says."""
+    night = datetime(2026, 12, 2, 21, 30, tzinfo=UTC)  # quiet hours: fanned out, not sent
+    app = notifications(database_url, smtp_sink, send_quiet_hours="21:00-08:00")
+    runtime_of(app).clock = lambda: night
+    async with serving(app) as client:
+        anne = await client.post(
+            "/v1/contacts",
+            json={
+                "email": "anne@jobcenter.example",
+                "name": "Anne",
+                "email_consent": True,
+                "audience_ids": [AUDIENCE],
+            },
+            headers=COMMUNICATOR,
+        )
+        await add_readers(client, "bo", "carl", "dorte")
+        bounced = {"RecordType": "Bounce", "Type": "HardBounce", "Email": "dorte@jobcenter.example"}
+        assert (await client.post("/v1/bounces", json=bounced, headers=COMMUNICATOR)).is_success
+        send_id = await send_tendens(client)
+        fanned_out = await eventually(
+            lambda: _get(client, f"/v1/sends/{send_id}"),
+            lambda s: sum(s["counts"].values()) == 4,
+        )
+        fanned_out_ledger = await ledger_counts(app, send_id)
+        erasure = await client.delete(f"/v1/contacts/{anne.json()['id']}", headers=COMMUNICATOR)
+        assert erasure.is_success, erasure.text
+        erased = await _get(client, f"/v1/sends/{send_id}")
+        erased_ledger = await ledger_counts(app, send_id)
+        cancel = await client.post(f"/v1/sends/{send_id}/cancel", headers=COMMUNICATOR)
+        cancelled_ledger = await ledger_counts(app, send_id)
+    assert fanned_out["counts"] == fanned_out_ledger
+    assert (fanned_out_ledger["pending"], fanned_out_ledger["suppressed"]) == (3, 1)
+    assert erased["counts"] == erased_ledger
+    assert (erased_ledger["pending"], erased_ledger["cancelled"]) == (2, 1)
+    assert cancel.json()["counts"] == cancelled_ledger
+    assert (cancelled_ledger["pending"], cancelled_ledger["cancelled"]) == (0, 3)
+    assert not smtp_sink.messages
 
 
 async def test_a_throttled_recipient_is_retried_until_sent_never_dropped(tmp_path) -> None:  # type: ignore[no-untyped-def]
