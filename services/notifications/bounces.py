@@ -67,7 +67,13 @@ def from_dsn(raw: bytes) -> list[Report]:
         raise RuleViolation(
             f"a delivery status notification reports at most {MAX_DSN_RECIPIENTS} recipients"
         )
-    report = message_from_bytes(head, policy=policy.default)
+    try:
+        return _reports_in(message_from_bytes(head, policy=policy.default))
+    except RecursionError:  # parts nested in parts, hundreds deep: the parser's recursion
+        raise RuleViolation("the message nests its parts too deeply to be a report") from None
+
+
+def _reports_in(report: Message) -> list[Report]:
     message_id = None
     statuses: list[Message] = []
     for part in report.walk():

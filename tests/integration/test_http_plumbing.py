@@ -293,6 +293,24 @@ async def test_a_browser_outside_v1_gets_a_page_an_api_client_a_problem(
     assert_problem(await things.get("/v1/no-such-collection", headers=as_browser), 404)
 
 
+async def test_pages_forbid_scripts_frames_and_referers_and_the_api_docs_keep_theirs(
+    things: httpx.AsyncClient,
+) -> None:
+    """A personal link carries its token in the path: no Referer hands it to another site;
+    no page runs a script, loads from elsewhere or shows inside another site's frame."""
+    page = await things.get("/reports/x", headers={"Accept": "text/html"})
+    api = await things.get("/v1/things", headers=READER)
+    docs = await things.get("/docs")
+    for answer in (page, api, docs):
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "content-security-policy" not in api.headers
+    assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+
+
 async def test_a_form_too_big_for_a_page_is_refused_as_a_page(bounded: httpx.AsyncClient) -> None:
     """Refused before any route reads it (the request guard), but still shown to a person."""
     form = {"Content-Type": "application/x-www-form-urlencoded"}

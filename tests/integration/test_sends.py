@@ -286,6 +286,11 @@ async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
             content=b"Subject: hello\r\n\r\nJust a letter.\r\n",
             headers={**COMMUNICATOR, "Content-Type": "message/rfc822"},
         )
+        nested = await client.post(  # parts in parts, 300 deep: a problem, not a 500
+            "/v1/bounces/dsn",
+            content=b"Content-Type: message/rfc822\r\n\r\n" * 300,
+            headers={**COMMUNICATOR, "Content-Type": "message/rfc822"},
+        )
         bad = await client.post(
             "/v1/bounces", json={"RecordType": "Bounce", "Email": "nope"}, headers=COMMUNICATOR
         )
@@ -298,6 +303,7 @@ async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
     assert answers[0].json()["bounced"] == 1
     assert dsn.status_code == 200 and dsn.json() == {"reports": 1, "suppressed": 1, "bounced": 0}
     assert not_a_report.status_code == 422 and bad.status_code == 422
+    assert nested.status_code == 422 and "deeply" in nested.json()["detail"]
     assert anonymous.status_code == 401
     assert after["counts"]["bounced"] == 1 and after["counts"]["sent"] == 3
     assert reasons == ["bounced", "bounced", "complained"]
