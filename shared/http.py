@@ -7,6 +7,7 @@ bad field, bounded request bodies, correlation id in and out, request metrics.
 from __future__ import annotations
 
 import gc
+import hmac
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -123,7 +124,14 @@ def _add_operational_routes(app: FastAPI, runtime: Runtime) -> None:
         )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        wanted = runtime.settings.metrics_token
+        if wanted is not None:
+            given = (request.headers.get("authorization") or "").encode()
+            if not hmac.compare_digest(given, f"Bearer {wanted.get_secret_value()}".encode()):
+                raise HTTPException(
+                    401, "the metrics need their bearer token", {"WWW-Authenticate": "Bearer"}
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

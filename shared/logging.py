@@ -84,19 +84,23 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
 
 
 class _PrivateAccessLog(logging.Filter):
-    """uvicorn's access lines without personal data: no client address, and no personal
-    link's token. Whoever holds one may cancel that registration, answer that invitation,
+    """uvicorn's access lines without personal data: no client address, no personal link's
+    token, no query string's values (only their names: a client may put an address in one).
+    Whoever holds a link's token may cancel that registration, answer that invitation,
     unsubscribe that address or read that report; a survey link's names its reference, and
     the order of the logged answers would undo an anonymous survey's anonymity."""
 
     LINK = re.compile(
         r"(/(?:registrations|invitations|survey|unsubscribe|reports/plans|reports/strategies)/)[^/?\s]+"
     )
+    QUERY_VALUE = re.compile(r"=[^&\s]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:
-            _client, method, path, version, status = record.args
-            record.args = ("-", method, self.LINK.sub(r"\1…", str(path)), version, status)
+            _client, method, target, version, status = record.args
+            path, mark, query = str(target).partition("?")
+            shown = self.LINK.sub(r"\1…", path) + mark + self.QUERY_VALUE.sub("=…", query)
+            record.args = ("-", method, shown, version, status)
         return True
 
 

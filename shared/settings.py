@@ -50,6 +50,13 @@ class ServiceSettings(BaseSettings):
         "without it, the HS256 token key signs them, under a salt of their own.",
     )
 
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, /metrics answers only `Authorization: Bearer <this>` (Prometheus' "
+        "`authorization.credentials_file`): its counts move with each registration and send, "
+        "which anyone could otherwise watch beside their own requests.",
+    )
+
     log_level: str = "INFO"
     log_json: bool = True
     migrate_on_start: bool = True

@@ -552,6 +552,21 @@ async def test_health_readiness_metrics_and_openapi_need_no_token(
     assert (await things.get("/openapi.json")).status_code == 200
 
 
+async def test_metrics_with_a_token_set_answer_only_its_bearer(tmp_path: Path) -> None:
+    """Business counts on /metrics move with each registration and send: beside their own
+    requests, anyone could read from them what their requests did."""
+    token = "scrape-token-that-is-long-enough-for-prometheus"
+    app = await things_app(sqlite_url(tmp_path), metrics_token=token)
+    async with serving(app) as client:
+        anonymous = await client.get("/metrics")
+        with_a_user_token = await client.get("/metrics", headers=READER)
+        scraper = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert_problem(anonymous, 401)
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert_problem(with_a_user_token, 401)
+    assert scraper.status_code == 200 and "budskab_http_requests_total" in scraper.text
+
+
 async def test_credentials_are_checked_before_the_body_is_validated(
     things: httpx.AsyncClient,
 ) -> None:

@@ -123,7 +123,7 @@ def test_the_dev_tokens_carry_the_issuer_and_audience_make_run_checks() -> None:
     }
 
 
-def test_access_log_lines_carry_no_client_address_nor_personal_link() -> None:
+def test_access_log_lines_carry_no_client_address_personal_link_nor_query_value() -> None:
     import logging
 
     from shared.logging import _PrivateAccessLog
@@ -134,11 +134,17 @@ def test_access_log_lines_carry_no_client_address_nor_personal_link() -> None:
         __file__,
         1,
         '%s - "%s %s HTTP/%s" %d',
-        ("10.1.2.3:5555", "POST", "/invitations/abc.def/rsvp?lang=da", "1.1", 200),
+        (
+            "10.1.2.3:5555",
+            "POST",
+            "/invitations/abc.def/rsvp?lang=da&to=anne@aarhus.dk",
+            "1.1",
+            200,
+        ),
         None,
     )
     _PrivateAccessLog().filter(record)
-    assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=da HTTP/1.1" 200'
+    assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=…&to=… HTTP/1.1" 200'
 
 
 def route_paths(routes: list, prefix: str = "") -> list[str]:
