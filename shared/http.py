@@ -190,9 +190,12 @@ def _add_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", error=repr(exc))
-        return _problem_for(
+        response = _problem_for(
             request.scope, 500, "Internal server error", "the error was logged; retry later"
         )
+        # answered outside RequestContext (by Starlette's outermost middleware): its headers
+        response.raw_headers[:] = _with_security_headers(request.scope, response.raw_headers)
+        return response
 
 
 def _problem_for(scope: Scope, status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -242,13 +245,13 @@ PAGE_POLICY = (
     b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     b"frame-ancestors 'none'; base-uri 'none'",
 )
-API_DOCS = ("/docs", "/redoc")
+API_DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def _with_security_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> list:
     headers = [*headers, *SECURITY_HEADERS]
     is_page = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
-    if is_page and not scope["path"].startswith(API_DOCS):
+    if is_page and scope["path"] not in API_DOCS:
         headers.append(PAGE_POLICY)
     return headers
 

@@ -93,15 +93,19 @@ class _PrivateAccessLog(logging.Filter):
     LINK = re.compile(
         r"(/(?:registrations|invitations|survey|unsubscribe|reports/plans|reports/strategies)/)[^/?\s]+"
     )
-    QUERY_VALUE = re.compile(r"=[^&\s]*")
+    NAME = re.compile(r"[a-z_]{1,40}")  # our parameters' names; an address or token is not
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:
             _client, method, target, version, status = record.args
             path, mark, query = str(target).partition("?")
-            shown = self.LINK.sub(r"\1…", path) + mark + self.QUERY_VALUE.sub("=…", query)
+            shown = self.LINK.sub(r"\1…", path) + mark + self._names(query)
             record.args = ("-", method, shown, version, status)
         return True
+
+    def _names(self, query: str) -> str:
+        names = (part.partition("=")[0] for part in query.split("&"))
+        return "&".join(f"{n}=…" if self.NAME.fullmatch(n) else "…" for n in names)
 
 
 class Throttle:

@@ -12,6 +12,15 @@ KEEP_ALIVE_SECONDS = 75  # uvicorn's own 5 s races every client that keeps conne
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "change-me-please-at-least-32-bytes-long"}
 
 
+def _is_placeholder(secret: SecretStr) -> bool:
+    value = secret.get_secret_value()
+    return (
+        value.lower() in _PLACEHOLDERS
+        or value.lower().startswith("change-me")
+        or (len(value.encode()) < 32)
+    )
+
+
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", validate_default=True)
 
@@ -110,12 +119,14 @@ class ServiceSettings(BaseSettings):
             self.jwt_secret = SecretStr(DEV_JWT_SECRET)
         if self.jwt_secret is not None:
             secret = self.jwt_secret.get_secret_value()
-            if secret.lower() in _PLACEHOLDERS or len(secret.encode()) < 32:
+            if _is_placeholder(self.jwt_secret):
                 raise ValueError("JWT_SECRET is a placeholder or shorter than 32 bytes")
             if secret == DEV_JWT_SECRET and not self.dev_mode:
                 raise ValueError("the built-in dev JWT secret is accepted only with DEV_MODE=true")
         if self.link_secret is not None and len(self.link_secret.get_secret_value().encode()) < 32:
             raise ValueError("LINK_SECRET is shorter than 32 bytes")
+        if self.metrics_token is not None and _is_placeholder(self.metrics_token):
+            raise ValueError("METRICS_TOKEN is a placeholder or shorter than 32 bytes")
         return self
 
     @property

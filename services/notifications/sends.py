@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from services.notifications import templates
@@ -131,6 +131,25 @@ async def moved(
         )
 
 
+async def _recount(uow: UnitOfWork, send: Send) -> dict[str, int]:
+    """The send's deliveries counted in its ledger, once, as it completes; its counts are set
+    to them (whatever they had drifted to)."""
+    rows = await uow.session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.send_id == send.id)
+        .group_by(Delivery.status)
+    )
+    counted = dict(rows.all())
+    by_status: dict[str, int] = {status: counted.get(status, 0) for status in COUNTED}
+    await uow.session.execute(
+        update(Send)
+        .where(Send.id == send.id)
+        .values({_count_of(status): n for status, n in by_status.items()})
+        .execution_options(synchronize_session=False)
+    )
+    return by_status
+
+
 async def counts(uow: UnitOfWork, send_id: str) -> dict[str, int]:
     row = (
         await uow.session.execute(
@@ -145,11 +164,18 @@ async def complete_if_done(uow: UnitOfWork, send: Send) -> bool:
     lock), and say so on the broker with its counts."""
     if send.status != SendStatus.SENDING or not send.fanned_out:
         return False
-    by_status = await counts(uow, send.id)
-    if by_status[DeliveryStatus.PENDING]:
+    # the ledger decides, not the counts: a replica of an older version (during a rolling
+    # deploy) changes deliveries without moving them
+    pending = await uow.session.scalar(
+        select(Delivery.id)
+        .where(Delivery.send_id == send.id, Delivery.status == DeliveryStatus.PENDING)
+        .limit(1)
+    )
+    if pending is not None:
         return False
     now = uow.now()
     send.status, send.completed_at = SendStatus.COMPLETED, now
+    by_status = await _recount(uow, send)
     uow.publish(
         SendCompleted(
             send_id=send.id,

@@ -28,6 +28,16 @@ def test_placeholder_and_short_secrets_are_refused(secret: str) -> None:
         settings(jwt_secret=secret)
 
 
+@pytest.mark.parametrize(
+    "token", ["change-me-the-token-prometheus-scrapes-with", "short", "changeme"]
+)
+def test_a_placeholder_or_short_metrics_token_is_refused(token: str) -> None:
+    """The example Secret's value would leave /metrics open to whoever reads the example."""
+    with pytest.raises(ValidationError, match="METRICS_TOKEN is a placeholder"):
+        settings(jwt_secret=SECRET, metrics_token=token)
+    assert settings(jwt_secret=SECRET, metrics_token=SECRET).metrics_token is not None
+
+
 def test_the_dev_secret_needs_dev_mode() -> None:
     assert settings(dev_mode=True).jwt_secret.get_secret_value() == DEV_JWT_SECRET
     with pytest.raises(ValidationError, match="only with DEV_MODE"):
@@ -137,14 +147,14 @@ def test_access_log_lines_carry_no_client_address_personal_link_nor_query_value(
         (
             "10.1.2.3:5555",
             "POST",
-            "/invitations/abc.def/rsvp?lang=da&to=anne@aarhus.dk",
+            "/invitations/abc.def/rsvp?lang=da&to=anne@aarhus.dk&anne@aarhus.dk",
             "1.1",
             200,
         ),
         None,
     )
     _PrivateAccessLog().filter(record)
-    assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=…&to=… HTTP/1.1" 200'
+    assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=…&to=…&… HTTP/1.1" 200'
 
 
 def route_paths(routes: list, prefix: str = "") -> list[str]:
