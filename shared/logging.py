@@ -99,7 +99,7 @@ class _PrivateAccessLog(logging.Filter):
         if isinstance(record.args, tuple) and len(record.args) == 5:
             _client, method, target, version, status = record.args
             path, mark, query = str(target).partition("?")
-            shown = self.LINK.sub(r"\1…", path) + mark + self._names(query)
+            shown = self.LINK.sub(r"\1…", path) + (mark + self._names(query) if mark else "")
             record.args = ("-", method, shown, version, status)
         return True
 

@@ -3,7 +3,8 @@
 A send waits for its time, is fanned out to its audience in pages (fanout.py), is sent by
 the sender (sender.py) and completes when nothing of it is pending; `send.completed.v1`
 carries its counts. Whatever changes a send's deliveries locks the send row first, so
-that exactly one of them sees the last pending delivery go and completes it.
+that exactly one of them sees the last pending delivery go and completes it, and moves the
+send's counts with them (`moved`).
 """
 
 from __future__ import annotations

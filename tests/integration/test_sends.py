@@ -39,7 +39,9 @@ def notifications(database_url: str, sink: SmtpSink, **extra: Any):  # type: ign
     return create_app(settings)
 
 
-async def add_readers(client: httpx.AsyncClient, *names: str) -> None:
+async def add_readers(client: httpx.AsyncClient, *names: str) -> list[str]:
+    """The readers as contacts of the audience; their ids."""
+    ids = []
     for name in names:
         response = await client.post(
             "/v1/contacts",
@@ -52,6 +54,8 @@ async def add_readers(client: httpx.AsyncClient, *names: str) -> None:
             headers=COMMUNICATOR,
         )
         assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
 
 
 async def send_tendens(client: httpx.AsyncClient, subject: str = "Tendens nr. 6") -> str:
@@ -151,17 +155,7 @@ async def test_a_sends_counts_are_its_ledger_through_suppression_erasure_and_can
     app = notifications(database_url, smtp_sink, send_quiet_hours="21:00-08:00")
     runtime_of(app).clock = lambda: night
     async with serving(app) as client:
-        anne = await client.post(
-            "/v1/contacts",
-            json={
-                "email": "anne@jobcenter.example",
-                "name": "Anne",
-                "email_consent": True,
-                "audience_ids": [AUDIENCE],
-            },
-            headers=COMMUNICATOR,
-        )
-        await add_readers(client, "bo", "carl", "dorte")
+        anne, *_ = await add_readers(client, "anne", "bo", "carl", "dorte")
         bounced = {"RecordType": "Bounce", "Type": "HardBounce", "Email": "dorte@jobcenter.example"}
         assert (await client.post("/v1/bounces", json=bounced, headers=COMMUNICATOR)).is_success
         send_id = await send_tendens(client)
@@ -170,7 +164,7 @@ async def test_a_sends_counts_are_its_ledger_through_suppression_erasure_and_can
             lambda s: sum(s["counts"].values()) == 4,
         )
         fanned_out_ledger = await ledger_counts(app, send_id)
-        erasure = await client.delete(f"/v1/contacts/{anne.json()['id']}", headers=COMMUNICATOR)
+        erasure = await client.delete(f"/v1/contacts/{anne}", headers=COMMUNICATOR)
         assert erasure.is_success, erasure.text
         erased = await _get(client, f"/v1/sends/{send_id}")
         erased_ledger = await ledger_counts(app, send_id)

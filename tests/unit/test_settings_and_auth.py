@@ -155,6 +155,17 @@ def test_access_log_lines_carry_no_client_address_personal_link_nor_query_value(
     )
     _PrivateAccessLog().filter(record)
     assert record.getMessage() == '- - "POST /invitations/…/rsvp?lang=…&to=…&… HTTP/1.1" 200'
+    plain = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        "%s %s %s %s %d",
+        ("-", "GET", "/healthz", "1.1", 200),
+        None,
+    )
+    _PrivateAccessLog().filter(plain)
+    assert plain.getMessage() == "- GET /healthz 1.1 200"  # no query, nothing added
 
 
 def route_paths(routes: list, prefix: str = "") -> list[str]:
