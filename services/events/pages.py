@@ -195,7 +195,9 @@ def _render(
 
 
 def _message(request: Request, language: str, status: int, text: str) -> HTMLResponse:
-    return _render(request, "message.html", language, http_status=status, message=text)
+    """A page of one sentence: news (a status), or a refusal (an alert)."""
+    role = "status" if status < 400 else "alert"
+    return _render(request, "message.html", language, http_status=status, message=text, role=role)
 
 
 async def _registration_page(

@@ -321,7 +321,8 @@ def with_secrets(env: dict[str, str | SecretRef]) -> dict[str, str]:
     """Secret references as secret.example.yaml's values (a valid token key for its
     placeholder); optional references left out, as when the Secret lacks the key."""
     example = load_yaml(DEPLOY / "k8s" / "secret.example.yaml")
-    values = {**example["stringData"], "jwt-secret": "k" * 48}
+    # the example's key and token are placeholders, which the services refuse
+    values = {**example["stringData"], "jwt-secret": "k" * 48, "metrics-token": "m" * 48}
     resolved = {}
     for name, value in env.items():
         if isinstance(value, SecretRef):

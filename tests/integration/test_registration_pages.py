@@ -105,7 +105,7 @@ async def test_a_person_registers_in_a_browser_until_the_event_is_full_and_moves
         )
 
         await register_in_browser(page, base_url, event_id, "Anne Holm")
-        await expect(page.get_by_role("alert")).to_contain_text("Vi sender dig nu en e-mail")
+        await expect(page.get_by_role("status")).to_contain_text("Vi sender dig nu en e-mail")
         # the link in her e-mail
         anne_page = base_url + path_of(await mailed_link(app, "anne@silkeborg.dk"))
         await page.goto(anne_page)
