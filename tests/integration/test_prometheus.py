@@ -36,6 +36,8 @@ pytestmark = pytest.mark.integration
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\bbudskab_[a-z0-9_]+")
+SCRAPE_TOKEN = "the-token-prometheus-scrapes-the-services-with"
+SCRAPED = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
 
 
 @pytest.fixture
@@ -45,7 +47,11 @@ def stack(broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[dict]:
         broker.bootstrap,
         smtp_sink.port,
         tmp_path,
-        {"METRICS_KPI_INTERVAL_SECONDS": "0.5", "METRICS_GAUGE_REFRESH_SECONDS": "0.5"},
+        {
+            "METRICS_KPI_INTERVAL_SECONDS": "0.5",
+            "METRICS_GAUGE_REFRESH_SECONDS": "0.5",
+            **{f"{service.upper()}_METRICS_TOKEN": SCRAPE_TOKEN for service in SERVICES},
+        },
     ) as processes:
         yield processes
 
@@ -63,7 +69,10 @@ def prometheus(stack: dict, tmp_path: Path) -> Iterator[str]:
         "evaluation_interval": "1s",
     }
     config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
+    token_file = tmp_path / "metrics_token"  # where compose mounts its secret
+    token_file.write_text(SCRAPE_TOKEN)
     for job in config["scrape_configs"]:
+        job["authorization"]["credentials_file"] = str(token_file)
         for group in job["static_configs"]:
             group["targets"] = [f"127.0.0.1:{stack[job['job_name']].port}"]
     path = tmp_path / "prometheus.yml"
@@ -119,7 +128,8 @@ async def test_prometheus_scrapes_every_service_and_sees_the_business_and_the_al
         # every metric a dashboard panel or an alert rule names is on a running service
         exposed: set[str] = set()
         for process in stack.values():
-            text = (await client.get(f"{process.url}/metrics")).text
+            assert (await client.get(f"{process.url}/metrics")).status_code == 401
+            text = (await client.get(f"{process.url}/metrics", headers=SCRAPED)).text
             for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M):
                 exposed |= {name, f"{name}_total"} if kind == "counter" else {name}
                 if kind == "histogram":
