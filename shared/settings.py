@@ -91,6 +91,12 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(3, ge=1)
     topic_replication_factor: int = Field(1, ge=1, description="3 on a production cluster.")
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        """As Prometheus reads its credentials file: a Secret made from a file ends in a newline."""
+        return value.strip() if isinstance(value, str) else value
+
     @field_validator("http_trusted_proxies")
     @classmethod
     def _addresses_or_networks(cls, value: str) -> str:

@@ -35,7 +35,8 @@ def test_a_placeholder_or_short_metrics_token_is_refused(token: str) -> None:
     """The example Secret's value would leave /metrics open to whoever reads the example."""
     with pytest.raises(ValidationError, match="METRICS_TOKEN is a placeholder"):
         settings(jwt_secret=SECRET, metrics_token=token)
-    assert settings(jwt_secret=SECRET, metrics_token=SECRET).metrics_token is not None
+    given = settings(jwt_secret=SECRET, metrics_token=f"{SECRET}\n").metrics_token
+    assert given is not None and given.get_secret_value() == SECRET  # as Prometheus reads it
 
 
 def test_the_dev_secret_needs_dev_mode() -> None:
