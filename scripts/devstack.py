@@ -1,8 +1,8 @@
 """`make run`: the whole stack on this machine on the embedded defaults.
 
-Tansu broker (its topics created as `python -m scripts.topics` does), SMTP sink and the
-four services on SQLite under var/. Prints the URLs, a token per role and where caught mail
-lands; a service that crashes is started again (with a growing pause while it keeps
+Tansu broker (its topics created as `python -m scripts.topics` does), SMTP sink, SMS
+gateway sink and the four services on SQLite under var/. Prints the URLs, a token per role
+and where caught mail and text messages land; a service that crashes is started again (with a growing pause while it keeps
 crashing); Ctrl-C stops everything. Data in var/ survives restarts (the broker is
 memory-only: what it held is gone, the outbox isn't).
 """
@@ -22,6 +22,7 @@ from scripts.stack import (
     SERVICES,
     Restarter,
     ServiceProcess,
+    SmsSink,
     SmtpSink,
     Tansu,
     running,
@@ -59,6 +60,7 @@ def main() -> int:
     smtp_port = int(os.environ.get("BUDSKAB_SMTP_PORT", 1025))
     tansu = Tansu(broker_port, log_path=VAR / "logs" / "tansu.log")
     sink = SmtpSink(smtp_port, maildir=VAR / "mail")
+    sms = SmsSink(int(os.environ.get("BUDSKAB_SMS_PORT", 1026)), path=VAR / "sms.jsonl")
     (VAR / "logs").mkdir(exist_ok=True)
     services = [
         ServiceProcess(
@@ -81,6 +83,8 @@ def main() -> int:
                     "EVENTS_REGISTRATION_RATE_LIMIT", "1000/minute"
                 ),
                 "EVENTS_TIMER_INTERVAL_SECONDS": "5",
+                "NOTIFICATIONS_SMS_GATEWAY_URL": sms.url,
+                "NOTIFICATIONS_SMS_GATEWAY_TOKEN": sms.token,
             },
             VAR / "logs" / f"{name}.log",
         )
@@ -94,17 +98,18 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with running(tansu, sink, *services):
+    with running(tansu, sink, sms, *services):
         print(f"starting the Tansu broker on 127.0.0.1:{broker_port} …", flush=True)
         tansu.start()
         create_topics(tansu.bootstrap)
         sink.start()
+        sms.start()
         for service in services:
             service.start()
         for service in services:
             print(f"waiting for {service.name} …", flush=True)
             service.wait_ready()
-        print_banner(services, secret, broker_port, smtp_port)
+        print_banner(services, secret, broker_port, smtp_port, sms)
         restarter = Restarter(services, report=lambda line: print(line, flush=True))
         while not stop:  # a service that dies is started again; the others keep running
             restarter.check()
@@ -114,7 +119,9 @@ def main() -> int:
     return 0
 
 
-def print_banner(services: list[ServiceProcess], secret: str, broker: int, smtp: int) -> None:
+def print_banner(
+    services: list[ServiceProcess], secret: str, broker: int, smtp: int, sms: SmsSink
+) -> None:
     print("\nBudskab is running (Ctrl-C stops everything)\n")
     for service in services:
         print(
@@ -123,6 +130,7 @@ def print_banner(services: list[ServiceProcess], secret: str, broker: int, smtp:
         )
     print(f"\n  Kafka broker   127.0.0.1:{broker} (Tansu, memory only)")
     print(f"  SMTP sink      127.0.0.1:{smtp}; caught mail is saved in {VAR / 'mail'}/*.eml")
+    print(f"  SMS gateway    {sms.url} (GatewayAPI's call); texts are saved in {sms.path}")
     print(f"  logs           {VAR / 'logs'}/")
     print("\nDev tokens (send as 'Authorization: Bearer <token>'; valid 12 hours):")
     for role, token in dev_tokens(secret).items():

@@ -1,9 +1,10 @@
-"""Start the real parts on this machine: the Tansu broker, an SMTP sink, PostgreSQL, and the
-services as processes. Used by `make run` and by the test suite; loopback only."""
+"""Start the real parts on this machine: the Tansu broker, an SMTP sink, an SMS gateway sink,
+PostgreSQL, and the services as processes. Used by `make run` and by the test suite; loopback only."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import httpx
 from shared.retry import backoff_delay
 
 if TYPE_CHECKING:
+    import uvicorn
     from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +317,80 @@ class ServiceProcess:
         if self.process is not None:
             _stop(self.process, timeout=15)
             self.process = None
+
+
+class SmsSink:
+    """A local SMS gateway answering GatewayAPI's REST call (`POST /rest/mtsms`), for tests
+    and `make run`: it keeps every text message (in memory, and as lines of a JSON file),
+    answers a wrong token 401, refuses the numbers in `refuse` for good (400, as the gateway
+    does an invalid number) and throttles each number `throttle` times first (429)."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        token: str = "sms-sink-token",
+        path: Path | None = None,
+        refuse: frozenset[str] = frozenset(),
+        throttle: int = 0,
+    ) -> None:
+        self.port = port or free_port()
+        self.token = token
+        self.path = path
+        self.refuse = refuse
+        self.throttle = throttle
+        self.throttled: dict[str, int] = {}
+        self.messages: list[dict[str, object]] = []  # each as posted: sender, message, to
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SmsSink:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        config = uvicorn.Config(
+            Starlette(routes=[Route("/rest/mtsms", self._mtsms, methods=["POST"])]),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        wait_for_port(self.port)
+        return self
+
+    async def _mtsms(self, request):  # type: ignore[no-untyped-def]
+        from starlette.responses import JSONResponse
+
+        if request.headers.get("authorization") != f"Token {self.token}":
+            return JSONResponse({"code": "0x0213", "message": "Unauthorized"}, 401)
+        body = await request.json()
+        [recipient] = body["recipients"]
+        number = f"+{recipient['msisdn']}"
+        if number in self.refuse:
+            return JSONResponse({"code": "0x0203", "message": "Invalid recipient"}, 400)
+        if self.throttled.get(number, 0) < self.throttle:
+            self.throttled[number] = self.throttled.get(number, 0) + 1
+            return JSONResponse({"code": "0x0904", "message": "Too many requests"}, 429)
+        kept = {"sender": body["sender"], "message": body["message"], "to": number}
+        self.messages.append(kept)
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(kept, ensure_ascii=False) + "\n")
+        return JSONResponse({"ids": [len(self.messages)]})
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            self._server = None
 
 
 def service_env(

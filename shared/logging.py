@@ -81,6 +81,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         access.addFilter(_PrivateAccessLog())
     logging.getLogger("faststream").setLevel(root.level)  # it sets INFO on itself otherwise
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # a line per request to the SMS gateway (and the like): at a million texts, noise
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
 
 
 class _PrivateAccessLog(logging.Filter):

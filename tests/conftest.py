@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from scripts.stack import Postgres, SmtpSink, Tansu
+from scripts.stack import Postgres, SmsSink, SmtpSink, Tansu
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +44,13 @@ def broker(tmp_path: Path) -> Iterator[Tansu]:
 @pytest.fixture
 def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
     sink = SmtpSink(maildir=tmp_path / "mail").start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def sms_sink(tmp_path: Path) -> Iterator[SmsSink]:
+    sink = SmsSink(path=tmp_path / "sms.jsonl").start()
     yield sink
     sink.stop()
 

@@ -18,7 +18,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import defer
 
@@ -80,10 +87,20 @@ class ContactDetails(ApiInput):
     phone: PhoneNumber = Field(None, max_length=30)
     language: Literal["da", "en"] = "da"
     email_consent: StrictBool = Field(description="The contact agreed to receive e-mail.")
+    sms_consent: StrictBool = Field(
+        False, description="The contact agreed to receive text messages (on `phone`)."
+    )
+
+    @model_validator(mode="after")
+    def _a_phone_to_text(self) -> ContactDetails:
+        if self.sms_consent and self.phone is None:
+            raise ValueError("SMS consent needs a phone number to text")
+        return self
 
 
 class CsvRow(ContactDetails):
     email_consent: Annotated[StrictBool, BeforeValidator(_yes_or_no)]
+    sms_consent: Annotated[StrictBool, BeforeValidator(_yes_or_no)] = False
     language: Annotated[Literal["da", "en"], BeforeValidator(lambda v: v or "da")] = "da"
 
 
@@ -94,6 +111,7 @@ COLUMNS = {
     "phone": {"phone", "telefon", "mobil", "mobile", "tlf"},
     "language": {"language", "sprog"},
     "email_consent": {"consent", "email_consent", "samtykke", "e-mail samtykke"},
+    "sms_consent": {"sms_consent", "sms consent", "sms samtykke", "sms-samtykke"},
 }
 REQUIRED = ("email", "name", "email_consent")
 
@@ -123,7 +141,8 @@ def read_csv(raw: bytes) -> CsvFile:
     missing = [c for c in REQUIRED if c not in columns.values()]
     if missing:
         raise RuleViolation(
-            f"the header needs the columns email, name and consent (also: phone, language); "
+            "the header needs the columns email, name and consent "
+            f"(also: phone, language, sms_consent); "
             f"missing: {', '.join('consent' if m == 'email_consent' else m for m in missing)}; "
             f"found: {_as_found(header[1])}"
         )
@@ -203,8 +222,12 @@ async def _file_of(uow: UnitOfWork, import_id: str) -> Parsed:
 def reason(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # the row as a whole
+            parts.append(message)
+            continue
         field = "consent" if error["loc"][:1] == ("email_consent",) else str(error["loc"][0])
-        parts.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+        parts.append(f"{field}: {message}")
     return "; ".join(parts)[:300]
 
 
@@ -238,6 +261,7 @@ async def save(
             "phone": person.phone,
             "language": person.language,
             "email_consent": person.email_consent,
+            "sms_consent": person.sms_consent,
         }
         if contact is None:
             contact_id = new_id()
@@ -250,13 +274,19 @@ async def save(
                     **fields,
                 }
             )
-            existing[email] = Contact(id=contact_id, email_consent=person.email_consent)
-            consents.append((contact_id, person.email_consent))
+            existing[email] = Contact(
+                id=contact_id, email_consent=person.email_consent, sms_consent=person.sms_consent
+            )
+            consents.append((contact_id, "email", person.email_consent))
+            if person.sms_consent:
+                consents.append((contact_id, "sms", True))
         else:
             contact_id = contact.id
             changed.append({"b_id": contact_id, **{k: v for k, v in fields.items() if k in given}})
             if contact.email_consent != person.email_consent:
-                consents.append((contact_id, person.email_consent))
+                consents.append((contact_id, "email", person.email_consent))
+            if "sms_consent" in given and contact.sms_consent != person.sms_consent:
+                consents.append((contact_id, "sms", person.sms_consent))
         ids.append(contact_id)
     if new:
         await uow.session.execute(insert(Contact), new)
@@ -269,12 +299,12 @@ async def save(
             [
                 {
                     "contact_id": c,
-                    "channel": "email",
+                    "channel": channel,
                     "granted": g,
                     "source": source,
                     "recorded_at": now,
                 }
-                for c, g in consents
+                for c, channel, g in consents
             ],
         )
     memberships = [

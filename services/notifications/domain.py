@@ -13,6 +13,8 @@ from shared.retry import backoff_delay
 from shared.time import LOCAL_TIME
 
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
+SENT_CHANNELS = EMAIL_CHANNELS | {ChannelKind.SMS}  # what this service sends
+MAX_SMS = 612  # characters: four concatenated messages of GSM text, two and a half of Unicode
 
 
 class DeliveryStatus(StrEnum):
@@ -43,8 +45,8 @@ def address_hash(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
-def sends_email(activity: ActivityApproved) -> bool:
-    return activity.kind is ActivityKind.COMMUNICATION and activity.channel in EMAIL_CHANNELS
+def sends_messages(activity: ActivityApproved) -> bool:
+    return activity.kind is ActivityKind.COMMUNICATION and activity.channel in SENT_CHANNELS
 
 
 def send_times(times: list[datetime], now: datetime, *, catch_up: bool = True) -> list[datetime]:

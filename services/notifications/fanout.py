@@ -1,22 +1,25 @@
-"""Fan-out: a due send becomes one pending delivery per consenting contact of its audience.
+"""Fan-out: a due send becomes one pending delivery per contact of its audience who can be
+reached on its channel (consent to it, and a phone number for SMS).
 
 Contacts are read in keyset pages (by id, never all of them in memory) and each page's
 deliveries are inserted in bulk, in one transaction with the send's cursor — so a crash
 loses no page and writes none twice, and a restarted service goes on from the cursor.
-A contact whose address is suppressed gets a delivery marked suppressed: the send shows
-who was left out, and why.
+A contact whose address is suppressed gets an e-mail delivery marked suppressed: the send
+shows who was left out, and why. (A suppression is of an e-mail address; a text message
+goes by the contact's SMS consent.)
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, false, insert, select
 
 from services.notifications import sends
-from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.domain import EMAIL_CHANNELS, DeliveryStatus, SendStatus
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import AudienceMember, Contact, Delivery, Send, Suppression
+from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
 from shared.runtime import Runtime
 
@@ -52,10 +55,15 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             await uow.session.execute(
                 select(Contact.id, Suppression.reason)
                 .join(AudienceMember, AudienceMember.contact_id == Contact.id)
-                .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+                .outerjoin(
+                    Suppression,
+                    Suppression.email_hash == Contact.email_hash
+                    if send.channel in EMAIL_CHANNELS
+                    else false(),
+                )
                 .where(
                     AudienceMember.audience_id == send.audience_id,
-                    Contact.email_consent.is_(True),
+                    reachable(send.channel),
                     AudienceMember.contact_id > (send.fanned_out_to or ""),
                 )
                 .order_by(AudienceMember.contact_id)  # the membership's primary key
@@ -95,3 +103,12 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             await sends.complete_if_done(uow, send)  # an empty or all-suppressed audience
         await uow.commit()
     return True
+
+
+def reachable(channel: str) -> ColumnElement[bool]:
+    """Which contacts a send on `channel` goes to."""
+    if channel in EMAIL_CHANNELS:
+        return Contact.email_consent.is_(True)
+    if channel == ChannelKind.SMS:
+        return Contact.sms_consent.is_(True) & Contact.phone.is_not(None)
+    return false()

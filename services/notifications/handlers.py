@@ -1,4 +1,4 @@
-"""The notifications service's consumers: an approved e-mail activity becomes one send per
+"""The notifications service's consumers: an approved e-mail or SMS activity becomes one send per
 time it is to go out (each issue of a newsletter), which moves or is cancelled with it;
 what happens to a registration becomes a message to its attendee (see attendee_mail)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from services.notifications import attendee_mail, sends
-from services.notifications.domain import SendStatus, send_times, sends_email
+from services.notifications.domain import SendStatus, send_times, sends_messages
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Send
 from shared import topics
@@ -22,7 +22,7 @@ async def on_activity_approved(
 ) -> None:
     """A send per time to send (each occurrence of a recurring activity) not planned yet; each
     is fanned out to the audience's consenting contacts when its time comes."""
-    if not sends_email(data):
+    if not sends_messages(data):
         return
     now = uow.now()
     planned = set(

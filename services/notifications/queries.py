@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import contacts, schemas, sends, suppressions, templates
 from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.fanout import reachable
 from services.notifications.tables import (
     AudienceMember,
     ConsentRecord,
@@ -56,6 +57,7 @@ async def contact_public(session: AsyncSession, contact: Contact) -> schemas.Con
         phone=contact.phone,
         language=contact.language,
         email_consent=contact.email_consent,
+        sms_consent=contact.sms_consent,
         consent_history=[schemas.ConsentPublic.model_validate(c) for c in consents],
         audience_ids=sorted(audience_ids),
         created_at=contact.created_at,
@@ -182,7 +184,7 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
     written = sum(counts.model_dump().values())
     recipients = written
     if not send.fanned_out and send.status != SendStatus.CANCELLED:
-        recipients = max(written, await _audience_size(uow.session, send.audience_id))
+        recipients = max(written, await _audience_size(uow.session, send))
     done = written - counts.pending
     return schemas.SendPublic.model_validate(
         {
@@ -194,13 +196,13 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
     )
 
 
-async def _audience_size(session: AsyncSession, audience_id: str | None) -> int:
+async def _audience_size(session: AsyncSession, send: Send) -> int:
     return (
         await session.scalar(
             select(func.count())
             .select_from(AudienceMember)
             .join(Contact, Contact.id == AudienceMember.contact_id)
-            .where(AudienceMember.audience_id == audience_id, Contact.email_consent.is_(True))
+            .where(AudienceMember.audience_id == send.audience_id, reachable(send.channel))
         )
         or 0
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from services.notifications.contacts import ContactDetails
-from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.domain import MAX_SMS, DeliveryStatus, SendStatus
 from shared.contracts.vocabulary import ChannelKind
 from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 from shared.time import PlanDatetime
@@ -32,6 +32,7 @@ class ContactPublic(ApiOutput):
     phone: str | None
     language: str
     email_consent: bool
+    sms_consent: bool
     consent_history: list[ConsentPublic]
     audience_ids: list[str]
     created_at: datetime
@@ -76,16 +77,25 @@ class DeliveryPublic(ApiOutput):
 
 
 class SendCreate(ApiInput):
-    """A message to every consenting contact of an audience, now or at `scheduled_for`."""
+    """A message to every contact of an audience who consented to its channel, now or at
+    `scheduled_for`. A text message (`sms`) is its `body` as written, to each contact's
+    phone, outside the SMS quiet hours; its `subject` names it in lists."""
 
     audience_id: str = Field(min_length=1, max_length=36)
-    channel: Literal[ChannelKind.EMAIL, ChannelKind.NEWSLETTER] = ChannelKind.EMAIL
+    channel: Literal[ChannelKind.EMAIL, ChannelKind.NEWSLETTER, ChannelKind.SMS] = ChannelKind.EMAIL
     subject: SingleLine = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=100_000)
     template: TemplateName = Field(
-        "standard", description="How the message reaches each contact, in their language."
+        "standard",
+        description="How an e-mail reaches each contact, in their language (not for SMS).",
     )
     scheduled_for: PlanDatetime | None = Field(None, description="When to send; now if left out.")
+
+    @model_validator(mode="after")
+    def _fits_its_channel(self) -> SendCreate:
+        if self.channel == ChannelKind.SMS and len(self.body) > MAX_SMS:
+            raise ValueError(f"a text message's body is at most {MAX_SMS} characters")
+        return self
 
 
 TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,59}$")]

@@ -1,4 +1,5 @@
-"""The delivery sender: a background worker that e-mails pending deliveries.
+"""The delivery sender: a background worker that sends pending deliveries — e-mails and
+text messages, each channel through its transport, at its pace and outside its quiet hours.
 
 A batch of due deliveries is claimed under a lease — a token of this sender's, held for
 `send_lease_seconds` and renewed while it works (row locks + SKIP LOCKED on PostgreSQL,
@@ -22,14 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from services.notifications import compose, sends, templates
 from services.notifications.domain import (
-    EMAIL_CHANNELS,
+    MAX_SMS,
+    SENT_CHANNELS,
     DeliveryStatus,
     Failure,
     Outcome,
+    QuietHours,
     SendStatus,
     message_id,
     outcome,
@@ -37,8 +40,14 @@ from services.notifications.domain import (
 from services.notifications.settings import NotificationsSettings
 from services.notifications.suppressions import unsubscribe_url
 from services.notifications.tables import Contact, Delivery, Send, Suppression
-from services.notifications.transport import Transport, failure_of, transport_for
+from services.notifications.transport import (
+    Transport,
+    failure_of,
+    sms_transport_for,
+    transport_for,
+)
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
 from shared.logging import get_logger
 from shared.metrics import DELIVERIES, DELIVERIES_DUE, DELIVERY_QUEUE_AGE, SENDS_RUNNING
@@ -54,17 +63,47 @@ GROUP_SECONDS = 0.02
 async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
     """Send what is due, forever (if the database is away, the runtime starts it again)."""
     settings = runtime.settings
-    for channel in EMAIL_CHANNELS:  # label sets exist from the start, for alerts
+    for kind in SENT_CHANNELS:  # label sets exist from the start, for alerts
         for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-            DELIVERIES.labels(channel, status)
-    transport = transport_for(settings)
-    limiter = rate_limiter(settings.smtp_rate_per_second)
+            DELIVERIES.labels(kind, status)
+    channels = channels_for(settings)
     try:
         while True:
-            if not await send_due(runtime, transport, limiter):
+            if not await send_due(runtime, channels):
                 await asyncio.sleep(settings.send_poll_interval_seconds)
     finally:
-        await transport.close()
+        for transport in {channel.transport for channel in channels.values()}:
+            await transport.close()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How one kind of message leaves: its transport, at most at its pace (`limiter`), never
+    in its quiet hours (a send's messages wait them out; a person's own messages go)."""
+
+    transport: Transport
+    limiter: AsyncLimiter | None = None
+    quiet_hours: QuietHours | None = None
+
+
+def channels_for(
+    settings: NotificationsSettings,
+    *,
+    email: Transport | None = None,
+    sms: Transport | None = None,
+) -> dict[str, Channel]:
+    """The channels as the settings configure them (a test may hand in a transport)."""
+    mail = Channel(
+        email or transport_for(settings),
+        rate_limiter(settings.smtp_rate_per_second),
+        settings.send_quiet_hours,
+    )
+    text = Channel(
+        sms or sms_transport_for(settings),
+        rate_limiter(settings.sms_rate_per_second),
+        settings.sms_quiet_hours,
+    )
+    return {ChannelKind.EMAIL: mail, ChannelKind.NEWSLETTER: mail, ChannelKind.SMS: text}
 
 
 def rate_limiter(per_second: float | None) -> AsyncLimiter | None:
@@ -91,6 +130,7 @@ class Claimed:
     attachment: str | None
     name: str | None
     address: str | None
+    phone: str | None  # a contact's
     subject: str
     body: str
     email_hash: str | None  # a contact's: the key of their unsubscribe link
@@ -105,35 +145,35 @@ class Claimed:
 RENDERING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="templates")
 
 
-async def send_due(
-    runtime: Runtime[NotificationsSettings],
-    transport: Transport,
-    limiter: AsyncLimiter | None = None,
-) -> int:
+async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, Channel]) -> int:
     """Claim, send and record one batch; how many deliveries it held. Outcomes are recorded
     in groups as they come (what finishes within GROUP_SECONDS of the first, and whatever
     finished while the last group was being written): a crash re-sends no more than was in
     flight at the mail server and the last moment's sending."""
     lease = Lease(runtime, new_id())
-    batch = await _claim(runtime, lease.token)
+    batch = await _claim(runtime, lease.token, channels)
     if not batch:
         return 0
     lease.hold([item.id for item in batch])
     wanted = {
         (i.template, language)
         for i in batch
-        if i.template
+        if i.template and i.channel != ChannelKind.SMS
         for language in (i.language or "da", "da")
     }
     async with runtime.sessions() as session:
         found = await templates.catalogue(session, wanted)
 
     async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
-        if limiter is not None and not item.suppressed:
-            await limiter.acquire()  # the server's pace: the lease is renewed meanwhile
+        channel = channels.get(item.channel)
+        if channel is None:
+            why = f"this service sends no {item.channel}"
+            return item, Failure(why, why, permanent=True)
+        if channel.limiter is not None and not item.suppressed:
+            await channel.limiter.acquire()  # its pace: the lease is renewed meanwhile
         if item.id not in lease.ours:  # taken over, or cancelled: not ours to send
             return item, None
-        return item, await _attempt(runtime, transport, item, found)
+        return item, await _attempt(runtime, channel.transport, item, found)
 
     async with lease.renewed():
         in_flight = {asyncio.create_task(attempt(item)) for item in batch}
@@ -204,12 +244,15 @@ class Lease:
             await asyncio.gather(task, return_exceptions=True)
 
 
-async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Claimed]:
+async def _claim(
+    runtime: Runtime[NotificationsSettings], lease: str, channels: dict[str, Channel]
+) -> list[Claimed]:
     settings = runtime.settings
     now = runtime.clock()
     due = [Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now]
-    if settings.send_quiet_hours is not None and settings.send_quiet_hours.holds(now):
-        due.append(Delivery.send_id.is_(None))  # only a person's own messages go now
+    quiet = [kind for kind, c in channels.items() if c.quiet_hours and c.quiet_hours.holds(now)]
+    if quiet:  # of those channels, only a person's own messages go now
+        due.append(or_(Delivery.send_id.is_(None), Delivery.channel.not_in(quiet)))
     async with runtime.sessions.begin() as session:
         ids = list(
             await session.scalars(
@@ -244,6 +287,7 @@ async def _claim(runtime: Runtime[NotificationsSettings], lease: str) -> list[Cl
                 Delivery.attachment,
                 func.coalesce(Contact.name, Delivery.recipient_name),
                 func.coalesce(Contact.email, Delivery.recipient_email),
+                Contact.phone,
                 func.coalesce(Send.subject, Delivery.subject, ""),
                 func.coalesce(Send.body, Delivery.body, ""),
                 Contact.email_hash,
@@ -268,6 +312,9 @@ async def _attempt(
     if item.suppressed:
         return None  # recorded as suppressed, not sent
     try:
+        if item.channel == ChannelKind.SMS:
+            await transport.send(sms_text(item).encode(), item.phone or "")
+            return None
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
         if item.template:  # its author's code: beside the event loop, which goes on answering
@@ -279,6 +326,15 @@ async def _attempt(
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None
+
+
+def sms_text(item: Claimed) -> str:
+    """A send's text message: its body, as written (a template's layout is for e-mail)."""
+    if not item.phone:
+        raise ValueError("the contact has no phone number (any more)")
+    if len(item.body) > MAX_SMS:
+        raise ValueError(f"the text is longer than the {MAX_SMS} characters an SMS may carry")
+    return item.body
 
 
 def build_message(

@@ -28,6 +28,15 @@ class NotificationsSettings(ServiceSettings):
     send_quiet_hours: QuietHours | None = None
     mail_transport: Literal["smtp", "null"] = "smtp"  # null: send nothing (benchmarks)
     mail_from: str = "Budskab <budskab@localhost>"
+    # SMS through a gateway with GatewayAPI's REST call (POST <url>/rest/mtsms); none: an
+    # SMS send waits, retried, until one is configured
+    sms_gateway_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    sms_gateway_token: SecretStr | None = None
+    sms_sender: str = Field("Budskab", pattern=r"^[A-Za-z0-9 ]{1,11}$")  # what phones show
+    sms_timeout_seconds: float = Field(10.0, gt=0)
+    sms_rate_per_second: float | None = Field(None, gt=0)  # the gateway's limit, if any
+    # no text message wakes anybody: Danish time, as send_quiet_hours
+    sms_quiet_hours: QuietHours | None = QuietHours.parse("21:00-08:00")
     # a throttled or unreachable server is retried this often (hourly at most), some three
     # days with the default, before the delivery is failed
     send_max_attempts: int = Field(80, ge=1)
@@ -47,7 +56,12 @@ class NotificationsSettings(ServiceSettings):
         description="Where people reach the metrics service's pages: the base of survey links.",
     )
 
-    @field_validator("send_quiet_hours", mode="before")
+    @field_validator("sms_gateway_url", "sms_gateway_token", mode="before")
+    @classmethod
+    def _unset(cls, value: object) -> object:
+        return value or None  # compose passes an unset variable as ""
+
+    @field_validator("send_quiet_hours", "sms_quiet_hours", mode="before")
     @classmethod
     def _quiet_hours(cls, value: object) -> object:
         return QuietHours.parse(value) if isinstance(value, str) and value else value or None

@@ -1,6 +1,7 @@
-"""How an e-mail leaves: over a pool of long-lived SMTP connections, or nowhere (the null
-transport, for benchmarks). Both take a message's bytes and one recipient; an exception is a
-failed attempt, which `failure_of` turns into what the ledger and the events may keep."""
+"""How a message leaves: an e-mail over a pool of long-lived SMTP connections, a text message
+through an SMS gateway's HTTP API, or nowhere (the null transport, for benchmarks). Each takes
+a message's bytes and one recipient; an exception is a failed attempt, which `failure_of`
+turns into what the ledger and the events may keep."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from email.utils import parseaddr
 from typing import Protocol
 
 import aiosmtplib
+import httpx
 
 from services.notifications.domain import Failure
 from services.notifications.settings import NotificationsSettings
@@ -99,8 +101,62 @@ class SmtpPool:
                     smtp.close()
 
 
+class GatewayRefused(Exception):
+    """The SMS gateway answered, and not with a sent message."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the SMS gateway answered HTTP {status}")
+        self.status = status
+
+
+class GatewayMissing(Exception):
+    """No SMS gateway is configured: retried, so an SMS send goes once one is."""
+
+
+class SmsGateway:
+    """Text messages through GatewayAPI's REST call (`POST /rest/mtsms`, one recipient per
+    call, `Authorization: Token …`), over one HTTP client whose connections are kept open.
+    The message is the text as UTF-8; the recipient an E.164 number (+4512345678)."""
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        token = settings.sms_gateway_token
+        self._sender = settings.sms_sender
+        self._client = httpx.AsyncClient(
+            base_url=settings.sms_gateway_url or "",
+            timeout=settings.sms_timeout_seconds,
+            headers={"Authorization": f"Token {token.get_secret_value()}"} if token else {},
+        )
+
+    async def send(self, message: bytes, recipient: str) -> None:
+        response = await self._client.post(
+            "/rest/mtsms",
+            json={
+                "sender": self._sender,
+                "message": message.decode(),
+                "recipients": [{"msisdn": int(recipient.removeprefix("+"))}],
+            },
+        )
+        if not response.is_success:
+            raise GatewayRefused(response.status_code)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class NoGateway:
+    async def send(self, message: bytes, recipient: str) -> None:
+        raise GatewayMissing("no SMS gateway is configured (NOTIFICATIONS_SMS_GATEWAY_URL)")
+
+    async def close(self) -> None:
+        return None
+
+
 def transport_for(settings: NotificationsSettings) -> Transport:
     return NullTransport() if settings.mail_transport == "null" else SmtpPool(settings)
+
+
+def sms_transport_for(settings: NotificationsSettings) -> Transport:
+    return SmsGateway(settings) if settings.sms_gateway_url else NoGateway()
 
 
 def failure_of(exc: Exception) -> Failure:
@@ -110,6 +166,14 @@ def failure_of(exc: Exception) -> Failure:
 def public_reason(exc: Exception) -> str:
     """Why a send failed, fit for events and logs: a category and the SMTP code, never the
     server's text (a refusal quotes the address)."""
+    if isinstance(exc, GatewayRefused):
+        return f"refused by the SMS gateway (HTTP {exc.status})"
+    if isinstance(exc, GatewayMissing):
+        return "no SMS gateway is configured"
+    if isinstance(exc, httpx.TimeoutException):
+        return "SMS gateway timed out"
+    if isinstance(exc, httpx.TransportError):
+        return f"SMS gateway unreachable ({type(exc).__name__})"
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = ", ".join(str(code) for code in sorted({r.code for r in exc.recipients}))
         return f"recipient refused (SMTP {codes})"
@@ -132,7 +196,11 @@ def is_permanent(exc: Exception) -> bool:
     """Errors a retry cannot mend for this message: it cannot be built, or the server refused
     this recipient or this content for good (5xx). A refused greeting, login or sender is the
     server's or our configuration's fault: those are retried (and alerted on), not failed; a
-    4xx (throttling, greylisting) is retried."""
+    4xx (throttling, greylisting) is retried. The SMS gateway alike: a request it calls bad
+    (400, 422: the number or the text) is failed; its refusal of our token (401, 403),
+    its throttling (429) and its own errors (5xx) are retried."""
+    if isinstance(exc, GatewayRefused):
+        return exc.status in (400, 422)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):

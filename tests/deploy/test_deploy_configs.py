@@ -808,7 +808,8 @@ def test_network_policies_let_services_reach_only_kafka_postgres_smtp_and_dns(ov
             expected = dns | kafka | {("TCP", p) for p in database_ports}
             if workload == "notifications":
                 assert ("TCP", int(data["NOTIFICATIONS_SMTP_PORT"])) in allowed
-                assert allowed - expected <= {("TCP", 25), ("TCP", 465), ("TCP", 587)}
+                assert ("TCP", 443) in allowed  # the SMS gateway
+                assert allowed - expected <= {("TCP", 25), ("TCP", 465), ("TCP", 587), ("TCP", 443)}
             else:
                 assert allowed == expected, workload
         if template["metadata"]["labels"]["app.kubernetes.io/component"] == "setup":

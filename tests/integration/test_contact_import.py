@@ -168,3 +168,43 @@ async def test_a_file_saved_with_mac_line_ends_imports_and_an_unreadable_one_is_
     assert (done.json()["imported"], done.json()["rejected"]) == (2, 0)
     assert huge.status_code == 422
     assert huge.json()["detail"].startswith("line 2: the file cannot be read as CSV")
+
+
+async def test_sms_consent_comes_from_its_own_column_and_needs_a_phone(database_url: str) -> None:
+    """Silkeborg's citizens' panel: who may be texted. A yes without a phone is refused with
+    its line; a later file without the column leaves SMS consent as it was; a no withdraws it,
+    recorded in the consent history."""
+    panel = (
+        "navn;e-mail;telefon;samtykke;sms samtykke\n"
+        "Karen Holm;karen@silkeborg.example;21 00 00 01;ja;ja\n"
+        "Jonas Riis;jonas@silkeborg.example;;ja;ja\n"
+        "Birthe Lund;birthe@silkeborg.example;21 00 00 04;ja;nej\n"
+    ).encode()
+    app = app_for(database_url)
+    async with serving(app) as client:
+        done = (await import_file(client, panel, "borgerpanel")).json()
+        errors = await client.get(done["errors_url"], headers=COMMUNICATOR)
+        await import_file(client, b"navn;e-mail;samtykke\nKaren Holm;karen@silkeborg.example;ja\n")
+        async with runtime_of(app).sessions() as session:
+            kept = await session.scalar(
+                select(Contact.sms_consent).where(Contact.email == "karen@silkeborg.example")
+            )
+        await import_file(
+            client, b"navn;e-mail;samtykke;sms_consent\nKaren Holm;karen@silkeborg.example;ja;nej\n"
+        )
+        async with runtime_of(app).sessions() as session:
+            karen = await session.scalar(
+                select(Contact).where(Contact.email == "karen@silkeborg.example")
+            )
+        public = (await client.get(f"/v1/contacts/{karen.id}", headers=COMMUNICATOR)).json()
+    assert (done["imported"], done["rejected"]) == (2, 1)
+    assert list(csv.reader(io.StringIO(errors.text)))[1:] == [
+        ["3", "SMS consent needs a phone number to text"]
+    ]
+    assert kept is True
+    assert public["sms_consent"] is False and public["email_consent"] is True
+    assert [(c["channel"], c["granted"]) for c in public["consent_history"]] == [
+        ("email", True),
+        ("sms", True),
+        ("sms", False),
+    ]

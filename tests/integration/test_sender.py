@@ -16,10 +16,9 @@ from scripts.stack import SmtpSink, free_port
 from services.notifications.app import create_app
 from services.notifications.fanout import fan_out_page
 from services.notifications.handlers import on_activity_approved
-from services.notifications.sender import rate_limiter, send_due
+from services.notifications.sender import channels_for, send_due
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import Delivery, Send
-from services.notifications.transport import SmtpPool
 from shared import topics
 from shared.contracts import new_envelope, registry
 from shared.contracts.planning import (
@@ -110,7 +109,7 @@ async def test_deliveries_are_sent_once_each(
             lambda: deliveries(app), lambda ds: len(ds) == 3 and all(d.status == "sent" for d in ds)
         )
         [send] = await eventually(lambda: sends_of(app), lambda ss: ss[0].status == "completed")
-        assert await send_due(runtime_of(app), SmtpPool(settings)) == 0  # nothing left to send
+        assert await send_due(runtime_of(app), channels_for(settings)) == 0  # nothing left to send
         # read while the service runs: its shutdown may leave SQLite locked for a moment
         assert sorted(await outbox_types(app)) == ["delivery.sent.v1"] * 3 + ["send.completed.v1"]
         progress = (await client.get(f"/v1/sends/{send.id}", headers=auth("analyst"))).json()
@@ -141,9 +140,9 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
         await add_contacts(client, 1)
         await pending_delivery(runtime)
 
-        transport = SmtpPool(settings)
+        channels = channels_for(settings)
         for attempt in range(1, 4):
-            assert await send_due(runtime, transport) == 1
+            assert await send_due(runtime, channels) == 1
             [delivery] = await deliveries(app)
             assert delivery.attempts == attempt and "SMTPConnectError" in (
                 delivery.last_error or ""
@@ -151,7 +150,7 @@ async def test_a_send_that_keeps_failing_is_retried_then_reported_failed(databas
             if attempt < 3:
                 assert delivery.status == "pending"
                 assert delivery.next_attempt_at > datetime.now(UTC)  # backed off
-                assert await send_due(runtime, transport) == 0  # not due yet
+                assert await send_due(runtime, channels) == 0  # not due yet
                 async with runtime.sessions.begin() as session:  # move the retry time to now
                     await session.execute(
                         update(Delivery).values(
@@ -208,13 +207,15 @@ async def test_a_delivery_is_recorded_only_by_the_sender_holding_its_lease(
     async with serving(app) as client:
         await add_contacts(client, 1)
         await pending_delivery(runtime)
-        [slow] = await sender._claim(runtime, "slow")
-        assert await sender._claim(runtime, "other") == []  # leased: nobody else takes it
+        [slow] = await sender._claim(runtime, "slow", channels_for(settings))
+        assert (
+            await sender._claim(runtime, "other", channels_for(settings)) == []
+        )  # leased: nobody else takes it
         async with runtime.sessions.begin() as session:  # the slow sender's lease runs out
             await session.execute(
                 update(Delivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
             )
-        [fresh] = await sender._claim(runtime, "fresh")
+        [fresh] = await sender._claim(runtime, "fresh", channels_for(settings))
         assert slow.id == fresh.id
         assert (slow.attempts, fresh.attempts) == (1, 2)
         await sender._record(runtime, "slow", [(slow, None)])  # too late: ignored
@@ -248,7 +249,7 @@ async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_a
             await pending_delivery(runtime)
             server_log.setLevel(logging.WARNING)  # the test SMTP server's own lines name it
             capsys.readouterr()
-            assert await send_due(runtime, SmtpPool(settings)) == 1
+            assert await send_due(runtime, channels_for(settings)) == 1
             logged = capsys.readouterr()
             [delivery] = await deliveries(app)
             assert delivery.status == "failed" and delivery.attempts == 1  # a 550 is final
@@ -445,18 +446,18 @@ async def test_a_send_waits_out_quiet_hours_and_keeps_the_mail_servers_pace(
                     created_at=evening,
                 )
             )
-        transport, limiter = SmtpPool(settings), rate_limiter(settings.smtp_rate_per_second)
-        assert await send_due(runtime, transport, limiter) == 1  # only the confirmation
-        assert await send_due(runtime, transport, limiter) == 0  # the newsletter waits
+        channels = channels_for(settings)
+        assert await send_due(runtime, channels) == 1  # only the confirmation
+        assert await send_due(runtime, channels) == 0  # the newsletter waits
         assert [m["To"] for m in smtp_sink.messages] == [
             "Mette Bach <mette.bach@jobcenter-herning.dk>"
         ]
 
         runtime.clock = lambda: datetime(2026, 12, 3, 7, 0, tzinfo=UTC)  # 08:00 in Copenhagen
         started = time.monotonic()
-        assert await send_due(runtime, transport, limiter) == 25
+        assert await send_due(runtime, channels) == 25
         took = time.monotonic() - started
-        await transport.close()
+        await channels["email"].transport.close()
     assert len(smtp_sink.messages) == 26
     assert all(d.status == "sent" for d in await deliveries(app))
     # a burst of a second's worth (10), then 15 more at 10 a second: 1.5 s at the least

@@ -201,7 +201,7 @@ async def test_bad_sends_are_refused_with_a_problem_and_change_nothing(tmp_path)
         bad = [
             {"audience_id": AUDIENCE, "subject": "Two\nlines", "body": "x"},
             {"audience_id": AUDIENCE, "subject": "", "body": "x"},
-            {"audience_id": AUDIENCE, "subject": "s", "body": "x", "channel": "sms"},
+            {"audience_id": AUDIENCE, "subject": "s", "body": "x", "channel": "web"},
             {"audience_id": AUDIENCE, "subject": "s", "body": "x", "scheduled_for": "2026-01-01"},
             {"audience_id": AUDIENCE, "subject": "s", "body": "x", "unknown": 1},
         ]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifications import compose
-from services.notifications.domain import QuietHours, next_attempt, send_times, sends_email
+from services.notifications.domain import QuietHours, next_attempt, send_times, sends_messages
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -29,15 +29,15 @@ def approved(kind: str, channel: str) -> ActivityApproved:
     [
         ("communication", "newsletter", True),
         ("communication", "email", True),
+        ("communication", "sms", True),
+        ("communication", "digital_post", False),  # e-Boks: not a channel of ours
         ("communication", "op_ed", False),  # printed in a newspaper, not sent by us
         ("event", "newsletter", False),  # events invite through the events service
         ("other", "email", False),
     ],
 )
-def test_only_communication_activities_on_email_channels_are_emailed(
-    kind, channel, expected
-) -> None:  # type: ignore[no-untyped-def]
-    assert sends_email(approved(kind, channel)) is expected
+def test_only_communication_activities_on_our_channels_are_sent(kind, channel, expected) -> None:  # type: ignore[no-untyped-def]
+    assert sends_messages(approved(kind, channel)) is expected
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:

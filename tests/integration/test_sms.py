@@ -1,0 +1,211 @@
+"""Text messages through a real (local) HTTP gateway shaped like GatewayAPI's: an SMS send
+reaches each contact who consented to SMS once, on their phone; a throttled number is tried
+again, never dropped; a number the gateway calls invalid fails; nobody is texted at night,
+while e-mail goes on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from scripts.stack import SmsSink, SmtpSink
+from services.notifications.app import create_app
+from services.notifications.fanout import fan_out_page
+from services.notifications.sender import channels_for, send_due
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import Delivery
+from tests.helpers import auth, runtime_of, serving, settings_for
+
+pytestmark = pytest.mark.integration
+
+# Silkeborg's citizens' panel, told that the survey on the new library opens
+PANEL = [
+    ("Karen Holm", "+4521000001", True),
+    ("Jonas Riis", "+4521000002", True),
+    ("Fatima Ali", "+4521000003", True),
+    ("Ole Dam", "+4521000099", True),  # the gateway calls his number invalid
+    ("Birthe Lund", "+4521000004", False),  # a phone, but no consent to SMS
+    ("Per Krogh", None, False),  # e-mail only
+]
+TEXT = "Silkeborg Kommune: Borgerpanelets undersøgelse om det nye bibliotek er åben til 1. maj."
+
+
+async def add_panel(client) -> None:  # type: ignore[no-untyped-def]
+    for i, (name, phone, sms) in enumerate(PANEL):
+        response = await client.post(
+            "/v1/contacts",
+            json={
+                "email": f"panel{i}@silkeborg.example",
+                "name": name,
+                "phone": phone,
+                "email_consent": True,
+                "sms_consent": sms,
+                "audience_ids": ["borgerpanel"],
+            },
+            headers=auth("communicator"),
+        )
+        assert response.status_code == 201, response.text
+
+
+async def send(client, channel: str = "sms", body: str = TEXT):  # type: ignore[no-untyped-def]
+    return await client.post(
+        "/v1/sends",
+        json={
+            "audience_id": "borgerpanel",
+            "channel": channel,
+            "subject": "Borgerpanel: bibliotek",
+            "body": body,
+        },
+        headers=auth("communicator"),
+    )
+
+
+async def deliveries_of(app, send_id: str) -> list[Delivery]:  # type: ignore[no-untyped-def]
+    async with runtime_of(app).sessions() as session:
+        return list(await session.scalars(select(Delivery).where(Delivery.send_id == send_id)))
+
+
+async def test_an_sms_send_texts_each_consenting_contact_once(
+    database_url: str, sms_sink: SmsSink
+) -> None:
+    sms_sink.throttle = 1  # every number is throttled once (429) before it is taken
+    sms_sink.refuse = frozenset({"+4521000099"})
+    settings = settings_for(
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",
+        sms_gateway_url=sms_sink.url,
+        sms_gateway_token=sms_sink.token,
+        sms_sender="Silkeborg",
+        send_retry_base_seconds=0.01,
+    )
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()  # this test fans out and sends
+    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)  # 11:00 in Silkeborg
+    async with serving(app) as client:
+        await add_panel(client)
+        created = await send(client)
+        assert created.status_code == 201, created.text
+        send_id = created.json()["id"]
+        assert created.json()["recipients"] == 4  # consented to SMS, with a phone
+
+        while await fan_out_page(runtime):
+            pass
+        channels = channels_for(settings)
+        for _ in range(10):  # the throttled are due again after their backoff
+            await send_due(runtime, channels)
+            async with runtime.sessions.begin() as session:
+                await session.execute(update(Delivery).values(next_attempt_at=runtime.clock()))
+        await channels["sms"].transport.close()
+
+        public = (await client.get(f"/v1/sends/{send_id}", headers=auth("communicator"))).json()
+        listed = await client.get(
+            "/v1/deliveries", params={"send_id": send_id}, headers=auth("communicator")
+        )
+
+    assert sorted(m["to"] for m in sms_sink.messages) == [
+        "+4521000001",
+        "+4521000002",
+        "+4521000003",
+    ]
+    assert all(m["message"] == TEXT and m["sender"] == "Silkeborg" for m in sms_sink.messages)
+    assert sms_sink.throttled == dict.fromkeys(["+4521000001", "+4521000002", "+4521000003"], 1)
+    ledger = await deliveries_of(app, send_id)
+    assert sorted((d.status, d.attempts) for d in ledger) == [
+        ("failed", 1),  # an invalid number: refused for good, not tried again
+        ("sent", 2),
+        ("sent", 2),
+        ("sent", 2),
+    ]
+    assert public["status"] == "completed"
+    assert public["counts"] | {} == {
+        "pending": 0,
+        "sent": 3,
+        "failed": 1,
+        "suppressed": 0,
+        "bounced": 0,
+        "cancelled": 0,
+    }
+    assert {d["channel"] for d in listed.json()["items"]} == {"sms"}
+    [failed] = [d for d in listed.json()["items"] if d["status"] == "failed"]
+    assert "GatewayRefused" in failed["last_error"] and "400" in failed["last_error"]
+
+
+async def test_nobody_is_texted_at_night_while_email_goes_on(
+    database_url: str, sms_sink: SmsSink, smtp_sink: SmtpSink
+) -> None:
+    """SMS quiet hours (21:00–08:00 Danish time, the default) hold back a text message; an
+    e-mail send at the same hour goes (its own quiet hours are not set)."""
+    settings = settings_for(
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",
+        smtp_port=smtp_sink.port,
+        sms_gateway_url=sms_sink.url,
+        sms_gateway_token=sms_sink.token,
+    )
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    runtime.clock = lambda: datetime(2026, 12, 2, 21, 30, tzinfo=UTC)  # 22:30 in Copenhagen
+    async with serving(app) as client:
+        await add_panel(client)
+        assert (await send(client, "sms")).status_code == 201
+        assert (await send(client, "email", "Læs mere på silkeborg.dk.")).status_code == 201
+        while await fan_out_page(runtime):
+            pass
+        channels = channels_for(settings)
+        assert await send_due(runtime, channels) == len(PANEL)  # the e-mails only
+        assert await send_due(runtime, channels) == 0  # the texts wait
+        assert len(smtp_sink.messages) == len(PANEL) and sms_sink.messages == []
+
+        runtime.clock = lambda: datetime(2026, 12, 3, 7, 0, tzinfo=UTC)  # 08:00 in Copenhagen
+        assert await send_due(runtime, channels) == 4
+        for channel in {c.transport for c in channels.values()}:
+            await channel.close()
+    assert len(sms_sink.messages) == 4
+
+
+async def test_without_a_gateway_a_text_waits_and_says_why(database_url: str) -> None:
+    settings = settings_for(NotificationsSettings, database_url, "127.0.0.1:1")
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
+    async with serving(app) as client:
+        await add_panel(client)
+        send_id = (await send(client)).json()["id"]
+        while await fan_out_page(runtime):
+            pass
+        assert await send_due(runtime, channels_for(settings)) == 4
+    ledger = await deliveries_of(app, send_id)
+    assert {(d.status, d.attempts) for d in ledger} == {("pending", 1)}
+    assert all("no SMS gateway is configured" in (d.last_error or "") for d in ledger)
+    assert all(d.next_attempt_at > runtime.clock() + timedelta(seconds=0.5) for d in ledger)
+
+
+async def test_sms_input_is_checked(database_url: str) -> None:
+    settings = settings_for(NotificationsSettings, database_url, "127.0.0.1:1")
+    app = create_app(settings)
+    runtime_of(app).workers.clear()
+    async with serving(app) as client:
+        no_phone = await client.post(
+            "/v1/contacts",
+            json={
+                "email": "a@silkeborg.example",
+                "name": "A",
+                "email_consent": True,
+                "sms_consent": True,
+            },
+            headers=auth("communicator"),
+        )
+        too_long = await send(client, body="x" * 613)
+        listed = await client.get("/v1/sends", headers=auth("communicator"))
+    assert no_phone.status_code == 422
+    assert "SMS consent needs a phone number" in no_phone.text
+    assert too_long.status_code == 422
+    assert "at most 612 characters" in too_long.text
+    assert listed.json()["items"] == []
