@@ -175,11 +175,11 @@ async def test_sms_consent_comes_from_its_own_column_and_needs_a_phone(database_
     its line; a later file without the column leaves SMS consent as it was; a no withdraws it,
     recorded in the consent history."""
     panel = (
-        "navn;e-mail;telefon;samtykke;sms samtykke\n"
-        "Karen Holm;karen@silkeborg.example;21 00 00 01;ja;ja\n"
-        "Jonas Riis;jonas@silkeborg.example;;ja;ja\n"
-        "Birthe Lund;birthe@silkeborg.example;21 00 00 04;ja;nej\n"
-    ).encode()
+        b"navn;e-mail;telefon;samtykke;sms samtykke\n"
+        b"Karen Holm;karen@silkeborg.example;21 00 00 01;ja;ja\n"
+        b"Jonas Riis;jonas@silkeborg.example;;ja;ja\n"
+        b"Birthe Lund;birthe@silkeborg.example;21 00 00 04;ja;nej\n"
+    )
     app = app_for(database_url)
     async with serving(app) as client:
         done = (await import_file(client, panel, "borgerpanel")).json()
