@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -60,10 +60,13 @@ async def serving(
 @asynccontextmanager
 async def listening(app: FastAPI, *, lifespan: bool = True) -> AsyncIterator[str]:
     """Serve the app over real HTTP on a free port of 127.0.0.1 (uvicorn, in this event loop,
-    lifespan included unless the app runs already, in `serving`); yields its base URL."""
-    config = server_config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on" if lifespan else "off"
+    lifespan included unless the app runs already, in `serving`); yields its base URL. A
+    test's own app (no service runtime: a receiver, a bare endpoint) is served as it is."""
+    options: dict[str, Any] = dict(
+        host="127.0.0.1", port=0, log_level="warning", lifespan="on" if lifespan else "off"
     )
+    is_service = hasattr(app.state, "runtime")
+    config = server_config(app, **options) if is_service else uvicorn.Config(app, **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

@@ -8,6 +8,7 @@ from services.notifications import (
     pages,
     send_routes,
     template_routes,
+    webhook_routes,
 )
 from services.notifications.contacts import run_imports
 from services.notifications.fanout import run_fanout
@@ -23,13 +24,14 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         settings,
         name="notifications",
         title="Budskab notifications",
-        description="Contacts with consent; sends to audiences (approved newsletter and e-mail activities, or made here) with a ledger per recipient; unsubscribe and bounces.",
+        description="Contacts with consent; sends to audiences by e-mail, SMS or webhook (approved newsletter, e-mail and SMS activities, or made here) with a ledger per recipient; unsubscribe and bounces.",
         metadata=Base.metadata,
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[
             contact_routes.router,
             send_routes.router,
             template_routes.router,
+            webhook_routes.router,
             pages.router,
         ],
         subscriptions=[handlers.subscription(settings)],

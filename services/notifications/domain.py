@@ -13,7 +13,8 @@ from shared.retry import backoff_delay
 from shared.time import LOCAL_TIME
 
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
-SENT_CHANNELS = EMAIL_CHANNELS | {ChannelKind.SMS}  # what this service sends
+WEBHOOK = ChannelKind.WEBHOOK  # to the systems subscribed to an audience, not to contacts
+SENT_CHANNELS = EMAIL_CHANNELS | {ChannelKind.SMS, WEBHOOK}  # what this service sends
 MAX_SMS = 612  # characters: four concatenated messages of GSM text, two and a half of Unicode
 
 

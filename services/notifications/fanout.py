@@ -1,5 +1,6 @@
 """Fan-out: a due send becomes one pending delivery per contact of its audience who can be
-reached on its channel (consent to it, and a phone number for SMS).
+reached on its channel (consent to it, and a phone number for SMS) — or, on the webhook
+channel, per system subscribed to the audience.
 
 Contacts are read in keyset pages (by id, never all of them in memory) and each page's
 deliveries are inserted in bulk, in one transaction with the send's cursor — so a crash
@@ -13,12 +14,19 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import ColumnElement, false, insert, select
+from sqlalchemy import ColumnElement, Select, false, insert, null, select
 
 from services.notifications import sends
-from services.notifications.domain import EMAIL_CHANNELS, DeliveryStatus, SendStatus
+from services.notifications.domain import EMAIL_CHANNELS, WEBHOOK, DeliveryStatus, SendStatus
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tables import AudienceMember, Contact, Delivery, Send, Suppression
+from services.notifications.tables import (
+    AudienceMember,
+    Contact,
+    Delivery,
+    Send,
+    Suppression,
+    Webhook,
+)
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
 from shared.runtime import Runtime
@@ -51,25 +59,9 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             return False
         if send.status == SendStatus.SCHEDULED:
             send.status, send.started_at = SendStatus.SENDING, now
-        page = (
-            await uow.session.execute(
-                select(Contact.id, Suppression.reason)
-                .join(AudienceMember, AudienceMember.contact_id == Contact.id)
-                .outerjoin(
-                    Suppression,
-                    Suppression.email_hash == Contact.email_hash
-                    if send.channel in EMAIL_CHANNELS
-                    else false(),
-                )
-                .where(
-                    AudienceMember.audience_id == send.audience_id,
-                    reachable(send.channel),
-                    AudienceMember.contact_id > (send.fanned_out_to or ""),
-                )
-                .order_by(AudienceMember.contact_id)  # the membership's primary key
-                .limit(page_size)
-            )
-        ).all()
+        page = (await uow.session.execute(_recipients(send, page_size))).all()
+        # a page of contacts, or on the webhook channel of the audience's subscribed systems
+        recipient = "webhook_id" if send.channel == WEBHOOK else "contact_id"
         if page:
             await uow.session.execute(
                 insert(Delivery),
@@ -80,7 +72,7 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
                         "send_id": send.id,
                         "activity_id": send.activity_id,
                         "plan_id": send.plan_id,
-                        "contact_id": contact_id,
+                        recipient: recipient_id,
                         "channel": send.channel,
                         "status": DeliveryStatus.SUPPRESSED
                         if suppressed
@@ -90,7 +82,7 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
                         "next_attempt_at": now,
                         "created_at": now,
                     }
-                    for contact_id, suppressed in page
+                    for recipient_id, suppressed in page
                 ],
             )
             send.fanned_out_to = page[-1][0]
@@ -103,6 +95,36 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             await sends.complete_if_done(uow, send)  # an empty or all-suppressed audience
         await uow.commit()
     return True
+
+
+def _recipients(send: Send, page_size: int) -> Select[str, str | None]:
+    """The next page of the send's recipients after its cursor: each one's id, and why it is
+    suppressed (an e-mail address unsubscribed or bounced), if it is."""
+    after = send.fanned_out_to or ""
+    if send.channel == WEBHOOK:
+        return (
+            select(Webhook.id, null())
+            .where(Webhook.audience_id == send.audience_id, Webhook.id > after)
+            .order_by(Webhook.id)
+            .limit(page_size)
+        )
+    return (
+        select(Contact.id, Suppression.reason)
+        .join(AudienceMember, AudienceMember.contact_id == Contact.id)
+        .outerjoin(
+            Suppression,
+            Suppression.email_hash == Contact.email_hash
+            if send.channel in EMAIL_CHANNELS
+            else false(),
+        )
+        .where(
+            AudienceMember.audience_id == send.audience_id,
+            reachable(send.channel),
+            AudienceMember.contact_id > after,
+        )
+        .order_by(AudienceMember.contact_id)  # the membership's primary key
+        .limit(page_size)
+    )
 
 
 def reachable(channel: str) -> ColumnElement[bool]:

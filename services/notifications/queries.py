@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import contacts, schemas, sends, suppressions, templates
-from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.domain import WEBHOOK, DeliveryStatus, SendStatus
 from services.notifications.fanout import reachable
 from services.notifications.tables import (
     AudienceMember,
@@ -20,6 +20,7 @@ from services.notifications.tables import (
     Delivery,
     MessageTemplate,
     Send,
+    Webhook,
 )
 from shared.downloads import ROWS_PER_READ, ReadAfter
 from shared.errors import NotFound
@@ -197,15 +198,16 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
 
 
 async def _audience_size(session: AsyncSession, send: Send) -> int:
-    return (
-        await session.scalar(
+    if send.channel == WEBHOOK:
+        query = select(func.count()).where(Webhook.audience_id == send.audience_id)
+    else:
+        query = (
             select(func.count())
             .select_from(AudienceMember)
             .join(Contact, Contact.id == AudienceMember.contact_id)
             .where(AudienceMember.audience_id == send.audience_id, reachable(send.channel))
         )
-        or 0
-    )
+    return await session.scalar(query) or 0
 
 
 async def sends_page(

@@ -66,6 +66,7 @@ class DeliveryPublic(ApiOutput):
     plan_id: str | None
     contact_id: str | None
     event_id: str | None
+    webhook_id: str | None
     channel: ChannelKind
     subject: str | None
     status: DeliveryStatus
@@ -76,13 +77,19 @@ class DeliveryPublic(ApiOutput):
     sent_at: datetime | None
 
 
+SendChannel = Literal[
+    ChannelKind.EMAIL, ChannelKind.NEWSLETTER, ChannelKind.SMS, ChannelKind.WEBHOOK
+]
+
+
 class SendCreate(ApiInput):
     """A message to every contact of an audience who consented to its channel, now or at
     `scheduled_for`. A text message (`sms`) is its `body` as written, to each contact's
-    phone, outside the SMS quiet hours; its `subject` names it in lists."""
+    phone, outside the SMS quiet hours; its `subject` names it in lists. On `webhook`, the
+    subject and body are posted to each system subscribed to the audience (/v1/webhooks)."""
 
     audience_id: str = Field(min_length=1, max_length=36)
-    channel: Literal[ChannelKind.EMAIL, ChannelKind.NEWSLETTER, ChannelKind.SMS] = ChannelKind.EMAIL
+    channel: SendChannel = ChannelKind.EMAIL
     subject: SingleLine = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=100_000)
     template: TemplateName = Field(
@@ -157,6 +164,28 @@ class SendPublic(ApiOutput):
     recipients: int
     counts: SendCounts
     percent_done: float
+
+
+class WebhookCreate(ApiInput):
+    """A system to post an audience's webhook sends to."""
+
+    audience_id: str = Field(min_length=1, max_length=36)
+    url: str = Field(min_length=1, max_length=2000, description="https (http only if allowed).")
+    description: SingleLine = Field("", max_length=200)
+
+
+class WebhookPublic(ApiOutput):
+    id: str
+    audience_id: str
+    url: str
+    description: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(
+        description="Verifies each post's webhook-signature (Standard Webhooks); shown only now."
+    )
 
 
 class Requeued(ApiOutput):

@@ -1,5 +1,6 @@
-"""The delivery sender: a background worker that sends pending deliveries — e-mails and
-text messages, each channel through its transport, at its pace and outside its quiet hours.
+"""The delivery sender: a background worker that sends pending deliveries — e-mails, text
+messages and webhooks, each channel through its transport, at its pace and outside its quiet
+hours.
 
 A batch of due deliveries is claimed under a lease — a token of this sender's, held for
 `send_lease_seconds` and renewed while it works (row locks + SKIP LOCKED on PostgreSQL,
@@ -25,10 +26,12 @@ from datetime import datetime, timedelta
 from aiolimiter import AsyncLimiter
 from sqlalchemy import func, or_, select, update
 
-from services.notifications import compose, sends, templates
+from services.notifications import compose, sends, templates, webhooks
 from services.notifications.domain import (
+    EMAIL_CHANNELS,
     MAX_SMS,
     SENT_CHANNELS,
+    WEBHOOK,
     DeliveryStatus,
     Failure,
     Outcome,
@@ -39,9 +42,10 @@ from services.notifications.domain import (
 )
 from services.notifications.settings import NotificationsSettings
 from services.notifications.suppressions import unsubscribe_url
-from services.notifications.tables import Contact, Delivery, Send, Suppression
+from services.notifications.tables import Contact, Delivery, Send, Suppression, Webhook
 from services.notifications.transport import (
     Transport,
+    WebhookPoster,
     failure_of,
     sms_transport_for,
     transport_for,
@@ -91,6 +95,7 @@ def channels_for(
     *,
     email: Transport | None = None,
     sms: Transport | None = None,
+    webhook: Transport | None = None,
 ) -> dict[str, Channel]:
     """The channels as the settings configure them (a test may hand in a transport)."""
     mail = Channel(
@@ -103,7 +108,15 @@ def channels_for(
         rate_limiter(settings.sms_rate_per_second),
         settings.sms_quiet_hours,
     )
-    return {ChannelKind.EMAIL: mail, ChannelKind.NEWSLETTER: mail, ChannelKind.SMS: text}
+    hooks = Channel(
+        webhook or WebhookPoster(settings), rate_limiter(settings.webhook_rate_per_second)
+    )
+    return {
+        ChannelKind.EMAIL: mail,
+        ChannelKind.NEWSLETTER: mail,
+        ChannelKind.SMS: text,
+        WEBHOOK: hooks,
+    }
 
 
 def rate_limiter(per_second: float | None) -> AsyncLimiter | None:
@@ -137,6 +150,9 @@ class Claimed:
     suppressed: bool
     language: str | None  # a contact's
     template: str | None  # a send's: how its message reaches each contact
+    webhook_url: str | None  # a post to a subscribed system: where, signed with what
+    webhook_secret: str | None
+    scheduled_for: datetime
 
 
 # One thread renders the sends' templates: a costly one (up to its bound of CPU) then shares
@@ -158,7 +174,7 @@ async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, 
     wanted = {
         (i.template, language)
         for i in batch
-        if i.template and i.channel != ChannelKind.SMS
+        if i.template and i.channel in EMAIL_CHANNELS
         for language in (i.language or "da", "da")
     }
     async with runtime.sessions() as session:
@@ -294,8 +310,12 @@ async def _claim(
                 Suppression.reason.is_not(None),
                 Contact.language,
                 Send.template,
+                Webhook.url,
+                Webhook.secret,
+                Delivery.scheduled_for,
             )
             .outerjoin(Contact, Contact.id == Delivery.contact_id)
+            .outerjoin(Webhook, Webhook.id == Delivery.webhook_id)
             .outerjoin(Send, Send.id == Delivery.send_id)
             .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
             .where(Delivery.id.in_(ids))
@@ -315,6 +335,9 @@ async def _attempt(
         if item.channel == ChannelKind.SMS:
             await transport.send(sms_text(item).encode(), item.phone or "")
             return None
+        if item.channel == WEBHOOK:
+            await _post(runtime, transport, item)
+            return None
         if not item.address:
             raise ValueError("the delivery has no recipient (their data was erased)")
         if item.template:  # its author's code: beside the event loop, which goes on answering
@@ -326,6 +349,26 @@ async def _attempt(
     except Exception as exc:  # one bad delivery must not stop the others
         return failure_of(exc)
     return None
+
+
+async def _post(
+    runtime: Runtime[NotificationsSettings], transport: Transport, item: Claimed
+) -> None:
+    if item.webhook_url is None or item.webhook_secret is None:
+        raise ValueError("the webhook was removed")
+    payload = webhooks.body(
+        delivery_id=item.id,
+        at=item.scheduled_for,
+        send={
+            "send_id": item.send_id,
+            "activity_id": item.activity_id,
+            "plan_id": item.plan_id,
+            "subject": item.subject,
+            "body": item.body,
+        },
+    )
+    headers = webhooks.signed_headers(item.webhook_secret, item.id, runtime.clock(), payload)
+    await transport.send(payload, item.webhook_url, headers)
 
 
 def sms_text(item: Claimed) -> str:

@@ -37,6 +37,11 @@ class NotificationsSettings(ServiceSettings):
     sms_rate_per_second: float | None = Field(None, gt=0)  # the gateway's limit, if any
     # no text message wakes anybody: Danish time, as send_quiet_hours
     sms_quiet_hours: QuietHours | None = QuietHours.parse("21:00-08:00")
+    # webhooks: subscribing systems are posted a send's message; https only, unless allowed
+    # (make run: a receiver on this machine)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_rate_per_second: float | None = Field(None, gt=0)
+    webhook_allow_http: bool = False
     # a throttled or unreachable server is retried this often (hourly at most), some three
     # days with the default, before the delivery is failed
     send_max_attempts: int = Field(80, ge=1)

@@ -140,6 +140,20 @@ class MessageTemplate(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Webhook(Base):
+    """A system subscribed to an audience's messages: a send to the audience on the webhook
+    channel is posted to `url`, signed with `secret` the Standard Webhooks way."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    audience_id: Mapped[str] = mapped_column(String(36), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))  # whsec_ and base64
+    description: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Suppression(Base):
     """An address no send may mail: unsubscribed, hard-bounced or complained. Keyed on the
     address's hash, so it holds after the contact is erased or imported again."""
@@ -162,6 +176,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("send_id", "contact_id", "channel", name="uq_deliveries_recipient"),
+        UniqueConstraint("send_id", "webhook_id", name="uq_deliveries_webhook"),
         UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_send_status", "send_id", "status"),
@@ -175,6 +190,7 @@ class Delivery(Base):
     activity_id: Mapped[str | None] = mapped_column(String(36), index=True)
     plan_id: Mapped[str | None] = mapped_column(String(36))
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    webhook_id: Mapped[str | None] = mapped_column(String(36))  # a send's post to a system
     # an attendee's message: to whom, about which event, and once per person and kind
     event_id: Mapped[str | None] = mapped_column(String(36), index=True)
     recipient_name: Mapped[str | None] = mapped_column(String(200))

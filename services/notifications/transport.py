@@ -1,12 +1,14 @@
 """How a message leaves: an e-mail over a pool of long-lived SMTP connections, a text message
-through an SMS gateway's HTTP API, or nowhere (the null transport, for benchmarks). Each takes
-a message's bytes and one recipient; an exception is a failed attempt, which `failure_of`
-turns into what the ledger and the events may keep."""
+through an SMS gateway's HTTP API, a webhook posted to a subscribing system, or nowhere (the
+null transport, for benchmarks). Each takes a message's bytes, one recipient and, where they
+travel beside the message (HTTP), its headers; an exception is a failed attempt, which
+`failure_of` turns into what the ledger and the events may keep."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from email.utils import parseaddr
 from typing import Protocol
 
@@ -18,7 +20,9 @@ from services.notifications.settings import NotificationsSettings
 
 
 class Transport(Protocol):
-    async def send(self, message: bytes, recipient: str) -> None: ...
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -26,7 +30,9 @@ class Transport(Protocol):
 class NullTransport:
     """Accepts everything and sends nothing: measures our path without a mail server's."""
 
-    async def send(self, message: bytes, recipient: str) -> None:
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         return None
 
     async def close(self) -> None:
@@ -72,7 +78,9 @@ class SmtpPool:
         await smtp.connect()
         return smtp
 
-    async def send(self, message: bytes, recipient: str) -> None:
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         smtp, idle_since = await self._idle.get()
         keep: aiosmtplib.SMTP | None = None
         try:
@@ -127,7 +135,9 @@ class SmsGateway:
             headers={"Authorization": f"Token {token.get_secret_value()}"} if token else {},
         )
 
-    async def send(self, message: bytes, recipient: str) -> None:
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         response = await self._client.post(
             "/rest/mtsms",
             json={
@@ -143,8 +153,43 @@ class SmsGateway:
         await self._client.aclose()
 
 
+class WebhookRefused(Exception):
+    """The subscribing system answered, and not with a 2xx."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the webhook's endpoint answered HTTP {status}")
+        self.status = status
+
+
+class WebhookPoster:
+    """A send's message posted to a subscribing system: the JSON body to the endpoint's URL,
+    with its Standard Webhooks headers; redirects are not followed (the URL was checked)."""
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=settings.webhook_timeout_seconds,
+            headers={"User-Agent": "Budskab-Webhooks/1"},
+        )
+
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        response = await self._client.post(
+            recipient,
+            content=message,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        if not response.is_success:
+            raise WebhookRefused(response.status_code)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
 class NoGateway:
-    async def send(self, message: bytes, recipient: str) -> None:
+    async def send(
+        self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         raise GatewayMissing("no SMS gateway is configured (NOTIFICATIONS_SMS_GATEWAY_URL)")
 
     async def close(self) -> None:
@@ -168,12 +213,14 @@ def public_reason(exc: Exception) -> str:
     server's text (a refusal quotes the address)."""
     if isinstance(exc, GatewayRefused):
         return f"refused by the SMS gateway (HTTP {exc.status})"
+    if isinstance(exc, WebhookRefused):
+        return f"refused by the webhook's endpoint (HTTP {exc.status})"
     if isinstance(exc, GatewayMissing):
         return "no SMS gateway is configured"
     if isinstance(exc, httpx.TimeoutException):
-        return "SMS gateway timed out"
+        return "the HTTP endpoint timed out"
     if isinstance(exc, httpx.TransportError):
-        return f"SMS gateway unreachable ({type(exc).__name__})"
+        return f"the HTTP endpoint is unreachable ({type(exc).__name__})"
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = ", ".join(str(code) for code in sorted({r.code for r in exc.recipients}))
         return f"recipient refused (SMTP {codes})"
@@ -198,9 +245,12 @@ def is_permanent(exc: Exception) -> bool:
     server's or our configuration's fault: those are retried (and alerted on), not failed; a
     4xx (throttling, greylisting) is retried. The SMS gateway alike: a request it calls bad
     (400, 422: the number or the text) is failed; its refusal of our token (401, 403),
-    its throttling (429) and its own errors (5xx) are retried."""
+    its throttling (429) and its own errors (5xx) are retried. A webhook's endpoint is tried
+    again on any answer but a 2xx, except 410 Gone."""
     if isinstance(exc, GatewayRefused):
         return exc.status in (400, 422)
+    if isinstance(exc, WebhookRefused):  # a system away or failing is tried again
+        return exc.status == 410  # Gone: the endpoint says it will never take it
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):

@@ -7,6 +7,7 @@ class ChannelKind(StrEnum):
     NEWSLETTER = "newsletter"
     EMAIL = "email"
     SMS = "sms"
+    WEBHOOK = "webhook"  # posted to systems subscribed to an audience (an intranet, a CMS)
     DIGITAL_POST = "digital_post"
     WEB = "web"
     INTRANET = "intranet"

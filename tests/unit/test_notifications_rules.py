@@ -30,6 +30,7 @@ def approved(kind: str, channel: str) -> ActivityApproved:
         ("communication", "newsletter", True),
         ("communication", "email", True),
         ("communication", "sms", True),
+        ("communication", "webhook", True),
         ("communication", "digital_post", False),  # e-Boks: not a channel of ours
         ("communication", "op_ed", False),  # printed in a newspaper, not sent by us
         ("event", "newsletter", False),  # events invite through the events service

@@ -1,0 +1,94 @@
+"""Webhooks: systems subscribed to an audience's messages (an intranet, a website, a case
+system). A send to the audience on the `webhook` channel is posted to each, as JSON, signed
+the Standard Webhooks way: `webhook-id` (the delivery's id, the same on every attempt, so
+the receiver can drop a copy), `webhook-timestamp` and `webhook-signature` (HMAC-SHA256 of
+"id.timestamp.body" with the subscription's secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from standardwebhooks.webhooks import Webhook as Signer
+
+from services.notifications.tables import Webhook
+from shared.db import new_id
+from shared.errors import NotFound, RuleViolation
+from shared.uow import UnitOfWork
+
+MESSAGE_TYPE = "send.message"
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_url(url: str, *, allow_http: bool) -> None:
+    """An endpoint we may post to: https (http only where allowed: a receiver on this
+    machine), a host, no credentials in the URL (they would sit in the database and logs)."""
+    parts = urlsplit(url)
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise RuleViolation(f"a webhook's url must be an {' or '.join(schemes)} address")
+    if parts.username or parts.password:
+        raise RuleViolation("a webhook's url may not hold a user name or password")
+
+
+async def subscribe(
+    uow: UnitOfWork, *, audience_id: str, url: str, description: str, allow_http: bool
+) -> Webhook:
+    check_url(url, allow_http=allow_http)
+    webhook = Webhook(
+        id=new_id(),
+        audience_id=audience_id,
+        url=url,
+        secret=new_secret(),
+        description=description,
+        created_at=uow.now(),
+    )
+    uow.session.add(webhook)
+    return webhook
+
+
+async def unsubscribe(uow: UnitOfWork, webhook_id: str) -> None:
+    """The system gets no more posts; what a send still had for it fails as it comes up
+    ("the webhook was removed"), shown in that send's ledger."""
+    removed = await uow.session.execute(delete(Webhook).where(Webhook.id == webhook_id))
+    if not removed.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no webhook with id {webhook_id}")
+
+
+async def of_audience(uow: UnitOfWork, audience_id: str | None) -> list[Webhook]:
+    query = select(Webhook).order_by(Webhook.created_at, Webhook.id)
+    if audience_id is not None:
+        query = query.where(Webhook.audience_id == audience_id)
+    return list(await uow.session.scalars(query))
+
+
+def body(*, delivery_id: str, at: datetime, send: dict[str, str | None]) -> bytes:
+    """The JSON a subscribing system is posted: the same bytes on every attempt."""
+    return json.dumps(
+        {
+            "id": delivery_id,
+            "type": MESSAGE_TYPE,
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+            "data": send,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+def signed_headers(secret: str, delivery_id: str, now: datetime, payload: bytes) -> dict[str, str]:
+    """Standard Webhooks' three headers for one attempt."""
+    signature = Signer(secret).sign(delivery_id, now, payload.decode())
+    return {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
