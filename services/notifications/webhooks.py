@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
@@ -86,6 +86,7 @@ def body(*, delivery_id: str, at: datetime, send: dict[str, str | None]) -> byte
 
 def signed_headers(secret: str, delivery_id: str, now: datetime, payload: bytes) -> dict[str, str]:
     """Standard Webhooks' three headers for one attempt."""
+    now = now.astimezone(UTC)  # the library takes the time as UTC, whatever its zone says
     signature = Signer(secret).sign(delivery_id, now, payload.decode())
     return {
         "webhook-id": delivery_id,
