@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.notifications import (
     contact_routes,
     handlers,
+    list_routes,
     pages,
     send_routes,
     template_routes,
@@ -29,6 +30,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[
             contact_routes.router,
+            list_routes.router,
             send_routes.router,
             template_routes.router,
             webhook_routes.router,

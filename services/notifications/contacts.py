@@ -1,5 +1,6 @@
-"""Contacts: whom we may write to, in which language, with their consent and its history —
-one at a time through the API, or many from a CSV file imported by a background job.
+"""Contacts: whom we may write to, in which language, with their consent and its history
+and their attributes (what segments select by) — one at a time through the API, or many
+from a CSV file imported by a background job, whose other columns become attributes.
 
 An import takes the good rows and reports every bad one with its line and reason. It runs in
 chunks, each in one transaction with the import's cursor (`next_line`), so a restart goes
@@ -31,6 +32,7 @@ from sqlalchemy.orm import defer
 
 from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, address_hash
+from services.notifications.segments import AttributeName, AttributeValue
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
     AudienceMember,
@@ -48,6 +50,7 @@ from shared.schemas import ApiInput, MailAddress, SingleLine
 from shared.uow import UnitOfWork
 
 CHUNK = 250  # rows per transaction
+MAX_ATTRIBUTES = 30
 
 
 def _phone(value: str | None) -> str | None:
@@ -90,6 +93,11 @@ class ContactDetails(ApiInput):
     sms_consent: StrictBool = Field(
         False, description="The contact agreed to receive text messages (on `phone`)."
     )
+    attributes: dict[AttributeName, AttributeValue] = Field(
+        default_factory=dict,
+        max_length=MAX_ATTRIBUTES,
+        description='What segments select by, e.g. {"kommune": "Aarhus"}.',
+    )
 
     @model_validator(mode="after")
     def _a_phone_to_text(self) -> ContactDetails:
@@ -114,6 +122,7 @@ COLUMNS = {
     "sms_consent": {"sms_consent", "sms consent", "sms samtykke", "sms-samtykke"},
 }
 REQUIRED = ("email", "name", "email_consent")
+ATTRIBUTE = "attribute:"  # a column of the file that is none of the above: an attribute
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,12 @@ def read_csv(raw: bytes) -> CsvFile:
         raise RuleViolation("the file is empty")
     columns = _columns(header[1])
     missing = [c for c in REQUIRED if c not in columns.values()]
+    attributes = [c for c in columns.values() if c.startswith(ATTRIBUTE)]
+    if not missing and len(attributes) > MAX_ATTRIBUTES:
+        raise RuleViolation(
+            f"the file has {len(attributes)} columns of attributes (those besides email, name,"
+            f" consent, phone, language, sms_consent); a contact may have {MAX_ATTRIBUTES}"
+        )
     if missing:
         raise RuleViolation(
             "the header needs the columns email, name and consent "
@@ -155,7 +170,8 @@ def _as_found(header: list[str]) -> str:
     and shown where personal data should not be)."""
     cells = [c.strip() for c in header if c.strip()]
     names = [c for c in cells if len(c) <= 40 and not any(ch in c for ch in "@0123456789")]
-    if len(names) < len(cells) and not set(_columns(cells).values()):
+    known = [c for c in _columns(cells).values() if not c.startswith(ATTRIBUTE)]
+    if len(names) < len(cells) and not known:
         return f"{len(cells)} fields, the first line does not look like a header"
     return ", ".join(names) or "nothing"
 
@@ -176,8 +192,18 @@ def _records(text: str):  # type: ignore[no-untyped-def]
 
 
 def _columns(header: list[str]) -> dict[int, str]:
+    """Each column's field, or `attribute:<name>` (its header made plain: "Kommune" →
+    kommune); a column without a header is left out."""
     names = {alias: field for field, aliases in COLUMNS.items() for alias in aliases}
-    return {i: names[h.strip().lower()] for i, h in enumerate(header) if h.strip().lower() in names}
+    columns = {}
+    for i, cell in enumerate(header):
+        title = cell.strip().lower()
+        attribute = re.sub(r"[^a-z0-9æøå]+", "_", title).strip("_")[:40]
+        if title in names:
+            columns[i] = names[title]
+        elif attribute:
+            columns[i] = ATTRIBUTE + attribute
+    return columns
 
 
 @dataclass(frozen=True)
@@ -186,7 +212,7 @@ class Parsed:
     cannot be read), and the columns the file has."""
 
     lines: list[int]
-    rows: list[dict[str, str] | str]
+    rows: list[dict[str, object] | str]
     given: frozenset[str]
 
 
@@ -198,14 +224,25 @@ def parse(text: str) -> Parsed:
     _, header = next(records)
     columns = _columns(header)
     lines: list[int] = []
-    rows: list[dict[str, str] | str] = []
+    rows: list[dict[str, object] | str] = []
     for line, fields in records:
         lines.append(line)
         if len(fields) > len(header):
             rows.append(f"{len(fields)} fields, the header has {len(header)}")
-        else:
-            rows.append({columns[i]: v.strip() for i, v in enumerate(fields) if i in columns})
-    return Parsed(lines, rows, frozenset(columns.values()))
+            continue
+        row: dict[str, object] = {}
+        attributes = {}
+        for i, value in enumerate(fields):
+            column = columns.get(i)
+            if column and column.startswith(ATTRIBUTE):
+                attributes[column.removeprefix(ATTRIBUTE)] = value.strip()
+            elif column:
+                row[column] = value.strip()
+        rows.append(row | {"attributes": attributes})
+    given = {c for c in columns.values() if not c.startswith(ATTRIBUTE)}
+    if len(given) < len(columns):
+        given.add("attributes")
+    return Parsed(lines, rows, frozenset(given))
 
 
 async def _file_of(uow: UnitOfWork, import_id: str) -> Parsed:
@@ -229,6 +266,12 @@ def reason(exc: ValidationError) -> str:
         field = "consent" if error["loc"][:1] == ("email_consent",) else str(error["loc"][0])
         parts.append(f"{field}: {message}")
     return "; ".join(parts)[:300]
+
+
+def _attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """The new values over the old ones; a value left empty takes the attribute away."""
+    merged = old | new
+    return {name: value for name, value in merged.items() if value}
 
 
 async def save(
@@ -262,6 +305,7 @@ async def save(
             "language": person.language,
             "email_consent": person.email_consent,
             "sms_consent": person.sms_consent,
+            "attributes": _attributes(contact.attributes if contact else {}, person.attributes),
         }
         if contact is None:
             contact_id = new_id()
@@ -275,7 +319,10 @@ async def save(
                 }
             )
             existing[email] = Contact(
-                id=contact_id, email_consent=person.email_consent, sms_consent=person.sms_consent
+                id=contact_id,
+                email_consent=person.email_consent,
+                sms_consent=person.sms_consent,
+                attributes=fields["attributes"],
             )
             consents.append((contact_id, "email", person.email_consent))
             if person.sms_consent:
@@ -383,7 +430,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
 
 
 def _validate(
-    lines: list[int], rows: list[dict[str, str] | str]
+    lines: list[int], rows: list[dict[str, object] | str]
 ) -> tuple[list[CsvRow], list[tuple[int, str]]]:
     """A chunk's rows checked (in a thread: checking addresses is CPU work): the good ones,
     and each refused one's line and reason."""

@@ -35,6 +35,15 @@ class SendStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class LawfulBasis(StrEnum):
+    """What an audience is sent on (GDPR art. 6(1)): its contacts' consent to the channel, or
+    the authority's public task, (e), which public bodies mostly inform on — then no consent
+    is asked, and an unsubscribe (an objection, art. 21) still takes the address off."""
+
+    CONSENT = "consent"
+    PUBLIC_TASK = "public_task"
+
+
 class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"  # a hard bounce

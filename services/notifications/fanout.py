@@ -1,33 +1,41 @@
-"""Fan-out: a due send becomes one pending delivery per contact of its audience who can be
-reached on its channel (consent to it, and a phone number for SMS) — or, on the webhook
-channel, per system subscribed to the audience.
+"""Fan-out: a due send becomes one pending delivery per recipient — each contact of its
+audience or segment the channel can reach on the send's lawful basis (see lists.py), or, on
+the webhook channel, each system subscribed to its audience.
 
-Contacts are read in keyset pages (by id, never all of them in memory) and each page's
+Recipients are read in keyset pages (by id, never all of them in memory) and each page's
 deliveries are inserted in bulk, in one transaction with the send's cursor — so a crash
 loses no page and writes none twice, and a restarted service goes on from the cursor.
-A contact whose address is suppressed gets an e-mail delivery marked suppressed: the send
-shows who was left out, and why. (A suppression is of an e-mail address; a text message
-goes by the contact's SMS consent.)
+A contact whose address is suppressed (unsubscribed, bounced, complained) gets a delivery
+marked suppressed: the send shows who was left out, and why. A text message on consent goes
+by the contact's SMS consent alone; on the public task, a suppression holds for it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, false, insert, null, select
+from sqlalchemy import Select, false, func, insert, null, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import sends
-from services.notifications.domain import EMAIL_CHANNELS, WEBHOOK, DeliveryStatus, SendStatus
+from services.notifications import lists, segments, sends
+from services.notifications.domain import (
+    EMAIL_CHANNELS,
+    WEBHOOK,
+    DeliveryStatus,
+    LawfulBasis,
+    SendStatus,
+)
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
     AudienceMember,
     Contact,
     Delivery,
+    Segment,
     Send,
     Suppression,
     Webhook,
 )
-from shared.contracts.vocabulary import ChannelKind
 from shared.db import new_id
 from shared.runtime import Runtime
 
@@ -59,7 +67,10 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             return False
         if send.status == SendStatus.SCHEDULED:
             send.status, send.started_at = SendStatus.SENDING, now
-        page = (await uow.session.execute(_recipients(send, page_size))).all()
+        target = await target_of(uow.session, send)
+        send.lawful_basis = target.basis  # the same for every page
+        after = send.fanned_out_to or ""
+        page = (await uow.session.execute(recipients(target, after, page_size))).all()
         # a page of contacts, or on the webhook channel of the audience's subscribed systems
         recipient = "webhook_id" if send.channel == WEBHOOK else "contact_id"
         if page:
@@ -97,10 +108,30 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
     return True
 
 
-def _recipients(send: Send, page_size: int) -> Select[str, str | None]:
-    """The next page of the send's recipients after its cursor: each one's id, and why it is
-    suppressed (an e-mail address unsubscribed or bounced), if it is."""
-    after = send.fanned_out_to or ""
+@dataclass(frozen=True)
+class Target:
+    """Whom a send goes to: its audience or segment, on which lawful basis."""
+
+    send: Send
+    segment: Segment | None
+    basis: LawfulBasis
+
+
+async def target_of(session: AsyncSession, send: Send) -> Target:
+    """A send's target; its basis is the one it started on, else its audience's now (a
+    segment's: that of the audience it lies in; consent if none)."""
+    segment = await session.get(Segment, send.segment_id) if send.segment_id else None
+    if send.lawful_basis:
+        return Target(send, segment, LawfulBasis(send.lawful_basis))
+    audience_id = segment.audience_id if segment else send.audience_id
+    basis = await lists.basis_of(session, audience_id) if audience_id else LawfulBasis.CONSENT
+    return Target(send, segment, basis)
+
+
+def recipients(target: Target, after: str, page_size: int | None) -> Select[str, str | None]:
+    """The send's recipients after the id `after`, a page of them (all: `page_size` None):
+    each one's id, and why it is suppressed, if it is."""
+    send = target.send
     if send.channel == WEBHOOK:
         return (
             select(Webhook.id, null())
@@ -108,18 +139,25 @@ def _recipients(send: Send, page_size: int) -> Select[str, str | None]:
             .order_by(Webhook.id)
             .limit(page_size)
         )
-    return (
-        select(Contact.id, Suppression.reason)
-        .join(AudienceMember, AudienceMember.contact_id == Contact.id)
-        .outerjoin(
-            Suppression,
-            Suppression.email_hash == Contact.email_hash
-            if send.channel in EMAIL_CHANNELS
-            else false(),
+    suppressible = send.channel in EMAIL_CHANNELS or target.basis == LawfulBasis.PUBLIC_TASK
+    query = select(Contact.id, Suppression.reason).outerjoin(
+        Suppression,
+        Suppression.email_hash == Contact.email_hash if suppressible else false(),
+    )
+    reached = lists.reachable(send.channel, target.basis)
+    if send.segment_id is not None:
+        if target.segment is None:  # deleted: one a send waits for cannot be
+            return query.where(false())
+        return (
+            query.where(segments.members(target.segment), reached, Contact.id > after)
+            .order_by(Contact.id)
+            .limit(page_size)
         )
+    return (
+        query.join(AudienceMember, AudienceMember.contact_id == Contact.id)
         .where(
             AudienceMember.audience_id == send.audience_id,
-            reachable(send.channel),
+            reached,
             AudienceMember.contact_id > after,
         )
         .order_by(AudienceMember.contact_id)  # the membership's primary key
@@ -127,10 +165,7 @@ def _recipients(send: Send, page_size: int) -> Select[str, str | None]:
     )
 
 
-def reachable(channel: str) -> ColumnElement[bool]:
-    """Which contacts a send on `channel` goes to."""
-    if channel in EMAIL_CHANNELS:
-        return Contact.email_consent.is_(True)
-    if channel == ChannelKind.SMS:
-        return Contact.sms_consent.is_(True) & Contact.phone.is_not(None)
-    return false()
+async def count(session: AsyncSession, send: Send) -> int:
+    """How many the send goes to (before its fan-out: as things stand now)."""
+    everyone = recipients(await target_of(session, send), "", None).subquery()
+    return await session.scalar(select(func.count()).select_from(everyone)) or 0

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import contacts, schemas, sends, suppressions, templates
-from services.notifications.domain import WEBHOOK, DeliveryStatus, SendStatus
-from services.notifications.fanout import reachable
+from services.notifications import contacts, fanout, schemas, sends, suppressions, templates
+from services.notifications.domain import DeliveryStatus, SendStatus
 from services.notifications.tables import (
     AudienceMember,
     ConsentRecord,
@@ -20,7 +19,6 @@ from services.notifications.tables import (
     Delivery,
     MessageTemplate,
     Send,
-    Webhook,
 )
 from shared.downloads import ROWS_PER_READ, ReadAfter
 from shared.errors import NotFound
@@ -59,6 +57,7 @@ async def contact_public(session: AsyncSession, contact: Contact) -> schemas.Con
         language=contact.language,
         email_consent=contact.email_consent,
         sms_consent=contact.sms_consent,
+        attributes=contact.attributes,
         consent_history=[schemas.ConsentPublic.model_validate(c) for c in consents],
         audience_ids=sorted(audience_ids),
         created_at=contact.created_at,
@@ -180,12 +179,12 @@ async def get_send(uow: UnitOfWork, send_id: str) -> schemas.SendPublic:
 
 async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
     """A send with its deliveries counted by status, and how far it has come (before its
-    fan-out ends, against its audience's consenting contacts)."""
+    fan-out ends, against whom its audience or segment reaches now)."""
     counts = schemas.SendCounts(**await sends.counts(uow, send.id))
     written = sum(counts.model_dump().values())
     recipients = written
     if not send.fanned_out and send.status != SendStatus.CANCELLED:
-        recipients = max(written, await _audience_size(uow.session, send))
+        recipients = max(written, await fanout.count(uow.session, send))
     done = written - counts.pending
     return schemas.SendPublic.model_validate(
         {
@@ -195,19 +194,6 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
             "percent_done": round(100 * done / recipients, 1) if recipients else 100.0,
         }
     )
-
-
-async def _audience_size(session: AsyncSession, send: Send) -> int:
-    if send.channel == WEBHOOK:
-        query = select(func.count()).where(Webhook.audience_id == send.audience_id)
-    else:
-        query = (
-            select(func.count())
-            .select_from(AudienceMember)
-            .join(Contact, Contact.id == AudienceMember.contact_id)
-            .where(AudienceMember.audience_id == send.audience_id, reachable(send.channel))
-        )
-    return await session.scalar(query) or 0
 
 
 async def sends_page(

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from services.notifications.contacts import ContactDetails
-from services.notifications.domain import MAX_SMS, DeliveryStatus, SendStatus
+from services.notifications.domain import MAX_SMS, DeliveryStatus, LawfulBasis, SendStatus
+from services.notifications.segments import Rule
 from shared.contracts.vocabulary import ChannelKind
 from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 from shared.time import PlanDatetime
@@ -33,6 +34,7 @@ class ContactPublic(ApiOutput):
     language: str
     email_consent: bool
     sms_consent: bool
+    attributes: dict[str, str]
     consent_history: list[ConsentPublic]
     audience_ids: list[str]
     created_at: datetime
@@ -83,12 +85,15 @@ SendChannel = Literal[
 
 
 class SendCreate(ApiInput):
-    """A message to every contact of an audience who consented to its channel, now or at
-    `scheduled_for`. A text message (`sms`) is its `body` as written, to each contact's
-    phone, outside the SMS quiet hours; its `subject` names it in lists. On `webhook`, the
-    subject and body are posted to each system subscribed to the audience (/v1/webhooks)."""
+    """A message to an audience or a segment (give one of them), now or at `scheduled_for`:
+    to each of its contacts the channel reaches on the audience's lawful basis (on consent:
+    those who consented to the channel). A text message (`sms`) is its `body` as written, to
+    each contact's phone, outside the SMS quiet hours; its `subject` names it in lists. On
+    `webhook`, the subject and body are posted to each system subscribed to the audience
+    (/v1/webhooks)."""
 
-    audience_id: str = Field(min_length=1, max_length=36)
+    audience_id: str | None = Field(None, min_length=1, max_length=36)
+    segment_id: str | None = Field(None, min_length=1, max_length=36)
     channel: SendChannel = ChannelKind.EMAIL
     subject: SingleLine = Field(min_length=1, max_length=300)
     body: str = Field(min_length=1, max_length=100_000)
@@ -100,8 +105,12 @@ class SendCreate(ApiInput):
 
     @model_validator(mode="after")
     def _fits_its_channel(self) -> SendCreate:
+        if (self.audience_id is None) == (self.segment_id is None):
+            raise ValueError("give an audience_id or a segment_id (one of them)")
         if self.channel == ChannelKind.SMS and len(self.body) > MAX_SMS:
             raise ValueError(f"a text message's body is at most {MAX_SMS} characters")
+        if self.channel == ChannelKind.WEBHOOK and self.segment_id is not None:
+            raise ValueError("a webhook send goes to the systems subscribed to an audience")
         return self
 
 
@@ -152,6 +161,8 @@ class SendPublic(ApiOutput):
     activity_id: str | None
     plan_id: str | None
     audience_id: str | None
+    segment_id: str | None
+    lawful_basis: LawfulBasis | None = Field(description="Fixed when its fan-out starts.")
     channel: ChannelKind
     subject: str
     template: str
@@ -164,6 +175,49 @@ class SendPublic(ApiOutput):
     recipients: int
     counts: SendCounts
     percent_done: float
+
+
+class AudienceBasis(ApiInput):
+    """What an audience is sent on: `consent` (the default) or `public_task` (GDPR art.
+    6(1)(e)), with a note of the authority's legal ground (e.g. the act and section)."""
+
+    lawful_basis: LawfulBasis
+    basis_note: SingleLine = Field("", max_length=300)
+
+    @model_validator(mode="after")
+    def _grounded(self) -> AudienceBasis:
+        if self.lawful_basis == LawfulBasis.PUBLIC_TASK and not self.basis_note.strip():
+            raise ValueError("name the legal ground of the public task in basis_note")
+        return self
+
+
+class AudiencePublic(ApiOutput):
+    """An audience as this service sends to it: its basis, its members, and how many of them
+    each channel reaches on that basis now."""
+
+    audience_id: str
+    lawful_basis: LawfulBasis
+    basis_note: str
+    updated_at: datetime | None
+    members: int
+    reachable: dict[str, int] = Field(description="By channel: email, sms.")
+
+
+class SegmentCreate(ApiInput):
+    """Contacts whose attributes meet every rule, within an audience if `audience_id`."""
+
+    name: SingleLine = Field(min_length=1, max_length=200)
+    audience_id: str | None = Field(None, min_length=1, max_length=36)
+    rules: list[Rule] = Field(min_length=1, max_length=20)
+
+
+class SegmentPublic(ApiOutput):
+    id: str
+    name: str
+    audience_id: str | None
+    rules: list[Rule]
+    contacts: int = Field(description="Contacts it holds now, whatever their consent.")
+    created_at: datetime
 
 
 class WebhookCreate(ApiInput):

@@ -49,12 +49,13 @@ async def list_deliveries(
 async def create_send(
     body: schemas.SendCreate, uow: UnitOfWorkDep, _: Communicator, response: Response
 ) -> schemas.SendPublic:
-    """Send a message to an audience's consenting contacts, now or at `scheduled_for`; watch
-    its progress at the send's address."""
+    """Send a message to an audience or a segment, now or at `scheduled_for`; watch its
+    progress at the send's address."""
     async with uow:
         send = await sends.create(
             uow,
             audience_id=body.audience_id,
+            segment_id=body.segment_id,
             channel=body.channel,
             subject=body.subject,
             body=body.body,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from services.notifications import templates
 from services.notifications.domain import DeliveryStatus, SendStatus
-from services.notifications.tables import Delivery, Send
+from services.notifications.tables import Delivery, Segment, Send
 from shared.contracts.notifications import SendCompleted, SendCounts
 from shared.db import changed_rows, new_id
 from shared.errors import Conflict, NotFound, RuleViolation
@@ -26,7 +26,7 @@ from shared.uow import UnitOfWork
 
 def new_send(
     *,
-    audience_id: str,
+    audience_id: str | None,
     channel: str,
     subject: str,
     body: str,
@@ -35,12 +35,14 @@ def new_send(
     template: str = "standard",
     activity_id: str | None = None,
     plan_id: str | None = None,
+    segment_id: str | None = None,
 ) -> Send:
     return Send(
         id=new_id(),
         activity_id=activity_id,
         plan_id=plan_id,
         audience_id=audience_id,
+        segment_id=segment_id,
         channel=channel,
         subject=subject,
         body=body,
@@ -55,19 +57,23 @@ def new_send(
 async def create(
     uow: UnitOfWork,
     *,
-    audience_id: str,
+    audience_id: str | None,
     channel: str,
     subject: str,
     body: str,
     template: str,
     at: datetime | None,
+    segment_id: str | None = None,
 ) -> Send:
-    """A send made through the API: to the audience's consenting contacts, now or `at`."""
+    """A send made through the API: to an audience or a segment, now or `at`."""
     if await templates.find(uow.session, template, "da") is None:
         raise RuleViolation(f"there is no template {template!r} in Danish")
+    if segment_id is not None and await uow.session.get(Segment, segment_id) is None:
+        raise RuleViolation(f"there is no segment {segment_id!r}")
     now = uow.now()
     send = new_send(
         audience_id=audience_id,
+        segment_id=segment_id,
         channel=channel,
         subject=subject,
         body=body,

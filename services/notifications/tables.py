@@ -38,6 +38,8 @@ class Contact(Base):
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
     email_consent: Mapped[bool] = mapped_column(Boolean)  # now; its history: consent_records
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # what segments select by: e.g. {"kommune": "Aarhus", "rolle": "jobcenterchef"}
+    attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -85,6 +87,32 @@ class ContactImportError(Base):
     reason: Mapped[str] = mapped_column(String(300))
 
 
+class AudienceList(Base):
+    """What an audience (a list, known here by planning's id) is sent on: the contacts'
+    consent, or the authority's public task (GDPR art. 6(1)(e)), which needs none. An
+    audience without a row is sent on consent."""
+
+    __tablename__ = "audience_lists"
+
+    audience_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lawful_basis: Mapped[str] = mapped_column(String(20))
+    basis_note: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Segment(Base):
+    """Contacts chosen by rules over their attributes (all must hold), optionally within an
+    audience: worked out when a send to it is fanned out, so it is never out of date."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    audience_id: Mapped[str | None] = mapped_column(String(36))
+    rules: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class AudienceMember(Base):
     """A contact's membership of a planning audience (known here by its id)."""
 
@@ -106,6 +134,9 @@ class Send(Base):
     activity_id: Mapped[str | None] = mapped_column(String(36), index=True)
     plan_id: Mapped[str | None] = mapped_column(String(36))
     audience_id: Mapped[str | None] = mapped_column(String(36))  # None: sent before sends were kept
+    segment_id: Mapped[str | None] = mapped_column(String(36))  # or to a segment's contacts
+    # what it was sent on (consent, public_task): fixed when its fan-out starts
+    lawful_basis: Mapped[str | None] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)

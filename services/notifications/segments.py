@@ -1,0 +1,107 @@
+"""Segments: contacts chosen by rules over their attributes ("kommune is Aarhus", "rolle one
+of jobcenterchef, leder"), all of which must hold, optionally within an audience. A segment
+is a query, not a copy: a send to it takes whoever matches when it is fanned out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from sqlalchemy import ColumnElement, and_, or_, select, true
+
+from services.notifications.domain import SendStatus
+from services.notifications.tables import AudienceMember, Contact, Segment, Send
+from shared.db import new_id
+from shared.errors import Conflict, NotFound
+from shared.schemas import ApiInput, SingleLine
+from shared.uow import UnitOfWork
+
+# an attribute's name as a CSV header gives it, made plain: "Kommune" → kommune
+AttributeName = Annotated[str, Field(pattern=r"^[a-z0-9æøå_]{1,40}$")]
+AttributeValue = Annotated[SingleLine, Field(max_length=200)]
+
+
+class Rule(ApiInput):
+    """`is` / `is_not` a `value`, `one_of` some `values`, or `present` / `absent`."""
+
+    attribute: AttributeName
+    operator: Literal["is", "is_not", "one_of", "present", "absent"]
+    value: AttributeValue | None = None
+    values: list[AttributeValue] | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _operands(self) -> Rule:
+        wanted = {"is": "value", "is_not": "value", "one_of": "values"}.get(self.operator)
+        given = [name for name in ("value", "values") if getattr(self, name) is not None]
+        if given != ([wanted] if wanted else []):
+            needs = f"a `{wanted}`" if wanted else "neither value nor values"
+            raise ValueError(f"the operator {self.operator} takes {needs}")
+        return self
+
+
+def condition(rule: Rule) -> ColumnElement[bool]:
+    field = Contact.attributes[rule.attribute].as_string()
+    match rule.operator:
+        case "is":
+            return field == rule.value
+        case "is_not":
+            return or_(field.is_(None), field != rule.value)
+        case "one_of":
+            return field.in_(rule.values or [])
+        case "present":
+            return field.is_not(None)
+        case "absent":
+            return field.is_(None)
+
+
+def members(segment: Segment) -> ColumnElement[bool]:
+    """Which contacts the segment holds, as a condition on `contacts`."""
+    conditions = [condition(Rule.model_validate(rule)) for rule in segment.rules]
+    if segment.audience_id is not None:
+        conditions.append(
+            Contact.id.in_(
+                select(AudienceMember.contact_id).where(
+                    AudienceMember.audience_id == segment.audience_id
+                )
+            )
+        )
+    return and_(true(), *conditions)
+
+
+async def create(
+    uow: UnitOfWork, *, name: str, audience_id: str | None, rules: list[Rule]
+) -> Segment:
+    segment = Segment(
+        id=new_id(),
+        name=name,
+        audience_id=audience_id,
+        rules=[rule.model_dump(exclude_none=True) for rule in rules],
+        created_at=uow.now(),
+    )
+    uow.session.add(segment)
+    return segment
+
+
+async def get(uow: UnitOfWork, segment_id: str) -> Segment:
+    segment = await uow.session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"no segment with id {segment_id}")
+    return segment
+
+
+async def delete(uow: UnitOfWork, segment_id: str) -> None:
+    """A segment a send still waits to go to cannot go (that send would reach nobody)."""
+    segment = await get(uow, segment_id)
+    waiting = await uow.session.scalar(
+        select(Send.id)
+        .where(
+            Send.segment_id == segment_id,
+            Send.fanned_out.is_(False),
+            Send.status.in_((SendStatus.SCHEDULED, SendStatus.SENDING)),
+        )
+        .limit(1)
+    )
+    if waiting is not None:
+        raise Conflict(f"the send {waiting} still goes to this segment: cancel it first")
+    await uow.session.delete(segment)
