@@ -85,7 +85,7 @@ def main() -> int:
                 "EVENTS_TIMER_INTERVAL_SECONDS": "5",
                 "NOTIFICATIONS_SMS_GATEWAY_URL": sms.url,
                 "NOTIFICATIONS_SMS_GATEWAY_TOKEN": sms.token,
-                "NOTIFICATIONS_WEBHOOK_ALLOW_HTTP": "true",  # a receiver on this machine
+                "NOTIFICATIONS_WEBHOOK_ALLOW_LOCAL": "true",  # a receiver on this machine
             },
             VAR / "logs" / f"{name}.log",
         )

@@ -379,6 +379,8 @@ class SmsSink:
             self.throttled[number] = self.throttled.get(number, 0) + 1
             return JSONResponse({"code": "0x0904", "message": "Too many requests"}, 429)
         kept = {"sender": body["sender"], "message": body["message"], "to": number}
+        if "encoding" in body:
+            kept["encoding"] = body["encoding"]
         self.messages.append(kept)
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)

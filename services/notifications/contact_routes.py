@@ -10,7 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from services.notifications import contacts, queries, schemas
 from services.notifications.access import Communicator
+from services.notifications.segments import attribute_name
 from shared.downloads import streamed_csv
+from shared.errors import RuleViolation
 from shared.http import UnitOfWorkDep, get_runtime, require_media_type
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -78,16 +80,23 @@ async def import_contacts(
     who: Communicator,
     response: Response,
     audience_id: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
+    attribute: Annotated[list[str], Query(max_length=contacts.MAX_ATTRIBUTES)] = [],  # noqa: B006
 ) -> schemas.ImportPublic:
     """Import contacts from a CSV file (`text/csv`: UTF-8 or Windows-1252; comma, semicolon or
-    tab): columns email, name and consent (ja/nej, yes/no), optionally phone and language
-    (da/en), in Danish or English. The header is checked now; the rows are imported in the
-    background: follow `Location` for progress, and `errors_url` for each refused row's line
-    and reason. An existing address is updated; everyone joins the `audience_id`s."""
+    tab): columns email, name and consent (ja/nej, yes/no), optionally phone, language
+    (da/en) and sms_consent, in Danish or English; and each column named in `attribute`
+    (e.g. `attribute=Kommune`), kept as the contacts' attribute of that name made plain
+    (kommune). Other columns are left out. The header is checked now; the rows are imported
+    in the background: follow `Location` for progress, and `errors_url` for each refused
+    row's line and reason. An existing address is updated; everyone joins the
+    `audience_id`s."""
     require_media_type(request, "text/csv")
+    names = frozenset(attribute_name(a) for a in attribute)
+    if "" in names:
+        raise RuleViolation("an attribute column needs a name of letters or digits")
     async with uow:
         job = await contacts.start_import(
-            uow, await request.body(), audience_id, f"import by {who.subject}"[:80]
+            uow, await request.body(), audience_id, f"import by {who.subject}"[:80], names
         )
         await uow.commit()
     response.headers["Location"] = f"/v1/contact-imports/{job.id}"

@@ -1,6 +1,7 @@
 """Contacts: whom we may write to, in which language, with their consent and its history
 and their attributes (what segments select by) — one at a time through the API, or many
-from a CSV file imported by a background job, whose other columns become attributes.
+from a CSV file imported by a background job, which keeps as attributes the columns it is
+asked to (and no other).
 
 An import takes the good rows and reports every bad one with its line and reason. It runs in
 chunks, each in one transaction with the import's cursor (`next_line`), so a restart goes
@@ -32,7 +33,7 @@ from sqlalchemy.orm import defer
 
 from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, address_hash
-from services.notifications.segments import AttributeName, AttributeValue
+from services.notifications.segments import AttributeName, AttributeValue, attribute_name
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
     AudienceMember,
@@ -119,10 +120,10 @@ COLUMNS = {
     "phone": {"phone", "telefon", "mobil", "mobile", "tlf"},
     "language": {"language", "sprog"},
     "email_consent": {"consent", "email_consent", "samtykke", "e-mail samtykke"},
-    "sms_consent": {"sms_consent", "sms consent", "sms samtykke", "sms-samtykke"},
+    "sms_consent": {"sms_consent", "sms consent", "sms samtykke", "sms-samtykke", "sms_samtykke"},
 }
 REQUIRED = ("email", "name", "email_consent")
-ATTRIBUTE = "attribute:"  # a column of the file that is none of the above: an attribute
+ATTRIBUTE = "attribute:"  # a column the import was asked to keep as an attribute
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,11 @@ class CsvFile:
     rows: int
 
 
-def read_csv(raw: bytes) -> CsvFile:
-    """The file's text, checked to be a CSV with the columns we need; a clear refusal if not.
-    UTF-8 (with or without Excel's BOM) or Windows-1252; comma, semicolon or tab separated;
-    lines ending in CRLF, LF or CR alone (Excel's "CSV (Macintosh)")."""
+def read_csv(raw: bytes, attributes: frozenset[str] = frozenset()) -> CsvFile:
+    """The file's text, checked to be a CSV with the columns we need (and the `attributes`
+    asked to be kept); a clear refusal if not. UTF-8 (with or without Excel's BOM) or
+    Windows-1252; comma, semicolon or tab separated; lines ending in CRLF, LF or CR alone
+    (Excel's "CSV (Macintosh)")."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -146,13 +148,13 @@ def read_csv(raw: bytes) -> CsvFile:
     header = next(records, None)
     if header is None:
         raise RuleViolation("the file is empty")
-    columns = _columns(header[1])
+    columns = _columns(header[1], attributes)
     missing = [c for c in REQUIRED if c not in columns.values()]
-    attributes = [c for c in columns.values() if c.startswith(ATTRIBUTE)]
-    if not missing and len(attributes) > MAX_ATTRIBUTES:
+    absent = sorted(attributes - {c.removeprefix(ATTRIBUTE) for c in columns.values()})
+    if not missing and absent:
         raise RuleViolation(
-            f"the file has {len(attributes)} columns of attributes (those besides email, name,"
-            f" consent, phone, language, sms_consent); a contact may have {MAX_ATTRIBUTES}"
+            f"the file has no column {', '.join(absent)} to keep as an attribute"
+            f" (found: {_as_found(header[1])})"
         )
     if missing:
         raise RuleViolation(
@@ -170,8 +172,7 @@ def _as_found(header: list[str]) -> str:
     and shown where personal data should not be)."""
     cells = [c.strip() for c in header if c.strip()]
     names = [c for c in cells if len(c) <= 40 and not any(ch in c for ch in "@0123456789")]
-    known = [c for c in _columns(cells).values() if not c.startswith(ATTRIBUTE)]
-    if len(names) < len(cells) and not known:
+    if len(names) < len(cells) and not _columns(cells):
         return f"{len(cells)} fields, the first line does not look like a header"
     return ", ".join(names) or "nothing"
 
@@ -191,18 +192,18 @@ def _records(text: str):  # type: ignore[no-untyped-def]
         raise RuleViolation(f"line {start}: the file cannot be read as CSV ({exc})") from None
 
 
-def _columns(header: list[str]) -> dict[int, str]:
-    """Each column's field, or `attribute:<name>` (its header made plain: "Kommune" →
-    kommune); a column without a header is left out."""
+def _columns(header: list[str], attributes: frozenset[str] = frozenset()) -> dict[int, str]:
+    """Each known column's field, or `attribute:<name>` for a column the import keeps as an
+    attribute (its header made plain: "Område" → omraade); any other column is left out —
+    a spreadsheet's other columns may hold what we have no business keeping."""
     names = {alias: field for field, aliases in COLUMNS.items() for alias in aliases}
     columns = {}
     for i, cell in enumerate(header):
         title = cell.strip().lower()
-        attribute = re.sub(r"[^a-z0-9æøå]+", "_", title).strip("_")[:40]
         if title in names:
             columns[i] = names[title]
-        elif attribute:
-            columns[i] = ATTRIBUTE + attribute
+        elif attribute_name(title) in attributes:
+            columns[i] = ATTRIBUTE + attribute_name(title)
     return columns
 
 
@@ -219,10 +220,10 @@ class Parsed:
 _parsed: dict[str, Parsed] = {}  # the import under way: read once, not per chunk
 
 
-def parse(text: str) -> Parsed:
+def parse(text: str, attributes: frozenset[str] = frozenset()) -> Parsed:
     records = _records(text)
     _, header = next(records)
-    columns = _columns(header)
+    columns = _columns(header, attributes)
     lines: list[int] = []
     rows: list[dict[str, object] | str] = []
     for line, fields in records:
@@ -231,29 +232,30 @@ def parse(text: str) -> Parsed:
             rows.append(f"{len(fields)} fields, the header has {len(header)}")
             continue
         row: dict[str, object] = {}
-        attributes = {}
+        kept: dict[str, str] = {}
         for i, value in enumerate(fields):
             column = columns.get(i)
             if column and column.startswith(ATTRIBUTE):
-                attributes[column.removeprefix(ATTRIBUTE)] = value.strip()
+                kept[column.removeprefix(ATTRIBUTE)] = value.strip()
             elif column:
                 row[column] = value.strip()
-        rows.append(row | {"attributes": attributes})
+        rows.append(row | {"attributes": kept})
     given = {c for c in columns.values() if not c.startswith(ATTRIBUTE)}
     if len(given) < len(columns):
         given.add("attributes")
     return Parsed(lines, rows, frozenset(given))
 
 
-async def _file_of(uow: UnitOfWork, import_id: str) -> Parsed:
-    if import_id not in _parsed:
+async def _file_of(uow: UnitOfWork, job: ContactImport) -> Parsed:
+    if job.id not in _parsed:
         content = await uow.session.scalar(
-            select(ContactImport.content).where(ContactImport.id == import_id)
+            select(ContactImport.content).where(ContactImport.id == job.id)
         )
         _parsed.clear()
         # off the event loop: a megabyte takes tens of ms, and /healthz must not wait
-        _parsed[import_id] = await asyncio.to_thread(parse, content or "")
-    return _parsed[import_id]
+        attributes = frozenset(job.attribute_columns)
+        _parsed[job.id] = await asyncio.to_thread(parse, content or "", attributes)
+    return _parsed[job.id]
 
 
 def reason(exc: ValidationError) -> str:
@@ -365,12 +367,19 @@ async def save(
 
 
 async def start_import(
-    uow: UnitOfWork, raw: bytes, audience_ids: list[str], source: str
+    uow: UnitOfWork,
+    raw: bytes,
+    audience_ids: list[str],
+    source: str,
+    attributes: frozenset[str] = frozenset(),
 ) -> ContactImport:
-    checked = await asyncio.to_thread(read_csv, raw)  # 20 MB: half a second, off the loop
+    """An import of the file's contacts, checked now, imported in the background; of its
+    other columns, those named in `attributes` are kept (as the contacts' attributes)."""
+    checked = await asyncio.to_thread(read_csv, raw, attributes)  # 20 MB: half a second
     job = ContactImport(
         id=new_id(),
         audience_ids=audience_ids,
+        attribute_columns=sorted(attributes),
         source=source,
         content=checked.text,
         status="queued",
@@ -404,7 +413,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         )
         if job is None:
             return False
-        parsed = await _file_of(uow, job.id)
+        parsed = await _file_of(uow, job)
         lines, rows = parsed.lines, parsed.rows
         start = bisect.bisect_left(lines, job.next_line)
         good, refused = await asyncio.to_thread(

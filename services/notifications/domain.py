@@ -15,7 +15,18 @@ from shared.time import LOCAL_TIME
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
 WEBHOOK = ChannelKind.WEBHOOK  # to the systems subscribed to an audience, not to contacts
 SENT_CHANNELS = EMAIL_CHANNELS | {ChannelKind.SMS, WEBHOOK}  # what this service sends
-MAX_SMS = 612  # characters: four concatenated messages of GSM text, two and a half of Unicode
+MAX_SMS = 612  # characters: four concatenated messages of GSM text (ten of other Unicode)
+
+# GSM 03.38, the alphabet a text message carries at 160 characters a part (Danish included);
+# any other character makes the whole message UCS-2, at 70
+GSM_7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f"
+)
+
+
+def is_gsm_7(text: str) -> bool:
+    return all(c in GSM_7 for c in text)
 
 
 class DeliveryStatus(StrEnum):

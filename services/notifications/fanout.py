@@ -6,8 +6,8 @@ Recipients are read in keyset pages (by id, never all of them in memory) and eac
 deliveries are inserted in bulk, in one transaction with the send's cursor — so a crash
 loses no page and writes none twice, and a restarted service goes on from the cursor.
 A contact whose address is suppressed (unsubscribed, bounced, complained) gets a delivery
-marked suppressed: the send shows who was left out, and why. A text message on consent goes
-by the contact's SMS consent alone; on the public task, a suppression holds for it too.
+marked suppressed: the send shows who was left out, and why (which suppression holds for
+which channel and basis: lists.suppressing).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import lists, segments, sends
 from services.notifications.domain import (
-    EMAIL_CHANNELS,
     WEBHOOK,
     DeliveryStatus,
     LawfulBasis,
@@ -119,13 +118,12 @@ class Target:
 
 async def target_of(session: AsyncSession, send: Send) -> Target:
     """A send's target; its basis is the one it started on, else its audience's now (a
-    segment's: that of the audience it lies in; consent if none)."""
+    segment's: that of its audience)."""
     segment = await session.get(Segment, send.segment_id) if send.segment_id else None
     if send.lawful_basis:
         return Target(send, segment, LawfulBasis(send.lawful_basis))
     audience_id = segment.audience_id if segment else send.audience_id
-    basis = await lists.basis_of(session, audience_id) if audience_id else LawfulBasis.CONSENT
-    return Target(send, segment, basis)
+    return Target(send, segment, await lists.basis_of(session, audience_id))
 
 
 def recipients(target: Target, after: str, page_size: int | None) -> Select[str, str | None]:
@@ -139,10 +137,8 @@ def recipients(target: Target, after: str, page_size: int | None) -> Select[str,
             .order_by(Webhook.id)
             .limit(page_size)
         )
-    suppressible = send.channel in EMAIL_CHANNELS or target.basis == LawfulBasis.PUBLIC_TASK
     query = select(Contact.id, Suppression.reason).outerjoin(
-        Suppression,
-        Suppression.email_hash == Contact.email_hash if suppressible else false(),
+        Suppression, lists.suppressing(send.channel, target.basis)
     )
     reached = lists.reachable(send.channel, target.basis)
     if send.segment_id is not None:

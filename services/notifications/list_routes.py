@@ -7,11 +7,12 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import lists, schemas, segments
+from services.notifications import fanout, lists, schemas, segments
 from services.notifications.access import Communicator, DeliveryReader
 from services.notifications.domain import LawfulBasis
-from services.notifications.tables import AudienceList, AudienceMember, Contact, Segment
+from services.notifications.tables import AudienceList, AudienceMember, Contact, Segment, Send
 from shared.contracts.vocabulary import ChannelKind
+from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
 
 router = APIRouter(prefix="/v1", tags=["lists"])
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/v1", tags=["lists"])
 async def get_audience(
     audience_id: str, uow: UnitOfWorkDep, _: DeliveryReader
 ) -> schemas.AudiencePublic:
-    """An audience's lawful basis, members, and how many of them e-mail and SMS reach now."""
+    """An audience's lawful basis, members, and how many of them e-mail and SMS reach now
+    (less those whose address is suppressed)."""
     async with uow:
         return await _audience(uow.session, audience_id)
 
@@ -40,23 +42,25 @@ async def set_lawful_basis(
 
 async def _audience(session: AsyncSession, audience_id: str) -> schemas.AudiencePublic:
     entry = await session.get(AudienceList, audience_id)
-    basis = LawfulBasis(entry.lawful_basis) if entry else LawfulBasis.CONSENT
-    in_audience = (
-        select(func.count())
-        .select_from(AudienceMember)
-        .join(Contact, Contact.id == AudienceMember.contact_id)
-        .where(AudienceMember.audience_id == audience_id)
+    members = await session.scalar(
+        select(func.count()).where(AudienceMember.audience_id == audience_id)
     )
-    reachable = {
-        channel.value: await session.scalar(in_audience.where(lists.reachable(channel, basis))) or 0
-        for channel in (ChannelKind.EMAIL, ChannelKind.SMS)
-    }
+    if entry is None and not members:
+        raise NotFound(f"no contact is in the audience {audience_id}, and it has no basis set")
+    basis = LawfulBasis(entry.lawful_basis) if entry else LawfulBasis.CONSENT
+    reachable = {}
+    for channel in (ChannelKind.EMAIL, ChannelKind.SMS):  # as a send would: less the suppressed
+        target = fanout.Target(Send(audience_id=audience_id, channel=channel), None, basis)
+        everyone = fanout.recipients(target, "", None).subquery()
+        reachable[channel.value] = await session.scalar(
+            select(func.count()).select_from(everyone).where(everyone.c.reason.is_(None))
+        )
     return schemas.AudiencePublic(
         audience_id=audience_id,
         lawful_basis=basis,
         basis_note=entry.basis_note if entry else "",
         updated_at=entry.updated_at if entry else None,
-        members=await session.scalar(in_audience) or 0,
+        members=members or 0,
         reachable=reachable,
     )
 

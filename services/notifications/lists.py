@@ -6,9 +6,10 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.domain import EMAIL_CHANNELS, LawfulBasis
-from services.notifications.tables import AudienceList, Contact
+from services.notifications.domain import EMAIL_CHANNELS, LawfulBasis, SuppressionReason
+from services.notifications.tables import AudienceList, Contact, Suppression
 from shared.contracts.vocabulary import ChannelKind
+from shared.db import upsert
 from shared.uow import UnitOfWork
 
 
@@ -19,26 +20,37 @@ async def basis_of(session: AsyncSession, audience_id: str | None) -> LawfulBasi
     return LawfulBasis(basis or LawfulBasis.CONSENT)
 
 
-async def set_basis(
-    uow: UnitOfWork, audience_id: str, basis: LawfulBasis, note: str
-) -> AudienceList:
+async def set_basis(uow: UnitOfWork, audience_id: str, basis: LawfulBasis, note: str) -> None:
     """From now on: a send already under way keeps the basis it started on."""
-    entry = await uow.session.get(AudienceList, audience_id, with_for_update=True)
-    if entry is None:
-        entry = AudienceList(audience_id=audience_id)
-        uow.session.add(entry)
-    entry.lawful_basis, entry.basis_note, entry.updated_at = basis, note, uow.now()
-    return entry
+    values = {"lawful_basis": basis, "basis_note": note, "updated_at": uow.now()}
+    await uow.session.execute(
+        upsert(uow.session, AudienceList)
+        .values(audience_id=audience_id, **values)
+        .on_conflict_do_update(index_elements=["audience_id"], set_=values)
+    )
 
 
 def reachable(channel: str, basis: LawfulBasis = LawfulBasis.CONSENT) -> ColumnElement[bool]:
     """Which contacts a send on `channel` goes to: on consent, those who gave it for the
-    channel; on the public task, everyone the channel can reach. (An unsubscribed or bounced
-    address is left out either way: the fan-out marks it suppressed.)"""
+    channel; on the public task, everyone the channel can reach (less the suppressed: see
+    `suppressing`)."""
     public_task = basis == LawfulBasis.PUBLIC_TASK
     if channel in EMAIL_CHANNELS:
         return true() if public_task else Contact.email_consent.is_(True)
     if channel == ChannelKind.SMS:
         has_phone = Contact.phone.is_not(None)
         return has_phone if public_task else Contact.sms_consent.is_(True) & has_phone
+    return false()
+
+
+def suppressing(channel: str, basis: LawfulBasis) -> ColumnElement[bool]:
+    """Which suppression (joined to a contact) keeps a send on `channel` from them: any of
+    their address's, for e-mail; for a text, on the public task, their unsubscribe (an
+    objection, art. 21: to being told, whatever the channel) — a bounce says nothing of a
+    phone; on consent, none: their SMS consent decides."""
+    same_address = Suppression.email_hash == Contact.email_hash
+    if channel in EMAIL_CHANNELS:
+        return same_address
+    if channel == ChannelKind.SMS and basis == LawfulBasis.PUBLIC_TASK:
+        return same_address & (Suppression.reason == SuppressionReason.UNSUBSCRIBED)
     return false()

@@ -204,17 +204,18 @@ class AudiencePublic(ApiOutput):
 
 
 class SegmentCreate(ApiInput):
-    """Contacts whose attributes meet every rule, within an audience if `audience_id`."""
+    """The contacts of an audience whose attributes meet every rule (sent on the audience's
+    lawful basis: consent given for a list is not stretched to every contact we hold)."""
 
     name: SingleLine = Field(min_length=1, max_length=200)
-    audience_id: str | None = Field(None, min_length=1, max_length=36)
+    audience_id: str = Field(min_length=1, max_length=36)
     rules: list[Rule] = Field(min_length=1, max_length=20)
 
 
 class SegmentPublic(ApiOutput):
     id: str
     name: str
-    audience_id: str | None
+    audience_id: str
     rules: list[Rule]
     contacts: int = Field(description="Contacts it holds now, whatever their consent.")
     created_at: datetime

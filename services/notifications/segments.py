@@ -1,14 +1,15 @@
-"""Segments: contacts chosen by rules over their attributes ("kommune is Aarhus", "rolle one
-of jobcenterchef, leder"), all of which must hold, optionally within an audience. A segment
-is a query, not a copy: a send to it takes whoever matches when it is fanned out.
+"""Segments: an audience's contacts chosen by rules over their attributes ("kommune is
+Aarhus", "rolle one of jobcenterchef, leder"), all of which must hold. A segment is a query,
+not a copy: a send to it takes whoever matches when it is fanned out.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from services.notifications.domain import SendStatus
 from services.notifications.tables import AudienceMember, Contact, Segment, Send
@@ -17,8 +18,17 @@ from shared.errors import Conflict, NotFound
 from shared.schemas import ApiInput, SingleLine
 from shared.uow import UnitOfWork
 
-# an attribute's name as a CSV header gives it, made plain: "Kommune" → kommune
-AttributeName = Annotated[str, Field(pattern=r"^[a-z0-9æøå_]{1,40}$")]
+# plain ASCII (JSON paths on SQLite find no key written with escapes, as æ is)
+AttributeName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$")]
+_DANISH = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa"})
+
+
+def attribute_name(title: str) -> str:
+    """A CSV header made an attribute's name: "Område" → omraade, "Post nr." → post_nr."""
+    plain = title.strip().lower().translate(_DANISH)
+    return re.sub(r"[^a-z0-9]+", "_", plain).strip("_")[:40]
+
+
 AttributeValue = Annotated[SingleLine, Field(max_length=200)]
 
 
@@ -57,21 +67,13 @@ def condition(rule: Rule) -> ColumnElement[bool]:
 
 def members(segment: Segment) -> ColumnElement[bool]:
     """Which contacts the segment holds, as a condition on `contacts`."""
-    conditions = [condition(Rule.model_validate(rule)) for rule in segment.rules]
-    if segment.audience_id is not None:
-        conditions.append(
-            Contact.id.in_(
-                select(AudienceMember.contact_id).where(
-                    AudienceMember.audience_id == segment.audience_id
-                )
-            )
-        )
-    return and_(true(), *conditions)
+    in_audience = Contact.id.in_(
+        select(AudienceMember.contact_id).where(AudienceMember.audience_id == segment.audience_id)
+    )
+    return and_(in_audience, *(condition(Rule.model_validate(rule)) for rule in segment.rules))
 
 
-async def create(
-    uow: UnitOfWork, *, name: str, audience_id: str | None, rules: list[Rule]
-) -> Segment:
+async def create(uow: UnitOfWork, *, name: str, audience_id: str, rules: list[Rule]) -> Segment:
     segment = Segment(
         id=new_id(),
         name=name,
@@ -83,8 +85,9 @@ async def create(
     return segment
 
 
-async def get(uow: UnitOfWork, segment_id: str) -> Segment:
-    segment = await uow.session.get(Segment, segment_id)
+async def get(uow: UnitOfWork, segment_id: str, *, lock: bool = False) -> Segment:
+    """The segment; `lock`: its row, so that a send to it and its deletion take turns."""
+    segment = await uow.session.get(Segment, segment_id, with_for_update=lock)
     if segment is None:
         raise NotFound(f"no segment with id {segment_id}")
     return segment
@@ -92,7 +95,7 @@ async def get(uow: UnitOfWork, segment_id: str) -> Segment:
 
 async def delete(uow: UnitOfWork, segment_id: str) -> None:
     """A segment a send still waits to go to cannot go (that send would reach nobody)."""
-    segment = await get(uow, segment_id)
+    segment = await get(uow, segment_id, lock=True)
     waiting = await uow.session.scalar(
         select(Send.id)
         .where(

@@ -307,7 +307,8 @@ async def _claim(
                 func.coalesce(Send.subject, Delivery.subject, ""),
                 func.coalesce(Send.body, Delivery.body, ""),
                 Contact.email_hash,
-                Suppression.reason.is_not(None),
+                # an address's suppression stops e-mail to it; a text, the fan-out decided
+                Suppression.reason.is_not(None) & Delivery.channel.in_(EMAIL_CHANNELS),
                 Contact.language,
                 Send.template,
                 Webhook.url,

@@ -68,8 +68,9 @@ async def create(
     """A send made through the API: to an audience or a segment, now or `at`."""
     if await templates.find(uow.session, template, "da") is None:
         raise RuleViolation(f"there is no template {template!r} in Danish")
-    if segment_id is not None and await uow.session.get(Segment, segment_id) is None:
-        raise RuleViolation(f"there is no segment {segment_id!r}")
+    if segment_id is not None:  # locked: it is not deleted under this send
+        if await uow.session.get(Segment, segment_id, with_for_update=True) is None:
+            raise RuleViolation(f"there is no segment {segment_id!r}")
     now = uow.now()
     send = new_send(
         audience_id=audience_id,

@@ -1,10 +1,15 @@
-from typing import Literal
+from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notifications.domain import QuietHours
 from shared.settings import ServiceSettings
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class NotificationsSettings(ServiceSettings):
@@ -37,11 +42,11 @@ class NotificationsSettings(ServiceSettings):
     sms_rate_per_second: float | None = Field(None, gt=0)  # the gateway's limit, if any
     # no text message wakes anybody: Danish time, as send_quiet_hours
     sms_quiet_hours: QuietHours | None = QuietHours.parse("21:00-08:00")
-    # webhooks: subscribing systems are posted a send's message; https only, unless allowed
-    # (make run: a receiver on this machine)
+    # webhooks: subscribing systems are posted a send's message; https to a public address
+    # only, unless local ones are allowed (make run, tests: a receiver on this machine)
     webhook_timeout_seconds: float = Field(10.0, gt=0)
     webhook_rate_per_second: float | None = Field(None, gt=0)
-    webhook_allow_http: bool = False
+    webhook_allow_local: bool = False
     # a throttled or unreachable server is retried this often (hourly at most), some three
     # days with the default, before the delivery is failed
     send_max_attempts: int = Field(80, ge=1)
@@ -60,6 +65,21 @@ class NotificationsSettings(ServiceSettings):
         "http://127.0.0.1:8004",
         description="Where people reach the metrics service's pages: the base of survey links.",
     )
+
+    @model_validator(mode="after")
+    def _sms_gateway(self) -> NotificationsSettings:
+        """A gateway gets its token over TLS (plain http only to this machine), and one
+        without a token would refuse every text for days before anyone noticed."""
+        url = self.sms_gateway_url
+        if url is None:
+            return self
+        if self.sms_gateway_token is None:
+            raise ValueError(
+                "NOTIFICATIONS_SMS_GATEWAY_URL is set without NOTIFICATIONS_SMS_GATEWAY_TOKEN"
+            )
+        if urlsplit(url).scheme != "https" and urlsplit(url).hostname not in LOOPBACK:
+            raise ValueError("the SMS gateway's URL must be https (http only to 127.0.0.1)")
+        return self
 
     @field_validator("sms_gateway_url", "sms_gateway_token", mode="before")
     @classmethod

@@ -65,6 +65,8 @@ class ContactImport(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     audience_ids: Mapped[list[str]] = mapped_column(JSON)
+    # the file's columns kept as attributes (the others are left out), by their plain names
+    attribute_columns: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     source: Mapped[str] = mapped_column(String(80))
     content: Mapped[str] = mapped_column(Text)  # the file, decoded
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -101,14 +103,14 @@ class AudienceList(Base):
 
 
 class Segment(Base):
-    """Contacts chosen by rules over their attributes (all must hold), optionally within an
-    audience: worked out when a send to it is fanned out, so it is never out of date."""
+    """An audience's contacts chosen by rules over their attributes (all must hold): worked
+    out when a send to it is fanned out, so it is never out of date."""
 
     __tablename__ = "segments"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    audience_id: Mapped[str | None] = mapped_column(String(36))
+    audience_id: Mapped[str] = mapped_column(String(36))
     rules: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

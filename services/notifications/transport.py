@@ -15,8 +15,9 @@ from typing import Protocol
 import aiosmtplib
 import httpx
 
-from services.notifications.domain import Failure
+from services.notifications.domain import Failure, is_gsm_7
 from services.notifications.settings import NotificationsSettings
+from services.notifications.webhooks import public_addresses
 
 
 class Transport(Protocol):
@@ -109,12 +110,22 @@ class SmtpPool:
                     smtp.close()
 
 
-class GatewayRefused(Exception):
-    """The SMS gateway answered, and not with a sent message."""
+class Refused(Exception):
+    """An HTTP endpoint answered, and not with a 2xx."""
+
+    who = "the HTTP endpoint"
 
     def __init__(self, status: int) -> None:
-        super().__init__(f"the SMS gateway answered HTTP {status}")
+        super().__init__(f"{self.who} answered HTTP {status}")
         self.status = status
+
+
+class GatewayRefused(Refused):
+    who = "the SMS gateway"
+
+
+class WebhookRefused(Refused):
+    who = "the webhook's endpoint"
 
 
 class GatewayMissing(Exception):
@@ -124,7 +135,8 @@ class GatewayMissing(Exception):
 class SmsGateway:
     """Text messages through GatewayAPI's REST call (`POST /rest/mtsms`, one recipient per
     call, `Authorization: Token …`), over one HTTP client whose connections are kept open.
-    The message is the text as UTF-8; the recipient an E.164 number (+4512345678)."""
+    The message is the text as UTF-8; the recipient an E.164 number (+4512345678). A text
+    outside the GSM alphabet (an emoji, a curly quote) is sent as UCS-2, not garbled."""
 
     def __init__(self, settings: NotificationsSettings) -> None:
         token = settings.sms_gateway_token
@@ -138,14 +150,15 @@ class SmsGateway:
     async def send(
         self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        response = await self._client.post(
-            "/rest/mtsms",
-            json={
-                "sender": self._sender,
-                "message": message.decode(),
-                "recipients": [{"msisdn": int(recipient.removeprefix("+"))}],
-            },
-        )
+        text = message.decode()
+        call: dict[str, object] = {
+            "sender": self._sender,
+            "message": text,
+            "recipients": [{"msisdn": int(recipient.removeprefix("+"))}],
+        }
+        if not is_gsm_7(text):
+            call["encoding"] = "UCS2"
+        response = await self._client.post("/rest/mtsms", json=call)
         if not response.is_success:
             raise GatewayRefused(response.status_code)
 
@@ -153,19 +166,19 @@ class SmsGateway:
         await self._client.aclose()
 
 
-class WebhookRefused(Exception):
-    """The subscribing system answered, and not with a 2xx."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"the webhook's endpoint answered HTTP {status}")
-        self.status = status
+class WebhookBlocked(Exception):
+    """The endpoint's host resolves to an address on this machine or a private network."""
 
 
 class WebhookPoster:
     """A send's message posted to a subscribing system: the JSON body to the endpoint's URL,
-    with its Standard Webhooks headers; redirects are not followed (the URL was checked)."""
+    with its Standard Webhooks headers. Its host is resolved first, and a private address
+    refused (a name can be pointed inward after it was subscribed; what is left is the
+    moment between this look-up and the client's); redirects are not followed (only the URL
+    was checked)."""
 
     def __init__(self, settings: NotificationsSettings) -> None:
+        self._allow_local = settings.webhook_allow_local
         self._client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds,
             headers={"User-Agent": "Budskab-Webhooks/1"},
@@ -174,8 +187,11 @@ class WebhookPoster:
     async def send(
         self, message: bytes, recipient: str, headers: Mapping[str, str] | None = None
     ) -> None:
+        url = httpx.URL(recipient)
+        if not self._allow_local and not await public_addresses(url.host, url.port or 443):
+            raise WebhookBlocked(f"{url.host} resolves to a local or private address")
         response = await self._client.post(
-            recipient,
+            url,
             content=message,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
@@ -211,10 +227,10 @@ def failure_of(exc: Exception) -> Failure:
 def public_reason(exc: Exception) -> str:
     """Why a send failed, fit for events and logs: a category and the SMTP code, never the
     server's text (a refusal quotes the address)."""
-    if isinstance(exc, GatewayRefused):
-        return f"refused by the SMS gateway (HTTP {exc.status})"
-    if isinstance(exc, WebhookRefused):
-        return f"refused by the webhook's endpoint (HTTP {exc.status})"
+    if isinstance(exc, Refused):
+        return f"refused by {exc.who} (HTTP {exc.status})"
+    if isinstance(exc, WebhookBlocked):
+        return "the webhook's host resolves to a local or private address"
     if isinstance(exc, GatewayMissing):
         return "no SMS gateway is configured"
     if isinstance(exc, httpx.TimeoutException):
@@ -251,6 +267,8 @@ def is_permanent(exc: Exception) -> bool:
         return exc.status in (400, 422)
     if isinstance(exc, WebhookRefused):  # a system away or failing is tried again
         return exc.status == 410  # Gone: the endpoint says it will never take it
+    if isinstance(exc, WebhookBlocked | httpx.InvalidURL):
+        return True
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(500 <= r.code < 600 for r in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):

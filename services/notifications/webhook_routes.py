@@ -29,7 +29,7 @@ async def subscribe(
             audience_id=body.audience_id,
             url=body.url,
             description=body.description,
-            allow_http=get_runtime(request).settings.webhook_allow_http,
+            allow_local=get_runtime(request).settings.webhook_allow_local,
         )
         await uow.commit()
     response.headers["Location"] = f"/v1/webhooks/{webhook.id}"

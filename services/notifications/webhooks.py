@@ -7,12 +7,14 @@ the receiver can drop a copy), `webhook-timestamp` and `webhook-signature` (HMAC
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ipaddress
 import json
 import secrets
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import delete, select
 from standardwebhooks.webhooks import Webhook as Signer
 
@@ -28,21 +30,49 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def check_url(url: str, *, allow_http: bool) -> None:
-    """An endpoint we may post to: https (http only where allowed: a receiver on this
-    machine), a host, no credentials in the URL (they would sit in the database and logs)."""
-    parts = urlsplit(url)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
+def check_url(url: str, *, allow_local: bool) -> None:
+    """An endpoint we may post to: https to a public host — not this machine nor the
+    network it stands in, which a webhook must not become a way into (unless `allow_local`,
+    which also allows http: a receiver on this machine) —, no credentials in the URL (they
+    would sit in the database and logs)."""
+    if any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise RuleViolation("a webhook's url may not hold spaces or control characters")
+    try:
+        parts = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise RuleViolation(f"a webhook's url cannot be read ({exc})") from None
+    if parts.port is not None and not 0 < parts.port < 65536:
+        raise RuleViolation(f"a webhook's url has no such port: {parts.port}")
+    schemes = ("https", "http") if allow_local else ("https",)
+    if parts.scheme not in schemes or not parts.host:
         raise RuleViolation(f"a webhook's url must be an {' or '.join(schemes)} address")
-    if parts.username or parts.password:
+    if parts.userinfo:
         raise RuleViolation("a webhook's url may not hold a user name or password")
+    if not allow_local and _local_name(parts.host):
+        raise RuleViolation("a webhook's url must name a public host, not a local address")
+
+
+def _local_name(host: str) -> bool:
+    """A name or address that is this machine or a private network's (as written: what it
+    resolves to is checked again before each post)."""
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_global
+    except ValueError:
+        return False  # a name
+
+
+async def public_addresses(host: str, port: int) -> bool:
+    """Whether every address the host resolves to now is a public one."""
+    found = await asyncio.get_running_loop().getaddrinfo(host, port)
+    return bool(found) and all(ipaddress.ip_address(a[4][0]).is_global for a in found)
 
 
 async def subscribe(
-    uow: UnitOfWork, *, audience_id: str, url: str, description: str, allow_http: bool
+    uow: UnitOfWork, *, audience_id: str, url: str, description: str, allow_local: bool
 ) -> Webhook:
-    check_url(url, allow_http=allow_http)
+    check_url(url, allow_local=allow_local)
     webhook = Webhook(
         id=new_id(),
         audience_id=audience_id,

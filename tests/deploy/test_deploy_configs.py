@@ -808,7 +808,14 @@ def test_network_policies_let_services_reach_only_kafka_postgres_smtp_and_dns(ov
             expected = dns | kafka | {("TCP", p) for p in database_ports}
             if workload == "notifications":
                 assert ("TCP", int(data["NOTIFICATIONS_SMTP_PORT"])) in allowed
-                assert ("TCP", 443) in allowed  # the SMS gateway
+                assert ("TCP", 443) in allowed  # the SMS gateway, webhooks' systems
+                [https] = [
+                    r
+                    for r in policy["spec"]["egress"]
+                    if {"protocol": "TCP", "port": 443} in r["ports"]
+                ]
+                private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+                assert private <= set(https["to"][0]["ipBlock"]["except"])  # not a way inward
                 assert allowed - expected <= {("TCP", 25), ("TCP", 465), ("TCP", 587), ("TCP", 443)}
             else:
                 assert allowed == expected, workload

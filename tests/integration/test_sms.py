@@ -12,9 +12,11 @@ from sqlalchemy import select, update
 
 from scripts.stack import SmsSink, SmtpSink
 from services.notifications.app import create_app
+from services.notifications.domain import address_hash
 from services.notifications.fanout import fan_out_page
 from services.notifications.sender import channels_for, send_due
 from services.notifications.settings import NotificationsSettings
+from services.notifications.suppressions import suppress
 from services.notifications.tables import Delivery
 from tests.helpers import auth, runtime_of, serving, settings_for
 
@@ -209,3 +211,52 @@ async def test_sms_input_is_checked(database_url: str) -> None:
     assert too_long.status_code == 422
     assert "at most 612 characters" in too_long.text
     assert listed.json()["items"] == []
+
+
+async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_public_task(
+    database_url: str, sms_sink: SmsSink
+) -> None:
+    """Karen's mailbox bounced (it says nothing of her phone); Jonas unsubscribed. On consent,
+    their SMS consent decides: both are texted. On the public task, Jonas' unsubscribe is an
+    objection to being told at all: only Karen is texted."""
+    settings = settings_for(
+        NotificationsSettings,
+        database_url,
+        "127.0.0.1:1",
+        sms_gateway_url=sms_sink.url,
+        sms_gateway_token=sms_sink.token,
+    )
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
+    async with serving(app) as client:
+        await add_panel(client)
+        async with runtime.uow() as uow:
+            for email, reason in [
+                ("panel0@silkeborg.example", "bounced"),
+                ("panel1@silkeborg.example", "unsubscribed"),
+            ]:
+                await suppress(uow, address_hash(email), reason)
+            await uow.commit()
+        channels = channels_for(settings)
+        texted = []
+        for basis in ("consent", "public_task"):
+            answer = await client.put(
+                "/v1/audiences/borgerpanel",
+                json={"lawful_basis": basis, "basis_note": "Lov om kommunernes styrelse"},
+                headers=auth("communicator"),
+            )
+            assert answer.status_code == 200, answer.text
+            sms_sink.messages.clear()
+            assert (await send(client)).status_code == 201
+            while await fan_out_page(runtime):
+                pass
+            while await send_due(runtime, channels):
+                pass
+            texted.append(sorted(m["to"] for m in sms_sink.messages))
+        await channels["sms"].transport.close()
+    everyone = ["+4521000001", "+4521000002", "+4521000003", "+4521000099"]
+    assert texted[0] == everyone  # on consent: the suppressions are of e-mail
+    # on the public task: every phone (Birthe's too, no consent asked) but Jonas'
+    assert texted[1] == sorted({*everyone, "+4521000004"} - {"+4521000002"})

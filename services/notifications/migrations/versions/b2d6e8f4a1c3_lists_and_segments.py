@@ -22,6 +22,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("contacts") as table:
         table.add_column(sa.Column("attributes", sa.JSON(), nullable=False, server_default="{}"))
+    with op.batch_alter_table("contact_imports") as table:
+        table.add_column(
+            sa.Column("attribute_columns", sa.JSON(), nullable=False, server_default="[]")
+        )
     op.create_table(
         "audience_lists",
         sa.Column("audience_id", sa.String(36), primary_key=True),
@@ -33,7 +37,7 @@ def upgrade() -> None:
         "segments",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("audience_id", sa.String(36), nullable=True),
+        sa.Column("audience_id", sa.String(36), nullable=False),
         sa.Column("rules", sa.JSON(), nullable=False),
         sa.Column("created_at", UtcDateTime(timezone=True), nullable=False),
     )
@@ -48,5 +52,7 @@ def downgrade() -> None:
         table.drop_column("segment_id")
     op.drop_table("segments")
     op.drop_table("audience_lists")
+    with op.batch_alter_table("contact_imports") as table:
+        table.drop_column("attribute_columns")
     with op.batch_alter_table("contacts") as table:
         table.drop_column("attributes")
