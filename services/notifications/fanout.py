@@ -137,28 +137,29 @@ def recipients(target: Target, after: str, page_size: int | None) -> Select[str,
             .order_by(Webhook.id)
             .limit(page_size)
         )
-    query = select(Contact.id, Suppression.reason).outerjoin(
-        Suppression, lists.suppressing(send.channel, target.basis)
-    )
     reached = lists.reachable(send.channel, target.basis)
-    if send.segment_id is not None:
-        if target.segment is None:  # deleted: one a send waits for cannot be
-            return query.where(false())
-        return (
-            query.where(segments.members(target.segment), reached, Contact.id > after)
+    if send.segment_id is None:
+        query = (
+            select(Contact.id, Suppression.reason)
+            .join(AudienceMember, AudienceMember.contact_id == Contact.id)
+            .where(
+                AudienceMember.audience_id == send.audience_id,
+                reached,
+                AudienceMember.contact_id > after,
+            )
+            .order_by(AudienceMember.contact_id)  # the membership's primary key
+        )
+    elif target.segment is not None:
+        query = (
+            select(Contact.id, Suppression.reason)
+            .where(segments.members(target.segment), reached, Contact.id > after)
             .order_by(Contact.id)
-            .limit(page_size)
         )
-    return (
-        query.join(AudienceMember, AudienceMember.contact_id == Contact.id)
-        .where(
-            AudienceMember.audience_id == send.audience_id,
-            reached,
-            AudienceMember.contact_id > after,
-        )
-        .order_by(AudienceMember.contact_id)  # the membership's primary key
-        .limit(page_size)
-    )
+    else:  # deleted: one a send waits for cannot be
+        query = select(Contact.id, Suppression.reason).where(false())
+    # the suppressions joined last, as the contacts' page is found
+    query = query.outerjoin(Suppression, lists.suppressing(send.channel, target.basis))
+    return query.limit(page_size)
 
 
 async def count(session: AsyncSession, send: Send) -> int:
