@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, false, func, insert, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,32 +138,31 @@ def recipients(target: Target, after: str, page_size: int | None) -> Select[str,
             .order_by(Webhook.id)
             .limit(page_size)
         )
-    reached = lists.reachable(send.channel, target.basis)
-    if send.segment_id is None:
-        query = (
-            select(Contact.id, Suppression.reason)
-            .join(AudienceMember, AudienceMember.contact_id == Contact.id)
-            .where(
-                AudienceMember.audience_id == send.audience_id,
-                reached,
-                AudienceMember.contact_id > after,
-            )
-            .order_by(AudienceMember.contact_id)  # the membership's primary key
-        )
-    elif target.segment is not None:
-        query = (
-            select(Contact.id, Suppression.reason)
-            .where(segments.members(target.segment), reached, Contact.id > after)
-            .order_by(Contact.id)
-        )
-    else:  # deleted: one a send waits for cannot be
-        query = select(Contact.id, Suppression.reason).where(false())
+    query, key = chosen(target, Contact.id, Suppression.reason)
     # the suppressions joined last, as the contacts' page is found
     query = query.outerjoin(Suppression, lists.suppressing(send.channel, target.basis))
-    return query.limit(page_size)
+    return query.where(key > after).order_by(key).limit(page_size)
+
+
+def chosen(target: Target, *columns: Any) -> tuple[Select[*tuple[Any, ...]], Any]:
+    """`columns` of the contacts a send reaches (by its audience or segment, its channel and
+    basis), and the key they are paged by."""
+    send = target.send
+    query = select(*columns).select_from(Contact)
+    reached = lists.reachable(send.channel, target.basis)
+    if send.segment_id is None:
+        member = AudienceMember.contact_id  # the membership's primary key
+        query = query.join(AudienceMember, member == Contact.id)
+        return query.where(AudienceMember.audience_id == send.audience_id, reached), member
+    if target.segment is None:  # deleted: one a send waits for cannot be
+        return query.where(false()), Contact.id
+    return query.where(segments.members(target.segment), reached), Contact.id
 
 
 async def count(session: AsyncSession, send: Send) -> int:
     """How many the send goes to (before its fan-out: as things stand now)."""
-    everyone = recipients(await target_of(session, send), "", None).subquery()
-    return await session.scalar(select(func.count()).select_from(everyone)) or 0
+    if send.channel == WEBHOOK:
+        query = select(func.count()).where(Webhook.audience_id == send.audience_id)
+    else:
+        query, _ = chosen(await target_of(session, send), func.count())
+    return await session.scalar(query) or 0

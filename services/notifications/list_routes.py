@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications import fanout, lists, schemas, segments
 from services.notifications.access import Communicator, DeliveryReader
 from services.notifications.domain import LawfulBasis
-from services.notifications.tables import AudienceList, AudienceMember, Contact, Segment, Send
+from services.notifications.tables import (
+    AudienceList,
+    AudienceMember,
+    Contact,
+    Segment,
+    Send,
+    Suppression,
+)
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
@@ -51,9 +58,11 @@ async def _audience(session: AsyncSession, audience_id: str) -> schemas.Audience
     reachable = {}
     for channel in (ChannelKind.EMAIL, ChannelKind.SMS):  # as a send would: less the suppressed
         target = fanout.Target(Send(audience_id=audience_id, channel=channel), None, basis)
-        everyone = fanout.recipients(target, "", None).subquery()
+        query, _ = fanout.chosen(target, func.count())
         reachable[channel.value] = await session.scalar(
-            select(func.count()).select_from(everyone).where(everyone.c.reason.is_(None))
+            query.outerjoin(Suppression, lists.suppressing(channel, basis)).where(
+                Suppression.reason.is_(None)
+            )
         )
     return schemas.AudiencePublic(
         audience_id=audience_id,

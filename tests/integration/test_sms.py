@@ -34,6 +34,23 @@ PANEL = [
 TEXT = "Silkeborg Kommune: Borgerpanelets undersøgelse om det nye bibliotek er åben til 1. maj."
 
 
+MORNING = datetime(2026, 4, 14, 9, 0, tzinfo=UTC)  # 11:00 in Silkeborg
+
+
+def service(database_url: str, sms_sink: SmsSink | None = None, **extra):  # type: ignore[no-untyped-def]
+    """The notifications service texting through `sms_sink` (none: no gateway), its clock
+    at MORNING, no workers: the test fans out and sends."""
+    gateway = (
+        {"sms_gateway_url": sms_sink.url, "sms_gateway_token": sms_sink.token} if sms_sink else {}
+    )
+    settings = settings_for(NotificationsSettings, database_url, "127.0.0.1:1", **gateway | extra)
+    app = create_app(settings)
+    runtime = runtime_of(app)
+    runtime.workers.clear()
+    runtime.clock = lambda: MORNING
+    return settings, app, runtime
+
+
 async def add_panel(client) -> None:  # type: ignore[no-untyped-def]
     for i, (name, phone, sms) in enumerate(PANEL):
         response = await client.post(
@@ -74,19 +91,9 @@ async def test_an_sms_send_texts_each_consenting_contact_once(
 ) -> None:
     sms_sink.throttle = 1  # every number is throttled once (429) before it is taken
     sms_sink.refuse = frozenset({"+4521000099"})
-    settings = settings_for(
-        NotificationsSettings,
-        database_url,
-        "127.0.0.1:1",
-        sms_gateway_url=sms_sink.url,
-        sms_gateway_token=sms_sink.token,
-        sms_sender="Silkeborg",
-        send_retry_base_seconds=0.01,
+    settings, app, runtime = service(
+        database_url, sms_sink, sms_sender="Silkeborg", send_retry_base_seconds=0.01
     )
-    app = create_app(settings)
-    runtime = runtime_of(app)
-    runtime.workers.clear()  # this test fans out and sends
-    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)  # 11:00 in Silkeborg
     async with serving(app) as client:
         await add_panel(client)
         created = await send(client)
@@ -141,17 +148,7 @@ async def test_nobody_is_texted_at_night_while_email_goes_on(
 ) -> None:
     """SMS quiet hours (21:00–08:00 Danish time, the default) hold back a text message; an
     e-mail send at the same hour goes (its own quiet hours are not set)."""
-    settings = settings_for(
-        NotificationsSettings,
-        database_url,
-        "127.0.0.1:1",
-        smtp_port=smtp_sink.port,
-        sms_gateway_url=sms_sink.url,
-        sms_gateway_token=sms_sink.token,
-    )
-    app = create_app(settings)
-    runtime = runtime_of(app)
-    runtime.workers.clear()
+    settings, app, runtime = service(database_url, sms_sink, smtp_port=smtp_sink.port)
     runtime.clock = lambda: datetime(2026, 12, 2, 21, 30, tzinfo=UTC)  # 22:30 in Copenhagen
     async with serving(app) as client:
         await add_panel(client)
@@ -172,11 +169,7 @@ async def test_nobody_is_texted_at_night_while_email_goes_on(
 
 
 async def test_without_a_gateway_a_text_waits_and_says_why(database_url: str) -> None:
-    settings = settings_for(NotificationsSettings, database_url, "127.0.0.1:1")
-    app = create_app(settings)
-    runtime = runtime_of(app)
-    runtime.workers.clear()
-    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
+    settings, app, runtime = service(database_url)
     async with serving(app) as client:
         await add_panel(client)
         send_id = (await send(client)).json()["id"]
@@ -190,9 +183,7 @@ async def test_without_a_gateway_a_text_waits_and_says_why(database_url: str) ->
 
 
 async def test_sms_input_is_checked(database_url: str) -> None:
-    settings = settings_for(NotificationsSettings, database_url, "127.0.0.1:1")
-    app = create_app(settings)
-    runtime_of(app).workers.clear()
+    _, app, _ = service(database_url)
     async with serving(app) as client:
         no_phone = await client.post(
             "/v1/contacts",
@@ -219,17 +210,7 @@ async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_pu
     """Karen's mailbox bounced (it says nothing of her phone); Jonas unsubscribed. On consent,
     their SMS consent decides: both are texted. On the public task, Jonas' unsubscribe is an
     objection to being told at all: only Karen is texted."""
-    settings = settings_for(
-        NotificationsSettings,
-        database_url,
-        "127.0.0.1:1",
-        sms_gateway_url=sms_sink.url,
-        sms_gateway_token=sms_sink.token,
-    )
-    app = create_app(settings)
-    runtime = runtime_of(app)
-    runtime.workers.clear()
-    runtime.clock = lambda: datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
+    settings, app, runtime = service(database_url, sms_sink)
     async with serving(app) as client:
         await add_panel(client)
         async with runtime.uow() as uow:
