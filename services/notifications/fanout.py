@@ -65,10 +65,11 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
         )
         if send is None:
             return False
-        if send.status == SendStatus.SCHEDULED:
-            send.status, send.started_at = SendStatus.SENDING, now
         target = await target_of(uow.session, send)
         send.lawful_basis = target.basis  # the same for every page
+        if send.status == SendStatus.SCHEDULED:
+            send.status, send.started_at = SendStatus.SENDING, now
+            send.recipients = await _count(uow.session, target)
         after = send.fanned_out_to or ""
         page = (await uow.session.execute(recipients(target, after, page_size))).all()
         # a page of contacts, or on the webhook channel of the audience's subscribed systems
@@ -160,9 +161,14 @@ def chosen(target: Target, *columns: Any) -> tuple[Select[*tuple[Any, ...]], Any
 
 
 async def count(session: AsyncSession, send: Send) -> int:
-    """How many the send goes to (before its fan-out: as things stand now)."""
+    """How many the send goes to, as things stand now."""
+    return await _count(session, await target_of(session, send))
+
+
+async def _count(session: AsyncSession, target: Target) -> int:
+    send = target.send
     if send.channel == WEBHOOK:
         query = select(func.count()).where(Webhook.audience_id == send.audience_id)
     else:
-        query, _ = chosen(await target_of(session, send), func.count())
+        query, _ = chosen(target, func.count())
     return await session.scalar(query) or 0

@@ -1,6 +1,7 @@
-"""The notifications service's consumers: an approved e-mail or SMS activity becomes one send per
-time it is to go out (each issue of a newsletter), which moves or is cancelled with it;
-what happens to a registration becomes a message to its attendee (see attendee_mail)."""
+"""The notifications service's consumers: an approved e-mail, SMS or webhook activity becomes
+one send per time it is to go out (each issue of a newsletter), which moves or is cancelled
+with it; what happens to a registration becomes a message to its attendee (see
+attendee_mail)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ async def on_activity_approved(
     uow: UnitOfWork, _envelope: Envelope, data: ActivityApproved
 ) -> None:
     """A send per time to send (each occurrence of a recurring activity) not planned yet; each
-    is fanned out to the audience's consenting contacts when its time comes."""
+    is fanned out to whom the audience reaches on its channel when its time comes."""
     if not sends_messages(data):
         return
     now = uow.now()

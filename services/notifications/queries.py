@@ -184,7 +184,10 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
     written = sum(counts.model_dump().values())
     recipients = written
     if not send.fanned_out and send.status != SendStatus.CANCELLED:
-        recipients = max(written, await fanout.count(uow.session, send))
+        expected = send.recipients
+        if expected is None:  # not started: as its audience stands now
+            expected = await fanout.count(uow.session, send)
+        recipients = max(written, expected)
     done = written - counts.pending
     return schemas.SendPublic.model_validate(
         {

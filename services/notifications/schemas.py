@@ -154,8 +154,9 @@ class SendCounts(ApiOutput):
 
 
 class SendPublic(ApiOutput):
-    """A send and its ledger in numbers. `recipients` is the audience's consenting contacts
-    (exact once the send is fanned out); `percent_done` the share no longer pending."""
+    """A send and its ledger in numbers. `recipients` is whom it reaches: before it starts,
+    its audience or segment as it stands; counted as its fan-out starts; exact once that ends.
+    `percent_done` is the share no longer pending."""
 
     id: str
     activity_id: str | None
@@ -225,7 +226,11 @@ class WebhookCreate(ApiInput):
     """A system to post an audience's webhook sends to."""
 
     audience_id: str = Field(min_length=1, max_length=36)
-    url: str = Field(min_length=1, max_length=2000, description="https (http only if allowed).")
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="https to a public host (http and local hosts only where allowed).",
+    )
     description: SingleLine = Field("", max_length=200)
 
 

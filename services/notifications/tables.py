@@ -147,6 +147,9 @@ class Send(Base):
     scheduled_for: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     fanned_out_to: Mapped[str | None] = mapped_column(String(36))
+    # counted once, as its fan-out starts: its progress is measured against it until the
+    # fan-out ends (counting a million-contact audience at each look took seconds)
+    recipients: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,5 +1,5 @@
 """lists and segments: contacts' attributes, each audience's lawful basis, segments, and what
-a send went to and on
+a send went to, on which basis, to how many
 
 Revision ID: b2d6e8f4a1c3
 Revises: a8c4d2e6f0b1
@@ -44,10 +44,12 @@ def upgrade() -> None:
     with op.batch_alter_table("sends") as table:
         table.add_column(sa.Column("segment_id", sa.String(36), nullable=True))
         table.add_column(sa.Column("lawful_basis", sa.String(20), nullable=True))
+        table.add_column(sa.Column("recipients", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sends") as table:
+        table.drop_column("recipients")
         table.drop_column("lawful_basis")
         table.drop_column("segment_id")
     op.drop_table("segments")
