@@ -199,7 +199,8 @@ def main() -> int:
 
 def load_tendens(client: httpx.Client, url: dict, post) -> None:  # type: ignore[no-untyped-def]
     """The region's newsletter Tendens (case E): its readers imported from a spreadsheet with
-    a few broken rows, six issues a year, the first sent now; watch the send's progress."""
+    a few broken rows (their sector kept as an attribute), six issues a year, the first sent
+    now; watch the send's progress. A segment picks the job centres' readers."""
     plan = post("planning", "/plans", TENDENS_PLAN)
     post("planning", f"/plans/{plan['id']}/goals", TENDENS_GOAL)
     readers = post(
@@ -209,7 +210,7 @@ def load_tendens(client: httpx.Client, url: dict, post) -> None:  # type: ignore
     )["id"]
     started = client.post(
         f"{url['notifications']}/contact-imports",
-        params={"audience_id": readers},
+        params={"audience_id": readers, "attribute": "Sektor"},
         content=tendens_readers(),
         headers={"Content-Type": "text/csv"},
     )
@@ -226,6 +227,16 @@ def load_tendens(client: httpx.Client, url: dict, post) -> None:  # type: ignore
     )
     for line in errors.splitlines()[1:]:
         print(f"  line {line}")
+    centres = post(
+        "notifications",
+        "/segments",
+        {
+            "name": "Tendens' læsere på jobcentrene",
+            "audience_id": readers,
+            "rules": [{"attribute": "sektor", "operator": "is", "value": "jobcenter"}],
+        },
+    )
+    print(f"Segment '{centres['name']}': {centres['contacts']} contacts")
     subject, body = TENDENS_MESSAGE
     message = post(
         "planning",

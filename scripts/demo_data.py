@@ -368,16 +368,17 @@ def tendens_readers(count: int = 1_000) -> bytes:
     last = ["Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Møller", "Kristensen"]
     places = ["jobcenter-aarhus.dk", "jobcenter-silkeborg.dk", "jobcenter-herning.dk"]
     others = ["a-kasse.dk", "viden.dk", "lbr-midt.dk", "virksomhed.dk", "uddannelse.dk", "ams.dk"]
-    lines = ["Navn;E-mail;Telefon;Sprog;Samtykke"]
+    lines = ["Navn;E-mail;Telefon;Sprog;Samtykke;Sektor"]
     for i in range(count):
         name = f"{first[i % len(first)]} {last[i // len(first) % len(last)]}"
         domain = places[i % 3] if i % 3 == 0 else others[i % len(others)]
         language = "en" if i % 25 == 0 else "da"
-        lines.append(f"{name};læser{i:04d}@{domain};;{language};ja".replace("læser", "laeser"))
-    lines[101] = "Ole Bak;ole.bak(at)jobcenter-viborg.dk;;da;ja"  # no @-sign
-    lines[202] = ";kim@jobcenter-skive.dk;;da;ja"  # no name
-    lines[303] = "Lise Holm;lise@jobcenter-randers.dk;ring efter 10;da;ja"  # not a phone number
-    lines[404] = "Karen Dam;karen@jobcenter-horsens.dk;;de;måske"  # neither da/en nor ja/nej
+        sector = "jobcenter" if domain in places else domain.split(".")[0]
+        lines.append(f"{name};laeser{i:04d}@{domain};;{language};ja;{sector}")
+    lines[101] = "Ole Bak;ole.bak(at)jobcenter-viborg.dk;;da;ja;jobcenter"  # no @-sign
+    lines[202] = ";kim@jobcenter-skive.dk;;da;ja;jobcenter"  # no name
+    lines[303] = "Lise Holm;lise@jobcenter-randers.dk;ring efter 10;da;ja;jobcenter"  # no phone
+    lines[404] = "Karen Dam;karen@jobcenter-horsens.dk;;de;måske;jobcenter"  # not da/en, ja/nej
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -212,7 +213,16 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("send_id", "contact_id", "channel", name="uq_deliveries_recipient"),
-        UniqueConstraint("send_id", "webhook_id", name="uq_deliveries_webhook"),
+        # a send's post to a system, once; partial: a contact's delivery (most of a million)
+        # is not written into it
+        Index(
+            "uq_deliveries_webhook",
+            "send_id",
+            "webhook_id",
+            unique=True,
+            sqlite_where=text("webhook_id IS NOT NULL"),
+            postgresql_where=text("webhook_id IS NOT NULL"),
+        ),
         UniqueConstraint("dedupe_key", name="uq_deliveries_dedupe_key"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_send_status", "send_id", "status"),

@@ -31,12 +31,20 @@ def upgrade() -> None:
     op.create_index("ix_webhooks_audience_id", "webhooks", ["audience_id"])
     with op.batch_alter_table("deliveries") as table:
         table.add_column(sa.Column("webhook_id", sa.String(36), nullable=True))
-        table.create_unique_constraint("uq_deliveries_webhook", ["send_id", "webhook_id"])
+    only_posts = sa.text("webhook_id IS NOT NULL")
+    op.create_index(
+        "uq_deliveries_webhook",
+        "deliveries",
+        ["send_id", "webhook_id"],
+        unique=True,
+        sqlite_where=only_posts,
+        postgresql_where=only_posts,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_deliveries_webhook", table_name="deliveries")
     with op.batch_alter_table("deliveries") as table:
-        table.drop_constraint("uq_deliveries_webhook", type_="unique")
         table.drop_column("webhook_id")
     op.drop_index("ix_webhooks_audience_id", table_name="webhooks")
     op.drop_table("webhooks")
