@@ -28,7 +28,6 @@ from tests.helpers import auth, listening, runtime_of, serving, settings_for
 pytestmark = pytest.mark.integration
 
 COMMUNICATOR = auth("communicator")
-NOW = datetime.now(UTC)  # a receiver checks a post's time against its own clock
 
 
 class Receiver:
@@ -73,7 +72,8 @@ async def test_a_webhook_send_is_posted_signed_to_each_subscriber_once(database_
     app = create_app(settings)
     runtime = runtime_of(app)
     runtime.workers.clear()  # this test fans out and sends
-    runtime.clock = lambda: NOW
+    now = datetime.now(UTC)  # a receiver checks a post's time against its own clock
+    runtime.clock = lambda: now
     async with listening(receiver.app, lifespan=False) as base, serving(app) as client:
         subscribed = {}
         for system in ("intranet", "old-cms", "removed"):
@@ -116,7 +116,7 @@ async def test_a_webhook_send_is_posted_signed_to_each_subscriber_once(database_
         for _ in range(5):  # the intranet's 503 is due again after its backoff
             await send_due(runtime, channels)
             async with runtime.sessions.begin() as session:
-                await session.execute(update(Delivery).values(next_attempt_at=NOW))
+                await session.execute(update(Delivery).values(next_attempt_at=now))
         await channels["webhook"].transport.close()
         public = (await client.get(f"/v1/sends/{send_id}", headers=COMMUNICATOR)).json()
         async with runtime.sessions() as session:
