@@ -202,8 +202,8 @@ def _columns(header: list[str], attributes: frozenset[str] = frozenset()) -> dic
         title = cell.strip().lower()
         if title in names:
             columns[i] = names[title]
-        elif attribute_name(title) in attributes:
-            columns[i] = ATTRIBUTE + attribute_name(title)
+        elif (name := attribute_name(title)) in attributes:
+            columns[i] = ATTRIBUTE + name
     return columns
 
 

@@ -160,6 +160,15 @@ def chosen(target: Target, *columns: Any) -> tuple[Select[*tuple[Any, ...]], Any
     return query.where(segments.members(target.segment), reached), Contact.id
 
 
+async def reach(session: AsyncSession, audience_id: str, channel: str, basis: LawfulBasis) -> int:
+    """How many of an audience's contacts a send on `channel` would reach now, on `basis`,
+    less the suppressed (the ones it would write as suppressed)."""
+    target = Target(Send(audience_id=audience_id, channel=channel), None, basis)
+    query, _ = chosen(target, func.count())
+    query = query.outerjoin(Suppression, lists.suppressing(channel, basis))
+    return await session.scalar(query.where(Suppression.reason.is_(None))) or 0
+
+
 async def count(session: AsyncSession, send: Send) -> int:
     """How many the send goes to, as things stand now."""
     return await _count(session, await target_of(session, send))

@@ -10,14 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notifications import fanout, lists, schemas, segments
 from services.notifications.access import Communicator, DeliveryReader
 from services.notifications.domain import LawfulBasis
-from services.notifications.tables import (
-    AudienceList,
-    AudienceMember,
-    Contact,
-    Segment,
-    Send,
-    Suppression,
-)
+from services.notifications.tables import AudienceList, AudienceMember, Contact, Segment
 from shared.contracts.vocabulary import ChannelKind
 from shared.errors import NotFound
 from shared.http import UnitOfWorkDep
@@ -55,15 +48,10 @@ async def _audience(session: AsyncSession, audience_id: str) -> schemas.Audience
     if entry is None and not members:
         raise NotFound(f"no contact is in the audience {audience_id}, and it has no basis set")
     basis = LawfulBasis(entry.lawful_basis) if entry else LawfulBasis.CONSENT
-    reachable = {}
-    for channel in (ChannelKind.EMAIL, ChannelKind.SMS):  # as a send would: less the suppressed
-        target = fanout.Target(Send(audience_id=audience_id, channel=channel), None, basis)
-        query, _ = fanout.chosen(target, func.count())
-        reachable[channel.value] = await session.scalar(
-            query.outerjoin(Suppression, lists.suppressing(channel, basis)).where(
-                Suppression.reason.is_(None)
-            )
-        )
+    reachable = {
+        channel.value: await fanout.reach(session, audience_id, channel, basis)
+        for channel in (ChannelKind.EMAIL, ChannelKind.SMS)
+    }
     return schemas.AudiencePublic(
         audience_id=audience_id,
         lawful_basis=basis,

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from standardwebhooks.webhooks import Webhook as Signer
 
 from services.notifications.tables import Webhook
-from shared.db import new_id
+from shared.db import changed_rows, new_id
 from shared.errors import NotFound, RuleViolation
 from shared.uow import UnitOfWork
 
@@ -88,8 +88,7 @@ async def subscribe(
 async def unsubscribe(uow: UnitOfWork, webhook_id: str) -> None:
     """The system gets no more posts; what a send still had for it fails as it comes up
     ("the webhook was removed"), shown in that send's ledger."""
-    removed = await uow.session.execute(delete(Webhook).where(Webhook.id == webhook_id))
-    if not removed.rowcount:  # type: ignore[attr-defined]
+    if not await changed_rows(uow.session, delete(Webhook).where(Webhook.id == webhook_id)):
         raise NotFound(f"no webhook with id {webhook_id}")
 
 
