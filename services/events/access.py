@@ -13,6 +13,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from services.events.policy import Policy
+from services.events.registrar import Registrar
 from shared.auth import Principal, Role, require_roles
 
 
@@ -37,10 +38,11 @@ class RateLimit:
 
 
 class EventsAccess:
-    def __init__(self, policy: Policy, rate_limit: str) -> None:
+    def __init__(self, policy: Policy, rate_limit: str, registrar: Registrar) -> None:
         self.policy = policy
         self.links = policy.links
         self.rate_limit = RateLimit(rate_limit)  # of registrations, per client
+        self.registrar = registrar
 
 
 async def get_access(request: Request) -> EventsAccess:

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.events import handlers, pages, routes, timers
 from services.events.access import EventsAccess
 from services.events.policy import Policy
+from services.events.registrar import Registrar
 from services.events.settings import EventsSettings
 from services.events.tables import Base
 from shared.http import create_app as create_service_app
@@ -31,5 +32,6 @@ def create_app(settings: EventsSettings | None = None) -> FastAPI:
         subscriptions=[handlers.subscription(settings.consumer_group, policy)],
         workers=[timers.run_timers],
     )
-    app.state.events_access = EventsAccess(policy, settings.registration_rate_limit)
+    registrar = Registrar(app.state.runtime.uow, policy)
+    app.state.events_access = EventsAccess(policy, settings.registration_rate_limit, registrar)
     return app

@@ -11,7 +11,7 @@ from services.events.domain import (
     takes_registrations,
 )
 from services.events.policy import Policy
-from services.events.registrations import add_registration, withdraw
+from services.events.registrations import add_registration, tally, withdraw
 from services.events.seats import get_event
 from services.events.tables import (
     Event,
@@ -84,19 +84,17 @@ async def rsvp(
         if invitation.registration_id:
             registration = await uow.session.get(Registration, invitation.registration_id)
         if cmd.answer == "yes" and not (registration and registration.status in ACTIVE):
-            registration = await add_registration(
-                uow,
-                event,
-                schemas.RegistrationCreate(
-                    name=invitation.name,
-                    email=invitation.email,
-                    organisation=cmd.organisation,
-                    language=invitation.language,
-                    consent=cmd.consent,
-                    session_ids=cmd.session_ids,
-                ),
-                policy,
+            takes_registrations(event.status, event.starts_at, uow.now())
+            answer = schemas.RegistrationCreate(
+                name=invitation.name,
+                email=invitation.email,
+                organisation=cmd.organisation,
+                language=invitation.language,
+                consent=cmd.consent,
+                session_ids=cmd.session_ids,
             )
+            line = await tally(uow, event, [answer.email.lower()], policy)
+            registration = await add_registration(uow, event, answer, policy, line)
             await uow.session.flush()  # the registration's row first: the invitation refers to it
             invitation.registration_id = registration.id
         elif cmd.answer != "yes" and registration:

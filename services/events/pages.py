@@ -271,7 +271,7 @@ async def register(
             request, uow, event_id, now, form=form, errors=errors, status=422
         )
     try:
-        await registrations.register(uow, event_id, cmd, access.policy)
+        await access.registrar.register(event_id, cmd)
     except DomainError as exc:
         return await _registration_page(
             request, uow, event_id, now, form=form, errors={"form": exc.detail}, status=exc.status

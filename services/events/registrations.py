@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,22 +41,31 @@ from shared.contracts.events import (
     RegistrationWaitlisted,
 )
 from shared.db import UtcDateTime, changed_rows, new_id
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.logging import correlation
 from shared.uow import UnitOfWork
 
 Status = RegistrationStatus
 
 
-@dataclass(frozen=True)
+@dataclass
 class Tally:
-    """What registering needs to know about an event, read in one query through the
-    registrations' indexes: its cost does not grow with the length of the waitlist."""
+    """What registering needs to know about an event, read once for a group of registrations
+    (counts through the registrations' indexes: their cost does not grow with the waitlist)
+    and kept up to date as each of the group is added."""
 
     free: int
     anyone_waiting: bool
-    offers_expired: bool
-    registered_as: str | None  # the address's own registration, if it holds a seat or a place
     last_position: int
+    registered: dict[str, str]  # each address of the group that holds a seat or a place → its id
+
+    def took(self, registration: Registration) -> None:
+        if registration.status == Status.CONFIRMED:
+            self.free -= 1
+        else:
+            self.anyone_waiting = True
+        self.last_position = registration.position
+        self.registered[registration.email] = registration.id
 
 
 def _tally_statement() -> Select:
@@ -76,30 +86,33 @@ def _tally_statement() -> Select:
         count(r.status == Status.OFFERED, r.hold_expires_at > now),
         exists(r.status == Status.WAITLISTED),
         exists(r.status == Status.OFFERED, r.hold_expires_at <= now),
-        select(r.id)
-        .where(r.event_id == event_id, r.email == bindparam("email"), r.status.in_(ACTIVE))
-        .limit(1)
-        .scalar_subquery(),
         select(func.max(r.position)).where(r.event_id == event_id).scalar_subquery(),
     )
 
 
 TALLY = _tally_statement()
+REGISTERED = select(Registration.email, Registration.id).where(
+    Registration.event_id == bindparam("event_id"),
+    Registration.email.in_(bindparam("emails", expanding=True)),
+    Registration.status.in_(ACTIVE),
+)
 
 
-async def _tally(session: AsyncSession, event: Event, email: str, now: datetime) -> Tally:
-    """Read after the event's row is locked, in a statement of its own: on PostgreSQL a
-    statement that waited for the lock still sees what was there before it waited (a
-    subquery next to the FOR UPDATE would count seats already taken as free)."""
-    row = await session.execute(TALLY, {"event_id": event.id, "email": email, "now": now})
-    confirmed, held, waiting, expired, registered_as, last = row.one()
-    return Tally(
-        free=Seats(event.capacity, confirmed, held, 0).free,
-        anyone_waiting=bool(waiting),
-        offers_expired=bool(expired),
-        registered_as=registered_as,
-        last_position=last or 0,
-    )
+async def tally(uow: UnitOfWork, event: Event, emails: list[str], policy: Policy) -> Tally:
+    """The line as it is, once it has moved: expired offers leave it and free seats are
+    offered to those waiting before anyone new joins. Read after the event's row is locked,
+    in statements of their own: on PostgreSQL a statement that waited for the lock still
+    sees what was there before it waited (a subquery next to the FOR UPDATE would count
+    seats already taken as free)."""
+    params = {"event_id": event.id, "now": uow.now()}
+    confirmed, held, waiting, expired, last = (await uow.session.execute(TALLY, params)).one()
+    free = Seats(event.capacity, confirmed, held, 0).free
+    if expired or (free and waiting):
+        await pass_on_seats(uow, event, policy)
+        await uow.session.flush()
+        return await tally(uow, event, emails, policy)
+    registered = await uow.session.execute(REGISTERED, {"event_id": event.id, "emails": emails})
+    return Tally(free, bool(waiting), last or 0, {email: id_ for email, id_ in registered})
 
 
 class AlreadyRegistered(Conflict):
@@ -108,46 +121,70 @@ class AlreadyRegistered(Conflict):
         self.registration_id = registration_id
 
 
-async def register(
-    uow: UnitOfWork, event_id: str, cmd: schemas.RegistrationCreate, policy: Policy
-) -> None:
-    """A seat if one is free and nobody is waiting; otherwise a place on the waitlist. An
-    event by invitation takes registrations only through its invitations (`rsvp`).
+@dataclass(frozen=True)
+class Asked:
+    """A registration asked for, with the correlation id of the request that asked: the
+    events it causes carry it, though it is taken in a group with others."""
 
-    The registrant learns the outcome from the e-mail with their personal link, never from
-    the answer: an address already registered gets its link again, and the caller cannot
-    tell that apart from a new registration (else registering would tell anyone whether
-    someone else has)."""
+    cmd: schemas.RegistrationCreate
+    correlation_id: str
+
+
+async def register(
+    uow: UnitOfWork, event_id: str, group: Sequence[Asked], policy: Policy
+) -> list[DomainError | None]:
+    """A group of registrations for one event, taken in one transaction: a seat for each
+    while one is free and nobody is waiting; then places on the waitlist, in the group's
+    order. An event by invitation takes registrations only through its invitations
+    (`rsvp`); an event that takes none refuses the whole group (raised).
+
+    Each outcome is None or what refused that registration alone (a full session, say).
+    None also for an address already registered: it is sent its link again, and the caller
+    cannot tell that apart from a new registration (else registering would tell anyone
+    whether someone else has); registrants learn the outcome from their e-mail."""
     async with uow:
         event = await get_event(uow.session, event_id, lock=True)
         if event.invitation_only:
             raise Forbidden("this event is by invitation: answer through your invitation's link")
-        try:
-            await add_registration(uow, event, cmd, policy)
-        except AlreadyRegistered as known:
-            registration = await get_registration(uow.session, known.registration_id)
-            uow.publish(RegistrationRepeated(**policy.about(registration, event)), subject=event.id)
+        takes_registrations(event.status, event.starts_at, uow.now())
+        line = await tally(uow, event, [asked.cmd.email.lower() for asked in group], policy)
+        outcomes: list[DomainError | None] = []
+        for asked in group:
+            with correlation(asked.correlation_id):
+                try:
+                    await add_registration(uow, event, asked.cmd, policy, line)
+                except AlreadyRegistered as known:
+                    registration = await get_registration(uow.session, known.registration_id)
+                    uow.publish(
+                        RegistrationRepeated(**policy.about(registration, event)), subject=event.id
+                    )
+                    outcomes.append(None)
+                except DomainError as refused:  # raised before it wrote anything
+                    outcomes.append(refused)
+                else:
+                    outcomes.append(None)
         await uow.commit()
+    return outcomes
 
 
 async def add_registration(
-    uow: UnitOfWork, event: Event, cmd: schemas.RegistrationCreate, policy: Policy
+    uow: UnitOfWork,
+    event: Event,
+    cmd: schemas.RegistrationCreate,
+    policy: Policy,
+    line: Tally,
 ) -> Registration:
-    """Registration itself, in the caller's unit of work; the event's row is locked."""
+    """Registration itself, in the caller's unit of work; the event's row is locked and
+    `line` read under the lock (see `tally`). A refusal is raised before anything is
+    written."""
     email = cmd.email.lower()
     now = uow.now()
     takes_registrations(event.status, event.starts_at, now)
-    tally = await _tally(uow.session, event, email, now)
-    if tally.offers_expired or (tally.free and tally.anyone_waiting):
-        await pass_on_seats(uow, event, policy)  # the line moves first
-        await uow.session.flush()
-        tally = await _tally(uow.session, event, email, now)
-    # all that a new registration would check or change, a known address goes through too:
-    # the line has moved, and a full session is refused alike
+    # a known address is checked as a new one would be: a full session is refused alike
     sessions = await sessions_to_join(uow, event, cmd.session_ids)
-    if tally.registered_as is not None:
-        raise AlreadyRegistered(tally.registered_as)
-    status = place(tally.free, tally.anyone_waiting)
+    if email in line.registered:
+        raise AlreadyRegistered(line.registered[email])
+    status = place(line.free, line.anyone_waiting)
     registration = Registration(
         id=new_id(),
         event_id=event.id,
@@ -161,10 +198,11 @@ async def add_registration(
         code=secrets.token_urlsafe(12),
         created_at=now,
         confirmed_at=now if status == Status.CONFIRMED else None,
-        position=tally.last_position + 1,
+        position=line.last_position + 1,
     )
     uow.session.add(registration)
     sign_up(uow, registration, sessions)
+    line.took(registration)
     about = policy.about(registration, event)
     if status == Status.CONFIRMED:
         uow.publish(RegistrationConfirmed(**about), subject=event.id)

@@ -175,14 +175,14 @@ async def get_programme(
     dependencies=[RegistrationLimit],
 )
 async def register(
-    event_id: str, cmd: schemas.RegistrationCreate, uow: UnitOfWorkDep, access: Access
+    event_id: str, cmd: schemas.RegistrationCreate, access: Access
 ) -> schemas.RegistrationReceived:
     """Register for a published event — no account needed. A free seat is confirmed at
     once; a full event puts the registration on its waitlist. Either way the person is
     e-mailed their personal link (their status, check-in code, cancellation); an address
     already registered is sent its link again. The answer is the same in every case, so it
     tells nobody whether an address was registered before."""
-    await registrations.register(uow, event_id, cmd, access.policy)
+    await access.registrar.register(event_id, cmd)
     return schemas.RegistrationReceived(event_id=event_id, message=schemas.RECEIVED[cmd.language])
 
 

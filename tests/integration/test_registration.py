@@ -213,6 +213,60 @@ async def test_a_rush_of_registrations_at_the_last_seats_never_overbooks(
     assert sorted(positions) == list(range(1, 126))  # one line, no two in the same place
 
 
+async def test_registrations_arriving_together_each_meet_their_own_fate(database_url: str) -> None:
+    """Registrations that arrive at once are taken in groups, one transaction a group: in
+    a group each is placed in turn, refused alone (a full or unknown session), or known (an
+    address twice), and the events each causes carry its own request's correlation id."""
+    app = events_app(database_url)
+    async with listening(app) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+            event_id = await published_event(client, capacity=5)
+            workshop = await client.post(
+                f"/v1/events/{event_id}/sessions",
+                json={
+                    "title": "Workshop: Velfærdens dilemmaer",
+                    "starts_at": "2016-01-20T10:00:00+00:00",
+                    "ends_at": "2016-01-20T11:30:00+00:00",
+                    "capacity": 1,
+                },
+                headers=MANAGER,
+            )
+            assert workshop.status_code == 201, workshop.text
+            asked = [person(f"Rush {i}") for i in range(30)]
+            asked += [person("Twin"), person("Twin")]
+            asked += [person(f"Workshop {i}", session_ids=[workshop.json()["id"]]) for i in (1, 2)]
+            asked += [person("Lost", session_ids=["no-such-session"])]
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        f"/v1/events/{event_id}/registrations",
+                        json=body,
+                        headers={"X-Correlation-ID": f"rush-{i}"},
+                    )
+                    for i, body in enumerate(asked)
+                )
+            )
+            codes = [answer.status_code for answer in answers]
+            assert sorted(codes) == [202] * 33 + [409, 422], [a.text for a in answers]
+            assert codes[-1] == 422 and sorted(codes[-3:-1]) == [202, 409]
+            seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
+            assert seats == {"capacity": 5, "confirmed": 5, "held": 0, "waiting": 27, "free": 0}
+    runtime = runtime_of(app)
+    async with runtime.sessions() as session:
+        positions = (await session.scalars(select(Registration.position))).all()
+        payloads = (await session.scalars(select(runtime.outbox.c.payload))).all()
+    assert sorted(positions) == list(range(1, 33))
+    correlation_of: dict[str, set[str]] = {}
+    for payload in map(json.loads, payloads):
+        if payload["type"].startswith("registration."):
+            email = payload["data"]["attendee"]["email"]
+            correlation_of.setdefault(email, set()).add(payload["correlationid"])
+    for i, (body, code) in enumerate(zip(asked, codes, strict=True)):
+        if code == 202 and body["email"] != "twin@aarhus.dk":
+            assert correlation_of.pop(str(body["email"])) == {f"rush-{i}"}
+    assert correlation_of == {"twin@aarhus.dk": {"rush-30", "rush-31"}}  # registered, repeated
+
+
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(database_url: str) -> None:
     app = events_app(database_url)
     async with serving(app) as client:
