@@ -106,13 +106,19 @@ async def tally(uow: UnitOfWork, event: Event, emails: list[str], policy: Policy
     seats already taken as free)."""
     params = {"event_id": event.id, "now": uow.now()}
     confirmed, held, waiting, expired, last = (await uow.session.execute(TALLY, params)).one()
-    free = Seats(event.capacity, confirmed, held, 0).free
-    if expired or (free and waiting):
+    if expired or (Seats(event.capacity, confirmed, held, 0).free and waiting):
         await pass_on_seats(uow, event, policy)
         await uow.session.flush()
-        return await tally(uow, event, emails, policy)
+        # counted once more, not until the line is still: once the event has started no
+        # seat is offered, and a seat left free with people waiting goes to none of the new
+        confirmed, held, waiting, _, last = (await uow.session.execute(TALLY, params)).one()
     registered = await uow.session.execute(REGISTERED, {"event_id": event.id, "emails": emails})
-    return Tally(free, bool(waiting), last or 0, {email: id_ for email, id_ in registered})
+    return Tally(
+        free=Seats(event.capacity, confirmed, held, 0).free,
+        anyone_waiting=bool(waiting),
+        last_position=last or 0,
+        registered={email: id_ for email, id_ in registered},
+    )
 
 
 class AlreadyRegistered(Conflict):

@@ -16,9 +16,12 @@ import vobject
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from services.events import timers
-from services.events.tables import Registration
+from services.events import registrations, timers
+from services.events.registrations import Asked
+from services.events.schemas import RegistrationCreate
+from services.events.tables import Registration, SessionSignup
 from services.events.timers import pass_on_expired_offers
+from shared.errors import Conflict
 from tests.api import assert_invalid, assert_problem
 from tests.helpers import auth, listening, runtime_of, serving
 from tests.services import EVENTS_NOW as NOW
@@ -265,6 +268,82 @@ async def test_registrations_arriving_together_each_meet_their_own_fate(database
         if code == 202 and body["email"] != "twin@aarhus.dk":
             assert correlation_of.pop(str(body["email"])) == {f"rush-{i}"}
     assert correlation_of == {"twin@aarhus.dk": {"rush-30", "rush-31"}}  # registered, repeated
+
+
+async def test_a_group_is_one_transaction_in_which_each_registration_meets_its_own_fate(
+    database_url: str,
+) -> None:
+    """A group as the registrar takes it, made here: each placed in turn, a twin of another
+    address in the group known (in any case), a full or unknown session refused for that
+    registration alone, nothing written for a refused one. An event that takes none refuses
+    the whole group."""
+    app = events_app(database_url)
+    async with serving(app) as client:
+        event_id = await published_event(client, capacity=2)
+        workshop = await client.post(
+            f"/v1/events/{event_id}/sessions",
+            json={
+                "title": "Workshop: Velfærdens dilemmaer",
+                "starts_at": "2016-01-20T10:00:00+00:00",
+                "ends_at": "2016-01-20T11:30:00+00:00",
+                "capacity": 1,
+            },
+            headers=MANAGER,
+        )
+        workshop_id = workshop.json()["id"]
+        draft = (await client.post("/v1/events", json=INNOVATION_DAY, headers=MANAGER)).json()
+        runtime, policy = runtime_of(app), app.state.events_access.policy
+        group = [
+            person("Anne Holm"),
+            person("Anne Holm", email="ANNE.Holm@Aarhus.dk"),
+            person("Workshop One", session_ids=[workshop_id]),
+            person("Workshop Two", session_ids=[workshop_id]),
+            person("Lost", session_ids=["no-such-session"]),
+            person("Bo Lund"),
+        ]
+        asked = [
+            Asked(RegistrationCreate.model_validate(body), f"group-{i}")
+            for i, body in enumerate(group)
+        ]
+        outcomes = await registrations.register(runtime.uow(), event_id, asked, policy)
+        assert [type(outcome).__name__ for outcome in outcomes] == [
+            "NoneType", "NoneType", "NoneType", "Conflict", "RuleViolation", "NoneType"
+        ]  # fmt: skip
+        with pytest.raises(Conflict, match="draft"):
+            await registrations.register(runtime.uow(), draft["id"], asked[:1], policy)
+        seats = (await client.get(f"/v1/events/{event_id}", headers=MANAGER)).json()["seats"]
+        assert seats == {"capacity": 2, "confirmed": 2, "held": 0, "waiting": 1, "free": 0}
+    async with runtime.sessions() as session:
+        placed = (
+            await session.execute(
+                select(Registration.email, Registration.status, Registration.position).order_by(
+                    Registration.position
+                )
+            )
+        ).all()
+        signed_up = (await session.scalars(select(SessionSignup.registration_id))).all()
+        payloads = (
+            await session.scalars(
+                select(runtime.outbox.c.payload).order_by(runtime.outbox.c.position)
+            )
+        ).all()
+    assert [tuple(row) for row in placed] == [
+        ("anne.holm@aarhus.dk", "confirmed", 1),
+        ("workshop.one@aarhus.dk", "confirmed", 2),
+        ("bo.lund@aarhus.dk", "waitlisted", 3),
+    ]
+    assert len(signed_up) == 1
+    told = [
+        (event["type"], event["data"]["attendee"]["email"], event["correlationid"])
+        for event in map(json.loads, payloads)
+        if event["type"].startswith("registration.")
+    ]
+    assert told == [
+        ("registration.confirmed.v1", "anne.holm@aarhus.dk", "group-0"),
+        ("registration.repeated.v1", "anne.holm@aarhus.dk", "group-1"),
+        ("registration.confirmed.v1", "workshop.one@aarhus.dk", "group-2"),
+        ("registration.waitlisted.v1", "bo.lund@aarhus.dk", "group-5"),
+    ]
 
 
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(database_url: str) -> None:
