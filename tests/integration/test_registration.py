@@ -216,6 +216,22 @@ async def test_a_rush_of_registrations_at_the_last_seats_never_overbooks(
     assert sorted(positions) == list(range(1, 126))  # one line, no two in the same place
 
 
+async def workshop_of_one(client: httpx.AsyncClient, event_id: str) -> str:
+    """A session of the event with room for one; its id."""
+    workshop = await client.post(
+        f"/v1/events/{event_id}/sessions",
+        json={
+            "title": "Workshop: Velfærdens dilemmaer",
+            "starts_at": "2016-01-20T10:00:00+00:00",
+            "ends_at": "2016-01-20T11:30:00+00:00",
+            "capacity": 1,
+        },
+        headers=MANAGER,
+    )
+    assert workshop.status_code == 201, workshop.text
+    return str(workshop.json()["id"])
+
+
 async def test_registrations_arriving_together_each_meet_their_own_fate(database_url: str) -> None:
     """Registrations that arrive at once are taken in groups, one transaction a group: in
     a group each is placed in turn, refused alone (a full or unknown session), or known (an
@@ -224,20 +240,10 @@ async def test_registrations_arriving_together_each_meet_their_own_fate(database
     async with listening(app) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
             event_id = await published_event(client, capacity=5)
-            workshop = await client.post(
-                f"/v1/events/{event_id}/sessions",
-                json={
-                    "title": "Workshop: Velfærdens dilemmaer",
-                    "starts_at": "2016-01-20T10:00:00+00:00",
-                    "ends_at": "2016-01-20T11:30:00+00:00",
-                    "capacity": 1,
-                },
-                headers=MANAGER,
-            )
-            assert workshop.status_code == 201, workshop.text
+            workshop_id = await workshop_of_one(client, event_id)
             asked = [person(f"Rush {i}") for i in range(30)]
             asked += [person("Twin"), person("Twin")]
-            asked += [person(f"Workshop {i}", session_ids=[workshop.json()["id"]]) for i in (1, 2)]
+            asked += [person(f"Workshop {i}", session_ids=[workshop_id]) for i in (1, 2)]
             asked += [person("Lost", session_ids=["no-such-session"])]
             answers = await asyncio.gather(
                 *(
@@ -280,17 +286,7 @@ async def test_a_group_is_one_transaction_in_which_each_registration_meets_its_o
     app = events_app(database_url)
     async with serving(app) as client:
         event_id = await published_event(client, capacity=2)
-        workshop = await client.post(
-            f"/v1/events/{event_id}/sessions",
-            json={
-                "title": "Workshop: Velfærdens dilemmaer",
-                "starts_at": "2016-01-20T10:00:00+00:00",
-                "ends_at": "2016-01-20T11:30:00+00:00",
-                "capacity": 1,
-            },
-            headers=MANAGER,
-        )
-        workshop_id = workshop.json()["id"]
+        workshop_id = await workshop_of_one(client, event_id)
         draft = (await client.post("/v1/events", json=INNOVATION_DAY, headers=MANAGER)).json()
         runtime, policy = runtime_of(app), app.state.events_access.policy
         group = [
