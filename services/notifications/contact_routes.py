@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+import jwt
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.notifications import contacts, queries, schemas
 from services.notifications.access import Communicator
+from services.notifications.domain import asks_to_stop
 from services.notifications.segments import attribute_name
 from shared.downloads import streamed_csv
 from shared.errors import RuleViolation
@@ -39,6 +41,32 @@ async def get_contact(
     """A contact's personal data and consent history: for communicators (and admins) only."""
     async with uow:
         return await queries.contact(uow.session, contact_id)
+
+
+@router.post("/sms/replies", response_model=schemas.SmsReplyResult, tags=["sms"])
+async def sms_reply(
+    reply: schemas.SmsReply,
+    request: Request,
+    uow: UnitOfWorkDep,
+    x_gwapi_signature: Annotated[str, Header(description="A JWT, HS256: the gateway's")] = "",
+) -> schemas.SmsReplyResult:
+    """A text a person sent back, forwarded by the SMS gateway (GatewayAPI's MO webhook,
+    signed with `NOTIFICATIONS_SMS_REPLY_SECRET`). One that starts with STOP (or AFMELD,
+    FRAMELD, STOPP, UNSUBSCRIBE; any case) withdraws the SMS consent of every contact with
+    that number: no send texts them again. Other replies change nothing."""
+    secret = get_runtime(request).settings.sms_reply_secret
+    if secret is None:
+        raise HTTPException(503, "SMS replies are not taken: no NOTIFICATIONS_SMS_REPLY_SECRET")
+    try:
+        jwt.decode(x_gwapi_signature, secret.get_secret_value(), algorithms=["HS256"])
+    except jwt.InvalidTokenError:
+        raise HTTPException(401, "the reply is not signed with the gateway's secret") from None
+    if not asks_to_stop(reply.message):
+        return schemas.SmsReplyResult(stopped=0)
+    async with uow:
+        stopped = await contacts.stop_texts(uow, reply.msisdn, f"sms reply {reply.id}")
+        await uow.commit()
+    return schemas.SmsReplyResult(stopped=stopped)
 
 
 @router.get("/contacts/{contact_id}/export", response_model=schemas.ContactExport)

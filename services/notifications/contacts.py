@@ -462,6 +462,35 @@ def progress(job: ContactImport) -> float:
     return round(100 * job.processed_rows / job.total_rows, 1) if job.total_rows else 100.0
 
 
+async def stop_texts(uow: UnitOfWork, msisdn: int, source: str) -> int:
+    """Withdraw the SMS consent of each contact with this number who had given it, kept in
+    their consent history; how many."""
+    stopped = list(
+        await uow.session.scalars(
+            update(Contact)
+            .where(Contact.phone == f"+{msisdn}", Contact.sms_consent.is_(True))
+            .values(sms_consent=False)
+            .returning(Contact.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if stopped:
+        await uow.session.execute(
+            insert(ConsentRecord),
+            [
+                {
+                    "contact_id": contact_id,
+                    "channel": "sms",
+                    "granted": False,
+                    "source": source,
+                    "recorded_at": uow.now(),
+                }
+                for contact_id in stopped
+            ],
+        )
+    return len(stopped)
+
+
 async def erase(uow: UnitOfWork, contact_id: str) -> int:
     """Erase a person on their request (GDPR art. 17): the contact, their consent history
     and memberships go; the ledger keeps that messages went, but not to whom (what was

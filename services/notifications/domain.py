@@ -29,6 +29,16 @@ def is_gsm_7(text: str) -> bool:
     return all(c in GSM_7 for c in text)
 
 
+# a reply that starts with one of these withdraws the sender's consent to text messages
+STOP_WORDS = frozenset({"STOP", "STOPP", "AFMELD", "FRAMELD", "UNSUBSCRIBE"})
+
+
+def asks_to_stop(reply: str) -> bool:
+    """'Stop', 'STOP tak', 'afmeld.': the reply's first word, in any case."""
+    words = reply.split(maxsplit=1)
+    return bool(words) and words[0].strip(".!,").upper() in STOP_WORDS
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.notifications.contacts import ContactDetails
 from services.notifications.domain import MAX_SMS, DeliveryStatus, LawfulBasis, SendStatus
@@ -268,6 +268,21 @@ class BounceResult(ApiOutput):
     reports: int = Field(description="Recipients reported.")
     suppressed: int = Field(description="Addresses suppressed (hard bounces and complaints).")
     bounced: int = Field(description="Sent deliveries now marked bounced.")
+
+
+class SmsReply(BaseModel):
+    """A text a person sent back, as GatewayAPI forwards it (its MO webhook: its other
+    fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int = Field(description="The gateway's id of the reply.")
+    msisdn: int = Field(gt=0, lt=10**15, description="Who sent it: country code and number.")
+    message: str = Field(max_length=2000)
+
+
+class SmsReplyResult(ApiOutput):
+    stopped: int = Field(description="Contacts of that number whose SMS consent was withdrawn.")
 
 
 class ContactExport(ApiOutput):

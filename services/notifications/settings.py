@@ -40,6 +40,9 @@ class NotificationsSettings(ServiceSettings):
     sms_sender: str = Field("Budskab", pattern=r"^[A-Za-z0-9 ]{1,11}$")  # what phones show
     sms_timeout_seconds: float = Field(10.0, gt=0)
     sms_rate_per_second: float | None = Field(None, gt=0)  # the gateway's limit, if any
+    # replies forwarded by the gateway (GatewayAPI's MO webhook) come signed with this secret
+    # (a JWT, HS256, in X-Gwapi-Signature); none: replies are refused
+    sms_reply_secret: SecretStr | None = None
     # no text message wakes anybody: Danish time, as send_quiet_hours
     sms_quiet_hours: QuietHours | None = QuietHours.parse("21:00-08:00")
     # webhooks: subscribing systems are posted a send's message; https to a public address
@@ -81,7 +84,7 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError("the SMS gateway's URL must be https (http only to 127.0.0.1)")
         return self
 
-    @field_validator("sms_gateway_url", "sms_gateway_token", mode="before")
+    @field_validator("sms_gateway_url", "sms_gateway_token", "sms_reply_secret", mode="before")
     @classmethod
     def _unset(cls, value: object) -> object:
         return value or None  # compose passes an unset variable as ""

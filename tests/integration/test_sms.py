@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from sqlalchemy import select, update
 
@@ -17,7 +18,7 @@ from services.notifications.fanout import fan_out_page
 from services.notifications.sender import channels_for, send_due
 from services.notifications.settings import NotificationsSettings
 from services.notifications.suppressions import suppress
-from services.notifications.tables import Delivery
+from services.notifications.tables import Contact, Delivery
 from tests.helpers import auth, runtime_of, serving, settings_for
 
 pytestmark = pytest.mark.integration
@@ -241,3 +242,68 @@ async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_pu
     assert texted[0] == everyone  # on consent: the suppressions are of e-mail
     # on the public task: every phone (Birthe's too, no consent asked) but Jonas'
     assert texted[1] == sorted({*everyone, "+4521000004"} - {"+4521000002"})
+
+
+REPLY_SECRET = "the-secret-gatewayapi-signs-replies-with"
+
+
+def signed(secret: str = REPLY_SECRET) -> dict[str, str]:
+    """The header GatewayAPI sends with each reply it forwards: a JWT signed with the
+    webhook's secret."""
+    return {"X-Gwapi-Signature": jwt.encode({"iat": 1776150000}, secret, algorithm="HS256")}
+
+
+def reply(msisdn: int, message: str) -> dict[str, object]:
+    """A reply as GatewayAPI's MO webhook posts it (fields we do not read included)."""
+    return {
+        "id": 1000 + msisdn % 1000,
+        "msisdn": msisdn,
+        "receiver": 4512345678,
+        "message": message,
+        "senttime": 1776150000,
+        "webhook_label": "budskab",
+    }
+
+
+async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: str) -> None:
+    """Replying STOP to a text (any case, words after it) takes the number off every later
+    SMS send, kept in the contact's consent history; another reply changes nothing; a reply
+    not signed with the gateway's secret is refused, and without a secret none is taken."""
+    _, app, runtime = service(database_url, sms_reply_secret=REPLY_SECRET)
+    async with serving(app) as client:
+        await add_panel(client)
+        url = "/v1/sms/replies"
+        for unsigned in (
+            {},
+            signed("another-secret-that-is-not-the-gateways"),
+            {"X-Gwapi-Signature": "not-a-jwt"},
+        ):
+            refused = await client.post(url, json=reply(4521000001, "STOP"), headers=unsigned)
+            assert refused.status_code == 401, refused.text
+        thanks = await client.post(url, json=reply(4521000001, "Tak for info"), headers=signed())
+        assert thanks.json() == {"stopped": 0}
+        stop = await client.post(url, json=reply(4521000001, "stop tak"), headers=signed())
+        assert stop.json() == {"stopped": 1}
+        again = await client.post(url, json=reply(4521000001, "STOP"), headers=signed())
+        assert again.json() == {"stopped": 0}  # withdrawn once
+        unknown = await client.post(url, json=reply(4599999999, "STOP"), headers=signed())
+        assert unknown.json() == {"stopped": 0}
+
+        created = await send(client)
+        assert created.json()["recipients"] == 3, created.text  # of 4 who had consented
+        async with runtime.sessions() as session:
+            karen = await session.scalar(select(Contact.id).where(Contact.phone == "+4521000001"))
+        contact = (await client.get(f"/v1/contacts/{karen}", headers=auth("communicator"))).json()
+    assert contact["sms_consent"] is False
+    assert [(c["channel"], c["granted"], c["source"]) for c in contact["consent_history"]][-1] == (
+        "sms",
+        False,
+        "sms reply 1001",
+    )
+
+    _, without_secret, _ = service(database_url)
+    async with serving(without_secret) as client:
+        closed = await client.post(
+            "/v1/sms/replies", json=reply(4521000002, "STOP"), headers=signed()
+        )
+    assert closed.status_code == 503, closed.text
