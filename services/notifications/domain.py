@@ -25,8 +25,21 @@ GSM_7 = frozenset(
 )
 
 
+GSM_7_ESCAPED = frozenset("^{}\\[~]|€\f")  # sent as two septets each
+
+
 def is_gsm_7(text: str) -> bool:
     return all(c in GSM_7 for c in text)
+
+
+def sms_parts(text: str) -> int:
+    """How many messages a text goes as, each billed as one: GSM text 160 septets in one,
+    153 a part when longer; any other text 70 UCS-2 units in one, 67 a part."""
+    if is_gsm_7(text):
+        size, alone, part = len(text) + sum(c in GSM_7_ESCAPED for c in text), 160, 153
+    else:
+        size, alone, part = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if size <= alone else -(-size // part)
 
 
 # a reply that starts with one of these withdraws the sender's consent to text messages

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import contacts, fanout, schemas, sends, suppressions, templates
-from services.notifications.domain import DeliveryStatus, SendStatus
+from services.notifications.domain import DeliveryStatus, SendStatus, sms_parts
 from services.notifications.tables import (
     AudienceMember,
     ConsentRecord,
@@ -20,6 +20,7 @@ from services.notifications.tables import (
     MessageTemplate,
     Send,
 )
+from shared.contracts.vocabulary import ChannelKind
 from shared.downloads import ROWS_PER_READ, ReadAfter
 from shared.errors import NotFound
 from shared.pagination import Page, fetch_page
@@ -195,6 +196,7 @@ async def send_public(uow: UnitOfWork, send: Send) -> schemas.SendPublic:
             "recipients": recipients,
             "counts": counts,
             "percent_done": round(100 * done / recipients, 1) if recipients else 100.0,
+            "sms_parts": sms_parts(send.body) if send.channel == ChannelKind.SMS else None,
         }
     )
 

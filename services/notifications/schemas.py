@@ -176,6 +176,10 @@ class SendPublic(ApiOutput):
     recipients: int
     counts: SendCounts
     percent_done: float
+    sms_parts: int | None = Field(
+        description="An SMS send's text: the messages it goes as to each recipient, each billed "
+        "as one (160 GSM characters in one, 153 a part beyond; 70 of other text, 67 a part)."
+    )
 
 
 class AudienceBasis(ApiInput):

@@ -120,7 +120,7 @@ async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
         "bounced": 0,
         "cancelled": 0,
     }
-    assert (first["recipients"], first["percent_done"]) == (3, 100.0)
+    assert (first["recipients"], first["percent_done"], first["sms_parts"]) == (3, 100.0, None)
     assert [d["contact_id"] is not None for d in failed["items"]] == [True]
     assert resend.json() == {"requeued": 1}
     assert second["counts"]["sent"] == 3 and second["counts"]["failed"] == 0

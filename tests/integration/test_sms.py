@@ -101,6 +101,7 @@ async def test_an_sms_send_texts_each_consenting_contact_once(
         assert created.status_code == 201, created.text
         send_id = created.json()["id"]
         assert created.json()["recipients"] == 4  # consented to SMS, with a phone
+        assert created.json()["sms_parts"] == 1  # 87 characters of GSM text
 
         while await fan_out_page(runtime):
             pass

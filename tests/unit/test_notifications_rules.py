@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifications import compose
-from services.notifications.domain import QuietHours, next_attempt, send_times, sends_messages
+from services.notifications.domain import (
+    QuietHours,
+    asks_to_stop,
+    next_attempt,
+    send_times,
+    sends_messages,
+    sms_parts,
+)
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -113,3 +120,33 @@ def test_a_message_is_not_made_for_whom_no_mail_server_takes(
         made_for(name, address)
     made = made_for("Anne Holm", "anne.holm@aarhus.dk")
     assert b"anne.holm@aarhus.dk" in made
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("Hej fra Silkeborg Kommune", 1),
+        ("æøå ÆØÅ " * 20, 1),  # Danish letters are GSM: 160 septets go as one
+        ("a" * 161, 2),
+        ("a" * 306, 2),  # 153 a part once it is more than one
+        ("a" * 307, 3),
+        ("a" * 612, 4),
+        ("€" * 80, 1),  # € and ^{}\[~]| take two septets each
+        ("€" * 81, 2),
+        ("“" * 70, 1),  # a curly quote is not GSM: the text goes as UCS-2, 70 in one
+        ("“" * 71, 2),
+        ("😀" * 35, 1),  # an emoji is two UCS-2 units
+        ("😀" * 36, 2),
+    ],
+)
+def test_an_sms_is_billed_by_parts_as_the_network_splits_it(text: str, parts: int) -> None:
+    assert sms_parts(text) == parts
+
+
+@pytest.mark.parametrize(
+    ("reply", "stops"),
+    [("STOP", True), ("stop tak", True), ("Afmeld.", True), ("Stopp!", True)]
+    + [("Tak for info", False), ("", False), ("Hvornår stopper det?", False), ("STOPPER", False)],
+)
+def test_a_reply_that_starts_with_stop_asks_to_stop(reply: str, stops: bool) -> None:
+    assert asks_to_stop(reply) is stops
