@@ -30,12 +30,14 @@ async def get_audience(
 
 @router.put("/audiences/{audience_id}", response_model=schemas.AudiencePublic)
 async def set_lawful_basis(
-    audience_id: str, body: schemas.AudienceBasis, uow: UnitOfWorkDep, _: Communicator
+    audience_id: str, body: schemas.AudienceBasis, uow: UnitOfWorkDep, who: Communicator
 ) -> schemas.AudiencePublic:
     """Send to this audience on its contacts' consent (the default) or on the authority's
-    public task. Sends fanned out from now on use it; one under way keeps its own."""
+    public task. Sends fanned out from now on use it; one under way keeps its own. Each
+    setting stays in the audience's `basis_history`, with who set it and when."""
     async with uow:
-        await lists.set_basis(uow, audience_id, body.lawful_basis, body.basis_note)
+        set_by = f"api: {who.subject}"[:80]
+        await lists.set_basis(uow, audience_id, body.lawful_basis, body.basis_note, set_by)
         await uow.commit()
         return await _audience(uow.session, audience_id)
 
@@ -57,6 +59,10 @@ async def _audience(session: AsyncSession, audience_id: str) -> schemas.Audience
         lawful_basis=basis,
         basis_note=entry.basis_note if entry else "",
         updated_at=entry.updated_at if entry else None,
+        basis_history=[
+            schemas.BasisRecordPublic.model_validate(record, from_attributes=True)
+            for record in await lists.basis_history(session, audience_id)
+        ],
         members=members or 0,
         reachable=reachable,
     )

@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.domain import EMAIL_CHANNELS, LawfulBasis, SuppressionReason
-from services.notifications.tables import AudienceList, Contact, Suppression
+from services.notifications.tables import AudienceList, BasisRecord, Contact, Suppression
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import upsert
 from shared.uow import UnitOfWork
@@ -20,13 +20,35 @@ async def basis_of(session: AsyncSession, audience_id: str | None) -> LawfulBasi
     return LawfulBasis(basis or LawfulBasis.CONSENT)
 
 
-async def set_basis(uow: UnitOfWork, audience_id: str, basis: LawfulBasis, note: str) -> None:
-    """From now on: a send already under way keeps the basis it started on."""
+async def set_basis(
+    uow: UnitOfWork, audience_id: str, basis: LawfulBasis, note: str, set_by: str
+) -> None:
+    """From now on: a send already under way keeps the basis it started on. Each setting is
+    kept in the audience's history."""
     values = {"lawful_basis": basis, "basis_note": note, "updated_at": uow.now()}
     await uow.session.execute(
         upsert(uow.session, AudienceList)
         .values(audience_id=audience_id, **values)
         .on_conflict_do_update(index_elements=["audience_id"], set_=values)
+    )
+    uow.session.add(
+        BasisRecord(
+            audience_id=audience_id,
+            lawful_basis=basis,
+            basis_note=note,
+            set_by=set_by,
+            recorded_at=values["updated_at"],
+        )
+    )
+
+
+async def basis_history(session: AsyncSession, audience_id: str) -> list[BasisRecord]:
+    return list(
+        await session.scalars(
+            select(BasisRecord)
+            .where(BasisRecord.audience_id == audience_id)
+            .order_by(BasisRecord.id)
+        )
     )
 
 

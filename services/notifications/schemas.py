@@ -196,14 +196,22 @@ class AudienceBasis(ApiInput):
         return self
 
 
+class BasisRecordPublic(ApiOutput):
+    lawful_basis: LawfulBasis
+    basis_note: str
+    set_by: str
+    recorded_at: datetime
+
+
 class AudiencePublic(ApiOutput):
-    """An audience as this service sends to it: its basis, its members, and how many of them
-    each channel reaches on that basis now."""
+    """An audience as this service sends to it: its basis (and each earlier setting of it,
+    oldest first), its members, and how many of them each channel reaches on it now."""
 
     audience_id: str
     lawful_basis: LawfulBasis
     basis_note: str
     updated_at: datetime | None
+    basis_history: list[BasisRecordPublic]
     members: int
     reachable: dict[str, int] = Field(description="By channel: email, sms.")
 

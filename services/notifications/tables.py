@@ -103,6 +103,20 @@ class AudienceList(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class BasisRecord(Base):
+    """Each time an audience's lawful basis was set, by whom and when: what the authority
+    must be able to show it sent on (GDPR art. 5(2))."""
+
+    __tablename__ = "audience_basis_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audience_id: Mapped[str] = mapped_column(String(36), index=True)
+    lawful_basis: Mapped[str] = mapped_column(String(20))
+    basis_note: Mapped[str] = mapped_column(String(300))
+    set_by: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Segment(Base):
     """An audience's contacts chosen by rules over their attributes (all must hold): worked
     out when a send to it is fanned out, so it is never out of date."""

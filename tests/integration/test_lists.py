@@ -197,6 +197,13 @@ async def test_an_audience_on_the_public_task_reaches_everyone_but_the_unsubscri
     assert ungrounded.status_code == 422 and "legal ground" in ungrounded.text
     assert grounded.status_code == 200, grounded.text
     assert grounded.json()["reachable"] == {"email": 5, "sms": 0}
+    assert before["basis_history"] == []
+    [setting] = after["basis_history"]  # the refused ones left no trace
+    assert (setting["lawful_basis"], setting["basis_note"][:32]) == (
+        "public_task",
+        "Lov om en aktiv beskæftigelsesin",
+    )
+    assert setting["set_by"].startswith("api: ") and setting["recorded_at"] == after["updated_at"]
     assert after["reachable"]["email"] == 4  # less the unsubscribed
     assert by_analyst.status_code == 403
     assert reached == {
