@@ -15,6 +15,7 @@ import asyncio
 import bisect
 import csv
 import io
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pydantic import (
     Field,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -101,8 +103,10 @@ class ContactDetails(ApiInput):
     )
 
     @model_validator(mode="after")
-    def _a_phone_to_text(self) -> ContactDetails:
-        if self.sms_consent and self.phone is None:
+    def _a_phone_to_text(self, info: ValidationInfo) -> ContactDetails:
+        # a file without phones may give consent for the phone on record (see import_chunk)
+        phone_elsewhere = (info.context or {}).get("phone_on_record", False)
+        if self.sms_consent and self.phone is None and not phone_elsewhere:
             raise ValueError("SMS consent needs a phone number to text")
         return self
 
@@ -271,10 +275,13 @@ def reason(exc: ValidationError) -> str:
     return "; ".join(parts)[:300]
 
 
-def _attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
-    """The new values over the old ones; a value left empty takes the attribute away."""
-    merged = old | new
-    return {name: value for name, value in merged.items() if value}
+def merged_attributes(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """The new values over the old ones; a value left empty takes the attribute away. At
+    most MAX_ATTRIBUTES, as one file may give: the new ones first, then the old ones kept
+    (imports with other columns would otherwise pile them up without end)."""
+    merged = new | {name: value for name, value in old.items() if name not in new}
+    kept = ((name, value) for name, value in merged.items() if value)
+    return dict(itertools.islice(kept, MAX_ATTRIBUTES))
 
 
 async def save(
@@ -308,7 +315,9 @@ async def save(
             "language": person.language,
             "email_consent": person.email_consent,
             "sms_consent": person.sms_consent,
-            "attributes": _attributes(contact.attributes if contact else {}, person.attributes),
+            "attributes": merged_attributes(
+                contact.attributes if contact else {}, person.attributes
+            ),
         }
         if contact is None:
             contact_id = new_id()
@@ -417,11 +426,15 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         parsed = await _file_of(uow, job)
         lines, rows = parsed.lines, parsed.rows
         start = bisect.bisect_left(lines, job.next_line)
+        phones_given = "phone" in parsed.given
         good, refused = await asyncio.to_thread(
-            _validate, lines[start : start + CHUNK], rows[start : start + CHUNK]
+            _validate, lines[start : start + CHUNK], rows[start : start + CHUNK], phones_given
         )
+        if not phones_given:
+            good, unphoned = await _phones_on_record(uow, good)
+            refused += unphoned
         bad = [{"import_id": job.id, "line": line, "reason": why} for line, why in refused]
-        by_email = {row.email.lower(): row for row in good}  # a later row of an address wins
+        by_email = {row.email.lower(): row for _, row in good}  # a later row of an address wins
         await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", parsed.given)
         if bad:
             await uow.session.execute(insert(ContactImportError), bad)
@@ -440,22 +453,52 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
 
 
 def _validate(
-    lines: list[int], rows: list[dict[str, object] | str]
-) -> tuple[list[CsvRow], list[tuple[int, str]]]:
-    """A chunk's rows checked (in a thread: checking addresses is CPU work): the good ones,
-    and each refused one's line and reason."""
-    good: list[CsvRow] = []
+    lines: list[int], rows: list[dict[str, object] | str], phones_given: bool
+) -> tuple[list[tuple[int, CsvRow]], list[tuple[int, str]]]:
+    """A chunk's rows checked (in a thread: checking addresses is CPU work): the good ones
+    and each refused one, by line (the refused with their reason)."""
+    good: list[tuple[int, CsvRow]] = []
     refused: list[tuple[int, str]] = []
+    context = {"phone_on_record": not phones_given}
     for line, row in zip(lines, rows, strict=True):
         try:
             if isinstance(row, str):
                 raise ValueError(row)
-            good.append(CsvRow.model_validate(row))
+            good.append((line, CsvRow.model_validate(row, context=context)))
         except ValidationError as exc:
             refused.append((line, reason(exc)))
         except ValueError as exc:
             refused.append((line, str(exc)[:300]))
     return good, refused
+
+
+NO_PHONE_ON_RECORD = (
+    "sms_consent: SMS consent needs a phone number to text: the file has no phone column "
+    "and the contact no phone on record"
+)
+
+
+async def _phones_on_record(
+    uow: UnitOfWork, good: list[tuple[int, CsvRow]]
+) -> tuple[list[tuple[int, CsvRow]], list[tuple[int, str]]]:
+    """A file without phones gives SMS consent only for a contact whose phone is on record
+    (a re-import of consents); the rows it would give it to anyone else are refused."""
+    asking = {row.email.lower() for _, row in good if row.sms_consent}
+    if not asking:
+        return good, []
+    phoned = set(
+        await uow.session.scalars(
+            select(Contact.email).where(Contact.email.in_(asking), Contact.phone.is_not(None))
+        )
+    )
+    kept: list[tuple[int, CsvRow]] = []
+    refused: list[tuple[int, str]] = []
+    for line, row in good:
+        if row.sms_consent and row.email.lower() not in phoned:
+            refused.append((line, NO_PHONE_ON_RECORD))
+        else:
+            kept.append((line, row))
+    return kept, refused
 
 
 def progress(job: ContactImport) -> float:

@@ -5,6 +5,8 @@ while e-mail goes on."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -13,6 +15,7 @@ from sqlalchemy import select, update
 
 from scripts.stack import SmsSink, SmtpSink
 from services.notifications.app import create_app
+from services.notifications.contacts import import_chunk
 from services.notifications.domain import address_hash
 from services.notifications.fanout import fan_out_page
 from services.notifications.sender import channels_for, send_due
@@ -308,3 +311,36 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
             "/v1/sms/replies", json=reply(4521000002, "STOP"), headers=signed()
         )
     assert closed.status_code == 503, closed.text
+
+
+async def test_a_file_without_phones_gives_sms_consent_only_to_the_phones_on_record(
+    database_url: str,
+) -> None:
+    """A re-import of consents, with no phone column, may give SMS consent to a contact
+    whose phone is on record; for anyone else its row is refused, saying why."""
+    _, app, runtime = service(database_url)
+    communicator = auth("communicator")
+    async with serving(app) as client:
+        await add_panel(client)  # Birthe Lund has a phone and no SMS consent; Per Krogh no phone
+        started = await client.post(
+            "/v1/contact-imports",
+            params={"audience_id": "borgerpanel"},
+            content=(
+                b"email,navn,samtykke,sms samtykke\n"
+                b"panel4@silkeborg.example,Birthe Lund,ja,ja\n"
+                b"panel5@silkeborg.example,Per Krogh,ja,ja\n"
+                b"ny.borger@silkeborg.example,Ny Borger,ja,ja\n"
+            ),
+            headers={**communicator, "Content-Type": "text/csv"},
+        )
+        assert started.status_code == 202, started.text
+        while await import_chunk(runtime):
+            pass
+        job = (await client.get(started.headers["Location"], headers=communicator)).json()
+        errors = (await client.get(job["errors_url"], headers=communicator)).text
+        created = await send(client)
+    assert (job["imported"], job["rejected"]) == (1, 2), job
+    refused = list(csv.reader(io.StringIO(errors)))[1:]
+    assert [line for line, _ in refused] == ["3", "4"]
+    assert all("no phone on record" in reason for _, reason in refused)
+    assert created.json()["recipients"] == 5  # the four who had consented, and Birthe

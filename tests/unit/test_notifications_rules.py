@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifications import compose
+from services.notifications.contacts import MAX_ATTRIBUTES, merged_attributes
 from services.notifications.domain import (
     QuietHours,
     asks_to_stop,
@@ -150,3 +151,13 @@ def test_an_sms_is_billed_by_parts_as_the_network_splits_it(text: str, parts: in
 )
 def test_a_reply_that_starts_with_stop_asks_to_stop(reply: str, stops: bool) -> None:
     assert asks_to_stop(reply) is stops
+
+
+def test_a_contact_keeps_at_most_thirty_attributes_the_newest_first() -> None:
+    old = {f"old{i}": "x" for i in range(25)} | {"kommune": "Aarhus", "rolle": "leder"}
+    new = {f"new{i}": "y" for i in range(10)} | {"kommune": "Silkeborg", "rolle": ""}
+    merged = merged_attributes(old, new)
+    assert len(merged) == MAX_ATTRIBUTES == 30
+    assert merged["kommune"] == "Silkeborg" and "rolle" not in merged  # emptied: taken away
+    assert all(f"new{i}" in merged for i in range(10))  # what the newest file gave is kept
+    assert merged_attributes({"a": "1"}, {"b": "2"}) == {"b": "2", "a": "1"}
