@@ -8,6 +8,7 @@ from typing import Annotated
 import jwt
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from services.notifications import contacts, queries, schemas
 from services.notifications.access import Communicator
@@ -16,8 +17,10 @@ from services.notifications.segments import attribute_name
 from shared.downloads import streamed_csv
 from shared.errors import RuleViolation
 from shared.http import UnitOfWorkDep, get_runtime, require_media_type
+from shared.logging import get_logger
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
+log = get_logger(__name__)
 
 
 @router.post("/contacts", status_code=status.HTTP_201_CREATED, response_model=schemas.ContactPublic)
@@ -50,17 +53,28 @@ async def sms_reply(
     uow: UnitOfWorkDep,
     x_gwapi_signature: Annotated[str, Header(description="A JWT, HS256: the gateway's")] = "",
 ) -> schemas.SmsReplyResult:
-    """A text a person sent back, forwarded by the SMS gateway (GatewayAPI's MO webhook,
-    signed with `NOTIFICATIONS_SMS_REPLY_SECRET`). One that starts with STOP (or AFMELD,
-    FRAMELD, STOPP, UNSUBSCRIBE; any case) withdraws the SMS consent of every contact with
-    that number: no send texts them again. Other replies change nothing."""
+    """A text a person sent back, forwarded by the SMS gateway (GatewayAPI's MO webhook).
+    The gateway signs the reply itself: a JWT (HS256, `NOTIFICATIONS_SMS_REPLY_SECRET`)
+    whose claims are the reply's fields; a body that differs from them is refused. One that
+    starts with STOP (or AFMELD, FRAMELD, STOPP, UNSUBSCRIBE; any case; after a keyword, as
+    on a shared number) withdraws the SMS consent of every contact with that number: no
+    send on consent texts them again. Other replies change nothing."""
     secret = get_runtime(request).settings.sms_reply_secret
     if secret is None:
+        log.warning("sms reply refused", reason="no NOTIFICATIONS_SMS_REPLY_SECRET")
         raise HTTPException(503, "SMS replies are not taken: no NOTIFICATIONS_SMS_REPLY_SECRET")
     try:
-        jwt.decode(x_gwapi_signature, secret.get_secret_value(), algorithms=["HS256"])
-    except jwt.InvalidTokenError:
-        raise HTTPException(401, "the reply is not signed with the gateway's secret") from None
+        claims = jwt.decode(x_gwapi_signature, secret.get_secret_value(), algorithms=["HS256"])
+        signed = schemas.SmsReply.model_validate(claims)
+    except (jwt.InvalidTokenError, ValidationError):
+        signed = None
+    if signed is None or (signed.id, signed.msisdn, signed.message) != (
+        reply.id,
+        reply.msisdn,
+        reply.message,
+    ):
+        log.warning("sms reply refused", reason="not signed by the gateway", reply_id=reply.id)
+        raise HTTPException(401, "the reply is not the one signed with the gateway's secret")
     if not asks_to_stop(reply.message):
         return schemas.SmsReplyResult(stopped=0)
     async with uow:

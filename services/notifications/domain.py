@@ -32,24 +32,34 @@ def is_gsm_7(text: str) -> bool:
     return all(c in GSM_7 for c in text)
 
 
-def sms_parts(text: str) -> int:
-    """How many messages a text goes as, each billed as one: GSM text 160 septets in one,
-    153 a part when longer; any other text 70 UCS-2 units in one, 67 a part."""
-    if is_gsm_7(text):
-        size, alone, part = len(text) + sum(c in GSM_7_ESCAPED for c in text), 160, 153
-    else:
-        size, alone, part = len(text.encode("utf-16-le")) // 2, 70, 67
-    return 1 if size <= alone else -(-size // part)
-
-
 # a reply that starts with one of these withdraws the sender's consent to text messages
 STOP_WORDS = frozenset({"STOP", "STOPP", "AFMELD", "FRAMELD", "UNSUBSCRIBE"})
 
 
 def asks_to_stop(reply: str) -> bool:
-    """'Stop', 'STOP tak', 'afmeld.': the reply's first word, in any case."""
-    words = reply.split(maxsplit=1)
-    return bool(words) and words[0].strip(".!,").upper() in STOP_WORDS
+    """'Stop', 'STOP tak', 'afmeld.', 'BUDSKAB STOP': the reply's first word, or its second
+    (after the keyword a shared number routes by), in any case. Taking a question for a
+    STOP errs the safe way: the texts stop."""
+    words = reply.split(maxsplit=2)[:2]
+    return any(word.strip(".!,?").upper() in STOP_WORDS for word in words)
+
+
+def sms_parts(text: str) -> int:
+    """How many messages a text goes as, each billed as one: GSM text 160 septets in one,
+    else parts of 153 (an escaped character's two septets are not split between parts);
+    any other text 70 UCS-2 units in one, else parts of 67 (nor is an emoji's pair)."""
+    if is_gsm_7(text):
+        sizes, alone, part = [2 if c in GSM_7_ESCAPED else 1 for c in text], 160, 153
+    else:
+        sizes, alone, part = [len(c.encode("utf-16-le")) // 2 for c in text], 70, 67
+    if sum(sizes) <= alone:
+        return 1
+    parts, filled = 1, 0
+    for size in sizes:
+        if filled + size > part:
+            parts, filled = parts + 1, 0
+        filled += size
+    return parts
 
 
 class DeliveryStatus(StrEnum):

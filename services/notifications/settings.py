@@ -84,6 +84,14 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError("the SMS gateway's URL must be https (http only to 127.0.0.1)")
         return self
 
+    @field_validator("sms_reply_secret")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # one captured reply would let a short secret be guessed offline
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("NOTIFICATIONS_SMS_REPLY_SECRET must be at least 32 bytes")
+        return value
+
     @field_validator("sms_gateway_url", "sms_gateway_token", "sms_reply_secret", mode="before")
     @classmethod
     def _unset(cls, value: object) -> object:

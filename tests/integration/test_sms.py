@@ -251,12 +251,6 @@ async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_pu
 REPLY_SECRET = "the-secret-gatewayapi-signs-replies-with"
 
 
-def signed(secret: str = REPLY_SECRET) -> dict[str, str]:
-    """The header GatewayAPI sends with each reply it forwards: a JWT signed with the
-    webhook's secret."""
-    return {"X-Gwapi-Signature": jwt.encode({"iat": 1776150000}, secret, algorithm="HS256")}
-
-
 def reply(msisdn: int, message: str) -> dict[str, object]:
     """A reply as GatewayAPI's MO webhook posts it (fields we do not read included)."""
     return {
@@ -269,6 +263,16 @@ def reply(msisdn: int, message: str) -> dict[str, object]:
     }
 
 
+def signed(body: dict[str, object], secret: str = REPLY_SECRET) -> dict[str, str]:
+    """The header GatewayAPI sends with each reply it forwards: the reply itself as a JWT,
+    signed with the webhook's secret."""
+    return {"X-Gwapi-Signature": jwt.encode(body, secret, algorithm="HS256")}
+
+
+async def post_reply(client, body: dict[str, object], headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return await client.post("/v1/sms/replies", json=body, headers=signed(body) | (headers or {}))
+
+
 async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: str) -> None:
     """Replying STOP to a text (any case, words after it) takes the number off every later
     SMS send, kept in the contact's consent history; another reply changes nothing; a reply
@@ -276,21 +280,23 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
     _, app, runtime = service(database_url, sms_reply_secret=REPLY_SECRET)
     async with serving(app) as client:
         await add_panel(client)
-        url = "/v1/sms/replies"
-        for unsigned in (
-            {},
-            signed("another-secret-that-is-not-the-gateways"),
+        stop = reply(4521000001, "STOP")
+        thanks_from_jonas = signed(reply(4521000002, "Tak"))
+        for forged in (
+            {"X-Gwapi-Signature": ""},
+            signed(stop, "another-secret-that-is-not-the-gateways"),
             {"X-Gwapi-Signature": "not-a-jwt"},
+            thanks_from_jonas,  # signed, but for another reply
         ):
-            refused = await client.post(url, json=reply(4521000001, "STOP"), headers=unsigned)
+            refused = await post_reply(client, stop, forged)
             assert refused.status_code == 401, refused.text
-        thanks = await client.post(url, json=reply(4521000001, "Tak for info"), headers=signed())
+        thanks = await post_reply(client, reply(4521000001, "Tak for info"))
         assert thanks.json() == {"stopped": 0}
-        stop = await client.post(url, json=reply(4521000001, "stop tak"), headers=signed())
-        assert stop.json() == {"stopped": 1}
-        again = await client.post(url, json=reply(4521000001, "STOP"), headers=signed())
+        stopped = await post_reply(client, reply(4521000001, "stop tak"))
+        assert stopped.json() == {"stopped": 1}
+        again = await post_reply(client, stop)
         assert again.json() == {"stopped": 0}  # withdrawn once
-        unknown = await client.post(url, json=reply(4599999999, "STOP"), headers=signed())
+        unknown = await post_reply(client, reply(4599999999, "STOP"))
         assert unknown.json() == {"stopped": 0}
 
         created = await send(client)
@@ -307,9 +313,7 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
 
     _, without_secret, _ = service(database_url)
     async with serving(without_secret) as client:
-        closed = await client.post(
-            "/v1/sms/replies", json=reply(4521000002, "STOP"), headers=signed()
-        )
+        closed = await post_reply(client, reply(4521000002, "STOP"))
     assert closed.status_code == 503, closed.text
 
 

@@ -138,6 +138,8 @@ def test_a_message_is_not_made_for_whom_no_mail_server_takes(
         ("“" * 71, 2),
         ("😀" * 35, 1),  # an emoji is two UCS-2 units
         ("😀" * 36, 2),
+        ("a" * 152 + "€" + "a" * 152, 3),  # 306 septets, but € is not split between parts
+        ("a" * 66 + "😀" + "a" * 66, 3),  # nor is an emoji's pair of UCS-2 units
     ],
 )
 def test_an_sms_is_billed_by_parts_as_the_network_splits_it(text: str, parts: int) -> None:
@@ -147,6 +149,7 @@ def test_an_sms_is_billed_by_parts_as_the_network_splits_it(text: str, parts: in
 @pytest.mark.parametrize(
     ("reply", "stops"),
     [("STOP", True), ("stop tak", True), ("Afmeld.", True), ("Stopp!", True)]
+    + [("BUDSKAB stop", True)]  # after the keyword of a shared number
     + [("Tak for info", False), ("", False), ("Hvornår stopper det?", False), ("STOPPER", False)],
 )
 def test_a_reply_that_starts_with_stop_asks_to_stop(reply: str, stops: bool) -> None:
