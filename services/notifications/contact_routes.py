@@ -57,8 +57,8 @@ async def sms_reply(
     The gateway signs the reply itself: a JWT (HS256, `NOTIFICATIONS_SMS_REPLY_SECRET`)
     whose claims are the reply's fields; a body that differs from them is refused. One that
     starts with STOP (or AFMELD, FRAMELD, STOPP, UNSUBSCRIBE; any case; after a keyword, as
-    on a shared number) withdraws the SMS consent of every contact with that number: no
-    send on consent texts them again. Other replies change nothing."""
+    on a shared number) withdraws the SMS consent of every contact with that number, and
+    no send texts it again, on any lawful basis. Other replies change nothing."""
     secret = get_runtime(request).settings.sms_reply_secret
     if secret is None:
         log.warning("sms reply refused", reason="no NOTIFICATIONS_SMS_REPLY_SECRET")

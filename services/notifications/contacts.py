@@ -430,9 +430,8 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         good, refused = await asyncio.to_thread(
             _validate, lines[start : start + CHUNK], rows[start : start + CHUNK], phones_given
         )
-        if not phones_given:
-            good, unphoned = await _phones_on_record(uow, good)
-            refused += unphoned
+        good, refused_on_record = await _against_records(uow, good, phones_given)
+        refused += refused_on_record
         bad = [{"import_id": job.id, "line": line, "reason": why} for line, why in refused]
         by_email = {row.email.lower(): row for _, row in good}  # a later row of an address wins
         await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", parsed.given)
@@ -476,25 +475,31 @@ NO_PHONE_ON_RECORD = (
     "sms_consent: SMS consent needs a phone number to text: the file has no phone column "
     "and the contact no phone on record"
 )
+STOPPED = "sms_consent: the contact replied STOP to a text: a file cannot give SMS consent back"
 
 
-async def _phones_on_record(
-    uow: UnitOfWork, good: list[tuple[int, CsvRow]]
+async def _against_records(
+    uow: UnitOfWork, good: list[tuple[int, CsvRow]], phones_given: bool
 ) -> tuple[list[tuple[int, CsvRow]], list[tuple[int, str]]]:
-    """A file without phones gives SMS consent only for a contact whose phone is on record
-    (a re-import of consents); the rows it would give it to anyone else are refused."""
+    """The rows that give SMS consent, checked against the contacts on record: not to one
+    who replied STOP; and, in a file without phones (a re-import of consents), only to one
+    whose phone is on record. The others are refused."""
     asking = {row.email.lower() for _, row in good if row.sms_consent}
     if not asking:
         return good, []
-    phoned = set(
-        await uow.session.scalars(
-            select(Contact.email).where(Contact.email.in_(asking), Contact.phone.is_not(None))
-        )
+    found = await uow.session.execute(
+        select(
+            Contact.email, Contact.phone.is_not(None), Contact.sms_stopped_at.is_not(None)
+        ).where(Contact.email.in_(asking))
     )
+    on_record = {email: (phoned, stopped) for email, phoned, stopped in found}
     kept: list[tuple[int, CsvRow]] = []
     refused: list[tuple[int, str]] = []
     for line, row in good:
-        if row.sms_consent and row.email.lower() not in phoned:
+        phoned, stopped = on_record.get(row.email.lower(), (False, False))
+        if row.sms_consent and stopped:
+            refused.append((line, STOPPED))
+        elif row.sms_consent and not phones_given and not phoned:
             refused.append((line, NO_PHONE_ON_RECORD))
         else:
             kept.append((line, row))
@@ -506,13 +511,14 @@ def progress(job: ContactImport) -> float:
 
 
 async def stop_texts(uow: UnitOfWork, msisdn: int, source: str) -> int:
-    """Withdraw the SMS consent of each contact with this number who had given it, kept in
-    their consent history; how many."""
+    """Each contact with this number who had not replied STOP before: no text on any basis
+    from now on, their SMS consent withdrawn (kept in their consent history); how many."""
+    now = uow.now()
     stopped = list(
         await uow.session.scalars(
             update(Contact)
-            .where(Contact.phone == f"+{msisdn}", Contact.sms_consent.is_(True))
-            .values(sms_consent=False)
+            .where(Contact.phone == f"+{msisdn}", Contact.sms_stopped_at.is_(None))
+            .values(sms_consent=False, sms_stopped_at=now)
             .returning(Contact.id)
             .execution_options(synchronize_session=False)
         )
@@ -526,7 +532,7 @@ async def stop_texts(uow: UnitOfWork, msisdn: int, source: str) -> int:
                     "channel": "sms",
                     "granted": False,
                     "source": source,
-                    "recorded_at": uow.now(),
+                    "recorded_at": now,
                 }
                 for contact_id in stopped
             ],

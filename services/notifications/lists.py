@@ -59,8 +59,8 @@ def reachable(channel: str, basis: LawfulBasis = LawfulBasis.CONSENT) -> ColumnE
     public_task = basis == LawfulBasis.PUBLIC_TASK
     if channel in EMAIL_CHANNELS:
         return true() if public_task else Contact.email_consent.is_(True)
-    if channel == ChannelKind.SMS:
-        has_phone = Contact.phone.is_not(None)
+    if channel == ChannelKind.SMS:  # never to a number that replied STOP
+        has_phone = Contact.phone.is_not(None) & Contact.sms_stopped_at.is_(None)
         return has_phone if public_task else Contact.sms_consent.is_(True) & has_phone
     return false()
 

@@ -35,10 +35,12 @@ class Contact(Base):
     # what suppressions are keyed on: a suppression outlives the contact and their address
     email_hash: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # a reply finds them by it
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
     email_consent: Mapped[bool] = mapped_column(Boolean)  # now; its history: consent_records
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # when they replied STOP to a text: no text on any basis since, and no import's consent
+    sms_stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # what segments select by: e.g. {"kommune": "Aarhus", "rolle": "jobcenterchef"}
     attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

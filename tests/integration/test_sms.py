@@ -273,6 +273,23 @@ async def post_reply(client, body: dict[str, object], headers: dict[str, str] | 
     return await client.post("/v1/sms/replies", json=body, headers=signed(body) | (headers or {}))
 
 
+async def imported(client, runtime, content: bytes) -> tuple[dict, list[list[str]]]:  # type: ignore[no-untyped-def]
+    """A file imported into the panel, its job driven here; the job, and its refused rows."""
+    communicator = auth("communicator")
+    started = await client.post(
+        "/v1/contact-imports",
+        params={"audience_id": "borgerpanel"},
+        content=content,
+        headers={**communicator, "Content-Type": "text/csv"},
+    )
+    assert started.status_code == 202, started.text
+    while await import_chunk(runtime):
+        pass
+    job = (await client.get(started.headers["Location"], headers=communicator)).json()
+    errors = (await client.get(job["errors_url"], headers=communicator)).text
+    return job, list(csv.reader(io.StringIO(errors)))[1:]
+
+
 async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: str) -> None:
     """Replying STOP to a text (any case, words after it) takes the number off every later
     SMS send, kept in the contact's consent history; another reply changes nothing; a reply
@@ -301,6 +318,20 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
 
         created = await send(client)
         assert created.json()["recipients"] == 3, created.text  # of 4 who had consented
+        job, errors = await imported(
+            client,
+            runtime,
+            b"email,navn,samtykke,sms samtykke\npanel0@silkeborg.example,Karen Holm,ja,ja\n",
+        )
+        assert job["rejected"] == 1 and "replied STOP" in errors[0][1], errors
+        grounded = await client.put(
+            "/v1/audiences/borgerpanel",
+            json={"lawful_basis": "public_task", "basis_note": "Lov om kommunernes styrelse"},
+            headers=auth("communicator"),
+        )
+        assert grounded.status_code == 200, grounded.text
+        on_public_task = await send(client)
+        assert on_public_task.json()["recipients"] == 4  # every phone but the one that said STOP
         async with runtime.sessions() as session:
             karen = await session.scalar(select(Contact.id).where(Contact.phone == "+4521000001"))
         contact = (await client.get(f"/v1/contacts/{karen}", headers=auth("communicator"))).json()
@@ -323,28 +354,18 @@ async def test_a_file_without_phones_gives_sms_consent_only_to_the_phones_on_rec
     """A re-import of consents, with no phone column, may give SMS consent to a contact
     whose phone is on record; for anyone else its row is refused, saying why."""
     _, app, runtime = service(database_url)
-    communicator = auth("communicator")
     async with serving(app) as client:
         await add_panel(client)  # Birthe Lund has a phone and no SMS consent; Per Krogh no phone
-        started = await client.post(
-            "/v1/contact-imports",
-            params={"audience_id": "borgerpanel"},
-            content=(
-                b"email,navn,samtykke,sms samtykke\n"
-                b"panel4@silkeborg.example,Birthe Lund,ja,ja\n"
-                b"panel5@silkeborg.example,Per Krogh,ja,ja\n"
-                b"ny.borger@silkeborg.example,Ny Borger,ja,ja\n"
-            ),
-            headers={**communicator, "Content-Type": "text/csv"},
+        job, errors = await imported(
+            client,
+            runtime,
+            b"email,navn,samtykke,sms samtykke\n"
+            b"panel4@silkeborg.example,Birthe Lund,ja,ja\n"
+            b"panel5@silkeborg.example,Per Krogh,ja,ja\n"
+            b"ny.borger@silkeborg.example,Ny Borger,ja,ja\n",
         )
-        assert started.status_code == 202, started.text
-        while await import_chunk(runtime):
-            pass
-        job = (await client.get(started.headers["Location"], headers=communicator)).json()
-        errors = (await client.get(job["errors_url"], headers=communicator)).text
         created = await send(client)
     assert (job["imported"], job["rejected"]) == (1, 2), job
-    refused = list(csv.reader(io.StringIO(errors)))[1:]
-    assert [line for line, _ in refused] == ["3", "4"]
-    assert all("no phone on record" in reason for _, reason in refused)
+    assert [line for line, _ in errors] == ["3", "4"]
+    assert all("no phone on record" in reason for _, reason in errors)
     assert created.json()["recipients"] == 5  # the four who had consented, and Birthe

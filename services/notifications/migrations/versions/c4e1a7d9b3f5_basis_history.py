@@ -1,4 +1,5 @@
-"""basis history: each setting of an audience's lawful basis, by whom and when
+"""basis history: each setting of an audience's lawful basis, by whom and when; a contact's
+STOP by text, and contacts found by phone
 
 Revision ID: c4e1a7d9b3f5
 Revises: b2d6e8f4a1c3
@@ -39,7 +40,14 @@ def upgrade() -> None:
         " FROM audience_lists"
     )
 
+    with op.batch_alter_table("contacts") as table:
+        table.add_column(sa.Column("sms_stopped_at", UtcDateTime(timezone=True), nullable=True))
+        table.create_index("ix_contacts_phone", ["phone"])
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts") as table:
+        table.drop_index("ix_contacts_phone")
+        table.drop_column("sms_stopped_at")
     op.drop_index("ix_audience_basis_records_audience_id", "audience_basis_records")
     op.drop_table("audience_basis_records")
