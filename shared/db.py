@@ -33,8 +33,10 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """`hide_parameters`: a database error's text leaves out the statement's values (an
+    address, a name, a phone) — errors are logged, and personal data may not be."""
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +45,12 @@ def create_engine(url: str) -> AsyncEngine:
     # handler, which makes a waiting writer sleep and poll (up to 100 ms at a time) where
     # the pool hands the connection to the next in line (see _TakingTurnsSession).
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        url,
+        connect_args={"timeout": 30},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+        hide_parameters=True,
     )
     _serialise_sqlite_writers(engine)
     return engine

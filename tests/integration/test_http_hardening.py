@@ -13,6 +13,8 @@ import httpx
 import pytest
 from fastapi import APIRouter, status
 from pydantic import Field
+from sqlalchemy import Column, MetaData, String, Table, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.auth import CurrentPrincipal, Planner
@@ -189,3 +191,20 @@ async def test_random_bytes_in_every_header_the_services_read_get_no_server_erro
             read = await probe.get("/v1/things/t1", headers=headers)
             assert created.status_code < 500 and read.status_code < 500, (name, value)
     assert (await probe.get("/healthz")).status_code == 200
+
+
+async def test_a_database_error_carries_none_of_the_values_it_was_given(database_url: str) -> None:
+    """A database error is logged (its repr): it must not carry the address that broke it."""
+    people = Table("people", MetaData(), Column("email", String(320), primary_key=True))
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(people.metadata.create_all)
+            await conn.execute(insert(people).values(email="karen.holm@silkeborg.example"))
+        with pytest.raises(IntegrityError) as raised:
+            async with engine.begin() as conn:
+                await conn.execute(insert(people).values(email="karen.holm@silkeborg.example"))
+    finally:
+        await engine.dispose()
+    assert "karen.holm" not in str(raised.value) and "karen.holm" not in repr(raised.value)
+    assert "INSERT INTO people" in str(raised.value)  # the statement itself still shows
