@@ -18,6 +18,7 @@ import time
 
 from scripts import topics
 from scripts.stack import (
+    DEV_SMS_REPLY_SECRET,
     ROOT,
     SERVICES,
     Restarter,
@@ -85,6 +86,8 @@ def main() -> int:
                 "EVENTS_TIMER_INTERVAL_SECONDS": "5",
                 "NOTIFICATIONS_SMS_GATEWAY_URL": sms.url,
                 "NOTIFICATIONS_SMS_GATEWAY_TOKEN": sms.token,
+                # replies (STOP) signed as the local gateway would: see the README
+                "NOTIFICATIONS_SMS_REPLY_SECRET": DEV_SMS_REPLY_SECRET,
                 "NOTIFICATIONS_WEBHOOK_ALLOW_LOCAL": "true",  # a receiver on this machine
             },
             VAR / "logs" / f"{name}.log",

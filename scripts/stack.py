@@ -395,6 +395,9 @@ class SmsSink:
             self._server = None
 
 
+DEV_SMS_REPLY_SECRET = "dev-sms-reply-secret-of-the-local-gateway"  # make run, the tests
+
+
 def service_env(
     name: str, *, database_url: str, bootstrap: str, jwt_secret: str, smtp_port: int | None = None
 ) -> dict[str, str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import SERVICES, ServiceProcess, Tansu, service_env
+from scripts.stack import DEV_SMS_REPLY_SECRET, SERVICES, ServiceProcess, Tansu, service_env
 from tests.helpers import SECRET, token
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,10 @@ def test_no_input_gets_a_server_error_or_takes_a_second(
         smtp_port=1,
     )
     log = tmp_path / f"{name}.log"
-    service = ServiceProcess(name, {**env, f"{name.upper()}_LOG_LEVEL": "WARNING"}, log).start()
+    env[f"{name.upper()}_LOG_LEVEL"] = "WARNING"
+    if name == "notifications":  # configured as in production: SMS replies are taken
+        env["NOTIFICATIONS_SMS_REPLY_SECRET"] = DEV_SMS_REPLY_SECRET
+    service = ServiceProcess(name, env, log).start()
     try:
         service.wait_ready()
         run = subprocess.run(
