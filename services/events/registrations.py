@@ -180,12 +180,11 @@ async def add_registration(
     policy: Policy,
     line: Tally,
 ) -> Registration:
-    """Registration itself, in the caller's unit of work; the event's row is locked and
-    `line` read under the lock (see `tally`). A refusal is raised before anything is
-    written."""
+    """Registration itself, in the caller's unit of work; the event's row is locked, found
+    to take registrations, and `line` read under the lock (see `tally`). A refusal is raised
+    before anything is written."""
     email = cmd.email.lower()
     now = uow.now()
-    takes_registrations(event.status, event.starts_at, now)
     # a known address is checked as a new one would be: a full session is refused alike
     sessions = await sessions_to_join(uow, event, cmd.session_ids)
     if email in line.registered:

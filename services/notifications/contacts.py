@@ -19,6 +19,7 @@ import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -352,20 +353,7 @@ async def save(
     if changed:
         by_id = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("b_id"))  # type: ignore[arg-type]
         await uow.session.execute(by_id, changed)
-    if consents:
-        await uow.session.execute(
-            insert(ConsentRecord),
-            [
-                {
-                    "contact_id": c,
-                    "channel": channel,
-                    "granted": g,
-                    "source": source,
-                    "recorded_at": now,
-                }
-                for c, channel, g in consents
-            ],
-        )
+    await _record_consents(uow, consents, source, now)
     memberships = [
         {"audience_id": a, "contact_id": c} for a in dict.fromkeys(audience_ids) for c in set(ids)
     ]
@@ -523,21 +511,28 @@ async def stop_texts(uow: UnitOfWork, msisdn: int, source: str) -> int:
             .execution_options(synchronize_session=False)
         )
     )
-    if stopped:
+    await _record_consents(uow, [(c, "sms", False) for c in stopped], source, now)
+    return len(stopped)
+
+
+async def _record_consents(
+    uow: UnitOfWork, changes: list[tuple[str, str, bool]], source: str, at: datetime
+) -> None:
+    """Each change of consent, (contact id, channel, granted), into the consent history."""
+    if changes:
         await uow.session.execute(
             insert(ConsentRecord),
             [
                 {
                     "contact_id": contact_id,
-                    "channel": "sms",
-                    "granted": False,
+                    "channel": channel,
+                    "granted": granted,
                     "source": source,
-                    "recorded_at": now,
+                    "recorded_at": at,
                 }
-                for contact_id in stopped
+                for contact_id, channel, granted in changes
             ],
         )
-    return len(stopped)
 
 
 async def erase(uow: UnitOfWork, contact_id: str) -> int:

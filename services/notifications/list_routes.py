@@ -60,7 +60,7 @@ async def _audience(session: AsyncSession, audience_id: str) -> schemas.Audience
         basis_note=entry.basis_note if entry else "",
         updated_at=entry.updated_at if entry else None,
         basis_history=[
-            schemas.BasisRecordPublic.model_validate(record, from_attributes=True)
+            schemas.BasisRecordPublic.model_validate(record)
             for record in await lists.basis_history(session, audience_id)
         ],
         members=members or 0,
