@@ -398,6 +398,11 @@ class SmsSink:
 DEV_SMS_REPLY_SECRET = "dev-sms-reply-secret-of-the-local-gateway"  # make run, the tests
 
 
+# A consumer joining its group on Tansu waits half its session timeout (5 s at the default):
+# on one machine, where nothing is slow to answer, a short one starts services sooner.
+LOCAL_SESSION_TIMEOUT_MS = 3000
+
+
 def service_env(
     name: str, *, database_url: str, bootstrap: str, jwt_secret: str, smtp_port: int | None = None
 ) -> dict[str, str]:
@@ -407,6 +412,7 @@ def service_env(
         f"{prefix}KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         f"{prefix}JWT_SECRET": jwt_secret,
         f"{prefix}DEV_MODE": "true",
+        f"{prefix}CONSUMER_SESSION_TIMEOUT_MS": str(LOCAL_SESSION_TIMEOUT_MS),
     }
     if smtp_port is not None and name == "notifications":
         env["NOTIFICATIONS_SMTP_PORT"] = str(smtp_port)

@@ -234,6 +234,7 @@ class EventConsumer:
         batch_size: int = 2000,
         batch_wait_ms: int = 10,
         fetch_max_wait_ms: int = 50,
+        session_timeout_ms: int = 10_000,
     ) -> None:
         self.sub = subscription
         self.broker = broker
@@ -243,6 +244,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.batch_wait_ms = batch_wait_ms
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.session_timeout_ms = session_timeout_ms
         self._outage_attempts = 0
         self._repeats = Throttle(every=60.0)  # the same failure over and over: a line a minute
 
@@ -264,6 +266,8 @@ class EventConsumer:
             max_records=self.batch_size,
             batch_timeout_ms=self.batch_wait_ms,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.session_timeout_ms // 3,  # Kafka's advice
             parser=_parse_batch,
             decoder=_raw_bodies,
         )

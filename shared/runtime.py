@@ -82,6 +82,7 @@ class Runtime(Generic[S]):
                 batch_size=settings.consumer_batch_size,
                 batch_wait_ms=settings.consumer_batch_wait_ms,
                 fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
             )
             for subscription in self.subscriptions
         ]

@@ -88,6 +88,13 @@ class ServiceSettings(BaseSettings):
         "a broker that does not answer a waiting fetch as messages arrive (Tansu) adds up to this.",
     )
     consumer_max_attempts: int = Field(3, ge=1)
+    consumer_session_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="How long the group waits for a silent consumer before it hands that "
+        "consumer's partitions to another (heartbeats every third of it). A new consumer "
+        "also waits up to half of it to join its group on Tansu.",
+    )
     topic_partitions: int = Field(3, ge=1)
     topic_replication_factor: int = Field(1, ge=1, description="3 on a production cluster.")
 

@@ -18,7 +18,13 @@ from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from scripts.stack import SERVICES, ServiceProcess, running, service_env
+from scripts.stack import (
+    LOCAL_SESSION_TIMEOUT_MS,
+    SERVICES,
+    ServiceProcess,
+    running,
+    service_env,
+)
 from shared.auth import issue_token
 from shared.http import server_config
 from shared.runtime import Runtime
@@ -42,6 +48,7 @@ def settings_for(settings_cls, database_url: str, bootstrap: str, **extra):  # t
         jwt_secret=SECRET,
         log_json=False,
         outbox_poll_interval_seconds=0.05,
+        consumer_session_timeout_ms=LOCAL_SESSION_TIMEOUT_MS,
         **extra,
     )
 
