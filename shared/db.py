@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +26,14 @@ MIGRATION_LOCK_ID = 7_204_512  # any constant; the same in every replica of a se
 
 
 def new_id() -> str:
-    """A new row's id: a random UUID, as text (the same on every backend)."""
-    return str(uuid.uuid4())
+    """A new row's id, as text (the same on every backend): a UUID of version 7, whose
+    first 48 bits are the time in milliseconds and the rest random. Rows written together
+    land together in the primary key's index: a million random ids made a send's fan-out
+    insert twice as slow as these, and slower as the table grew."""
+    ms = time.time_ns() // 1_000_000
+    rand = secrets.randbits(74)  # RFC 9562: 12 bits, version and variant, 62 bits
+    value = ms << 80 | 0x7 << 76 | (rand >> 62) << 64 | 0b10 << 62 | rand & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
 
 
 def is_sqlite(url: str) -> bool:

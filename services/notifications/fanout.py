@@ -14,10 +14,23 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, insert, null, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from services.notifications import lists, segments, sends
 from services.notifications.domain import (
@@ -36,7 +49,7 @@ from services.notifications.tables import (
     Suppression,
     Webhook,
 )
-from shared.db import new_id
+from shared.db import UtcDateTime, new_id
 from shared.runtime import Runtime
 
 
@@ -71,42 +84,59 @@ async def fan_out_page(runtime: Runtime[NotificationsSettings]) -> bool:
             send.status, send.started_at = SendStatus.SENDING, now
             send.recipients = await _count(uow.session, target)
         after = send.fanned_out_to or ""
-        page = (await uow.session.execute(recipients(target, after, page_size))).all()
-        # a page of contacts, or on the webhook channel of the audience's subscribed systems
-        recipient = "webhook_id" if send.channel == WEBHOOK else "contact_id"
-        if page:
-            await uow.session.execute(
-                insert(Delivery),
-                [
-                    {
-                        "id": new_id(),
-                        "kind": "activity" if send.activity_id else "send",
-                        "send_id": send.id,
-                        "activity_id": send.activity_id,
-                        "plan_id": send.plan_id,
-                        recipient: recipient_id,
-                        "channel": send.channel,
-                        "status": DeliveryStatus.SUPPRESSED
-                        if suppressed
-                        else DeliveryStatus.PENDING,
-                        "attempts": 0,
-                        "scheduled_for": send.scheduled_for,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for recipient_id, suppressed in page
-                ],
-            )
-            send.fanned_out_to = page[-1][0]
-            suppressed = sum(1 for _, reason in page if reason)
-            await sends.moved(uow, {send.id: len(page) - suppressed}, DeliveryStatus.PENDING)
+        written = (
+            await uow.session.execute(deliveries_for(uow.session, target, after, page_size, now))
+        ).all()
+        if written:
+            send.fanned_out_to = max(str(recipient_id) for recipient_id, _ in written)
+            suppressed = sum(1 for _, status in written if status == DeliveryStatus.SUPPRESSED)
+            await sends.moved(uow, {send.id: len(written) - suppressed}, DeliveryStatus.PENDING)
             await sends.moved(uow, {send.id: suppressed}, DeliveryStatus.SUPPRESSED)
-        if len(page) < page_size:
+        if len(written) < page_size:
             send.fanned_out = True
             await uow.session.flush()
             await sends.complete_if_done(uow, send)  # an empty or all-suppressed audience
         await uow.commit()
     return True
+
+
+def deliveries_for(
+    session: AsyncSession, target: Target, after: str, page_size: int, now: datetime
+) -> ReturningInsert[str | None, str]:
+    """The next page of the send's deliveries, written by the database from its recipients
+    (`INSERT … SELECT`: no row passes through Python), each recipient's id and status
+    returned. The ids are those of rows made together: one time-ordered prefix for the page
+    (new_id's first 80 bits), the row's place in it after."""
+    send = target.send
+    page = recipients(target, after, page_size).subquery()
+    recipient_id, reason = page.c
+    place = func.row_number().over(order_by=recipient_id)
+    if session.get_bind().dialect.name == "sqlite":
+        hex_place = func.printf("%012x", place)
+    else:
+        hex_place = func.lpad(func.to_hex(place), 12, "0")
+    recipient = Delivery.webhook_id if send.channel == WEBHOOK else Delivery.contact_id
+    columns = {
+        Delivery.id: literal(new_id()[:24], String) + hex_place,
+        Delivery.kind: literal("activity" if send.activity_id else "send", String),
+        Delivery.send_id: literal(send.id, String),
+        Delivery.activity_id: literal(send.activity_id, String),
+        Delivery.plan_id: literal(send.plan_id, String),
+        recipient: recipient_id,
+        Delivery.channel: literal(send.channel, String),
+        Delivery.status: case(
+            (reason.is_(None), DeliveryStatus.PENDING), else_=DeliveryStatus.SUPPRESSED
+        ),
+        Delivery.attempts: literal(0, Integer),
+        Delivery.scheduled_for: literal(send.scheduled_for, UtcDateTime),
+        Delivery.next_attempt_at: literal(now, UtcDateTime),
+        Delivery.created_at: literal(now, UtcDateTime),
+    }
+    return (
+        insert(Delivery)
+        .from_select(list(columns), select(*columns.values()).select_from(page))
+        .returning(recipient, Delivery.status)
+    )
 
 
 @dataclass(frozen=True)

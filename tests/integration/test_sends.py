@@ -5,6 +5,7 @@ suppress an address in every later send, and the preferences page in a real brow
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +87,29 @@ async def outbox(app) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
             select(runtime.outbox.c.payload).order_by(runtime.outbox.c.position)
         )
         return [json.loads(row) for row in rows]
+
+
+async def test_a_send_is_fanned_out_page_by_page_each_delivery_with_an_id_of_its_own(
+    database_url: str,
+) -> None:
+    """The database writes each page of deliveries from the recipients (INSERT … SELECT);
+    each delivery gets a time-ordered UUID of its own, in the order of its contacts."""
+    sink = SmtpSink().start()
+    try:
+        app = notifications(database_url, sink, fanout_page_size=2)
+        async with serving(app) as client:
+            contacts = await add_readers(client, "anne", "bo", "carl", "dorte", "erik")
+            send = await completed(client, await send_tendens(client))
+            listed = await _get(client, f"/v1/deliveries?send_id={send['id']}")
+    finally:
+        sink.stop()
+    assert send["recipients"] == 5 and send["counts"]["sent"] == 5
+    ids = [delivery["id"] for delivery in listed["items"]]
+    assert len(set(ids)) == 5
+    assert {(uuid.UUID(i).version, uuid.UUID(i).variant) for i in ids} == {(7, uuid.RFC_4122)}
+    in_order = sorted(listed["items"], key=lambda delivery: delivery["id"])
+    assert [delivery["contact_id"] for delivery in in_order] == sorted(contacts)
+    assert len(sink.messages) == 5
 
 
 async def test_a_send_shows_its_counts_completes_and_resends_to_the_failed_only(
