@@ -183,9 +183,10 @@ async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, 
     }
     async with runtime.sessions() as session:
         found = await templates.catalogue(session, wanted)
-    built: dict[str, bytes | Exception] = {}
 
-    async def attempt(item: Claimed) -> tuple[Claimed, Failure | None]:
+    async def attempt(
+        item: Claimed, message: bytes | Exception | None
+    ) -> tuple[Claimed, Failure | None]:
         channel = channels.get(item.channel)
         if channel is None:
             why = f"this service sends no {item.channel}"
@@ -194,11 +195,11 @@ async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, 
             await channel.limiter.acquire()  # its pace: the lease is renewed meanwhile
         if item.id not in lease.ours:  # taken over, or cancelled: not ours to send
             return item, None
-        return item, await _attempt(runtime, channel.transport, item, built.get(item.id))
+        return item, await _attempt(runtime, channel.transport, item, message)
 
     async with lease.renewed():
         built = await _built(runtime, batch, found)
-        in_flight = {asyncio.create_task(attempt(item)) for item in batch}
+        in_flight = {asyncio.create_task(attempt(item, built.get(item.id))) for item in batch}
         try:
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
