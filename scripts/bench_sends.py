@@ -39,6 +39,9 @@ from shared.contracts import new_envelope
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256"
+# batches in hand at once (SEND_CONCURRENCY; the service's default is 1, which re-sends less
+# after a crash): 3 is about 1.35x as fast as 1 on SQLite when nothing waits for a mail server
+CONCURRENCY = 3
 AUDIENCE = "tendens-readers"
 
 
@@ -123,6 +126,7 @@ async def one_send(
         "NOTIFICATIONS_MAIL_TRANSPORT": transport,
         "NOTIFICATIONS_SMTP_PORT": str(sink.port if sink else 1),
         "NOTIFICATIONS_LOG_LEVEL": "WARNING",
+        "NOTIFICATIONS_SEND_CONCURRENCY": str(CONCURRENCY),
     }
     service = ServiceProcess("notifications", env, workdir / f"{uuid.uuid4().hex[:6]}.log").start()
     headers = {
@@ -269,7 +273,10 @@ async def main() -> None:
     for database, transport, ours, _ in rows:
         rate = args.contacts / ours["import_seconds"]
         print(f"  {database:10} {transport:9} {ours['import_seconds']:6.1f} s {rate:8.0f} rows/s")
-    print(f"\nA send to {args.contacts:,} contacts, whole path, vs raw aiokafka in the same run:")
+    print(
+        f"\nA send to {args.contacts:,} contacts, whole path (SEND_CONCURRENCY={CONCURRENCY}), "
+        "vs raw aiokafka in the same run:"
+    )
     print(
         f"  {'database':10} {'transport':9} {'seconds':>8} {'deliv./s':>9} {'raw/s':>8} "
         f"{'ours/raw':>8} {'peak RSS':>9}  RSS at 25/50/75/100 %   GET /v1/sends/{{id}} p50/max"

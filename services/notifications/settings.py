@@ -55,8 +55,10 @@ class NotificationsSettings(ServiceSettings):
     send_max_attempts: int = Field(80, ge=1)
     send_retry_base_seconds: float = Field(2.0, gt=0)
     send_batch_size: int = Field(1000, gt=0)  # claimed at once; recorded as they finish
-    # batches in hand at once: while one waits for the database, another is being built
-    send_concurrency: int = Field(3, ge=1, le=16)
+    # batches in hand at once: while one waits for the database, another is being built —
+    # faster when the mail path is (a fast relay), but a crash may then re-send more: each
+    # batch's outcomes wait their turn at the database while its sending goes on
+    send_concurrency: int = Field(1, ge=1, le=16)
     send_poll_interval_seconds: float = Field(0.5, gt=0)
     # a sender holds what it claimed this long, renewing while it works: a crashed sender's
     # deliveries are taken up by another (or by itself, restarted) within this time
