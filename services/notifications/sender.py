@@ -377,7 +377,7 @@ async def _attempt(
             await _post(runtime, transport, item)
             return None
         if isinstance(message, Exception):
-            raise message
+            return failure_of(message)
         if message is None or not item.address:
             raise ValueError("the e-mail was not built")
         await transport.send(message, item.address)
