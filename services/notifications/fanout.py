@@ -106,18 +106,19 @@ def deliveries_for(
     """The next page of the send's deliveries, written by the database from its recipients
     (`INSERT … SELECT`: no row passes through Python), each recipient's id and status
     returned. The ids are those of rows made together: one time-ordered prefix for the page
-    (new_id's first 80 bits), the row's place in it after."""
+    (a new id's first 28 characters: its time, count and 30 random bits), then the row's
+    place in the page in 8 hex digits."""
     send = target.send
     page = recipients(target, after, page_size).subquery()
     recipient_id, reason = page.c
     place = func.row_number().over(order_by=recipient_id)
     if session.get_bind().dialect.name == "sqlite":
-        hex_place = func.printf("%012x", place)
+        hex_place = func.printf("%08x", place)
     else:
-        hex_place = func.lpad(func.to_hex(place), 12, "0")
+        hex_place = func.lpad(func.to_hex(place), 8, "0")
     recipient = Delivery.webhook_id if send.channel == WEBHOOK else Delivery.contact_id
     columns = {
-        Delivery.id: literal(new_id()[:24], String) + hex_place,
+        Delivery.id: literal(new_id()[:28], String) + hex_place,
         Delivery.kind: literal("activity" if send.activity_id else "send", String),
         Delivery.send_id: literal(send.id, String),
         Delivery.activity_id: literal(send.activity_id, String),

@@ -77,9 +77,13 @@ async def run_sender(runtime: Runtime[NotificationsSettings]) -> None:
             if not await send_due(runtime, channels):
                 await asyncio.sleep(settings.send_poll_interval_seconds)
 
+    workers = [asyncio.create_task(sending()) for _ in range(settings.send_concurrency)]
     try:
-        await asyncio.gather(*(sending() for _ in range(settings.send_concurrency)))
-    finally:
+        await asyncio.gather(*workers)
+    finally:  # one failed (the runtime starts them all again) or all were cancelled
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         for transport in {channel.transport for channel in channels.values()}:
             await transport.close()
 
@@ -199,7 +203,9 @@ async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, 
 
     async with lease.renewed():
         built = await _built(runtime, batch, found)
-        in_flight = {asyncio.create_task(attempt(item, built.get(item.id))) for item in batch}
+        # each message is let go as its attempt takes it: a batch's big newsletters are not
+        # all held until the last is sent
+        in_flight = {asyncio.create_task(attempt(item, built.pop(item.id, None))) for item in batch}
         try:
             while in_flight:
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
