@@ -14,7 +14,7 @@ from shared.contracts import Envelope
 from shared.contracts.events import EventCreated
 from shared.contracts.notifications import ContactErased
 from shared.contracts.planning import ActivityApproved, ActivityCancelled, ActivityRescheduled
-from shared.db import new_id
+from shared.ids import new_id
 from shared.messaging import Subscription
 from shared.uow import UnitOfWork
 

@@ -23,8 +23,8 @@ from shared.contracts.events import (
     Invited,
     RsvpRecorded,
 )
-from shared.db import new_id
 from shared.errors import Conflict, NotFound
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 

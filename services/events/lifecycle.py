@@ -29,8 +29,8 @@ from shared.contracts.events import (
     EventPublished,
     EventRescheduled,
 )
-from shared.db import new_id
 from shared.errors import Conflict
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 Status = RegistrationStatus

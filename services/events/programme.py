@@ -21,8 +21,8 @@ from services.events.tables import (
     SessionPerson,
     SessionSignup,
 )
-from shared.db import new_id
 from shared.errors import Conflict, RuleViolation
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 

@@ -40,8 +40,9 @@ from shared.contracts.events import (
     RegistrationRepeated,
     RegistrationWaitlisted,
 )
-from shared.db import UtcDateTime, changed_rows, new_id
+from shared.db import UtcDateTime, changed_rows
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.ids import new_id
 from shared.logging import correlation
 from shared.uow import UnitOfWork
 

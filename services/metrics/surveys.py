@@ -19,8 +19,9 @@ from services.metrics.settings import MetricsSettings
 from services.metrics.tables import Survey, SurveyInvitee, SurveyLinkUse, SurveyResponse
 from shared.auth import Principal
 from shared.contracts.metrics import SurveyClosed, SurveyOpened
-from shared.db import new_id, upsert
+from shared.db import upsert
 from shared.errors import Conflict, NotFound, RuleViolation
+from shared.ids import new_id
 from shared.links import survey_link, survey_person
 from shared.runtime import Runtime
 from shared.spreadsheets import csv_text, spreadsheet_text

@@ -47,7 +47,8 @@ from shared.contracts.events import (
 )
 from shared.contracts.metrics import SurveyClosed, SurveyOpened
 from shared.contracts.vocabulary import ChannelKind
-from shared.db import new_id, upsert
+from shared.db import upsert
+from shared.ids import new_id
 from shared.links import survey_link
 from shared.time import LOCAL_TIME
 from shared.uow import UnitOfWork

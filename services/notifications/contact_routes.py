@@ -10,9 +10,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
-from services.notifications import contacts, queries, schemas
+from services.notifications import contacts, queries, schemas, sms_replies
 from services.notifications.access import Communicator
-from services.notifications.domain import asks_to_stop
+from services.notifications.domain import sms_keyword
 from services.notifications.segments import attribute_name
 from shared.downloads import streamed_csv
 from shared.errors import RuleViolation
@@ -28,6 +28,9 @@ async def create_contact(
     body: schemas.ContactCreate, uow: UnitOfWorkDep, who: Communicator, response: Response
 ) -> schemas.ContactPublic:
     async with uow:
+        _, refused = await contacts.against_records(uow, [(0, body)], phones_given=True)
+        if refused:
+            raise RuleViolation(refused[0][1])
         [contact_id] = await contacts.save(
             uow, [body], body.audience_ids, f"api: {who.subject}"[:80], new_only=True
         )
@@ -57,8 +60,11 @@ async def sms_reply(
     The gateway signs the reply itself: a JWT (HS256, `NOTIFICATIONS_SMS_REPLY_SECRET`)
     whose claims are the reply's fields; a body that differs from them is refused. One that
     starts with STOP (or AFMELD, FRAMELD, STOPP, UNSUBSCRIBE; any case; after a keyword, as
-    on a shared number) withdraws the SMS consent of every contact with that number, and
-    no send texts it again, on any lawful basis. Other replies change nothing."""
+    on a shared number) stops texts to that number: every contact with it loses their SMS
+    consent, and no send texts it again, on any lawful basis, whoever has or gets the
+    number on record. START (or TILMELD) from the number lifts that and gives its contacts
+    SMS consent. Each reply is acted on once: the same reply again (a retry, or a replay)
+    changes nothing and says `repeated`. Other replies change nothing."""
     secret = get_runtime(request).settings.sms_reply_secret
     if secret is None:
         log.warning("sms reply refused", reason="no NOTIFICATIONS_SMS_REPLY_SECRET")
@@ -75,12 +81,40 @@ async def sms_reply(
     ):
         log.warning("sms reply refused", reason="not signed by the gateway", reply_id=reply.id)
         raise HTTPException(401, "the reply is not the one signed with the gateway's secret")
-    if not asks_to_stop(reply.message):
-        return schemas.SmsReplyResult(stopped=0)
+    keyword = sms_keyword(reply.message)
+    if keyword is None:
+        return schemas.SmsReplyResult()
     async with uow:
-        stopped = await contacts.stop_texts(uow, reply.msisdn, f"sms reply {reply.id}")
+        taken = await sms_replies.take(uow, reply.id, reply.msisdn, keyword)
         await uow.commit()
-    return schemas.SmsReplyResult(stopped=stopped)
+    log.info("sms reply taken", reply_id=reply.id, keyword=keyword, repeated=taken.repeated)
+    return schemas.SmsReplyResult(
+        stopped=taken.stopped, resumed=taken.resumed, repeated=taken.repeated
+    )
+
+
+@router.post("/contacts/export", response_model=schemas.ContactExport)
+async def export_person(
+    who: schemas.PersonQuery, uow: UnitOfWorkDep, _: Communicator
+) -> schemas.ContactExport:
+    """A person's request starts from their address, not our id: everything kept about the
+    contact with this address (any case), as `GET /v1/contacts/{id}/export`; 404 if none."""
+    async with uow:
+        contact_id = await queries.contact_id_of(uow.session, who.email)
+        return await queries.contact_export(uow, contact_id)
+
+
+@router.post("/contacts/erase", response_model=schemas.Erased)
+async def erase_person(
+    who: schemas.PersonQuery, uow: UnitOfWorkDep, _: Communicator
+) -> schemas.Erased:
+    """Erase the contact with this address (any case), as `DELETE /v1/contacts/{id}`; 404
+    if none."""
+    async with uow:
+        contact_id = await queries.contact_id_of(uow.session, who.email)
+        kept = await contacts.erase(uow, contact_id)
+        await uow.commit()
+    return schemas.Erased(deliveries_kept_without_recipient=kept)
 
 
 @router.get("/contacts/{contact_id}/export", response_model=schemas.ContactExport)

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -45,10 +45,12 @@ from services.notifications.tables import (
     ContactImport,
     ContactImportError,
     Delivery,
+    SmsStop,
 )
 from shared.contracts.notifications import ContactErased
-from shared.db import changed_rows, new_id, upsert
+from shared.db import changed_rows, upsert
 from shared.errors import Conflict, NotFound, RuleViolation
+from shared.ids import new_id
 from shared.runtime import Runtime
 from shared.schemas import ApiInput, MailAddress, SingleLine
 from shared.uow import UnitOfWork
@@ -112,6 +114,9 @@ class ContactDetails(ApiInput):
         return self
 
 
+Details = TypeVar("Details", bound=ContactDetails)  # one from the API, or a file's row
+
+
 class CsvRow(ContactDetails):
     email_consent: Annotated[StrictBool, BeforeValidator(_yes_or_no)]
     sms_consent: Annotated[StrictBool, BeforeValidator(_yes_or_no)] = False
@@ -142,10 +147,7 @@ def read_csv(raw: bytes, attributes: frozenset[str] = frozenset()) -> CsvFile:
     asked to be kept); a clear refusal if not. UTF-8 (with or without Excel's BOM) or
     Windows-1252; comma, semicolon or tab separated; lines ending in CRLF, LF or CR alone
     (Excel's "CSV (Macintosh)")."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
+    text = _decoded(raw)
     if "\x00" in text:
         raise RuleViolation("this is not a CSV file (it holds NUL bytes)")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -169,6 +171,24 @@ def read_csv(raw: bytes, attributes: frozenset[str] = frozenset()) -> CsvFile:
             f"found: {_as_found(header[1])}"
         )
     return CsvFile(text, sum(1 for _ in records))
+
+
+UNREADABLE = "\ufffd"  # what a byte that is no character of the file's encoding becomes
+_UTF_8_LETTER = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")  # æ, ø, å... as UTF-8 writes them
+
+
+def _decoded(raw: bytes) -> str:
+    """UTF-8, or Windows-1252 (Excel's "CSV" on Windows). A UTF-8 file with a few bytes that
+    are not (a line pasted in from elsewhere) stays UTF-8, those bytes unreadable — their
+    lines are refused — rather than every æ, ø and å in it read wrong as Windows-1252."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    text = raw.decode("utf-8-sig", errors="replace")
+    if len(_UTF_8_LETTER.findall(raw)) > text.count(UNREADABLE):
+        return text
+    return raw.decode("cp1252", errors="replace")
 
 
 def _as_found(header: list[str]) -> str:
@@ -353,7 +373,7 @@ async def save(
     if changed:
         by_id = update(Contact.__table__).where(Contact.__table__.c.id == bindparam("b_id"))  # type: ignore[arg-type]
         await uow.session.execute(by_id, changed)
-    await _record_consents(uow, consents, source, now)
+    await record_consents(uow, consents, source, now)
     memberships = [
         {"audience_id": a, "contact_id": c} for a in dict.fromkeys(audience_ids) for c in set(ids)
     ]
@@ -418,7 +438,7 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         good, refused = await asyncio.to_thread(
             _validate, lines[start : start + CHUNK], rows[start : start + CHUNK], phones_given
         )
-        good, refused_on_record = await _against_records(uow, good, phones_given)
+        good, refused_on_record = await against_records(uow, good, phones_given)
         refused += refused_on_record
         bad = [{"import_id": job.id, "line": line, "reason": why} for line, why in refused]
         by_email = {row.email.lower(): row for _, row in good}  # a later row of an address wins
@@ -451,6 +471,8 @@ def _validate(
         try:
             if isinstance(row, str):
                 raise ValueError(row)
+            if UNREADABLE in str(row):
+                raise ValueError(UNREADABLE_LINE)
             good.append((line, CsvRow.model_validate(row, context=context)))
         except ValidationError as exc:
             refused.append((line, reason(exc)))
@@ -459,35 +481,47 @@ def _validate(
     return good, refused
 
 
+UNREADABLE_LINE = (
+    "the line holds characters that cannot be read (bytes that are not UTF-8, as the rest of"
+    " the file is): correct them and import the line again"
+)
 NO_PHONE_ON_RECORD = (
     "sms_consent: SMS consent needs a phone number to text: the file has no phone column "
     "and the contact no phone on record"
 )
-STOPPED = "sms_consent: the contact replied STOP to a text: a file cannot give SMS consent back"
+STOPPED = (
+    "sms_consent: the number replied STOP to a text: only a START from it gives SMS consent back"
+)
 
 
-async def _against_records(
-    uow: UnitOfWork, good: list[tuple[int, CsvRow]], phones_given: bool
-) -> tuple[list[tuple[int, CsvRow]], list[tuple[int, str]]]:
-    """The rows that give SMS consent, checked against the contacts on record: not to one
-    who replied STOP; and, in a file without phones (a re-import of consents), only to one
-    whose phone is on record. The others are refused."""
+async def against_records(
+    uow: UnitOfWork, good: list[tuple[int, Details]], phones_given: bool
+) -> tuple[list[tuple[int, Details]], list[tuple[int, str]]]:
+    """The rows that give SMS consent, checked against what is on record: not for a number
+    that replied STOP (the row's, or the contact's on record); and, in a file without phones
+    (a re-import of consents), only to a contact whose phone is on record. The others are
+    refused, by line."""
     asking = {row.email.lower() for _, row in good if row.sms_consent}
     if not asking:
         return good, []
     found = await uow.session.execute(
-        select(
-            Contact.email, Contact.phone.is_not(None), Contact.sms_stopped_at.is_not(None)
-        ).where(Contact.email.in_(asking))
+        select(Contact.email, Contact.phone).where(Contact.email.in_(asking))
     )
-    on_record = {email: (phoned, stopped) for email, phoned, stopped in found}
-    kept: list[tuple[int, CsvRow]] = []
+    phones_on_record = {email: phone for email, phone in found}
+
+    def phone_of(row: Details) -> str | None:
+        return row.phone if phones_given else phones_on_record.get(row.email.lower())
+
+    numbers = {phone_of(row) for _, row in good if row.sms_consent} - {None}
+    stopped = set(
+        await uow.session.scalars(select(SmsStop.phone).where(SmsStop.phone.in_(numbers)))
+    )
+    kept: list[tuple[int, Details]] = []
     refused: list[tuple[int, str]] = []
     for line, row in good:
-        phoned, stopped = on_record.get(row.email.lower(), (False, False))
-        if row.sms_consent and stopped:
+        if row.sms_consent and phone_of(row) in stopped:
             refused.append((line, STOPPED))
-        elif row.sms_consent and not phones_given and not phoned:
+        elif row.sms_consent and phone_of(row) is None:
             refused.append((line, NO_PHONE_ON_RECORD))
         else:
             kept.append((line, row))
@@ -498,24 +532,7 @@ def progress(job: ContactImport) -> float:
     return round(100 * job.processed_rows / job.total_rows, 1) if job.total_rows else 100.0
 
 
-async def stop_texts(uow: UnitOfWork, msisdn: int, source: str) -> int:
-    """Each contact with this number who had not replied STOP before: no text on any basis
-    from now on, their SMS consent withdrawn (kept in their consent history); how many."""
-    now = uow.now()
-    stopped = list(
-        await uow.session.scalars(
-            update(Contact)
-            .where(Contact.phone == f"+{msisdn}", Contact.sms_stopped_at.is_(None))
-            .values(sms_consent=False, sms_stopped_at=now)
-            .returning(Contact.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    await _record_consents(uow, [(c, "sms", False) for c in stopped], source, now)
-    return len(stopped)
-
-
-async def _record_consents(
+async def record_consents(
     uow: UnitOfWork, changes: list[tuple[str, str, bool]], source: str, at: datetime
 ) -> None:
     """Each change of consent, (contact id, channel, granted), into the consent history."""

@@ -15,7 +15,6 @@ from shared.time import LOCAL_TIME
 EMAIL_CHANNELS = {ChannelKind.NEWSLETTER, ChannelKind.EMAIL}
 WEBHOOK = ChannelKind.WEBHOOK  # to the systems subscribed to an audience, not to contacts
 SENT_CHANNELS = EMAIL_CHANNELS | {ChannelKind.SMS, WEBHOOK}  # what this service sends
-MAX_SMS = 612  # characters: four concatenated messages of GSM text (ten of other Unicode)
 
 # GSM 03.38, the alphabet a text message carries at 160 characters a part (Danish included);
 # any other character makes the whole message UCS-2, at 70
@@ -32,16 +31,25 @@ def is_gsm_7(text: str) -> bool:
     return all(c in GSM_7 for c in text)
 
 
-# a reply that starts with one of these withdraws the sender's consent to text messages
-STOP_WORDS = frozenset({"STOP", "STOPP", "AFMELD", "FRAMELD", "UNSUBSCRIBE"})
+class SmsKeyword(StrEnum):
+    STOP = "stop"  # withdraws the number's consent to texts: none is sent to it, on any basis
+    START = "start"  # gives it back
 
 
-def asks_to_stop(reply: str) -> bool:
-    """'Stop', 'STOP tak', 'afmeld.', 'BUDSKAB STOP': the reply's first word, or its second
-    (after the keyword a shared number routes by), in any case. Taking a question for a
-    STOP errs the safe way: the texts stop."""
-    words = reply.split(maxsplit=2)[:2]
-    return any(word.strip(".!,?").upper() in STOP_WORDS for word in words)
+KEYWORDS = {
+    **dict.fromkeys(("STOP", "STOPP", "AFMELD", "FRAMELD", "UNSUBSCRIBE"), SmsKeyword.STOP),
+    **dict.fromkeys(("START", "TILMELD"), SmsKeyword.START),
+}
+
+
+def sms_keyword(reply: str) -> SmsKeyword | None:
+    """'Stop', 'STOP tak', 'afmeld.', 'BUDSKAB STOP', 'start': the reply's first word, or its
+    second (after the keyword a shared number routes by), in any case. A reply with both
+    words is a STOP: taking a question for one errs the safe way, the texts stop."""
+    found = {KEYWORDS.get(word.strip(".!,?").upper()) for word in reply.split(maxsplit=2)[:2]}
+    if SmsKeyword.STOP in found:
+        return SmsKeyword.STOP
+    return SmsKeyword.START if SmsKeyword.START in found else None
 
 
 def sms_parts(text: str) -> int:

@@ -49,7 +49,8 @@ from services.notifications.tables import (
     Suppression,
     Webhook,
 )
-from shared.db import UtcDateTime, new_id
+from shared.db import UtcDateTime
+from shared.ids import new_id
 from shared.runtime import Runtime
 
 

@@ -7,7 +7,13 @@ from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.domain import EMAIL_CHANNELS, LawfulBasis, SuppressionReason
-from services.notifications.tables import AudienceList, BasisRecord, Contact, Suppression
+from services.notifications.tables import (
+    AudienceList,
+    BasisRecord,
+    Contact,
+    SmsStop,
+    Suppression,
+)
 from shared.contracts.vocabulary import ChannelKind
 from shared.db import upsert
 from shared.uow import UnitOfWork
@@ -60,7 +66,8 @@ def reachable(channel: str, basis: LawfulBasis = LawfulBasis.CONSENT) -> ColumnE
     if channel in EMAIL_CHANNELS:
         return true() if public_task else Contact.email_consent.is_(True)
     if channel == ChannelKind.SMS:  # never to a number that replied STOP
-        has_phone = Contact.phone.is_not(None) & Contact.sms_stopped_at.is_(None)
+        stopped = select(SmsStop.phone).where(SmsStop.phone == Contact.phone).exists()
+        has_phone = Contact.phone.is_not(None) & ~stopped
         return has_phone if public_task else Contact.sms_consent.is_(True) & has_phone
     return false()
 

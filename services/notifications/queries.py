@@ -19,6 +19,7 @@ from services.notifications.tables import (
     Delivery,
     MessageTemplate,
     Send,
+    SmsStop,
 )
 from shared.contracts.vocabulary import ChannelKind
 from shared.downloads import ROWS_PER_READ, ReadAfter
@@ -41,6 +42,13 @@ async def contact(session: AsyncSession, contact_id: str) -> schemas.ContactPubl
     return await contact_public(session, await get_contact(session, contact_id))
 
 
+async def contact_id_of(session: AsyncSession, email: str) -> str:
+    found = await session.scalar(select(Contact.id).where(Contact.email == email.lower()))
+    if found is None:
+        raise NotFound("no contact with this address")
+    return found
+
+
 async def contact_public(session: AsyncSession, contact: Contact) -> schemas.ContactPublic:
     audience_ids = await session.scalars(
         select(AudienceMember.audience_id).where(AudienceMember.contact_id == contact.id)
@@ -58,6 +66,9 @@ async def contact_public(session: AsyncSession, contact: Contact) -> schemas.Con
         language=contact.language,
         email_consent=contact.email_consent,
         sms_consent=contact.sms_consent,
+        sms_stopped_at=await session.scalar(
+            select(SmsStop.stopped_at).where(SmsStop.phone == contact.phone)
+        ),
         attributes=contact.attributes,
         consent_history=[schemas.ConsentPublic.model_validate(c) for c in consents],
         audience_ids=sorted(audience_ids),

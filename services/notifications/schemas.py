@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.notifications.contacts import ContactDetails
-from services.notifications.domain import MAX_SMS, DeliveryStatus, LawfulBasis, SendStatus
+from services.notifications.domain import DeliveryStatus, LawfulBasis, SendStatus
 from services.notifications.segments import Rule
-from shared.contracts.vocabulary import ChannelKind
+from shared.contracts.vocabulary import MAX_SMS, ChannelKind
 from shared.schemas import ApiInput, ApiOutput, MailAddress, SingleLine
 from shared.time import PlanDatetime
 
@@ -34,6 +34,9 @@ class ContactPublic(ApiOutput):
     language: str
     email_consent: bool
     sms_consent: bool
+    sms_stopped_at: datetime | None = Field(
+        description="When their number replied STOP (and not START since): no text to it."
+    )
     attributes: dict[str, str]
     consent_history: list[ConsentPublic]
     audience_ids: list[str]
@@ -294,7 +297,17 @@ class SmsReply(BaseModel):
 
 
 class SmsReplyResult(ApiOutput):
-    stopped: int = Field(description="Contacts of that number whose SMS consent was withdrawn.")
+    stopped: int = Field(0, description="A STOP: contacts of the number, now texted no more.")
+    resumed: int = Field(0, description="A START: contacts of the number given SMS consent.")
+    repeated: bool = Field(
+        False, description="The reply was acted on before (by its id): nothing changed now."
+    )
+
+
+class PersonQuery(ApiInput):
+    """A person, by their e-mail address (in the body: an address in a URL ends up in logs)."""
+
+    email: MailAddress
 
 
 class ContactExport(ApiOutput):

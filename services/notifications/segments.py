@@ -13,8 +13,8 @@ from sqlalchemy import ColumnElement, and_, or_, select
 
 from services.notifications.domain import SendStatus
 from services.notifications.tables import AudienceMember, Contact, Segment, Send
-from shared.db import new_id
 from shared.errors import Conflict, NotFound
+from shared.ids import new_id
 from shared.schemas import ApiInput, SingleLine
 from shared.uow import UnitOfWork
 

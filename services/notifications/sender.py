@@ -29,7 +29,6 @@ from sqlalchemy import func, or_, select, update
 from services.notifications import compose, sends, templates, webhooks
 from services.notifications.domain import (
     EMAIL_CHANNELS,
-    MAX_SMS,
     SENT_CHANNELS,
     WEBHOOK,
     DeliveryStatus,
@@ -42,7 +41,7 @@ from services.notifications.domain import (
 )
 from services.notifications.settings import NotificationsSettings
 from services.notifications.suppressions import unsubscribe_url
-from services.notifications.tables import Contact, Delivery, Send, Suppression, Webhook
+from services.notifications.tables import Contact, Delivery, Send, SmsStop, Suppression, Webhook
 from services.notifications.transport import (
     Transport,
     WebhookPoster,
@@ -51,8 +50,8 @@ from services.notifications.transport import (
     transport_for,
 )
 from shared.contracts.notifications import DeliveryFailed, DeliverySent
-from shared.contracts.vocabulary import ChannelKind
-from shared.db import new_id
+from shared.contracts.vocabulary import MAX_SMS, ChannelKind
+from shared.ids import new_id
 from shared.logging import get_logger
 from shared.metrics import DELIVERIES, DELIVERIES_DUE, DELIVERY_QUEUE_AGE, SENDS_RUNNING
 from shared.runtime import Runtime
@@ -321,8 +320,11 @@ async def _claim(
                 func.coalesce(Send.subject, Delivery.subject, ""),
                 func.coalesce(Send.body, Delivery.body, ""),
                 Contact.email_hash,
-                # an address's suppression stops e-mail to it; a text, the fan-out decided
-                Suppression.reason.is_not(None) & Delivery.channel.in_(EMAIL_CHANNELS),
+                # an address's suppression stops e-mail to it, a STOP from the number a text
+                # (since the fan-out too: a text may wait out the night); the rest the
+                # fan-out decided
+                (Suppression.reason.is_not(None) & Delivery.channel.in_(EMAIL_CHANNELS))
+                | (SmsStop.phone.is_not(None) & (Delivery.channel == ChannelKind.SMS)),
                 Contact.language,
                 Send.template,
                 Webhook.url,
@@ -333,6 +335,7 @@ async def _claim(
             .outerjoin(Webhook, Webhook.id == Delivery.webhook_id)
             .outerjoin(Send, Send.id == Delivery.send_id)
             .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
+            .outerjoin(SmsStop, SmsStop.phone == Contact.phone)
             .where(Delivery.id.in_(ids))
         )
         return [Claimed(*row) for row in rows]

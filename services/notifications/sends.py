@@ -19,8 +19,9 @@ from services.notifications import templates
 from services.notifications.domain import DeliveryStatus, SendStatus
 from services.notifications.tables import Delivery, Segment, Send
 from shared.contracts.notifications import SendCompleted, SendCounts
-from shared.db import changed_rows, new_id
+from shared.db import changed_rows
 from shared.errors import Conflict, NotFound, RuleViolation
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 

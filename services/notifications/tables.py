@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -39,8 +40,6 @@ class Contact(Base):
     language: Mapped[str] = mapped_column(String(2), default="da", server_default="da")
     email_consent: Mapped[bool] = mapped_column(Boolean)  # now; its history: consent_records
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # when they replied STOP to a text: no text on any basis since, and no import's consent
-    sms_stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # what segments select by: e.g. {"kommune": "Aarhus", "rolle": "jobcenterchef"}
     attributes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -216,6 +215,28 @@ class Suppression(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SmsStop(Base):
+    """A number that replied STOP to a text (and not START since): no send texts it, on any
+    basis, whoever has it on record now or later; no import or API call gives it SMS consent.
+    Kept after an erasure: forgetting the number would be texting it again."""
+
+    __tablename__ = "sms_stops"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164, as contacts'
+    stopped_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(80))  # which reply
+
+
+class SmsReplyTaken(Base):
+    """A STOP or START reply acted on, by the gateway's id: the same reply posted again (a
+    gateway's retry, or a replay of a signed one) changes nothing."""
+
+    __tablename__ = "sms_replies_taken"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Delivery(Base):

@@ -19,8 +19,9 @@ from sqlalchemy import delete, select
 from standardwebhooks.webhooks import Webhook as Signer
 
 from services.notifications.tables import Webhook
-from shared.db import changed_rows, new_id
+from shared.db import changed_rows
 from shared.errors import NotFound, RuleViolation
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 MESSAGE_TYPE = "send.message"

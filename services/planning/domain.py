@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
 
-from shared.contracts.vocabulary import ActivityKind
+from shared.contracts.vocabulary import MAX_SMS, ActivityKind, ChannelKind
 from shared.errors import Conflict, Forbidden, RuleViolation
 from shared.time import shifted
 
@@ -134,6 +134,17 @@ def check_message_fits_audience(message_audience_id: str, activity_audience_id: 
         raise RuleViolation(
             "the message is written for another audience than the activity's",
             errors=[{"field": "message_id", "message": "written for another audience"}],
+        )
+
+
+def check_message_fits_channel(body: str, channel_kind: str) -> None:
+    """A text message carries at most MAX_SMS characters: a longer message cannot go as one,
+    and each of its recipients would fail."""
+    if channel_kind == ChannelKind.SMS and len(body) > MAX_SMS:
+        raise RuleViolation(
+            f"the message is too long for a text message: {len(body)} characters,"
+            f" an SMS carries at most {MAX_SMS}",
+            errors=[{"field": "message_id", "message": f"longer than {MAX_SMS} characters"}],
         )
 
 

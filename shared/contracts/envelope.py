@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-import uuid6
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+
+from shared.ids import new_id
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -149,7 +150,7 @@ def new_envelope(
     return Envelope(
         # time-ordered (UUIDv7): every consumer's inbox is keyed by it, and random ids would
         # put each new row on a different index page (a third of the pipeline's throughput)
-        id=str(uuid6.uuid7()),
+        id=new_id(),
         time=time or datetime.now(UTC),
         source=source,
         type=data.type,

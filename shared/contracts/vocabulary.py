@@ -19,6 +19,11 @@ class ChannelKind(StrEnum):
     LETTER = "letter"
 
 
+# characters a text message may carry: four concatenated parts of GSM text (ten of other
+# Unicode); planning refuses an SMS activity whose message is longer, notifications a send
+MAX_SMS = 612
+
+
 class ActivityKind(StrEnum):
     EVENT = "event"  # becomes an event in the events service
     COMMUNICATION = "communication"  # becomes deliveries in the notifications service

@@ -170,6 +170,28 @@ async def test_a_file_saved_with_mac_line_ends_imports_and_an_unreadable_one_is_
     assert huge.json()["detail"].startswith("line 2: the file cannot be read as CSV")
 
 
+async def test_a_utf8_file_with_a_line_from_elsewhere_keeps_its_letters_and_refuses_that_line(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """One line pasted in from a Windows-1252 file (ø as the byte F8) into a UTF-8 file: the
+    other lines keep their æ, ø and å (the whole file was once read as Windows-1252, every
+    name garbled), and that line is refused, saying why."""
+    app = app_for(f"sqlite+aiosqlite:///{tmp_path}/n.db")
+    content = (
+        "navn;e-mail;samtykke\n"
+        "Mette Søndergaard;mette@jobcenter-aarhus.dk;ja\n"
+        "Jens Ærø;jens.aero@jobcenter-silkeborg.dk;ja\n"
+    ).encode() + "Bjørn Kjær;bjorn@jobcenter-skive.dk;ja\n".encode("cp1252")
+    async with serving(app) as client:
+        done = (await import_file(client, content)).json()
+        errors = await client.get(done["errors_url"], headers=COMMUNICATOR)
+        async with runtime_of(app).sessions() as session:
+            names = sorted(await session.scalars(select(Contact.name)))
+    assert names == ["Jens Ærø", "Mette Søndergaard"]
+    [(line, reason)] = list(csv.reader(io.StringIO(errors.text)))[1:]
+    assert line == "4" and reason.startswith("the line holds characters that cannot be read")
+
+
 async def test_sms_consent_comes_from_its_own_column_and_needs_a_phone(database_url: str) -> None:
     """Silkeborg's citizens' panel: who may be texted. A yes without a phone is refused with
     its line; a later file without the column leaves SMS consent as it was; a no withdraws it,

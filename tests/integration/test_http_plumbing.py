@@ -30,9 +30,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 from pydantic import Field
 
 from shared.auth import CurrentPrincipal, Planner
-from shared.db import create_engine, new_id
+from shared.db import create_engine
 from shared.errors import NotFound
 from shared.http import create_app, require_media_type
+from shared.ids import new_id
 from shared.schemas import ApiInput
 from shared.settings import ServiceSettings
 from shared.tables import service_metadata

@@ -182,6 +182,37 @@ async def test_notifications_upgrades_deliveries_into_sends(database_url: str) -
     assert email_hash == hashlib.sha256(b"mette@example.org").hexdigest()
 
 
+async def test_notifications_keeps_the_stops_of_contacts_by_their_numbers(
+    database_url: str,
+) -> None:
+    """A STOP kept on a contact before stops were kept by number becomes its number's stop:
+    no text to that number after the upgrade either."""
+    package = importlib.import_module("services.notifications")
+    migrations = Path(package.__file__).parent / "migrations"
+    engine = create_engine(database_url)
+    now, stopped = "2026-04-14 09:00:00+00:00", "2026-04-15 20:00:00+00:00"
+    try:
+        await migrate(engine, migrations, "c4e1a7d9b3f5")  # stops kept on contacts
+        async with engine.begin() as conn:
+            for id_, phone, stopped_at in (
+                ("karen", "'+4521000001'", f"'{stopped}'"),
+                ("jonas", "'+4521000002'", "NULL"),
+                ("per", "NULL", f"'{stopped}'"),  # stopped, then lost the number: nothing to keep
+            ):
+                await conn.exec_driver_sql(
+                    "INSERT INTO contacts (id, email, email_hash, name, phone, email_consent,"
+                    f" sms_consent, sms_stopped_at, created_at) VALUES ('{id_}',"
+                    f" '{id_}@silkeborg.example', '{id_}', '{id_}', {phone}, true, false,"
+                    f" {stopped_at}, '{now}')"
+                )
+        await migrate(engine, migrations)
+        async with engine.begin() as conn:
+            stops = (await conn.exec_driver_sql("SELECT phone, stopped_at FROM sms_stops")).all()
+    finally:
+        await engine.dispose()
+    assert [(phone, str(at)[:16]) for phone, at in stops] == [("+4521000001", "2026-04-15 20:00")]
+
+
 async def test_the_shared_bookkeeping_steps_build_what_shared_declares(database_url: str) -> None:
     """A new service's migrations call shared.plumbing_migrations' steps in order: together
     they build the outbox, inbox and idempotency keys exactly as shared/ declares them."""

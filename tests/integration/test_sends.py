@@ -187,8 +187,14 @@ async def test_a_sends_counts_are_its_ledger_through_suppression_erasure_and_can
             lambda s: sum(s["counts"].values()) == 4,
         )
         fanned_out_ledger = await ledger_counts(app, send_id)
-        erasure = await client.delete(f"/v1/contacts/{anne}", headers=COMMUNICATOR)
+        # Anne asks, by her address (any case), what is kept about her, then to be erased
+        who = {"email": "Anne@Jobcenter.example"}
+        exported = await client.post("/v1/contacts/export", json=who, headers=COMMUNICATOR)
+        assert exported.json()["contact"]["id"] == anne, exported.text
+        erasure = await client.post("/v1/contacts/erase", json=who, headers=COMMUNICATOR)
         assert erasure.is_success, erasure.text
+        gone = await client.post("/v1/contacts/export", json=who, headers=COMMUNICATOR)
+        assert gone.status_code == 404, gone.text
         erased = await _get(client, f"/v1/sends/{send_id}")
         erased_ledger = await ledger_counts(app, send_id)
         cancel = await client.post(f"/v1/sends/{send_id}/cancel", headers=COMMUNICATOR)

@@ -251,10 +251,10 @@ async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_pu
 REPLY_SECRET = "the-secret-gatewayapi-signs-replies-with"
 
 
-def reply(msisdn: int, message: str) -> dict[str, object]:
+def reply(msisdn: int, message: str, reply_id: int | None = None) -> dict[str, object]:
     """A reply as GatewayAPI's MO webhook posts it (fields we do not read included)."""
     return {
-        "id": 1000 + msisdn % 1000,
+        "id": reply_id or 1000 + msisdn % 1000,
         "msisdn": msisdn,
         "receiver": 4512345678,
         "message": message,
@@ -308,13 +308,32 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
             refused = await post_reply(client, stop, forged)
             assert refused.status_code == 401, refused.text
         thanks = await post_reply(client, reply(4521000001, "Tak for info"))
-        assert thanks.json() == {"stopped": 0}
+        assert thanks.json() == {"stopped": 0, "resumed": 0, "repeated": False}
         stopped = await post_reply(client, reply(4521000001, "stop tak"))
-        assert stopped.json() == {"stopped": 1}
-        again = await post_reply(client, stop)
-        assert again.json() == {"stopped": 0}  # withdrawn once
+        assert stopped.json() == {"stopped": 1, "resumed": 0, "repeated": False}
+        again = await post_reply(client, stop)  # the same reply (its id) again
+        assert again.json() == {"stopped": 0, "resumed": 0, "repeated": True}
+        once_more = await post_reply(client, reply(4521000001, "STOP", reply_id=2001))
+        assert once_more.json() == {"stopped": 0, "resumed": 0, "repeated": False}  # stopped
         unknown = await post_reply(client, reply(4599999999, "STOP"))
-        assert unknown.json() == {"stopped": 0}
+        assert unknown.json() == {"stopped": 0, "resumed": 0, "repeated": False}
+        # the number is remembered: whoever has it later is not texted, nor given consent
+        newcomer = {
+            "email": "ny.borger@silkeborg.example",
+            "name": "Ny Borger",
+            "phone": "+4599999999",
+            "email_consent": True,
+            "sms_consent": True,
+            "audience_ids": ["borgerpanel"],
+        }
+        refused = await client.post("/v1/contacts", json=newcomer, headers=auth("communicator"))
+        assert refused.status_code == 422, refused.text
+        assert "replied STOP" in refused.json()["detail"], refused.text
+        added = await client.post(
+            "/v1/contacts", json=newcomer | {"sms_consent": False}, headers=auth("communicator")
+        )
+        assert added.status_code == 201, added.text
+        assert added.json()["sms_stopped_at"] is not None, added.text
 
         created = await send(client)
         assert created.json()["recipients"] == 3, created.text  # of 4 who had consented
@@ -331,7 +350,8 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
         )
         assert grounded.status_code == 200, grounded.text
         on_public_task = await send(client)
-        assert on_public_task.json()["recipients"] == 4  # every phone but the one that said STOP
+        # every phone but the two that said STOP (the newcomer's before it was theirs)
+        assert on_public_task.json()["recipients"] == 4, on_public_task.text
         async with runtime.sessions() as session:
             karen = await session.scalar(select(Contact.id).where(Contact.phone == "+4521000001"))
         contact = (await client.get(f"/v1/contacts/{karen}", headers=auth("communicator"))).json()
@@ -346,6 +366,69 @@ async def test_a_reply_of_stop_withdraws_that_numbers_sms_consent(database_url: 
     async with serving(without_secret) as client:
         closed = await post_reply(client, reply(4521000002, "STOP"))
     assert closed.status_code == 503, closed.text
+
+
+async def test_a_start_from_a_stopped_number_gives_its_texts_back_and_a_replay_cannot_undo_it(
+    database_url: str,
+) -> None:
+    """START (or TILMELD) from a number that said STOP lifts the stop and gives back the SMS
+    consent the STOP withdrew (not to one who never gave it), in the consent history; the
+    earlier STOP posted again (a gateway's retry, or a replay of the signed reply) changes
+    nothing."""
+    _, app, runtime = service(database_url, sms_reply_secret=REPLY_SECRET)
+    communicator = auth("communicator")
+    async with serving(app) as client:
+        await add_panel(client)
+        stop = reply(4521000001, "Stop", reply_id=5001)
+        assert (await post_reply(client, stop)).json()["stopped"] == 1
+        async with runtime.sessions() as session:
+            karen = await session.scalar(select(Contact.id).where(Contact.phone == "+4521000001"))
+        stopped = (await client.get(f"/v1/contacts/{karen}", headers=communicator)).json()
+        assert (await send(client)).json()["recipients"] == 3
+
+        start = await post_reply(client, reply(4521000001, "start", reply_id=5002))
+        assert start.json() == {"stopped": 0, "resumed": 1, "repeated": False}
+        replayed = await post_reply(client, stop)
+        assert replayed.json() == {"stopped": 0, "resumed": 0, "repeated": True}
+        resumed = (await client.get(f"/v1/contacts/{karen}", headers=communicator)).json()
+        created = await send(client)
+        # Birthe never gave SMS consent: a START lifts her number's stop, and gives none
+        await post_reply(client, reply(4521000004, "STOP", reply_id=5003))
+        birthe_starts = await post_reply(client, reply(4521000004, "Start", reply_id=5004))
+        async with runtime.sessions() as session:
+            birthe = await session.scalar(select(Contact).where(Contact.phone == "+4521000004"))
+    assert stopped["sms_stopped_at"] is not None and stopped["sms_consent"] is False
+    assert resumed["sms_stopped_at"] is None and resumed["sms_consent"] is True
+    history = [(c["granted"], c["source"]) for c in resumed["consent_history"]]
+    assert history[-2:] == [(False, "sms reply 5001"), (True, "sms reply 5002")], history
+    assert created.json()["recipients"] == 4, created.text  # Karen among them again
+    assert birthe_starts.json() == {"stopped": 0, "resumed": 0, "repeated": False}
+    assert birthe is not None and birthe.sms_consent is False
+
+
+async def test_a_stop_that_comes_after_the_fan_out_still_stops_the_text(
+    database_url: str, sms_sink: SmsSink
+) -> None:
+    """A send's texts may wait (the night, a throttled gateway) after the fan-out chose
+    whom they go to: a STOP meanwhile is heeded when the text would go — suppressed, not sent."""
+    settings, app, runtime = service(database_url, sms_sink, sms_reply_secret=REPLY_SECRET)
+    async with serving(app) as client:
+        await add_panel(client)
+        created = await send(client)
+        send_id = created.json()["id"]
+        while await fan_out_page(runtime):
+            pass
+        assert (await post_reply(client, reply(4521000002, "STOP"))).json()["stopped"] == 1
+        channels = channels_for(settings)
+        await send_due(runtime, channels)
+        await channels["sms"].transport.close()
+    assert sorted(m["to"] for m in sms_sink.messages) == [
+        "+4521000001",
+        "+4521000003",
+        "+4521000099",
+    ]
+    statuses = sorted(d.status for d in await deliveries_of(app, send_id))
+    assert statuses == ["sent", "sent", "sent", "suppressed"]
 
 
 async def test_a_file_without_phones_gives_sms_consent_only_to_the_phones_on_record(

@@ -1,11 +1,11 @@
-"""Row ids: UUIDs of version 7, ordered by the time they were made (see shared.db.new_id)."""
+"""Row ids: UUIDs of version 7, ordered by the time they were made (see shared.ids.new_id)."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
-from shared.db import new_id
+from shared.ids import new_id
 
 
 def test_a_row_id_is_a_uuid_of_version_7_that_carries_the_millisecond_it_was_made() -> None:

@@ -8,10 +8,11 @@ from services.notifications import compose
 from services.notifications.contacts import MAX_ATTRIBUTES, merged_attributes
 from services.notifications.domain import (
     QuietHours,
-    asks_to_stop,
+    SmsKeyword,
     next_attempt,
     send_times,
     sends_messages,
+    sms_keyword,
     sms_parts,
 )
 from shared.contracts.planning import ActivityApproved, AudienceRef, MessageRef
@@ -147,13 +148,18 @@ def test_an_sms_is_billed_by_parts_as_the_network_splits_it(text: str, parts: in
 
 
 @pytest.mark.parametrize(
-    ("reply", "stops"),
-    [("STOP", True), ("stop tak", True), ("Afmeld.", True), ("Stopp!", True)]
-    + [("BUDSKAB stop", True)]  # after the keyword of a shared number
-    + [("Tak for info", False), ("", False), ("Hvornår stopper det?", False), ("STOPPER", False)],
+    ("reply", "keyword"),
+    [("STOP", SmsKeyword.STOP), ("stop tak", SmsKeyword.STOP), ("Afmeld.", SmsKeyword.STOP)]
+    + [("Stopp!", SmsKeyword.STOP), ("BUDSKAB stop", SmsKeyword.STOP)]  # a shared number's
+    + [("Start", SmsKeyword.START), ("tilmeld igen", SmsKeyword.START)]
+    + [("start stop", SmsKeyword.STOP), ("stop start", SmsKeyword.STOP)]  # the safe way
+    + [("Tak for info", None), ("", None), ("Hvornår stopper det?", None), ("STOPPER", None)]
+    + [("Starter mødet kl. 10?", None)],
 )
-def test_a_reply_that_starts_with_stop_asks_to_stop(reply: str, stops: bool) -> None:
-    assert asks_to_stop(reply) is stops
+def test_a_reply_that_starts_with_stop_or_start_is_that_keyword(
+    reply: str, keyword: SmsKeyword | None
+) -> None:
+    assert sms_keyword(reply) == keyword
 
 
 def test_a_contact_keeps_at_most_thirty_attributes_the_newest_first() -> None:

@@ -185,6 +185,45 @@ def test_an_activity_carries_only_a_message_written_for_its_audience() -> None:
         )
 
 
+def test_an_sms_activity_carries_only_a_message_that_fits_in_a_text() -> None:
+    """A message over 612 characters cannot go as a text: refused when an SMS activity would
+    carry it, not failed at each recipient's phone once approved."""
+    plan = complete_draft()
+    plan.add_channel({"kind": "sms", "name": "SMS til direktørerne"}, DRAFTING)
+    sms = plan.channels[-1].id
+    reminder = {"audience_id": "aud-directors", "subject": "Påmindelse"}
+    plan.add_message(reminder | {"body": "Husk: i morgen kl. 9. " * 28}, DRAFTING, lix_threshold=35)
+    too_long, version = plan.messages[-1], plan.version
+    assert len(too_long.body) == 616
+    with pytest.raises(RuleViolation, match="616 characters, an SMS carries at most 612") as caught:
+        plan.add_activity(
+            round_table(
+                plan, kind="communication", message_id=too_long.id, channel_id=sms, event=None
+            ),
+            Schedule(INNOVATION_DAY),
+            [],
+            DRAFTING,
+        )
+    assert caught.value.errors == [{"field": "message_id", "message": "longer than 612 characters"}]
+    assert (plan.version, len(plan.activities)) == (version, 1)  # nothing changed
+    plan.add_message(reminder | {"body": "Husk: i morgen kl. 9. " * 27}, DRAFTING, lix_threshold=35)
+    plan.add_activity(  # 594 characters fit, and the long one may go by e-mail
+        round_table(
+            plan, kind="communication", message_id=plan.messages[-1].id, channel_id=sms, event=None
+        ),
+        Schedule(INNOVATION_DAY),
+        [],
+        DRAFTING,
+    )
+    plan.add_activity(
+        round_table(plan, kind="communication", message_id=too_long.id, event=None),
+        Schedule(INNOVATION_DAY),
+        [],
+        DRAFTING,
+    )
+    assert len(plan.activities) == 3
+
+
 def test_an_audience_is_reached_once() -> None:
     plan = complete_draft()
     with pytest.raises(Conflict):

@@ -17,8 +17,8 @@ from services.planning.strategies.model import StrategyNode
 from services.planning.tables import Audience, Partner
 from services.planning.unit_of_work import PlanningUnitOfWork
 from shared.auth import Principal
-from shared.db import new_id
 from shared.errors import RuleViolation
+from shared.ids import new_id
 
 Expected = frozenset[int] | None  # the versions the caller saw (If-Match); None: any
 

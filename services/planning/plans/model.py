@@ -31,8 +31,9 @@ from services.planning.recurrence import next_occurrence
 from services.planning.tables import Audience, Base, Partner
 from shared.contracts import EventData
 from shared.contracts.planning import PlanActivated, PlanClosed
-from shared.db import UtcDateTime, new_id
+from shared.db import UtcDateTime
 from shared.errors import Conflict, NotFound, PreconditionFailed, RuleViolation
+from shared.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,9 @@ class Plan(Base):
         if fields.get("message_id") is not None:
             message = next(m for m in self.messages if m.id == fields["message_id"])
             domain.check_message_fits_audience(message.audience_id, fields.get("audience_id"))
+            if fields.get("channel_id") is not None:
+                channel = next(c for c in self.channels if c.id == fields["channel_id"])
+                domain.check_message_fits_channel(message.body, channel.kind)
         activity = Activity.new(new_id(), self.id, len(self.activities), fields, schedule, partners)
         deviation = domain.is_deviation(domain.PlanStatus(self.status))
         if deviation:

@@ -7,8 +7,8 @@ from services.planning.stakeholders import schemas
 from services.planning.stakeholders.queries import get_stakeholder
 from services.planning.tables import Dialogue, Stakeholder, StakeholderRelation
 from shared.auth import Principal
-from shared.db import new_id
 from shared.errors import RuleViolation
+from shared.ids import new_id
 from shared.uow import UnitOfWork
 
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 from services.planning import domain
 from services.planning.domain import NodeLevel
 from services.planning.tables import Base
-from shared.db import UtcDateTime, new_id
+from shared.db import UtcDateTime
 from shared.errors import PreconditionFailed, RuleViolation
+from shared.ids import new_id
 
 
 class Tree(Protocol):
