@@ -1,7 +1,8 @@
 """`make run`: the whole stack on this machine on the embedded defaults.
 
 Tansu broker (its topics created as `python -m scripts.topics` does), SMTP sink, SMS
-gateway sink and the four services on SQLite under var/. Prints the URLs, a token per role
+gateway sink, the four services on SQLite under var/, and Prometheus (the shipped scrape
+configuration and alert rules, pointed at them) if it is installed. Prints the URLs, a token per role
 and where caught mail and text messages land; a service that crashes is started again (with a growing pause while it keeps
 crashing); Ctrl-C stops everything. Data in var/ survives restarts (the broker is
 memory-only: what it held is gone, the outbox isn't).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -21,11 +23,13 @@ from scripts.stack import (
     DEV_SMS_REPLY_SECRET,
     ROOT,
     SERVICES,
+    Prometheus,
     Restarter,
     ServiceProcess,
     SmsSink,
     SmtpSink,
     Tansu,
+    prometheus_config,
     running,
     service_env,
 )
@@ -94,6 +98,16 @@ def main() -> int:
         )
         for name in SERVICES
     ]
+    ports = {service.name: service.port for service in services}
+    prometheus = (
+        Prometheus(
+            prometheus_config(ports, token_file=None),  # /metrics is open here
+            VAR / "prometheus",
+            int(os.environ.get("BUDSKAB_PROMETHEUS_PORT", 9090)),
+        )
+        if shutil.which("prometheus")
+        else None
+    )
     stop = False
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -102,7 +116,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with running(tansu, sink, sms, *services):
+    with running(tansu, sink, sms, *services, *filter(None, [prometheus])):
         print(f"starting the Tansu broker on 127.0.0.1:{broker_port} …", flush=True)
         tansu.start()
         create_topics(tansu.bootstrap)
@@ -113,7 +127,13 @@ def main() -> int:
         for service in services:
             print(f"waiting for {service.name} …", flush=True)
             service.wait_ready()
-        print_banner(services, secret, broker_port, smtp_port, sms)
+        if prometheus is not None:
+            try:
+                prometheus.start()
+            except RuntimeError as exc:  # the stack runs on without it
+                print(f"Prometheus not started: {exc}", flush=True)
+                prometheus = None
+        print_banner(services, secret, broker_port, smtp_port, sms, prometheus)
         restarter = Restarter(services, report=lambda line: print(line, flush=True))
         while not stop:  # a service that dies is started again; the others keep running
             restarter.check()
@@ -124,7 +144,12 @@ def main() -> int:
 
 
 def print_banner(
-    services: list[ServiceProcess], secret: str, broker: int, smtp: int, sms: SmsSink
+    services: list[ServiceProcess],
+    secret: str,
+    broker: int,
+    smtp: int,
+    sms: SmsSink,
+    prometheus: Prometheus | None,
 ) -> None:
     print("\nBudskab is running (Ctrl-C stops everything)\n")
     for service in services:
@@ -135,6 +160,10 @@ def print_banner(
     print(f"\n  Kafka broker   127.0.0.1:{broker} (Tansu, memory only)")
     print(f"  SMTP sink      127.0.0.1:{smtp}; caught mail is saved in {VAR / 'mail'}/*.eml")
     print(f"  SMS gateway    {sms.url} (GatewayAPI's call); texts are saved in {sms.path}")
+    if prometheus is not None:
+        print(f"  Prometheus     {prometheus.url} (deploy/prometheus: its alert rules at /alerts)")
+    else:
+        print("  Prometheus     not installed (`make tools` installs it; then `make run` again)")
     print(f"  logs           {VAR / 'logs'}/")
     print("\nDev tokens (send as 'Authorization: Bearer <token>'; valid 12 hours):")
     for role, token in dev_tokens(secret).items():

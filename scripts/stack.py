@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
@@ -264,6 +264,89 @@ class Postgres:
         with contextlib.suppress(subprocess.SubprocessError):
             self.stop_server()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+
+
+def prometheus_config(
+    ports: dict[str, int], token_file: Path | None, interval: str | None = None
+) -> dict:
+    """The shipped scrape configuration (deploy/prometheus, what compose runs) with its
+    targets on this machine's `ports`: scraping with the token in `token_file` (none: the
+    services' /metrics are open, as on `make run`), and every `interval` if one is given."""
+    import yaml  # a dev dependency: make run and the tests have it
+
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    if interval:
+        config["global"] |= dict.fromkeys(
+            ("scrape_interval", "scrape_timeout", "evaluation_interval"), interval
+        )
+    config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
+    for job in config["scrape_configs"]:
+        if token_file is None:
+            del job["authorization"]
+        else:
+            job["authorization"]["credentials_file"] = str(token_file)
+        for group in job["static_configs"]:
+            group["targets"] = [f"127.0.0.1:{ports[job['job_name']]}"]
+    return config
+
+
+class Prometheus:
+    """A Prometheus server (Debian's package `prometheus`: `make tools`) with `config`, its
+    data under `directory`."""
+
+    def __init__(self, config: dict, directory: Path, port: int | None = None) -> None:
+        self.config = config
+        self.directory = directory
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.log: BinaryIO | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Prometheus:
+        import yaml
+
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not installed: run `make tools`")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            raise RuntimeError(f"port {self.port} is taken (another Prometheus?)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "prometheus.yml"
+        path.write_text(yaml.safe_dump(self.config))
+        self.log = open(self.directory / "prometheus.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={path}",
+                f"--storage.tsdb.path={self.directory / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
+        )
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(
+                f"Prometheus did not start on port {self.port}: see {self.log.name}"
+            ) from None
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 class ServiceProcess:

@@ -5,6 +5,7 @@ a label."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 from prometheus_client import Gauge
@@ -14,9 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.metrics import questionnaire
 from services.metrics.domain import GOAL_STATES, goal_state
 from services.metrics.kpis import goals_with_latest_values
-from services.metrics.measures import satisfied_in
+from services.metrics.measures import QUERIES, satisfied_in
 from services.metrics.settings import MetricsSettings
-from services.metrics.tables import EventFact, RegistrationFact, Survey, SurveyResponse
+from services.metrics.tables import (
+    EventFact,
+    RegistrationFact,
+    Survey,
+    SurveyResponse,
+)
 from shared.runtime import Runtime
 
 KPI_GOALS = Gauge(
@@ -35,6 +41,11 @@ SURVEY_RESPONSES = Gauge("budskab_survey_responses", "Survey answers received, i
 SURVEY_SATISFIED = Gauge(
     "budskab_survey_satisfied_ratio",
     "Share (0–1) of satisfied answers over every survey's satisfaction question.",
+)
+REACH = Gauge(
+    "budskab_reach_contacts",
+    "Contacts reached: each contact an activity's message was delivered to (sent, not bounced)"
+    " once, in all; recounted every METRICS_REACH_REFRESH_SECONDS.",
 )
 REGISTRATION_STATUSES = ("confirmed", "waitlisted", "offered", "expired", "cancelled")
 
@@ -76,7 +87,14 @@ class SatisfiedShare:
 async def refresh_gauges(runtime: Runtime[MetricsSettings]) -> None:
     """Mirror the goals' states and the read models' totals into the gauges."""
     satisfied_share = SatisfiedShare()
+    reach_every = runtime.settings.reach_refresh_seconds  # a million deliveries: a moment
+    reach_counted_at = -reach_every
     while True:
+        if (now := time.monotonic()) - reach_counted_at >= reach_every:
+            async with runtime.sessions() as session:
+                reached = await session.scalar(QUERIES["reach"])  # every plan's
+            REACH.set(reached or 0)
+            reach_counted_at = now
         async with runtime.sessions() as session:
             states = Counter(
                 goal_state(None if measurement is None else measurement.value, goal.target)

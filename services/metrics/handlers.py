@@ -28,7 +28,7 @@ from shared import topics
 from shared.contracts import Envelope, EventData
 from shared.contracts import events as ev
 from shared.contracts import planning as pl
-from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.contracts.notifications import DeliveryBounced, DeliveryFailed, DeliverySent
 from shared.db import upsert
 from shared.links import survey_person
 from shared.messaging import Handler, Subscription
@@ -69,6 +69,8 @@ async def on_activity(uow: UnitOfWork, _envelope: Envelope, data: pl.ActivityApp
         channel=data.channel,
         starts_at=data.starts_at,
         cancelled=False,
+        audience_id=data.audience.id,
+        audience_name=data.audience.name,
     )
 
 
@@ -156,7 +158,7 @@ def on_survey_requested(key: str) -> Projection:
 
 def delivery(status: str) -> Projection:
     async def project(
-        uow: UnitOfWork, envelope: Envelope, data: DeliverySent | DeliveryFailed
+        uow: UnitOfWork, envelope: Envelope, data: DeliverySent | DeliveryFailed | DeliveryBounced
     ) -> None:
         uow.pending(Tally).delivery(
             {
@@ -166,7 +168,10 @@ def delivery(status: str) -> Projection:
                 "contact_id": data.contact_id,
                 "channel": data.channel,
                 "status": status,
-                "at": getattr(data, "sent_at", None) or envelope.time,  # a replay: the same
+                # when it was sent, or bounced (a replay: the same); a failure, when reported
+                "at": getattr(data, "sent_at", None)
+                or getattr(data, "bounced_at", None)
+                or envelope.time,
             }
         )
 
@@ -191,6 +196,7 @@ PROJECTIONS: dict[type[EventData], Projection] = {
     ev.AttendeeCheckedIn: on_checked_in,
     DeliverySent: delivery("sent"),
     DeliveryFailed: delivery("failed"),
+    DeliveryBounced: delivery("bounced"),
 }
 
 

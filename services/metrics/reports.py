@@ -4,6 +4,7 @@ registrations, attendance and satisfaction, reach over time — as JSON, CSV row
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,12 +123,7 @@ async def plan_report(
     deliveries = dict(
         (row.activity_id, row)
         for row in await session.execute(
-            select(
-                DeliveryFact.activity_id,
-                func.count().filter(sent).label("sent"),
-                func.count().filter(DeliveryFact.status == "failed").label("failed"),
-                func.count(distinct(case((sent, DeliveryFact.contact_id)))).label("reach"),
-            )
+            select(DeliveryFact.activity_id, *_delivered())
             .where(DeliveryFact.plan_id == plan_id, *period.holds(DeliveryFact.at))
             .group_by(DeliveryFact.activity_id)
         )
@@ -142,6 +138,7 @@ async def plan_report(
             cancelled=a.cancelled,
             sent=getattr(deliveries.get(a.activity_id), "sent", 0),
             failed=getattr(deliveries.get(a.activity_id), "failed", 0),
+            bounced=getattr(deliveries.get(a.activity_id), "bounced", 0),
             reach=getattr(deliveries.get(a.activity_id), "reach", 0),
         )
         for a in await session.scalars(
@@ -150,6 +147,7 @@ async def plan_report(
             .order_by(ActivityFact.starts_at, ActivityFact.activity_id)
         )
     ]
+    audiences = await _audiences(uow, plan_id, period)
     events = [
         await _event(uow, event)
         for event in await session.scalars(
@@ -159,16 +157,28 @@ async def plan_report(
         )
     ]
     postgres = session.get_bind().dialect.name == "postgresql"
-    day = (
-        func.to_char(DeliveryFact.at, "YYYY-MM-DD")
-        if postgres
-        else func.substr(DeliveryFact.at, 1, 10)
-    )
+
+    def day(at: ColumnElement[datetime] | QueryableAttribute[datetime]) -> ColumnElement[str]:
+        # the day in UTC, as SQLite keeps the time (PostgreSQL's session may be in another zone)
+        if postgres:
+            return func.to_char(func.timezone("UTC", at), "YYYY-MM-DD")
+        return func.substr(at, 1, 10)
+
+    sent_in_period = [DeliveryFact.plan_id == plan_id, sent, *period.holds(DeliveryFact.at)]
     by_day = await session.execute(
-        select(day.label("day"), func.count())
-        .where(DeliveryFact.plan_id == plan_id, sent, *period.holds(DeliveryFact.at))
+        select(day(DeliveryFact.at).label("day"), func.count())
+        .where(*sent_in_period)
         .group_by("day")
         .order_by("day")
+    )
+    first_reached = (
+        select(func.min(DeliveryFact.at).label("at"))
+        .where(*sent_in_period)
+        .group_by(DeliveryFact.contact_id)
+        .subquery()
+    )
+    newly_reached = await session.execute(
+        select(day(first_reached.c.at).label("day"), func.count()).group_by("day").order_by("day")
     )
     surveys = select(Survey).where(Survey.plan_id == plan_id)
     if period.bounded:  # those of the events and activities in the period
@@ -187,10 +197,77 @@ async def plan_report(
         period_end=period.end,
         goals=goals,
         activities=activities,
+        audiences=audiences,
         events=events,
         sent_by_day=[schemas.DayCount(day=str(day), count=count) for day, count in by_day],
+        reached_by_day=[
+            schemas.DayCount(day=str(day), count=count) for day, count in newly_reached
+        ],
         satisfaction_scores=dict(sorted(scores.items())),
     )
+
+
+def _delivered() -> tuple[ColumnElement[int], ...]:
+    """Deliveries sent, failed and bounced (sent, then came back), and the distinct contacts
+    they reached (not by a bounced one)."""
+    sent = DeliveryFact.status == "sent"
+    return (
+        func.count().filter(sent).label("sent"),
+        func.count().filter(DeliveryFact.status == "failed").label("failed"),
+        func.count().filter(DeliveryFact.status == "bounced").label("bounced"),
+        func.count(distinct(case((sent, DeliveryFact.contact_id)))).label("reach"),
+    )
+
+
+async def _audiences(uow: UnitOfWork, plan_id: str, period: Period) -> list[schemas.ReportAudience]:
+    """The plan's activities in the period by audience: what they sent and whom they reached
+    (each contact once, whichever activity), and the registrations and check-ins at the
+    events set up for them."""
+    of_plan = [ActivityFact.plan_id == plan_id, *period.holds(ActivityFact.starts_at)]
+    audience = ActivityFact.audience_id
+    delivered = {
+        row.audience_id: row
+        for row in await uow.session.execute(
+            select(audience, *_delivered())
+            .join(ActivityFact, ActivityFact.activity_id == DeliveryFact.activity_id)
+            .where(DeliveryFact.plan_id == plan_id, *of_plan, *period.holds(DeliveryFact.at))
+            .group_by(audience)
+        )
+    }
+    came = {
+        row.audience_id: row
+        for row in await uow.session.execute(
+            select(
+                audience,
+                func.count().filter(RegistrationFact.status == "confirmed").label("confirmed"),
+                func.count().filter(RegistrationFact.checked_in_at.is_not(None)).label("came"),
+            )
+            .select_from(RegistrationFact)
+            .join(EventFact, EventFact.event_id == RegistrationFact.event_id)
+            .join(ActivityFact, ActivityFact.activity_id == EventFact.activity_id)
+            .where(*of_plan)
+            .group_by(audience)
+        )
+    }
+    return [
+        schemas.ReportAudience(
+            audience_id=audience_id,
+            name=name,
+            activities=activities,
+            sent=getattr(delivered.get(audience_id), "sent", 0),
+            failed=getattr(delivered.get(audience_id), "failed", 0),
+            bounced=getattr(delivered.get(audience_id), "bounced", 0),
+            reach=getattr(delivered.get(audience_id), "reach", 0),
+            registrations=getattr(came.get(audience_id), "confirmed", 0),
+            checked_in=getattr(came.get(audience_id), "came", 0),
+        )
+        for audience_id, name, activities in await uow.session.execute(
+            select(audience, func.max(ActivityFact.audience_name), func.count())
+            .where(*of_plan)
+            .group_by(audience)
+            .order_by(func.max(ActivityFact.audience_name).nulls_last())
+        )
+    ]
 
 
 async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
@@ -244,7 +321,7 @@ async def _satisfaction_scores(uow: UnitOfWork, survey: Survey) -> Counter[int]:
 
 
 def csv_rows(report: schemas.PlanReport) -> str:
-    """The report as one table: a row per goal, then per activity, then per event."""
+    """The report as one table: a row per goal, then per activity, per audience, per event."""
     safe = spreadsheet_text  # titles are typed by people
     header = ["section", "id", "name", "target", "value", "attained", "sent", "reach"]
     header += ["registrations", "checked_in", "no_show_rate", "satisfaction"]
@@ -254,6 +331,11 @@ def csv_rows(report: schemas.PlanReport) -> str:
     for a in report.activities:
         rows.append(
             ["activity", a.activity_id, safe(a.title), "", "", "", a.sent, a.reach] + [""] * 4
+        )
+    for u in report.audiences:
+        rows.append(
+            ["audience", u.audience_id or "", safe(u.name or "")]
+            + ["", "", "", u.sent, u.reach, u.registrations, u.checked_in, "", ""]
         )
     for e in report.events:
         rows.append(
@@ -278,6 +360,11 @@ def charts(report: schemas.PlanReport, text: Mapping[str, str]) -> dict[str, str
         drawn.x_labels = [d.day for d in report.sent_by_day]
         drawn.add(text["sent"], [d.count for d in report.sent_by_day])
         out["reach"] = svg(drawn)
+    if report.reached_by_day:
+        drawn = chart(pygal.Line, text["reached_so_far"])
+        drawn.x_labels = [d.day for d in report.reached_by_day]
+        drawn.add(text["reach"], list(itertools.accumulate(d.count for d in report.reached_by_day)))
+        out["reached"] = svg(drawn)
     if report.satisfaction_scores:
         drawn = chart(pygal.Bar, text["satisfaction_chart_title"])
         drawn.x_labels = [str(score) for score in range(1, 6)]

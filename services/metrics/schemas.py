@@ -215,7 +215,22 @@ class ReportActivity(BaseModel):
     cancelled: bool
     sent: int
     failed: int
+    bounced: int = Field(description="Sent, then came back for good (not in `sent`).")
     reach: int = Field(description="Distinct contacts who got it.")
+
+
+class ReportAudience(BaseModel):
+    """The plan's activities for one audience, together."""
+
+    audience_id: str | None = Field(description="None: activities counted before audiences were.")
+    name: str | None
+    activities: int
+    sent: int
+    failed: int
+    bounced: int
+    reach: int = Field(description="Distinct contacts of the audience reached by any of them.")
+    registrations: int = Field(description="Confirmed now, at the events set up for them.")
+    checked_in: int
 
 
 class ReportEvent(BaseModel):
@@ -251,8 +266,13 @@ class PlanReport(BaseModel):
     period_end: date | None = Field(None, description="The last day covered; none: until now.")
     goals: list[ReportGoal]
     activities: list[ReportActivity]
+    audiences: list[ReportAudience] = Field(description="The activities by audience, together.")
     events: list[ReportEvent]
     sent_by_day: list[DayCount]
+    reached_by_day: list[DayCount] = Field(
+        description="Contacts reached for the first time each day (UTC): their running sum is "
+        "the reach over time."
+    )
     satisfaction_scores: dict[int, int] = Field(description="Answers per score, 1–5.")
     page: str | None = Field(
         None, description="A link to the report as a page, for people without a token (30 days)."

@@ -11,6 +11,8 @@ class MetricsSettings(ServiceSettings):
     http_port: int = 8004
     consumer_group: str = "metrics"
     gauge_refresh_seconds: float = Field(2.0, gt=0)
+    # the reach gauge counts the contacts of every delivery: less often than the others
+    reach_refresh_seconds: float = Field(30.0, gt=0)
     kpi_interval_seconds: float = Field(
         5.0,
         gt=0,

@@ -106,6 +106,9 @@ class ActivityFact(Base):
     channel: Mapped[str | None] = mapped_column(String(30))
     starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # whom it is for (the report's figures per audience); unknown for those counted before
+    audience_id: Mapped[str | None] = mapped_column(String(36))
+    audience_name: Mapped[str | None] = mapped_column(Text)
 
 
 class EventFact(Base):
@@ -138,7 +141,8 @@ class RegistrationFact(Base):
 
 
 class DeliveryFact(Base):
-    """One delivery of an activity and how it ended (sent wins: a resent failure)."""
+    """One delivery of an activity and how it ended: failed, sent (a failure resent), or
+    bounced (sent, then came back for good)."""
 
     __tablename__ = "delivery_facts"
     __table_args__ = (Index("ix_delivery_facts_activity", "plan_id", "activity_id", "status"),)
@@ -148,8 +152,8 @@ class DeliveryFact(Base):
     activity_id: Mapped[str] = mapped_column(String(36))
     contact_id: Mapped[str] = mapped_column(String(36))
     channel: Mapped[str] = mapped_column(String(30))
-    status: Mapped[str] = mapped_column(String(20))  # sent, failed
-    at: Mapped[datetime] = mapped_column(UtcDateTime)  # when it was sent (or given up)
+    status: Mapped[str] = mapped_column(String(20))  # failed, sent, bounced
+    at: Mapped[datetime] = mapped_column(UtcDateTime)  # when it was sent (given up, bounced)
 
 
 class Survey(Base):

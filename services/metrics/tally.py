@@ -9,11 +9,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import ColumnElement, case, insert, update
 
 from services.metrics.tables import DeliveryFact, KpiDue, PlanCount
 from shared.db import changed_rows, upsert
 from shared.uow import UnitOfWork
+
+OUTCOMES = ("failed", "sent", "bounced")  # a delivery's outcomes, in the order they can follow
+
+
+def _rank(status: ColumnElement[str]) -> ColumnElement[int]:
+    return case({outcome: i for i, outcome in enumerate(OUTCOMES)}, value=status)
 
 
 @dataclass
@@ -23,9 +29,11 @@ class Tally:
     due: set[str] = field(default_factory=set)  # plan ids
 
     def delivery(self, row: dict[str, Any]) -> None:
-        """Sent wins: a failure resent later is sent (also within one batch)."""
+        """The later outcome wins, the earlier only where it comes later in the ledger's
+        order (failed, sent, bounced: a failure resent is sent, a sent e-mail that bounced is
+        bounced, never the reverse) — also within one batch."""
         before = self.deliveries.get(row["delivery_id"])
-        if before is None or before["status"] != "sent":
+        if before is None or OUTCOMES.index(row["status"]) >= OUTCOMES.index(before["status"]):
             self.deliveries[row["delivery_id"]] = row
 
     async def write(self, uow: UnitOfWork) -> None:
@@ -49,7 +57,7 @@ class Tally:
                 rows.on_conflict_do_update(
                     index_elements=["delivery_id"],
                     set_={"status": rows.excluded.status, "at": rows.excluded.at},
-                    where=DeliveryFact.__table__.c.status != "sent",
+                    where=_rank(DeliveryFact.__table__.c.status) <= _rank(rows.excluded.status),
                 )
             )
         if self.due:

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import Message
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, func, select, update
 
 from services.notifications import sends
 from services.notifications.domain import DeliveryStatus, SuppressionReason, address_hash
 from services.notifications.suppressions import suppress
-from services.notifications.tables import Delivery
+from services.notifications.tables import Contact, Delivery
+from shared.contracts.notifications import DeliveryBounced
 from shared.errors import RuleViolation
 from shared.uow import UnitOfWork
 
@@ -99,6 +100,15 @@ def _reports_in(report: Message) -> list[Report]:
     return reports
 
 
+def _addressed_to(address: str) -> ColumnElement[bool]:
+    """The delivery went to this address (its contact's, or its attendee's): a report names
+    the message it bounced, and the address it bounced from must be that message's."""
+    of_contact = select(Contact.id).where(Contact.email_hash == address_hash(address))
+    return Delivery.contact_id.in_(of_contact) | (
+        func.lower(Delivery.recipient_email) == address.lower()
+    )
+
+
 async def take(uow: UnitOfWork, reports: list[Report]) -> dict[str, int]:
     """Suppress what the reports call for and mark the bounced deliveries; the counts."""
     suppressed = bounced = 0
@@ -109,15 +119,37 @@ async def take(uow: UnitOfWork, reports: list[Report]) -> dict[str, int]:
         suppressed += 1
         found = _OUR_MESSAGE_ID.search(report.message_id or "")
         if report.reason == SuppressionReason.BOUNCED and found:
-            of_sends = list(
-                await uow.session.scalars(
+            marked = (
+                await uow.session.execute(
                     update(Delivery)
-                    .where(Delivery.id == found.group(1), Delivery.status == DeliveryStatus.SENT)
+                    .where(
+                        Delivery.id == found.group(1),
+                        Delivery.status == DeliveryStatus.SENT,
+                        _addressed_to(report.address),
+                    )
                     .values(status=DeliveryStatus.BOUNCED)
-                    .returning(Delivery.send_id)
+                    .returning(
+                        Delivery.send_id,
+                        Delivery.activity_id,
+                        Delivery.plan_id,
+                        Delivery.contact_id,
+                        Delivery.channel,
+                    )
                     .execution_options(synchronize_session=False)
                 )
-            )
-            bounced += len(of_sends)
-            await sends.moved(uow, Counter(of_sends), DeliveryStatus.BOUNCED, DeliveryStatus.SENT)
+            ).all()
+            bounced += len(marked)
+            of_sends = Counter(row.send_id for row in marked)
+            await sends.moved(uow, of_sends, DeliveryStatus.BOUNCED, DeliveryStatus.SENT)
+            for row in marked:  # an activity's: its reach was reported, and is less now
+                if row.activity_id and row.plan_id and row.contact_id:
+                    about = DeliveryBounced(
+                        delivery_id=found.group(1),
+                        activity_id=row.activity_id,
+                        plan_id=row.plan_id,
+                        contact_id=row.contact_id,
+                        channel=row.channel,
+                        bounced_at=uow.now(),
+                    )
+                    uow.publish(about, subject=about.delivery_id)
     return {"reports": len(reports), "suppressed": suppressed, "bounced": bounced}

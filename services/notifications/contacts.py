@@ -235,11 +235,13 @@ def _columns(header: list[str], attributes: frozenset[str] = frozenset()) -> dic
 @dataclass(frozen=True)
 class Parsed:
     """An import's file, read: each data row's line, and its fields by column (or why it
-    cannot be read), and the columns the file has."""
+    cannot be read), the columns the file has, and the rows whose address comes again
+    further down (each row's index → the later ones')."""
 
     lines: list[int]
     rows: list[dict[str, object] | str]
     given: frozenset[str]
+    twins: dict[int, list[int]]
 
 
 _parsed: dict[str, Parsed] = {}  # the import under way: read once, not per chunk
@@ -269,7 +271,15 @@ def parse(text: str, attributes: frozenset[str] = frozenset()) -> Parsed:
     given = {c for c in columns.values() if not c.startswith(ATTRIBUTE)}
     if len(given) < len(columns):
         given.add("attributes")
-    return Parsed(lines, rows, frozenset(given))
+    return Parsed(lines, rows, frozenset(given), _later_twins(rows))
+
+
+def _later_twins(rows: list[dict[str, object] | str]) -> dict[int, list[int]]:
+    by_address: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        if isinstance(row, dict) and (email := str(row.get("email", "")).lower()):
+            by_address.setdefault(email, []).append(i)
+    return {i: same[k + 1 :] for same in by_address.values() for k, i in enumerate(same[:-1])}
 
 
 async def _file_of(uow: UnitOfWork, job: ContactImport) -> Parsed:
@@ -432,16 +442,17 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
         if job is None:
             return False
         parsed = await _file_of(uow, job)
-        lines, rows = parsed.lines, parsed.rows
+        lines = parsed.lines
         start = bisect.bisect_left(lines, job.next_line)
         phones_given = "phone" in parsed.given
         good, refused = await asyncio.to_thread(
-            _validate, lines[start : start + CHUNK], rows[start : start + CHUNK], phones_given
+            _validate, parsed, start, start + CHUNK, phones_given
         )
         good, refused_on_record = await against_records(uow, good, phones_given)
         refused += refused_on_record
         bad = [{"import_id": job.id, "line": line, "reason": why} for line, why in refused]
-        by_email = {row.email.lower(): row for _, row in good}  # a later row of an address wins
+        # one row an address (see _validate); two spellings of one address, once
+        by_email = {row.email.lower(): row for _, row in good}
         await save(uow, list(by_email.values()), job.audience_ids, f"import {job.id}", parsed.given)
         if bad:
             await uow.session.execute(insert(ContactImportError), bad)
@@ -460,25 +471,48 @@ async def import_chunk(runtime: Runtime[NotificationsSettings]) -> bool:
 
 
 def _validate(
-    lines: list[int], rows: list[dict[str, object] | str], phones_given: bool
+    parsed: Parsed, start: int, end: int, phones_given: bool
 ) -> tuple[list[tuple[int, CsvRow]], list[tuple[int, str]]]:
-    """A chunk's rows checked (in a thread: checking addresses is CPU work): the good ones
-    and each refused one, by line (the refused with their reason)."""
+    """The rows from `start` to `end` checked (in a thread: checking addresses is CPU work):
+    the good ones and each refused one, by line (the refused with their reason). An address
+    on several lines imports the last good one of them: each good line before it is refused,
+    naming it (else each counted as imported, and the later silently won)."""
     good: list[tuple[int, CsvRow]] = []
     refused: list[tuple[int, str]] = []
     context = {"phone_on_record": not phones_given}
-    for line, row in zip(lines, rows, strict=True):
+    for i in range(start, min(end, len(parsed.rows))):
+        line = parsed.lines[i]
         try:
-            if isinstance(row, str):
-                raise ValueError(row)
-            if UNREADABLE in str(row):
-                raise ValueError(UNREADABLE_LINE)
-            good.append((line, CsvRow.model_validate(row, context=context)))
+            row = _checked(parsed.rows[i], context)
         except ValidationError as exc:
             refused.append((line, reason(exc)))
+            continue
         except ValueError as exc:
             refused.append((line, str(exc)[:300]))
+            continue
+        later = [j for j in parsed.twins.get(i, []) if _passes(parsed.rows[j], context)]
+        if later:
+            why = f"email: the same address as line {parsed.lines[later[-1]]}, imported instead"
+            refused.append((line, why))
+        else:
+            good.append((line, row))
     return good, refused
+
+
+def _checked(row: dict[str, object] | str, context: dict[str, bool]) -> CsvRow:
+    if isinstance(row, str):
+        raise ValueError(row)
+    if UNREADABLE in str(row):
+        raise ValueError(UNREADABLE_LINE)
+    return CsvRow.model_validate(row, context=context)
+
+
+def _passes(row: dict[str, object] | str, context: dict[str, bool]) -> bool:
+    try:
+        _checked(row, context)
+    except ValueError:  # pydantic's ValidationError is one
+        return False
+    return True
 
 
 UNREADABLE_LINE = (

@@ -3,6 +3,7 @@ person's export, the deliveries ledger, sends with their progress, imports, temp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
@@ -163,20 +164,40 @@ def _delivery_public(delivery: Delivery, send_subject: str | None) -> schemas.De
 
 
 async def deliveries_page(
-    session: AsyncSession, which: DeliveryFilter, *, with_errors: bool, limit: int, offset: int
+    session: AsyncSession, which: DeliveryFilter, *, personal: bool, limit: int, offset: int
 ) -> Page[schemas.DeliveryPublic]:
-    """A page of the ledger. `with_errors`: show why attempts failed, in the mail server's
-    own words (which may name the address)."""
+    """A page of the ledger. `personal`: show whom each is for, and why attempts failed in
+    the mail server's own words (which may name the address)."""
     rows, total = await fetch_page(session, which.query(), limit=limit, offset=offset)
     send_ids = {d.send_id for d in rows if d.send_id}
     subjects = dict(
         (await session.execute(select(Send.id, Send.subject).where(Send.id.in_(send_ids)))).all()
     )
     items = [_delivery_public(d, subjects.get(d.send_id)) for d in rows]
-    if not with_errors:
+    if personal:
+        await _addressed(session, rows, items)
+    else:
         for item in items:
             item.last_error = None
     return Page[schemas.DeliveryPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+async def _addressed(
+    session: AsyncSession, rows: Sequence[Delivery], items: list[schemas.DeliveryPublic]
+) -> None:
+    """Each delivery's `to`: its contact's (as they are now), or its attendee's."""
+    found = await session.execute(
+        select(Contact.id, Contact.name, Contact.email, Contact.phone).where(
+            Contact.id.in_({d.contact_id for d in rows if d.contact_id})
+        )
+    )
+    contacts = {row.id: row for row in found}
+    for delivery, item in zip(rows, items, strict=True):
+        if (contact := contacts.get(delivery.contact_id or "")) is not None:
+            address = contact.phone if delivery.channel == ChannelKind.SMS else contact.email
+            item.to = f"{contact.name} <{address}>" if address else contact.name
+        elif delivery.recipient_email:
+            item.to = f"{delivery.recipient_name} <{delivery.recipient_email}>"
 
 
 # --- sends -----------------------------------------------------------------------------------

@@ -80,6 +80,11 @@ class DeliveryPublic(ApiOutput):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    to: str | None = Field(
+        None,
+        description="Whom it is for: the address (a text: the phone) and name — shown to "
+        "communicators, who resend to who failed; analysts see the ids only.",
+    )
 
 
 SendChannel = Literal[

@@ -8,7 +8,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response, status
 
 from services.notifications import bounces, queries, schemas, sends
-from services.notifications.access import Communicator, DeliveryReader
+from services.notifications.access import BounceReporter, Communicator, DeliveryReader
 from services.notifications.domain import DeliveryStatus, SendStatus
 from shared.auth import Role
 from shared.errors import Conflict, RuleViolation
@@ -32,14 +32,15 @@ async def list_deliveries(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[schemas.DeliveryPublic]:
-    """Deliveries, for communicators and analysts. Why an attempt failed is in the mail
-    server's own words, which may name the address: only communicators (and admins) see it."""
+    """Deliveries, for communicators and analysts. Whom each is for (`to`), and why an attempt
+    failed in the mail server's own words, which may name the address: only communicators
+    (and admins) see them."""
     which = queries.DeliveryFilter(activity_id, plan_id, event_id, send_id, status)
     async with uow:
         return await queries.deliveries_page(
             uow.session,
             which,
-            with_errors=bool(reader.roles & MAY_SEE_CONTACTS),
+            personal=bool(reader.roles & MAY_SEE_CONTACTS),
             limit=limit,
             offset=offset,
         )
@@ -120,10 +121,11 @@ async def cancel_send(send_id: str, uow: UnitOfWorkDep, _: Communicator) -> sche
 
 @router.post("/bounces", response_model=schemas.BounceResult)
 async def report_bounce(
-    body: schemas.ProviderReport, uow: UnitOfWorkDep, _: Communicator
+    body: schemas.ProviderReport, uow: UnitOfWorkDep, _: BounceReporter
 ) -> schemas.BounceResult:
     """A mail provider's bounce or complaint webhook (Postmark's JSON shape): a hard bounce or
-    a complaint suppresses the address in every later send."""
+    a complaint suppresses the address in every later send. The provider signs in with HTTP
+    Basic (`NOTIFICATIONS_BOUNCE_WEBHOOK_SECRET` the password), a communicator with a token."""
     report = bounces.from_provider(body.record_type, body.type, body.email, body.message_id)
     async with uow:
         result = await bounces.take(uow, [report])
@@ -141,7 +143,9 @@ async def report_bounce(
         }
     },
 )
-async def report_dsn(request: Request, uow: UnitOfWorkDep, _: Communicator) -> schemas.BounceResult:
+async def report_dsn(
+    request: Request, uow: UnitOfWorkDep, _: BounceReporter
+) -> schemas.BounceResult:
     """A delivery status notification e-mail (RFC 3464) as the mail server returned it, posted
     as `message/rfc822`: each recipient it reports failed for good (5.x.x) is suppressed."""
     require_media_type(request, "message/rfc822")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.notifications.domain import QuietHours
@@ -43,6 +43,9 @@ class NotificationsSettings(ServiceSettings):
     # replies forwarded by the gateway (GatewayAPI's MO webhook) come signed with this secret
     # (a JWT, HS256, in X-Gwapi-Signature); none: replies are refused
     sms_reply_secret: SecretStr | None = None
+    # the password a mail provider's bounce webhook gives (HTTP Basic): unset, only
+    # communicators' tokens are taken at /v1/bounces
+    bounce_webhook_secret: SecretStr | None = None
     # no text message wakes anybody: Danish time, as send_quiet_hours
     sms_quiet_hours: QuietHours | None = QuietHours.parse("21:00-08:00")
     # webhooks: subscribing systems are posted a send's message; https to a public address
@@ -88,15 +91,24 @@ class NotificationsSettings(ServiceSettings):
             raise ValueError("the SMS gateway's URL must be https (http only to 127.0.0.1)")
         return self
 
-    @field_validator("sms_reply_secret")
+    @field_validator("sms_reply_secret", "bounce_webhook_secret")
     @classmethod
-    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        # one captured reply would let a short secret be guessed offline
+    def _strong_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # one captured reply would let a short secret be guessed offline; a webhook's
+        # password is tried online, but a short one is still a guess away
         if value is not None and len(value.get_secret_value().encode()) < 32:
-            raise ValueError("NOTIFICATIONS_SMS_REPLY_SECRET must be at least 32 bytes")
+            raise ValueError(
+                f"NOTIFICATIONS_{str(info.field_name).upper()} must be at least 32 bytes"
+            )
         return value
 
-    @field_validator("sms_gateway_url", "sms_gateway_token", "sms_reply_secret", mode="before")
+    @field_validator(
+        "sms_gateway_url",
+        "sms_gateway_token",
+        "sms_reply_secret",
+        "bounce_webhook_secret",
+        mode="before",
+    )
     @classmethod
     def _unset(cls, value: object) -> object:
         return value or None  # compose passes an unset variable as ""

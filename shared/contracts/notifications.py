@@ -40,6 +40,22 @@ class DeliveryFailed(EventData):
     reason: str
 
 
+@event
+class DeliveryBounced(EventData):
+    """A sent e-mail of a communication activity came back for good (a hard bounce): it did
+    not reach its contact after all. Metrics takes it off the activity's reach."""
+
+    type = "delivery.bounced.v1"
+    topic = topics.DELIVERIES
+
+    delivery_id: str
+    activity_id: str
+    plan_id: str
+    contact_id: str
+    channel: ChannelKind
+    bounced_at: datetime
+
+
 class SendCounts(BaseModel):
     """A send's deliveries by status."""
 

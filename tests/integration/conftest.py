@@ -69,6 +69,7 @@ async def metrics(
                 url,
                 broker.bootstrap,
                 gauge_refresh_seconds=0.2,
+                reach_refresh_seconds=0.2,
                 kpi_interval_seconds=0.2,
             )
         )

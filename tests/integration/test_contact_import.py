@@ -192,6 +192,33 @@ async def test_a_utf8_file_with_a_line_from_elsewhere_keeps_its_letters_and_refu
     assert line == "4" and reason.startswith("the line holds characters that cannot be read")
 
 
+async def test_an_address_on_two_lines_imports_the_later_and_reports_the_earlier(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Mette twice (her name corrected further down, in another case): one contact, the
+    later line's, and the earlier line reported — not both counted as imported. Jens twice,
+    the later line refused (its consent is neither yes nor no): the earlier one is imported."""
+    app = app_for(f"sqlite+aiosqlite:///{tmp_path}/n.db")
+    content = (
+        b"navn;e-mail;samtykke\n"
+        b"Mette Sondergaard;mette@jobcenter-aarhus.dk;ja\n"
+        b"Jens Aero;jens.aero@jobcenter-silkeborg.dk;ja\n"
+        b"Mette S\xc3\xb8ndergaard;Mette@Jobcenter-Aarhus.dk;ja\n"
+        b"Jens Aer\xc3\xb8;jens.aero@jobcenter-silkeborg.dk;m\xc3\xa5ske\n"
+    )
+    async with serving(app) as client:
+        done = (await import_file(client, content)).json()
+        errors = await client.get(done["errors_url"], headers=COMMUNICATOR)
+        async with runtime_of(app).sessions() as session:
+            names = sorted(await session.scalars(select(Contact.name)))
+    assert (done["imported"], done["rejected"]) == (2, 2)
+    assert names == ["Jens Aero", "Mette Søndergaard"]
+    assert list(csv.reader(io.StringIO(errors.text)))[1:] == [
+        ["2", "email: the same address as line 4, imported instead"],
+        ["5", "consent: must be ja or nej (yes or no)"],
+    ]
+
+
 async def test_sms_consent_comes_from_its_own_column_and_needs_a_phone(database_url: str) -> None:
     """Silkeborg's citizens' panel: who may be texted. A yes without a phone is refused with
     its line; a later file without the column leaves SMS consent as it was; a no withdraws it,

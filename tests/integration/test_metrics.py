@@ -10,18 +10,20 @@ a foreign producer would. The case: Beskæftigelsesregion Midtjylland's newslett
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
 from services.metrics.kpis import recount_metrics
-from services.metrics.tables import KpiDue, KpiGoal, KpiMeasurement
+from services.metrics.measures import QUERIES
+from services.metrics.tables import DeliveryFact, KpiDue, KpiGoal, KpiMeasurement
 from shared import topics
-from shared.contracts.notifications import DeliverySent
+from shared.contracts.notifications import DeliveryBounced, DeliverySent
 from tests.api import (
     BAD_CREDENTIALS,
     assert_invalid,
@@ -33,6 +35,7 @@ from tests.helpers import (
     auth,
     eventually,
     produce,
+    produce_one_batch,
     read_topic,
     runtime_of,
     token,
@@ -161,6 +164,26 @@ async def test_three_deliveries_sent_reach_a_goal_of_three(metrics: Metrics) -> 
     assert [m["id"] for m in page["items"] + rest["items"]] == [e["id"] for e in reversed(events)]
 
 
+async def test_a_burst_of_deliveries_is_measured_once_per_round_not_once_per_delivery(
+    metrics: Metrics,
+) -> None:
+    """Forty deliveries at once: the goal's values come a measuring round apart (the
+    service's `kpi_interval_seconds`, 0.2 s here), far fewer than one per delivery."""
+    plan_id = str(uuid.uuid4())
+    reach = goal("deliveries_sent", 40, "recipients")
+    await approve(metrics, plan_id, [reach])
+    burst = [(*delivery_sent(plan_id), []) for _ in range(40)]  # one batch: as a send's
+    await produce_one_batch(metrics.bootstrap, topics.DELIVERIES, 0, burst)
+    await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 40)
+    published = [e["data"] for e in await published_kpis(metrics, plan_id)]
+    values = [p["value"] for p in published]
+    times = [datetime.fromisoformat(p["measured_at"]) for p in published]
+    assert values == sorted(set(values)) and values[-1] == 40
+    assert len(values) < 40 / 4, values
+    interval = runtime_of(metrics.app).settings.kpi_interval_seconds
+    assert all(b - a >= timedelta(seconds=interval) for a, b in itertools.pairwise(times)), times
+
+
 async def test_a_goal_an_earlier_version_did_not_count_is_counted_after_a_restart(
     metrics: Metrics,
 ) -> None:
@@ -230,6 +253,76 @@ async def test_a_redelivered_delivery_is_counted_and_published_once(metrics: Met
     counts = await metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST)
     assert counts.json()["counts"]["delivery.sent.v1"] == 2
     assert (await history(metrics, plan_id, reach.id)).json()["total"] == len(published)
+
+
+async def contacts_reached(m: Metrics, plan_id: str | None = None) -> int:
+    """Contacts with a delivery sent, in the read model: the plan's, or every plan's."""
+    query = QUERIES["reach"]
+    if plan_id is not None:
+        query = query.where(DeliveryFact.plan_id == plan_id)
+    async with runtime_of(m.app).sessions() as session:
+        return await session.scalar(query) or 0
+
+
+async def reach_gauge_once_it_is(m: Metrics, value: int) -> int:
+    line = f"budskab_reach_contacts {float(value)}"
+    await eventually(lambda: m.client.get("/metrics"), lambda r: line in r.text.splitlines())
+    return value
+
+
+async def test_a_bounced_delivery_is_taken_off_the_reach(metrics: Metrics) -> None:
+    """An e-mail that came back for good did not reach its contact: the goal's reach falls
+    (and the goal falls behind); the bounce stands, even if the sending is reported again."""
+    plan_id = str(uuid.uuid4())
+    reach = goal("reach", 3, "contacts")
+    await approve(metrics, plan_id, [reach])
+    sent = [
+        DeliverySent(
+            delivery_id=str(uuid.uuid4()),
+            activity_id="tendens-6",
+            plan_id=plan_id,
+            contact_id=f"reader-{i}",
+            channel="newsletter",
+            sent_at=METRICS_NOW,
+        )
+        for i in range(3)
+    ]
+    await produce(
+        metrics.bootstrap,
+        topics.DELIVERIES,
+        [(d.delivery_id.encode(), envelope(d, d.delivery_id)) for d in sent],
+    )
+    await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 3)
+    reached = await reach_gauge_once_it_is(metrics, await contacts_reached(metrics))
+
+    first = sent[0]
+    bounced = DeliveryBounced(
+        **first.model_dump(exclude={"sent_at"}), bounced_at=METRICS_NOW + timedelta(hours=1)
+    )
+    key = first.delivery_id.encode()
+    await produce(
+        metrics.bootstrap, topics.DELIVERIES, [(key, envelope(bounced, first.delivery_id))]
+    )
+    shown = await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 2)
+    await reach_gauge_once_it_is(metrics, reached - 1)  # /metrics too, across every plan
+    # its sending reported once more (a new event: counted once it is handled), then one
+    # more reader: 3, not 4
+    await produce(metrics.bootstrap, topics.DELIVERIES, [(key, envelope(first, first.delivery_id))])
+    await eventually(
+        lambda: metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST),
+        lambda r: r.json()["counts"].get("delivery.sent.v1") == 4,
+    )
+    await produce(metrics.bootstrap, topics.DELIVERIES, [delivery_sent(plan_id)])
+    await eventually(
+        lambda: metrics.client.get(f"/v1/plans/{plan_id}/counts", headers=ANALYST),
+        lambda r: r.json()["counts"].get("delivery.sent.v1") == 5,
+    )
+    assert await contacts_reached(metrics, plan_id) == 3  # both handled: the read model
+    after = await eventually(lambda: kpis(metrics, plan_id), lambda k: k["kpis"][0]["value"] == 3)
+    crossed = await published_kpis(metrics, plan_id, "kpi.threshold_crossed.v1")
+    assert shown["kpis"][0]["attained"] is False
+    assert after["kpis"][0]["value"] == 3
+    assert [c["data"]["attained"] for c in crossed] == [True, False, True]
 
 
 # --- reported KPIs ---------------------------------------------------------------------------

@@ -13,27 +13,27 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from scripts.stack import (
+    PROMETHEUS_DIR,
     ROOT,
     SERVICES,
+    Prometheus,
     SmtpSink,
     Tansu,
-    free_port,
+    prometheus_config,
+    running,
 )
 from tests.factories import create_approvable_plan
 from tests.helpers import auth, eventually, four_services
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\bbudskab_[a-z0-9_]+")
 SCRAPE_TOKEN = "the-token-prometheus-scrapes-the-services-with"
@@ -60,41 +60,13 @@ def stack(broker: Tansu, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[dict]:
 def prometheus(stack: dict, tmp_path: Path) -> Iterator[str]:
     """The shipped configuration, its targets moved to the test's ports; scraped and
     evaluated every second."""
-    binary = shutil.which("prometheus")
-    assert binary, "prometheus is not installed: run `make tools` (Debian package prometheus)"
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"] |= {
-        "scrape_interval": "1s",
-        "scrape_timeout": "1s",
-        "evaluation_interval": "1s",
-    }
-    config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
+    assert shutil.which("prometheus"), "prometheus is not installed: run `make tools`"
     token_file = tmp_path / "metrics_token"  # where compose mounts its secret
     token_file.write_text(SCRAPE_TOKEN)
-    for job in config["scrape_configs"]:
-        job["authorization"]["credentials_file"] = str(token_file)
-        for group in job["static_configs"]:
-            group["targets"] = [f"127.0.0.1:{stack[job['job_name']].port}"]
-    path = tmp_path / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={path}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    ports = {name: process.port for name, process in stack.items()}
+    server = Prometheus(prometheus_config(ports, token_file, interval="1s"), tmp_path / "prom")
+    with running(server):
+        yield server.start().url
 
 
 async def test_prometheus_scrapes_every_service_and_sees_the_business_and_the_alerts(

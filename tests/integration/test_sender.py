@@ -113,10 +113,37 @@ async def test_deliveries_are_sent_once_each(
         # read while the service runs: its shutdown may leave SQLite locked for a moment
         assert sorted(await outbox_types(app)) == ["delivery.sent.v1"] * 3 + ["send.completed.v1"]
         progress = (await client.get(f"/v1/sends/{send.id}", headers=auth("analyst"))).json()
+        # one comes back for good: reported, so that metrics takes it off the reach
+        returned = smtp_sink.messages[0]
+        report = {
+            "RecordType": "Bounce",
+            "Type": "HardBounce",
+            "Email": returned["To"].addresses[0].addr_spec,
+            "MessageID": returned["Message-ID"],
+        }
+        taken = await client.post("/v1/bounces", json=report, headers=auth("communicator"))
+        [bounced] = [d for d in await deliveries(app) if d.status == "bounced"]
+        async with runtime_of(app).sessions() as session:
+            [payload] = await session.scalars(
+                select(runtime_of(app).outbox.c.payload).where(
+                    runtime_of(app).outbox.c.type == "delivery.bounced.v1"
+                )
+            )
     assert len(smtp_sink.messages) == 3
     assert len({m["Message-ID"] for m in smtp_sink.messages}) == 3
     assert progress["counts"]["sent"] == 3 and progress["percent_done"] == 100.0
     assert progress["recipients"] == 3 and progress["status"] == "completed"
+    assert taken.json()["bounced"] == 1
+    reported = json.loads(payload)
+    assert reported["subject"] == bounced.id
+    assert reported["data"] | {"bounced_at": None} == {
+        "delivery_id": bounced.id,
+        "activity_id": "tendens-6",
+        "plan_id": "brmj-2015",
+        "contact_id": bounced.contact_id,
+        "channel": "newsletter",
+        "bounced_at": None,
+    }
     # each e-mail of a list carries its one-click unsubscribe link (RFC 8058)
     for message in smtp_sink.messages:
         assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:8003/unsubscribe/")
@@ -269,8 +296,14 @@ async def test_a_refused_address_stays_in_this_database_and_out_of_events_logs_a
             as_analyst = await client.get("/v1/deliveries", headers=auth("analyst"))
             as_communicator = await client.get("/v1/deliveries", headers=auth("communicator"))
             role_less = await client.get("/v1/deliveries", headers=auth())
-        assert as_analyst.json()["items"][0]["last_error"] is None
-        assert "leder0@" in as_communicator.json()["items"][0]["last_error"]
+        [seen_by_analyst], [seen_by_communicator] = (
+            as_analyst.json()["items"],
+            as_communicator.json()["items"],
+        )
+        assert seen_by_analyst["last_error"] is None and seen_by_analyst["to"] is None
+        assert "leder0@" in seen_by_communicator["last_error"]
+        # who failed, to resend to them: a communicator sees whom
+        assert seen_by_communicator["to"] == "Jobcenterleder 0 <leder0@jobcenter.example>"
         assert role_less.status_code == 403
     finally:
         sink.stop()

@@ -274,10 +274,15 @@ async def test_one_click_unsubscribe_suppresses_the_address_in_the_next_send(
     assert [m["Subject"] for m in smtp_sink.messages].count("Tendens nr. 1") == 1
 
 
+PROVIDER = ("budskab", "the-mail-providers-webhook-password-32b")  # HTTP Basic, in its URL
+
+
 async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
     database_url: str, smtp_sink: SmtpSink
 ) -> None:
-    app = notifications(database_url, smtp_sink)
+    """Reported by the mail provider's webhook (its fixed password: a token expires) or by a
+    communicator: a hard bounce or a complaint suppresses the address, a soft bounce not."""
+    app = notifications(database_url, smtp_sink, bounce_webhook_secret=PROVIDER[1])
     async with serving(app) as client:
         await add_readers(client, "anne", "bo", "carl", "dorte")
         first = await completed(client, await send_tendens(client))
@@ -298,11 +303,19 @@ async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
                 "Email": "carl@jobcenter.example",
             },
         ]
-        answers = [await client.post("/v1/bounces", json=r, headers=COMMUNICATOR) for r in reports]
+        answers = [await client.post("/v1/bounces", json=r, auth=PROVIDER) for r in reports[:2]]
+        answers.append(await client.post("/v1/bounces", json=reports[2], headers=COMMUNICATOR))
+        # a report naming Bo's message but another address: that address is suppressed,
+        # Bo's delivery is not taken for bounced (the report is not about it)
+        to_bo = next(m for m in smtp_sink.messages if m["To"].addresses[0].username == "bo")
+        stray = {"RecordType": "Bounce", "Type": "HardBounce", "Email": "else@where.example"}
+        stray["MessageID"] = to_bo["Message-ID"]
+        strayed = await client.post("/v1/bounces", json=stray, auth=PROVIDER)
         dsn = await client.post(
             "/v1/bounces/dsn",
             content=delivery_status_notification("dorte@jobcenter.example", "5.1.1"),
-            headers={**COMMUNICATOR, "Content-Type": "message/rfc822"},
+            headers={"Content-Type": "message/rfc822"},
+            auth=PROVIDER,
         )
         not_a_report = await client.post(
             "/v1/bounces/dsn",
@@ -318,18 +331,22 @@ async def test_a_hard_bounce_or_complaint_suppresses_a_soft_bounce_does_not(
             "/v1/bounces", json={"RecordType": "Bounce", "Email": "nope"}, headers=COMMUNICATOR
         )
         anonymous = await client.post("/v1/bounces", json=reports[0])
+        guessed = await client.post("/v1/bounces", json=reports[0], auth=("budskab", "guess"))
+        by_analyst = await client.post("/v1/bounces", json=reports[0], headers=auth("analyst"))
         after = await _get(client, f"/v1/sends/{first['id']}")
         second = await completed(client, await send_tendens(client, "Tendens nr. 1"))
         async with runtime_of(app).sessions() as session:
             reasons = sorted(await session.scalars(select(Suppression.reason)))
     assert [a.json()["suppressed"] for a in answers] == [1, 0, 1]
     assert answers[0].json()["bounced"] == 1
+    assert strayed.json() == {"reports": 1, "suppressed": 1, "bounced": 0}
     assert dsn.status_code == 200 and dsn.json() == {"reports": 1, "suppressed": 1, "bounced": 0}
     assert not_a_report.status_code == 422 and bad.status_code == 422
     assert nested.status_code == 422 and "deeply" in nested.json()["detail"]
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 401 and guessed.status_code == 401
+    assert guessed.headers["www-authenticate"] == "Basic" and by_analyst.status_code == 403
     assert after["counts"]["bounced"] == 1 and after["counts"]["sent"] == 3
-    assert reasons == ["bounced", "bounced", "complained"]
+    assert reasons == ["bounced", "bounced", "bounced", "complained"]
     assert (second["counts"]["sent"], second["counts"]["suppressed"]) == (1, 3)
 
 

@@ -30,15 +30,18 @@ from services.metrics.tables import (
     DeliveryFact,
     EventFact,
     KpiGoal,
+    KpiMeasurement,
     PlanCount,
     PlanFact,
     RegistrationFact,
     Survey,
     SurveyInvitee,
+    SurveyLinkUse,
+    SurveyResponse,
 )
 from shared import topics
 from shared.contracts import events as ev
-from shared.contracts.notifications import DeliveryFailed, DeliverySent
+from shared.contracts.notifications import DeliveryBounced, DeliveryFailed, DeliverySent
 from shared.contracts.planning import ActivityApproved, ActivityRescheduled, AudienceRef, MessageRef
 from shared.db import create_engine, create_sessions
 from shared.links import survey_token
@@ -225,11 +228,14 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
     }
     assert report["satisfaction_scores"] == {"1": 1, "2": 1, "3": 1, "4": 4, "5": 3}
     assert [d["count"] for d in report["sent_by_day"]] == [2, 1]
+    # reach over time: both contacts were first reached on the first day
+    first_day = (HELD - timedelta(days=30)).date().isoformat()
+    assert report["reached_by_day"] == [{"day": first_day, "count": 2}]
     assert [(g["metric"], g["attained"]) for g in report["goals"]][0] == ("Satisfaction", True)
 
     page = await metrics.client.get(path_of(report["page"]))
     assert page.status_code == 200
-    assert page.text.count("<svg") == 3  # goals, messages per day, satisfaction
+    assert page.text.count("<svg") == 4  # goals, messages per day, reach, satisfaction
     assert "Fremtidens arbejdsmarked i Midtjylland" in page.text and "70 %" in page.text
     assert "<script" not in page.text
     await read_the_report_in_a_browser(metrics, browser, path_of(report["page"]))
@@ -282,6 +288,10 @@ async def test_a_report_over_a_period_covers_its_days_and_the_goals_as_they_stoo
 
     late = (await report(period_start=end)).json()  # open-ended: from its first day on
     assert [d["count"] for d in late["sent_by_day"]] == [1] and len(late["events"]) == 1
+    # in the period, the contact written to again was reached on its day
+    assert late["reached_by_day"] == [
+        {"day": (HELD - timedelta(days=14)).date().isoformat(), "count": 1}
+    ]
     assert late["goals"][0]["value"] == 2
 
     page = await metrics.client.get(path_of(early["page"]))  # the link keeps the period
@@ -293,6 +303,122 @@ async def test_a_report_over_a_period_covers_its_days_and_the_goals_as_they_stoo
     assert backwards.status_code == 422 and "period_end" in backwards.text
     too_early = await report(period_start=date(1800, 1, 1))
     assert too_early.status_code == 422
+
+
+async def test_a_report_shows_the_plans_activities_by_audience(metrics: Metrics) -> None:
+    """Tendens to the job centres in two issues (a reader of both reached once, one copy
+    bounced), and the conference for the employers' organisations: each audience's sent,
+    reach, registrations and check-ins, in the JSON, the CSV and the page."""
+    plan_id = str(uuid.uuid4())
+    await approve(metrics, plan_id, [goal("reach", 3, "contacts")])
+    centres = AudienceRef(id="job-centres", name="Jobcentre i Midtjylland")
+    employers = AudienceRef(id="employers", name="Arbejdsgiverorganisationer")
+    message = MessageRef(id="m", subject="Tendens", body="Nyt fra regionen.")
+    issues = [
+        ActivityApproved(
+            activity_id=str(uuid.uuid4()),
+            plan_id=plan_id,
+            title=f"Tendens nr. {n}",
+            kind="communication",
+            channel="newsletter",
+            starts_at=HELD - timedelta(days=30 - n),
+            audience=centres,
+            message=message,
+        )
+        for n in (5, 6)
+    ]
+    conference = ActivityApproved(
+        **issues[0].model_dump(exclude={"activity_id", "title", "kind", "channel", "audience"}),
+        activity_id=str(uuid.uuid4()),
+        title="Konference om fremtidens arbejdsmarked",
+        kind="event",
+        channel="conference",
+        audience=employers,
+    )
+    sent = [
+        DeliverySent(
+            delivery_id=str(uuid.uuid4()),
+            activity_id=issue.activity_id,
+            plan_id=plan_id,
+            contact_id=reader,
+            channel="newsletter",
+            sent_at=issue.starts_at,
+        )
+        for issue, readers in zip(
+            issues, [["aarhus", "herning"], ["aarhus", "viborg"]], strict=True
+        )
+        for reader in readers
+    ]
+    # Viborg's copy of issue 6 comes back for good: Viborg was not reached
+    returned = DeliveryBounced(
+        **sent[-1].model_dump(exclude={"sent_at"}), bounced_at=issues[1].starts_at
+    )
+    event_id = str(uuid.uuid4())
+    common = {"event_id": event_id, "plan_id": plan_id}
+    people = [str(uuid.uuid4()) for _ in range(3)]
+    at_the_event: list[ev.EventData] = [
+        ev.EventPublished(
+            **common,
+            activity_id=conference.activity_id,
+            title=conference.title,
+            format="conference",
+            starts_at=HELD,
+            ends_at=HELD + timedelta(hours=7),
+            capacity=300,
+            language="da",
+        ),
+        *(ev.RegistrationConfirmed(**common, registration_id=p) for p in people),
+        ev.AttendeeCheckedIn(**common, registration_id=people[0], checked_in_at=HELD),
+    ]
+    for topic, messages in (
+        (topics.ACTIVITIES, [(a.activity_id, a) for a in [*issues, conference]]),
+        (topics.DELIVERIES, [(d.delivery_id, d) for d in [*sent, returned]]),
+        (topics.REGISTRATIONS, [(event_id, d) for d in at_the_event]),
+    ):
+        await produce(
+            metrics.bootstrap, topic, [(key.encode(), envelope(d, key)) for key, d in messages]
+        )
+    report = await eventually(
+        lambda: report_of(metrics, plan_id),
+        lambda r: (
+            sum(a["sent"] for a in r["activities"]) == 3
+            and sum(a["bounced"] for a in r["activities"]) == 1
+            and r["audiences"]
+            and r["audiences"][0]["checked_in"] == 1
+        ),
+    )
+    page = await metrics.client.get(path_of(report["page"]), params={"lang": "en"})
+    csv_report = await metrics.client.get(f"/v1/plans/{plan_id}/report.csv", headers=ANALYST)
+    assert report["audiences"] == [
+        {
+            "audience_id": "employers",
+            "name": "Arbejdsgiverorganisationer",
+            "activities": 1,
+            "sent": 0,
+            "failed": 0,
+            "bounced": 0,
+            "reach": 0,
+            "registrations": 3,
+            "checked_in": 1,
+        },
+        {
+            "audience_id": "job-centres",
+            "name": "Jobcentre i Midtjylland",
+            "activities": 2,
+            "sent": 3,
+            "failed": 0,
+            "bounced": 1,
+            "reach": 2,  # Aarhus read both issues: reached once; Viborg's came back
+            "registrations": 0,
+            "checked_in": 0,
+        },
+    ]
+    rows = list(csv.reader(io.StringIO(csv_report.text.lstrip("\ufeff"))))
+    assert [r[:3] + r[6:10] for r in rows if r[0] == "audience"] == [
+        ["audience", "employers", "Arbejdsgiverorganisationer", "0", "0", "3", "1"],
+        ["audience", "job-centres", "Jobcentre i Midtjylland", "3", "2", "0", "0"],
+    ]
+    assert "<h2>Audiences</h2>" in page.text and "Jobcentre i Midtjylland" in page.text
 
 
 async def test_the_satisfied_share_gauge_recounts_what_changed_and_agrees_with_a_full_count(
@@ -480,7 +606,7 @@ async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
     assert row[1] == "en" and len(row[2]) == 64 and row[3:] == ["4", "Netværket", "Længere pauser"]
 
 
-READ_MODELS = [
+READ_MODELS = [  # from the stream
     PlanCount,
     PlanFact,
     KpiGoal,
@@ -488,7 +614,7 @@ READ_MODELS = [
     EventFact,
     RegistrationFact,
     DeliveryFact,
-    SurveyInvitee,
+    SurveyInvitee,  # the API's links too: copied
 ]
 
 
@@ -504,7 +630,8 @@ async def test_the_read_models_rebuilt_from_the_stream_equal_the_live_ones(
 ) -> None:  # type: ignore[no-untyped-def]
     """Replayed into an empty database (its own consumer group, nothing published), the
     stream gives the same read models the live service keeps — also after moves,
-    cancellations and a failed delivery resent."""
+    cancellations and a failed delivery resent — and what the stream does not hold (surveys,
+    their links and answers, the measurements) is copied from the live database."""
     plan_id = str(uuid.uuid4())
     await approve(metrics, plan_id, [goal("reach", 1, "contacts")])
     event_id, people = await held_conference(metrics, plan_id, registered=4, came=2)
@@ -560,15 +687,25 @@ async def test_the_read_models_rebuilt_from_the_stream_equal_the_live_ones(
         update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/rebuilt.db"}
     )
     progress: list[str] = []
-    replayed = await rebuild(settings, report=progress.append, timeout=120)
+    replayed = await rebuild(
+        settings, copy_from_url=live.settings.database_url, report=progress.append, timeout=120
+    )
     assert replayed > 0 and progress[-1].endswith("(100 %)")
 
     rebuilt = create_sessions(create_engine(settings.database_url))
-    surveys = {row[0] for row in await rows_of(live.sessions, Survey)}
-    for table in READ_MODELS:
-        # links issued through the API are the survey's own data, not the stream's
-        live_rows = [r for r in await rows_of(live.sessions, table) if r[0] not in surveys]
-        assert await rows_of(rebuilt, table) == live_rows, table
+    for table in [*READ_MODELS, Survey, SurveyLinkUse]:
+        assert await rows_of(rebuilt, table) == await rows_of(live.sessions, table), table
+    # in the order they came, each but its place (the new database numbers them anew)
+    answers = await rows_of(live.sessions, SurveyResponse)
+    assert [r[1:] for r in await rows_of(rebuilt, SurveyResponse)] == [r[1:] for r in answers]
+    assert answers, "no answers to copy: the test would prove nothing"
+    # the measurements copied are what had been measured (the live service may measure on)
+    measured = [r[1:] for r in await rows_of(rebuilt, KpiMeasurement)]
+    assert (
+        measured
+        and measured
+        == [r[1:] for r in await rows_of(live.sessions, KpiMeasurement)][: len(measured)]
+    )
     with pytest.raises(SystemExit, match="not empty"):
         await rebuild(settings, report=progress.append)
 

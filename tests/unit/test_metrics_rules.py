@@ -189,8 +189,10 @@ def test_the_goals_chart_is_drawn_whatever_the_values(value: float, target: floa
             schemas.ReportGoal(**goal, deadline=None, value=value, measured_at=None, attained=None)
         ],
         activities=[],
+        audiences=[],
         events=[],
         sent_by_day=[],
+        reached_by_day=[],
         satisfaction_scores={},
     )
     svg = reports.charts(report, REPORT_TEXT["da"])["goals"]
