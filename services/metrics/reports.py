@@ -24,6 +24,8 @@ from services.metrics.tables import (
     PlanFact,
     RegistrationFact,
     Survey,
+    SurveyInvitee,
+    SurveyResponse,
 )
 from shared.charts import chart, goals_chart, svg
 from shared.contracts.metrics import attained
@@ -288,6 +290,17 @@ async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
     happy, answered = await measures.satisfied_in(
         uow.session, select(Survey).where(Survey.event_id == event.event_id)
     )
+    surveys = list(
+        await uow.session.scalars(select(Survey.id).where(Survey.event_id == event.event_id))
+    )
+    invited = await uow.session.scalar(  # the attendees asked, and links issued
+        select(func.count())
+        .select_from(SurveyInvitee)
+        .where(SurveyInvitee.target.in_([event.event_id, *surveys]))
+    )
+    responses = await uow.session.scalar(
+        select(func.count()).where(SurveyResponse.survey_id.in_(surveys))
+    )
     confirmed = counts.get("confirmed", 0)
     held = event.status == "completed"
     return schemas.ReportEvent(
@@ -306,6 +319,7 @@ async def _event(uow: UnitOfWork, event: EventFact) -> schemas.ReportEvent:
         else None,
         satisfaction=questionnaire.share(happy, answered),
         survey_answers=answered,
+        survey_response_rate=questionnaire.share(responses or 0, invited or 0),
     )
 
 

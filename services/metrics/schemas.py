@@ -249,6 +249,9 @@ class ReportEvent(BaseModel):
     )
     satisfaction: float | None = Field(description="Per cent satisfied in its survey.")
     survey_answers: int
+    survey_response_rate: float | None = Field(
+        None, description="Per cent of those asked (attendees, links issued) who answered."
+    )
 
 
 class DayCount(BaseModel):

@@ -7,6 +7,7 @@ and the registration (shared.links.survey_token): the event's open survey answer
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -120,10 +121,31 @@ async def close(uow: UnitOfWork, survey_id: str) -> Survey:
     survey = await get(uow, survey_id, for_update=True)
     if survey.status != "open":
         raise Conflict(f"the survey is {survey.status}; only an open survey is closed")
+    _close(uow, survey)
+    return survey
+
+
+def _close(uow: UnitOfWork, survey: Survey) -> None:
     survey.status = "closed"
     survey.version += 1
     uow.publish(SurveyClosed(**_about(survey)), subject=survey.event_id or survey.id)
-    return survey
+
+
+async def close_when_due(runtime: Runtime[MetricsSettings]) -> None:
+    """The worker that closes each open survey whose close time has come (within
+    `kpi_interval_seconds`), as if closed by hand: its status says closed, subscribers hear
+    survey.closed.v1, and the event may have another survey opened."""
+    while True:
+        async with runtime.uow() as uow:
+            due = await uow.session.scalars(
+                select(Survey)
+                .where(Survey.status == "open", Survey.closes_at <= uow.now())
+                .with_for_update(skip_locked=True)  # another replica's round: not twice
+            )
+            for survey in due:
+                _close(uow, survey)
+            await uow.commit()
+        await asyncio.sleep(runtime.settings.kpi_interval_seconds)
 
 
 def _about(survey: Survey) -> dict[str, str | None]:

@@ -225,6 +225,7 @@ async def test_a_conference_survey_measures_the_satisfaction_goal_and_the_report
         "no_show_rate": 25.0,
         "satisfaction": 70.0,
         "survey_answers": 10,
+        "survey_response_rate": 66.7,  # 10 of the 15 asked
     }
     assert report["satisfaction_scores"] == {"1": 1, "2": 1, "3": 1, "4": 4, "5": 3}
     assert [d["count"] for d in report["sent_by_day"]] == [2, 1]
@@ -459,6 +460,9 @@ async def read_the_report_in_a_browser(metrics: Metrics, browser: Browser, path:
         satisfied = goals.get_by_role("row", name=re.compile("^Satisfaction"))
         await expect(satisfied).to_contain_text("nået")
         await expect(page.get_by_role("columnheader", name="Tjekket ind")).to_be_visible()
+        await expect(page.get_by_role("columnheader", name="Svarprocent")).to_be_visible()
+        conference = page.get_by_role("row", name=re.compile("^Fremtidens arbejdsmarked"))
+        await expect(conference).to_contain_text("66,7 %")  # answered, of those asked
         await expect(page.get_by_text("Tilfredshed: svar pr. karakter")).to_be_visible()
         await page.get_by_role("link", name="English").click()
         await expect(page.locator("html")).to_have_attribute("lang", "en")
@@ -567,6 +571,30 @@ async def test_at_start_metrics_says_again_which_event_surveys_are_open(metrics:
     ]
     assert opened.count(still_open["id"]) >= 2
     assert [opened.count(s["id"]) for s in (ended, of_activity)] == [1, 1]
+
+
+async def test_a_survey_closes_when_its_close_time_comes(metrics: Metrics) -> None:
+    """Its status says closed, subscribers hear survey.closed.v1 (notifications cancels the
+    survey e-mails still waiting), and the event may have another survey opened."""
+    event_id = str(uuid.uuid4())
+    closes_at = datetime.now(UTC) + timedelta(seconds=2)
+    survey = await new_survey(metrics, event_id=event_id, closes_at=closes_at.isoformat())
+    assert survey["status"] == "open"
+    closed = await eventually(
+        lambda: metrics.client.get(f"/v1/surveys/{survey['id']}", headers=ANALYST),
+        lambda r: r.json()["status"] == "closed",
+    )
+
+    async def closings() -> list[str]:
+        told = await read_topic(metrics.bootstrap, topics.SURVEYS, at_least=1)
+        events = [json.loads(r.value) for r in told]
+        return [e["data"]["survey_id"] for e in events if e["type"] == "survey.closed.v1"]
+
+    closed_ones = await eventually(closings, lambda ids: survey["id"] in ids)
+    successor = await new_survey(metrics, event_id=event_id)
+    assert datetime.now(UTC) >= closes_at and closed.json()["version"] == survey["version"] + 1
+    assert closed_ones.count(survey["id"]) == 1
+    assert successor["status"] == "open"
 
 
 async def test_a_person_answers_a_survey_in_a_browser_without_javascript(
