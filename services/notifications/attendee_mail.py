@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, update
 
+from services.notifications import lists
 from services.notifications.domain import DeliveryStatus
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import (
@@ -225,10 +226,11 @@ async def _queue(
     *,
     status: DeliveryStatus = DeliveryStatus.PENDING,
     at: datetime | None = None,
+    contact_id: str | None = None,
     **extra: str,
 ) -> None:
     """One message to the person (pending, to go `at` a time or now), unless this one was
-    queued before."""
+    queued before; to a contact of ours, `contact_id`."""
     if data.attendee is None or data.event is None:
         return  # their data was erased: nobody to write to
     key = f"{dedupe}:{data.person_id}"
@@ -242,6 +244,7 @@ async def _queue(
             kind=kind,
             event_id=data.event_id,
             plan_id=data.plan_id,
+            contact_id=contact_id,
             recipient_name=data.attendee.name,
             recipient_email=data.attendee.email,
             dedupe_key=key,
@@ -379,15 +382,19 @@ async def on_invited(uow: UnitOfWork, _envelope: Envelope, data: Invited) -> Non
 
 
 async def on_audience_invited(uow: UnitOfWork, _envelope: Envelope, data: AudienceInvited) -> None:
-    """One invitation per contact of the audience who consented to e-mail, with the event's
-    page: contacts are known here, not in the events service."""
+    """One invitation per contact the audience's lawful basis lets us e-mail (on consent,
+    who gave it; on the public task, everyone) and whose address is not suppressed, in their
+    own language, with the event's page: contacts are known here, not in the events service.
+    Each is the contact's delivery, so it carries their one-click unsubscribe link and a
+    suppression before it goes stops it."""
+    basis = await lists.basis_of(uow.session, data.audience_id)
     contacts = await uow.session.scalars(
         select(Contact)
         .join(AudienceMember, AudienceMember.contact_id == Contact.id)
         .outerjoin(Suppression, Suppression.email_hash == Contact.email_hash)
         .where(
             AudienceMember.audience_id == data.audience_id,
-            Contact.email_consent.is_(True),
+            lists.reachable(ChannelKind.EMAIL, basis),
             Suppression.email_hash.is_(None),  # unsubscribed, bounced or complained
         )
         .order_by(Contact.id)
@@ -400,12 +407,18 @@ async def on_audience_invited(uow: UnitOfWork, _envelope: Envelope, data: Audien
             attendee=Attendee(
                 name=contact.name,
                 email=contact.email,
-                language=data.language,
+                language=contact.language,
                 link=data.event.link,
             ),
             event=data.event,
         )
-        await _queue(uow, "invitation", f"audience-invitation:{data.event_id}", invitation)
+        await _queue(
+            uow,
+            "invitation",
+            f"audience-invitation:{data.event_id}",
+            invitation,
+            contact_id=contact.id,
+        )
 
 
 async def on_erased(uow: UnitOfWork, _envelope: Envelope, data: AttendeeErased) -> None:

@@ -197,7 +197,7 @@ async def _handled(app, event_id: str) -> bool:  # type: ignore[no-untyped-def]
     return found is not None
 
 
-async def test_an_audience_is_invited_through_its_consenting_contacts_once(
+async def test_an_audience_is_invited_as_its_lawful_basis_allows_each_contact_once(
     broker: Tansu, smtp_sink: SmtpSink, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     events = events_app(
@@ -219,12 +219,13 @@ async def test_an_audience_is_invited_through_its_consenting_contacts_once(
     )
     runtime_of(events).clock = lambda: NOW
     async with serving(events) as client, serving(notifications) as contacts:
-        for i, consent in enumerate([True, True, False]):
+        for i, (consent, language) in enumerate([(True, "da"), (True, "en"), (False, "da")]):
             made = await contacts.post(
                 "/v1/contacts",
                 json={
                     "email": f"leder{i}@jobcenter-aarhus.dk",
                     "name": f"Jobcenterleder {i}",
+                    "language": language,
                     "email_consent": consent,
                     "audience_ids": ["jobcenterledere"],
                 },
@@ -251,6 +252,38 @@ async def test_an_audience_is_invited_through_its_consenting_contacts_once(
         mail = smtp_sink.messages[0]
         assert mail["Subject"] == "Invitation: Velfærdens innovationsdag"
         assert f"https://events.aarhus.example/events/{event_id}" in body(mail)
+        # each in their own language, with their one-click unsubscribe link (a list's mail)
+        [danish] = mails_to(smtp_sink, "leder0@jobcenter-aarhus.dk")
+        [english] = mails_to(smtp_sink, "leder1@jobcenter-aarhus.dk")
+        assert "Vi vil gerne invitere dig" in body(danish)
+        assert "We would like to invite you" in body(english)
+        assert all(
+            m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in (danish, english)
+        )
+
+        # the audience is told on the public task: its third member is invited too, once
+        grounded = await contacts.put(
+            "/v1/audiences/jobcenterledere",
+            json={
+                "lawful_basis": "public_task",
+                "basis_note": "Lov om en aktiv beskæftigelsesindsats",
+            },
+            headers=auth("communicator"),
+        )
+        assert grounded.status_code == 200, grounded.text
+        again = await client.post(
+            f"/v1/events/{event_id}/invitations/audience",
+            json={"audience_id": "jobcenterledere"},
+            headers=MANAGER,
+        )
+        assert again.status_code == 202, again.text
+        await eventually(lambda: _count(smtp_sink), lambda n: n == 3)
+        await asyncio.sleep(1.5)
+        assert [len(mails_to(smtp_sink, f"leder{i}@jobcenter-aarhus.dk")) for i in range(3)] == [
+            1,
+            1,
+            1,
+        ]
 
 
 async def test_erasing_a_contact_erases_them_in_the_events_service_too_by_a_hash_only(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -246,6 +247,25 @@ async def test_a_bounced_address_stops_no_text_and_an_unsubscribe_only_on_the_pu
     assert texted[0] == everyone  # on consent: the suppressions are of e-mail
     # on the public task: every phone (Birthe's too, no consent asked) but Jonas'
     assert texted[1] == sorted({*everyone, "+4521000004"} - {"+4521000002"})
+
+
+async def test_texts_keep_the_gateways_pace(database_url: str, sms_sink: SmsSink) -> None:
+    """At SMS_RATE_PER_SECOND 2, the four texts go as a second's worth at once, then two more
+    at two a second: a second at the least; none is dropped."""
+    settings, app, runtime = service(database_url, sms_sink, sms_rate_per_second=2)
+    async with serving(app) as client:
+        await add_panel(client)
+        send_id = (await send(client)).json()["id"]
+        while await fan_out_page(runtime):
+            pass
+        channels = channels_for(settings)
+        started = time.monotonic()
+        assert await send_due(runtime, channels) == 4
+        took = time.monotonic() - started
+        await channels["sms"].transport.close()
+    assert len(sms_sink.messages) == 4
+    assert all(d.status == "sent" for d in await deliveries_of(app, send_id))
+    assert took >= 0.9, took
 
 
 REPLY_SECRET = "the-secret-gatewayapi-signs-replies-with"
