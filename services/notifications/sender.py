@@ -196,12 +196,16 @@ async def send_due(runtime: Runtime[NotificationsSettings], channels: dict[str, 
             return item, Failure(why, why, permanent=True)
         if channel.limiter is not None and not item.suppressed:
             await channel.limiter.acquire()  # its pace: the lease is renewed meanwhile
+            if message is None:  # built when its turn comes: its Date is when it went
+                message = (await _built(runtime, [item], found)).get(item.id)
         if item.id not in lease.ours:  # taken over, or cancelled: not ours to send
             return item, None
         return item, await _attempt(runtime, channel.transport, item, message)
 
     async with lease.renewed():
-        built = await _built(runtime, batch, found)
+        # unpaced e-mails built in one go; a paced one waits its turn (it may be minutes)
+        paced = {kind for kind, channel in channels.items() if channel.limiter is not None}
+        built = await _built(runtime, [i for i in batch if i.channel not in paced], found)
         # each message is let go as its attempt takes it: a batch's big newsletters are not
         # all held until the last is sent
         in_flight = {asyncio.create_task(attempt(item, built.pop(item.id, None))) for item in batch}
