@@ -118,14 +118,19 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+def ensure_roles(principal: Principal, *roles: Role) -> Principal:
+    """The principal, if they hold one of `roles` (admin always passes); else a 403."""
+    allowed = {r.value for r in roles} | {Role.ADMIN.value}
+    if not principal.roles & allowed:
+        raise HTTPException(403, f"needs one of the roles: {', '.join(sorted(allowed))}")
+    return principal
+
+
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     """Dependency: the caller must hold one of `roles` (admin always passes)."""
-    allowed = {r.value for r in roles} | {Role.ADMIN.value}
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.roles & allowed:
-            raise HTTPException(403, f"needs one of the roles: {', '.join(sorted(allowed))}")
-        return principal
+        return ensure_roles(principal, *roles)
 
     return Depends(check)
 

@@ -149,10 +149,15 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (else SQLite): for the SQL the two spell
+    differently."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def upsert(session: AsyncSession, table):  # type: ignore[no-untyped-def]
     """The database's own INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    return (postgresql if on_postgresql(session) else sqlite).insert(table)
 
 
 async def changed_rows(session: AsyncSession, statement: Executable) -> int:

@@ -36,7 +36,7 @@ from services.metrics.tables import (
     SurveyLinkUse,
     SurveyResponse,
 )
-from shared.db import create_engine, migrate
+from shared.db import create_engine, is_sqlite, migrate
 from shared.runtime import Runtime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,7 +50,7 @@ async def copy_from(live_url: str, engine: AsyncEngine, report=print) -> None:  
     An autoincrement `position` is left to the new database (copied, PostgreSQL's sequence
     would not know it): the order is kept by inserting in it."""
     live = create_engine(live_url)
-    if live.dialect.name == "postgresql":  # every table as of one moment
+    if not is_sqlite(live_url):  # PostgreSQL: every table as of one moment
         live = live.execution_options(isolation_level="REPEATABLE READ")
     try:
         async with live.connect() as source, engine.begin() as target:

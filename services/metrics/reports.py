@@ -29,6 +29,7 @@ from services.metrics.tables import (
 )
 from shared.charts import chart, goals_chart, svg
 from shared.contracts.metrics import attained
+from shared.db import on_postgresql
 from shared.errors import NotFound, RuleViolation
 from shared.links import ExpiringSigner
 from shared.spreadsheets import csv_text, spreadsheet_text
@@ -158,7 +159,7 @@ async def plan_report(
             .order_by(EventFact.starts_at)
         )
     ]
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgresql(session)
 
     def day(at: ColumnElement[datetime] | QueryableAttribute[datetime]) -> ColumnElement[str]:
         # the day in UTC, as SQLite keeps the time (PostgreSQL's session may be in another zone)

@@ -11,7 +11,7 @@ from fastapi.security import (
     HTTPBearer,
 )
 
-from shared.auth import Principal, Role, current_principal, require_roles
+from shared.auth import Principal, Role, current_principal, ensure_roles, require_roles
 from shared.http import get_runtime
 
 Communicator = Annotated[Principal, require_roles(Role.COMMUNICATOR)]
@@ -33,9 +33,7 @@ async def _bounce_reporter(
     NOTIFICATIONS_BOUNCE_WEBHOOK_SECRET. Or a communicator, with their token. Who it was."""
     if basic is None:
         principal = await current_principal(request, bearer)
-        if not principal.roles & {Role.COMMUNICATOR.value, Role.ADMIN.value}:
-            raise HTTPException(403, "needs one of the roles: admin, communicator")
-        return principal.subject
+        return ensure_roles(principal, Role.COMMUNICATOR).subject
     secret = get_runtime(request).settings.bounce_webhook_secret
     given = basic.password.encode()
     if secret is None or not hmac.compare_digest(given, secret.get_secret_value().encode()):

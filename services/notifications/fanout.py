@@ -49,7 +49,7 @@ from services.notifications.tables import (
     Suppression,
     Webhook,
 )
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, on_postgresql
 from shared.ids import new_id
 from shared.runtime import Runtime
 
@@ -113,10 +113,10 @@ def deliveries_for(
     page = recipients(target, after, page_size).subquery()
     recipient_id, reason = page.c
     place = func.row_number().over(order_by=recipient_id)
-    if session.get_bind().dialect.name == "sqlite":
-        hex_place = func.printf("%08x", place)
-    else:
+    if on_postgresql(session):
         hex_place = func.lpad(func.to_hex(place), 8, "0")
+    else:
+        hex_place = func.printf("%08x", place)
     recipient = Delivery.webhook_id if send.channel == WEBHOOK else Delivery.contact_id
     columns = {
         Delivery.id: literal(new_id()[:28], String) + hex_place,
